@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// The cairn command line: declares commands and lazily loads one module per
+// command from dist/src/cli/. Exit statuses are decided here and nowhere else.
+import { Command, CommanderError, Option } from 'commander'
+import { readFileSync } from 'node:fs'
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+
+const load = (name) => async (...args) => {
+  const command = args.at(-1)
+  const options = { ...command.optsWithGlobals() }
+  const positional = args.slice(0, -2)
+  const mod = await import(`../dist/src/cli/${name}.js`)
+  await mod.default(positional, options)
+}
+
+const program = new Command('cairn')
+  .description('A Filecoin-style storage node and client: content-addressed pieces, signed deals, proofs of storage, verified retrieval.')
+  .version(pkg.version, '-V, --version')
+  .option('--repo <dir>', 'repository directory (env CAIRN_REPO, default ~/.cairn)')
+  .option('--json', 'print one JSON document (streaming commands: one object per line)')
+  .option('-q, --quiet', 'print only the essential result')
+  .option('--no-progress', 'never draw progress bars')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(text.startsWith('error: ') ? `error ERR_USAGE: ${text.slice(7)}` : text) })
+
+const profile = () => new Option('--profile <name>', 'UnixFS profile (IPIP-499)').choices(['unixfs-v1-2025', 'unixfs-v0-2015']).default('unixfs-v1-2025')
+const contentOptions = (cmd) => cmd
+  .addOption(profile())
+  .option('--chunk-size <bytes>', 'chunk size in bytes (overrides the profile)')
+  .option('--max-links <n>', 'maximum links per file node (overrides the profile)')
+  .option('--wrap', 'wrap the input in a directory, as ipfs-car pack does')
+  .option('--hidden', 'include hidden files (names starting with .)')
+
+program.command('init').description('create the repo: Ed25519 identity, config.json, ledger, piece store').action(load('init'))
+program.command('id').description("print this node's did:key, repo path and roles").action(load('id'))
+program.command('demo').description('run a provider and a client on loopback in a temporary repo and store, retrieve and compare a sample directory')
+  .option('--keep', 'keep the temporary repos').action(load('demo'))
+
+contentOptions(program.command('add').argument('<path...>').description('chunk files into a UnixFS DAG, store its piece (CAR) in the repo and print the root CID'))
+  .option('--only-hash', 'compute the CIDs only; store nothing')
+  .option('-Q, --quieter', 'print the root CID only')
+  .action(load('add'))
+contentOptions(program.command('pack').argument('<path...>').description('write the piece (a DFS-ordered CARv1) of files or directories'))
+  .requiredOption('-o, --output <file>', 'output CAR file, or - for stdout')
+  .action(load('pack'))
+program.command('piece').argument('<file>').description('piece CID (v2 and v1), padded size and payload size of any file').action(load('piece'))
+program.command('ls').argument('<cid|file.car>').description('list the entries of a DAG, verifying every block').action(load('ls'))
+program.command('unpack').argument('<file.car>').description('verify a CAR and write its files')
+  .requiredOption('-o, --output <dir>', 'target directory')
+  .option('--force', 'overwrite an existing target')
+  .action(load('unpack'))
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  process.exitCode = report(err)
+}
+
+function report (err) {
+  if (err instanceof CommanderError) {
+    // help and version are "errors" to commander; they are successes to a user
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0
+    return 2
+  }
+  const json = process.argv.includes('--json')
+  if (err && typeof err.code === 'string' && err.code.startsWith('ERR_') && err.name === 'CairnError') {
+    if (json) process.stdout.write(JSON.stringify({ error: err.toJSON() }) + '\n')
+    process.stderr.write(`error ${err.code}: ${err.message}\n`)
+    return err.exitStatus
+  }
+  if (err?.code === 'EPIPE') return 0
+  process.stderr.write(`error ERR_INTERNAL: ${err?.message ?? err}\n`)
+  if (process.env.CAIRN_DEBUG) process.stderr.write(`${err?.stack}\n`)
+  return 1
+}

@@ -1,0 +1,110 @@
+/**
+ * How commands talk to a person or a script: results to stdout (one JSON
+ * document with --json), diagnostics to stderr, progress bars only when stderr
+ * is a terminal and --no-progress was not given.
+ */
+import { CairnError } from '../errors.js'
+
+export interface GlobalOptions {
+  repo?: string
+  json?: boolean
+  quiet?: boolean
+  progress?: boolean
+}
+
+export class Output {
+  readonly json: boolean
+  readonly quiet: boolean
+  readonly showProgress: boolean
+
+  constructor (options: GlobalOptions, private readonly stdout: NodeJS.WritableStream = process.stdout, private readonly stderr: NodeJS.WriteStream = process.stderr) {
+    this.json = options.json === true
+    this.quiet = options.quiet === true
+    this.showProgress = options.progress !== false && !this.json && !this.quiet && stderr.isTTY === true
+  }
+
+  /** The result: `human` lines unless --json, in which case `value` as one JSON document. */
+  result (value: unknown, human: () => string): void {
+    if (this.json) this.stdout.write(toJSON(value) + '\n')
+    else {
+      const text = human()
+      if (text !== '') this.stdout.write(text.endsWith('\n') ? text : text + '\n')
+    }
+  }
+
+  /** One line of a streaming result (--json: one object per line). */
+  line (value: unknown, human: () => string): void {
+    this.result(value, human)
+  }
+
+  info (message: string): void {
+    if (!this.quiet && !this.json) this.stderr.write(message + '\n')
+  }
+
+  warn (message: string): void {
+    this.stderr.write(`warning: ${message}\n`)
+  }
+
+  progress (label: string, total?: number): Progress {
+    return this.showProgress ? new Bar(this.stderr, label, total) : nullProgress
+  }
+}
+
+export interface Progress {
+  update (done: number): void
+  done (): void
+}
+
+const nullProgress: Progress = { update () {}, done () {} }
+
+class Bar implements Progress {
+  private last = 0
+  private readonly started = Date.now()
+  constructor (private readonly stream: NodeJS.WriteStream, private readonly label: string, private readonly total?: number) {}
+
+  update (done: number): void {
+    const now = Date.now()
+    if (now - this.last < 100) return
+    this.last = now
+    const secs = Math.max((now - this.started) / 1000, 0.001)
+    const rate = `${formatBytes(done / secs)}/s`
+    let text: string
+    if (this.total !== undefined && this.total > 0) {
+      const width = 30
+      const filled = Math.min(width, Math.round(width * done / this.total))
+      text = `${this.label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${formatBytes(done)}/${formatBytes(this.total)} ${rate}`
+    } else {
+      text = `${this.label} ${formatBytes(done)} ${rate}`
+    }
+    this.stream.write(`\r${text}\x1b[K`)
+  }
+
+  done (): void { this.stream.write('\r\x1b[K') }
+}
+
+export function formatBytes (n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++ }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`
+}
+
+/** JSON with bigints as decimal strings and CIDs/bytes in their string forms. */
+export function toJSON (value: unknown): string {
+  return JSON.stringify(value, (_key, v) => {
+    if (typeof v === 'bigint') return v.toString()
+    if (v instanceof Uint8Array) return Buffer.from(v).toString('base64')
+    if (v != null && typeof v === 'object' && (v as { asCID?: unknown }).asCID === v) return String(v)
+    return v
+  })
+}
+
+/** Parses a positive integer CLI flag, or throws the given usage code. */
+export function parseIntegerFlag (value: unknown, name: string, code: 'ERR_INVALID_ARGUMENT' | 'ERR_INVALID_CHUNK_SIZE' | 'ERR_INVALID_MAX_LINKS', min: number, max: number): number | undefined {
+  if (value === undefined) return undefined
+  const text = String(value)
+  if (!/^\d+$/.test(text)) throw new CairnError(code, `${name} must be a whole number, got ${JSON.stringify(text)}`)
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new CairnError(code, `${name} must be between ${min} and ${max}, got ${text}`)
+  return n
+}

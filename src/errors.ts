@@ -1,0 +1,118 @@
+/**
+ * One error family for everything cairn reports to a user. Callers match on
+ * `code`, never on the message: codes are stable, messages may change.
+ *
+ * The exit status of each code is decided here and only here (SPEC §2):
+ * 1 internal · 2 usage · 3 verification failed · 4 not found · 5 refused or unreachable.
+ */
+
+export const ExitStatus = {
+  internal: 1,
+  usage: 2,
+  verification: 3,
+  notFound: 4,
+  refused: 5
+} as const
+
+export type ExitKind = keyof typeof ExitStatus
+
+/**
+ * Every code cairn can print, with the kind of failure it is. Add new codes
+ * here; a code that is not in this table is a programmer mistake.
+ */
+export const codes = {
+  // internal
+  ERR_INTERNAL: 'internal',
+  ERR_IO: 'internal',
+  ERR_NO_SPACE: 'internal',
+
+  // usage
+  ERR_USAGE: 'usage',
+  ERR_INVALID_ARGUMENT: 'usage',
+  ERR_INVALID_CID: 'usage',
+  ERR_INVALID_PROFILE: 'usage',
+  ERR_INVALID_CHUNK_SIZE: 'usage',
+  ERR_INVALID_MAX_LINKS: 'usage',
+  ERR_NOT_A_FILE: 'usage',
+  ERR_UNSUPPORTED_FILE_TYPE: 'usage',
+  ERR_TARGET_EXISTS: 'usage',
+  ERR_REPO_EXISTS: 'usage',
+  ERR_REPO_LOCKED: 'refused',
+
+  // verification
+  ERR_BLOCK_MISMATCH: 'verification',
+  ERR_CAR_TRUNCATED: 'verification',
+  ERR_CAR_HEADER: 'verification',
+  ERR_CAR_NO_ROOTS: 'verification',
+  ERR_CAR_MULTIPLE_ROOTS: 'verification',
+  ERR_CAR_ROOT_MISSING: 'verification',
+  ERR_CAR_BLOCK_MISSING: 'verification',
+  ERR_CAR_DUPLICATE_BLOCK: 'verification',
+  ERR_CAR_BLOCK_TOO_LARGE: 'verification',
+  ERR_CAR_UNSUPPORTED_VERSION: 'verification',
+  ERR_DAG_INVALID: 'verification',
+  ERR_UNSAFE_PATH: 'verification',
+  ERR_FILE_CHANGED: 'verification',
+  ERR_PIECE_MISMATCH: 'verification',
+  ERR_REPO_CORRUPT: 'verification',
+
+  // not found
+  ERR_NOT_FOUND: 'notFound',
+  ERR_PATH_NOT_FOUND: 'notFound',
+  ERR_REPO_NOT_FOUND: 'notFound',
+  ERR_BLOCK_NOT_FOUND: 'notFound',
+
+  // refused or unreachable
+  ERR_PERMISSION_DENIED: 'refused',
+  ERR_UNREACHABLE: 'refused',
+  ERR_TIMEOUT: 'refused'
+} as const satisfies Record<string, ExitKind>
+
+export type ErrorCode = keyof typeof codes
+
+export class CairnError extends Error {
+  readonly code: ErrorCode
+  readonly details: Record<string, unknown> | undefined
+
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown, details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'CairnError'
+    this.code = code
+    this.details = options?.details
+  }
+
+  get exitStatus (): number {
+    return ExitStatus[codes[this.code]]
+  }
+
+  toJSON (): { code: ErrorCode, message: string, details?: Record<string, unknown> } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details }
+  }
+}
+
+export function isCairnError (err: unknown): err is CairnError {
+  return err instanceof Error && typeof (err as CairnError).code === 'string' &&
+    Object.hasOwn(codes, (err as CairnError).code) && (err as CairnError).name === 'CairnError'
+}
+
+export function exitStatusOf (code: string): number {
+  return Object.hasOwn(codes, code) ? ExitStatus[codes[code as ErrorCode]] : ExitStatus.internal
+}
+
+/** Turns a Node.js system error on `path` into a coded error a user can act on. */
+export function fromSystemError (err: unknown, path: string): CairnError {
+  const sys = err as NodeJS.ErrnoException
+  switch (sys?.code) {
+    case 'ENOENT': return new CairnError('ERR_PATH_NOT_FOUND', `no such file or directory: ${path}`, { cause: err })
+    case 'EACCES':
+    case 'EPERM': return new CairnError('ERR_PERMISSION_DENIED', `permission denied: ${path}`, { cause: err })
+    case 'ENOSPC': return new CairnError('ERR_NO_SPACE', `no space left on device writing ${path}`, { cause: err })
+    case 'EISDIR': return new CairnError('ERR_NOT_A_FILE', `expected a file, found a directory: ${path}`, { cause: err })
+    case 'ENOTDIR': return new CairnError('ERR_PATH_NOT_FOUND', `not a directory on the way to: ${path}`, { cause: err })
+    default:
+      if (err instanceof CairnError) return err
+      return new CairnError('ERR_IO', `${sys?.code ?? 'I/O error'} on ${path}: ${sys?.message ?? String(err)}`, { cause: err })
+  }
+}

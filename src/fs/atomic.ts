@@ -1,0 +1,43 @@
+/**
+ * Writes that survive a crash at any moment: data goes to a temporary file in
+ * the same directory, is fsync'd, renamed over the target, and the directory is
+ * fsync'd so the rename itself is durable.
+ */
+import { open, rename, rm, mkdir } from 'node:fs/promises'
+import { dirname, join, basename } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { fromSystemError } from '../errors.js'
+
+export function tempPathFor (target: string): string {
+  return join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
+}
+
+export async function fsyncDir (dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try { await handle.sync() } finally { await handle.close() }
+}
+
+export async function writeFileAtomic (target: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+  await mkdir(dirname(target), { recursive: true })
+  const temp = tempPathFor(target)
+  try {
+    const handle = await open(temp, 'wx', mode)
+    try {
+      await handle.writeFile(data)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await rename(temp, target)
+    await fsyncDir(dirname(target))
+  } catch (err) {
+    await rm(temp, { force: true })
+    throw fromSystemError(err, target)
+  }
+}
+
+/** Moves a complete, fsync'd temporary file into place durably. */
+export async function commitFile (temp: string, target: string): Promise<void> {
+  await rename(temp, target)
+  await fsyncDir(dirname(target))
+}
