@@ -1,0 +1,119 @@
+/**
+ * `npm run bench`: cairn beside its peers, on the same generated input, in one
+ * run. Each measured command runs in its own process so its peak RSS is its
+ * own. Prints a table and writes bench/results.json.
+ *
+ *   npm run bench                      # 256 MiB and 1 GiB
+ *   npm run bench -- --sizes 64M       # a quick run
+ *   npm run bench -- --skip-slow-peers # leave out data-segment (≈ 7 MB/s)
+ */
+import { spawn } from 'node:child_process'
+import { createWriteStream, existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises'
+import { tmpdir, cpus } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createCipheriv } from 'node:crypto'
+import { once } from 'node:events'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const BIN = join(ROOT, 'bin', 'cairn.js')
+const PEERS = join(ROOT, 'dist', 'bench', 'peers.js')
+const IPFS_CAR = join(ROOT, 'node_modules', 'ipfs-car', 'bin.js')
+const MiB = 1024 * 1024
+
+export interface Measure { name: string, tool: string, bytes: number, seconds: number, mibPerSec: number, peakRssMiB: number | null, output: string }
+
+/** Runs a command, returning wall time and peak RSS (via GNU time when present). */
+export async function measure (name: string, tool: string, bytes: number, cmd: string, args: string[], env: Record<string, string> = {}): Promise<Measure> {
+  const timeBin = '/usr/bin/time'
+  const useTime = existsSync(timeBin)
+  const rssFile = join(tmpdir(), `cairn-bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}`)
+  const [file, argv] = useTime ? [timeBin, ['-f', '%M', '-o', rssFile, cmd, ...args]] : [cmd, args]
+  const started = process.hrtime.bigint()
+  const child = spawn(file, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  let output = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { output += d })
+  const [code] = await once(child, 'close') as [number]
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  if (code !== 0) throw new Error(`${name}: ${cmd} ${args.join(' ')} exited ${code}`)
+  let peakRssMiB: number | null = null
+  if (useTime) {
+    peakRssMiB = Math.round(Number((await readFile(rssFile, 'utf8')).trim().split('\n').at(-1)) / 1024)
+    await rm(rssFile, { force: true })
+  }
+  return { name, tool, bytes, seconds, mibPerSec: bytes / MiB / seconds, peakRssMiB, output: output.trim() }
+}
+
+/** Deterministic incompressible bytes (AES-CTR keystream), written without holding the file. */
+export async function generate (path: string, bytes: number): Promise<void> {
+  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16, 0))
+  const out = createWriteStream(path)
+  const zero = Buffer.alloc(4 * MiB)
+  for (let left = bytes; left > 0; left -= zero.length) {
+    const chunk = cipher.update(left >= zero.length ? zero : zero.subarray(0, left))
+    if (!out.write(chunk)) await once(out, 'drain')
+  }
+  out.end()
+  await once(out, 'finish')
+}
+
+function parseSize (text: string): number {
+  const m = /^(\d+)([KMG]?)$/i.exec(text)
+  if (m === null) throw new TypeError(`bad size ${text}`)
+  return Number(m[1]) * ({ '': 1, K: 1024, M: MiB, G: 1024 * MiB } as Record<string, number>)[m[2].toUpperCase()]
+}
+
+async function main (): Promise<void> {
+  const argv = process.argv.slice(2)
+  const opt = (name: string): string | undefined => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined }
+  const sizes = (opt('--sizes') ?? '256M,1G').split(',').map(parseSize)
+  const skipSlow = argv.includes('--skip-slow-peers')
+  const work = await mkdtemp(join(tmpdir(), 'cairn-bench-'))
+  const results: Measure[] = []
+  try {
+    for (const size of sizes) {
+      const input = join(work, `input-${size}.bin`)
+      await generate(input, size)
+      const label = size >= 1024 * MiB ? `${size / 1024 / MiB} GiB` : `${size / MiB} MiB`
+      const repo = join(work, `repo-${size}`)
+      await measure('init', 'cairn', 0, process.execPath, [BIN, '--repo', repo, 'init'])
+      const run = async (m: Promise<Measure>): Promise<void> => {
+        const r = await m
+        results.push(r)
+        process.stderr.write(`  ${r.name.padEnd(28)} ${label.padStart(8)}  ${r.mibPerSec.toFixed(1).padStart(8)} MiB/s  ${String(r.peakRssMiB ?? '?').padStart(5)} MiB RSS\n`)
+      }
+      await run(measure(`piece ${label}`, 'cairn piece', size, process.execPath, [BIN, '--json', 'piece', input]))
+      await run(measure(`piece ${label}`, 'fr32-sha2-256-trunc254 (WASM)', size, process.execPath, [PEERS, 'fr32-wasm', input]))
+      if (!skipSlow) await run(measure(`piece ${label}`, '@web3-storage/data-segment', size, process.execPath, [PEERS, 'data-segment', input]))
+      await run(measure(`add ${label}`, 'cairn add', size, process.execPath, [BIN, '--repo', repo, '--json', 'add', input]))
+      await run(measure(`add ${label}`, 'ipfs-car pack --no-wrap', size, process.execPath, [IPFS_CAR, 'pack', input, '--no-wrap', '-o', join(work, 'ipfs-car.car')]))
+      await rm(join(work, 'ipfs-car.car'), { force: true })
+      await rm(repo, { recursive: true, force: true })
+      await rm(input, { force: true })
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true })
+  }
+  report(results)
+  await mkdir(join(ROOT, 'bench'), { recursive: true })
+  await writeFile(join(ROOT, 'bench', 'results.json'), JSON.stringify({
+    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results
+  }, null, 2) + '\n')
+}
+
+/** One row per measure: cairn's figure, each peer's on the same input, and the ratio. */
+function report (results: Measure[]): void {
+  const rows: string[] = ['| measure | tool | MiB/s | peak RSS MiB | cairn ÷ tool |', '|---|---|---:|---:|---:|']
+  for (const name of [...new Set(results.map(r => r.name))]) {
+    const group = results.filter(r => r.name === name)
+    const ours = group.find(r => r.tool.startsWith('cairn'))
+    for (const r of group) {
+      const ratio = ours !== undefined && r !== ours ? `${(ours.mibPerSec / r.mibPerSec).toFixed(2)}×` : ''
+      rows.push(`| ${name} | ${r.tool} | ${r.mibPerSec.toFixed(1)} | ${r.peakRssMiB ?? '?'} | ${ratio} |`)
+    }
+  }
+  process.stdout.write(rows.join('\n') + '\n')
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) await main()
