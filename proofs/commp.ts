@@ -1,0 +1,194 @@
+/**
+ * Streaming piece commitment (CommP) with constant memory.
+ *
+ * Input is cut into chunks of CHUNK_QUADS quads; each chunk is an aligned
+ * perfect subtree whose root an engine computes, and a TreeStack combines the
+ * roots. The tail (less than a chunk) is split into power-of-two runs of
+ * quads, largest first, so each run stays aligned; a last partial quad is
+ * zero-filled, as data-segment and FRC-0069 do (the zero bytes are the
+ * "padding" of the piece CID v2).
+ */
+import type { CID } from 'multiformats/cid'
+import { proofsError } from './errors.js'
+import { heightFor, paddedSizeFromHeight, paddingFor, MAX_PAYLOAD_SIZE } from './fr32.js'
+import { pieceCidV1, pieceCidV2 } from './piece-cid.js'
+import { TreeStack } from './tree.js'
+import { CHUNK_BYTES, CHUNK_LEVEL, CHUNK_QUADS, portableEngine, type SubtreeEngine } from './engine.js'
+import { selectEngine, type EngineChoice } from './engines.js'
+
+export interface PieceInfo {
+  /** v2 piece CID (FRC-0069), the primary form */
+  cid: CID
+  /** legacy v1 piece CID (fil-commitment-unsealed) */
+  cidV1: CID
+  /** the 32-byte CommP root */
+  root: Uint8Array
+  height: number
+  /** FRC-0069 padding in bytes */
+  padding: bigint
+  /** 32 · 2^height */
+  paddedSize: bigint
+  payloadSize: bigint
+}
+
+export interface PieceHasher {
+  /** Adds bytes. The hasher copies what it keeps: `bytes` may be reused once this returns (or its promise resolves). */
+  update: (bytes: Uint8Array) => void | Promise<void>
+  /** Finishes and returns the piece; the hasher cannot be updated afterwards. */
+  digest: () => Promise<PieceInfo>
+  /** bytes consumed so far */
+  readonly bytesWritten: bigint
+  /** the engine in use ('portable', 'workers' or 'native') */
+  readonly engine: string
+}
+
+export interface PieceHasherOptions {
+  /**
+   * 'auto' (default: native if it loaded, else worker threads for large
+   * inputs), 'native', 'workers' or 'portable'. The environment variable
+   * CAIRN_COMMP_ENGINE overrides 'auto'.
+   */
+  engine?: EngineChoice
+}
+
+class Hasher implements PieceHasher {
+  readonly #engine: SubtreeEngine
+  readonly #tree = new TreeStack()
+  #chunk: Uint8Array
+  #fill = 0
+  #total = 0n
+  #done = false
+  readonly #inflight: Array<Promise<Uint8Array>> = []
+  readonly #free: Uint8Array[] = []
+
+  constructor (engine: SubtreeEngine) {
+    this.#engine = engine
+    this.#chunk = new Uint8Array(CHUNK_BYTES)
+  }
+
+  get bytesWritten (): bigint { return this.#total }
+  get engine (): string { return this.#engine.name }
+
+  update (bytes: Uint8Array): void | Promise<void> {
+    if (this.#done) throw proofsError('ERR_HASHER_FINISHED', 'piece hasher already digested; create a new one')
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('update() expects a Uint8Array')
+    if (this.#total + BigInt(bytes.length) > MAX_PAYLOAD_SIZE) {
+      throw proofsError('ERR_PIECE_TOO_LARGE', `payload exceeds ${MAX_PAYLOAD_SIZE} bytes, the most a v2 piece CID can describe`)
+    }
+    this.#total += BigInt(bytes.length)
+    if (this.#engine.root === undefined) {
+      this.#updateSync(bytes)
+      return
+    }
+    return this.#updateAsync(bytes)
+  }
+
+  #updateSync (bytes: Uint8Array): void {
+    let off = 0
+    while (off < bytes.length) {
+      if (this.#fill === 0 && bytes.length - off >= CHUNK_BYTES) {
+        this.#tree.push(CHUNK_LEVEL, this.#engine.rootSync(bytes, off, CHUNK_QUADS))
+        off += CHUNK_BYTES
+        continue
+      }
+      const n = Math.min(CHUNK_BYTES - this.#fill, bytes.length - off)
+      this.#chunk.set(bytes.subarray(off, off + n), this.#fill)
+      this.#fill += n
+      off += n
+      if (this.#fill === CHUNK_BYTES) {
+        this.#tree.push(CHUNK_LEVEL, this.#engine.rootSync(this.#chunk, 0, CHUNK_QUADS))
+        this.#fill = 0
+      }
+    }
+  }
+
+  async #updateAsync (bytes: Uint8Array): Promise<void> {
+    const root = this.#engine.root as (chunk: Uint8Array, quads: number) => Promise<Uint8Array>
+    let off = 0
+    while (off < bytes.length) {
+      const n = Math.min(CHUNK_BYTES - this.#fill, bytes.length - off)
+      this.#chunk.set(bytes.subarray(off, off + n), this.#fill)
+      this.#fill += n
+      off += n
+      if (this.#fill === CHUNK_BYTES) {
+        this.#inflight.push(root(this.#chunk, CHUNK_QUADS))
+        this.#chunk = this.#free.pop() ?? new Uint8Array(CHUNK_BYTES)
+        this.#fill = 0
+        // keep the engine busy but bound memory: parallelism + 1 chunks in flight at most
+        while (this.#inflight.length > this.#engine.parallelism) await this.#settleOne()
+      }
+    }
+  }
+
+  async #settleOne (): Promise<void> {
+    const pending = this.#inflight.shift() as Promise<Uint8Array>
+    const node = await pending
+    this.#tree.push(CHUNK_LEVEL, node)
+  }
+
+  async digest (): Promise<PieceInfo> {
+    if (this.#done) throw proofsError('ERR_HASHER_FINISHED', 'piece hasher already digested; create a new one')
+    this.#done = true
+    while (this.#inflight.length > 0) await this.#settleOne()
+    // the tail: power-of-two runs of whole quads, largest first, then one zero-filled partial quad
+    const quads = Math.floor(this.#fill / 127)
+    let offset = 0
+    for (let bit = CHUNK_LEVEL - 2; bit >= 0; bit--) {
+      const run = 1 << bit
+      if ((quads & run) === 0) continue
+      this.#tree.push(bit + 2, await this.#rootOf(this.#chunk, offset, run))
+      offset += run * 127
+    }
+    const rest = this.#fill - offset
+    if (rest > 0 || this.#total === 0n) {
+      const quad = new Uint8Array(127)
+      quad.set(this.#chunk.subarray(offset, this.#fill))
+      this.#tree.push(2, portableEngine.rootSync(quad, 0, 1))
+    }
+    this.#chunk = new Uint8Array(0)
+    this.#free.length = 0
+    const height = heightFor(this.#total)
+    const root = this.#tree.root(height)
+    const padding = paddingFor(this.#total)
+    return {
+      cid: pieceCidV2(root, height, padding),
+      cidV1: pieceCidV1(root),
+      root,
+      height,
+      padding,
+      paddedSize: paddedSizeFromHeight(height),
+      payloadSize: this.#total
+    }
+  }
+
+  async #rootOf (src: Uint8Array, offset: number, quads: number): Promise<Uint8Array> {
+    // runs of 64 KiB and up go to the engine's own thread too, keeping the event loop free
+    if (this.#engine.root !== undefined && quads >= 512) {
+      return await this.#engine.root(src.slice(offset, offset + quads * 127), quads)
+    }
+    return this.#engine.rootSync(src, offset, quads)
+  }
+}
+
+/** A streaming CommP hasher; memory stays flat whatever the payload size. */
+export function createPieceHasher (options: PieceHasherOptions = {}): PieceHasher {
+  return new Hasher(selectEngine(options.engine ?? 'auto'))
+}
+
+function isAsyncIterable (value: unknown): value is AsyncIterable<Uint8Array> {
+  return value != null && typeof (value as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function'
+}
+
+/** CommP and piece CIDs of a payload given whole or as a stream of chunks. */
+export async function pieceOf (source: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: PieceHasherOptions = {}): Promise<PieceInfo> {
+  const choice = options.engine ?? (source instanceof Uint8Array && source.length < CHUNK_BYTES * 2 ? 'portable-if-auto' : 'auto')
+  const hasher = new Hasher(selectEngine(choice))
+  if (source instanceof Uint8Array) {
+    await hasher.update(source)
+  } else if (isAsyncIterable(source)) {
+    for await (const chunk of source) await hasher.update(chunk)
+  } else {
+    for (const chunk of source) await hasher.update(chunk)
+  }
+  return await hasher.digest()
+}
