@@ -25,6 +25,7 @@ export const codes = {
   ERR_INTERNAL: 'internal',
   ERR_IO: 'internal',
   ERR_NO_SPACE: 'internal',
+  ERR_NOT_IMPLEMENTED: 'internal',
 
   // usage
   ERR_USAGE: 'usage',
@@ -38,6 +39,16 @@ export const codes = {
   ERR_TARGET_EXISTS: 'usage',
   ERR_REPO_EXISTS: 'usage',
   ERR_REPO_LOCKED: 'refused',
+  ERR_INVALID_JSON: 'usage',
+  ERR_UNKNOWN_FIELD: 'usage',
+  ERR_CONTENT_LENGTH: 'usage',
+  ERR_LENGTH_REQUIRED: 'usage',
+  ERR_PAYLOAD_TOO_LARGE: 'usage',
+  ERR_HEADERS_TOO_LARGE: 'usage',
+  ERR_BAD_REQUEST: 'usage',
+  ERR_METHOD_NOT_ALLOWED: 'usage',
+  ERR_NOT_ACCEPTABLE: 'usage',
+  ERR_RANGE_NOT_SATISFIABLE: 'usage',
 
   // verification
   ERR_BLOCK_MISMATCH: 'verification',
@@ -55,17 +66,48 @@ export const codes = {
   ERR_FILE_CHANGED: 'verification',
   ERR_PIECE_MISMATCH: 'verification',
   ERR_REPO_CORRUPT: 'verification',
+  ERR_INVALID_MESSAGE: 'verification',
+  ERR_INVALID_KEY: 'verification',
+  ERR_WRONG_SIGNER: 'verification',
+  ERR_BAD_SIGNATURE: 'verification',
+  ERR_LEDGER_BROKEN: 'verification',
 
   // not found
   ERR_NOT_FOUND: 'notFound',
   ERR_PATH_NOT_FOUND: 'notFound',
   ERR_REPO_NOT_FOUND: 'notFound',
   ERR_BLOCK_NOT_FOUND: 'notFound',
+  ERR_DEAL_NOT_FOUND: 'notFound',
+  ERR_PIECE_NOT_FOUND: 'notFound',
+  ERR_PROVIDER_NOT_RUNNING: 'notFound',
+  ERR_PRECONDITION_FAILED: 'notFound',
 
   // refused or unreachable
   ERR_PERMISSION_DENIED: 'refused',
   ERR_UNREACHABLE: 'refused',
-  ERR_TIMEOUT: 'refused'
+  ERR_TIMEOUT: 'refused',
+  ERR_UPLOAD_TOO_SLOW: 'refused',
+  ERR_UNAUTHORIZED: 'refused',
+  ERR_SHUTTING_DOWN: 'refused',
+  // deal rules (src/deal/rules.ts): each names the rule and both values
+  ERR_WRONG_PROVIDER: 'refused',
+  ERR_ASK_EXPIRED: 'refused',
+  ERR_LABEL_TOO_LONG: 'refused',
+  ERR_PIECE_SIZE_MISMATCH: 'refused',
+  ERR_PIECE_TOO_SMALL: 'refused',
+  ERR_PIECE_TOO_LARGE: 'refused',
+  ERR_PROPOSAL_EXPIRED: 'refused',
+  ERR_START_IN_PAST: 'refused',
+  ERR_DURATION_TOO_SHORT: 'refused',
+  ERR_DURATION_TOO_LONG: 'refused',
+  ERR_PRICE_TOO_LOW: 'refused',
+  ERR_COLLATERAL_TOO_LOW: 'refused',
+  ERR_COLLATERAL_TOO_HIGH: 'refused',
+  ERR_PROVING_PERIOD_TOO_SHORT: 'refused',
+  ERR_TOO_MANY_CHALLENGES: 'refused',
+  ERR_INSUFFICIENT_CAPACITY: 'refused',
+  ERR_REPLAYED_DEAL: 'refused',
+  ERR_REPLAYED_NONCE: 'refused'
 } as const satisfies Record<string, ExitKind>
 
 export type ErrorCode = keyof typeof codes
