@@ -58,12 +58,17 @@ class Hasher implements PieceHasher {
   #fill = 0
   #total = 0n
   #done = false
+  /** roots of dispatched chunks, in piece order; each chunk returns to #free when done */
   readonly #inflight: Array<Promise<Uint8Array>> = []
   readonly #free: Uint8Array[] = []
 
   constructor (engine: SubtreeEngine) {
     this.#engine = engine
-    this.#chunk = new Uint8Array(CHUNK_BYTES)
+    this.#chunk = this.#alloc()
+  }
+
+  #alloc (): Uint8Array {
+    return this.#free.pop() ?? this.#engine.allocChunk?.(CHUNK_BYTES) ?? new Uint8Array(CHUNK_BYTES)
   }
 
   get bytesWritten (): bigint { return this.#total }
@@ -111,8 +116,12 @@ class Hasher implements PieceHasher {
       this.#fill += n
       off += n
       if (this.#fill === CHUNK_BYTES) {
-        this.#inflight.push(root(this.#chunk, CHUNK_QUADS))
-        this.#chunk = this.#free.pop() ?? new Uint8Array(CHUNK_BYTES)
+        const chunk = this.#chunk
+        const node = root(chunk, CHUNK_QUADS).then(node => { this.#free.push(chunk); return node })
+        // a failure surfaces when this root is awaited in order; don't report it as unhandled before then
+        node.catch(() => {})
+        this.#inflight.push(node)
+        this.#chunk = this.#alloc()
         this.#fill = 0
         // keep the engine busy but bound memory: parallelism + 1 chunks in flight at most
         while (this.#inflight.length > this.#engine.parallelism) await this.#settleOne()

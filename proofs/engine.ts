@@ -19,6 +19,8 @@ export interface SubtreeEngine {
    * settles; when present the hasher keeps several chunks in flight.
    */
   root?: (chunk: Uint8Array, quads: number) => Promise<Uint8Array>
+  /** allocates a chunk buffer the engine can use without copying (e.g. shared memory) */
+  allocChunk?: (size: number) => Uint8Array
   /** chunks the engine can usefully hash at once */
   readonly parallelism: number
 }

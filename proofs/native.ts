@@ -1,0 +1,41 @@
+/**
+ * Loads the optional native CommP addon (proofs/native/commp.c, built by the
+ * package's install script). Absent or broken, it is simply not used.
+ */
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+
+export interface NativeAddon {
+  rootSync: (bytes: Uint8Array, offset: number, quads: number) => Uint8Array
+  root: (bytes: Uint8Array, quads: number) => Promise<Uint8Array>
+  /** true when the SHA extensions are in use */
+  shaNi: boolean
+}
+
+let cached: { addon?: NativeAddon, reason?: string } | undefined
+
+/** The addon, or the reason it could not be loaded. */
+export function loadNative (): { addon?: NativeAddon, reason?: string } {
+  if (cached !== undefined) return cached
+  const require = createRequire(import.meta.url)
+  // compiled: dist/proofs/native.js; from source: proofs/native.ts
+  const candidates = [
+    new URL('../../proofs/native/build/Release/cairn_commp.node', import.meta.url),
+    new URL('./native/build/Release/cairn_commp.node', import.meta.url)
+  ]
+  let reason = 'addon not built (npm install builds it; see proofs/native/build.mjs)'
+  for (const url of candidates) {
+    try {
+      const addon = require(fileURLToPath(url)) as NativeAddon
+      if (typeof addon.rootSync === 'function' && typeof addon.root === 'function') {
+        cached = { addon }
+        return cached
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'MODULE_NOT_FOUND') reason = `addon failed to load: ${(err as Error).message}`
+    }
+  }
+  cached = { reason }
+  return cached
+}

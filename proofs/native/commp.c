@@ -1,0 +1,370 @@
+/*
+ * cairn CommP subtree hasher: Fr32 padding plus the sha2-256-trunc254-padded
+ * binary tree over a run of whole quads, in one call, so the per-node cost is
+ * SHA-256 itself rather than a JS -> native round trip per 64-byte hash.
+ *
+ * Every node hash is SHA-256 of exactly 64 bytes: one data block plus a
+ * padding block that never changes (FIPS 180-4 §5.1.1), so the padding
+ * block's K + W words are precomputed. With SHA-NI (checked at run time with
+ * CPUID) the rounds use the SHA extensions; otherwise portable C.
+ *
+ * Exposed through Node-API (node_api.h) only: rootSync(bytes, offset, quads)
+ * and root(bytes, quads) -> Promise, the latter on the libuv thread pool.
+ */
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define CAIRN_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+static const uint32_t K[64] = {
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+};
+static const uint32_t IV[8] = {
+  0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
+};
+
+/* K[t] + W[t] of the constant padding block of a 64-byte message */
+static uint32_t PAD_KW[64];
+static int use_sha_ni = 0;
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void pad_kw_init(void) {
+  uint32_t w[64] = {0};
+  w[0] = 0x80000000u;
+  w[15] = 512;
+  for (int t = 16; t < 64; t++) {
+    uint32_t s0 = ROR(w[t - 15], 7) ^ ROR(w[t - 15], 18) ^ (w[t - 15] >> 3);
+    uint32_t s1 = ROR(w[t - 2], 17) ^ ROR(w[t - 2], 19) ^ (w[t - 2] >> 10);
+    w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+  }
+  for (int t = 0; t < 64; t++) PAD_KW[t] = w[t] + K[t];
+}
+
+static void rounds_c(uint32_t s[8], const uint32_t kw[64]) {
+  uint32_t a = s[0], b = s[1], c = s[2], d = s[3], e = s[4], f = s[5], g = s[6], h = s[7];
+  for (int t = 0; t < 64; t++) {
+    uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + kw[t];
+    uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+    h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+  }
+  s[0] += a; s[1] += b; s[2] += c; s[3] += d; s[4] += e; s[5] += f; s[6] += g; s[7] += h;
+}
+
+/* out = trunc254(SHA-256(in[0..64])); out may alias in */
+static void hash64_c(const uint8_t *in, uint8_t *out) {
+  uint32_t w[64];
+  for (int t = 0; t < 16; t++) {
+    w[t] = ((uint32_t)in[4 * t] << 24) | ((uint32_t)in[4 * t + 1] << 16) | ((uint32_t)in[4 * t + 2] << 8) | in[4 * t + 3];
+  }
+  for (int t = 16; t < 64; t++) {
+    uint32_t s0 = ROR(w[t - 15], 7) ^ ROR(w[t - 15], 18) ^ (w[t - 15] >> 3);
+    uint32_t s1 = ROR(w[t - 2], 17) ^ ROR(w[t - 2], 19) ^ (w[t - 2] >> 10);
+    w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+  }
+  for (int t = 0; t < 64; t++) w[t] += K[t];
+  uint32_t s[8];
+  memcpy(s, IV, sizeof s);
+  rounds_c(s, w);
+  rounds_c(s, PAD_KW);
+  for (int t = 0; t < 8; t++) {
+    out[4 * t] = s[t] >> 24; out[4 * t + 1] = s[t] >> 16; out[4 * t + 2] = s[t] >> 8; out[4 * t + 3] = s[t];
+  }
+  out[31] &= 0x3f;
+}
+
+#ifdef CAIRN_X86
+#define SHA_TARGET __attribute__((target("sha,sse4.1,ssse3")))
+
+/*
+ * Two independent 64-byte messages at a time: sha256rnds2 has a latency of
+ * several cycles, so interleaving two dependency chains nearly doubles the
+ * throughput of a core.
+ */
+#define ROUNDS_4(S0, S1, M) do { \
+    S1 = _mm_sha256rnds2_epu32(S1, S0, M); \
+    S0 = _mm_sha256rnds2_epu32(S0, S1, _mm_shuffle_epi32(M, 0x0E)); \
+  } while (0)
+
+SHA_TARGET static void hash64x2_ni(const uint8_t *in0, uint8_t *out0, const uint8_t *in1, uint8_t *out1) {
+  const __m128i BSWAP = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  /* IV in the ABEF / CDGH lane order SHA-NI wants */
+  __m128i tmp = _mm_loadu_si128((const __m128i *)&IV[0]);
+  __m128i iv1 = _mm_loadu_si128((const __m128i *)&IV[4]);
+  tmp = _mm_shuffle_epi32(tmp, 0xB1);
+  iv1 = _mm_shuffle_epi32(iv1, 0x1B);
+  const __m128i IV0 = _mm_alignr_epi8(tmp, iv1, 8);
+  const __m128i IV1 = _mm_blend_epi16(iv1, tmp, 0xF0);
+
+  __m128i a0 = IV0, a1 = IV1, b0 = IV0, b1 = IV1;
+  __m128i ma[4], mb[4];
+  for (int i = 0; i < 4; i++) {
+    ma[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(in0 + 16 * i)), BSWAP);
+    mb[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(in1 + 16 * i)), BSWAP);
+  }
+  for (int i = 0; i < 16; i++) {
+    const __m128i k = _mm_loadu_si128((const __m128i *)&K[4 * i]);
+    __m128i xa = _mm_add_epi32(ma[i & 3], k);
+    __m128i xb = _mm_add_epi32(mb[i & 3], k);
+    a1 = _mm_sha256rnds2_epu32(a1, a0, xa);
+    b1 = _mm_sha256rnds2_epu32(b1, b0, xb);
+    if (i >= 3 && i <= 14) {
+      int n = (i + 1) & 3, p = (i - 1) & 3, c = i & 3;
+      ma[n] = _mm_sha256msg2_epu32(_mm_add_epi32(ma[n], _mm_alignr_epi8(ma[c], ma[p], 4)), ma[c]);
+      mb[n] = _mm_sha256msg2_epu32(_mm_add_epi32(mb[n], _mm_alignr_epi8(mb[c], mb[p], 4)), mb[c]);
+    }
+    a0 = _mm_sha256rnds2_epu32(a0, a1, _mm_shuffle_epi32(xa, 0x0E));
+    b0 = _mm_sha256rnds2_epu32(b0, b1, _mm_shuffle_epi32(xb, 0x0E));
+    if (i >= 1 && i <= 12) {
+      int p = (i - 1) & 3, c = i & 3;
+      ma[p] = _mm_sha256msg1_epu32(ma[p], ma[c]);
+      mb[p] = _mm_sha256msg1_epu32(mb[p], mb[c]);
+    }
+  }
+  a0 = _mm_add_epi32(a0, IV0); a1 = _mm_add_epi32(a1, IV1);
+  b0 = _mm_add_epi32(b0, IV0); b1 = _mm_add_epi32(b1, IV1);
+  const __m128i sa0 = a0, sa1 = a1, sb0 = b0, sb1 = b1;
+  for (int i = 0; i < 16; i++) {
+    const __m128i kw = _mm_loadu_si128((const __m128i *)&PAD_KW[4 * i]);
+    const __m128i kwh = _mm_shuffle_epi32(kw, 0x0E);
+    a1 = _mm_sha256rnds2_epu32(a1, a0, kw);
+    b1 = _mm_sha256rnds2_epu32(b1, b0, kw);
+    a0 = _mm_sha256rnds2_epu32(a0, a1, kwh);
+    b0 = _mm_sha256rnds2_epu32(b0, b1, kwh);
+  }
+  a0 = _mm_add_epi32(a0, sa0); a1 = _mm_add_epi32(a1, sa1);
+  b0 = _mm_add_epi32(b0, sb0); b1 = _mm_add_epi32(b1, sb1);
+  /* back to A..H order, big-endian bytes */
+  __m128i ta = _mm_shuffle_epi32(a0, 0x1B), tb = _mm_shuffle_epi32(b0, 0x1B);
+  a1 = _mm_shuffle_epi32(a1, 0xB1); b1 = _mm_shuffle_epi32(b1, 0xB1);
+  __m128i oa0 = _mm_blend_epi16(ta, a1, 0xF0), oa1 = _mm_alignr_epi8(a1, ta, 8);
+  __m128i ob0 = _mm_blend_epi16(tb, b1, 0xF0), ob1 = _mm_alignr_epi8(b1, tb, 8);
+  oa1 = _mm_shuffle_epi8(oa1, BSWAP); ob1 = _mm_shuffle_epi8(ob1, BSWAP);
+  _mm_storeu_si128((__m128i *)out0, _mm_shuffle_epi8(oa0, BSWAP));
+  _mm_storeu_si128((__m128i *)(out0 + 16), oa1);
+  _mm_storeu_si128((__m128i *)out1, _mm_shuffle_epi8(ob0, BSWAP));
+  _mm_storeu_si128((__m128i *)(out1 + 16), ob1);
+  out0[31] &= 0x3f;
+  out1[31] &= 0x3f;
+}
+
+static int cpu_has_sha_ni(void) {
+  unsigned int a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  int sha = (b >> 29) & 1;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  int sse41 = (c >> 19) & 1, ssse3 = (c >> 9) & 1;
+  return sha && sse41 && ssse3;
+}
+#endif
+
+/*
+ * Hashes `pairs` consecutive 64-byte pairs of `in` into `out` (32 bytes each).
+ * out may equal in: output i is written after inputs 2i, 2i+1 are read, and
+ * the two-way kernel reads both pairs before writing.
+ */
+static void hash_layer(const uint8_t *in, uint8_t *out, size_t pairs) {
+  size_t i = 0;
+#ifdef CAIRN_X86
+  if (use_sha_ni) {
+    uint8_t t0[32], t1[32];
+    for (; i + 1 < pairs; i += 2) {
+      hash64x2_ni(in + 64 * i, t0, in + 64 * (i + 1), t1);
+      memcpy(out + 32 * i, t0, 32);
+      memcpy(out + 32 * (i + 1), t1, 32);
+    }
+    if (i < pairs) {
+      hash64x2_ni(in + 64 * i, t0, in + 64 * i, t1);
+      memcpy(out + 32 * i, t0, 32);
+      i++;
+    }
+    return;
+  }
+#endif
+  for (; i < pairs; i++) hash64_c(in + 64 * i, out + 32 * i);
+}
+
+/* Fr32: 127 bytes in -> 128 out, two zero bits after every 254 (FRC-0069) */
+static void fr32_quad(const uint8_t *s, uint8_t *d) {
+  memcpy(d, s, 31);
+  d[31] = s[31] & 0x3f;
+  for (int i = 32; i < 63; i++) d[i] = (uint8_t)((s[i] << 2) | (s[i - 1] >> 6));
+  d[63] = (uint8_t)(((s[63] << 2) | (s[62] >> 6)) & 0x3f);
+  for (int i = 64; i < 95; i++) d[i] = (uint8_t)((s[i] << 4) | (s[i - 1] >> 4));
+  d[95] = (uint8_t)(((s[95] << 4) | (s[94] >> 4)) & 0x3f);
+  for (int i = 96; i < 127; i++) d[i] = (uint8_t)((s[i] << 6) | (s[i - 1] >> 2));
+  d[127] = s[126] >> 2;
+}
+
+/*
+ * Root of the Fr32 subtree of `quads` quads (a power of two) of `src`. Each
+ * group of 16 quads is padded into a 2 KiB buffer and reduced to one node
+ * while it is in L1; the 16-quad nodes are then reduced layer by layer.
+ * Returns 0, or -1 if memory ran out.
+ */
+#define GROUP 16
+static int subtree_root(const uint8_t *src, size_t quads, uint8_t out[32]) {
+  uint8_t leaves[GROUP * 128];
+  if (quads < GROUP) {
+    for (size_t q = 0; q < quads; q++) fr32_quad(src + 127 * q, leaves + 128 * q);
+    for (size_t n = quads * 4; n > 1; n >>= 1) hash_layer(leaves, leaves, n / 2);
+    memcpy(out, leaves, 32);
+    return 0;
+  }
+  size_t groups = quads / GROUP;
+  uint8_t *nodes = malloc(groups * 32);
+  if (nodes == NULL) return -1;
+  for (size_t g = 0; g < groups; g++) {
+    for (size_t q = 0; q < GROUP; q++) fr32_quad(src + 127 * (g * GROUP + q), leaves + 128 * q);
+    for (size_t n = GROUP * 4; n > 1; n >>= 1) hash_layer(leaves, leaves, n / 2);
+    memcpy(nodes + 32 * g, leaves, 32);
+  }
+  for (size_t n = groups; n > 1; n >>= 1) hash_layer(nodes, nodes, n / 2);
+  memcpy(out, nodes, 32);
+  free(nodes);
+  return 0;
+}
+
+/* ---- Node-API glue ---- */
+
+#define CHECK(env, call) do { if ((call) != napi_ok) { napi_throw_error((env), "ERR_NATIVE", #call " failed"); return NULL; } } while (0)
+
+static int is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+static napi_value get_bytes(napi_env env, napi_value value, uint8_t **data, size_t *length) {
+  napi_typedarray_type type;
+  size_t len;
+  void *ptr;
+  napi_value ab;
+  size_t off;
+  bool is_ta;
+  CHECK(env, napi_is_typedarray(env, value, &is_ta));
+  if (!is_ta) { napi_throw_type_error(env, NULL, "expected a Uint8Array"); return NULL; }
+  CHECK(env, napi_get_typedarray_info(env, value, &type, &len, &ptr, &ab, &off));
+  if (type != napi_uint8_array) { napi_throw_type_error(env, NULL, "expected a Uint8Array"); return NULL; }
+  *data = ptr;
+  *length = len;
+  return value;
+}
+
+/* rootSync(bytes: Uint8Array, offset: number, quads: number): Uint8Array(32) */
+static napi_value root_sync(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *data;
+  size_t length;
+  if (argc < 3 || get_bytes(env, argv[0], &data, &length) == NULL) {
+    if (argc < 3) napi_throw_type_error(env, NULL, "rootSync(bytes, offset, quads)");
+    return NULL;
+  }
+  int64_t offset, quads;
+  CHECK(env, napi_get_value_int64(env, argv[1], &offset));
+  CHECK(env, napi_get_value_int64(env, argv[2], &quads));
+  if (offset < 0 || quads <= 0 || !is_pow2((size_t)quads) || (size_t)offset + 127 * (size_t)quads > length) {
+    napi_throw_range_error(env, NULL, "rootSync: quads must be a power of two and lie within bytes");
+    return NULL;
+  }
+  napi_value result;
+  void *out;
+  napi_value ab;
+  CHECK(env, napi_create_arraybuffer(env, 32, &out, &ab));
+  if (subtree_root(data + offset, (size_t)quads, out) != 0) { napi_throw_error(env, "ERR_NATIVE", "out of memory"); return NULL; }
+  CHECK(env, napi_create_typedarray(env, napi_uint8_array, 32, ab, 0, &result));
+  return result;
+}
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref keep;
+  const uint8_t *data;
+  size_t quads;
+  int status;
+  uint8_t out[32];
+} job_t;
+
+static void job_execute(napi_env env, void *arg) {
+  (void)env;
+  job_t *job = arg;
+  job->status = subtree_root(job->data, job->quads, job->out);
+}
+
+static void job_complete(napi_env env, napi_status status, void *arg) {
+  job_t *job = arg;
+  napi_value result;
+  if (status != napi_ok || job->status != 0) {
+    napi_value msg, err;
+    napi_create_string_utf8(env, "native CommP job failed", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, job->deferred, err);
+  } else {
+    void *out;
+    napi_value ab;
+    napi_create_arraybuffer(env, 32, &out, &ab);
+    memcpy(out, job->out, 32);
+    napi_create_typedarray(env, napi_uint8_array, 32, ab, 0, &result);
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  napi_delete_reference(env, job->keep);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+/* root(bytes: Uint8Array, quads: number): Promise<Uint8Array(32)>, on the libuv thread pool */
+static napi_value root_async(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *data;
+  size_t length;
+  if (argc < 2) { napi_throw_type_error(env, NULL, "root(bytes, quads)"); return NULL; }
+  if (get_bytes(env, argv[0], &data, &length) == NULL) return NULL;
+  int64_t quads;
+  CHECK(env, napi_get_value_int64(env, argv[1], &quads));
+  if (quads <= 0 || !is_pow2((size_t)quads) || 127 * (size_t)quads > length) {
+    napi_throw_range_error(env, NULL, "root: quads must be a power of two and lie within bytes");
+    return NULL;
+  }
+  job_t *job = calloc(1, sizeof *job);
+  if (job == NULL) { napi_throw_error(env, "ERR_NATIVE", "out of memory"); return NULL; }
+  job->data = data;
+  job->quads = (size_t)quads;
+  napi_value promise, name;
+  CHECK(env, napi_create_promise(env, &job->deferred, &promise));
+  CHECK(env, napi_create_reference(env, argv[0], 1, &job->keep));
+  CHECK(env, napi_create_string_utf8(env, "cairn:commp", NAPI_AUTO_LENGTH, &name));
+  CHECK(env, napi_create_async_work(env, NULL, name, job_execute, job_complete, job, &job->work));
+  CHECK(env, napi_queue_async_work(env, job->work));
+  return promise;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  pad_kw_init();
+#ifdef CAIRN_X86
+  use_sha_ni = getenv("CAIRN_COMMP_NO_SHANI") == NULL && cpu_has_sha_ni();
+#endif
+  napi_value fn, flag;
+  CHECK(env, napi_create_function(env, "rootSync", NAPI_AUTO_LENGTH, root_sync, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "rootSync", fn));
+  CHECK(env, napi_create_function(env, "root", NAPI_AUTO_LENGTH, root_async, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "root", fn));
+  CHECK(env, napi_get_boolean(env, use_sha_ni, &flag));
+  CHECK(env, napi_set_named_property(env, exports, "shaNi", flag));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
