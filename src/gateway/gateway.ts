@@ -1,0 +1,142 @@
+/**
+ * `GET`/`HEAD /ipfs/{cid}[/path]`: the IPFS Trustless Gateway over a
+ * BlockSource. Raw blocks (`application/vnd.ipld.raw`) and CAR streams
+ * (`application/vnd.ipld.car; version=1; order=dfs; dups=y|n`) only: the client
+ * verifies everything it receives, so nothing here needs to be trusted.
+ */
+import { createHash } from 'node:crypto'
+import { once } from 'node:events'
+import type { ServerResponse } from 'node:http'
+import { base32 } from 'multiformats/bases/base32'
+import { CairnError } from '../errors.js'
+import type { BlockSource } from '../provider/interface.js'
+import type { Context } from '../provider/http.js'
+import { carFrame, carHeader } from './car.js'
+import { CAR, RAW, parseGatewayRequest, type GatewayRequest } from './request.js'
+import { entitySize, loadBlock, resolveEntityBytes, resolvePath, walk, type Block, type ByteRange } from './traverse.js'
+
+/** Content addressed by CID never changes (path-gateway spec, `Cache-Control`). */
+export const IMMUTABLE = 'public, max-age=29030400, immutable'
+
+export interface GatewayEvents {
+  retrieval? (kind: 'block' | 'car', bytes: number): void
+  /** A CAR stream cut short after its headers were sent (a block went missing). */
+  aborted? (err: Error): void
+}
+
+/** The Etag of a CAR response: the root and a digest of everything that shapes the body (as boxo does). */
+function carEtag (req: Extract<GatewayRequest, { format: 'car' }>): string {
+  const shape = [req.path.join('/'), req.scope, req.dups ? 'dups=y' : 'dups=n', 'order=dfs',
+    req.entityBytes === undefined ? '' : `${req.entityBytes.from}:${req.entityBytes.to}`].join('\n')
+  const digest = createHash('sha256').update(shape).digest().subarray(0, 8)
+  return `W/"${req.cid.toString()}.car.${base32.baseEncode(digest)}"`
+}
+
+function etagMatches (header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false
+  const weak = (t: string): string => t.trim().replace(/^W\//, '')
+  return header.split(',').some((t) => t.trim() === '*' || weak(t) === weak(etag))
+}
+
+async function write (res: ServerResponse, chunk: Uint8Array, signal: AbortSignal): Promise<void> {
+  if (!res.write(chunk)) await once(res, 'drain', { signal })
+}
+
+export function gatewayHandler (source: BlockSource, events: GatewayEvents = {}) {
+  const load = async (cid: Parameters<BlockSource['get']>[0]): Promise<Uint8Array | undefined> => await source.get(cid)
+
+  return async function handle (ctx: Context): Promise<void> {
+    const { req, res, url, params, signal } = ctx
+    const request = parseGatewayRequest(params.cid ?? '', params.path ?? '', req.headers.accept, url.searchParams)
+    const head = req.method === 'HEAD'
+    const etag = request.format === 'raw' ? `"${request.cid.toString()}.raw"` : carEtag(request)
+    const common: Record<string, string> = {
+      Etag: etag,
+      'Cache-Control': IMMUTABLE,
+      'X-Content-Type-Options': 'nosniff',
+      'X-Ipfs-Path': url.pathname,
+      Vary: 'Accept'
+    }
+
+    const rootBytes = await loadBlock(load, request.cid)
+    if (rootBytes === undefined) {
+      // path-gateway spec: only-if-cached asks "do you have it right now?"
+      if (/\bonly-if-cached\b/i.test(req.headers['cache-control'] ?? '')) {
+        throw new CairnError('ERR_PRECONDITION_FAILED', `${request.cid.toString()} is not held here`)
+      }
+      throw new CairnError('ERR_NOT_FOUND', `${request.cid.toString()} is not held by this provider`)
+    }
+    if (etagMatches(req.headers['if-none-match'], etag)) {
+      res.writeHead(304, common)
+      res.end()
+      return
+    }
+
+    if (request.format === 'raw') {
+      res.writeHead(200, {
+        ...common,
+        'Content-Type': RAW,
+        'Content-Length': String(rootBytes.length),
+        'Content-Disposition': `attachment; filename="${request.cid.toString()}.bin"`
+      })
+      if (head) { res.end(); return }
+      res.end(rootBytes)
+      events.retrieval?.('block', rootBytes.length)
+      return
+    }
+
+    // Everything that can fail with a status is settled before the headers go out.
+    const root: Block = { cid: request.cid, bytes: rootBytes }
+    const { pathBlocks, terminal } = await resolvePath(root, request.path, load)
+    let range: ByteRange | undefined
+    let scope = request.scope
+    if (request.entityBytes !== undefined) {
+      const size = entitySize(terminal)
+      if (size !== undefined) {
+        range = resolveEntityBytes(request.entityBytes, size)
+        if (range === undefined) {
+          // the spec: a range wholly outside the entity, known up front, is a 400
+          const { from, to } = request.entityBytes
+          if (size > 0 && from >= size) throw new CairnError('ERR_INVALID_ARGUMENT', `entity-bytes ${from}:${to} starts past the end of a ${size}-byte file`)
+          scope = 'block'
+        }
+      }
+    }
+
+    res.writeHead(200, {
+      ...common,
+      'Content-Type': `${CAR}; version=1; order=dfs; dups=${request.dups ? 'y' : 'n'}`,
+      'Content-Disposition': `attachment; filename="${request.cid.toString()}.car"`,
+      'X-Ipfs-Roots': [...pathBlocks.map((b) => b.cid.toString()), terminal.cid.toString()].join(',')
+    })
+    if (head) { res.end(); return }
+
+    let sent = 0
+    try {
+      const header = carHeader([request.cid])
+      await write(res, header, signal)
+      sent += header.length
+      const seen = new Set<string>()
+      for (const block of pathBlocks) {
+        const key = block.cid.toString()
+        if (!request.dups && seen.has(key)) continue
+        seen.add(key)
+        const frame = carFrame(block.cid, block.bytes)
+        await write(res, frame, signal)
+        sent += frame.length
+      }
+      for await (const block of walk(terminal, { scope, range, dups: request.dups }, load, seen)) {
+        const frame = carFrame(block.cid, block.bytes)
+        await write(res, frame, signal)
+        sent += frame.length
+      }
+      res.end()
+      events.retrieval?.('car', sent)
+    } catch (err) {
+      // the spec ("Streaming and Missing Child Blocks"): the status is already 200,
+      // so the stream is cut and the client sees an incomplete CAR
+      events.aborted?.(err as Error)
+      res.destroy()
+    }
+  }
+}

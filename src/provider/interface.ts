@@ -1,0 +1,93 @@
+/**
+ * The boundaries of the provider's HTTP service. The HTTP layer speaks only to
+ * these interfaces, so each route can be tested with an in-memory stand-in and
+ * the real implementations (ledger, piece store, block index) plug in behind.
+ */
+import type { Readable } from 'node:stream'
+import type { CID } from 'multiformats/cid'
+
+/**
+ * The deal side of SPEC §3: proposals, uploads and status. Implementations
+ * throw `CairnError`s; the HTTP layer turns their codes into statuses.
+ */
+export interface DealService {
+  /** The provider-signed ask (SPEC §3 "Ask"), DAG-JSON encodable. */
+  ask (): Promise<unknown>
+
+  /**
+   * Checks a decoded DAG-JSON proposal body against the ask and the deal rules.
+   * Returns the provider-signed acceptance, or throws a coded rejection
+   * (e.g. ERR_PRICE_TOO_LOW naming both values).
+   */
+  propose (body: unknown): Promise<unknown>
+
+  /**
+   * Streams a piece into the store: verify every block, DAG completeness, byte
+   * count and piece CID, then commit all or nothing. Must leave nothing behind
+   * when `body` errors or `signal` aborts.
+   */
+  upload (request: UploadRequest): Promise<unknown>
+
+  /** The provider-signed status of a deal, or ERR_DEAL_NOT_FOUND. */
+  status (dealId: string): Promise<unknown>
+
+  /** Answers a challenge (SPEC §4); ERR_NOT_IMPLEMENTED until proofs land. */
+  prove? (dealId: string, body: unknown): Promise<unknown>
+}
+
+export interface UploadRequest {
+  dealId: string
+  /** The declared Content-Length; the body is cut off if it runs past it. */
+  contentLength: number
+  /** The request body, already guarded by the idle timeout and minimum rate. */
+  body: Readable
+  /** The client's request signature (the `Authorization` header), if any. */
+  authorization: string | undefined
+  /** Aborted when the client goes away or the provider stops. */
+  signal: AbortSignal
+}
+
+/** Where the gateway finds blocks: only content held under a deal is served. */
+export interface BlockSource {
+  get (cid: CID): Promise<Uint8Array | undefined>
+}
+
+export interface PieceHandle {
+  /** Bytes in the stored piece file (the CAR, unpadded). */
+  size: number
+  /** Inclusive byte range, as `fs.createReadStream` takes it. */
+  createReadStream (start: number, end: number): Readable
+}
+
+/** Where `GET /piece/{pieceCid}` finds piece bytes. */
+export interface PieceSource {
+  open (pieceCid: CID): Promise<PieceHandle | undefined>
+}
+
+/** What `cairn provider status` shows (SPEC §2 Provider). */
+export interface ProviderStatus {
+  did: string
+  url: string
+  capacity: { total: number, used: number, free: number }
+  deals: Record<string, number>
+  bytesStored: number
+  proofsAnswered: number
+  /** Base units, decimal string (bigint on the wire). */
+  earnings: string
+  startedAt: string
+}
+
+export interface DealSummary {
+  id: string
+  state: string
+  [field: string]: unknown
+}
+
+/** The admin API's backing: read-only views of the running provider. */
+export interface ProviderAdmin {
+  status (): Promise<ProviderStatus>
+  deals (filter: { state?: string }): Promise<DealSummary[]>
+}
+
+/** One line per event on stderr; tests pass a recorder. */
+export type Logger = (event: string, fields?: Record<string, unknown>) => void

@@ -1,0 +1,276 @@
+/**
+ * The provider's HTTP service (SPEC §3.1): deal routes over a DealService, the
+ * Trustless Gateway over a BlockSource, piece retrieval over a PieceSource,
+ * health and metrics. Every limit a hostile or broken client could push on is
+ * bounded: header size and time, JSON body size, upload length, idle time and
+ * minimum upload rate. A failure is a coded 4xx/5xx, never a crash.
+ */
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { CairnError } from '../errors.js'
+import { gatewayHandler } from '../gateway/gateway.js'
+import { parseCid } from '../gateway/request.js'
+import { errorBody, readJSONBody, Router, sendError, sendJSON, toCairnError, UploadGuard, httpStatusOf, type Context } from './http.js'
+import type { BlockSource, DealService, Logger, PieceSource } from './interface.js'
+import { Metrics, type GaugeSnapshot } from './metrics.js'
+import { pieceHandler } from './piece.js'
+
+export interface ServerLimits {
+  /** Time allowed to send the request headers. */
+  headersTimeoutMs: number
+  /** Socket inactivity that ends a connection; an upload stalled this long gets ERR_TIMEOUT. */
+  idleTimeoutMs: number
+  /** An upload averaging less than this over `uploadRateWindowMs` gets ERR_UPLOAD_TOO_SLOW. */
+  minUploadBytesPerSecond: number
+  uploadRateWindowMs: number
+  maxHeaderSize: number
+  maxJSONBodyBytes: number
+  /** Largest Content-Length accepted for a piece upload. */
+  maxUploadBytes: number
+  keepAliveTimeoutMs: number
+  /** How long a stop waits for requests in flight before cutting connections. */
+  shutdownGraceMs: number
+}
+
+export const defaultLimits: ServerLimits = {
+  headersTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+  minUploadBytesPerSecond: 64 * 1024,
+  uploadRateWindowMs: 10_000,
+  maxHeaderSize: 16 * 1024,
+  maxJSONBodyBytes: 64 * 1024,
+  maxUploadBytes: 64 * 1024 ** 3,
+  keepAliveTimeoutMs: 5_000,
+  shutdownGraceMs: 5_000
+}
+
+/** One line per event on stderr: `2025-01-01T00:00:00.000Z event key=value …`. */
+export const stderrLogger: Logger = (event, fields = {}) => {
+  const parts = Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+  process.stderr.write(`${new Date().toISOString()} ${event}${parts.length > 0 ? ' ' + parts.join(' ') : ''}\n`)
+}
+
+export interface HttpService {
+  readonly server: Server
+  readonly metrics: Metrics
+  /** Listens on host:port (port 0 picks one) and resolves to the base URL. */
+  listen (host: string, port: number): Promise<string>
+  readonly url: string
+  /** Stops accepting, aborts transfers in flight, waits for connections to end. */
+  close (): Promise<void>
+}
+
+interface ServeOptions {
+  router: Router
+  limits: ServerLimits
+  log: Logger
+  metrics: Metrics
+  /** Runs before routing; may throw a coded error (the admin API checks its token here). */
+  guard?: (req: IncomingMessage) => void
+}
+
+/** A node:http server around a router, with the limits, error bodies and graceful stop every cairn listener shares. */
+export function createHttpService ({ router, limits, log, metrics, guard }: ServeOptions): HttpService {
+  const inFlight = new Set<AbortController>()
+  let closing = false
+  let url = ''
+
+  const server = createServer({
+    maxHeaderSize: limits.maxHeaderSize,
+    headersTimeout: limits.headersTimeoutMs,
+    // uploads may take hours; liveness is enforced by idle time and minimum rate instead
+    requestTimeout: 0,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(limits.headersTimeoutMs / 4)))
+  }, (req, res) => { void handle(req, res) })
+  server.timeout = limits.idleTimeoutMs
+
+  async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const controller = new AbortController()
+    inFlight.add(controller)
+    let route = 'unmatched'
+    res.on('close', () => {
+      inFlight.delete(controller)
+      if (!res.writableFinished) controller.abort(new CairnError('ERR_UNREACHABLE', 'client went away'))
+    })
+    res.on('finish', () => { metrics.requests.inc({ route, status: `${Math.floor(res.statusCode / 100)}xx` }) })
+    try {
+      if (closing) throw new CairnError('ERR_SHUTTING_DOWN', 'the provider is shutting down')
+      let parsed: URL
+      try {
+        parsed = new URL(req.url ?? '/', 'http://localhost')
+      } catch {
+        throw new CairnError('ERR_BAD_REQUEST', 'request target is not a valid path')
+      }
+      guard?.(req)
+      const match = router.match(req.method ?? 'GET', parsed.pathname)
+      route = match.route
+      const ctx: Context = { req, res, url: parsed, params: match.params, signal: controller.signal }
+      await match.handler(ctx)
+    } catch (thrown) {
+      const err = toCairnError(thrown)
+      metrics.errors.inc({ code: err.code })
+      if (err.code === 'ERR_INTERNAL') {
+        log('error', { method: req.method, path: req.url, code: err.code, message: (thrown as Error)?.message, stack: (thrown as Error)?.stack?.split('\n')[1]?.trim() })
+      } else {
+        log('request-rejected', { method: req.method, path: req.url?.slice(0, 200), status: httpStatusOf(err.code), code: err.code, message: err.message })
+      }
+      // a request whose body was not read to the end cannot be followed by another on this connection
+      const unread = !req.complete
+      sendError(res, err, unread || closing)
+      if (unread) res.once('finish', () => setImmediate(() => req.destroy()))
+    }
+  }
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage
+    if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent === true) { socket.destroy(); return }
+    let cairn: CairnError
+    if (err.code === 'HPE_HEADER_OVERFLOW') cairn = new CairnError('ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.maxHeaderSize} bytes`)
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') cairn = new CairnError('ERR_TIMEOUT', `request headers not received within ${limits.headersTimeoutMs} ms`)
+    else cairn = new CairnError('ERR_BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`)
+    metrics.errors.inc({ code: cairn.code })
+    log('request-rejected', { status: httpStatusOf(cairn.code), code: cairn.code, message: cairn.message })
+    const body = JSON.stringify(errorBody(cairn))
+    const status = httpStatusOf(cairn.code)
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  })
+
+  return {
+    server,
+    metrics,
+    get url () { return url },
+    async listen (host: string, port: number): Promise<string> {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(port, host, () => { server.off('error', reject); resolve() })
+      })
+      const address = server.address() as AddressInfo
+      url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+      return url
+    },
+    async close (): Promise<void> {
+      if (closing) return
+      closing = true
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      for (const controller of inFlight) controller.abort(new CairnError('ERR_SHUTTING_DOWN', 'the provider is shutting down'))
+      const grace = setTimeout(() => server.closeAllConnections(), limits.shutdownGraceMs)
+      grace.unref()
+      await closed
+      clearTimeout(grace)
+    }
+  }
+}
+
+export interface ProviderServerOptions {
+  deals: DealService
+  blocks: BlockSource
+  pieces: PieceSource
+  limits?: Partial<ServerLimits>
+  log?: Logger
+  /** Deals by state and bytes stored, sampled when /metrics is scraped. */
+  gauges?: () => Promise<GaugeSnapshot>
+}
+
+function dealIdParam (ctx: Context): string {
+  const id = ctx.params.id ?? ''
+  parseCid(id)
+  return id
+}
+
+/** The provider's public HTTP API (SPEC §3.1). */
+export function createProviderServer (options: ProviderServerOptions): HttpService {
+  const limits = { ...defaultLimits, ...options.limits }
+  const log = options.log ?? stderrLogger
+  const metrics = new Metrics(options.gauges)
+  const { deals } = options
+  const router = new Router()
+
+  router.on('GET', '/healthz', ({ res }) => { sendJSON(res, 200, { status: 'ok' }, { 'Cache-Control': 'no-store' }) })
+  router.on('GET', '/metrics', async ({ res }) => {
+    const body = await metrics.render()
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Cache-Control': 'no-store' })
+    res.end(body)
+  })
+
+  router.on('GET', '/v1/ask', async ({ res }) => { sendJSON(res, 200, await deals.ask(), { 'Cache-Control': 'no-store' }) })
+
+  router.on('POST', '/v1/deals', async ({ req, res }) => {
+    const body = await readJSONBody(req, limits.maxJSONBodyBytes)
+    try {
+      const acceptance = await deals.propose(body)
+      log('deal-accepted', { from: req.socket.remoteAddress })
+      sendJSON(res, 201, acceptance)
+    } catch (err) {
+      const e = toCairnError(err)
+      if (e.code !== 'ERR_INTERNAL') log('deal-rejected', { code: e.code, message: e.message })
+      throw err
+    }
+  })
+
+  router.on('GET', '/v1/deals/:id', async (ctx) => {
+    sendJSON(ctx.res, 200, await deals.status(dealIdParam(ctx)), { 'Cache-Control': 'no-store' })
+  })
+
+  router.on('PUT', '/v1/deals/:id/piece', async (ctx) => {
+    const { req, res, signal } = ctx
+    const dealId = dealIdParam(ctx)
+    const declared = req.headers['content-length']
+    if (declared === undefined) throw new CairnError('ERR_LENGTH_REQUIRED', 'a piece upload needs a Content-Length header (the piece\'s payloadSize)')
+    if (!/^\d{1,16}$/.test(declared)) throw new CairnError('ERR_CONTENT_LENGTH', `Content-Length must be a whole number of bytes, got ${JSON.stringify(declared)}`)
+    const contentLength = Number(declared)
+    if (contentLength > limits.maxUploadBytes) {
+      throw new CairnError('ERR_PAYLOAD_TOO_LARGE', `upload of ${contentLength} bytes is over the limit of ${limits.maxUploadBytes} bytes`)
+    }
+    const guard = new UploadGuard(contentLength, {
+      idleTimeoutMs: limits.idleTimeoutMs,
+      minBytesPerSecond: limits.minUploadBytesPerSecond,
+      windowMs: limits.uploadRateWindowMs
+    })
+    req.on('error', () => { guard.destroy(new CairnError('ERR_CONTENT_LENGTH', `connection closed after ${guard.bytes} of ${contentLength} bytes`)) })
+    req.on('close', () => {
+      if (!req.complete && !guard.destroyed) guard.destroy(new CairnError('ERR_CONTENT_LENGTH', `connection closed after ${guard.bytes} of ${contentLength} bytes`))
+    })
+    signal.addEventListener('abort', () => { if (!guard.destroyed) guard.destroy(toCairnError(signal.reason)) }, { once: true })
+    req.pipe(guard)
+    log('upload-started', { deal: dealId, bytes: contentLength })
+    const started = Date.now()
+    try {
+      const result = await deals.upload({ dealId, contentLength, body: guard, authorization: req.headers.authorization, signal })
+      metrics.uploads.inc({ result: 'stored' })
+      metrics.uploadBytes.inc({}, guard.bytes)
+      log('upload-stored', { deal: dealId, bytes: guard.bytes, ms: Date.now() - started })
+      sendJSON(res, 200, result)
+    } catch (thrown) {
+      // the guard's reason (stall, slow, short body) is the truer account than the reader's
+      const err = guard.errored !== null ? toCairnError(guard.errored) : toCairnError(thrown)
+      metrics.uploads.inc({ result: 'failed' })
+      log('upload-failed', { deal: dealId, bytes: guard.bytes, code: err.code, message: err.message })
+      req.unpipe(guard)
+      guard.destroy()
+      throw err
+    }
+  })
+
+  router.on('POST', '/v1/deals/:id/proofs', async (ctx) => {
+    const dealId = dealIdParam(ctx)
+    if (deals.prove === undefined) throw new CairnError('ERR_NOT_IMPLEMENTED', 'proof challenges are not answered yet')
+    const body = await readJSONBody(ctx.req, limits.maxJSONBodyBytes)
+    const proof = await deals.prove(dealId, body)
+    log('proof-answered', { deal: dealId })
+    sendJSON(ctx.res, 200, proof)
+  })
+
+  const gateway = gatewayHandler(options.blocks, {
+    retrieval: (kind, bytes) => { metrics.retrievals.inc({ kind }); metrics.retrievalBytes.inc({ kind }, bytes) },
+    aborted: (err) => { metrics.errors.inc({ code: toCairnError(err).code }); log('retrieval-aborted', { message: err.message }) }
+  })
+  router.on(['GET', 'HEAD'], '/ipfs/:cid/*path', gateway)
+  router.on(['GET', 'HEAD'], '/piece/:pieceCid', pieceHandler(options.pieces, (bytes) => {
+    metrics.retrievals.inc({ kind: 'piece' })
+    metrics.retrievalBytes.inc({ kind: 'piece' }, bytes)
+  }))
+
+  return createHttpService({ router, limits, log, metrics })
+}
