@@ -1,0 +1,69 @@
+/**
+ * The messages of a deal (SPEC §3). Amounts are base units and sizes are
+ * bytes, both `bigint`; times are unix seconds and durations seconds.
+ */
+import type { CID } from 'multiformats/cid'
+import type { Signed } from './signing.js'
+
+/** A provider's signed offer: its terms for any deal it will take now. */
+export interface Ask {
+  provider: string
+  endpoint: string
+  pricePerGiBDay: bigint
+  collateralPerGiB: bigint
+  minPieceSize: bigint
+  maxPieceSize: bigint
+  freeCapacity: bigint
+  maxDuration: number
+  provingPeriod: number
+  challenges: number
+  seq: number
+  expiry: number
+}
+
+/** A client's signed offer to store one piece, in the spirit of Filecoin's DealProposal. */
+export interface Proposal {
+  /** FRC-0069 piece CID v2 */
+  pieceCid: CID
+  /** padded piece size: 2^height × 32 bytes */
+  pieceSize: bigint
+  /** root of the DAG whose CAR is the piece payload */
+  payloadCid: CID
+  /** CAR bytes */
+  payloadSize: bigint
+  client: string
+  provider: string
+  label: string
+  start: number
+  end: number
+  pricePerGiBDay: bigint
+  providerCollateral: bigint
+  clientCollateral: bigint
+  provingPeriod: number
+  challenges: number
+  nonce: bigint
+}
+
+/** The provider's signed answer that it takes the deal. */
+export interface Acceptance {
+  dealId: CID
+  client: string
+  provider: string
+  pieceCid: CID
+  acceptedAt: number
+}
+
+export type DealState = 'proposed' | 'accepted' | 'transferring' | 'active' | 'expired' | 'terminated' | 'rejected' | 'failed'
+
+/** The provider's signed view of a deal (GET /v1/deals/{id}). */
+export interface DealStatus {
+  dealId: CID
+  provider: string
+  state: DealState
+  at: number
+}
+
+export type SignedAsk = Signed<Ask>
+export type SignedProposal = Signed<Proposal>
+export type SignedAcceptance = Signed<Acceptance>
+export type SignedDealStatus = Signed<DealStatus>

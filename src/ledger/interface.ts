@@ -1,0 +1,142 @@
+/**
+ * The ledger (SPEC §5): a local, append-only, hash-chained, signed log of
+ * everything that happened to deals, with the indexes derived from it.
+ */
+import type { CID } from 'multiformats/cid'
+import type { DealState } from '../deal/interface.js'
+
+export const ENTRY_KINDS = [
+  'deal-proposed',
+  'deal-accepted',
+  'deal-rejected',
+  'transfer-started',
+  'piece-stored',
+  'deal-active',
+  'challenge-issued',
+  'proof-passed',
+  'proof-failed',
+  'proof-missed',
+  'payment-accrued',
+  'collateral-slashed',
+  'deal-expired',
+  'deal-terminated',
+  'deal-failed',
+  'deal-repaired'
+] as const
+
+export type EntryKind = typeof ENTRY_KINDS[number]
+
+/**
+ * Fields of an entry beyond {seq, prev, at, kind}: IPLD data (strings,
+ * integers as number or bigint, bytes, CIDs, lists, maps; no floats).
+ * Conventions the indexes read:
+ *   deal: CID           every deal-* kind, piece-stored, challenge-issued, proof-*, payment-accrued, collateral-slashed
+ *   provider: did       proof-* and challenge-issued (per-provider counters); deal-proposed/accepted
+ *   client: did, nonce  deal-proposed/accepted (replay index), pieceCid, payloadCid, pieceSize
+ *   from, to: did, amount: bigint   payment-accrued (payer → payee), collateral-slashed (provider → beneficiary)
+ */
+export type EntryFields = Record<string, unknown>
+
+/** One entry as read back from the ledger. */
+export interface LedgerEntry {
+  seq: number
+  /** CID (dag-cbor, sha2-256) of the signed record; the next entry's `prev` */
+  cid: CID
+  prev: CID | null
+  /** unix milliseconds */
+  at: number
+  kind: EntryKind
+  fields: EntryFields
+  signer: string
+  signature: Uint8Array
+  /** DAG-CBOR of {seq, prev, at, kind, …fields}: what the signature covers after the tag */
+  entryBytes: Uint8Array
+  /** DAG-CBOR of {entry: entryBytes, signer, signature}: what is stored and hashed */
+  recordBytes: Uint8Array
+}
+
+/** A write another part of the node wants committed atomically with an entry (e.g. the block index). */
+export type ExtraOp =
+  | { type: 'put', sublevel?: unknown, key: string, value: Uint8Array }
+  | { type: 'del', sublevel?: unknown, key: string }
+
+export interface DealRecord {
+  state: DealState
+  /** seq and time (unix ms) of the last entry that changed the record */
+  seq: number
+  at: number
+  client?: string
+  provider?: string
+  pieceCid?: CID
+  payloadCid?: CID
+  pieceSize?: bigint
+  passed: number
+  failed: number
+  missed: number
+  /** failed or missed periods since the last pass; SPEC §5 fails the deal at 3 */
+  consecutiveFaults: number
+}
+
+export interface ProviderCounters {
+  challenges: number
+  passed: number
+  failed: number
+  missed: number
+}
+
+/** Money between this node and one counterparty, in base units (SPEC §5). */
+export interface Balance {
+  counterparty: string
+  /** payments accrued to this node */
+  earned: bigint
+  /** payments accrued from this node */
+  paid: bigint
+  /** fault fees taken from the counterparty's collateral for this node */
+  slashedToUs: bigint
+  /** fault fees taken from this node's collateral for the counterparty */
+  slashedFromUs: bigint
+  /** earned + slashedToUs − paid − slashedFromUs: what the counterparty owes this node (negative: what it is owed) */
+  outstanding: bigint
+}
+
+export interface LogOptions {
+  deal?: CID | string
+  kind?: EntryKind
+  limit?: number
+}
+
+export interface VerifyOptions {
+  /**
+   * 'chain' (default): every record hash, link and seq, every signer, and the
+   * head's signature — which covers every earlier record and signature through
+   * the hash chain. 'all': also every signature on its own.
+   */
+  signatures?: 'chain' | 'all'
+  /** extra checks of each entry (e.g. re-verifying stored proofs); throw to fail */
+  verifyEntry?: (entry: LedgerEntry) => void | Promise<void>
+  onProgress?: (verified: number) => void
+}
+
+export interface VerifyReport {
+  entries: number
+  head: { seq: number, cid: CID } | null
+}
+
+export interface Ledger {
+  /** the did:key that signs every entry */
+  readonly did: string
+  /** Appends one signed entry and commits it with every index it changes and `extra`, in one synced batch. */
+  append (kind: EntryKind, fields: EntryFields, extra?: readonly ExtraOp[]): Promise<LedgerEntry>
+  head (): { seq: number, cid: CID } | null
+  get (seq: number): Promise<LedgerEntry | undefined>
+  /** Newest first. */
+  log (options?: LogOptions): AsyncIterable<LedgerEntry>
+  /** Throws ERR_LEDGER_BROKEN naming the first broken entry. */
+  verify (options?: VerifyOptions): Promise<VerifyReport>
+  /** Newline-delimited DAG-JSON, one line per entry, oldest first; verifiable with verifyExport alone. */
+  export (): AsyncIterable<string>
+  balance (): Promise<Balance[]>
+  deal (id: CID | string): Promise<DealRecord | undefined>
+  counters (provider: string): Promise<ProviderCounters>
+  nonceUsed (client: string, nonce: bigint): Promise<boolean>
+}
