@@ -1,0 +1,7 @@
+export * from './interface.js'
+export { encodeHeader, encodeFramePrefix, frameLength, Batcher } from './writer.js'
+export { readCar, readCarHeader, indexCar, MAX_BLOCK_SIZE } from './reader.js'
+export { DagVerifier } from './verify.js'
+export type { DagOrder, DagVerifierOptions } from './verify.js'
+export { verifyBlock, matches, cidKey } from './hash.js'
+export { linksOf } from './links.js'

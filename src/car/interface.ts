@@ -1,0 +1,38 @@
+/** Types shared by the CAR writer, reader, verifier and index (CARv1 spec). */
+import type { CID } from 'multiformats/cid'
+
+export interface CarHeader {
+  version: 1
+  roots: CID[]
+  /** bytes taken by the header, its varint prefix included: the offset of the first block frame */
+  length: number
+}
+
+export interface CarBlock {
+  cid: CID
+  bytes: Uint8Array
+  /** offset of the frame (its varint length prefix) in the CAR */
+  offset: number
+  /** offset of the block data (after the CID) in the CAR */
+  blockOffset: number
+  /** length of the block data */
+  length: number
+}
+
+/** One row of a block index: where a block's data sits in a CAR. */
+export interface BlockIndexEntry {
+  cid: CID
+  offset: number
+  length: number
+}
+
+export interface ReadCarOptions {
+  /** Refuse a CID seen twice (Filecoin-deterministic CARs have no duplicates). Default false. */
+  unique?: boolean
+  /** Accept a header with several roots. Default false: exactly one root. */
+  allowMultipleRoots?: boolean
+  /** Largest block accepted, in bytes. Default 2 MiB. */
+  maxBlockSize?: number
+  /** Called once, with the checked header, before the first block. */
+  onHeader?: (header: CarHeader) => void
+}

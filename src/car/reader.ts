@@ -1,0 +1,201 @@
+/**
+ * A streaming, verifying CARv1 reader. It never holds more than one block (at
+ * most `maxBlockSize`) plus the chunk being parsed, checks each block against
+ * its CID as it passes, and tells the failures apart by code.
+ *
+ * @ipld/car's CarBlockIterator does not verify hashes and reports every
+ * failure as a plain Error, which is why this is written here.
+ */
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { varint } from 'multiformats'
+import { CairnError } from '../errors.js'
+import { cidKey, verifyBlock } from './hash.js'
+import type { BlockIndexEntry, CarBlock, CarHeader, ReadCarOptions } from './interface.js'
+
+/** 2 MiB: the largest block IPFS implementations exchange (Bitswap's limit). */
+export const MAX_BLOCK_SIZE = 2 * 1024 * 1024
+/** A header is a few dozen bytes; anything past this is not a CAR header. */
+const MAX_HEADER_SIZE = 64 * 1024
+
+/** Bytes arriving in chunks, consumed by exact lengths, without re-concatenating what is buffered. */
+class ByteQueue {
+  private chunks: Uint8Array[] = []
+  private head = 0
+  available = 0
+  consumed = 0
+  private done = false
+  private readonly iterator: AsyncIterator<Uint8Array>
+
+  constructor (source: AsyncIterable<Uint8Array>) {
+    this.iterator = source[Symbol.asyncIterator]()
+  }
+
+  /** Ensures `n` bytes are buffered; false if the source ended first. */
+  async fill (n: number): Promise<boolean> {
+    while (this.available < n) {
+      if (this.done) return false
+      const next = await this.iterator.next()
+      if (next.done === true) { this.done = true; return false }
+      const chunk = next.value
+      if (chunk.byteLength === 0) continue
+      this.chunks.push(chunk)
+      this.available += chunk.byteLength
+    }
+    return true
+  }
+
+  async atEnd (): Promise<boolean> {
+    return !(await this.fill(1))
+  }
+
+  /** Up to `n` buffered bytes, not consumed (for varints). */
+  peek (n: number): Uint8Array {
+    n = Math.min(n, this.available)
+    const out = new Uint8Array(n)
+    let written = 0
+    let head = this.head
+    for (const chunk of this.chunks) {
+      if (written === n) break
+      const take = Math.min(chunk.byteLength - head, n - written)
+      out.set(chunk.subarray(head, head + take), written)
+      written += take
+      head = 0
+    }
+    return out
+  }
+
+  /** Consumes `n` buffered bytes into a fresh copy (no views of large source chunks are kept). */
+  take (n: number): Uint8Array {
+    const out = new Uint8Array(n)
+    let written = 0
+    while (written < n) {
+      const chunk = this.chunks[0]
+      const take = Math.min(chunk.byteLength - this.head, n - written)
+      out.set(chunk.subarray(this.head, this.head + take), written)
+      written += take
+      this.head += take
+      if (this.head === chunk.byteLength) { this.chunks.shift(); this.head = 0 }
+    }
+    this.available -= n
+    this.consumed += n
+    return out
+  }
+
+  async return (): Promise<void> {
+    await this.iterator.return?.()
+  }
+}
+
+async function readVarint (queue: ByteQueue, what: string): Promise<number> {
+  await queue.fill(10)
+  const bytes = queue.peek(10)
+  if (bytes.byteLength === 0) throw truncated(queue, what)
+  let end = 0
+  while (end < bytes.byteLength && (bytes[end] & 0x80) !== 0) end++
+  if (end === bytes.byteLength) {
+    if (bytes.byteLength < 10) throw truncated(queue, what)
+    throw new CairnError('ERR_CAR_HEADER', `malformed varint for ${what} at byte ${queue.consumed}`)
+  }
+  if (end >= 8) throw new CairnError('ERR_CAR_BLOCK_TOO_LARGE', `${what} at byte ${queue.consumed} declares an impossible length`)
+  const [value, length] = varint.decode(bytes)
+  queue.take(length)
+  return value
+}
+
+function truncated (queue: ByteQueue, what: string): CairnError {
+  return new CairnError('ERR_CAR_TRUNCATED', `CAR ends inside ${what} at byte ${queue.consumed + queue.available}`)
+}
+
+async function readHeader (queue: ByteQueue, options: ReadCarOptions): Promise<CarHeader> {
+  if (await queue.atEnd()) throw new CairnError('ERR_CAR_TRUNCATED', 'empty input: expected a CAR header')
+  const length = await readVarint(queue, 'the header length')
+  if (length === 0 || length > MAX_HEADER_SIZE) {
+    throw new CairnError('ERR_CAR_HEADER', `header length ${length} bytes is not plausible (expected 1 to ${MAX_HEADER_SIZE})`)
+  }
+  if (!(await queue.fill(length))) throw truncated(queue, 'the header')
+  const bytes = queue.take(length)
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch (err) {
+    throw new CairnError('ERR_CAR_HEADER', `header is not valid dag-cbor: ${(err as Error).message}`, { cause: err })
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new CairnError('ERR_CAR_HEADER', 'header is not a map')
+  }
+  const { version, roots } = value as { version?: unknown, roots?: unknown }
+  if (version !== 1) {
+    throw new CairnError('ERR_CAR_UNSUPPORTED_VERSION', `CAR version ${String(version)} is not supported (expected 1)`)
+  }
+  if (!Array.isArray(roots) || !roots.every(r => CID.asCID(r) !== null)) {
+    throw new CairnError('ERR_CAR_HEADER', 'header roots must be a list of CIDs')
+  }
+  if (roots.length === 0) throw new CairnError('ERR_CAR_NO_ROOTS', 'the CAR names no root')
+  if (roots.length > 1 && options.allowMultipleRoots !== true) {
+    throw new CairnError('ERR_CAR_MULTIPLE_ROOTS', `the CAR names ${roots.length} roots; expected exactly 1`)
+  }
+  return { version: 1, roots: roots.map(r => CID.asCID(r) as CID), length: queue.consumed }
+}
+
+/**
+ * Reads a CARv1 stream, yielding each block once its bytes are verified
+ * against its CID.
+ */
+export async function * readCar (source: AsyncIterable<Uint8Array>, options: ReadCarOptions = {}): AsyncGenerator<CarBlock, void, undefined> {
+  const maxBlockSize = options.maxBlockSize ?? MAX_BLOCK_SIZE
+  const queue = new ByteQueue(source)
+  const seen = options.unique === true ? new Set<string>() : undefined
+  try {
+    const header = await readHeader(queue, options)
+    options.onHeader?.(header)
+    while (!(await queue.atEnd())) {
+      const offset = queue.consumed
+      const length = await readVarint(queue, 'a block length')
+      // a CID is at most a few dozen bytes; 128 is generous
+      if (length > maxBlockSize + 128) {
+        throw new CairnError('ERR_CAR_BLOCK_TOO_LARGE', `block at byte ${offset} is ${length} bytes; the limit is ${maxBlockSize}`)
+      }
+      if (length === 0) throw new CairnError('ERR_DAG_INVALID', `empty block frame at byte ${offset}`)
+      if (!(await queue.fill(length))) throw truncated(queue, `the block at byte ${offset}`)
+      const frame = queue.take(length)
+      let cid: CID
+      let rest: Uint8Array
+      try {
+        [cid, rest] = CID.decodeFirst(frame)
+      } catch (err) {
+        throw new CairnError('ERR_DAG_INVALID', `block frame at byte ${offset} does not start with a valid CID`, { cause: err })
+      }
+      if (rest.byteLength > maxBlockSize) {
+        throw new CairnError('ERR_CAR_BLOCK_TOO_LARGE', `block ${cid.toString()} is ${rest.byteLength} bytes; the limit is ${maxBlockSize}`)
+      }
+      verifyBlock(cid, rest)
+      if (seen !== undefined) {
+        const key = cidKey(cid)
+        if (seen.has(key)) throw new CairnError('ERR_CAR_DUPLICATE_BLOCK', `block ${cid.toString()} appears twice (second at byte ${offset})`)
+        seen.add(key)
+      }
+      const blockOffset = queue.consumed - rest.byteLength
+      yield { cid, bytes: rest, offset, blockOffset, length: rest.byteLength }
+    }
+  } finally {
+    await queue.return()
+  }
+}
+
+/** Only the header of a CAR stream. */
+export async function readCarHeader (source: AsyncIterable<Uint8Array>, options: ReadCarOptions = {}): Promise<CarHeader> {
+  const queue = new ByteQueue(source)
+  try {
+    return await readHeader(queue, options)
+  } finally {
+    await queue.return()
+  }
+}
+
+/** The block index of a CAR (CID → data offset and length), for random access; verifies every block on the way. */
+export async function * indexCar (source: AsyncIterable<Uint8Array>, options: ReadCarOptions = {}): AsyncGenerator<BlockIndexEntry, void, undefined> {
+  for await (const block of readCar(source, options)) {
+    yield { cid: block.cid, offset: block.blockOffset, length: block.length }
+  }
+}

@@ -1,0 +1,511 @@
+/**
+ * The two-pass streaming importer: files and directories → a UnixFS DAG
+ * (IPIP-499 profiles) → its CARv1 in depth-first, first-seen order.
+ *
+ * Pass 1 (`planImport`) reads every file once, chunks and hashes it and builds
+ * every node above the leaves, keeping only metadata: CIDs, sizes and the
+ * bytes of the (small) internal nodes. Pass 2 (`carStream`) writes the CAR,
+ * re-reading file data for the leaves and checking each leaf against the CID
+ * pass 1 gave it. Neither pass holds a whole file, CAR or piece in memory.
+ *
+ * ipfs-unixfs-importer is the reference (its root CIDs must match), but it
+ * writes blocks in bottom-up order into a blockstore; a piece must start with
+ * its root, so the DAG is built here first and streamed afterwards.
+ *
+ * Choices where implementations differ:
+ * - Symbolic links are stored as UnixFS symlink nodes (type Symlink, data =
+ *   the target), never followed, as kubo `ipfs add -r` does and as
+ *   ipfs-unixfs-importer 17 builds them for `{ path, link }` candidates.
+ *   (ipfs-car 3 skips symlinks inside directories.) A symlink given as an
+ *   argument is stored as a symlink too.
+ * - One path: its own node (a file, a directory with its contents, or a
+ *   symlink); `wrap` puts it in a directory under its base name.
+ *   Several paths: one directory holding each under its base name (kubo
+ *   `ipfs add -r -w a b`; ipfs-car's `pack a b` for siblings).
+ * - Hidden names (starting with `.`) inside directories are skipped unless
+ *   `hidden`; paths given explicitly are always included.
+ * - No mtime or mode is recorded (neither profile records them).
+ */
+import { createHash } from 'node:crypto'
+import { lstat, open, readdir, readlink } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import { basename, join, resolve } from 'node:path'
+import * as dagPb from '@ipld/dag-pb'
+import { UnixFS } from 'ipfs-unixfs'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import * as Digest from 'multiformats/hashes/digest'
+import { CairnError, fromSystemError } from '../errors.js'
+import { cidKey, SHA2_256 } from '../car/hash.js'
+import { Batcher, encodeFramePrefix, encodeHeader, frameLength } from '../car/writer.js'
+import { bitfield, buildHamt, HAMT_HASH_CODE, slotLabel } from './hamt.js'
+import type { HamtNode } from './hamt.js'
+import { resolveProfile } from './profile.js'
+import type { Profile, ProfileParams } from './profile.js'
+
+export type { Profile } from './profile.js'
+
+export interface ImportOptions {
+  profile?: Profile
+  chunkSize?: number
+  maxLinks?: number
+  wrap?: boolean
+  hidden?: boolean
+  /** progress of pass 1: called with the number of file bytes just read */
+  onBytes?: (n: number) => void
+}
+
+export interface CarStreamOptions {
+  /** progress of pass 2: called with the number of CAR bytes just produced */
+  onBytes?: (n: number) => void
+}
+
+/** A file as pass 1 saw it; pass 2 refuses to read it if it changed. */
+interface FileRef {
+  path: string
+  size: number
+  mtimeMs: number
+  ino: number
+}
+
+/** A link in the DAG: either a block pass 1 kept, or a leaf to re-read from a file. */
+interface Child {
+  cid: CID
+  leaf?: { file: FileRef, offset: number, length: number }
+}
+
+interface StoredNode {
+  bytes: Uint8Array
+  children: Child[]
+}
+
+/** What a parent needs of a built entry. */
+interface Built {
+  cid: CID
+  /** Tsize: the bytes of the whole sub-DAG */
+  size: number
+  /** file content bytes (files only) */
+  fileSize: number
+  /**
+   * Whether the entry counts toward its directory's shard estimate.
+   * ipfs-unixfs-importer estimates a directory while it is being filled, when
+   * its non-empty sub-directories have no CID yet and so add nothing; only
+   * files, symlinks and empty directories count. Mirrored for parity.
+   */
+  counted: boolean
+  child: Child
+}
+
+export interface ImportPlan {
+  readonly root: CID
+  readonly profile: Readonly<ProfileParams>
+  /** bytes of file content (each file counted once per path) */
+  readonly bytes: number
+  readonly files: number
+  readonly directories: number
+  /** distinct blocks in the DAG */
+  readonly blocks: number
+  /** exact size of the CAR `carStream` will produce */
+  readonly carSize: number
+  /** @internal the DAG, for carStream */
+  readonly dag: { readonly nodes: ReadonlyMap<string, StoredNode>, readonly root: Child }
+}
+
+class Context {
+  readonly nodes = new Map<string, StoredNode>()
+  readonly seen = new Set<string>()
+  bytes = 0
+  files = 0
+  directories = 0
+  carSize = 0
+  readonly chunk: Buffer
+  constructor (readonly params: ProfileParams, readonly hidden: boolean, readonly onBytes?: (n: number) => void) {
+    this.chunk = Buffer.allocUnsafe(params.chunkSize)
+  }
+
+  /** Records a block the DAG holds; `node` is kept for pass 2 unless it is a leaf re-read from disk. */
+  add (cid: CID, length: number, node?: StoredNode): void {
+    const key = cidKey(cid)
+    if (this.seen.has(key)) return
+    this.seen.add(key)
+    this.carSize += frameLength(cid, length)
+    if (node !== undefined) this.nodes.set(key, node)
+  }
+
+  /** A dag-pb node in this profile's CID version. */
+  pbNode (node: dagPb.PBNode, children: Child[]): { cid: CID, bytes: Uint8Array } {
+    const bytes = dagPb.encode(dagPb.prepare(node))
+    const cid = cidOf(this.params.cidVersion, dagPb.code, bytes)
+    this.add(cid, bytes.byteLength, { bytes, children })
+    return { cid, bytes }
+  }
+}
+
+function cidOf (version: 0 | 1, code: number, bytes: Uint8Array): CID {
+  const digest = Digest.create(SHA2_256, createHash('sha256').update(bytes).digest())
+  return version === 0 ? CID.createV0(digest as Digest.Digest<typeof SHA2_256, number>) : CID.createV1(code, digest)
+}
+
+/** A leaf block from a chunk of file data, per profile: the raw bytes, or a dag-pb UnixFS file node. */
+function leafBlock (params: ProfileParams, data: Uint8Array): { code: number, version: 0 | 1, bytes: Uint8Array } {
+  if (params.rawLeaves) return { code: raw.code, version: 1, bytes: data }
+  const unixfs = new UnixFS({ type: 'file', data })
+  return { code: dagPb.code, version: params.cidVersion, bytes: dagPb.encode({ Data: unixfs.marshal(), Links: [] }) }
+}
+
+/**
+ * Plans an import: walks `paths`, computes every CID and the CAR's size.
+ * Reads each file once; keeps no file data.
+ */
+export async function planImport (paths: string[], options: ImportOptions = {}): Promise<ImportPlan> {
+  const params = resolveProfile(options)
+  if (!Array.isArray(paths) || paths.length === 0) {
+    throw new CairnError('ERR_INVALID_ARGUMENT', 'nothing to import: expected at least one path')
+  }
+  const ctx = new Context(params, options.hidden === true, options.onBytes)
+  let root: Built
+  if (paths.length === 1 && options.wrap !== true) {
+    root = await buildPath(ctx, paths[0])
+  } else {
+    const entries: Array<{ name: string, built: Built }> = []
+    const names = new Set<string>()
+    for (const path of paths) {
+      const name = basename(resolve(path))
+      if (name === '') throw new CairnError('ERR_INVALID_ARGUMENT', `cannot wrap ${path}: it has no name`)
+      if (names.has(name)) throw new CairnError('ERR_INVALID_ARGUMENT', `two inputs share the name ${JSON.stringify(name)}; a directory cannot hold both`)
+      names.add(name)
+      entries.push({ name, built: await buildPath(ctx, path) })
+    }
+    root = buildDirectory(ctx, entries)
+  }
+  const header = encodeHeader([root.cid])
+  return {
+    root: root.cid,
+    profile: params,
+    bytes: ctx.bytes,
+    files: ctx.files,
+    directories: ctx.directories,
+    blocks: ctx.seen.size,
+    carSize: header.byteLength + ctx.carSize,
+    dag: { nodes: ctx.nodes, root: root.child }
+  }
+}
+
+async function buildPath (ctx: Context, path: string): Promise<Built> {
+  let stats: Stats
+  try {
+    stats = await lstat(path)
+  } catch (err) {
+    throw fromSystemError(err, path)
+  }
+  if (stats.isFile()) return await buildFile(ctx, path)
+  if (stats.isDirectory()) return await buildTree(ctx, path)
+  if (stats.isSymbolicLink()) return await buildSymlink(ctx, path)
+  throw new CairnError('ERR_UNSUPPORTED_FILE_TYPE', `${path} is a ${kindOf(stats)}; only files, directories and symbolic links can be imported`)
+}
+
+function kindOf (stats: Stats): string {
+  if (stats.isFIFO()) return 'named pipe (FIFO)'
+  if (stats.isSocket()) return 'socket'
+  if (stats.isBlockDevice()) return 'block device'
+  if (stats.isCharacterDevice()) return 'character device'
+  return 'special file'
+}
+
+async function buildTree (ctx: Context, path: string): Promise<Built> {
+  let names: string[]
+  try {
+    names = await readdir(path)
+  } catch (err) {
+    throw fromSystemError(err, path)
+  }
+  names.sort()
+  const entries: Array<{ name: string, built: Built }> = []
+  for (const name of names) {
+    if (!ctx.hidden && name.startsWith('.')) continue
+    entries.push({ name, built: await buildPath(ctx, join(path, name)) })
+  }
+  return buildDirectory(ctx, entries)
+}
+
+async function buildSymlink (ctx: Context, path: string): Promise<Built> {
+  let target: Buffer
+  try {
+    target = await readlink(path, { encoding: 'buffer' })
+  } catch (err) {
+    throw fromSystemError(err, path)
+  }
+  const unixfs = new UnixFS({ type: 'symlink', data: new Uint8Array(target) })
+  const { cid, bytes } = ctx.pbNode({ Data: unixfs.marshal(), Links: [] }, [])
+  return { cid, size: bytes.byteLength, fileSize: 0, counted: true, child: { cid } }
+}
+
+// ---------------------------------------------------------------------------
+// Files: fixed-size chunks, balanced layout (ipfs-unixfs-importer `balanced`):
+// leaves are grouped maxLinks at a time into parents, level by level, until
+// one node is left; a file of one chunk is that chunk's leaf itself.
+
+interface Item {
+  cid: CID
+  size: number
+  fileSize: number
+  child: Child
+}
+
+function fileNode (ctx: Context, items: Item[]): Item {
+  const unixfs = new UnixFS({ type: 'file' })
+  let size = 0
+  let fileSize = 0
+  for (const item of items) {
+    unixfs.addBlockSize(BigInt(item.fileSize))
+    size += item.size
+    fileSize += item.fileSize
+  }
+  const links = items.map(item => ({ Name: '', Tsize: item.size, Hash: item.cid }))
+  const { cid, bytes } = ctx.pbNode({ Data: unixfs.marshal(), Links: links }, items.map(i => i.child))
+  return { cid, size: size + bytes.byteLength, fileSize, child: { cid } }
+}
+
+async function readFully (handle: FileHandle, buffer: Buffer, length: number, position: number): Promise<number> {
+  let done = 0
+  while (done < length) {
+    const { bytesRead } = await handle.read(buffer, done, length - done, position + done)
+    if (bytesRead === 0) break
+    done += bytesRead
+  }
+  return done
+}
+
+async function buildFile (ctx: Context, path: string): Promise<Built> {
+  const { params } = ctx
+  let handle: FileHandle
+  try {
+    handle = await open(path, 'r')
+  } catch (err) {
+    throw fromSystemError(err, path)
+  }
+  try {
+    const before = await handle.stat()
+    const file: FileRef = { path, size: before.size, mtimeMs: before.mtimeMs, ino: before.ino }
+    const parents: Item[] = []
+    let batch: Item[] = []
+    let leaves = 0
+    let first: Item | undefined
+    let offset = 0
+    for (;;) {
+      let n: number
+      try {
+        n = await readFully(handle, ctx.chunk, params.chunkSize, offset)
+      } catch (err) {
+        throw fromSystemError(err, path)
+      }
+      // an empty file is one empty chunk, as the importer's fixed-size chunker yields
+      if (n === 0 && leaves > 0) break
+      const data = ctx.chunk.subarray(0, n)
+      const block = leafBlock(params, data)
+      const cid = cidOf(block.version, block.code, block.bytes)
+      ctx.add(cid, block.bytes.byteLength)
+      const item: Item = { cid, size: block.bytes.byteLength, fileSize: n, child: { cid, leaf: { file, offset, length: n } } }
+      leaves++
+      offset += n
+      ctx.onBytes?.(n)
+      if (leaves === 1) first = item
+      batch.push(item)
+      if (batch.length === params.maxLinks) {
+        parents.push(fileNode(ctx, batch))
+        batch = []
+      }
+      if (n < params.chunkSize) break
+    }
+    const after = await handle.stat()
+    if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || offset !== before.size) {
+      throw new CairnError('ERR_FILE_CHANGED', `${path} changed while it was being read (${before.size} bytes before, ${offset} read, ${after.size} after)`)
+    }
+    ctx.files++
+    ctx.bytes += offset
+    let top: Item
+    if (leaves === 1 && first !== undefined) {
+      top = first
+    } else {
+      if (batch.length > 0) parents.push(fileNode(ctx, batch))
+      let level = parents
+      while (level.length > 1) {
+        const next: Item[] = []
+        for (let i = 0; i < level.length; i += params.maxLinks) next.push(fileNode(ctx, level.slice(i, i + params.maxLinks)))
+        level = next
+      }
+      top = level[0]
+    }
+    return { cid: top.cid, size: top.size, fileSize: top.fileSize, counted: true, child: top.child }
+  } finally {
+    await handle.close()
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Directories: a flat dag-pb directory, or a HAMT past the profile's threshold.
+
+const encoder = new TextEncoder()
+
+/** Bytes a protobuf varint takes. */
+function varintSize (n: number): number {
+  let size = 1
+  while (n >= 128) { n = Math.floor(n / 128); size++ }
+  return size
+}
+
+/** Exact bytes one PBLink adds to a dag-pb node (the dag-pb encoding of Hash, Name, Tsize). */
+function linkBytes (nameLength: number, cidLength: number, tsize: number): number {
+  const inner = 1 + varintSize(cidLength) + cidLength + 1 + varintSize(nameLength) + nameLength + 1 + varintSize(tsize)
+  return 1 + varintSize(inner) + inner
+}
+
+/** The profile's estimate of a flat directory's size, compared with the shard threshold. */
+function estimate (params: ProfileParams, entries: Array<{ name: string, built: Built }>): number {
+  // the Data field of an empty UnixFS directory: 0x0a 0x02 0x08 0x01
+  let total = params.shardSplitStrategy === 'block-bytes' ? 4 : 0
+  for (const { name, built } of entries) {
+    if (!built.counted) continue
+    const nameLength = encoder.encode(name).byteLength
+    const cidLength = built.cid.bytes.byteLength
+    total += params.shardSplitStrategy === 'block-bytes' ? linkBytes(nameLength, cidLength, built.size) : nameLength + cidLength
+  }
+  return total
+}
+
+function buildDirectory (ctx: Context, entries: Array<{ name: string, built: Built }>): Built {
+  ctx.directories++
+  const counted = entries.length === 0
+  if (estimate(ctx.params, entries) > ctx.params.shardThreshold) {
+    const shard = buildShard(ctx, buildHamt(entries.map(e => ({ name: e.name, value: e.built })), ctx.params.fanoutBits))
+    return { ...shard, counted }
+  }
+  const unixfs = new UnixFS({ type: 'directory' })
+  const links = entries.map(({ name, built }) => ({ Name: name, Tsize: built.size, Hash: built.cid }))
+  const sorted = [...entries].sort((a, b) => Buffer.compare(encoder.encode(a.name), encoder.encode(b.name)))
+  const { cid, bytes } = ctx.pbNode({ Data: unixfs.marshal(), Links: links }, sorted.map(e => e.built.child))
+  const size = bytes.byteLength + entries.reduce((sum, e) => sum + e.built.size, 0)
+  return { cid, size, fileSize: 0, counted, child: { cid } }
+}
+
+function buildShard (ctx: Context, node: HamtNode<Built>): Omit<Built, 'counted'> {
+  const links: dagPb.PBLink[] = []
+  const children: Child[] = []
+  let size = 0
+  for (const { index, slot } of node.slots) {
+    if ('shard' in slot) {
+      const sub = buildShard(ctx, slot.shard)
+      links.push({ Name: slotLabel(index), Tsize: sub.size, Hash: sub.cid })
+      children.push(sub.child)
+      size += sub.size
+    } else {
+      const built = slot.entry.value
+      links.push({ Name: slotLabel(index) + slot.entry.name, Tsize: built.size, Hash: built.cid })
+      children.push(built.child)
+      size += built.size
+    }
+  }
+  const unixfs = new UnixFS({
+    type: 'hamt-sharded-directory',
+    data: bitfield(node.slots.map(s => s.index)),
+    fanout: BigInt(1 << ctx.params.fanoutBits),
+    hashType: HAMT_HASH_CODE
+  })
+  const { cid, bytes } = ctx.pbNode({ Data: unixfs.marshal(), Links: links }, children)
+  return { cid, size: size + bytes.byteLength, fileSize: 0, child: { cid } }
+}
+
+// ---------------------------------------------------------------------------
+// Pass 2: the CAR.
+
+/** Reads leaf data back, one open file at a time, refusing files that changed since pass 1. */
+class LeafReader {
+  private file: FileRef | undefined
+  private handle: FileHandle | undefined
+
+  async read (leaf: NonNullable<Child['leaf']>): Promise<Uint8Array> {
+    if (this.file !== leaf.file) {
+      await this.close()
+      try {
+        this.handle = await open(leaf.file.path, 'r')
+      } catch (err) {
+        const coded = fromSystemError(err, leaf.file.path)
+        if (coded.code === 'ERR_PATH_NOT_FOUND') throw new CairnError('ERR_FILE_CHANGED', `${leaf.file.path} was removed after it was read`, { cause: err })
+        throw coded
+      }
+      this.file = leaf.file
+      const stats = await this.handle.stat()
+      if (stats.size !== leaf.file.size || stats.mtimeMs !== leaf.file.mtimeMs || stats.ino !== leaf.file.ino) {
+        throw new CairnError('ERR_FILE_CHANGED', `${leaf.file.path} changed after it was read (size ${leaf.file.size} → ${stats.size} bytes)`)
+      }
+    }
+    const buffer = Buffer.allocUnsafe(leaf.length)
+    const n = await readFully(this.handle as FileHandle, buffer, leaf.length, leaf.offset)
+    if (n !== leaf.length) {
+      throw new CairnError('ERR_FILE_CHANGED', `${leaf.file.path} is shorter than when it was read`)
+    }
+    return buffer
+  }
+
+  async close (): Promise<void> {
+    const handle = this.handle
+    this.handle = undefined
+    this.file = undefined
+    await handle?.close()
+  }
+}
+
+/**
+ * The CAR of a planned import: the header with the single root, then every
+ * block once, in depth-first pre-order, first seen (as `ipfs dag export`).
+ * Yields chunks of at least 64 KiB where possible.
+ */
+export async function * carStream (plan: ImportPlan, options: CarStreamOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+  const { nodes, root } = plan.dag
+  const params = plan.profile
+  const batcher = new Batcher()
+  const reader = new LeafReader()
+  const seen = new Set<string>()
+  let produced = 0
+  const out = (chunk: Uint8Array | undefined): Uint8Array | undefined => {
+    if (chunk !== undefined) {
+      produced += chunk.byteLength
+      options.onBytes?.(chunk.byteLength)
+    }
+    return chunk
+  }
+  try {
+    let chunk = out(batcher.push(encodeHeader([plan.root])))
+    if (chunk !== undefined) yield chunk
+    const stack: Child[] = [root]
+    while (stack.length > 0) {
+      const child = stack.pop() as Child
+      const key = cidKey(child.cid)
+      if (seen.has(key)) continue
+      seen.add(key)
+      let bytes: Uint8Array
+      if (child.leaf !== undefined) {
+        const block = leafBlock(params, await reader.read(child.leaf))
+        if (!cidOf(block.version, block.code, block.bytes).equals(child.cid)) {
+          throw new CairnError('ERR_FILE_CHANGED', `${child.leaf.file.path} changed after it was read: bytes ${child.leaf.offset}–${child.leaf.offset + child.leaf.length} differ`)
+        }
+        bytes = block.bytes
+      } else {
+        const node = nodes.get(key)
+        if (node === undefined) throw new Error(`internal: no node kept for ${child.cid.toString()}`)
+        bytes = node.bytes
+        for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i])
+      }
+      chunk = out(batcher.push(encodeFramePrefix(child.cid, bytes.byteLength)))
+      if (chunk !== undefined) yield chunk
+      chunk = out(batcher.push(bytes))
+      if (chunk !== undefined) yield chunk
+    }
+    chunk = out(batcher.flush())
+    if (chunk !== undefined) yield chunk
+    if (produced !== plan.carSize) throw new Error(`internal: CAR is ${produced} bytes, planned ${plan.carSize}`)
+  } finally {
+    await reader.close()
+  }
+}
