@@ -232,7 +232,13 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
     req.on('close', () => {
       if (!req.complete && !guard.destroyed) guard.destroy(new CairnError('ERR_CONTENT_LENGTH', `connection closed after ${guard.bytes} of ${contentLength} bytes`))
     })
-    signal.addEventListener('abort', () => { if (!guard.destroyed) guard.destroy(toCairnError(signal.reason)) }, { once: true })
+    signal.addEventListener('abort', () => {
+      if (guard.destroyed) return
+      const reason = toCairnError(signal.reason)
+      guard.destroy(reason.code === 'ERR_SHUTTING_DOWN' || req.complete ? reason : new CairnError('ERR_CONTENT_LENGTH', `connection closed after ${guard.bytes} of ${contentLength} bytes`))
+    }, { once: true })
+    // the guard answers a stall with ERR_TIMEOUT; the socket's own idle cut stays as a backstop behind it
+    req.socket.setTimeout(limits.idleTimeoutMs + Math.max(1000, limits.idleTimeoutMs))
     req.pipe(guard)
     log('upload-started', { deal: dealId, bytes: contentLength })
     const started = Date.now()
