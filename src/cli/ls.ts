@@ -1,0 +1,40 @@
+/** `cairn ls <cid|file.car>`: the entries of a DAG (CID, size, path), every block verified. */
+import { stat } from 'node:fs/promises'
+import { CID } from 'multiformats/cid'
+import { CairnError } from '../errors.js'
+import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { PieceStore } from '../store/pieces.js'
+import { findRoot } from '../store/roots.js'
+import { lsCarFile } from '../unixfs/exporter.js'
+import { Output, type GlobalOptions } from './output.js'
+
+export default async function ls (args: string[], options: GlobalOptions): Promise<void> {
+  const out = new Output(options)
+  const arg = args[0]
+  if (arg === undefined) throw new CairnError('ERR_USAGE', 'expected a CID or a CAR file')
+  const info = await stat(arg).catch(() => undefined)
+  const carPath = info?.isFile() === true ? arg : await carOfRoot(arg, options)
+  for await (const entry of lsCarFile(carPath)) {
+    out.line({ cid: entry.cid.toString(), size: entry.size, path: entry.path, type: entry.type },
+      () => out.quiet ? entry.path : `${entry.cid.toString()}\t${entry.type === 'directory' ? '-' : entry.size}\t${entry.path}${entry.type === 'directory' ? '/' : ''}`)
+  }
+}
+
+/** The piece in the local repo holding the DAG of a root CID. */
+async function carOfRoot (arg: string, options: GlobalOptions): Promise<string> {
+  let cid: CID
+  try {
+    cid = CID.parse(arg)
+  } catch {
+    throw new CairnError('ERR_PATH_NOT_FOUND', `${arg} is neither a file nor a CID`)
+  }
+  const repo = await Repo.open(resolveRepoPath(options.repo))
+  try {
+    const record = await findRoot(await repo.db(), cid.toV1().toString())
+      ?? await findRoot(await repo.db(), cid.toString())
+    if (record === undefined) throw new CairnError('ERR_NOT_FOUND', `${arg} is not the root of any piece in the repo`)
+    return new PieceStore(repo.piecesDir, repo.tmpDir).path(record.piece)
+  } finally {
+    await repo.close()
+  }
+}

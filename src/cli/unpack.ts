@@ -1,0 +1,20 @@
+/** `cairn unpack <file.car> -o <dir> [--force]`: verify every block and write the files. */
+import { CairnError } from '../errors.js'
+import { unpack as unpackCar } from '../unixfs/exporter.js'
+import { Output, type GlobalOptions } from './output.js'
+
+interface UnpackOptions extends GlobalOptions {
+  output?: string
+  force?: boolean
+}
+
+export default async function unpack (args: string[], options: UnpackOptions): Promise<void> {
+  const out = new Output(options)
+  const car = args[0]
+  if (car === undefined) throw new CairnError('ERR_USAGE', 'expected a CAR file')
+  if (options.output === undefined || options.output === '') throw new CairnError('ERR_USAGE', 'missing -o/--output: the target directory')
+  const result = await unpackCar(car, options.output, { force: options.force === true })
+  out.result({ ...result, root: result.root.toString() }, () => out.quiet
+    ? result.output
+    : `unpacked ${result.root.toString()} to ${result.output}: ${result.files} file(s), ${result.directories} director${result.directories === 1 ? 'y' : 'ies'}, ${result.bytes} bytes`)
+}
