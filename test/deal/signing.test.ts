@@ -1,0 +1,177 @@
+import test from 'ava'
+import fc from 'fast-check'
+import { ed25519 } from '@noble/curves/ed25519.js'
+import { base58btc } from 'multiformats/bases/base58'
+import { CID } from 'multiformats/cid'
+import { askFrom, signAsk, verifyAsk } from '../../src/deal/ask.js'
+import { signAcceptance, signDealStatus, verifyAcceptance, verifyDealStatus } from '../../src/deal/acceptance.js'
+import { dealIdOf, parseDealId, proposalFrom, signProposal, verifyProposal } from '../../src/deal/proposal.js'
+import { pieceCidInfo } from '../../src/deal/piece-cid.js'
+import { createSigner, decodeSignedCbor, decodeSignedJson, encodeSignedJson, sign, signingBytes, Tag, verifyEd25519, verifySigned, type Signed } from '../../src/deal/signing.js'
+import { identityFromSecret, verifySignature } from '../../src/repo/identity.js'
+import * as dagCbor from '@ipld/dag-cbor'
+import { askFor, newSigner, piece, pieceCid, proposalFor, NOW } from './fixtures.js'
+
+const client = newSigner()
+const provider = newSigner()
+
+/** Over the wire and back: DAG-JSON bytes, as the HTTP API carries them. */
+function wire<T> (signed: Signed<T>): Signed<unknown> {
+  return decodeSignedJson(encodeSignedJson(signed))
+}
+
+test('the signed bytes are the domain tag followed by DAG-CBOR of the payload', t => {
+  const bytes = signingBytes(Tag.proposal, { a: 1 })
+  t.is(Buffer.from(bytes.subarray(0, 23)).toString(), 'cairn/deal-proposal/v1\n')
+  t.deepEqual(bytes.subarray(23), dagCbor.encode({ a: 1 }))
+})
+
+test('ask, proposal, acceptance and status round-trip through DAG-JSON and verify', t => {
+  const ask = verifyAsk(wire(signAsk(provider, askFor(provider))))
+  t.is(ask.payload.pricePerGiBDay, 40n)
+  const proposal = verifyProposal(wire(signProposal(client, proposalFor(client, provider))))
+  t.is(proposal.payload.pieceSize, 1024n)
+  t.true(proposal.payload.pieceCid.equals(pieceCid))
+  const dealId = dealIdOf(proposal)
+  t.true(dealId.equals(dealIdOf(signProposal(client, proposalFor(client, provider)))), 'Ed25519 is deterministic, so is the deal id')
+  const acceptance = { dealId, client: client.did, provider: provider.did, pieceCid, acceptedAt: NOW }
+  t.true(verifyAcceptance(wire(signAcceptance(provider, acceptance)), provider.did).payload.dealId.equals(dealId))
+  t.is(verifyDealStatus(wire(signDealStatus(provider, { dealId, provider: provider.did, state: 'active', at: NOW })), provider.did).payload.state, 'active')
+})
+
+test('a repo identity (noble) and the node:crypto signer make the same signatures', t => {
+  const secret = new Uint8Array(32).fill(9)
+  const a = identityFromSecret(secret)
+  const b = createSigner(secret)
+  t.is(a.did, b.did)
+  const message = new TextEncoder().encode('hello')
+  t.deepEqual(a.sign(message), b.sign(message))
+})
+
+test('node:crypto and noble agree on valid and altered signatures', t => {
+  fc.assert(fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 200 }), fc.nat(63), fc.boolean(), (secret, message, at, alter) => {
+    const signer = createSigner(secret)
+    const signature = signer.sign(message)
+    if (alter) signature[at] ^= 1
+    const publicKey = ed25519.getPublicKey(secret)
+    const fast = verifyEd25519(publicKey, message, signature)
+    t.is(fast, verifySignature(signer.did, message, signature))
+    t.is(fast, !alter)
+  }), { numRuns: 60 })
+})
+
+test('changing any proposal field invalidates the signature', t => {
+  const signed = signProposal(client, proposalFor(client, provider))
+  const other = newSigner()
+  const changes: Record<string, unknown> = {
+    pieceCid: CID.parse(piece.link.toString().replace(/.$/, c => c === 'a' ? 'b' : 'a')),
+    pieceSize: 2048n,
+    payloadCid: CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'),
+    payloadSize: 999n,
+    provider: other.did,
+    label: 'photos 2025',
+    start: NOW + 61,
+    end: NOW + 10 ** 7,
+    pricePerGiBDay: 41n,
+    providerCollateral: 1025n,
+    clientCollateral: 1n,
+    provingPeriod: 3600,
+    challenges: 8,
+    nonce: 2n
+  }
+  for (const [field, value] of Object.entries(changes)) {
+    let payload
+    try {
+      payload = { ...signed.payload, [field]: value }
+      proposalFrom(payload)
+    } catch {
+      // a piece CID that no longer parses is rejected even earlier
+      continue
+    }
+    const err = t.throws(() => verifyProposal({ ...signed, payload }), undefined, field)
+    t.is((err as { code?: string }).code, 'ERR_BAD_SIGNATURE', field)
+  }
+  const err = t.throws(() => verifyProposal({ ...signed, payload: { ...signed.payload, client: other.did } }))
+  t.is((err as { code?: string }).code, 'ERR_WRONG_SIGNER')
+})
+
+test('flipping any bit of the signature invalidates it', t => {
+  const signed = signAsk(provider, askFor(provider))
+  for (let i = 0; i < 64; i += 7) {
+    const signature = Uint8Array.from(signed.signature)
+    signature[i] ^= 0x10
+    t.throws(() => verifyAsk({ ...signed, signature }), { code: 'ERR_BAD_SIGNATURE' } as never)
+  }
+})
+
+test('a signature for one message type never verifies as another (domain tags)', t => {
+  const payload = { hello: 'world' }
+  const signed = sign(client, Tag.ask, payload)
+  t.notThrows(() => verifySigned(Tag.ask, signed))
+  t.throws(() => verifySigned(Tag.proposal, signed), { code: 'ERR_BAD_SIGNATURE' } as never)
+})
+
+test('signer, signature and key faults have distinct codes', t => {
+  const signed = signProposal(client, proposalFor(client, provider))
+  t.throws(() => verifySigned(Tag.proposal, signed, provider.did), { code: 'ERR_WRONG_SIGNER' } as never)
+  t.throws(() => verifySigned(Tag.proposal, { ...signed, signature: signed.signature.subarray(0, 63) }), { code: 'ERR_BAD_SIGNATURE' } as never)
+  const shortKey = `did:key:${base58btc.encode(Uint8Array.of(0xed, 0x01, ...new Uint8Array(31).fill(1)))}`
+  t.throws(() => verifySigned(Tag.proposal, { ...signed, signer: shortKey }), { code: 'ERR_INVALID_KEY' } as never)
+  t.throws(() => verifySigned(Tag.proposal, { ...signed, signer: 'did:web:example.com' }), { code: 'ERR_INVALID_KEY' } as never)
+  // a y coordinate with no x on the curve
+  let notAPoint: Uint8Array | undefined
+  for (let i = 0; notAPoint === undefined; i++) {
+    const candidate = new Uint8Array(32).fill(i)
+    candidate[31] &= 0x7f
+    try { ed25519.Point.fromBytes(candidate) } catch { notAPoint = candidate }
+  }
+  const offCurve = `did:key:${base58btc.encode(Uint8Array.of(0xed, 0x01, ...notAPoint))}`
+  t.throws(() => verifySigned(Tag.proposal, { ...signed, signer: offCurve }), { code: 'ERR_INVALID_KEY' } as never)
+})
+
+test('messages with unknown fields, floats, negative or oversized amounts are rejected', t => {
+  const base = proposalFor(client, provider)
+  for (const bad of [
+    { ...base, extra: 1 },
+    { ...base, pricePerGiBDay: 1.5 },
+    { ...base, pricePerGiBDay: -1n },
+    { ...base, pricePerGiBDay: 1n << 64n },
+    { ...base, pieceCid: 'not a cid' },
+    { ...base, pieceCid: base.payloadCid },
+    { ...base, end: base.start },
+    { ...base, start: undefined }
+  ]) {
+    t.throws(() => proposalFrom(bad), { code: 'ERR_INVALID_MESSAGE' } as never)
+  }
+  t.throws(() => askFrom({ ...askFor(provider), surprise: true }), { code: 'ERR_INVALID_MESSAGE' } as never)
+  t.throws(() => askFrom({ ...askFor(provider), endpoint: 'ftp://x' }), { code: 'ERR_INVALID_MESSAGE' } as never)
+  t.throws(() => decodeSignedJson('{"payload":{},"signer":"x","signature":{"/":{"bytes":"AA"}},"more":1}'), { code: 'ERR_INVALID_MESSAGE' } as never)
+  t.throws(() => decodeSignedJson('not json'), { code: 'ERR_INVALID_MESSAGE' } as never)
+  t.throws(() => decodeSignedCbor(Uint8Array.of(0xff)), { code: 'ERR_INVALID_MESSAGE' } as never)
+})
+
+test('piece CID v2 sizes agree with @web3-storage/data-segment', t => {
+  const info = pieceCidInfo(pieceCid)
+  t.is(info.paddedSize, piece.size)
+  t.is(info.height, piece.height)
+  t.is(info.padding, piece.padding)
+  t.is(info.payloadSize, 1000n)
+})
+
+test('deal ids are stable across re-encoding and distinct for distinct proposals', t => {
+  const base = proposalFor(client, provider)
+  const seen = new Set<string>()
+  fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.string({ maxLength: 40 }), (nonce, label) => {
+    const signed = signProposal(client, { ...base, nonce, label })
+    const id = dealIdOf(signed)
+    t.true(id.equals(dealIdOf(verifyProposal(wire(signed)))))
+    t.true(id.equals(parseDealId(id.toString())))
+    const key = `${nonce}/${label}`
+    if (!seen.has(key)) {
+      seen.add(key)
+      t.false(seen.has(id.toString()))
+      seen.add(id.toString())
+    }
+  }), { numRuns: 100 })
+  t.throws(() => parseDealId(pieceCid.toString()), { code: 'ERR_INVALID_CID' } as never)
+})
