@@ -11,8 +11,10 @@ export type ProofsErrorCode =
   | 'ERR_PROOF_MALFORMED'
   | 'ERR_PROOF_LEAF_INDEX'
   | 'ERR_PROOF_ROOT_MISMATCH'
-  | 'ERR_PROOF_CHALLENGE_MISMATCH'
+  | 'ERR_PROOF_PIECE_MISMATCH'
   | 'ERR_PIECE_READ'
+  | 'ERR_LAYER_CACHE_INVALID'
+  | 'ERR_PIECE_CORRUPT'
 
 export interface ProofsError extends Error {
   code: ProofsErrorCode

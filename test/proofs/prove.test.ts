@@ -1,0 +1,135 @@
+/**
+ * Challenge, prove and verify (SPEC §4). Honest proofs verify; every way of
+ * cheating is rejected with its own code.
+ */
+import test from 'ava'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import {
+  pieceOf, parsePieceCid, challengeIndices, challengeLeafCount, buildLayerCache, provePiece, verifyPieceProof,
+  LayerCache, type Challenge, type PieceProof, type ReadAt
+} from '../../proofs/index.js'
+import { randomBytes } from './helpers.js'
+
+const dealId = CID.createV1(0x71, Digest.create(0x12, sha256(new TextEncoder().encode('a deal'))))
+
+function reader (bytes: Uint8Array): ReadAt {
+  return (offset, length) => bytes.subarray(offset, offset + length)
+}
+
+function challenge (count = 16): Challenge {
+  return { dealId, seed: randomBytes(32), count }
+}
+
+async function setup (size: number, level?: number): Promise<{ bytes: Uint8Array, cid: string, cache: LayerCache }> {
+  const bytes = randomBytes(size)
+  const { cid } = await pieceOf(bytes)
+  const cache = await buildLayerCache(cid.toString(), reader(bytes), { level })
+  return { bytes, cid: cid.toString(), cache }
+}
+
+test('leaf indices follow SPEC §4 exactly', t => {
+  const seed = Uint8Array.from({ length: 32 }, (_, i) => i)
+  const piece = { height: 5, padding: 504n } // FRC-0069 vector: 512 payload bytes in a 32-leaf tree
+  t.is(challengeLeafCount(5, 504n), 32 - 15)
+  const indices = challengeIndices({ dealId, seed, count: 4 }, piece)
+  const domain = new TextEncoder().encode('cairn/challenge/v1')
+  for (let k = 0; k < 4; k++) {
+    const counter = new Uint8Array(8)
+    new DataView(counter.buffer).setBigUint64(0, BigInt(k))
+    const digest = sha256(new Uint8Array([...domain, ...seed, ...dealId.bytes, ...counter]))
+    const value = BigInt('0x' + Buffer.from(digest).toString('hex'))
+    t.is(indices[k], Number(value % 17n))
+  }
+})
+
+for (const [size, level] of [[1, undefined], [127 * 4 + 3, undefined], [300_000, undefined], [3 * 1024 * 1024 + 17, undefined], [3 * 1024 * 1024 + 17, 2], [1024 * 1024, 16]] as Array<[number, number | undefined]>) {
+  test(`honest proof verifies (${size} bytes, cache level ${level ?? 'default'})`, async t => {
+    const { bytes, cid, cache } = await setup(size, level)
+    const c = challenge()
+    const proof = await provePiece(cid, c, reader(bytes), cache)
+    t.is(proof.proofs.length, 16)
+    t.notThrows(() => verifyPieceProof(cid, c, proof))
+    // the cache survives encoding
+    const again = LayerCache.decode(cache.encode(), cid)
+    const second = await provePiece(cid, c, reader(bytes), again)
+    t.notThrows(() => verifyPieceProof(cid, c, second))
+  })
+}
+
+test('never challenges padding leaves', t => {
+  const piece = { height: 5, padding: 504n }
+  for (let i = 0; i < 50; i++) {
+    for (const index of challengeIndices(challenge(16), piece)) t.true(index < 17)
+  }
+})
+
+async function honest (): Promise<{ bytes: Uint8Array, cid: string, cache: LayerCache, c: Challenge, proof: PieceProof }> {
+  const { bytes, cid, cache } = await setup(200_000)
+  const c = challenge()
+  return { bytes, cid, cache, c, proof: await provePiece(cid, c, reader(bytes), cache) }
+}
+
+test('wrong leaf → ERR_PROOF_ROOT_MISMATCH', async t => {
+  const { cid, c, proof } = await honest()
+  proof.proofs[3].leaf = proof.proofs[3].leaf.slice()
+  proof.proofs[3].leaf[0] ^= 1
+  t.throws(() => verifyPieceProof(cid, c, proof), { code: 'ERR_PROOF_ROOT_MISMATCH' } as never)
+})
+
+test('wrong sibling → ERR_PROOF_ROOT_MISMATCH', async t => {
+  const { cid, c, proof } = await honest()
+  proof.proofs[0].path[7] = new Uint8Array(32)
+  t.throws(() => verifyPieceProof(cid, c, proof), { code: 'ERR_PROOF_ROOT_MISMATCH' } as never)
+})
+
+test('proof of another leaf → ERR_PROOF_LEAF_INDEX', async t => {
+  const { cid, c, proof } = await honest()
+  proof.proofs[2].index += 1
+  t.throws(() => verifyPieceProof(cid, c, proof), { code: 'ERR_PROOF_LEAF_INDEX' } as never)
+})
+
+test('answer to another challenge → ERR_PROOF_LEAF_INDEX', async t => {
+  const { cid, proof } = await honest()
+  t.throws(() => verifyPieceProof(cid, challenge(), proof), { code: 'ERR_PROOF_LEAF_INDEX' } as never)
+})
+
+test('too few leaf proofs → ERR_PROOF_MALFORMED', async t => {
+  const { cid, c, proof } = await honest()
+  proof.proofs.pop()
+  t.throws(() => verifyPieceProof(cid, c, proof), { code: 'ERR_PROOF_MALFORMED' } as never)
+})
+
+test('short path → ERR_PROOF_MALFORMED', async t => {
+  const { cid, c, proof } = await honest()
+  proof.proofs[1].path.pop()
+  t.throws(() => verifyPieceProof(cid, c, proof), { code: 'ERR_PROOF_MALFORMED' } as never)
+})
+
+test('a proof of another piece → ERR_PROOF_PIECE_MISMATCH; replayed against another piece → ERR_PROOF_ROOT_MISMATCH', async t => {
+  const a = await honest()
+  const b = await setup(200_000)
+  t.throws(() => verifyPieceProof(b.cid, a.c, a.proof), { code: 'ERR_PROOF_PIECE_MISMATCH' } as never)
+  // relabelled as the other piece (same height and padding), the paths do not lead to its root
+  const relabelled = { ...a.proof, piece: parsePieceCid(b.cid).cid }
+  t.throws(() => verifyPieceProof(b.cid, a.c, relabelled), { code: 'ERR_PROOF_ROOT_MISMATCH' } as never)
+})
+
+test('a cache of another piece → ERR_LAYER_CACHE_INVALID', async t => {
+  const a = await setup(100_000)
+  const b = await setup(100_000)
+  await t.throwsAsync(provePiece(a.cid, challenge(), reader(a.bytes), b.cache), { code: 'ERR_LAYER_CACHE_INVALID' } as never)
+  t.throws(() => LayerCache.decode(b.cache.encode(), a.cid), { code: 'ERR_LAYER_CACHE_INVALID' } as never)
+  t.throws(() => LayerCache.decode(new Uint8Array(10)), { code: 'ERR_LAYER_CACHE_INVALID' } as never)
+})
+
+test('lost or altered data → ERR_PIECE_CORRUPT; unreadable → ERR_PIECE_READ', async t => {
+  const { bytes, cid, cache } = await setup(100_000)
+  const damaged = bytes.slice()
+  for (let i = 0; i < damaged.length; i += 1000) damaged[i] ^= 0xff
+  await t.throwsAsync(provePiece(cid, challenge(), reader(damaged), cache), { code: 'ERR_PIECE_CORRUPT' } as never)
+  await t.throwsAsync(buildLayerCache(cid, reader(damaged)), { code: 'ERR_PIECE_CORRUPT' } as never)
+  await t.throwsAsync(provePiece(cid, challenge(), reader(bytes.subarray(0, 10)), cache), { code: 'ERR_PIECE_READ' } as never)
+  await t.throwsAsync(provePiece(cid, challenge(), () => { throw new Error('EIO') }, cache), { code: 'ERR_PIECE_READ' } as never)
+})
