@@ -89,6 +89,8 @@ export const codes = {
   ERR_UPLOAD_TOO_SLOW: 'refused',
   ERR_UNAUTHORIZED: 'refused',
   ERR_SHUTTING_DOWN: 'refused',
+  ERR_UPLOAD_IN_PROGRESS: 'refused',
+  ERR_DEAL_STATE: 'refused',
   // deal rules (src/deal/rules.ts): each names the rule and both values
   ERR_WRONG_PROVIDER: 'refused',
   ERR_ASK_EXPIRED: 'refused',

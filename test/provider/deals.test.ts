@@ -1,0 +1,233 @@
+/**
+ * The provider's deal flow end to end over HTTP, on a real repo (LevelDB
+ * ledger, piece store): signed proposal → acceptance → signed upload verified
+ * while it streams → active deal whose blocks the gateway and the piece route
+ * serve; and every way an upload can be refused leaves nothing behind.
+ */
+import test from 'ava'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as dagJSON from '@ipld/dag-json'
+import { CarBlockIterator } from '@ipld/car/iterator'
+import * as dagPB from '@ipld/dag-pb'
+import { CID } from 'multiformats/cid'
+import { pieceOf } from '../../proofs/index.js'
+import { signProposal } from '../../src/deal/proposal.js'
+import type { Proposal } from '../../src/deal/interface.js'
+import { carFrame, carHeader } from '../../src/gateway/car.js'
+import { LevelLedger } from '../../src/ledger/level.js'
+import { uploadAuthorization } from '../../src/provider/auth.js'
+import { ProviderDeals } from '../../src/provider/deals.js'
+import { createProviderServer, type HttpService } from '../../src/provider/server.js'
+import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
+import { Repo } from '../../src/repo/repo.js'
+import { PieceStore } from '../../src/store/pieces.js'
+import { bytesOf, importInto, MemoryBlocks } from './fixtures.js'
+
+interface Payload { root: CID, car: Uint8Array, pieceCid: CID, pieceSize: bigint, blocks: MemoryBlocks }
+
+/** A DFS-ordered CARv1 of a small UnixFS directory, and its piece. */
+async function payload (seed: number): Promise<Payload> {
+  const blocks = new MemoryBlocks()
+  const root = await importInto(blocks, [
+    { path: 'd/a.bin', content: bytesOf(5000, seed) },
+    { path: 'd/b.txt', content: new TextEncoder().encode(`seed ${seed}\n`) }
+  ], { chunkSize: 1024 })
+  const parts: Uint8Array[] = [carHeader([root])]
+  const seen = new Set<string>()
+  const visit = (cid: CID): void => {
+    if (seen.has(cid.toString())) return
+    seen.add(cid.toString())
+    const bytes = blocks.map.get(cid.toString()) as Uint8Array
+    parts.push(carFrame(cid, bytes))
+    if (cid.code === dagPB.code) for (const l of dagPB.decode(bytes).Links) visit(l.Hash)
+  }
+  visit(root)
+  const car = new Uint8Array(Buffer.concat(parts))
+  const piece = await pieceOf(car)
+  return { root, car, pieceCid: piece.cid, pieceSize: piece.paddedSize, blocks }
+}
+
+interface World {
+  dir: string
+  repo: Repo
+  service: HttpService
+  url: string
+  node: ProviderDeals
+  client: ReturnType<typeof identityFromSecret>
+}
+
+async function world (): Promise<World> {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-provider-'))
+  const repo = await Repo.init(join(dir, 'repo'))
+  const ledger = await LevelLedger.open(await repo.db(), repo.identity)
+  const store = new PieceStore(repo.piecesDir, repo.tmpDir)
+  const node = new ProviderDeals(await repo.db(), ledger, store, repo.identity, {
+    endpoint: 'http://127.0.0.1:1',
+    pricePerGiBDay: 40n,
+    collateralPerGiB: 0n,
+    minPieceSize: 128n,
+    maxPieceSize: 1n << 30n,
+    capacity: 1n << 32n,
+    maxDuration: 400 * 86400,
+    provingPeriod: 3600,
+    challenges: 16,
+    askTtl: 3600
+  })
+  const service = createProviderServer({ deals: node, blocks: node, pieces: node, log: () => {} })
+  const url = await service.listen('127.0.0.1', 0)
+  return { dir, repo, service, url, node, client: identityFromSecret(generateSecretKey()) }
+}
+
+async function teardown (w: World): Promise<void> {
+  await w.service.close()
+  await w.repo.close()
+  await rm(w.dir, { recursive: true, force: true })
+}
+
+function proposalFor (w: World, p: Payload, nonce: bigint, overrides: Partial<Proposal> = {}): Proposal {
+  const now = Math.floor(Date.now() / 1000)
+  return {
+    pieceCid: p.pieceCid,
+    pieceSize: p.pieceSize,
+    payloadCid: p.root,
+    payloadSize: BigInt(p.car.length),
+    client: w.client.did,
+    provider: w.repo.identity.did,
+    label: 'test',
+    start: now,
+    end: now + 86400,
+    pricePerGiBDay: 40n,
+    providerCollateral: 0n,
+    clientCollateral: 0n,
+    provingPeriod: 3600,
+    challenges: 16,
+    nonce,
+    ...overrides
+  }
+}
+
+async function propose (w: World, proposal: Proposal): Promise<Response> {
+  const signed = signProposal(w.client, proposal)
+  return await fetch(`${w.url}/v1/deals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: dagJSON.stringify(signed) })
+}
+
+async function accepted (w: World, p: Payload, nonce: bigint): Promise<string> {
+  const res = await propose(w, proposalFor(w, p, nonce))
+  if (res.status !== 201) throw new Error(`proposal refused: ${await res.text()}`)
+  const acceptance = dagJSON.parse(await res.text()) as { payload: { dealId: CID } }
+  return acceptance.payload.dealId.toString()
+}
+
+async function code (res: Response): Promise<string> {
+  return ((await res.json()) as { error: { code: string } }).error.code
+}
+
+test('signed proposal → 201 acceptance; signed upload → active; the gateway and /piece serve it', async (t) => {
+  const w = await world()
+  try {
+    const ask = dagJSON.parse(await (await fetch(`${w.url}/v1/ask`)).text()) as { payload: { provider: string }, signer: string }
+    t.is(ask.payload.provider, w.repo.identity.did)
+    const p = await payload(1)
+    const dealId = await accepted(w, p, 1n)
+    const put = await fetch(`${w.url}/v1/deals/${dealId}/piece`, { method: 'PUT', body: p.car, headers: { authorization: uploadAuthorization(w.client, dealId) } })
+    t.is(put.status, 200, await put.clone().text())
+    const status = dagJSON.parse(await put.text()) as { payload: { state: string } }
+    t.is(status.payload.state, 'active')
+    t.deepEqual(await readdir(w.repo.piecesDir), [`${p.pieceCid.toString()}.car`])
+
+    const car = await fetch(`${w.url}/ipfs/${p.root.toString()}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })
+    t.is(car.status, 200)
+    const got = new Uint8Array(await car.arrayBuffer())
+    t.deepEqual(got, p.car, 'a dag-scope=all DFS CAR of the root is the piece payload itself')
+    const iterator = await CarBlockIterator.fromBytes(got)
+    let n = 0
+    for await (const _ of iterator) n++
+    t.is(n, p.blocks.map.size)
+
+    const piece = await fetch(`${w.url}/piece/${p.pieceCid.toString()}`)
+    t.deepEqual(new Uint8Array(await piece.arrayBuffer()), p.car)
+    const part = await fetch(`${w.url}/piece/${p.pieceCid.toString()}`, { headers: { range: 'bytes=100-199' } })
+    t.is(part.status, 206)
+    t.deepEqual(new Uint8Array(await part.arrayBuffer()), p.car.subarray(100, 200))
+
+    const admin = w.node.admin()
+    const summary = await admin.status()
+    t.is(summary.deals.active, 1)
+    t.is(summary.bytesStored, p.car.length)
+    t.is((await admin.deals({ state: 'active' }))[0]?.id, dealId)
+    t.deepEqual(await admin.deals({ state: 'failed' }), [])
+  } finally {
+    await teardown(w)
+  }
+})
+
+test('refused proposals carry the rule: price too low, replayed deal (409), malformed envelope', async (t) => {
+  const w = await world()
+  try {
+    const p = await payload(2)
+    const low = await propose(w, proposalFor(w, p, 1n, { pricePerGiBDay: 10n }))
+    t.is(low.status, 403)
+    t.is(await code(low), 'ERR_PRICE_TOO_LOW')
+    const proposal = proposalFor(w, p, 2n)
+    t.is((await propose(w, proposal)).status, 201)
+    const again = await propose(w, proposal)
+    t.is(again.status, 409)
+    t.is(await code(again), 'ERR_REPLAYED_DEAL')
+    const junk = await fetch(`${w.url}/v1/deals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload: {}, signer: 'x', signature: 'y', extra: 1 }) })
+    t.is(junk.status, 400)
+    t.is(await code(junk), 'ERR_INVALID_MESSAGE')
+  } finally {
+    await teardown(w)
+  }
+})
+
+test('uploads refused or failing leave no piece, no index and no active deal', async (t) => {
+  const w = await world()
+  try {
+    const p = await payload(3)
+    const dealId = await accepted(w, p, 1n)
+    const url = `${w.url}/v1/deals/${dealId}/piece`
+
+    const unsigned = await fetch(url, { method: 'PUT', body: p.car })
+    t.is(unsigned.status, 401)
+    t.is(await code(unsigned), 'ERR_UNAUTHORIZED')
+    const stranger = identityFromSecret(generateSecretKey())
+    const forged = await fetch(url, { method: 'PUT', body: p.car, headers: { authorization: uploadAuthorization(stranger, dealId) } })
+    t.is(forged.status, 401)
+
+    const auth = { authorization: uploadAuthorization(w.client, dealId) }
+    const short = await fetch(url, { method: 'PUT', body: p.car.subarray(1), headers: auth })
+    t.is(short.status, 400)
+    t.is(await code(short), 'ERR_CONTENT_LENGTH')
+
+    const corrupt = new Uint8Array(p.car)
+    corrupt[corrupt.length - 10] ^= 0xff
+    const bad = await fetch(url, { method: 'PUT', body: corrupt, headers: auth })
+    t.is(bad.status, 422)
+    t.is(await code(bad), 'ERR_BLOCK_MISMATCH')
+
+    // a different, valid DAG of the same length is not this deal's piece
+    const other = await payload(4)
+    if (other.car.length === p.car.length) {
+      const wrong = await fetch(url, { method: 'PUT', body: other.car, headers: auth })
+      t.is(wrong.status, 422)
+    }
+
+    t.deepEqual(await readdir(w.repo.piecesDir), [])
+    t.deepEqual(await readdir(w.repo.tmpDir), [])
+    const raw = await fetch(`${w.url}/ipfs/${p.root.toString()}?format=raw`, { headers: { accept: 'application/vnd.ipld.raw' } })
+    t.is(raw.status, 404)
+    t.is((await w.node.admin().deals({}))[0]?.state, 'accepted')
+
+    // and the deal can still be completed afterwards
+    const ok = await fetch(url, { method: 'PUT', body: p.car, headers: auth })
+    t.is(ok.status, 200)
+    const twice = await fetch(url, { method: 'PUT', body: p.car, headers: auth })
+    t.is(twice.status, 409)
+    t.is(await code(twice), 'ERR_DEAL_STATE')
+  } finally {
+    await teardown(w)
+  }
+})
