@@ -77,6 +77,11 @@ export function zeroBalance (counterparty: string): Balance {
   return { counterparty, earned: 0n, paid: 0n, slashedToUs: 0n, slashedFromUs: 0n, outstanding: 0n }
 }
 
+/** A balance as decoded from DAG-CBOR, where small amounts come back as numbers. */
+export function balanceFrom (b: Balance): Balance {
+  return { counterparty: b.counterparty, earned: BigInt(b.earned), paid: BigInt(b.paid), slashedToUs: BigInt(b.slashedToUs), slashedFromUs: BigInt(b.slashedFromUs), outstanding: BigInt(b.outstanding) }
+}
+
 /** The counterparty of a money entry, seen from `self`; undefined for other kinds. */
 export function counterpartyOf (entry: Pick<LedgerEntry, 'kind' | 'fields'>, self: string): string | undefined {
   if (entry.kind !== 'payment-accrued' && entry.kind !== 'collateral-slashed') return undefined
@@ -95,7 +100,7 @@ export function nextBalance (current: Balance | undefined, entry: LedgerEntry, s
   if (counterparty === undefined) return undefined
   const amount = BigInt(entry.fields.amount as bigint | number)
   const incoming = entry.fields.to === self
-  const b = { ...(current ?? zeroBalance(counterparty)) }
+  const b = current === undefined ? zeroBalance(counterparty) : balanceFrom(current)
   if (entry.kind === 'payment-accrued') {
     if (incoming) b.earned += amount
     else b.paid += amount

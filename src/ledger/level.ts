@@ -19,7 +19,7 @@ import { parseDealId } from '../deal/proposal.js'
 import { verifyByDid, concatTag, Tag, type Signer } from '../deal/signing.js'
 import type { Database } from '../repo/repo.js'
 import { buildEntry, checkFields, decodeRecord, MalformedRecord, recordCid, seqKey } from './entry.js'
-import { counterpartyOf, dealOf, nextBalance, nextCounters, nextDeal, zeroCounters } from './indexes.js'
+import { balanceFrom, counterpartyOf, dealOf, nextBalance, nextCounters, nextDeal, zeroCounters } from './indexes.js'
 import type { Balance, DealRecord, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry, LogOptions, ProviderCounters, VerifyOptions, VerifyReport } from './interface.js'
 
 function sublevel (db: Database, name: string) {
@@ -258,7 +258,7 @@ export class LevelLedger implements Ledger {
   async balance (): Promise<Balance[]> {
     const out: Balance[] = []
     for await (const value of this.balances.values()) out.push(dagCbor.decode(value) as Balance)
-    return out.map(b => ({ ...b, earned: BigInt(b.earned), paid: BigInt(b.paid), slashedToUs: BigInt(b.slashedToUs), slashedFromUs: BigInt(b.slashedFromUs), outstanding: BigInt(b.outstanding) }))
+    return out.map(balanceFrom)
   }
 
   async deal (id: CID | string): Promise<DealRecord | undefined> {

@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { CID } from 'multiformats/cid'
+import { create as createDigest } from 'multiformats/hashes/digest'
+import { createSigner, type Signer } from '../../src/deal/signing.js'
+import { LevelLedger } from '../../src/ledger/level.js'
+import type { Database } from '../../src/repo/repo.js'
+
+export interface Fixture {
+  dir: string
+  db: Database
+  signer: Signer
+  ledger: LevelLedger
+  reopen (): Promise<LevelLedger>
+  cleanup (): Promise<void>
+}
+
+export async function openLedger (): Promise<Fixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-ledger-'))
+  const db: Database = new Level<string, Uint8Array>(join(dir, 'db'), { valueEncoding: 'view' })
+  await db.open()
+  const signer = createSigner(randomBytes(32))
+  let clock = 1_750_000_000_000
+  const now = (): number => clock++
+  const fixture: Fixture = {
+    dir,
+    db,
+    signer,
+    ledger: await LevelLedger.open(db, signer, { now }),
+    async reopen () {
+      fixture.ledger = await LevelLedger.open(db, signer, { now })
+      return fixture.ledger
+    },
+    async cleanup () {
+      await db.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+  return fixture
+}
+
+/** A made-up deal id (dag-cbor, sha2-256). */
+export function dealId (n: number): CID {
+  const digest = new Uint8Array(32)
+  new DataView(digest.buffer).setUint32(0, n)
+  return CID.createV1(0x71, createDigest(0x12, digest))
+}
+
+export const provider = createSigner(new Uint8Array(32).fill(1)).did
+export const other = createSigner(new Uint8Array(32).fill(2)).did
