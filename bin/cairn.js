@@ -9,7 +9,7 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 const load = (name) => async (...args) => {
   const command = args.at(-1)
   const options = { ...command.optsWithGlobals() }
-  const positional = args.slice(0, -2)
+  const positional = args.slice(0, -2).flat()
   const mod = await import(`../dist/src/cli/${name}.js`)
   await mod.default(positional, options)
 }

@@ -1,0 +1,59 @@
+import { planImport, carStream } from '../unixfs/importer.js'
+import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { PieceStore } from '../store/pieces.js'
+import { recordRoot } from '../store/roots.js'
+import { pieceOf, type PieceInfo } from '../../proofs/index.js'
+import { importOptionsFrom, type ContentFlags } from './content-options.js'
+import { Output, type GlobalOptions } from './output.js'
+
+interface AddOptions extends GlobalOptions, ContentFlags {
+  onlyHash?: boolean
+  quieter?: boolean
+}
+
+export default async function add (paths: string[], options: AddOptions): Promise<void> {
+  const out = new Output(options)
+  const importOptions = importOptionsFrom(options)
+  // open the repo first: a missing repo should not cost a pass over the input
+  const repo = options.onlyHash === true ? undefined : await Repo.open(resolveRepoPath(options.repo))
+  try {
+    const plan = await planImport(paths, importOptions)
+    const root = plan.root.toString()
+    const bar = out.progress('adding', plan.bytes)
+    let piece: PieceInfo
+    let size: number
+    try {
+      const car = carStream(plan, { onBytes: n => bar.update(n) })
+      if (repo === undefined) {
+        piece = await pieceOf(car)
+        size = Number(piece.payloadSize)
+      } else {
+        const store = new PieceStore(repo.piecesDir, repo.tmpDir)
+        const staged = await store.stage(car)
+        await staged.commit()
+        piece = staged.piece
+        size = staged.size
+        await recordRoot(await repo.db(), root, {
+          piece: piece.cid.toString(),
+          pieceV1: piece.cidV1.toString(),
+          payloadSize: size,
+          paddedSize: piece.paddedSize.toString(),
+          added: new Date().toISOString()
+        })
+      }
+    } finally {
+      bar.done()
+    }
+    const result = {
+      root,
+      piece: { cid: piece.cid.toString(), cidV1: piece.cidV1.toString(), size: piece.paddedSize, payloadSize: size },
+      bytes: plan.bytes,
+      files: plan.files
+    }
+    out.result(result, () => options.quieter === true || out.quiet
+      ? root
+      : `added ${root}\npiece ${result.piece.cid}\n      ${result.piece.cidV1} (v1)\nsize  ${size} bytes in ${plan.files} file(s), padded piece ${piece.paddedSize} bytes`)
+  } finally {
+    await repo?.close()
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The piece store: one CARv1 file per piece, named by its piece CID (v2).
+ *
+ * A piece is written to a temporary file while its commitment is computed,
+ * fsync'd, and only then renamed into place (`commit`). The caller records the
+ * piece in the db after the rename, so a crash leaves at worst an unindexed
+ * piece file, never an index entry without its piece.
+ */
+import { open, rm, stat, type FileHandle } from 'node:fs/promises'
+import { createReadStream, type ReadStream } from 'node:fs'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { createPieceHasher, type PieceInfo } from '../../proofs/index.js'
+import { CairnError, fromSystemError } from '../errors.js'
+import { commitFile } from '../fs/atomic.js'
+
+export interface StagedPiece {
+  readonly piece: PieceInfo
+  /** bytes written (the CAR's size, the piece's payload size) */
+  readonly size: number
+  /** Moves the piece into the store. Idempotent for identical content. */
+  commit (): Promise<string>
+  abort (): Promise<void>
+}
+
+export interface PieceReader {
+  readonly size: number
+  createReadStream (start?: number, end?: number): ReadStream
+}
+
+export class PieceStore {
+  constructor (readonly dir: string, readonly tmpDir: string) {}
+
+  path (pieceCid: string): string {
+    if (!/^b[a-z2-7]+$/.test(pieceCid)) throw new CairnError('ERR_INVALID_CID', `not a piece CID: ${pieceCid}`)
+    return join(this.dir, `${pieceCid}.car`)
+  }
+
+  async has (pieceCid: string): Promise<boolean> {
+    return await stat(this.path(pieceCid)).then(s => s.isFile(), () => false)
+  }
+
+  async open (pieceCid: string): Promise<PieceReader | undefined> {
+    const path = this.path(pieceCid)
+    const info = await stat(path).catch(() => undefined)
+    if (info === undefined) return undefined
+    return {
+      size: info.size,
+      createReadStream: (start?: number, end?: number) => createReadStream(path, { start, end, highWaterMark: 1 << 20 })
+    }
+  }
+
+  /**
+   * Streams `source` into a temporary file while computing its piece
+   * commitment. Nothing is visible in the store until `commit()`.
+   */
+  async stage (source: AsyncIterable<Uint8Array>, options: { onBytes?: (total: number) => void, signal?: AbortSignal } = {}): Promise<StagedPiece> {
+    const temp = join(this.tmpDir, `piece-${randomBytes(8).toString('hex')}.car`)
+    let handle: FileHandle | undefined
+    try {
+      handle = await open(temp, 'wx', 0o644)
+      const hasher = createPieceHasher()
+      let size = 0
+      for await (const chunk of source) {
+        options.signal?.throwIfAborted()
+        // the hasher and the disk work on the same bytes concurrently
+        const hashed = hasher.update(chunk)
+        await handle.write(chunk)
+        await hashed
+        size += chunk.length
+        options.onBytes?.(size)
+      }
+      await handle.sync()
+      await handle.close()
+      handle = undefined
+      const piece = await hasher.digest()
+      const target = this.path(piece.cid.toString())
+      return {
+        piece,
+        size,
+        commit: async () => {
+          try {
+            await commitFile(temp, target)
+          } catch (err) {
+            await rm(temp, { force: true })
+            throw fromSystemError(err, target)
+          }
+          return target
+        },
+        abort: async () => { await rm(temp, { force: true }) }
+      }
+    } catch (err) {
+      await handle?.close().catch(() => {})
+      await rm(temp, { force: true })
+      throw err instanceof CairnError ? err : fromSystemError(err, temp)
+    }
+  }
+}
