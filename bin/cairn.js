@@ -52,6 +52,21 @@ program.command('unpack').argument('<file.car>').description('verify a CAR and w
   .option('--force', 'overwrite an existing target')
   .action(load('unpack'))
 
+const ledger = program.command('ledger').description('the signed, hash-chained record of everything that happened to deals')
+const ledgerVerb = (verb) => (...args) => load('ledger')(verb, ...args)
+ledger.command('log').description('entries, newest first')
+  .option('--deal <id>', 'only entries about this deal')
+  .option('--kind <kind>', 'only entries of this kind (deal-proposed, proof-passed, payment-accrued, …)')
+  .option('--limit <n>', 'at most this many entries')
+  .action(ledgerVerb('log'))
+ledger.command('verify').description('re-check the whole chain: links, entry CIDs, signatures; exit 3 at the first broken entry')
+  .option('--all-signatures', 'verify every signature on its own, not only through the hash chain')
+  .action(ledgerVerb('verify'))
+ledger.command('export').description('all entries as newline-delimited DAG-JSON, verifiable by a third party')
+  .option('-o, --output <file>', 'write to a new file instead of stdout')
+  .action(ledgerVerb('export'))
+ledger.command('balance').description('per counterparty: earned, paid, slashed collateral, outstanding').action(ledgerVerb('balance'))
+
 try {
   await program.parseAsync(process.argv)
 } catch (err) {

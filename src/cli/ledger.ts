@@ -1,0 +1,112 @@
+/**
+ * `cairn ledger log|verify|export|balance` (SPEC §2 Ledger): read the
+ * node's ledger in the repo's database.
+ */
+import { createWriteStream } from 'node:fs'
+import { once } from 'node:events'
+import { CID } from 'multiformats/cid'
+import { CairnError, fromSystemError } from '../errors.js'
+import { ENTRY_KINDS, type EntryKind, type LedgerEntry } from '../ledger/interface.js'
+import { isEntryKind } from '../ledger/entry.js'
+import { LevelLedger } from '../ledger/level.js'
+import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { Output, parseIntegerFlag, toJSON, type GlobalOptions } from './output.js'
+
+interface LedgerOptions extends GlobalOptions {
+  deal?: string
+  kind?: string
+  limit?: string
+  output?: string
+  allSignatures?: boolean
+}
+
+const verbs: Record<string, (ledger: LevelLedger, out: Output, options: LedgerOptions) => Promise<void>> = { log, verify, export: exportLedger, balance }
+
+export default async function ledgerCommand (args: string[], options: LedgerOptions): Promise<void> {
+  const verb = verbs[args[0]]
+  if (verb === undefined) throw new CairnError('ERR_USAGE', `unknown ledger command ${JSON.stringify(args[0])}; expected log, verify, export or balance`)
+  const out = new Output(options)
+  const repo = await Repo.open(resolveRepoPath(options.repo))
+  try {
+    const ledger = await LevelLedger.open(await repo.db(), repo.identity)
+    await verb(ledger, out, options)
+  } finally {
+    await repo.close()
+  }
+}
+
+async function log (ledger: LevelLedger, out: Output, options: LedgerOptions): Promise<void> {
+  let kind: EntryKind | undefined
+  if (options.kind !== undefined) {
+    if (!isEntryKind(options.kind)) throw new CairnError('ERR_INVALID_ARGUMENT', `--kind must be one of ${ENTRY_KINDS.join(', ')}, got ${JSON.stringify(options.kind)}`)
+    kind = options.kind
+  }
+  const limit = parseIntegerFlag(options.limit, '--limit', 'ERR_INVALID_ARGUMENT', 1, Number.MAX_SAFE_INTEGER)
+  for await (const entry of ledger.log({ deal: options.deal, kind, limit })) {
+    out.line(entryJSON(entry), () => humanEntry(entry))
+  }
+}
+
+async function verify (ledger: LevelLedger, out: Output, options: LedgerOptions): Promise<void> {
+  const started = performance.now()
+  const report = await ledger.verify({ signatures: options.allSignatures === true ? 'all' : 'chain' })
+  const seconds = (performance.now() - started) / 1000
+  out.result({ ok: true, entries: report.entries, head: report.head, signer: ledger.did }, () => report.head === null
+    ? 'ledger is empty'
+    : `ledger verified: ${report.entries} entries, head ${report.head.seq} ${report.head.cid.toString()} (${seconds.toFixed(2)} s)`)
+}
+
+async function exportLedger (ledger: LevelLedger, _out: Output, options: LedgerOptions): Promise<void> {
+  const target = options.output === undefined || options.output === '-' ? undefined : options.output
+  const stream = target === undefined ? process.stdout : createWriteStream(target, { flags: 'wx' })
+  try {
+    for await (const line of ledger.export()) {
+      if (!stream.write(line + '\n')) await once(stream, 'drain')
+    }
+    if (target !== undefined) {
+      stream.end()
+      await once(stream, 'finish')
+    }
+  } catch (err) {
+    if (target !== undefined) throw fromSystemError(err, target)
+    throw err
+  }
+}
+
+async function balance (ledger: LevelLedger, out: Output): Promise<void> {
+  const balances = await ledger.balance()
+  out.result(balances, () => balances.length === 0
+    ? 'no payments recorded'
+    : table(['counterparty', 'earned', 'paid', 'slashed to us', 'slashed from us', 'outstanding'],
+      balances.map(b => [b.counterparty, b.earned, b.paid, b.slashedToUs, b.slashedFromUs, b.outstanding].map(String))))
+}
+
+/** Plain JSON for scripts: CIDs as strings, bigints as decimal strings, bytes as base64. */
+function entryJSON (entry: LedgerEntry): unknown {
+  return plain({ seq: entry.seq, cid: entry.cid, prev: entry.prev, at: new Date(entry.at).toISOString(), kind: entry.kind, ...entry.fields })
+}
+
+function plain (value: unknown): unknown {
+  const cid = CID.asCID(value)
+  if (cid !== null) return cid.toString()
+  if (typeof value === 'bigint') return value.toString()
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64')
+  if (Array.isArray(value)) return value.map(plain)
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]))
+  return value
+}
+
+function humanEntry (entry: LedgerEntry): string {
+  const fields = Object.entries(entry.fields).map(([k, v]) => `${k}=${short(v)}`).join(' ')
+  return `${String(entry.seq).padStart(6)}  ${new Date(entry.at).toISOString()}  ${entry.kind.padEnd(18)} ${fields}`
+}
+
+function short (value: unknown): string {
+  const text = typeof value === 'string' ? value : toJSON(plain(value))
+  return text.length > 24 && /^(did:key:|baf)/.test(text) ? `${text.slice(0, 14)}…${text.slice(-6)}` : text
+}
+
+function table (header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
+  return [header, ...rows].map(r => r.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join('  ')).join('\n')
+}
