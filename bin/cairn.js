@@ -6,12 +6,12 @@ import { readFileSync } from 'node:fs'
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 
-const load = (name) => async (...args) => {
+const load = (name, fn = 'default') => async (...args) => {
   const command = args.at(-1)
   const options = { ...command.optsWithGlobals() }
   const positional = args.slice(0, -2).flat()
   const mod = await import(`../dist/src/cli/${name}.js`)
-  await mod.default(positional, options)
+  await mod[fn](positional, options)
 }
 
 const program = new Command('cairn')
@@ -25,7 +25,7 @@ const program = new Command('cairn')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text.startsWith('error: ') ? `error ERR_USAGE: ${text.slice(7)}` : text) })
 
-const profile = () => new Option('--profile <name>', 'UnixFS profile (IPIP-499)').choices(['unixfs-v1-2025', 'unixfs-v0-2015']).default('unixfs-v1-2025')
+const profile = () => new Option('--profile <name>', 'UnixFS profile (IPIP-499): unixfs-v1-2025 or unixfs-v0-2015').default('unixfs-v1-2025')
 const contentOptions = (cmd) => cmd
   .addOption(profile())
   .option('--chunk-size <bytes>', 'chunk size in bytes (overrides the profile)')
@@ -66,6 +66,23 @@ ledger.command('export').description('all entries as newline-delimited DAG-JSON,
   .option('-o, --output <file>', 'write to a new file instead of stdout')
   .action(ledgerVerb('export'))
 ledger.command('balance').description('per counterparty: earned, paid, slashed collateral, outstanding').action(ledgerVerb('balance'))
+
+const provider = program.command('provider').description('run a storage provider and ask the running one about itself')
+provider.command('start').description('run the provider in the foreground (HTTP API, Trustless Gateway, piece retrieval) until SIGINT/SIGTERM')
+  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7470')
+  .option('--price <amount>', 'price per GiB per day, base units', '40')
+  .option('--collateral <amount>', 'provider collateral per GiB, base units', '0')
+  .option('--min-piece-size <size>', 'smallest padded piece taken (bytes, or 1MiB, 2GiB…)', '128')
+  .option('--max-piece-size <size>', 'largest padded piece taken', '32GiB')
+  .option('--capacity <size>', 'total padded bytes this provider holds', '100GiB')
+  .option('--max-duration <duration>', 'longest deal taken (seconds, or 24h, 180d…)', '540d')
+  .option('--proving-period <duration>', 'shortest proving period offered', '24h')
+  .option('--challenges <n>', 'most challenges answered per proof', '16')
+  .action(load('provider', 'start'))
+provider.command('status').description('capacity used and free, deals by state, proofs answered, earnings (from the running provider)').action(load('provider', 'status'))
+provider.command('deals').description("the running provider's deals")
+  .option('--state <state>', 'only deals in this state (accepted, active, failed, …)')
+  .action(load('provider', 'deals'))
 
 try {
   await program.parseAsync(process.argv)
