@@ -1,0 +1,142 @@
+/**
+ * `cairn provider start|status|deals` (SPEC §2 Provider). `start` runs the
+ * provider in the foreground until SIGINT/SIGTERM; `status` and `deals` ask
+ * the running provider over its loopback admin API.
+ */
+import { CairnError } from '../errors.js'
+import { LevelLedger } from '../ledger/level.js'
+import { AdminClient, startAdmin } from '../provider/admin.js'
+import { ProviderDeals, type ProviderTerms } from '../provider/deals.js'
+import { createProviderServer, stderrLogger } from '../provider/server.js'
+import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { PieceStore } from '../store/pieces.js'
+import { formatBytes, Output, type GlobalOptions } from './output.js'
+
+interface StartOptions extends GlobalOptions {
+  listen?: string
+  price?: string
+  collateral?: string
+  minPieceSize?: string
+  maxPieceSize?: string
+  capacity?: string
+  maxDuration?: string
+  provingPeriod?: string
+  challenges?: string
+}
+
+const UNITS: Record<string, bigint> = { '': 1n, b: 1n, kib: 1n << 10n, mib: 1n << 20n, gib: 1n << 30n, tib: 1n << 40n, kb: 1000n, mb: 1000n ** 2n, gb: 1000n ** 3n, tb: 1000n ** 4n }
+
+/** A byte size such as `1048576`, `512MiB` or `2TiB`. */
+export function parseSize (value: string | undefined, flag: string, fallback: bigint): bigint {
+  if (value === undefined) return fallback
+  const m = /^(\d+)\s*([kmgt]i?b|b)?$/i.exec(value.trim())
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()]
+  if (m === null || unit === undefined) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be a size in bytes such as 1048576, 512MiB or 2TiB, got ${JSON.stringify(value)}`)
+  return BigInt(m[1] as string) * unit
+}
+
+const SECONDS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 }
+
+/** A duration such as `3600`, `24h` or `180d`, in seconds. */
+export function parseDuration (value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback
+  const m = /^(\d+)\s*([smhdw])?$/i.exec(value.trim())
+  const unit = SECONDS[(m?.[2] ?? '').toLowerCase()]
+  if (m === null || unit === undefined || Number(m[1]) <= 0) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be a duration such as 3600, 24h or 180d, got ${JSON.stringify(value)}`)
+  return Number(m[1]) * unit
+}
+
+function parseAmount (value: string | undefined, flag: string, fallback: bigint): bigint {
+  if (value === undefined) return fallback
+  if (!/^\d+$/.test(value.trim())) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be a whole number of base units, got ${JSON.stringify(value)}`)
+  return BigInt(value.trim())
+}
+
+function parseListen (value: string): { host: string, port: number } {
+  const m = /^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value)
+  const port = Number(m?.[2])
+  if (m === null || port > 65535) throw new CairnError('ERR_INVALID_ARGUMENT', `--listen must be host:port such as 127.0.0.1:7470, got ${JSON.stringify(value)}`)
+  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port }
+}
+
+export async function start (_positional: string[], options: StartOptions): Promise<void> {
+  const out = new Output(options)
+  const { host, port } = parseListen(options.listen ?? '127.0.0.1:7470')
+  const minPieceSize = parseSize(options.minPieceSize, '--min-piece-size', 128n)
+  const maxPieceSize = parseSize(options.maxPieceSize, '--max-piece-size', 32n << 30n)
+  if (minPieceSize > maxPieceSize) throw new CairnError('ERR_INVALID_ARGUMENT', `--min-piece-size ${minPieceSize} bytes exceeds --max-piece-size ${maxPieceSize} bytes`)
+  const terms: ProviderTerms = {
+    endpoint: '',
+    pricePerGiBDay: parseAmount(options.price, '--price', 40n),
+    collateralPerGiB: parseAmount(options.collateral, '--collateral', 0n),
+    minPieceSize,
+    maxPieceSize,
+    capacity: parseSize(options.capacity, '--capacity', 100n << 30n),
+    maxDuration: parseDuration(options.maxDuration, '--max-duration', 540 * 86400),
+    provingPeriod: parseDuration(options.provingPeriod, '--proving-period', 86400),
+    challenges: Number(parseAmount(options.challenges, '--challenges', 16n)),
+    askTtl: 3600
+  }
+
+  const repo = await Repo.open(resolveRepoPath(options.repo))
+  const db = await repo.db()
+  const log = stderrLogger
+  try {
+    const ledger = await LevelLedger.open(db, repo.identity)
+    const store = new PieceStore(repo.piecesDir, repo.tmpDir)
+    const node = new ProviderDeals(db, ledger, store, repo.identity, terms)
+    const service = createProviderServer({
+      deals: node,
+      blocks: node,
+      pieces: node,
+      log,
+      limits: { maxUploadBytes: Number(maxPieceSize) },
+      gauges: async () => {
+        const s = await node.admin().status()
+        return { dealsByState: s.deals, bytesStored: s.bytesStored }
+      }
+    })
+    const url = await service.listen(host, port)
+    terms.endpoint = url
+    const admin = await startAdmin(repo.path, node.admin(), log)
+    log('provider-started', { did: repo.identity.did, url, admin: admin.url, repo: repo.path })
+    out.result({ did: repo.identity.did, url, admin: admin.url }, () => options.quiet === true ? url : `provider ${repo.identity.did} listening on ${url}`)
+
+    const signal = await new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'))
+      process.once('SIGTERM', () => resolve('SIGTERM'))
+    })
+    log('provider-stopping', { signal })
+    await admin.close()
+    await service.close()
+    await ledger.flush?.()
+    log('provider-stopped')
+  } finally {
+    await repo.close()
+  }
+}
+
+export async function status (_positional: string[], options: GlobalOptions): Promise<void> {
+  const out = new Output(options)
+  const s = await (await AdminClient.forRepo(resolveRepoPath(options.repo))).status()
+  out.result(s, () => [
+    `provider  ${s.did}`,
+    `endpoint  ${s.url}`,
+    `capacity  ${formatBytes(s.capacity.used)} used, ${formatBytes(s.capacity.free)} free of ${formatBytes(s.capacity.total)}`,
+    `stored    ${formatBytes(s.bytesStored)}`,
+    `deals     ${Object.entries(s.deals).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+    `proofs    ${s.proofsAnswered} answered`,
+    `earnings  ${s.earnings}`,
+    `since     ${s.startedAt}`
+  ].join('\n'))
+}
+
+export async function deals (_positional: string[], options: GlobalOptions & { state?: string }): Promise<void> {
+  const out = new Output(options)
+  const list = await (await AdminClient.forRepo(resolveRepoPath(options.repo))).deals(options.state === undefined ? {} : { state: options.state })
+  out.result(list, () => list.length === 0
+    ? ''
+    : list.map((d) => `${d.id}  ${d.state.padEnd(11)} ${String(d.pieceCid ?? '-')}  ${String(d.client ?? '-')}`).join('\n'))
+}
+
+export default start
