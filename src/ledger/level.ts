@@ -13,12 +13,13 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import * as dagJson from '@ipld/dag-json'
 import type { AbstractBatchOperation } from 'abstract-level'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
+import { create as createDigest } from 'multiformats/hashes/digest'
 import { CairnError } from '../errors.js'
 import { parseDealId } from '../deal/proposal.js'
 import { verifyByDid, concatTag, Tag, type Signer } from '../deal/signing.js'
 import type { Database } from '../repo/repo.js'
-import { buildEntry, checkFields, decodeRecord, MalformedRecord, recordCid, seqKey } from './entry.js'
+import { buildEntry, checkFields, decodeRecord, MalformedRecord, recordCid, seqKey, sha256 } from './entry.js'
 import { balanceFrom, counterpartyOf, dealOf, nextBalance, nextCounters, nextDeal, zeroCounters } from './indexes.js'
 import type { Balance, DealRecord, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry, LogOptions, ProviderCounters, VerifyOptions, VerifyReport } from './interface.js'
 
@@ -212,38 +213,51 @@ export class LevelLedger implements Ledger {
         return false
       }
     }
-    for await (const [key, value] of this.entries.iterator()) {
-      const seq = Number(key)
-      if (seq !== expected) {
-        throw broken(expected, undefined, seq > expected ? `is missing (the next stored entry is ${seq})` : `is stored under the wrong key ${key}`)
-      }
-      const cid = recordCid(value)
-      let entry: LedgerEntry
-      try {
-        entry = decodeRecord(value, cid)
-      } catch (err) {
-        if (err instanceof MalformedRecord) throw broken(seq, cid, `is corrupt: ${err.message}`)
-        throw err
-      }
-      if (entry.seq !== seq) throw broken(seq, cid, `says it is entry ${entry.seq}`)
-      if (entry.signer !== this.did) throw broken(seq, cid, `is signed by ${entry.signer}, not by this node (${this.did})`)
-      const linked = prev === null ? entry.prev === null : entry.prev !== null && entry.prev.equals(prev.cid)
-      if (!linked) {
-        // either the previous record was altered (its hash changed) or this link was; the signatures tell which
-        if (prev !== null && !signatureOk(prev)) throw broken(prev.seq, prev.cid, 'has a signature that does not verify: it was altered')
-        throw broken(seq, cid, `links to ${String(entry.prev)}, but the previous entry is ${prev === null ? 'none' : prev.cid.toString()}`)
-      }
-      if (all && !signatureOk(entry)) throw broken(seq, cid, 'has a signature that does not verify')
-      if (options.verifyEntry !== undefined) {
-        try {
-          await options.verifyEntry(entry)
-        } catch (err) {
-          throw broken(seq, cid, `fails its check: ${(err as Error).message}`)
+    // records in batches (nextv), links compared as digest bytes
+    let prevDigest: Uint8Array | null = null
+    const iterator = this.entries.iterator()
+    try {
+      for (let batch = await iterator.nextv(1024); batch.length > 0; batch = await iterator.nextv(1024)) {
+        for (const [key, value] of batch) {
+          const seq = Number(key)
+          if (seq !== expected) {
+            throw broken(expected, undefined, seq > expected ? `is missing (the next stored entry is ${seq})` : `is stored under the wrong key ${key}`)
+          }
+          const digest = sha256(value)
+          const cid = cidOf(digest)
+          let entry: LedgerEntry
+          try {
+            entry = decodeRecord(value, cid)
+          } catch (err) {
+            if (err instanceof MalformedRecord) throw broken(seq, cid, `is corrupt: ${err.message}`)
+            throw err
+          }
+          if (entry.seq !== seq) throw broken(seq, cid, `says it is entry ${entry.seq}`)
+          if (entry.signer !== this.did) throw broken(seq, cid, `is signed by ${entry.signer}, not by this node (${this.did})`)
+          const linked = prev === null || prevDigest === null
+            ? entry.prev === null
+            : entry.prev !== null && entry.prev.multihash.code === 0x12 && entry.prev.code === 0x71 && equalBytes(entry.prev.multihash.digest, prevDigest)
+          if (!linked) {
+            // either the previous record was altered (its hash changed) or this link was; the signatures tell which
+            if (prev !== null && !signatureOk(prev)) throw broken(prev.seq, prev.cid, 'has a signature that does not verify: it was altered')
+            throw broken(seq, cid, `links to ${String(entry.prev)}, but the previous entry is ${prev === null ? 'none' : prev.cid.toString()}`)
+          }
+          if (all && !signatureOk(entry)) throw broken(seq, cid, 'has a signature that does not verify')
+          if (options.verifyEntry !== undefined) {
+            try {
+              await options.verifyEntry(entry)
+            } catch (err) {
+              throw broken(seq, entry.cid, `fails its check: ${(err as Error).message}`)
+            }
+          }
+          prev = entry
+          prevDigest = digest
+          expected++
+          if (options.onProgress !== undefined && (expected & 0x3ff) === 0) options.onProgress(expected - 1)
         }
       }
-      prev = entry
-      expected++
-      if (options.onProgress !== undefined && (expected & 0x3ff) === 0) options.onProgress(expected - 1)
+    } finally {
+      await iterator.close()
     }
     if (prev !== null && !all && !signatureOk(prev)) throw broken(prev.seq, prev.cid, 'has a signature that does not verify')
     return { entries: expected - 1, head: prev === null ? null : { seq: prev.seq, cid: prev.cid } }
@@ -277,6 +291,14 @@ export class LevelLedger implements Ledger {
   async nonceUsed (client: string, nonce: bigint): Promise<boolean> {
     return (await this.nonces.get(nonceKey(client, nonce))) !== undefined
   }
+}
+
+function cidOf (digest: Uint8Array): CID {
+  return CID.createV1(0x71, createDigest(0x12, digest))
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0
 }
 
 function nonceKey (client: string, nonce: bigint): string {
