@@ -1,0 +1,50 @@
+/**
+ * Every CommP engine against the oracle, including the native addon's
+ * portable C path (SHA-NI switched off), which this machine would not take
+ * on its own. CI can force any engine for the whole suite with
+ * CAIRN_COMMP_ENGINE=portable|workers|native.
+ */
+import test from 'ava'
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { Piece } from '@web3-storage/data-segment'
+import { availableEngines } from '../../proofs/engines.js'
+import { loadNative } from '../../proofs/native.js'
+import { randomBytes } from './helpers.js'
+
+const index = fileURLToPath(new URL('../../proofs/index.js', import.meta.url))
+
+test('the native addon built here (npm install builds it)', t => {
+  const { addon, reason } = loadNative()
+  if (addon === undefined) {
+    t.log(`native addon unavailable: ${reason ?? ''}`)
+    t.pass()
+    return
+  }
+  t.is(typeof addon.rootSync, 'function')
+  t.log(`SHA-NI in use: ${String(addon.shaNi)}`)
+})
+
+test('native addon without SHA-NI equals data-segment', t => {
+  if (!availableEngines().includes('native')) { t.pass(); return }
+  const sizes = [0, 1, 127, 128, 5000, 127 * 8192 + 1, 2 * 1024 * 1024 + 3]
+  const script = `
+    import { pieceOf } from ${JSON.stringify(index)}
+    import { readFileSync } from 'node:fs'
+    const data = readFileSync(0)
+    const out = []
+    let offset = 0
+    for (const size of ${JSON.stringify(sizes)}) {
+      out.push((await pieceOf(data.subarray(offset, offset + size), { engine: 'native' })).cid.toString())
+      offset += size
+    }
+    console.log(JSON.stringify(out))`
+  const payloads = sizes.map(size => randomBytes(size))
+  const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    input: Buffer.concat(payloads),
+    env: { ...process.env, CAIRN_COMMP_NO_SHANI: '1' },
+    maxBuffer: 1 << 20
+  })
+  const cids = JSON.parse(stdout.toString()) as string[]
+  payloads.forEach((bytes, i) => t.is(cids[i], Piece.fromPayload(bytes).link.toString(), `size ${sizes[i]}`))
+})
