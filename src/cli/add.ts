@@ -19,11 +19,12 @@ export default async function add (paths: string[], options: AddOptions): Promis
   try {
     const plan = await planImport(paths, importOptions)
     const root = plan.root.toString()
-    const bar = out.progress('adding', plan.bytes)
+    const bar = out.progress('adding', plan.carSize)
+    let written = 0
     let piece: PieceInfo
     let size: number
     try {
-      const car = carStream(plan, { onBytes: n => bar.update(n) })
+      const car = carStream(plan, { onBytes: n => bar.update(written += n) })
       if (repo === undefined) {
         piece = await pieceOf(car)
         size = Number(piece.payloadSize)
