@@ -65,11 +65,14 @@ export class MalformedRecord extends Error {}
 
 /** Decodes a stored record; `cid` may be passed when already computed. */
 export function decodeRecord (recordBytes: Uint8Array, cid: CID = recordCid(recordBytes)): LedgerEntry {
-  let record: unknown, value: unknown
-  try {
-    record = dagCbor.decode(recordBytes)
-  } catch (err) {
-    throw new MalformedRecord(`record is not valid DAG-CBOR (${(err as Error).message})`)
+  let record: unknown = parseCanonicalRecord(recordBytes)
+  let value: unknown
+  if (record === undefined) {
+    try {
+      record = dagCbor.decode(recordBytes)
+    } catch (err) {
+      throw new MalformedRecord(`record is not valid DAG-CBOR (${(err as Error).message})`)
+    }
   }
   const r = record as { entry?: unknown, signer?: unknown, signature?: unknown }
   if (r === null || typeof r !== 'object' || !(r.entry instanceof Uint8Array) || typeof r.signer !== 'string' || !(r.signature instanceof Uint8Array) || Object.keys(r).length !== 3) {
@@ -97,4 +100,46 @@ export function decodeRecord (recordBytes: Uint8Array, cid: CID = recordCid(reco
     entryBytes: r.entry,
     recordBytes
   }
+}
+
+const KEY_ENTRY = Uint8Array.of(0x65, 0x65, 0x6e, 0x74, 0x72, 0x79)
+const KEY_SIGNER = Uint8Array.of(0x66, 0x73, 0x69, 0x67, 0x6e, 0x65, 0x72)
+const KEY_SIGNATURE = Uint8Array.of(0x69, 0x73, 0x69, 0x67, 0x6e, 0x61, 0x74, 0x75, 0x72, 0x65, 0x58, 0x40)
+
+/**
+ * The record exactly as buildEntry writes it — a3 "entry" bytes "signer"
+ * ascii-text "signature" 64-bytes, minimal lengths, nothing after — read
+ * without a general decoder (verify is bound by decoding, SPEC §7). Anything
+ * else returns undefined and goes to the strict DAG-CBOR decoder.
+ */
+function parseCanonicalRecord (b: Uint8Array): { entry: Uint8Array, signer: string, signature: Uint8Array } | undefined {
+  let i = 0
+  const expect = (key: Uint8Array): boolean => {
+    if (b.length < i + key.length) return false
+    for (let k = 0; k < key.length; k++) if (b[i + k] !== key[k]) return false
+    i += key.length
+    return true
+  }
+  const length = (major: number): number | undefined => {
+    const first = b[i++]
+    if (first === undefined || first >> 5 !== major) return undefined
+    const info = first & 0x1f
+    if (info < 24) return info
+    if (info === 24 && b[i] !== undefined && b[i] >= 24) return b[i++]
+    if (info === 25 && i + 1 < b.length && ((b[i] << 8) | b[i + 1]) >= 256) { i += 2; return (b[i - 2] << 8) | b[i - 1] }
+    return undefined
+  }
+  if (b[i++] !== 0xa3 || !expect(KEY_ENTRY)) return undefined
+  const entryLength = length(2)
+  if (entryLength === undefined || i + entryLength > b.length) return undefined
+  const entry = b.subarray(i, i + entryLength)
+  i += entryLength
+  if (!expect(KEY_SIGNER)) return undefined
+  const signerLength = length(3)
+  if (signerLength === undefined || i + signerLength > b.length) return undefined
+  for (let k = i; k < i + signerLength; k++) if (b[k] >= 0x80) return undefined
+  const signer = Buffer.from(b.buffer, b.byteOffset + i, signerLength).toString('latin1')
+  i += signerLength
+  if (!expect(KEY_SIGNATURE) || i + 64 !== b.length) return undefined
+  return { entry, signer, signature: b.subarray(i) }
 }
