@@ -66,3 +66,12 @@ test('did:key round-trips an Ed25519 key and signatures verify only for it', t =
   t.false(verifySignature(b.did, msg, sig))
   t.throws(() => publicKeyFromDid('did:key:zQ3sh'), { code: 'ERR_INVALID_ARGUMENT' } as never)
 })
+
+test('identity signatures (node:crypto) equal noble ed25519 byte for byte', async t => {
+  const { ed25519 } = await import('@noble/curves/ed25519.js')
+  for (let i = 0; i < 8; i++) {
+    const secret = generateSecretKey()
+    const message = new Uint8Array(i * 37).fill(i)
+    t.deepEqual(identityFromSecret(secret).sign(message), ed25519.sign(message, secret))
+  }
+})
