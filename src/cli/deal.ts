@@ -1,0 +1,106 @@
+/**
+ * `cairn deal <cid> [--provider URL]… [--replicas N] [--duration 180d]
+ * [--max-price P] [--challenges K] [--proving-period 24h] [--label L]`
+ * (SPEC §2 Client, §3): propose the piece holding `<cid>` to each provider,
+ * upload it with a progress bar, wait until the provider has verified and
+ * stored it. Prints one deal id per provider (--json: one object per line).
+ */
+import { CairnError, isCairnError } from '../errors.js'
+import { AddressBook } from '../client/address-book.js'
+import { makeDeal, type DealResult, type DealTerms } from '../client/deal.js'
+import { LevelLedger } from '../ledger/level.js'
+import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { Output, parseIntegerFlag, toJSON, type GlobalOptions, type Progress } from './output.js'
+import { parseDuration } from './provider.js'
+
+interface DealOptions extends GlobalOptions {
+  provider?: string[]
+  replicas?: string
+  duration?: string
+  maxPrice?: string
+  challenges?: string
+  provingPeriod?: string
+  label?: string
+}
+
+export function termsFrom (options: DealOptions): DealTerms {
+  if (options.maxPrice !== undefined && !/^\d+$/.test(options.maxPrice.trim())) {
+    throw new CairnError('ERR_INVALID_ARGUMENT', `--max-price must be a whole number of base units per GiB per day, got ${JSON.stringify(options.maxPrice)}`)
+  }
+  const label = options.label ?? ''
+  if (Buffer.byteLength(label) > 256) throw new CairnError('ERR_INVALID_ARGUMENT', `--label is ${Buffer.byteLength(label)} bytes; at most 256 bytes are allowed`)
+  return {
+    duration: parseDuration(options.duration, '--duration', 180 * 86400),
+    maxPrice: options.maxPrice === undefined ? undefined : BigInt(options.maxPrice.trim()),
+    challenges: parseIntegerFlag(options.challenges, '--challenges', 'ERR_INVALID_ARGUMENT', 1, 1024),
+    provingPeriod: options.provingPeriod === undefined ? undefined : parseDuration(options.provingPeriod, '--proving-period', 86400),
+    label
+  }
+}
+
+export default async function deal (args: string[], options: DealOptions): Promise<void> {
+  const root = args[0]
+  if (root === undefined) throw new CairnError('ERR_USAGE', 'expected the root CID of content added with `cairn add`')
+  const out = new Output(options)
+  const terms = termsFrom(options)
+  const replicas = parseIntegerFlag(options.replicas, '--replicas', 'ERR_INVALID_ARGUMENT', 1, 64) ?? 1
+  const repo = await Repo.open(resolveRepoPath(options.repo))
+  try {
+    const ledger = await LevelLedger.open(await repo.db(), repo.identity)
+    let urls = options.provider ?? []
+    if (urls.length === 0) {
+      // no provider named: the cheapest distinct hosts in the address book within --max-price
+      const book = (await new AddressBook(await repo.db()).list())
+        .filter(e => terms.maxPrice === undefined || e.ask.payload.pricePerGiBDay <= terms.maxPrice)
+        .sort((a, b) => a.ask.payload.pricePerGiBDay < b.ask.payload.pricePerGiBDay ? -1 : a.ask.payload.pricePerGiBDay > b.ask.payload.pricePerGiBDay ? 1 : 0)
+      const hosts = new Set<string>()
+      for (const e of book) {
+        const host = new URL(e.url).host
+        if (hosts.has(host)) continue
+        hosts.add(host)
+        urls.push(e.url)
+        if (urls.length === replicas) break
+      }
+      if (urls.length === 0) throw new CairnError('ERR_NOT_FOUND', 'no provider to propose to: pass --provider URL or add one with `cairn providers add <url>`')
+      if (urls.length < replicas) out.warn(`only ${urls.length} of ${replicas} replicas can be placed: the address book has no more providers within --max-price`)
+    }
+    urls = [...new Set(urls)]
+
+    const results: DealResult[] = []
+    let firstError: unknown
+    for (const url of urls) {
+      let bar: Progress | undefined
+      try {
+        const result = await makeDeal({
+          repo,
+          ledger,
+          onProgress: (provider, p) => {
+            if (p.phase === 'uploading') {
+              bar ??= out.progress(`uploading to ${provider}`, p.total)
+              bar.update(p.bytes ?? 0)
+            } else if (p.phase === 'waiting') {
+              bar?.done()
+              bar = undefined
+            }
+          }
+        }, root, url, terms)
+        results.push(result)
+        out.line(dealJSON(result), () => out.quiet ? result.id : `deal ${result.id} active at ${result.url} (${result.provider})`)
+      } catch (err) {
+        bar?.done()
+        firstError ??= err
+        if (urls.length > 1) {
+          const code = isCairnError(err) ? err.code : 'ERR_INTERNAL'
+          process.stderr.write(`error ${code}: ${url}: ${(err as Error).message}\n`)
+        }
+      }
+    }
+    if (firstError !== undefined) throw firstError
+  } finally {
+    await repo.close()
+  }
+}
+
+export function dealJSON (d: DealResult): Record<string, unknown> {
+  return JSON.parse(toJSON(d)) as Record<string, unknown>
+}

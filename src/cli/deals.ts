@@ -1,0 +1,129 @@
+/**
+ * `cairn deals [--state S] [--provider P]` and `cairn deals show <id>` (SPEC
+ * §2 Client): the client's deals as its own ledger records them.
+ */
+import { CID } from 'multiformats/cid'
+import { CairnError } from '../errors.js'
+import { isDealState } from '../deal/state.js'
+import { parseDealId } from '../deal/proposal.js'
+import type { DealRecord, LedgerEntry } from '../ledger/interface.js'
+import { LevelLedger } from '../ledger/level.js'
+import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { Output, toJSON, type GlobalOptions } from './output.js'
+import { table } from './providers.js'
+
+interface DealsOptions extends GlobalOptions {
+  state?: string
+  provider?: string
+}
+
+export interface DealRow {
+  id: string
+  state: string
+  provider: string
+  endpoint: string
+  root: string
+  pieceCid: string
+  pieceSize: string
+  passed: number
+  failed: number
+  missed: number
+  proposed: string
+  updated: string
+}
+
+export default async function deals (args: string[], options: DealsOptions): Promise<void> {
+  const out = new Output(options)
+  const [verb, id] = args
+  if (verb !== undefined && verb !== 'show') throw new CairnError('ERR_USAGE', `unknown deals command ${JSON.stringify(verb)}; expected \`cairn deals\` or \`cairn deals show <id>\``)
+  if (options.state !== undefined && !isDealState(options.state)) throw new CairnError('ERR_INVALID_ARGUMENT', `--state must be a deal state (proposed, accepted, active, rejected, failed, …), got ${JSON.stringify(options.state)}`)
+  const repo = await Repo.open(resolveRepoPath(options.repo))
+  try {
+    const ledger = await LevelLedger.open(await repo.db(), repo.identity)
+    if (verb === 'show') {
+      if (id === undefined) throw new CairnError('ERR_USAGE', 'expected a deal id: cairn deals show <id>')
+      await show(ledger, out, id)
+      return
+    }
+    const rows = (await listDeals(ledger)).filter(r =>
+      (options.state === undefined || r.state === options.state) &&
+      (options.provider === undefined || r.provider === options.provider || r.endpoint === options.provider.replace(/\/+$/, '')))
+    out.result(rows, () => {
+      if (rows.length === 0) return out.quiet ? '' : 'no deals'
+      if (out.quiet) return rows.map(r => r.id).join('\n')
+      return table(['deal', 'state', 'provider', 'root', 'proofs', 'updated'],
+        rows.map(r => [r.id, r.state, r.endpoint, r.root, `${r.passed} passed, ${r.failed + r.missed} failed`, r.updated]))
+    })
+  } finally {
+    await repo.close()
+  }
+}
+
+/** Every deal this client proposed, newest first. */
+export async function listDeals (ledger: LevelLedger): Promise<DealRow[]> {
+  const rows: DealRow[] = []
+  for await (const entry of ledger.log({ kind: 'deal-proposed' })) {
+    const record = await ledger.deal(entry.fields.deal as CID)
+    if (record === undefined) continue
+    rows.push(row(entry, record))
+  }
+  return rows
+}
+
+function row (proposed: LedgerEntry, record: DealRecord): DealRow {
+  const f = proposed.fields
+  return {
+    id: String(f.deal),
+    state: record.state,
+    provider: String(f.provider),
+    endpoint: String(f.endpoint ?? ''),
+    root: String(f.payloadCid),
+    pieceCid: String(f.pieceCid),
+    pieceSize: String(f.pieceSize),
+    passed: record.passed,
+    failed: record.failed,
+    missed: record.missed,
+    proposed: new Date(proposed.at).toISOString(),
+    updated: new Date(record.at).toISOString()
+  }
+}
+
+async function show (ledger: LevelLedger, out: Output, value: string): Promise<void> {
+  const id = parseDealId(value)
+  const record = await ledger.deal(id)
+  if (record === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${value} in this client's ledger`)
+  const entries: LedgerEntry[] = []
+  for await (const entry of ledger.log({ deal: id })) entries.push(entry)
+  entries.reverse()
+  const proposed = entries.find(e => e.kind === 'deal-proposed')
+  const proposal = (proposed?.fields.proposal as { payload?: Record<string, unknown> } | undefined)?.payload
+  const summary = proposed === undefined ? { id: id.toString(), state: record.state } : row(proposed, record)
+  const rejected = entries.find(e => e.kind === 'deal-rejected' || e.kind === 'deal-failed')
+  const value_ = {
+    ...summary,
+    proposal: proposal === undefined ? undefined : JSON.parse(toJSON(proposal)),
+    error: rejected === undefined ? undefined : { code: rejected.fields.code, message: rejected.fields.message },
+    entries: entries.map(e => ({ seq: e.seq, cid: e.cid.toString(), at: new Date(e.at).toISOString(), kind: e.kind }))
+  }
+  out.result(value_, () => {
+    const lines = [
+      `deal      ${id.toString()}`,
+      `state     ${record.state}`
+    ]
+    if (proposed !== undefined) {
+      const r = summary as DealRow
+      lines.push(`provider  ${r.provider}`, `endpoint  ${r.endpoint}`, `root      ${r.root}`, `piece     ${r.pieceCid} (${r.pieceSize} bytes padded)`)
+    }
+    if (proposal !== undefined) {
+      lines.push(`price     ${String(proposal.pricePerGiBDay)} per GiB per day`,
+        `term      ${new Date(Number(proposal.start) * 1000).toISOString()} to ${new Date(Number(proposal.end) * 1000).toISOString()}`,
+        `proving   every ${String(proposal.provingPeriod)} s, ${String(proposal.challenges)} challenges`)
+      if (proposal.label !== '') lines.push(`label     ${String(proposal.label)}`)
+    }
+    lines.push(`proofs    ${record.passed} passed, ${record.failed} failed, ${record.missed} missed`)
+    if (rejected !== undefined) lines.push(`error     ${String(rejected.fields.code)}: ${String(rejected.fields.message)}`)
+    lines.push('ledger')
+    for (const e of entries) lines.push(`  ${String(e.seq).padStart(5)}  ${new Date(e.at).toISOString()}  ${e.kind}`)
+    return lines.join('\n')
+  })
+}

@@ -1,0 +1,88 @@
+/**
+ * `cairn providers add <url> | ls | rm <did|url>` (SPEC §2 Client): the
+ * client's address book. `add` fetches the provider's signed ask and keeps it
+ * only when the signature verifies for the did it names.
+ */
+import { CairnError } from '../errors.js'
+import { AddressBook, type ProviderEntry } from '../client/address-book.js'
+import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { formatBytes, Output, type GlobalOptions } from './output.js'
+
+const verbs: Record<string, (book: AddressBook, out: Output, args: string[]) => Promise<void>> = { add, ls, rm }
+
+export default async function providers (args: string[], options: GlobalOptions): Promise<void> {
+  const [verb, ...rest] = args
+  const run = verbs[verb ?? '']
+  if (run === undefined) throw new CairnError('ERR_USAGE', `unknown providers command ${JSON.stringify(verb)}; expected add, ls or rm`)
+  const out = new Output(options)
+  const repo = await Repo.open(resolveRepoPath(options.repo))
+  try {
+    await run(new AddressBook(await repo.db()), out, rest)
+  } finally {
+    await repo.close()
+  }
+}
+
+async function add (book: AddressBook, out: Output, args: string[]): Promise<void> {
+  const url = args[0]
+  if (url === undefined) throw new CairnError('ERR_USAGE', 'expected the provider URL, e.g. cairn providers add http://127.0.0.1:7470')
+  const entry = await book.add(url)
+  out.result(entryJSON(entry), () => out.quiet ? entry.did : `added ${entry.did} at ${entry.url}\n${describeAsk(entry)}`)
+}
+
+async function ls (book: AddressBook, out: Output): Promise<void> {
+  const list = (await book.list()).sort((a, b) => a.url.localeCompare(b.url))
+  out.result(list.map(entryJSON), () => {
+    if (list.length === 0) return out.quiet ? '' : 'no providers; add one with `cairn providers add <url>`'
+    if (out.quiet) return list.map(e => e.url).join('\n')
+    const rows = list.map(e => [e.url, e.did, String(e.ask.payload.pricePerGiBDay), formatBytes(Number(e.ask.payload.freeCapacity)), ago(e.lastSeen)])
+    return table(['url', 'did', 'price/GiB/day', 'free', 'last seen'], rows)
+  })
+}
+
+async function rm (book: AddressBook, out: Output, args: string[]): Promise<void> {
+  const key = args[0]
+  if (key === undefined) throw new CairnError('ERR_USAGE', 'expected the did:key or URL of the provider to remove')
+  const entry = await book.remove(key)
+  out.result({ removed: entry.did, url: entry.url }, () => out.quiet ? '' : `removed ${entry.did} (${entry.url})`)
+}
+
+export function entryJSON (entry: ProviderEntry): Record<string, unknown> {
+  return { url: entry.url, did: entry.did, ask: askJSON(entry.ask.payload), added: new Date(entry.added).toISOString(), lastSeen: new Date(entry.lastSeen).toISOString() }
+}
+
+export function askJSON (ask: ProviderEntry['ask']['payload']): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(ask).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]))
+}
+
+export function describeAsk (entry: { url: string, ask: ProviderEntry['ask'] }): string {
+  const a = entry.ask.payload
+  return [
+    `provider       ${a.provider}`,
+    `endpoint       ${a.endpoint}`,
+    `price          ${a.pricePerGiBDay} per GiB per day`,
+    `collateral     ${a.collateralPerGiB} per GiB`,
+    `piece size     ${formatBytes(Number(a.minPieceSize))} to ${formatBytes(Number(a.maxPieceSize))} (padded)`,
+    `free capacity  ${formatBytes(Number(a.freeCapacity))}`,
+    `max duration   ${days(a.maxDuration)}`,
+    `proving period ${a.provingPeriod} s, up to ${a.challenges} challenges`,
+    `ask            seq ${a.seq}, expires ${new Date(a.expiry * 1000).toISOString()}, signature verified`
+  ].join('\n')
+}
+
+function days (seconds: number): string {
+  return seconds % 86400 === 0 ? `${seconds / 86400} d` : `${seconds} s`
+}
+
+function ago (ms: number): string {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000))
+  if (s < 60) return `${s}s ago`
+  if (s < 3600) return `${Math.round(s / 60)}m ago`
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`
+  return `${Math.round(s / 86400)}d ago`
+}
+
+export function table (header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)))
+  return [header, ...rows].map(r => r.map((c, i) => (c ?? '').padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n')
+}

@@ -1,0 +1,212 @@
+/**
+ * The client's side of a deal (SPEC §3): read the provider's signed ask,
+ * propose on its terms, record every step in the client's own ledger, upload
+ * the piece with the client's signature, and wait until the provider says the
+ * deal is active.
+ *
+ * Ledger entries (SPEC §5): `deal-proposed` before the proposal leaves, then
+ * `deal-accepted` with the provider's signed acceptance or `deal-rejected`
+ * with its code, and `deal-active` with the provider's signed status. A
+ * provider that cannot be reached leaves the deal `failed`.
+ */
+import { randomBytes } from 'node:crypto'
+import { stat } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { CID } from 'multiformats/cid'
+import { CairnError, isCairnError } from '../errors.js'
+import type { Proposal, SignedAcceptance, SignedAsk, SignedDealStatus } from '../deal/interface.js'
+import { dealIdOf, signProposal } from '../deal/proposal.js'
+import { requiredCollateral } from '../deal/rules.js'
+import type { Ledger } from '../ledger/interface.js'
+import type { Repo } from '../repo/repo.js'
+import { PieceStore } from '../store/pieces.js'
+import { findRoot, type RootRecord } from '../store/roots.js'
+import { AddressBook } from './address-book.js'
+import { ProviderClient } from './provider-client.js'
+
+export interface DealTerms {
+  /** seconds */
+  duration: number
+  /** the most the client pays per GiB per day; offered as is when below the provider's ask */
+  maxPrice?: bigint
+  challenges?: number
+  /** seconds */
+  provingPeriod?: number
+  label?: string
+}
+
+export interface DealProgress {
+  phase: 'ask' | 'proposed' | 'accepted' | 'uploading' | 'waiting' | 'active'
+  bytes?: number
+  total?: number
+}
+
+export interface DealContext {
+  repo: Repo
+  ledger: Ledger
+  /** how often and how long to poll for `active` after the upload, ms */
+  pollIntervalMs?: number
+  activeTimeoutMs?: number
+  onProgress?: (provider: string, progress: DealProgress) => void
+  now?: () => number
+}
+
+export interface DealResult {
+  id: string
+  provider: string
+  url: string
+  state: 'active'
+  root: string
+  pieceCid: string
+  pieceSize: bigint
+  payloadSize: bigint
+  pricePerGiBDay: bigint
+  start: number
+  end: number
+}
+
+/** The piece holding a root in the local repo, or ERR_NOT_FOUND. */
+export async function localPiece (repo: Repo, root: string): Promise<{ root: CID, record: RootRecord }> {
+  let cid: CID
+  try {
+    cid = CID.parse(root)
+  } catch {
+    throw new CairnError('ERR_INVALID_CID', `not a CID: ${JSON.stringify(root)}`)
+  }
+  const db = await repo.db()
+  const record = await findRoot(db, cid.toV1().toString()) ?? await findRoot(db, cid.toString())
+  if (record === undefined) throw new CairnError('ERR_NOT_FOUND', `${root} is not the root of any piece in this repo; run \`cairn add\` first`)
+  return { root: cid, record }
+}
+
+/** Builds the proposal for a piece on a provider's ask. */
+export function proposalFor (client: string, ask: SignedAsk, piece: { root: CID, record: RootRecord }, terms: DealTerms, now: number): Proposal {
+  const a = ask.payload
+  const pieceSize = BigInt(piece.record.paddedSize)
+  const price = terms.maxPrice !== undefined && terms.maxPrice < a.pricePerGiBDay ? terms.maxPrice : a.pricePerGiBDay
+  return {
+    pieceCid: CID.parse(piece.record.piece),
+    pieceSize,
+    payloadCid: piece.root.toV1(),
+    payloadSize: BigInt(piece.record.payloadSize),
+    client,
+    provider: a.provider,
+    label: terms.label ?? '',
+    start: now,
+    end: now + terms.duration,
+    pricePerGiBDay: price,
+    providerCollateral: requiredCollateral(a.collateralPerGiB, pieceSize),
+    clientCollateral: 0n,
+    provingPeriod: terms.provingPeriod ?? a.provingPeriod,
+    challenges: terms.challenges ?? Math.min(16, a.challenges),
+    nonce: randomBytes(8).readBigUInt64BE(0)
+  }
+}
+
+/** Makes one deal for the piece of `root` with the provider at `url`, through to `active`. */
+export async function makeDeal (ctx: DealContext, root: string, url: string, terms: DealTerms): Promise<DealResult> {
+  const { repo, ledger } = ctx
+  const now = ctx.now ?? (() => Math.floor(Date.now() / 1000))
+  const piece = await localPiece(repo, root)
+  const client = new ProviderClient(url)
+  const progress = (p: DealProgress): void => ctx.onProgress?.(client.url, p)
+
+  progress({ phase: 'ask' })
+  const ask = await client.ask()
+  await new AddressBook(await repo.db()).seen(client.url, ask)
+  const proposal = proposalFor(repo.identity.did, ask, piece, terms, now())
+  const signed = signProposal(repo.identity, proposal)
+  const dealId = dealIdOf(signed)
+  await ledger.append('deal-proposed', {
+    deal: dealId,
+    client: proposal.client,
+    provider: proposal.provider,
+    endpoint: client.url,
+    nonce: proposal.nonce,
+    pieceCid: proposal.pieceCid,
+    payloadCid: proposal.payloadCid,
+    pieceSize: proposal.pieceSize,
+    payloadSize: proposal.payloadSize,
+    proposal: { payload: signed.payload, signer: signed.signer, signature: signed.signature }
+  })
+  progress({ phase: 'proposed' })
+
+  let acceptance: SignedAcceptance
+  try {
+    acceptance = await client.propose(signed)
+    if (!acceptance.payload.dealId.equals(dealId)) {
+      throw new CairnError('ERR_INVALID_MESSAGE', `provider accepted deal ${String(acceptance.payload.dealId)}, but the proposal's deal id is ${String(dealId)}`)
+    }
+  } catch (err) {
+    await recordRefusal(ledger, dealId, proposal.provider, err)
+    throw err
+  }
+  await ledger.append('deal-accepted', {
+    deal: dealId,
+    provider: proposal.provider,
+    acceptance: { payload: acceptance.payload, signer: acceptance.signer, signature: acceptance.signature }
+  })
+  progress({ phase: 'accepted' })
+
+  const path = new PieceStore(repo.piecesDir, repo.tmpDir).path(piece.record.piece)
+  const size = (await stat(path)).size
+  if (BigInt(size) !== proposal.payloadSize) {
+    throw new CairnError('ERR_PIECE_MISMATCH', `the piece file ${path} holds ${size} bytes; the repo recorded ${proposal.payloadSize}`)
+  }
+  let sent = 0
+  async function * body (): AsyncGenerator<Uint8Array> {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>) {
+      sent += chunk.length
+      progress({ phase: 'uploading', bytes: sent, total: size })
+      yield chunk
+    }
+  }
+  let status: SignedDealStatus = await client.upload(repo.identity, dealId, proposal.provider, body(), { length: size })
+
+  progress({ phase: 'waiting' })
+  const deadline = Date.now() + (ctx.activeTimeoutMs ?? 60_000)
+  while (status.payload.state !== 'active') {
+    const state: string = status.payload.state
+    if (['rejected', 'failed', 'terminated', 'expired'].includes(state)) {
+      await ledger.append('deal-failed', { deal: dealId, provider: proposal.provider, code: 'ERR_DEAL_STATE', message: `provider reports the deal ${state}` })
+      throw new CairnError('ERR_DEAL_STATE', `provider ${client.url} reports deal ${dealId.toString()} as ${state}`)
+    }
+    if (Date.now() > deadline) throw new CairnError('ERR_TIMEOUT', `deal ${dealId.toString()} is still ${state} at ${client.url} after ${ctx.activeTimeoutMs ?? 60_000} ms`)
+    await new Promise(resolve => setTimeout(resolve, ctx.pollIntervalMs ?? 500))
+    status = await client.status(dealId, proposal.provider)
+  }
+  await ledger.append('deal-active', {
+    deal: dealId,
+    provider: proposal.provider,
+    endpoint: client.url,
+    pieceCid: proposal.pieceCid,
+    payloadCid: proposal.payloadCid,
+    status: { payload: status.payload, signer: status.signer, signature: status.signature }
+  })
+  progress({ phase: 'active' })
+  return {
+    id: dealId.toString(),
+    provider: proposal.provider,
+    url: client.url,
+    state: 'active',
+    root: proposal.payloadCid.toString(),
+    pieceCid: proposal.pieceCid.toString(),
+    pieceSize: proposal.pieceSize,
+    payloadSize: proposal.payloadSize,
+    pricePerGiBDay: proposal.pricePerGiBDay,
+    start: proposal.start,
+    end: proposal.end
+  }
+}
+
+/**
+ * A refusal the provider answered with is `deal-rejected` carrying its code;
+ * no answer at all (unreachable, timeout, a reply that does not verify) is
+ * `deal-failed`.
+ */
+async function recordRefusal (ledger: Ledger, dealId: CID, provider: string, err: unknown): Promise<void> {
+  const code = isCairnError(err) ? err.code : 'ERR_INTERNAL'
+  const message = err instanceof Error ? err.message : String(err)
+  const answered = isCairnError(err) && err.details?.status !== undefined
+  await ledger.append(answered ? 'deal-rejected' : 'deal-failed', { deal: dealId, provider, code, message })
+}

@@ -1,0 +1,270 @@
+/**
+ * Verified retrieval (SPEC §2 `cairn get`): the local repo first, else the
+ * providers holding deals for the root (from the client's ledger), else the
+ * providers named. A provider's CAR (Trustless Gateway, dag-scope=all) is
+ * spooled into the repo's tmp dir while every block is hashed against its
+ * CID and checked to be linked from the root; the DAG must be complete from
+ * the root before anything is written. A provider that fails, stalls or sends
+ * wrong bytes is reported and the next one is tried.
+ */
+import { createReadStream, createWriteStream } from 'node:fs'
+import { copyFile, open, rename, rm, stat } from 'node:fs/promises'
+import { once } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import { basename, dirname, join, resolve } from 'node:path'
+import { CID } from 'multiformats/cid'
+import { CairnError, fromSystemError, isCairnError } from '../errors.js'
+import { DagVerifier, encodeHeader, readCar, readCarHeader } from '../car/index.js'
+import type { Ledger } from '../ledger/interface.js'
+import type { Repo } from '../repo/repo.js'
+import { PieceStore } from '../store/pieces.js'
+import { findRoot } from '../store/roots.js'
+import { ls, openCarFile, unpack, type UnpackResult } from '../unixfs/exporter.js'
+import { ProviderClient } from './provider-client.js'
+
+export interface Target {
+  root: CID
+  /** path segments below the root */
+  path: string[]
+}
+
+/** `<cid>[/path]`, or `/ipfs/<cid>[/path]`. */
+export function parseTarget (value: string): Target {
+  const parts = value.replace(/^\/?ipfs\//, '').split('/').filter(p => p !== '')
+  const first = parts.shift()
+  let root: CID
+  try {
+    root = CID.parse(first ?? '')
+  } catch {
+    throw new CairnError('ERR_INVALID_CID', `expected <cid>[/path], got ${JSON.stringify(value)}`)
+  }
+  for (const p of parts) {
+    if (p === '.' || p === '..') throw new CairnError('ERR_INVALID_ARGUMENT', `path segments . and .. are not allowed: ${JSON.stringify(value)}`)
+  }
+  return { root, path: parts.map(p => decodeURIComponent(p)) }
+}
+
+export interface Source {
+  kind: 'local' | 'provider'
+  /** the piece file (local) or the provider's URL */
+  location: string
+  /** why this source was chosen */
+  reason: 'repo' | 'deal' | 'named'
+}
+
+/** Where the DAG of `root` can be had, in the order to try them. */
+export async function sourcesFor (repo: Repo, ledger: Ledger | undefined, root: CID, named: string[]): Promise<Source[]> {
+  const sources: Source[] = []
+  const db = await repo.db()
+  const record = await findRoot(db, root.toV1().toString()) ?? await findRoot(db, root.toString())
+  if (record !== undefined) {
+    const path = new PieceStore(repo.piecesDir, repo.tmpDir).path(record.piece)
+    // a root record whose piece file is gone (deleted by hand) is no source
+    if (await stat(path).then(s => s.isFile(), () => false)) sources.push({ kind: 'local', location: path, reason: 'repo' })
+  }
+  const seen = new Set<string>()
+  if (ledger !== undefined) {
+    const want = root.toV1().toString()
+    for await (const entry of ledger.log({ kind: 'deal-active' })) {
+      const payload = CID.asCID(entry.fields.payloadCid)
+      const endpoint = entry.fields.endpoint
+      if (payload === null || payload.toV1().toString() !== want || typeof endpoint !== 'string') continue
+      const deal = await ledger.deal(entry.fields.deal as CID)
+      if (deal?.state !== 'active' || seen.has(endpoint)) continue
+      seen.add(endpoint)
+      sources.push({ kind: 'provider', location: endpoint, reason: 'deal' })
+    }
+  }
+  for (const url of named) {
+    const normal = new ProviderClient(url).url
+    if (seen.has(normal)) continue
+    seen.add(normal)
+    sources.push({ kind: 'provider', location: normal, reason: 'named' })
+  }
+  return sources
+}
+
+export interface FetchEvents {
+  onBytes?: (source: Source, bytes: number) => void
+  /** a source failed and the next will be tried */
+  onFailover?: (source: Source, err: CairnError) => void
+}
+
+/**
+ * Streams the provider's CAR of `root` into `file`, verifying every block and
+ * the DAG's completeness. Leaves nothing at `file` on failure.
+ */
+export async function fetchVerifiedCar (client: ProviderClient, root: CID, file: string, onBytes?: (n: number) => void): Promise<{ blocks: number, bytes: number }> {
+  const out = createWriteStream(file, { flags: 'wx' })
+  const verifier = new DagVerifier(root, { order: 'linked' })
+  let bytes = 0
+  let blocks = 0
+  try {
+    const body = await client.car(root)
+    async function * counted (): AsyncGenerator<Uint8Array> {
+      for await (const chunk of body) {
+        bytes += chunk.length
+        onBytes?.(bytes)
+        if (!out.write(chunk)) await once(out, 'drain')
+        yield chunk
+      }
+    }
+    for await (const block of readCar(counted(), {
+      onHeader: (header) => {
+        const r = header.roots[0]
+        if (r === undefined || !r.equals(root)) throw new CairnError('ERR_CAR_ROOT_MISSING', `the provider's CAR is rooted at ${String(r)}, not ${root.toString()}`)
+      }
+    })) {
+      verifier.add(block.cid, block.bytes)
+      blocks++
+    }
+    verifier.finish()
+    out.end()
+    await once(out, 'finish')
+    return { blocks, bytes }
+  } catch (err) {
+    out.destroy()
+    await rm(file, { force: true })
+    if (isCairnError(err)) throw err
+    const e = err as { code?: string }
+    if (typeof e.code === 'string' && e.code.startsWith('UND_ERR')) throw new CairnError(/TIMEOUT/.test(e.code) ? 'ERR_TIMEOUT' : 'ERR_UNREACHABLE', `provider ${client.url} broke off the transfer: ${e.code}`, { cause: err })
+    if (e.code === 'ECONNRESET' || e.code === 'EPIPE') throw new CairnError('ERR_UNREACHABLE', `provider ${client.url} broke off the transfer: ${e.code}`, { cause: err })
+    throw fromSystemError(err, file)
+  }
+}
+
+export interface GetOptions {
+  /** write the file or directory here */
+  output?: string
+  /** or write the verified CAR here */
+  car?: string
+  force?: boolean
+}
+
+export interface GetResult {
+  root: string
+  path: string
+  cid: string
+  source: Source
+  output: string
+  car: boolean
+  failed: Array<{ source: Source, code: string, message: string }>
+  unpacked?: UnpackResult
+}
+
+/** Retrieves `target` from the first source that gives a verified, complete DAG. */
+export async function get (repo: Repo, target: Target, sources: Source[], options: GetOptions, events: FetchEvents = {}): Promise<GetResult> {
+  if (sources.length === 0) {
+    throw new CairnError('ERR_NOT_FOUND', `${target.root.toString()} is not in this repo and no provider holds a deal for it; name one with --provider`)
+  }
+  const failed: GetResult['failed'] = []
+  let lastError: CairnError | undefined
+  for (const source of sources) {
+    let car: string
+    let spooled = false
+    try {
+      if (source.kind === 'local') {
+        car = source.location
+      } else {
+        car = join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`)
+        await fetchVerifiedCar(new ProviderClient(source.location), target.root, car, n => events.onBytes?.(source, n))
+        spooled = true
+      }
+    } catch (err) {
+      const e = isCairnError(err) ? err : new CairnError('ERR_INTERNAL', (err as Error).message, { cause: err })
+      failed.push({ source, code: e.code, message: e.message })
+      lastError = e
+      events.onFailover?.(source, e)
+      continue
+    }
+    try {
+      return { ...await write(repo, car, target, options, spooled), source, failed }
+    } finally {
+      if (spooled) await rm(car, { force: true })
+    }
+  }
+  throw lastError as CairnError
+}
+
+async function write (repo: Repo, car: string, target: Target, options: GetOptions, spooled: boolean): Promise<Omit<GetResult, 'source' | 'failed'>> {
+  const root = target.root.toString()
+  let cid = target.root
+  let source = car
+  let rewritten: string | undefined
+  try {
+    if (target.path.length > 0) {
+      cid = await resolvePath(car, target)
+      rewritten = join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`)
+      await rerootCar(car, cid, rewritten)
+      source = rewritten
+    }
+    const name = target.path.at(-1) ?? root
+    if (options.car !== undefined) {
+      const dest = resolve(options.car)
+      if (source === car && !spooled) {
+        // the repo's own piece file is copied, never moved
+        await copyFile(source, dest, options.force === true ? 0 : 1 /* COPYFILE_EXCL */).catch(err => { throw copyError(err, dest) })
+      } else {
+        await moveNew(source, dest, options.force === true)
+        if (source === rewritten) rewritten = undefined
+      }
+      return { root, path: target.path.join('/'), cid: cid.toString(), output: dest, car: true }
+    }
+    const output = resolve(options.output ?? name)
+    const unpacked = await unpack(source, output, { force: options.force })
+    return { root, path: target.path.join('/'), cid: cid.toString(), output, car: false, unpacked }
+  } finally {
+    if (rewritten !== undefined) await rm(rewritten, { force: true })
+  }
+}
+
+function copyError (err: unknown, dest: string): CairnError {
+  if ((err as NodeJS.ErrnoException).code === 'EEXIST') return new CairnError('ERR_TARGET_EXISTS', `${dest} already exists; use --force to replace it`)
+  return fromSystemError(err, dest)
+}
+
+async function moveNew (from: string, dest: string, force: boolean): Promise<void> {
+  if (!force) {
+    // claim the name first so an existing file is never replaced
+    const handle = await open(dest, 'wx').catch(err => { throw copyError(err, dest) })
+    await handle.close()
+  }
+  try {
+    await rename(from, dest)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') {
+      if (!force) await rm(dest, { force: true })
+      throw fromSystemError(err, dest)
+    }
+    const tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.tmp`)
+    await copyFile(from, tmp)
+    await rename(tmp, dest)
+  }
+}
+
+/** The CID at `root/path` in a verified CAR holding the whole DAG. */
+async function resolvePath (car: string, target: Target): Promise<CID> {
+  const file = await openCarFile(car)
+  try {
+    const want = [target.root.toString(), ...target.path].join('/')
+    for await (const entry of ls(file)) {
+      if (entry.path === want) return entry.cid
+    }
+  } finally {
+    await file.close()
+  }
+  throw new CairnError('ERR_PATH_NOT_FOUND', `no entry ${target.path.join('/')} under ${target.root.toString()}`)
+}
+
+/** The same blocks under a header naming `root`: the unpacker then writes that entry. */
+async function rerootCar (car: string, root: CID, dest: string): Promise<void> {
+  const input = createReadStream(car)
+  const header = await readCarHeader(input as AsyncIterable<Uint8Array>).finally(() => input.destroy())
+  const out = createWriteStream(dest, { flags: 'wx' })
+  out.write(encodeHeader([root]))
+  for await (const chunk of createReadStream(car, { start: header.length, highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>) {
+    if (!out.write(chunk)) await once(out, 'drain')
+  }
+  out.end()
+  await once(out, 'finish')
+}
