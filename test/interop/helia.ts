@@ -1,0 +1,90 @@
+/**
+ * @helia/verified-fetch as a retrieval oracle, pointed at one provider only.
+ *
+ * The Node 20 set (NOTES: verified-fetch 4.0.3, @helia/http 3.0.10) calls
+ * `Promise.withResolvers` (Node ≥ 22), so the polyfill goes in before the
+ * Helia modules load — hence the dynamic imports. The node is built by hand:
+ * no libp2p services (no delegated routing to delegated-ipfs.dev), the
+ * provider as the only gateway router, and the trustless-gateway broker
+ * allowed to use an http loopback address.
+ */
+import { Socket } from 'node:net'
+import type { CID } from 'multiformats/cid'
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+
+/**
+ * Refuses, and records, every TCP connection this process tries to open to
+ * anything but loopback while the oracle runs, so a test can assert the
+ * reference client asked the provider and nobody else.
+ */
+function guardConnections (refused: string[]): () => void {
+  const original = Socket.prototype.connect
+  Socket.prototype.connect = function (this: Socket, ...args: unknown[]) {
+    let first = args[0]
+    if (Array.isArray(first)) first = first[0]
+    let host: string | undefined
+    if (typeof first === 'object' && first !== null) {
+      const o = first as { host?: string, path?: string }
+      host = o.path !== undefined ? undefined : (o.host ?? 'localhost')
+    } else if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
+      host = typeof args[1] === 'string' ? args[1] : 'localhost'
+    }
+    if (host !== undefined && !LOOPBACK.has(host.replace(/^\[|\]$/g, ''))) {
+      refused.push(host)
+      this.destroy(new Error(`interop oracle: connection to non-loopback ${host} refused`))
+      return this
+    }
+    return (original as (...a: unknown[]) => Socket).apply(this, args)
+  } as typeof Socket.prototype.connect
+  return () => { Socket.prototype.connect = original }
+}
+
+function installWithResolvers (): void {
+  const P = Promise as unknown as { withResolvers?: unknown }
+  if (typeof P.withResolvers === 'function') return
+  Object.defineProperty(Promise, 'withResolvers', {
+    configurable: true,
+    writable: true,
+    value: function withResolvers<T> () {
+      let resolve!: (value: T | PromiseLike<T>) => void
+      let reject!: (reason?: unknown) => void
+      const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+      return { promise, resolve, reject }
+    }
+  })
+}
+
+export interface Oracle {
+  /** Non-loopback hosts the process tried to reach while the oracle ran (and was refused). */
+  refused: string[]
+  fetch: (resource: string | CID, init?: RequestInit) => Promise<Response>
+  stop: () => Promise<void>
+}
+
+export async function verifiedFetchOf (gateway: string): Promise<Oracle> {
+  const { hostname } = new URL(gateway)
+  // the oracle must never reach past loopback
+  if (hostname !== '127.0.0.1' && hostname !== 'localhost' && hostname !== '[::1]') throw new RangeError(`oracle gateway must be loopback, got ${gateway}`)
+  installWithResolvers()
+  const refused: string[] = []
+  const unguard = guardConnections(refused)
+  const { createHeliaHTTP } = await import('@helia/http')
+  const { httpGatewayRouting } = await import('@helia/routers')
+  const { trustlessGateway } = await import('@helia/block-brokers')
+  const { createVerifiedFetch } = await import('@helia/verified-fetch')
+  const helia = await createHeliaHTTP({
+    routers: [httpGatewayRouting({ gateways: [gateway] })],
+    blockBrokers: [trustlessGateway({ allowInsecure: true, allowLocal: true })],
+    libp2p: { services: {} } as never
+  })
+  const verifiedFetch = await createVerifiedFetch(helia)
+  return {
+    refused,
+    fetch: async (resource, init) => await verifiedFetch(resource as string, init),
+    // stops the Helia node too
+    stop: async () => {
+      try { await verifiedFetch.stop() } finally { unguard() }
+    }
+  }
+}

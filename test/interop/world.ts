@@ -1,0 +1,136 @@
+/**
+ * A real provider for interop tests: a repo (LevelDB ledger, piece store)
+ * behind createProviderServer on 127.0.0.1:0, holding content only under
+ * deals made the way clients make them (signed proposal, signed upload).
+ * DAGs come from the reference importer (ipfs-unixfs-importer) and the piece
+ * is their CARv1 in DFS first-seen order (SPEC §1.1).
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as dagJSON from '@ipld/dag-json'
+import * as dagPB from '@ipld/dag-pb'
+import type { ImportCandidate } from 'ipfs-unixfs-importer'
+import type { CID } from 'multiformats/cid'
+import { pieceOf } from '../../proofs/index.js'
+import { signProposal } from '../../src/deal/proposal.js'
+import { carFrame, carHeader } from '../../src/gateway/car.js'
+import { LevelLedger } from '../../src/ledger/level.js'
+import { uploadAuthorization } from '../../src/provider/auth.js'
+import { ProviderDeals } from '../../src/provider/deals.js'
+import { createProviderServer, type HttpService } from '../../src/provider/server.js'
+import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
+import { Repo } from '../../src/repo/repo.js'
+import { PieceStore } from '../../src/store/pieces.js'
+import { importInto, MemoryBlocks, type ImportShape } from '../provider/fixtures.js'
+
+export const MiB = 1024 * 1024
+
+export interface Payload {
+  root: CID
+  /** The piece payload: a CARv1 of the DAG in DFS first-seen order. */
+  car: Uint8Array
+  blocks: MemoryBlocks
+  /** Block CIDs in DFS first-seen order. */
+  order: string[]
+}
+
+/** Imports `candidates` with the reference importer and writes the DFS CAR a deal uploads. */
+export async function payload (candidates: ImportCandidate[], shape: ImportShape = {}, wrap = false): Promise<Payload> {
+  const blocks = new MemoryBlocks()
+  const root = await importInto(blocks, candidates, shape, wrap)
+  const parts: Uint8Array[] = [carHeader([root])]
+  const order: string[] = []
+  const seen = new Set<string>()
+  const visit = (cid: CID): void => {
+    const key = cid.toString()
+    if (seen.has(key)) return
+    seen.add(key)
+    order.push(key)
+    const bytes = blocks.map.get(key)
+    if (bytes === undefined) throw new Error(`importer left out ${key}`)
+    parts.push(carFrame(cid, bytes))
+    if (cid.code === dagPB.code) for (const link of dagPB.decode(bytes).Links) visit(link.Hash)
+  }
+  visit(root)
+  return { root, car: new Uint8Array(Buffer.concat(parts)), blocks, order }
+}
+
+export interface World {
+  url: string
+  service: HttpService
+  node: ProviderDeals
+  /** Stores `p` under an active deal; resolves to the deal id. */
+  deal (p: Payload): Promise<string>
+  close (): Promise<void>
+}
+
+export async function startWorld (): Promise<World> {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-interop-'))
+  const repo = await Repo.init(join(dir, 'repo'))
+  const ledger = await LevelLedger.open(await repo.db(), repo.identity)
+  const store = new PieceStore(repo.piecesDir, repo.tmpDir)
+  const node = new ProviderDeals(await repo.db(), ledger, store, repo.identity, {
+    endpoint: 'http://127.0.0.1:1',
+    pricePerGiBDay: 40n,
+    collateralPerGiB: 0n,
+    minPieceSize: 128n,
+    maxPieceSize: 1n << 30n,
+    capacity: 1n << 32n,
+    maxDuration: 400 * 86400,
+    provingPeriod: 3600,
+    challenges: 16,
+    askTtl: 3600
+  })
+  const service = createProviderServer({ deals: node, blocks: node, pieces: node, log: () => {} })
+  const url = await service.listen('127.0.0.1', 0)
+  const client = identityFromSecret(generateSecretKey())
+  let nonce = 0n
+
+  async function deal (p: Payload): Promise<string> {
+    const piece = await pieceOf(p.car)
+    const now = Math.floor(Date.now() / 1000)
+    const signed = signProposal(client, {
+      pieceCid: piece.cid,
+      pieceSize: piece.paddedSize,
+      payloadCid: p.root,
+      payloadSize: BigInt(p.car.length),
+      client: client.did,
+      provider: repo.identity.did,
+      label: 'interop',
+      start: now,
+      end: now + 86400,
+      pricePerGiBDay: 40n,
+      providerCollateral: 0n,
+      clientCollateral: 0n,
+      provingPeriod: 3600,
+      challenges: 16,
+      nonce: ++nonce
+    })
+    const proposed = await fetch(`${url}/v1/deals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: dagJSON.stringify(signed) })
+    if (proposed.status !== 201) throw new Error(`proposal refused: ${proposed.status} ${await proposed.text()}`)
+    const dealId = (dagJSON.parse(await proposed.text()) as { payload: { dealId: CID } }).payload.dealId.toString()
+    const put = await fetch(`${url}/v1/deals/${dealId}/piece`, { method: 'PUT', body: p.car, headers: { authorization: uploadAuthorization(client, dealId) } })
+    if (put.status !== 200) throw new Error(`upload refused: ${put.status} ${await put.text()}`)
+    return dealId
+  }
+
+  async function close (): Promise<void> {
+    await service.close()
+    await repo.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+
+  return { url, service, node, deal, close }
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), fast enough for a few MiB. */
+export function randomBytes (length: number, seed: number): Uint8Array {
+  const words = new Uint32Array(Math.ceil(length / 4))
+  let x = seed | 0 || 1
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5
+    words[i] = x >>> 0
+  }
+  return new Uint8Array(words.buffer, 0, length)
+}
