@@ -1,0 +1,349 @@
+/**
+ * Auditing a provider (SPEC §4): challenge it with a fresh random seed, verify
+ * the signed proof against nothing but the deal's piece CID, and record the
+ * result in the client's ledger.
+ *
+ * Outcomes:
+ *   passed   the proof verifies;
+ *   failed   the provider answered, but not with a valid proof — each reason
+ *            has its own code (ERR_PROOF_WRONG_PIECE, ERR_PROOF_SEED_MISMATCH
+ *            for a replayed or old proof, ERR_PROOF_ROOT_MISMATCH for a wrong
+ *            leaf or sibling, ERR_PROOF_COUNT_MISMATCH, ERR_PROOF_UNSIGNED,
+ *            ERR_PROOF_WRONG_SIGNER, ERR_PROOF_BAD_SIGNATURE, …, and
+ *            ERR_PROOF_REFUSED when it answered with an error such as a lost
+ *            piece);
+ *   missed   no proof within the challenge timeout (the deadline, default
+ *            30 s), or the provider stayed unreachable through every retry.
+ * An unreachable provider is first `unknown`: the same challenge is re-sent
+ * with exponential backoff while the deadline allows.
+ */
+import { randomBytes } from 'node:crypto'
+import * as dagJson from '@ipld/dag-json'
+import { CID } from 'multiformats/cid'
+import { request } from 'undici'
+import { verifyPieceProof } from '../../proofs/index.js'
+import { CairnError, codes, isCairnError, type ErrorCode } from '../errors.js'
+import type { Proposal } from '../deal/interface.js'
+import { parseDealId, proposalFrom } from '../deal/proposal.js'
+import { Tag, verifyByDid, signingBytes, publicKeyOf } from '../deal/signing.js'
+import type { Ledger, LedgerEntry } from '../ledger/interface.js'
+import type { Database } from '../repo/repo.js'
+import { pieceProofOf, proofPayloadFrom, type SignedProof } from '../provider/proofs.js'
+import { periodOf, recordResult, settle, type ProofOutcome, type Settlement } from './accounting.js'
+
+export const DEFAULT_CHALLENGE_TIMEOUT_MS = 30_000
+
+/** A deal as the client's ledger knows it: enough to audit and account for it. */
+export interface AuditDeal {
+  id: CID
+  provider: string
+  endpoint: string
+  proposal: Proposal
+  state: string
+}
+
+export interface Challenge {
+  dealId: CID
+  seed: Uint8Array
+  count: number
+}
+
+/** Sends a challenge to a provider and returns the decoded (unverified) answer. */
+export type ProofTransport = (deal: AuditDeal, challenge: Challenge, signal: AbortSignal) => Promise<unknown>
+
+export interface AuditOptions {
+  /** challenges per proof; the deal's term when unset */
+  challenges?: number
+  /** the deadline: ms from the challenge to a received proof */
+  timeoutMs?: number
+  /** re-sends to an unreachable provider before it counts as a miss */
+  retries?: number
+  /** first wait before a re-send, doubled each time */
+  backoffMs?: number
+  /** unix seconds, for the period */
+  now?: () => number
+  transport?: ProofTransport
+  onAttempt?: (attempt: AuditAttempt) => void
+}
+
+export interface AuditAttempt {
+  deal: string
+  outcome: 'unknown' | ProofOutcome
+  code?: string
+  message?: string
+  ms: number
+}
+
+export interface AuditResult {
+  deal: string
+  provider: string
+  endpoint: string
+  period: number
+  outcome: ProofOutcome
+  code?: string
+  message?: string
+  count: number
+  attempts: AuditAttempt[]
+  ms: number
+  /** false when the period was already settled by an earlier audit */
+  counted: boolean
+  settlement?: Settlement
+}
+
+export interface AuditContext {
+  ledger: Ledger
+  db: Database
+}
+
+/** The deal's terms and endpoint from its `deal-proposed` entry, and its state. */
+export async function loadDeal (ledger: Ledger, id: CID | string): Promise<AuditDeal> {
+  const dealId = parseDealId(id)
+  const record = await ledger.deal(dealId)
+  if (record === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId.toString()} in this ledger`)
+  let proposal: Proposal | undefined
+  let endpoint: string | undefined
+  for await (const entry of ledger.log({ deal: dealId })) {
+    if (typeof entry.fields.endpoint === 'string' && endpoint === undefined) endpoint = entry.fields.endpoint
+    if (entry.kind === 'deal-proposed' || entry.kind === 'deal-accepted') {
+      const signed = entry.fields.proposal as { payload?: unknown } | undefined
+      if (signed?.payload !== undefined && proposal === undefined) proposal = proposalFrom(signed.payload)
+    }
+  }
+  if (proposal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId.toString()} has no recorded proposal in this ledger`)
+  if (endpoint === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId.toString()} has no recorded provider endpoint`)
+  return { id: dealId, provider: proposal.provider, endpoint, proposal, state: record.state }
+}
+
+/** Every deal of this ledger that is active now, oldest first. */
+export async function activeDeals (ledger: Ledger): Promise<AuditDeal[]> {
+  const ids: string[] = []
+  for await (const entry of ledger.log({ kind: 'deal-active' })) {
+    const id = String(entry.fields.deal)
+    if (!ids.includes(id)) ids.push(id)
+  }
+  const out: AuditDeal[] = []
+  for (const id of ids.reverse()) {
+    const record = await ledger.deal(id)
+    if (record?.state === 'active') out.push(await loadDeal(ledger, id))
+  }
+  return out
+}
+
+/** POST /v1/deals/{id}/proofs over undici; network failures are ERR_UNREACHABLE, the deadline ERR_TIMEOUT. */
+export const httpTransport: ProofTransport = async (deal, challenge, signal) => {
+  const url = `${deal.endpoint.replace(/\/+$/, '')}/v1/deals/${deal.id.toString()}/proofs`
+  let res
+  try {
+    res = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: dagJson.encode({ seed: challenge.seed, count: challenge.count }),
+      signal
+    })
+  } catch (err) {
+    throw networkError(deal.endpoint, err, signal)
+  }
+  let body: Uint8Array
+  try {
+    body = new Uint8Array(await res.body.arrayBuffer())
+  } catch (err) {
+    throw networkError(deal.endpoint, err, signal)
+  }
+  if (res.statusCode < 200 || res.statusCode >= 300) throw answeredError(deal.endpoint, res.statusCode, body)
+  try {
+    return dagJson.decode(body)
+  } catch (err) {
+    throw new CairnError('ERR_PROOF_MALFORMED', `provider ${deal.endpoint} answered with something that is not DAG-JSON: ${(err as Error).message}`)
+  }
+}
+
+function networkError (endpoint: string, err: unknown, signal: AbortSignal): CairnError {
+  if (signal.aborted) return new CairnError('ERR_TIMEOUT', `provider ${endpoint} did not answer the challenge before its deadline`, { cause: err })
+  const e = err as { code?: string, cause?: { code?: string }, message?: string }
+  const code = e.code ?? e.cause?.code ?? 'error'
+  return new CairnError('ERR_UNREACHABLE', `cannot reach provider ${endpoint}: ${code}`, { cause: err })
+}
+
+/** A provider's coded error answer; `status` in details marks that it did answer. */
+function answeredError (endpoint: string, status: number, body: Uint8Array): CairnError {
+  let parsed: { error?: { code?: unknown, message?: unknown } } | undefined
+  try { parsed = JSON.parse(new TextDecoder().decode(body)) } catch {}
+  const code = typeof parsed?.error?.code === 'string' ? parsed.error.code : `HTTP_${status}`
+  const message = typeof parsed?.error?.message === 'string' ? parsed.error.message : `HTTP ${status}`
+  const known: ErrorCode = Object.hasOwn(codes, code) ? code as ErrorCode : 'ERR_PROOF_REFUSED'
+  return new CairnError(known, `provider ${endpoint} answered ${code}: ${message}`, { details: { status, providerCode: code } })
+}
+
+/** Whether an error means "no answer yet, try again" rather than an answer. */
+function isUnreachable (err: unknown): boolean {
+  if (!isCairnError(err)) return false
+  if (err.code === 'ERR_UNREACHABLE' && err.details?.status === undefined) return true
+  // a provider shutting down or overloaded did not answer the challenge
+  return err.details?.status === 503
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0
+}
+
+const PROOF_CODES: Record<string, ErrorCode> = {
+  ERR_PROOF_PIECE_MISMATCH: 'ERR_PROOF_WRONG_PIECE',
+  ERR_INVALID_PIECE_CID: 'ERR_PROOF_WRONG_PIECE',
+  ERR_PROOF_LEAF_INDEX: 'ERR_PROOF_LEAF_INDEX',
+  ERR_PROOF_ROOT_MISMATCH: 'ERR_PROOF_ROOT_MISMATCH',
+  ERR_PROOF_MALFORMED: 'ERR_PROOF_MALFORMED'
+}
+
+/**
+ * Verifies a provider's answer to `challenge` for a deal of `pieceCid` with
+ * `provider`. Returns the checked signed proof or throws a CairnError whose
+ * code names the first thing wrong.
+ */
+export function verifyProofAnswer (answer: unknown, expect: { dealId: CID, pieceCid: CID, provider: string, seed: Uint8Array, count: number }): SignedProof {
+  if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw new CairnError('ERR_PROOF_MALFORMED', 'a proof answer must be a signed object {payload, signer, signature}')
+  const envelope = answer as Record<string, unknown>
+  if (envelope.payload === undefined) throw new CairnError('ERR_PROOF_MALFORMED', 'the proof answer has no payload')
+  if (envelope.signature === undefined || envelope.signer === undefined) throw new CairnError('ERR_PROOF_UNSIGNED', 'the proof is not signed (no signer or no signature)')
+  for (const key of Object.keys(envelope)) {
+    if (key !== 'payload' && key !== 'signer' && key !== 'signature') throw new CairnError('ERR_PROOF_MALFORMED', `unknown field ${JSON.stringify(key)} in the proof answer`)
+  }
+  if (envelope.signer !== expect.provider) throw new CairnError('ERR_PROOF_WRONG_SIGNER', `the proof must be signed by the deal's provider ${expect.provider}, but is signed by ${String(envelope.signer)}`)
+  const signature = envelope.signature
+  if (!(signature instanceof Uint8Array) || signature.length !== 64) throw new CairnError('ERR_PROOF_BAD_SIGNATURE', 'the proof signature must be 64 bytes of Ed25519')
+  publicKeyOf(expect.provider, 'provider')
+  let good = false
+  try {
+    good = verifyByDid(expect.provider, signingBytes(Tag.proof, envelope.payload), signature)
+  } catch {}
+  if (!good) throw new CairnError('ERR_PROOF_BAD_SIGNATURE', `the proof signature does not verify for ${expect.provider}`)
+  const payload = proofPayloadFrom(envelope.payload)
+  if (!payload.dealId.equals(expect.dealId)) throw new CairnError('ERR_PROOF_WRONG_DEAL', `the proof is for deal ${payload.dealId.toString()}, the challenge for ${expect.dealId.toString()}`)
+  if (!payload.pieceCid.equals(expect.pieceCid)) throw new CairnError('ERR_PROOF_WRONG_PIECE', `the proof is for piece ${payload.pieceCid.toString()}, the deal's piece is ${expect.pieceCid.toString()}`)
+  if (!equalBytes(payload.seed, expect.seed)) throw new CairnError('ERR_PROOF_SEED_MISMATCH', 'the proof answers another seed than the one sent: a replayed or old proof')
+  if (payload.count !== expect.count || payload.proofs.length !== expect.count) {
+    throw new CairnError('ERR_PROOF_COUNT_MISMATCH', `the proof holds ${payload.proofs.length} leaf proofs for a count of ${payload.count}; ${expect.count} leaves were challenged`)
+  }
+  try {
+    verifyPieceProof(expect.pieceCid, { dealId: expect.dealId, seed: expect.seed, count: expect.count }, pieceProofOf(payload))
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    throw new CairnError(PROOF_CODES[code ?? ''] ?? 'ERR_PROOF_MALFORMED', (err as Error).message, { cause: err })
+  }
+  return { payload, signer: expect.provider, signature }
+}
+
+/** `ledger verify` hook: a `proof-passed` entry's stored proof must still verify on its own. */
+export function verifyProofEntry (entry: LedgerEntry): void {
+  if (entry.kind !== 'proof-passed') return
+  const f = entry.fields
+  const dealId = parseDealId(f.deal)
+  const pieceCid = CID.asCID(f.pieceCid)
+  if (pieceCid === null || typeof f.provider !== 'string' || !(f.seed instanceof Uint8Array) || typeof f.count !== 'number') {
+    throw new CairnError('ERR_PROOF_MALFORMED', 'a proof-passed entry needs pieceCid, provider, seed and count beside its proof')
+  }
+  verifyProofAnswer(f.proof, { dealId, pieceCid, provider: f.provider, seed: f.seed, count: f.count })
+}
+
+const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+
+/**
+ * Challenges the deal's provider once, verifies, records `challenge-issued`
+ * and the result (and settles the period, SPEC §5) in the ledger.
+ */
+export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: AuditOptions = {}): Promise<AuditResult> {
+  const now = options.now ?? (() => Math.floor(Date.now() / 1000))
+  const count = options.challenges ?? deal.proposal.challenges
+  if (!Number.isSafeInteger(count) || count < 1) throw new CairnError('ERR_INVALID_ARGUMENT', `challenges must be a positive whole number, got ${count}`)
+  const timeoutMs = options.timeoutMs ?? DEFAULT_CHALLENGE_TIMEOUT_MS
+  const retries = options.retries ?? 3
+  const transport = options.transport ?? httpTransport
+  const period = periodOf(deal.proposal, now())
+  const seed = new Uint8Array(randomBytes(32))
+  const challenge: Challenge = { dealId: deal.id, seed, count }
+  const started = Date.now()
+  const deadline = started + timeoutMs
+  const issued = await ctx.ledger.append('challenge-issued', { deal: deal.id, provider: deal.provider, period, seed, count, deadline })
+
+  const attempts: AuditAttempt[] = []
+  const note = (a: AuditAttempt): void => { attempts.push(a); options.onAttempt?.(a) }
+  let outcome: ProofOutcome = 'missed'
+  let code: string | undefined
+  let message: string | undefined
+  let providerCode: string | undefined
+  let proof: SignedProof | undefined
+  let backoff = options.backoffMs ?? 1000
+  for (let attempt = 0; ; attempt++) {
+    const t0 = Date.now()
+    const remaining = deadline - t0
+    if (remaining <= 0) {
+      code = 'ERR_PROOF_MISSED'
+      message = `no proof within the ${timeoutMs} ms deadline`
+      break
+    }
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(), remaining)
+    try {
+      const answer = await transport(deal, challenge, controller.signal)
+      if (controller.signal.aborted) throw new CairnError('ERR_TIMEOUT', 'the proof arrived after its deadline')
+      proof = verifyProofAnswer(answer, { dealId: deal.id, pieceCid: deal.proposal.pieceCid, provider: deal.provider, seed, count })
+      outcome = 'passed'
+      note({ deal: deal.id.toString(), outcome, ms: Date.now() - t0 })
+      break
+    } catch (err) {
+      const e = isCairnError(err) ? err : new CairnError('ERR_INTERNAL', (err as Error)?.message ?? String(err), { cause: err })
+      if (e.code === 'ERR_TIMEOUT' || controller.signal.aborted) {
+        outcome = 'missed'
+        code = 'ERR_PROOF_MISSED'
+        message = `no proof within the ${timeoutMs} ms deadline`
+        note({ deal: deal.id.toString(), outcome, code, message, ms: Date.now() - t0 })
+        break
+      }
+      if (isUnreachable(e)) {
+        note({ deal: deal.id.toString(), outcome: 'unknown', code: e.code, message: e.message, ms: Date.now() - t0 })
+        if (attempt < retries && Date.now() + backoff < deadline) {
+          await sleep(backoff)
+          backoff *= 2
+          continue
+        }
+        outcome = 'missed'
+        code = 'ERR_PROOF_MISSED'
+        message = `provider unreachable after ${attempt + 1} attempts: ${e.message}`
+        note({ deal: deal.id.toString(), outcome, code, message, ms: Date.now() - t0 })
+        break
+      }
+      outcome = 'failed'
+      const fromProvider = e.details?.status !== undefined
+      if (fromProvider) providerCode = String(e.details?.providerCode ?? e.code)
+      code = fromProvider ? 'ERR_PROOF_REFUSED' : e.code
+      message = e.message
+      note({ deal: deal.id.toString(), outcome, code, message, ms: Date.now() - t0 })
+      break
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  const fields: Record<string, unknown> = { challenge: issued.cid, pieceCid: deal.proposal.pieceCid, seed, count, ms: Date.now() - started }
+  if (proof !== undefined) fields.proof = { payload: proof.payload, signer: proof.signer, signature: proof.signature }
+  if (code !== undefined) fields.code = code
+  if (message !== undefined) fields.message = message
+  if (providerCode !== undefined) fields.providerCode = providerCode
+  if (outcome === 'missed') fields.attempts = attempts.length
+  const { counts } = await recordResult(ctx, deal, period, outcome, fields)
+  const settlement = counts ? await settle(ctx, deal) : undefined
+  const result: AuditResult = {
+    deal: deal.id.toString(),
+    provider: deal.provider,
+    endpoint: deal.endpoint,
+    period,
+    outcome,
+    count,
+    attempts,
+    ms: Date.now() - started,
+    counted: counts,
+    settlement
+  }
+  if (code !== undefined) result.code = code
+  if (message !== undefined) result.message = message
+  return result
+}

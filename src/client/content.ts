@@ -1,0 +1,32 @@
+/**
+ * Content into the client's repo: import files, store the piece, record which
+ * piece holds the root — what `cairn add` does, as a library call for flows
+ * such as `cairn demo` that run without a shell.
+ */
+import { planImport, carStream, type ImportOptions } from '../unixfs/importer.js'
+import type { Repo } from '../repo/repo.js'
+import { PieceStore } from '../store/pieces.js'
+import { recordRoot } from '../store/roots.js'
+
+export interface Added {
+  root: string
+  piece: { cid: string, cidV1: string, size: bigint, payloadSize: number }
+  bytes: number
+  files: number
+}
+
+export async function addToRepo (repo: Repo, paths: string[], options: ImportOptions = {}): Promise<Added> {
+  const plan = await planImport(paths, options)
+  const staged = await new PieceStore(repo.piecesDir, repo.tmpDir).stage(carStream(plan))
+  await staged.commit()
+  const root = plan.root.toString()
+  const piece = staged.piece
+  await recordRoot(await repo.db(), root, {
+    piece: piece.cid.toString(),
+    pieceV1: piece.cidV1.toString(),
+    payloadSize: staged.size,
+    paddedSize: piece.paddedSize.toString(),
+    added: new Date().toISOString()
+  })
+  return { root, piece: { cid: piece.cid.toString(), cidV1: piece.cidV1.toString(), size: BigInt(piece.paddedSize), payloadSize: staged.size }, bytes: plan.bytes, files: plan.files }
+}
