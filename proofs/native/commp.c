@@ -11,7 +11,9 @@
  * Exposed through Node-API (node_api.h) only: rootSync(bytes, offset, quads)
  * and root(bytes, quads) -> Promise, the latter on the libuv thread pool.
  */
+#ifndef CAIRN_NO_NAPI
 #include <node_api.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,9 +92,10 @@ static void hash64_c(const uint8_t *in, uint8_t *out) {
 #define SHA_TARGET __attribute__((target("sha,sse4.1,ssse3")))
 
 /*
- * Two independent 64-byte messages at a time: sha256rnds2 has a latency of
- * several cycles, so interleaving two dependency chains nearly doubles the
- * throughput of a core.
+ * Two independent 64-byte messages at a time, so that two sha256rnds2
+ * dependency chains are in flight. On the AMD EPYC this was measured on, the
+ * out-of-order core already overlapped consecutive single-message calls and
+ * the gain was within noise (docs/performance.md); it costs nothing either.
  */
 #define ROUNDS_4(S0, S1, M) do { \
     S1 = _mm_sha256rnds2_epu32(S1, S0, M); \
@@ -238,6 +241,7 @@ static int subtree_root(const uint8_t *src, size_t quads, uint8_t out[32]) {
   return 0;
 }
 
+#ifndef CAIRN_NO_NAPI /* built without Node-API for the C micro-benchmark in docs/performance.md */
 /* ---- Node-API glue ---- */
 
 #define CHECK(env, call) do { if ((call) != napi_ok) { napi_throw_error((env), "ERR_NATIVE", #call " failed"); return NULL; } } while (0)
@@ -368,3 +372,4 @@ static napi_value init(napi_env env, napi_value exports) {
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
+#endif
