@@ -6,13 +6,15 @@
  *   node dist/bench/peers.js fr32-wasm <file>
  */
 import { createReadStream } from 'node:fs'
-import { base32 } from 'multiformats/bases/base32'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
 
-interface StreamingHasher { write (bytes: Uint8Array): unknown, digest (): { bytes: Uint8Array } }
+interface StreamingHasher { write (bytes: Uint8Array): unknown, multihash (): Uint8Array }
 
+/** The piece CID v2 (raw codec, FRC-0069 multihash) of a file, streamed. */
 async function hashFile (hasher: StreamingHasher, file: string): Promise<string> {
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hasher.write(chunk as Buffer)
-  return base32.encode(hasher.digest().bytes)
+  return CID.createV1(0x55, Digest.decode(hasher.multihash())).toString()
 }
 
 const [name, file] = process.argv.slice(2)
@@ -20,11 +22,21 @@ if (name === undefined || file === undefined) throw new TypeError('usage: peers.
 let hasher: StreamingHasher
 if (name === 'data-segment') {
   const { create } = await import('@web3-storage/data-segment/multihash')
-  hasher = create() as unknown as StreamingHasher
+  const h = create()
+  hasher = { write: bytes => h.write(bytes), multihash: () => h.digest().bytes }
 } else if (name === 'fr32-wasm') {
   const { create } = await import('fr32-sha2-256-trunc254-padded-binary-tree-multihash')
-  hasher = create() as unknown as StreamingHasher
+  const h = create()
+  hasher = {
+    write: bytes => h.write(bytes),
+    multihash: () => {
+      const out = new Uint8Array(h.multihashByteLength())
+      h.digestInto(out, 0, true)
+      h.free()
+      return out
+    }
+  }
 } else {
   throw new TypeError(`unknown peer ${name}`)
 }
-process.stdout.write(JSON.stringify({ peer: name, multihash: await hashFile(hasher, file) }) + '\n')
+process.stdout.write(JSON.stringify({ peer: name, cid: await hashFile(hasher, file) }) + '\n')

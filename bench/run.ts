@@ -61,6 +61,7 @@ export async function generate (path: string, bytes: number): Promise<void> {
 function parseSize (text: string): number {
   const m = /^(\d+)([KMG]?)$/i.exec(text)
   if (m === null) throw new TypeError(`bad size ${text}`)
+  if (text === '0') return 0
   return Number(m[1]) * ({ '': 1, K: 1024, M: MiB, G: 1024 * MiB } as Record<string, number>)[m[2].toUpperCase()]
 }
 
@@ -69,6 +70,8 @@ async function main (): Promise<void> {
   const opt = (name: string): string | undefined => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined }
   const sizes = (opt('--sizes') ?? '256M,1G').split(',').map(parseSize)
   const skipSlow = argv.includes('--skip-slow-peers')
+  const memorySize = parseSize(opt('--memory-size') ?? '2G')
+  let ledger: unknown
   const work = await mkdtemp(join(tmpdir(), 'cairn-bench-'))
   const results: Measure[] = []
   try {
@@ -86,19 +89,38 @@ async function main (): Promise<void> {
       await run(measure(`piece ${label}`, 'cairn piece', size, process.execPath, [BIN, '--json', 'piece', input]))
       await run(measure(`piece ${label}`, 'fr32-sha2-256-trunc254 (WASM)', size, process.execPath, [PEERS, 'fr32-wasm', input]))
       if (!skipSlow) await run(measure(`piece ${label}`, '@web3-storage/data-segment', size, process.execPath, [PEERS, 'data-segment', input]))
+      const cids = new Set(results.filter(r => r.name === `piece ${label}`).map(r => JSON.parse(r.output).cid as string))
+      if (cids.size !== 1) throw new Error(`piece CIDs disagree on ${label}: ${[...cids].join(' ')}`)
       await run(measure(`add ${label}`, 'cairn add', size, process.execPath, [BIN, '--repo', repo, '--json', 'add', input]))
       await run(measure(`add ${label}`, 'ipfs-car pack --no-wrap', size, process.execPath, [IPFS_CAR, 'pack', input, '--no-wrap', '-o', join(work, 'ipfs-car.car')]))
       await rm(join(work, 'ipfs-car.car'), { force: true })
       await rm(repo, { recursive: true, force: true })
       await rm(input, { force: true })
     }
+    if (memorySize > 0) {
+      // SPEC §7: add's peak RSS stays under 256 MiB, flat in the input size
+      const input = join(work, 'memory.bin')
+      await generate(input, memorySize)
+      const repo = join(work, 'repo-memory')
+      await measure('init', 'cairn', 0, process.execPath, [BIN, '--repo', repo, 'init'])
+      const r = await measure(`add ${memorySize / 1024 / MiB} GiB (memory)`, 'cairn add', memorySize, process.execPath, [BIN, '--repo', repo, '--json', 'add', input])
+      results.push(r)
+      process.stderr.write(`  ${r.name.padEnd(28)}           ${r.mibPerSec.toFixed(1).padStart(8)} MiB/s  ${String(r.peakRssMiB ?? '?').padStart(5)} MiB RSS\n`)
+      await rm(repo, { recursive: true, force: true })
+      await rm(input, { force: true })
+    }
+    if (!argv.includes('--no-ledger')) {
+      const { benchLedger } = await import('./ledger.js')
+      ledger = await benchLedger(work, 20_000)
+    }
   } finally {
     await rm(work, { recursive: true, force: true })
   }
   report(results)
+  if (ledger !== undefined) process.stdout.write(`\nledger: ${JSON.stringify(ledger)}\n`)
   await mkdir(join(ROOT, 'bench'), { recursive: true })
   await writeFile(join(ROOT, 'bench', 'results.json'), JSON.stringify({
-    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results
+    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger
   }, null, 2) + '\n')
 }
 
