@@ -62,6 +62,8 @@ export interface AuditOptions {
   backoffMs?: number
   /** unix seconds, for the period */
   now?: () => number
+  /** the proving period this audit answers for (default: the one `now` falls in) */
+  period?: number
   transport?: ProofTransport
   onAttempt?: (attempt: AuditAttempt) => void
 }
@@ -217,8 +219,8 @@ export function verifyProofAnswer (answer: unknown, expect: { dealId: CID, piece
   } catch {}
   if (!good) throw new CairnError('ERR_PROOF_BAD_SIGNATURE', `the proof signature does not verify for ${expect.provider}`)
   const payload = proofPayloadFrom(envelope.payload)
-  if (!payload.dealId.equals(expect.dealId)) throw new CairnError('ERR_PROOF_WRONG_DEAL', `the proof is for deal ${payload.dealId.toString()}, the challenge for ${expect.dealId.toString()}`)
-  if (!payload.pieceCid.equals(expect.pieceCid)) throw new CairnError('ERR_PROOF_WRONG_PIECE', `the proof is for piece ${payload.pieceCid.toString()}, the deal's piece is ${expect.pieceCid.toString()}`)
+  if (!payload.dealId.equals(expect.dealId)) throw new CairnError('ERR_PROOF_WRONG_DEAL', `the proof is for deal ${String(payload.dealId)}, the challenge for ${String(expect.dealId)}`)
+  if (!payload.pieceCid.equals(expect.pieceCid)) throw new CairnError('ERR_PROOF_WRONG_PIECE', `the proof is for piece ${String(payload.pieceCid)}, the deal's piece is ${String(expect.pieceCid)}`)
   if (!equalBytes(payload.seed, expect.seed)) throw new CairnError('ERR_PROOF_SEED_MISMATCH', 'the proof answers another seed than the one sent: a replayed or old proof')
   if (payload.count !== expect.count || payload.proofs.length !== expect.count) {
     throw new CairnError('ERR_PROOF_COUNT_MISMATCH', `the proof holds ${payload.proofs.length} leaf proofs for a count of ${payload.count}; ${expect.count} leaves were challenged`)
@@ -257,7 +259,7 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
   const timeoutMs = options.timeoutMs ?? DEFAULT_CHALLENGE_TIMEOUT_MS
   const retries = options.retries ?? 3
   const transport = options.transport ?? httpTransport
-  const period = periodOf(deal.proposal, now())
+  const period = options.period ?? periodOf(deal.proposal, now())
   const seed = new Uint8Array(randomBytes(32))
   const challenge: Challenge = { dealId: deal.id, seed, count }
   const started = Date.now()

@@ -96,6 +96,8 @@ export interface FetchEvents {
  */
 export async function fetchVerifiedCar (client: ProviderClient, root: CID, file: string, onBytes?: (n: number) => void): Promise<{ blocks: number, bytes: number }> {
   const out = createWriteStream(file, { flags: 'wx' })
+  // a write still queued when the stream is destroyed on failure reports here; the failure itself is thrown below
+  out.on('error', () => {})
   const verifier = new DagVerifier(root, { order: 'linked' })
   let bytes = 0
   let blocks = 0
@@ -261,6 +263,7 @@ async function rerootCar (car: string, root: CID, dest: string): Promise<void> {
   const input = createReadStream(car)
   const header = await readCarHeader(input as AsyncIterable<Uint8Array>).finally(() => input.destroy())
   const out = createWriteStream(dest, { flags: 'wx' })
+  out.on('error', () => {})
   out.write(encodeHeader([root]))
   for await (const chunk of createReadStream(car, { start: header.length, highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>) {
     if (!out.write(chunk)) await once(out, 'drain')

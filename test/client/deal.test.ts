@@ -1,0 +1,143 @@
+/**
+ * The client's deal flow and verified retrieval against a real provider
+ * (its deal service and server) in this process on 127.0.0.1:0.
+ */
+import test from 'ava'
+import { readFile, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { AddressBook } from '../../src/client/address-book.js'
+import { addToRepo } from '../../src/client/content.js'
+import { makeDeal } from '../../src/client/deal.js'
+import { get, parseTarget, sourcesFor } from '../../src/client/retrieve.js'
+import { sampleTree, tamperingProxy, world } from './helpers.js'
+
+test('deal: proposed, accepted, uploaded, active on both sides; both ledgers verify', async (t) => {
+  const w = await world()
+  try {
+    const added = await addToRepo(w.client.repo, [await sampleTree(join(w.dir, 'sample'))])
+    const phases: string[] = []
+    const deal = await makeDeal({ repo: w.client.repo, ledger: w.client.ledger, onProgress: (_u, p) => { if (p.phase !== 'uploading') phases.push(p.phase) } },
+      added.root, w.provider.url, { duration: 10 * 86400, label: 'test' })
+    t.deepEqual(phases, ['ask', 'proposed', 'accepted', 'waiting', 'active'])
+    t.is(deal.state, 'active')
+    t.is(deal.pieceCid, added.piece.cid)
+    t.is(deal.pricePerGiBDay, 40n)
+    t.is((await w.client.ledger.deal(deal.id))?.state, 'active')
+    t.is((await w.provider.ledger.deal(deal.id))?.state, 'active')
+    const kinds: string[] = []
+    for await (const e of w.client.ledger.log()) kinds.unshift(e.kind)
+    t.deepEqual(kinds, ['deal-proposed', 'deal-accepted', 'deal-active'])
+    t.is((await w.client.ledger.verify()).entries, 3)
+    t.is((await w.provider.ledger.verify()).entries, 2)
+    // the deal taught the address book the provider
+    const book = await new AddressBook(await w.client.repo.db()).list()
+    t.is(book.length, 1)
+    t.is(book[0]?.url, w.provider.url)
+  } finally {
+    await w.cleanup()
+  }
+})
+
+test('deal: a price under the ask is rejected with ERR_PRICE_TOO_LOW and recorded as deal-rejected', async (t) => {
+  const w = await world()
+  try {
+    const added = await addToRepo(w.client.repo, [await sampleTree(join(w.dir, 'sample'), 1000)])
+    const err = await t.throwsAsync(makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 * 2, maxPrice: 10n }))
+    t.is((err as { code?: string }).code, 'ERR_PRICE_TOO_LOW')
+    t.regex(err?.message ?? '', /offered 10 per GiB per day, provider asks at least 40/)
+    const entries = []
+    for await (const e of w.client.ledger.log()) entries.push(e)
+    t.is(entries[0]?.kind, 'deal-rejected')
+    t.is(entries[0]?.fields.code, 'ERR_PRICE_TOO_LOW')
+    t.is((await w.client.ledger.deal(String(entries[0]?.fields.deal)))?.state, 'rejected')
+  } finally {
+    await w.cleanup()
+  }
+})
+
+test('deal: content not in the repo is ERR_NOT_FOUND; an unreachable provider is ERR_UNREACHABLE', async (t) => {
+  const w = await world()
+  try {
+    const err = await t.throwsAsync(makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, 'bafkreiey5jxe6ilpf62lnh77tm5ejbbmhbugzjuf6p2v3remlu73ced34q', w.provider.url, { duration: 86400 }))
+    t.is((err as { code?: string }).code, 'ERR_NOT_FOUND')
+    const added = await addToRepo(w.client.repo, [await sampleTree(join(w.dir, 'sample'), 10)])
+    await w.provider.service.close()
+    const down = await t.throwsAsync(makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 }))
+    t.is((down as { code?: string }).code, 'ERR_UNREACHABLE')
+  } finally {
+    await w.cleanup()
+  }
+})
+
+async function tree (dir: string, prefix = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) {
+      out[`${prefix}${entry.name}/`] = ''
+      Object.assign(out, await tree(path, `${prefix}${entry.name}/`))
+    } else {
+      out[prefix + entry.name] = (await readFile(path)).toString('base64')
+    }
+  }
+  return out
+}
+
+test('get: from the provider holding the deal, a sub-path, and as a CAR; byte-identical', async (t) => {
+  const w = await world()
+  try {
+    const sample = await sampleTree(join(w.dir, 'sample'))
+    const added = await addToRepo(w.client.repo, [sample])
+    await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 * 3 })
+    const target = parseTarget(added.root)
+    const sources = await sourcesFor(w.client.repo, w.client.ledger, target.root, [])
+    t.deepEqual(sources.map(s => s.reason), ['repo', 'deal'])
+    const remote = sources.filter(s => s.kind === 'provider')
+    const result = await get(w.client.repo, target, remote, { output: join(w.dir, 'out') })
+    t.is(result.source.location, w.provider.url)
+    t.deepEqual(await tree(join(w.dir, 'out')), await tree(sample))
+
+    const file = await get(w.client.repo, parseTarget(`${added.root}/docs/deep/naïve ☕.txt`), remote, { output: join(w.dir, 'one.txt') })
+    t.is(await readFile(file.output, 'utf8'), 'unicode\n')
+
+    const local = await get(w.client.repo, target, sources.slice(0, 1), { car: join(w.dir, 'x.car') })
+    t.true(local.car)
+    t.is((await readFile(local.output)).length, added.piece.payloadSize)
+    const exists = await t.throwsAsync(get(w.client.repo, target, remote, { output: join(w.dir, 'out') }))
+    t.is((exists as { code?: string }).code, 'ERR_TARGET_EXISTS')
+  } finally {
+    await w.cleanup()
+  }
+})
+
+test('get: wrong bytes from one provider are ERR_BLOCK_MISMATCH, a cut-off stream fails too, and the next provider serves', async (t) => {
+  const w = await world()
+  const corrupt = await tamperingProxy(w.provider.url, 'corrupt')
+  const truncated = await tamperingProxy(w.provider.url, 'truncate')
+  try {
+    const sample = await sampleTree(join(w.dir, 'sample'))
+    const added = await addToRepo(w.client.repo, [sample])
+    await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 * 3 })
+    const failovers: string[] = []
+    const result = await get(w.client.repo, parseTarget(added.root), [
+      { kind: 'provider', location: corrupt.url, reason: 'named' },
+      { kind: 'provider', location: truncated.url, reason: 'named' },
+      { kind: 'provider', location: w.provider.url, reason: 'named' }
+    ], { output: join(w.dir, 'out') }, { onFailover: (s, err) => failovers.push(`${s.location} ${err.code}`) })
+    t.is(result.source.location, w.provider.url)
+    t.is(result.failed[0]?.code, 'ERR_BLOCK_MISMATCH')
+    t.true(['ERR_CAR_TRUNCATED', 'ERR_UNREACHABLE'].includes(result.failed[1]?.code ?? ''), result.failed[1]?.code)
+    t.is(failovers.length, 2)
+    t.deepEqual(await tree(join(w.dir, 'out')), await tree(sample))
+    // nothing spooled is left behind
+    t.deepEqual(await readdir(w.client.repo.tmpDir), [])
+
+    const only = await t.throwsAsync(get(w.client.repo, parseTarget(added.root), [{ kind: 'provider', location: corrupt.url, reason: 'named' }], { output: join(w.dir, 'out2') }))
+    t.is((only as { code?: string }).code, 'ERR_BLOCK_MISMATCH')
+    t.deepEqual(await readdir(w.dir).then(names => names.filter(n => n.startsWith('out2') || n.startsWith('.out2'))), [])
+  } finally {
+    await corrupt.close()
+    await truncated.close()
+    await w.cleanup()
+  }
+})
