@@ -34,7 +34,9 @@ class WorkerPool {
 
   constructor (size: number) {
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./commp-worker.js', import.meta.url))
+      // the parent's --input-type/--eval flags would make the worker refuse its own file
+      const execArgv = process.execArgv.filter((arg, i, all) => !/^(--input-type|--eval|-e$|-p$|--print)/.test(arg) && !['-e', '--eval', '-p', '--print'].includes(all[i - 1]))
+      const worker = new Worker(new URL('./commp-worker.js', import.meta.url), { execArgv })
       const slot = { worker, busy: 0 }
       worker.unref()
       worker.on('message', (msg: { id: number, root?: Uint8Array, error?: string }) => {
@@ -96,8 +98,11 @@ function warnPortable (reason: string): void {
  * cost more than they save.
  */
 export function selectEngine (choice: EngineChoice): SubtreeEngine {
-  const forced = process.env.CAIRN_COMMP_ENGINE as EngineChoice | undefined
-  if ((choice === 'auto' || choice === 'portable-if-auto') && forced !== undefined && forced !== 'auto') choice = forced
+  const forced = process.env.CAIRN_COMMP_ENGINE
+  if ((choice === 'auto' || choice === 'portable-if-auto') && forced !== undefined && forced !== '' && forced !== 'auto') {
+    if (forced !== 'native' && forced !== 'workers' && forced !== 'portable') throw new TypeError(`CAIRN_COMMP_ENGINE must be native, workers or portable, got '${forced}'`)
+    choice = forced
+  }
   switch (choice) {
     case 'portable':
       return portableEngine
@@ -119,6 +124,12 @@ export function selectEngine (choice: EngineChoice): SubtreeEngine {
     default:
       throw new TypeError(`unknown CommP engine '${String(choice)}'`)
   }
+}
+
+/** False when CAIRN_COMMP_ENGINE forces a JS engine, so the JS paths get tested. */
+export function nativeAllowed (): boolean {
+  const forced = process.env.CAIRN_COMMP_ENGINE
+  return forced !== 'portable' && forced !== 'workers'
 }
 
 /** Engines that work on this machine, for tests and benchmarks. */

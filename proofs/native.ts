@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url'
 export interface NativeAddon {
   rootSync: (bytes: Uint8Array, offset: number, quads: number) => Uint8Array
   root: (bytes: Uint8Array, quads: number) => Promise<Uint8Array>
+  /** next layer up of consecutive 32-byte nodes; an odd last node pairs with `zeroRight` (absent in older builds) */
+  layerSync?: (nodes: Uint8Array, zeroRight: Uint8Array) => Uint8Array
   /** true when the SHA extensions are in use */
   shaNi: boolean
 }
@@ -19,11 +21,12 @@ export function loadNative (): { addon?: NativeAddon, reason?: string } {
   if (cached !== undefined) return cached
   const require = createRequire(import.meta.url)
   // compiled: dist/proofs/native.js; from source: proofs/native.ts
-  const candidates = [
+  const override = process.env.CAIRN_COMMP_ADDON
+  const candidates = override !== undefined ? [new URL(`file://${override}`)] : [
     new URL('../../proofs/native/build/Release/cairn_commp.node', import.meta.url),
     new URL('./native/build/Release/cairn_commp.node', import.meta.url)
   ]
-  let reason = 'addon not built (npm install builds it; see proofs/native/build.mjs)'
+  let reason = override !== undefined ? `no addon at CAIRN_COMMP_ADDON=${override}` : 'addon not built (npm install builds it; see proofs/native/build.mjs)'
   for (const url of candidates) {
     try {
       const addon = require(fileURLToPath(url)) as NativeAddon

@@ -14,7 +14,8 @@ import { proofsError } from './errors.js'
 import { padQuads } from './fr32.js'
 import { hashPairInto, zeroRoot } from './node-hash.js'
 import { parsePieceCid, type PieceLink } from './piece-cid.js'
-import { selectEngine } from './engines.js'
+import { nativeAllowed, selectEngine } from './engines.js'
+import { loadNative } from './native.js'
 import type { LeafProof, PieceProof } from './verify.js'
 
 /**
@@ -42,8 +43,11 @@ export class LayerCache {
   /** the cached nodes covering payload, 32 bytes each; nodes past them are zero subtrees */
   readonly nodes: Uint8Array
   #upper: Uint8Array[] | undefined
+  readonly #portable: boolean
 
-  constructor (height: number, level: number, nodes: Uint8Array) {
+  /** `options.portable` derives the upper layers in JS even when the native addon is loaded. */
+  constructor (height: number, level: number, nodes: Uint8Array, options: { portable?: boolean } = {}) {
+    this.#portable = options.portable === true || !nativeAllowed()
     if (!Number.isInteger(height) || height < 2 || height > MAX_PROVABLE_HEIGHT) throw new RangeError(`piece height must be 2…${MAX_PROVABLE_HEIGHT}, got ${height}`)
     if (!Number.isInteger(level) || level < 2 || level > height) throw new RangeError(`cache level must be 2…${height}, got ${level}`)
     if (nodes.length % 32 !== 0 || nodes.length / 32 > 2 ** (height - level)) throw new RangeError(`a layer at level ${level} of a height-${height} tree holds at most ${2 ** (height - level)} nodes`)
@@ -68,7 +72,13 @@ export class LayerCache {
     const layers = [this.nodes]
     let below = this.nodes
     const pair = new Uint8Array(64)
+    const native = this.#portable ? undefined : loadNative().addon?.layerSync
     for (let l = this.level; l < this.height; l++) {
+      if (native !== undefined && below.length > 0) {
+        below = native(below, zeroRoot(l))
+        layers.push(below)
+        continue
+      }
       const count = Math.ceil(below.length / 64)
       const next = new Uint8Array(Math.max(count, l + 1 === this.height ? 1 : 0) * 32)
       for (let i = 0; i < count; i++) {

@@ -291,6 +291,31 @@ static napi_value root_sync(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* layerSync(nodes: Uint8Array): the next layer up, ceil(n/2) nodes; an odd last node is paired with zeroRight */
+static napi_value layer_sync(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *data, *zero;
+  size_t length, zlength;
+  if (argc < 2) { napi_throw_type_error(env, NULL, "layerSync(nodes, zeroRight)"); return NULL; }
+  if (get_bytes(env, argv[0], &data, &length) == NULL || get_bytes(env, argv[1], &zero, &zlength) == NULL) return NULL;
+  if (length % 32 != 0 || zlength != 32) { napi_throw_range_error(env, NULL, "layerSync: nodes must be 32-byte multiples"); return NULL; }
+  size_t count = length / 32, pairs = count / 2, out_count = (count + 1) / 2;
+  void *out;
+  napi_value ab, result;
+  CHECK(env, napi_create_arraybuffer(env, out_count * 32, &out, &ab));
+  hash_layer(data, out, pairs);
+  if (count % 2 == 1) {
+    uint8_t last[64];
+    memcpy(last, data + 32 * (count - 1), 32);
+    memcpy(last + 32, zero, 32);
+    hash_layer(last, (uint8_t *)out + 32 * pairs, 1);
+  }
+  CHECK(env, napi_create_typedarray(env, napi_uint8_array, out_count * 32, ab, 0, &result));
+  return result;
+}
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
@@ -364,6 +389,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value fn, flag;
   CHECK(env, napi_create_function(env, "rootSync", NAPI_AUTO_LENGTH, root_sync, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "rootSync", fn));
+  CHECK(env, napi_create_function(env, "layerSync", NAPI_AUTO_LENGTH, layer_sync, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "layerSync", fn));
   CHECK(env, napi_create_function(env, "root", NAPI_AUTO_LENGTH, root_async, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "root", fn));
   CHECK(env, napi_get_boolean(env, use_sha_ni, &flag));

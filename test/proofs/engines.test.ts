@@ -5,7 +5,7 @@
  * CAIRN_COMMP_ENGINE=portable|workers|native.
  */
 import test from 'ava'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Piece } from '@web3-storage/data-segment'
 import { availableEngines } from '../../proofs/engines.js'
@@ -47,4 +47,22 @@ test('native addon without SHA-NI equals data-segment', t => {
   })
   const cids = JSON.parse(stdout.toString()) as string[]
   payloads.forEach((bytes, i) => t.is(cids[i], Piece.fromPayload(bytes).link.toString(), `size ${sizes[i]}`))
+})
+
+test('without the addon, auto warns once on stderr and still hashes correctly', t => {
+  const script = `
+    import { pieceOf } from ${JSON.stringify(index)}
+    const a = await pieceOf((function * () { yield new Uint8Array(3 << 20).fill(7) })())
+    const b = await pieceOf((function * () { yield new Uint8Array(5).fill(1) })())
+    console.log(JSON.stringify([a.cid.toString(), b.cid.toString()]))`
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, CAIRN_COMMP_ADDON: '/nonexistent/cairn_commp.node', CAIRN_COMMP_ENGINE: '' },
+    encoding: 'utf8'
+  })
+  t.is(result.status, 0, result.stderr)
+  const warnings = result.stderr.split('\n').filter(line => line.includes('CAIRN_COMMP_PORTABLE'))
+  t.is(warnings.length, 1, result.stderr)
+  const [a, b] = JSON.parse(result.stdout) as string[]
+  t.is(a, Piece.fromPayload(new Uint8Array(3 << 20).fill(7)).link.toString())
+  t.is(b, Piece.fromPayload(new Uint8Array(5).fill(1)).link.toString())
 })

@@ -55,6 +55,10 @@ for (const [size, level] of [[1, undefined], [127 * 4 + 3, undefined], [300_000,
     const again = LayerCache.decode(cache.encode(), cid)
     const second = await provePiece(cid, c, reader(bytes), again)
     t.notThrows(() => verifyPieceProof(cid, c, second))
+    // upper layers derived in JS equal those derived by the addon
+    const portable = new LayerCache(cache.height, cache.level, cache.nodes, { portable: true })
+    t.deepEqual(portable.root(), cache.root())
+    t.deepEqual(await provePiece(cid, c, reader(bytes), portable), second)
   })
 }
 
