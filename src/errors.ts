@@ -71,6 +71,21 @@ export const codes = {
   ERR_WRONG_SIGNER: 'verification',
   ERR_BAD_SIGNATURE: 'verification',
   ERR_LEDGER_BROKEN: 'verification',
+  // proofs of storage (SPEC §4): each way a proof can fail its audit has its own code
+  ERR_PIECE_CORRUPT: 'verification',
+  ERR_PROOF_UNSIGNED: 'verification',
+  ERR_PROOF_WRONG_SIGNER: 'verification',
+  ERR_PROOF_BAD_SIGNATURE: 'verification',
+  ERR_PROOF_WRONG_DEAL: 'verification',
+  ERR_PROOF_WRONG_PIECE: 'verification',
+  ERR_PROOF_SEED_MISMATCH: 'verification',
+  ERR_PROOF_COUNT_MISMATCH: 'verification',
+  ERR_PROOF_LEAF_INDEX: 'verification',
+  ERR_PROOF_ROOT_MISMATCH: 'verification',
+  ERR_PROOF_MALFORMED: 'verification',
+  ERR_PROOF_REFUSED: 'verification',
+  ERR_PROOF_MISSED: 'verification',
+  ERR_AUDIT_FAILED: 'verification',
 
   // not found
   ERR_NOT_FOUND: 'notFound',

@@ -10,6 +10,7 @@ import { ENTRY_KINDS, type EntryKind, type LedgerEntry } from '../ledger/interfa
 import { isEntryKind } from '../ledger/entry.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { verifyProofEntry } from '../client/audit.js'
 import { Output, parseIntegerFlag, toJSON, type GlobalOptions } from './output.js'
 
 interface LedgerOptions extends GlobalOptions {
@@ -49,7 +50,8 @@ async function log (ledger: LevelLedger, out: Output, options: LedgerOptions): P
 
 async function verify (ledger: LevelLedger, out: Output, options: LedgerOptions): Promise<void> {
   const started = performance.now()
-  const report = await ledger.verify({ signatures: options.allSignatures === true ? 'all' : 'chain' })
+  // every stored proof must still verify against its piece CID (SPEC §2 `ledger verify`)
+  const report = await ledger.verify({ signatures: options.allSignatures === true ? 'all' : 'chain', verifyEntry: verifyProofEntry })
   const seconds = (performance.now() - started) / 1000
   out.result({ ok: true, entries: report.entries, head: report.head, signer: ledger.did }, () => report.head === null
     ? 'ledger is empty'

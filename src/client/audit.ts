@@ -65,6 +65,8 @@ export interface AuditOptions {
   /** the proving period this audit answers for (default: the one `now` falls in) */
   period?: number
   transport?: ProofTransport
+  /** where challenge seeds come from (32 fresh random bytes each; tests pick their own) */
+  seed?: () => Uint8Array
   onAttempt?: (attempt: AuditAttempt) => void
 }
 
@@ -260,7 +262,8 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
   const retries = options.retries ?? 3
   const transport = options.transport ?? httpTransport
   const period = options.period ?? periodOf(deal.proposal, now())
-  const seed = new Uint8Array(randomBytes(32))
+  const seed = options.seed?.() ?? new Uint8Array(randomBytes(32))
+  if (seed.length !== 32) throw new TypeError(`a challenge seed is 32 bytes, got ${seed.length}`)
   const challenge: Challenge = { dealId: deal.id, seed, count }
   const started = Date.now()
   const deadline = started + timeoutMs

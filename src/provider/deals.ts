@@ -33,6 +33,7 @@ import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import type { PieceStore } from '../store/pieces.js'
 import { verifyUploadAuthorization } from './auth.js'
+import { answerChallenge, challengeFrom, MAX_CHALLENGES, PieceProver, type PieceProverOptions } from './proofs.js'
 import type { BlockSource, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
 
 /** The terms a provider offers (`cairn provider start` flags). */
@@ -61,6 +62,13 @@ interface BlockLocation { piece: string, offset: number, length: number }
 /** States whose pieces count against capacity. */
 const HOLDING: readonly DealState[] = ['accepted', 'transferring', 'active']
 
+export interface ProviderDealsOptions extends PieceProverOptions {
+  /** most challenges one proof answers (ERR_INVALID_ARGUMENT above) */
+  maxChallenges?: number
+  /** where a failure to build a piece's layer cache at store time is reported (it is rebuilt on first proof) */
+  onCacheError?: (pieceCid: string, err: unknown) => void
+}
+
 export class ProviderDeals implements DealService, BlockSource, PieceSource {
   private signedAsk: SignedAsk | undefined
   private askSeq = 0
@@ -69,6 +77,8 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   private readonly uploading = new Set<string>()
   private readonly startedAt = new Date().toISOString()
   proofsAnswered = 0
+  /** layer caches and proofs of the stored pieces (SPEC §4) */
+  readonly prover: PieceProver
 
   constructor (
     private readonly db: Database,
@@ -76,8 +86,11 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     private readonly store: PieceStore,
     private readonly signer: Signer,
     readonly terms: ProviderTerms,
-    private readonly now: () => number = () => Math.floor(Date.now() / 1000)
-  ) {}
+    private readonly now: () => number = () => Math.floor(Date.now() / 1000),
+    private readonly options: ProviderDealsOptions = {}
+  ) {
+    this.prover = new PieceProver(store, options)
+  }
 
   /** Deal ids the ledger knows, newest first. */
   private async dealIds (): Promise<string[]> {
@@ -263,7 +276,21 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       blocks: blockCids.length
     }, extra)
     this.signedAsk = undefined
+    // the upper tree layers, so that proofs read only the challenged regions (SPEC §4 "Speed")
+    await this.prover.build(piece).catch((err) => { this.options.onCacheError?.(piece, err) })
     return await this.status(dealId.toString())
+  }
+
+  /** Answers a challenge `{seed, count}` for an active deal with a provider-signed proof (SPEC §4). */
+  async prove (dealId: string, body: unknown): Promise<unknown> {
+    const id = parseDealId(dealId)
+    const challenge = challengeFrom(body, Math.min(this.options.maxChallenges ?? MAX_CHALLENGES, MAX_CHALLENGES))
+    const deal = await this.ledger.deal(id)
+    if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
+    if (deal.state !== 'active' || deal.pieceCid === undefined) throw new CairnError('ERR_DEAL_STATE', `deal ${dealId} is ${deal.state}; only active deals are proven`)
+    const proof = await answerChallenge(this.prover, this.signer, { dealId: id, pieceCid: deal.pieceCid }, challenge, this.now())
+    this.proofsAnswered++
+    return proof
   }
 
   async status (dealId: string): Promise<unknown> {

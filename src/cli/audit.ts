@@ -1,0 +1,72 @@
+/**
+ * `cairn audit [<deal-id>…] [--all] [--challenges K]` (SPEC §2 Client):
+ * challenge providers now, verify their proofs, record the results and settle
+ * the period in the ledger. Exit 3 if any proof failed or was missed.
+ */
+import { CairnError } from '../errors.js'
+import { LevelLedger } from '../ledger/level.js'
+import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { activeDeals, auditDeal, loadDeal, type AuditDeal, type AuditOptions, type AuditResult } from '../client/audit.js'
+import { Output, parseIntegerFlag, type GlobalOptions } from './output.js'
+
+export interface AuditFlags extends GlobalOptions {
+  all?: boolean
+  challenges?: string
+  timeout?: string
+  retries?: string
+  backoff?: string
+}
+
+/** A time span in ms: `500ms`, `30s`, `2m`, or a bare number of seconds. */
+export function parseMillis (value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback
+  const m = /^(\d+)\s*(ms|s|m)?$/i.exec(value.trim())
+  if (m === null || Number(m[1]) <= 0) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be a duration such as 500ms, 30s or 2m, got ${JSON.stringify(value)}`)
+  const unit = ({ ms: 1, s: 1000, m: 60_000, '': 1000 } as Record<string, number>)[(m[2] ?? '').toLowerCase()] as number
+  return Number(m[1]) * unit
+}
+
+export function auditOptions (flags: AuditFlags): AuditOptions {
+  return {
+    challenges: parseIntegerFlag(flags.challenges, '--challenges', 'ERR_INVALID_ARGUMENT', 1, 1024),
+    timeoutMs: parseMillis(flags.timeout, '--timeout', 30_000),
+    retries: parseIntegerFlag(flags.retries, '--retries', 'ERR_INVALID_ARGUMENT', 0, 20),
+    backoffMs: parseMillis(flags.backoff, '--backoff', 1000)
+  }
+}
+
+export function resultLine (r: AuditResult): string {
+  const money = r.settlement === undefined
+    ? ''
+    : r.settlement.kind === 'payment-accrued' ? `  paid ${r.settlement.amount}` : `  slashed ${r.settlement.amount}${r.settlement.dealFailed ? '  deal failed' : ''}`
+  const why = r.code === undefined ? '' : `  ${r.code}: ${r.message ?? ''}`
+  return `${r.outcome.padEnd(6)}  ${r.deal}  period ${r.period}  ${r.count} challenges  ${r.ms} ms${money}${why}`
+}
+
+export default async function audit (ids: string[], flags: AuditFlags): Promise<void> {
+  const out = new Output(flags)
+  if (ids.length === 0 && flags.all !== true) throw new CairnError('ERR_USAGE', 'name the deals to audit, or pass --all for every active deal')
+  const options = auditOptions(flags)
+  const repo = await Repo.open(resolveRepoPath(flags.repo))
+  let bad = 0
+  try {
+    const db = await repo.db()
+    const ledger = await LevelLedger.open(db, repo.identity)
+    const deals: AuditDeal[] = ids.length > 0 ? await Promise.all(ids.map(async id => await loadDeal(ledger, id))) : await activeDeals(ledger)
+    for (const deal of deals) {
+      if (deal.state !== 'active') throw new CairnError('ERR_DEAL_STATE', `deal ${deal.id.toString()} is ${deal.state}; only active deals are audited`)
+    }
+    if (deals.length === 0) out.info('no active deals to audit')
+    const results = await Promise.all(deals.map(async deal => await auditDeal({ ledger, db }, deal, {
+      ...options,
+      onAttempt: (a) => { if (a.outcome === 'unknown') out.info(`unknown ${a.deal}: ${a.message ?? ''} (retrying)`) }
+    })))
+    for (const r of results) {
+      if (r.outcome !== 'passed') bad++
+      out.line(r, () => resultLine(r))
+    }
+  } finally {
+    await repo.close()
+  }
+  if (bad > 0) throw new CairnError('ERR_AUDIT_FAILED', `${bad} audit${bad === 1 ? '' : 's'} failed or missed`)
+}

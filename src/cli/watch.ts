@@ -1,0 +1,65 @@
+/**
+ * `cairn watch` (SPEC §2 Client): audits every active deal once per proving
+ * period until SIGINT/SIGTERM (or `--once`, `--until`, `--max-periods`), one
+ * line per result.
+ */
+import { CairnError } from '../errors.js'
+import { LevelLedger } from '../ledger/level.js'
+import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { watch } from '../client/watch.js'
+import { auditOptions, parseMillis, resultLine, type AuditFlags } from './audit.js'
+import { Output, parseIntegerFlag, toJSON } from './output.js'
+
+interface WatchFlags extends AuditFlags {
+  once?: boolean
+  until?: string
+  maxPeriods?: string
+  tick?: string
+}
+
+/** `--until`: an ISO time, unix seconds, or a duration from now (`90s`, `10m`). */
+function parseUntil (value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (/^\d{9,}$/.test(value)) return Number(value) * 1000
+  const at = Date.parse(value)
+  if (!Number.isNaN(at) && /\d{4}-\d{2}-\d{2}/.test(value)) return at
+  try {
+    return Date.now() + parseMillis(value, '--until', 0)
+  } catch {
+    throw new CairnError('ERR_INVALID_ARGUMENT', `--until must be an ISO time, unix seconds, or a duration such as 10m, got ${JSON.stringify(value)}`)
+  }
+}
+
+export default async function watchCommand (_args: string[], flags: WatchFlags): Promise<void> {
+  const out = new Output(flags)
+  const options = auditOptions(flags)
+  const until = parseUntil(flags.until)
+  const maxPeriods = parseIntegerFlag(flags.maxPeriods, '--max-periods', 'ERR_INVALID_ARGUMENT', 1, Number.MAX_SAFE_INTEGER)
+  const tickMs = parseMillis(flags.tick, '--tick', 1000)
+  const repo = await Repo.open(resolveRepoPath(flags.repo))
+  const controller = new AbortController()
+  const stop = (): void => { controller.abort() }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  try {
+    const db = await repo.db()
+    const ledger = await LevelLedger.open(db, repo.identity)
+    const summary = await watch({ ledger, db }, {
+      ...options,
+      once: flags.once === true,
+      until,
+      maxPeriods,
+      tickMs,
+      signal: controller.signal,
+      onAttempt: (a) => { if (a.outcome === 'unknown') out.info(`unknown ${a.deal}: ${a.message ?? ''} (retrying)`) },
+      onResult: (r) => { out.line(r, () => resultLine(r)) },
+      onExpired: (deal) => { out.line({ deal, outcome: 'expired' }, () => `expired ${deal}`) },
+      onError: (deal, err) => { out.warn(`audit of ${deal} not recorded: ${(err as Error).message}`) }
+    })
+    if (!out.json) out.info(toJSON(summary))
+  } finally {
+    process.removeListener('SIGINT', stop)
+    process.removeListener('SIGTERM', stop)
+    await repo.close()
+  }
+}

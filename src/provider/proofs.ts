@@ -1,0 +1,248 @@
+/**
+ * Answering storage challenges (SPEC §4) on the provider, and the signed proof
+ * message both sides speak.
+ *
+ * Each stored piece keeps one layer of its CommP tree beside it
+ * (`<pieceCid>.layers`, proofs/prove.ts `LayerCache`), written atomically once
+ * when the piece is stored and rebuilt from the piece whenever it is missing or
+ * does not match the piece CID. A proof then reads only the challenged regions
+ * of the piece file; a region that no longer hashes to its cached node means
+ * the data is lost, and the provider says so (ERR_PIECE_CORRUPT) rather than
+ * sign something that cannot verify.
+ *
+ * The proof message is provider-signed under `cairn/proof/v1\n` and echoes the
+ * challenge (deal, piece, seed, count), so a verifier can tell a replayed or
+ * misdirected proof from a wrong one.
+ */
+import { open, readFile, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
+import { buildLayerCache, LayerCache, provePiece, type PieceProof, type ReadAt } from '../../proofs/index.js'
+import { CairnError, codes, type ErrorCode } from '../errors.js'
+import { writeFileAtomic } from '../fs/atomic.js'
+import { sign, Tag, type Signed, type Signer } from '../deal/signing.js'
+import { cid, record, uint } from '../deal/validate.js'
+import { parseDealId } from '../deal/proposal.js'
+import type { PieceStore } from '../store/pieces.js'
+
+/** Most challenges one proof answers: bounds the work a request can ask for. */
+export const MAX_CHALLENGES = 1024
+
+/** One challenged leaf: the 32-byte Fr32 leaf and its `height` siblings, leaf level first. */
+export interface LeafProofMessage {
+  index: number
+  leaf: Uint8Array
+  path: Uint8Array[]
+}
+
+/** What the provider signs in answer to `{seed, count}` for a deal. */
+export interface ProofPayload {
+  dealId: CID
+  pieceCid: CID
+  seed: Uint8Array
+  count: number
+  /** unix seconds when the proof was made */
+  at: number
+  proofs: LeafProofMessage[]
+}
+
+export type SignedProof = Signed<ProofPayload>
+
+export interface ChallengeBody { seed: Uint8Array, count: number }
+
+function bytes (value: unknown, label: string, length?: number): Uint8Array {
+  if (!(value instanceof Uint8Array) || (length !== undefined && value.length !== length)) {
+    const found = value instanceof Uint8Array ? `${value.length} bytes` : typeof value
+    throw new CairnError('ERR_PROOF_MALFORMED', `${label}: expected ${length ?? 'some'} bytes, found ${found}`)
+  }
+  return value
+}
+
+/** A challenge request body (DAG-JSON `{seed, count}`); ERR_INVALID_ARGUMENT otherwise. */
+export function challengeFrom (body: unknown, maxChallenges = MAX_CHALLENGES): ChallengeBody {
+  let m: Record<string, unknown>
+  try {
+    m = record(body, 'challenge', ['seed', 'count'])
+  } catch (err) {
+    throw new CairnError('ERR_INVALID_ARGUMENT', (err as Error).message)
+  }
+  if (!(m.seed instanceof Uint8Array) || m.seed.length !== 32) {
+    throw new CairnError('ERR_INVALID_ARGUMENT', `challenge seed must be 32 bytes, found ${m.seed instanceof Uint8Array ? `${m.seed.length} bytes` : typeof m.seed}`)
+  }
+  const count = m.count
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || count > maxChallenges) {
+    throw new CairnError('ERR_INVALID_ARGUMENT', `challenge count must be 1…${maxChallenges} leaves, got ${String(count)}`)
+  }
+  return { seed: m.seed, count }
+}
+
+/** Checks the shape of a proof payload as it arrives (from the wire or the ledger). */
+export function proofPayloadFrom (value: unknown): ProofPayload {
+  let m: Record<string, unknown>
+  try {
+    m = record(value, 'proof', ['dealId', 'pieceCid', 'seed', 'count', 'at', 'proofs'])
+  } catch (err) {
+    throw new CairnError('ERR_PROOF_MALFORMED', (err as Error).message)
+  }
+  let dealId: CID, pieceCid: CID, count: number, at: number
+  try {
+    dealId = parseDealId(m.dealId, 'proof.dealId')
+    pieceCid = cid(m.pieceCid, 'proof.pieceCid')
+    count = uint(m.count, 'proof.count')
+    at = uint(m.at, 'proof.at')
+  } catch (err) {
+    throw new CairnError('ERR_PROOF_MALFORMED', (err as Error).message)
+  }
+  if (!Array.isArray(m.proofs)) throw new CairnError('ERR_PROOF_MALFORMED', 'proof.proofs: expected a list of leaf proofs')
+  const proofs = m.proofs.map((p: unknown, k: number): LeafProofMessage => {
+    const label = `proof.proofs[${k}]`
+    let leaf: Record<string, unknown>
+    try {
+      leaf = record(p, label, ['index', 'leaf', 'path'])
+    } catch (err) {
+      throw new CairnError('ERR_PROOF_MALFORMED', (err as Error).message)
+    }
+    if (typeof leaf.index !== 'number' || !Number.isSafeInteger(leaf.index) || leaf.index < 0) throw new CairnError('ERR_PROOF_MALFORMED', `${label}.index: expected a leaf index`)
+    if (!Array.isArray(leaf.path)) throw new CairnError('ERR_PROOF_MALFORMED', `${label}.path: expected a list of 32-byte siblings`)
+    return { index: leaf.index, leaf: bytes(leaf.leaf, `${label}.leaf`, 32), path: leaf.path.map((s: unknown, i: number) => bytes(s, `${label}.path[${i}]`, 32)) }
+  })
+  return { dealId, pieceCid, seed: bytes(m.seed, 'proof.seed', 32), count, at, proofs }
+}
+
+export function signProof (signer: Signer, payload: ProofPayload): SignedProof {
+  return sign(signer, Tag.proof, payload)
+}
+
+/** The proof library's shape of a signed proof's leaves. */
+export function pieceProofOf (payload: ProofPayload): PieceProof {
+  return { piece: payload.pieceCid, proofs: payload.proofs }
+}
+
+/** A proofs/ error as a node error with the same code when cairn knows it. */
+function coded (err: unknown, fallback: ErrorCode, message: string): CairnError {
+  if (err instanceof CairnError) return err
+  const code = (err as { code?: unknown })?.code
+  if (code === 'ERR_PIECE_READ' || code === 'ERR_PIECE_CORRUPT') return new CairnError('ERR_PIECE_CORRUPT', `${message}: ${(err as Error).message}`, { cause: err })
+  if (typeof code === 'string' && Object.hasOwn(codes, code)) return new CairnError(code as ErrorCode, `${message}: ${(err as Error).message}`, { cause: err })
+  return new CairnError(fallback, `${message}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}
+
+function readerOf (handle: FileHandle): ReadAt {
+  return async (offset, length) => {
+    const buffer = new Uint8Array(length)
+    const { bytesRead } = await handle.read(buffer, 0, length, offset)
+    return buffer.subarray(0, bytesRead)
+  }
+}
+
+export interface PieceProverOptions {
+  /** tree level of the cached layer (proofs/prove.ts DEFAULT_CACHE_LEVEL when unset) */
+  cacheLevel?: number
+  /** layer caches kept in memory (least recently used dropped first) */
+  memoryCaches?: number
+}
+
+/** Layer caches and proofs for the pieces of one piece store. */
+export class PieceProver {
+  private readonly memory = new Map<string, LayerCache>()
+  private readonly building = new Map<string, Promise<LayerCache>>()
+
+  constructor (readonly store: PieceStore, readonly options: PieceProverOptions = {}) {}
+
+  cachePath (pieceCid: string): string {
+    this.store.path(pieceCid) // validates the name
+    return join(this.store.dir, `${pieceCid}.layers`)
+  }
+
+  private remember (pieceCid: string, cache: LayerCache): LayerCache {
+    this.memory.delete(pieceCid)
+    this.memory.set(pieceCid, cache)
+    const limit = this.options.memoryCaches ?? 64
+    while (this.memory.size > limit) this.memory.delete(this.memory.keys().next().value as string)
+    return cache
+  }
+
+  /** Drops the in-memory copy, so the next proof loads the cache from disk. */
+  forget (pieceCid?: string): void {
+    if (pieceCid === undefined) this.memory.clear()
+    else this.memory.delete(pieceCid)
+  }
+
+  /** Reads the whole piece once, derives its layer cache and writes it beside the piece. */
+  async build (pieceCid: string): Promise<LayerCache> {
+    const pending = this.building.get(pieceCid)
+    if (pending !== undefined) return await pending
+    const work = (async () => {
+      const handle = await this.openPiece(pieceCid)
+      let cache: LayerCache
+      try {
+        cache = await buildLayerCache(pieceCid, readerOf(handle), { level: this.options.cacheLevel })
+      } catch (err) {
+        throw coded(err, 'ERR_IO', `building the layer cache of ${pieceCid}`)
+      } finally {
+        await handle.close()
+      }
+      await writeFileAtomic(this.cachePath(pieceCid), cache.encode())
+      return this.remember(pieceCid, cache)
+    })()
+    this.building.set(pieceCid, work)
+    try {
+      return await work
+    } finally {
+      this.building.delete(pieceCid)
+    }
+  }
+
+  /** The piece's layer cache: from memory, else from disk (checked against the piece CID), else rebuilt. */
+  async cache (pieceCid: string): Promise<LayerCache> {
+    const hit = this.memory.get(pieceCid)
+    if (hit !== undefined) return this.remember(pieceCid, hit)
+    let stored: Uint8Array | undefined
+    try {
+      stored = await readFile(this.cachePath(pieceCid))
+    } catch {}
+    if (stored !== undefined) {
+      try {
+        return this.remember(pieceCid, LayerCache.decode(stored, pieceCid))
+      } catch {
+        // corrupt or for another piece: rebuild below
+      }
+    }
+    return await this.build(pieceCid)
+  }
+
+  private async openPiece (pieceCid: string): Promise<FileHandle> {
+    try {
+      return await open(this.store.path(pieceCid), 'r')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new CairnError('ERR_PIECE_CORRUPT', `piece ${pieceCid} is missing from the piece store`, { cause: err })
+      throw coded(err, 'ERR_IO', `opening piece ${pieceCid}`)
+    }
+  }
+
+  /** Answers a challenge for a piece; ERR_PIECE_CORRUPT when its bytes are gone or changed. */
+  async prove (pieceCid: string, challenge: { dealId: CID, seed: Uint8Array, count: number }): Promise<PieceProof> {
+    const cache = await this.cache(pieceCid)
+    const handle = await this.openPiece(pieceCid)
+    try {
+      return await provePiece(pieceCid, challenge, readerOf(handle), cache)
+    } catch (err) {
+      throw coded(err, 'ERR_INTERNAL', `proving ${pieceCid}`)
+    } finally {
+      await handle.close()
+    }
+  }
+}
+
+/** Builds the signed proof message for a deal's piece. */
+export async function answerChallenge (prover: PieceProver, signer: Signer, deal: { dealId: CID, pieceCid: CID }, challenge: ChallengeBody, now: number): Promise<SignedProof> {
+  const proof = await prover.prove(deal.pieceCid.toString(), { dealId: deal.dealId, seed: challenge.seed, count: challenge.count })
+  return signProof(signer, {
+    dealId: deal.dealId,
+    pieceCid: deal.pieceCid,
+    seed: challenge.seed,
+    count: challenge.count,
+    at: now,
+    proofs: proof.proofs.map(p => ({ index: p.index, leaf: p.leaf, path: p.path }))
+  })
+}

@@ -1,0 +1,105 @@
+/**
+ * Providers on 127.0.0.1:0 in temporary repos (the real deal service with its
+ * layer caches), a client repo, and deals made through the client's deal flow,
+ * so audits run against exactly what a user would have.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { addToRepo } from '../../src/client/content.js'
+import { makeDeal } from '../../src/client/deal.js'
+import { loadDeal, type AuditContext, type AuditDeal } from '../../src/client/audit.js'
+import { LevelLedger } from '../../src/ledger/level.js'
+import { ProviderDeals, type ProviderDealsOptions, type ProviderTerms } from '../../src/provider/deals.js'
+import { createProviderServer, type HttpService } from '../../src/provider/server.js'
+import type { Database } from '../../src/repo/repo.js'
+import { Repo } from '../../src/repo/repo.js'
+import { PieceStore } from '../../src/store/pieces.js'
+
+export interface TestProvider {
+  repo: Repo
+  ledger: LevelLedger
+  node: ProviderDeals
+  store: PieceStore
+  service: HttpService
+  url: string
+  terms: ProviderTerms
+}
+
+export interface World {
+  dir: string
+  providers: TestProvider[]
+  client: { repo: Repo, ledger: LevelLedger, db: Database }
+  ctx: AuditContext
+  /** a deal for a fresh sample of `bytes` random bytes with provider `i`, through to active */
+  deal: (i: number, options?: { bytes?: number, duration?: number }) => Promise<AuditDeal>
+  cleanup: () => Promise<void>
+}
+
+export const TERMS: Omit<ProviderTerms, 'endpoint'> = {
+  // a price high enough that a few KiB for a few seconds earn whole base units
+  pricePerGiBDay: 10n ** 15n,
+  collateralPerGiB: 10n ** 14n,
+  minPieceSize: 128n,
+  maxPieceSize: 1n << 30n,
+  capacity: 1n << 32n,
+  maxDuration: 540 * 86400,
+  provingPeriod: 2,
+  challenges: 1024,
+  askTtl: 3600
+}
+
+export async function world (count = 1, options: { terms?: Partial<ProviderTerms>, prover?: ProviderDealsOptions } = {}): Promise<World> {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-audit-test-'))
+  const providers: TestProvider[] = []
+  for (let i = 0; i < count; i++) {
+    const repo = await Repo.init(join(dir, `provider-${i}`))
+    const db = await repo.db()
+    const ledger = await LevelLedger.open(db, repo.identity)
+    const terms: ProviderTerms = { endpoint: '', ...TERMS, ...options.terms }
+    const store = new PieceStore(repo.piecesDir, repo.tmpDir)
+    const node = new ProviderDeals(db, ledger, store, repo.identity, terms, undefined, options.prover)
+    const service = createProviderServer({ deals: node, blocks: node, pieces: node, log: () => {} })
+    const url = await service.listen('127.0.0.1', 0)
+    terms.endpoint = url
+    providers.push({ repo, ledger, node, store, service, url, terms })
+  }
+  const clientRepo = await Repo.init(join(dir, 'client'))
+  const clientDb = await clientRepo.db()
+  const clientLedger = await LevelLedger.open(clientDb, clientRepo.identity)
+  let samples = 0
+  const deal = async (i: number, o: { bytes?: number, duration?: number } = {}): Promise<AuditDeal> => {
+    const p = providers[i] as TestProvider
+    const sample = join(dir, `sample-${samples++}`)
+    await mkdir(sample, { recursive: true })
+    await writeFile(join(sample, 'data.bin'), randomBytes(o.bytes ?? 3000))
+    const added = await addToRepo(clientRepo, [sample])
+    const made = await makeDeal({ repo: clientRepo, ledger: clientLedger, pollIntervalMs: 20 }, added.root, p.url, { duration: o.duration ?? 86400 })
+    return await loadDeal(clientLedger, made.id)
+  }
+  return {
+    dir,
+    providers,
+    client: { repo: clientRepo, ledger: clientLedger, db: clientDb },
+    ctx: { ledger: clientLedger, db: clientDb },
+    deal,
+    cleanup: async () => {
+      for (const p of providers) {
+        await p.service.close()
+        await p.repo.close()
+      }
+      await clientRepo.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/** Entries of one kind (all kinds when unset), oldest first. */
+export async function entries (ledger: LevelLedger, kind?: string, deal?: string): Promise<Array<{ kind: string, fields: Record<string, unknown> }>> {
+  const out: Array<{ kind: string, fields: Record<string, unknown> }> = []
+  for await (const e of ledger.log({ deal })) if (kind === undefined || e.kind === kind) out.unshift({ kind: e.kind, fields: e.fields })
+  return out
+}
+
+export function seed (): Uint8Array { return new Uint8Array(randomBytes(32)) }
