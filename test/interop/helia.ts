@@ -62,6 +62,30 @@ export interface Oracle {
   stop: () => Promise<void>
 }
 
+/**
+ * verified-fetch over a node that knows no gateway and holds only `blocks`:
+ * it answers only if those blocks alone let it verify the path and content,
+ * which makes it the judge of whether a CAR response is self-sufficient.
+ */
+export async function offlineVerifiedFetch (blocks: Iterable<{ cid: CID, bytes: Uint8Array }>): Promise<Oracle> {
+  installWithResolvers()
+  const refused: string[] = []
+  const unguard = guardConnections(refused)
+  const { createHeliaHTTP } = await import('@helia/http')
+  const { createVerifiedFetch } = await import('@helia/verified-fetch')
+  const helia = await createHeliaHTTP({ routers: [], blockBrokers: [], libp2p: { services: {} } as never })
+  for (const { cid, bytes } of blocks) await helia.blockstore.put(cid, bytes)
+  const verifiedFetch = await createVerifiedFetch(helia)
+  return {
+    refused,
+    // no session: a session asks block brokers for providers, and there are none
+    fetch: async (resource, init) => await verifiedFetch(resource as string, { ...init, session: false }),
+    stop: async () => {
+      try { await verifiedFetch.stop() } finally { unguard() }
+    }
+  }
+}
+
 export async function verifiedFetchOf (gateway: string): Promise<Oracle> {
   const { hostname } = new URL(gateway)
   // the oracle must never reach past loopback

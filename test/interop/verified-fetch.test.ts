@@ -9,7 +9,7 @@ import test from 'ava'
 import { CarReader } from '@ipld/car'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { verifiedFetchOf, type Oracle } from './helia.js'
+import { offlineVerifiedFetch, verifiedFetchOf, type Oracle } from './helia.js'
 import { MiB, payload, randomBytes, startWorld, type Payload, type World } from './world.js'
 
 let world: World
@@ -17,6 +17,8 @@ let oracle: Oracle
 let file: Payload
 let fileBytes: Uint8Array
 let dir: Payload
+let sharded: Payload
+const entries = Array.from({ length: 40 }, (_, i) => new TextEncoder().encode(`entry ${i}\n`))
 const nested = new TextEncoder().encode('a nested file, fetched by path\n')
 
 test.before(async () => {
@@ -29,8 +31,11 @@ test.before(async () => {
     { path: 'd/sub/file.txt', content: nested },
     { path: 'd/sub/more.bin', content: randomBytes(70_000, 12) }
   ], { chunkSize: MiB, maxLinks: 1024 })
+  // a HAMT-sharded directory (the importer shards above 1000 bytes of links here)
+  sharded = await payload(entries.map((content, i) => ({ path: `h/entry-${i}.txt`, content })), { chunkSize: MiB, maxLinks: 1024, shardSplitThresholdBytes: 1000 })
   await world.deal(file)
   await world.deal(dir)
+  await world.deal(sharded)
   oracle = await verifiedFetchOf(world.url)
 })
 
@@ -76,6 +81,52 @@ test.serial('a CAR through verified-fetch (Accept: application/vnd.ipld.car) hol
     got.add(cid.toString())
   }
   t.deepEqual([...got].sort(), [...dir.order].sort())
+})
+
+/** Fetches a CAR from the gateway and asks an offline verified-fetch holding only its blocks for `path`. */
+async function fromCarAlone (t: { true: (v: boolean, m?: string) => void }, gatewayPath: string, resource: string, init?: RequestInit, omit = -1): Promise<Response & { blocks: number }> {
+  const car = await fetch(`${world.url}/ipfs/${gatewayPath}`, { headers: { accept: 'application/vnd.ipld.car' } })
+  t.true(car.status === 200, `gateway answered ${car.status}`)
+  const reader = await CarReader.fromBytes(new Uint8Array(await car.arrayBuffer()))
+  const blocks = []
+  for await (const block of reader.blocks()) blocks.push(block)
+  if (omit >= 0) blocks.splice(omit, 1)
+  const offline = await offlineVerifiedFetch(blocks)
+  try {
+    const res = await offline.fetch(resource, { ...init, signal: AbortSignal.timeout(10_000) })
+    const body = new Uint8Array(await res.arrayBuffer())
+    return Object.assign(new Response(body, { status: res.status, headers: res.headers }), { blocks: blocks.length })
+  } finally {
+    await offline.stop()
+  }
+}
+
+test.serial('a HAMT-sharded directory: verified-fetch resolves a path through the shards from the gateway', async (t) => {
+  const res = await oracle.fetch(`ipfs://${sharded.root.toString()}/entry-33.txt`, { signal: AbortSignal.timeout(30_000) })
+  t.is(res.status, 200)
+  t.deepEqual(new Uint8Array(await res.arrayBuffer()), entries[33])
+})
+
+test.serial('a path CAR is self-sufficient: verified-fetch holding only its blocks resolves the path (plain and HAMT directories)', async (t) => {
+  const plain = await fromCarAlone(t, `${dir.root.toString()}/sub/file.txt?dag-scope=entity`, `ipfs://${dir.root.toString()}/sub/file.txt`)
+  t.is(plain.status, 200)
+  t.deepEqual(new Uint8Array(await plain.arrayBuffer()), nested)
+  const hamt = await fromCarAlone(t, `${sharded.root.toString()}/entry-7.txt?dag-scope=entity`, `ipfs://${sharded.root.toString()}/entry-7.txt`)
+  t.is(hamt.status, 200)
+  t.deepEqual(new Uint8Array(await hamt.arrayBuffer()), entries[7])
+  t.true(hamt.blocks < sharded.order.length, 'only the shards on the way, not the whole directory')
+  // the control: with one of those blocks left out, the same oracle cannot answer
+  const short = await fromCarAlone(t, `${sharded.root.toString()}/entry-7.txt?dag-scope=entity`, `ipfs://${sharded.root.toString()}/entry-7.txt`, {}, 1)
+  t.not(short.status, 200)
+})
+
+test.serial('an entity-bytes CAR carries what a verifying client needs for that byte range', async (t) => {
+  const from = MiB - 100
+  const to = 2 * MiB + 99
+  const res = await fromCarAlone(t, `${file.root.toString()}?entity-bytes=${from}:${to}`, `ipfs://${file.root.toString()}`, { headers: { range: `bytes=${from}-${to}` } })
+  t.is(res.status, 206)
+  t.true(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(fileBytes.subarray(from, to + 1))))
+  t.is(res.blocks, 4, 'the root and the three leaves the range touches')
 })
 
 test.serial('content held under no deal: verified-fetch gives up quickly, the gateway answers 404', async (t) => {
