@@ -34,10 +34,10 @@ export default async function get (args: string[], options: GetOptions): Promise
         bar ??= out.progress(`fetching from ${source.location}`)
         bar.update(n)
       },
-      onFailover: (source, err) => {
+      onFailover: (source, err, next) => {
         bar?.done()
         bar = undefined
-        process.stderr.write(`warning: ${source.location} failed with ${err.code}: ${err.message}; trying the next source\n`)
+        out.warn(`${source.kind === 'local' ? 'the local repo' : source.location} failed with ${err.code}: ${err.message}${next === undefined ? '' : `; trying ${next.location}`}`)
       }
     })
     bar?.done()

@@ -29,6 +29,8 @@ export interface UploadOptions {
   /** bytes in the body; sent as Content-Length */
   length: number
   signal?: AbortSignal
+  /** how long the provider may take to answer once it has every byte, ms (default 5 min) */
+  answerTimeoutMs?: number
 }
 
 export class ProviderClient {
@@ -58,12 +60,39 @@ export class ProviderClient {
 
   /** Streams the piece with the client's signature on the request; returns the provider's signed status. */
   async upload (client: Signer, dealId: CID, provider: string, body: AsyncIterable<Uint8Array>, options: UploadOptions): Promise<SignedDealStatus> {
-    const text = await this.json('PUT', `/v1/deals/${dealId.toString()}/piece`, body, {
-      'content-type': 'application/vnd.ipld.car; version=1',
-      'content-length': String(options.length),
-      authorization: uploadAuthorization(client, dealId)
-    }, options.signal)
-    return verifyDealStatus(decodeSignedJson(text), provider)
+    // undici's headers timeout runs while the body is still being sent, so an
+    // upload longer than it would be cut; instead the watchdog fires when the
+    // provider stops taking bytes, or does not answer once it has them all
+    const watchdog = new AbortController()
+    let timer: NodeJS.Timeout | undefined
+    const arm = (ms: number, why: string): void => {
+      clearTimeout(timer)
+      timer = setTimeout(() => watchdog.abort(new CairnError('ERR_TIMEOUT', `provider ${this.url} ${why} for ${ms} ms`)), ms)
+    }
+    const idle = this.bodyTimeout
+    const answer = options.answerTimeoutMs ?? 5 * 60_000
+    async function * watched (): AsyncGenerator<Uint8Array> {
+      arm(idle, 'took no upload bytes')
+      for await (const chunk of body) {
+        yield chunk
+        arm(idle, 'took no upload bytes')
+      }
+      arm(answer, 'did not answer after the whole piece was sent')
+    }
+    const signal = options.signal === undefined ? watchdog.signal : AbortSignal.any([options.signal, watchdog.signal])
+    try {
+      const text = await this.json('PUT', `/v1/deals/${dealId.toString()}/piece`, watched(), {
+        'content-type': 'application/vnd.ipld.car; version=1',
+        'content-length': String(options.length),
+        authorization: uploadAuthorization(client, dealId)
+      }, signal, 0)
+      return verifyDealStatus(decodeSignedJson(text), provider)
+    } catch (err) {
+      if (watchdog.signal.aborted) throw watchdog.signal.reason
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   async status (dealId: CID, provider: string): Promise<SignedDealStatus> {
@@ -90,8 +119,8 @@ export class ProviderClient {
     return res.body
   }
 
-  private async json (method: Dispatcher.HttpMethod, path: string, body?: Dispatcher.DispatchOptions['body'] | AsyncIterable<Uint8Array>, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Uint8Array> {
-    const res = await this.send(method, path, body, { accept: 'application/json', ...headers }, signal)
+  private async json (method: Dispatcher.HttpMethod, path: string, body?: Dispatcher.DispatchOptions['body'] | AsyncIterable<Uint8Array>, headers: Record<string, string> = {}, signal?: AbortSignal, headersTimeout?: number): Promise<Uint8Array> {
+    const res = await this.send(method, path, body, { accept: 'application/json', ...headers }, signal, headersTimeout)
     await this.expectOk(res)
     try {
       return new Uint8Array(await res.body.arrayBuffer())
@@ -100,13 +129,13 @@ export class ProviderClient {
     }
   }
 
-  private async send (method: Dispatcher.HttpMethod, path: string, body: Dispatcher.DispatchOptions['body'] | AsyncIterable<Uint8Array> | undefined, headers: Record<string, string>, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+  private async send (method: Dispatcher.HttpMethod, path: string, body: Dispatcher.DispatchOptions['body'] | AsyncIterable<Uint8Array> | undefined, headers: Record<string, string>, signal?: AbortSignal, headersTimeout = this.headersTimeout): Promise<Dispatcher.ResponseData> {
     try {
       return await request(this.url + path, {
         method,
         headers,
         body: body as Dispatcher.DispatchOptions['body'],
-        headersTimeout: this.headersTimeout,
+        headersTimeout,
         bodyTimeout: this.bodyTimeout,
         signal,
         dispatcher: this.dispatcher

@@ -20,6 +20,7 @@ import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { findRoot } from '../store/roots.js'
 import { ls, openCarFile, unpack, type UnpackResult } from '../unixfs/exporter.js'
+import { AddressBook } from './address-book.js'
 import { ProviderClient } from './provider-client.js'
 
 export interface Target {
@@ -65,12 +66,16 @@ export async function sourcesFor (repo: Repo, ledger: Ledger | undefined, root: 
   const seen = new Set<string>()
   if (ledger !== undefined) {
     const want = root.toV1().toString()
+    const book = new AddressBook(db)
     for await (const entry of ledger.log({ kind: 'deal-active' })) {
       const payload = CID.asCID(entry.fields.payloadCid)
-      const endpoint = entry.fields.endpoint
-      if (payload === null || payload.toV1().toString() !== want || typeof endpoint !== 'string') continue
+      if (payload === null || payload.toV1().toString() !== want) continue
       const deal = await ledger.deal(entry.fields.deal as CID)
-      if (deal?.state !== 'active' || seen.has(endpoint)) continue
+      if (deal?.state !== 'active') continue
+      // a provider that moved is found at the address its latest signed ask was fetched from
+      const known = typeof entry.fields.provider === 'string' ? await book.get(entry.fields.provider).catch(() => undefined) : undefined
+      const endpoint = known?.url ?? entry.fields.endpoint
+      if (typeof endpoint !== 'string' || seen.has(endpoint)) continue
       seen.add(endpoint)
       sources.push({ kind: 'provider', location: endpoint, reason: 'deal' })
     }
@@ -86,8 +91,8 @@ export async function sourcesFor (repo: Repo, ledger: Ledger | undefined, root: 
 
 export interface FetchEvents {
   onBytes?: (source: Source, bytes: number) => void
-  /** a source failed and the next will be tried */
-  onFailover?: (source: Source, err: CairnError) => void
+  /** a source failed; `next` is the source tried next, if any */
+  onFailover?: (source: Source, err: CairnError, next?: Source) => void
 }
 
 /**
@@ -161,7 +166,7 @@ export async function get (repo: Repo, target: Target, sources: Source[], option
   }
   const failed: GetResult['failed'] = []
   let lastError: CairnError | undefined
-  for (const source of sources) {
+  for (const [i, source] of sources.entries()) {
     let car: string
     let spooled = false
     try {
@@ -176,7 +181,7 @@ export async function get (repo: Repo, target: Target, sources: Source[], option
       const e = isCairnError(err) ? err : new CairnError('ERR_INTERNAL', (err as Error).message, { cause: err })
       failed.push({ source, code: e.code, message: e.message })
       lastError = e
-      events.onFailover?.(source, e)
+      events.onFailover?.(source, e, sources[i + 1])
       continue
     }
     try {

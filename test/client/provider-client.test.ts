@@ -109,3 +109,37 @@ test('provider URLs are checked', (t) => {
   t.is(t.throws(() => normaliseUrl('ftp://x'))?.['code' as 'message'], 'ERR_INVALID_ARGUMENT')
   t.is(t.throws(() => normaliseUrl('not a url'))?.['code' as 'message'], 'ERR_INVALID_ARGUMENT')
 })
+
+test('an upload longer than the headers timeout completes; a provider that stops reading is ERR_TIMEOUT', async (t) => {
+  const { signDealStatus } = await import('../../src/deal/acceptance.js')
+  const { CID } = await import('multiformats/cid')
+  const dealId = CID.parse('bafyreihqobxes6w2ggxdzggete55febpztyfkmvqyw65htksuqzq7b4zc4')
+  let stall = false
+  const s = await serve((req, res) => {
+    void (async () => {
+      for await (const _ of req) {
+        if (stall) await new Promise(() => {}) // stop reading: the client must notice
+        await new Promise(resolve => setTimeout(resolve, 40))
+      }
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(Buffer.from(dagJson.encode(signDealStatus(signer, { dealId, provider: signer.did, state: 'active', at: 1 }))))
+    })()
+  })
+  async function * body (): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < 16; i++) yield new Uint8Array(64 * 1024)
+  }
+  try {
+    const client = new ProviderClient(s.url, { headersTimeoutMs: 200, bodyTimeoutMs: 2000 })
+    const status = await client.upload(other, dealId, signer.did, body(), { length: 16 * 64 * 1024 })
+    t.is(status.payload.state, 'active')
+    stall = true
+    const slow = new ProviderClient(s.url, { headersTimeoutMs: 200, bodyTimeoutMs: 300 })
+    async function * big (): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 256; i++) yield new Uint8Array(1024 * 1024)
+    }
+    const err = await t.throwsAsync(slow.upload(other, dealId, signer.did, big(), { length: 256 * 1024 * 1024 }))
+    t.is((err as { code?: string }).code, 'ERR_TIMEOUT')
+  } finally {
+    await s.close()
+  }
+})
