@@ -33,14 +33,14 @@ export interface World {
   client: { repo: Repo, ledger: LevelLedger, db: Database }
   ctx: AuditContext
   /** a deal for a fresh sample of `bytes` random bytes with provider `i`, through to active */
-  deal: (i: number, options?: { bytes?: number, duration?: number }) => Promise<AuditDeal>
+  deal: (i: number, options?: { bytes?: number, duration?: number, provingPeriod?: number }) => Promise<AuditDeal>
   cleanup: () => Promise<void>
 }
 
 export const TERMS: Omit<ProviderTerms, 'endpoint'> = {
   // a price high enough that a few KiB for a few seconds earn whole base units
   pricePerGiBDay: 10n ** 15n,
-  collateralPerGiB: 10n ** 14n,
+  collateralPerGiB: 10n ** 11n,
   minPieceSize: 128n,
   maxPieceSize: 1n << 30n,
   capacity: 1n << 32n,
@@ -69,13 +69,13 @@ export async function world (count = 1, options: { terms?: Partial<ProviderTerms
   const clientDb = await clientRepo.db()
   const clientLedger = await LevelLedger.open(clientDb, clientRepo.identity)
   let samples = 0
-  const deal = async (i: number, o: { bytes?: number, duration?: number } = {}): Promise<AuditDeal> => {
+  const deal = async (i: number, o: { bytes?: number, duration?: number, provingPeriod?: number } = {}): Promise<AuditDeal> => {
     const p = providers[i] as TestProvider
     const sample = join(dir, `sample-${samples++}`)
     await mkdir(sample, { recursive: true })
     await writeFile(join(sample, 'data.bin'), randomBytes(o.bytes ?? 3000))
     const added = await addToRepo(clientRepo, [sample])
-    const made = await makeDeal({ repo: clientRepo, ledger: clientLedger, pollIntervalMs: 20 }, added.root, p.url, { duration: o.duration ?? 86400 })
+    const made = await makeDeal({ repo: clientRepo, ledger: clientLedger, pollIntervalMs: 20 }, added.root, p.url, { duration: o.duration ?? 86400, provingPeriod: o.provingPeriod })
     return await loadDeal(clientLedger, made.id)
   }
   return {
