@@ -7,56 +7,17 @@
  *   npm run bench -- --sizes 64M       # a quick run
  *   npm run bench -- --skip-slow-peers # leave out data-segment (≈ 7 MB/s)
  */
-import { spawn } from 'node:child_process'
-import { createWriteStream, existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createCipheriv } from 'node:crypto'
-import { once } from 'node:events'
+import { measure, generate, MiB, type Measure } from './measure.js'
+import { benchTransfer } from './transfer.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = join(ROOT, 'bin', 'cairn.js')
 const PEERS = join(ROOT, 'dist', 'bench', 'peers.js')
 const IPFS_CAR = join(ROOT, 'node_modules', 'ipfs-car', 'bin.js')
-const MiB = 1024 * 1024
-
-export interface Measure { name: string, tool: string, bytes: number, seconds: number, mibPerSec: number, peakRssMiB: number | null, output: string }
-
-/** Runs a command, returning wall time and peak RSS (via GNU time when present). */
-export async function measure (name: string, tool: string, bytes: number, cmd: string, args: string[], env: Record<string, string> = {}): Promise<Measure> {
-  const timeBin = '/usr/bin/time'
-  const useTime = existsSync(timeBin)
-  const rssFile = join(tmpdir(), `cairn-bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}`)
-  const [file, argv] = useTime ? [timeBin, ['-f', '%M', '-o', rssFile, cmd, ...args]] : [cmd, args]
-  const started = process.hrtime.bigint()
-  const child = spawn(file, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
-  let output = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { output += d })
-  const [code] = await once(child, 'close') as [number]
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9
-  if (code !== 0) throw new Error(`${name}: ${cmd} ${args.join(' ')} exited ${code}`)
-  let peakRssMiB: number | null = null
-  if (useTime) {
-    peakRssMiB = Math.round(Number((await readFile(rssFile, 'utf8')).trim().split('\n').at(-1)) / 1024)
-    await rm(rssFile, { force: true })
-  }
-  return { name, tool, bytes, seconds, mibPerSec: bytes / MiB / seconds, peakRssMiB, output: output.trim() }
-}
-
-/** Deterministic incompressible bytes (AES-CTR keystream), written without holding the file. */
-export async function generate (path: string, bytes: number): Promise<void> {
-  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16, 0))
-  const out = createWriteStream(path)
-  const zero = Buffer.alloc(4 * MiB)
-  for (let left = bytes; left > 0; left -= zero.length) {
-    const chunk = cipher.update(left >= zero.length ? zero : zero.subarray(0, left))
-    if (!out.write(chunk)) await once(out, 'drain')
-  }
-  out.end()
-  await once(out, 'finish')
-}
 
 function parseSize (text: string): number {
   const m = /^(\d+)([KMG]?)$/i.exec(text)
@@ -94,6 +55,7 @@ async function main (): Promise<void> {
       await run(measure(`add ${label}`, 'cairn add', size, process.execPath, [BIN, '--repo', repo, '--json', 'add', input]))
       await run(measure(`add ${label}`, 'ipfs-car pack --no-wrap', size, process.execPath, [IPFS_CAR, 'pack', input, '--no-wrap', '-o', join(work, 'ipfs-car.car')]))
       await rm(join(work, 'ipfs-car.car'), { force: true })
+      if (!argv.includes('--no-transfer')) for (const r of await benchTransfer(work, input, label)) await run(Promise.resolve(r))
       await rm(repo, { recursive: true, force: true })
       await rm(input, { force: true })
     }

@@ -1,0 +1,74 @@
+/**
+ * Upload to a provider on loopback (the provider verifying every block and the
+ * piece CID as the body streams) and `cairn get` of the same content (every
+ * block verified, files written), beside plain HTTP moving the same bytes.
+ * SPEC §7 targets: upload ≥ 100 MiB/s, get ≥ 300 MiB/s on 1 GiB.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { join } from 'node:path'
+import { rm, stat } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { measure, type Measure } from './measure.js'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const BIN = join(ROOT, 'bin', 'cairn.js')
+const RAW = join(ROOT, 'dist', 'bench', 'raw-http.js')
+
+/** Starts a long-running process that prints one JSON line naming its URL. */
+async function serve (args: string[]): Promise<{ url: string, child: ChildProcess }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] })
+  const lines = createInterface({ input: child.stdout! })
+  for await (const line of lines) {
+    const { url } = JSON.parse(line) as { url: string }
+    return { url: url.replace(/\/$/, ''), child }
+  }
+  throw new Error(`${args.join(' ')} printed no URL`)
+}
+
+async function stop (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  child.kill('SIGTERM')
+  await once(child, 'close')
+}
+
+async function cli (args: string[]): Promise<string> {
+  const r = await measure(args.join(' '), 'cairn', 0, process.execPath, [BIN, ...args])
+  return r.output
+}
+
+export async function benchTransfer (work: string, input: string, label: string): Promise<Measure[]> {
+  const results: Measure[] = []
+  const provider = join(work, 'transfer-provider')
+  const client = join(work, 'transfer-client')
+  const fetcher = join(work, 'transfer-fetcher')
+  for (const repo of [provider, client, fetcher]) await cli(['--repo', repo, 'init'])
+  const added = JSON.parse(await cli(['--repo', client, '--json', 'add', input])) as { root: string, piece: { payloadSize: number } }
+  const root = added.root
+  const carBytes = added.piece.payloadSize
+  const node = await serve([BIN, '--repo', provider, '--json', 'provider', 'start', '--listen', '127.0.0.1:0', '--price', '1', '--max-piece-size', '64GiB', '--capacity', '1TiB'])
+  try {
+    results.push(await measure(`upload ${label}`, 'cairn deal (provider verifying)', carBytes, process.execPath,
+      [BIN, '--repo', client, '--json', 'deal', root, '--provider', node.url, '--max-price', '1']))
+    const out = join(work, 'transfer-out')
+    results.push(await measure(`get ${label}`, 'cairn get (verified)', carBytes, process.execPath,
+      [BIN, '--repo', fetcher, '--json', 'get', root, '--provider', node.url, '-o', out]))
+    if ((await stat(out)).size !== (await stat(input)).size) throw new Error('cairn get wrote the wrong number of bytes')
+    await rm(out, { force: true })
+  } finally {
+    await stop(node.child)
+  }
+  const raw = await serve([RAW, 'serve', input])
+  try {
+    const size = (await stat(input)).size
+    results.push(await measure(`upload ${label}`, 'plain HTTP PUT (undici → node:http)', size, process.execPath, [RAW, 'put', raw.url, input]))
+    const out = join(work, 'raw-out')
+    results.push(await measure(`get ${label}`, 'plain HTTP GET (node:http → undici → file)', size, process.execPath, [RAW, 'get', raw.url, out]))
+    await rm(out, { force: true })
+  } finally {
+    await stop(raw.child)
+  }
+  for (const repo of [provider, client, fetcher]) await rm(repo, { recursive: true, force: true })
+  return results
+}
