@@ -73,7 +73,11 @@ class WorkerPool {
 
 function workers (): SubtreeEngine {
   if (workersEngine !== undefined) return workersEngine
-  const pool = new WorkerPool(Math.max(1, availableParallelism()))
+  // one core stays with the event loop: with a worker per core the main thread was starved
+  // (stalls of 100–190 ms, and slower overall, on the 2-vCPU machine; docs/performance.md).
+  // CAIRN_COMMP_WORKERS overrides.
+  const wanted = Number.parseInt(process.env.CAIRN_COMMP_WORKERS ?? '', 10)
+  const pool = new WorkerPool(Number.isInteger(wanted) && wanted > 0 ? wanted : Math.max(1, availableParallelism() - 1))
   workersEngine = {
     name: 'workers',
     rootSync: portableRootSync,
