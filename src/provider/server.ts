@@ -7,7 +7,7 @@
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { CairnError } from '../errors.js'
+import { CairnError, isCairnError } from '../errors.js'
 import { gatewayHandler } from '../gateway/gateway.js'
 import { parseCid } from '../gateway/request.js'
 import { errorBody, readJSONBody, Router, sendError, sendJSON, toCairnError, UploadGuard, httpStatusOf, type Context } from './http.js'
@@ -250,7 +250,8 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
       sendJSON(res, 200, result)
     } catch (thrown) {
       // the guard's reason (stall, slow, short body) is the truer account than the reader's
-      const err = guard.errored !== null ? toCairnError(guard.errored) : toCairnError(thrown)
+      // (only a coded reason: a reader that stopped early leaves a plain AbortError there)
+      const err = isCairnError(guard.errored) ? guard.errored : toCairnError(thrown)
       metrics.uploads.inc({ result: 'failed' })
       log('upload-failed', { deal: dealId, bytes: guard.bytes, code: err.code, message: err.message })
       req.unpipe(guard)
