@@ -33,6 +33,9 @@ import { periodOf, recordResult, settle, type ProofOutcome, type Settlement } fr
 
 export const DEFAULT_CHALLENGE_TIMEOUT_MS = 30_000
 
+/** Largest proof answer read: 1024 leaves of a 2^50-leaf tree in DAG-JSON stay well below it. */
+const MAX_PROOF_BYTES = 8 << 20
+
 /** A deal as the client's ledger knows it: enough to audit and account for it. */
 export interface AuditDeal {
   id: CID
@@ -147,12 +150,22 @@ export const httpTransport: ProofTransport = async (deal, challenge, signal) => 
   } catch (err) {
     throw networkError(deal.endpoint, err, signal)
   }
-  let body: Uint8Array
+  const chunks: Uint8Array[] = []
+  let size = 0
   try {
-    body = new Uint8Array(await res.body.arrayBuffer())
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      size += chunk.length
+      if (size > MAX_PROOF_BYTES) {
+        res.body.destroy()
+        throw new CairnError('ERR_PROOF_MALFORMED', `provider ${deal.endpoint} sent more than ${MAX_PROOF_BYTES} bytes for a proof`)
+      }
+      chunks.push(chunk)
+    }
   } catch (err) {
+    if (err instanceof CairnError) throw err
     throw networkError(deal.endpoint, err, signal)
   }
+  const body = new Uint8Array(Buffer.concat(chunks))
   if (res.statusCode < 200 || res.statusCode >= 300) throw answeredError(deal.endpoint, res.statusCode, body)
   try {
     return dagJson.decode(body)

@@ -161,19 +161,26 @@ export async function makeDeal (ctx: DealContext, root: string, url: string, ter
       yield chunk
     }
   }
-  let status: SignedDealStatus = await client.upload(repo.identity, dealId, proposal.provider, body(), { length: size })
-
-  progress({ phase: 'waiting' })
-  const deadline = Date.now() + (ctx.activeTimeoutMs ?? 60_000)
-  while (status.payload.state !== 'active') {
-    const state: string = status.payload.state
-    if (['rejected', 'failed', 'terminated', 'expired'].includes(state)) {
-      await ledger.append('deal-failed', { deal: dealId, provider: proposal.provider, code: 'ERR_DEAL_STATE', message: `provider reports the deal ${state}` })
-      throw new CairnError('ERR_DEAL_STATE', `provider ${client.url} reports deal ${dealId.toString()} as ${state}`)
+  let status: SignedDealStatus
+  try {
+    status = await client.upload(repo.identity, dealId, proposal.provider, body(), { length: size })
+    progress({ phase: 'waiting' })
+    const deadline = Date.now() + (ctx.activeTimeoutMs ?? 60_000)
+    while (status.payload.state !== 'active') {
+      const state: string = status.payload.state
+      if (['rejected', 'failed', 'terminated', 'expired'].includes(state)) {
+        throw new CairnError('ERR_DEAL_STATE', `provider ${client.url} reports deal ${dealId.toString()} as ${state}`)
+      }
+      if (Date.now() > deadline) throw new CairnError('ERR_TIMEOUT', `deal ${dealId.toString()} is still ${state} at ${client.url} after ${ctx.activeTimeoutMs ?? 60_000} ms`)
+      await new Promise(resolve => setTimeout(resolve, ctx.pollIntervalMs ?? 500))
+      status = await client.status(dealId, proposal.provider)
     }
-    if (Date.now() > deadline) throw new CairnError('ERR_TIMEOUT', `deal ${dealId.toString()} is still ${state} at ${client.url} after ${ctx.activeTimeoutMs ?? 60_000} ms`)
-    await new Promise(resolve => setTimeout(resolve, ctx.pollIntervalMs ?? 500))
-    status = await client.status(dealId, proposal.provider)
+  } catch (err) {
+    // this client has no way to resume a transfer: the deal is over from its side
+    // (the provider keeps its own view, SPEC §3 "States")
+    const code = isCairnError(err) ? err.code : 'ERR_INTERNAL'
+    await ledger.append('deal-failed', { deal: dealId, provider: proposal.provider, code, message: err instanceof Error ? err.message : String(err) })
+    throw err
   }
   await ledger.append('deal-active', {
     deal: dealId,

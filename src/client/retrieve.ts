@@ -186,6 +186,13 @@ export async function get (repo: Repo, target: Target, sources: Source[], option
     }
     try {
       return { ...await write(repo, car, target, options, spooled), source, failed }
+    } catch (err) {
+      // a damaged local piece is one more source that failed; anything else (target exists, disk full) is final
+      const next = sources[i + 1]
+      if (source.kind !== 'local' || next === undefined || !isCairnError(err) || err.exitStatus !== 3) throw err
+      failed.push({ source, code: err.code, message: err.message })
+      lastError = err
+      events.onFailover?.(source, err, next)
     } finally {
       if (spooled) await rm(car, { force: true })
     }

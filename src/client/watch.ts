@@ -23,6 +23,8 @@ export interface WatchOptions extends AuditOptions {
   maxPeriods?: number
   /** how often the schedule is looked at, ms */
   tickMs?: number
+  /** how often the list of active deals is re-read from the ledger, ms */
+  refreshMs?: number
   /** fraction of the period the audit moment is drawn from */
   window?: number
   /** most audits in flight at once */
@@ -58,6 +60,9 @@ export async function watch (ctx: AuditContext, options: WatchOptions = {}): Pro
   const finished = new Set<string>()
   const concurrency = options.concurrency ?? 8
   const started = new Set<string>()
+  const refreshMs = options.refreshMs ?? 10_000
+  let deals: AuditDeal[] | undefined
+  let listedAt = 0
 
   // a proof result whose settlement did not commit before a stop is settled now
   for (const deal of await activeDeals(ctx.ledger)) await settle(ctx, deal)
@@ -84,7 +89,14 @@ export async function watch (ctx: AuditContext, options: WatchOptions = {}): Pro
   while (options.signal?.aborted !== true) {
     const now = nowMs()
     if (options.until !== undefined && now >= options.until) break
-    const deals = await activeDeals(ctx.ledger)
+    // the deal list is re-read from the log now and then; states come from the deal index every tick
+    if (deals === undefined || now - listedAt >= refreshMs) {
+      deals = await activeDeals(ctx.ledger)
+      listedAt = now
+    }
+    const active: AuditDeal[] = []
+    for (const deal of deals) if ((await ctx.ledger.deal(deal.id))?.state === 'active') active.push(deal)
+    deals = active
     for (const deal of deals) {
       const key = deal.id.toString()
       if (inFlight.has(key) || (options.once === true && started.has(key))) continue

@@ -141,3 +141,40 @@ test('get: wrong bytes from one provider are ERR_BLOCK_MISMATCH, a cut-off strea
     await w.cleanup()
   }
 })
+
+test('a damaged local piece: get falls over to the provider; a new deal fails at the provider\'s verification and is recorded deal-failed', async (t) => {
+  const w = await world()
+  try {
+    const sample = await sampleTree(join(w.dir, 'sample'))
+    const added = await addToRepo(w.client.repo, [sample])
+    await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 * 3 })
+    const piecePath = join(w.client.repo.piecesDir, `${added.piece.cid}.car`)
+    const { open } = await import('node:fs/promises')
+    const handle = await open(piecePath, 'r+')
+    const one = Buffer.alloc(1)
+    await handle.read(one, 0, 1, 1_000_000)
+    one[0] = (one[0] as number) ^ 0xff
+    await handle.write(one, 0, 1, 1_000_000)
+    await handle.close()
+
+    const target = parseTarget(added.root)
+    const sources = await sourcesFor(w.client.repo, w.client.ledger, target.root, [])
+    t.is(sources[0]?.kind, 'local')
+    const result = await get(w.client.repo, target, sources, { output: join(w.dir, 'out') })
+    t.is(result.source.location, w.provider.url)
+    t.is(result.failed[0]?.code, 'ERR_BLOCK_MISMATCH')
+    t.deepEqual(await tree(join(w.dir, 'out')), await tree(sample))
+
+    const err = await t.throwsAsync(makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 * 3 }))
+    t.is((err as { code?: string }).code, 'ERR_BLOCK_MISMATCH', err?.message)
+    const latest = []
+    for await (const e of w.client.ledger.log({ limit: 1 })) latest.push(e)
+    t.is(latest[0]?.kind, 'deal-failed')
+    t.is(latest[0]?.fields.code, 'ERR_BLOCK_MISMATCH')
+    t.is((await w.client.ledger.deal(String(latest[0]?.fields.deal)))?.state, 'failed')
+    t.is((await w.provider.ledger.deal(String(latest[0]?.fields.deal)))?.state, 'accepted')
+    await w.client.ledger.verify()
+  } finally {
+    await w.cleanup()
+  }
+})

@@ -46,7 +46,7 @@ export async function world (overrides: Partial<ProviderTerms> = {}): Promise<Wo
     ...overrides
   }
   const node = new ProviderDeals(db, providerLedger, new PieceStore(providerRepo.piecesDir, providerRepo.tmpDir), providerRepo.identity, terms)
-  const service = createProviderServer({ deals: node, blocks: node, pieces: node, log: () => {} })
+  const service = createProviderServer({ deals: node, blocks: node, pieces: node, log: process.env.CAIRN_TEST_LOG === undefined ? () => {} : (e, f) => { console.error(e, f) } })
   const url = await service.listen('127.0.0.1', 0)
   terms.endpoint = url
   const clientRepo = await Repo.init(join(dir, 'client'))
