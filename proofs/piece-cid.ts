@@ -9,7 +9,7 @@
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { proofsError } from './errors.js'
-import { MAX_HEIGHT, paddedSizeFromHeight, payloadSizeFrom } from './fr32.js'
+import { heightFor, MAX_HEIGHT, paddedSizeFromHeight, payloadSizeFrom } from './fr32.js'
 
 export const RAW_CODE = 0x55
 export const PIECE_MULTIHASH_CODE = 0x1011
@@ -117,6 +117,8 @@ export function parsePieceCid (input: string | CID): PieceLink {
   // a one-leaf or two-leaf tree has no whole quad, so it cannot hold Fr32 data with padding
   if (height < 2 && padding !== 0n) invalid(input, `height ${height} cannot carry padding`)
   if (padding > capacity) invalid(input, `padding ${padding} exceeds the piece's ${capacity} payload bytes`)
+  // FRC-0069: padding is less than the data (so the tree is the smallest that fits it), except below 127 bytes
+  if (height >= 2 && heightFor(capacity - padding) !== height) invalid(input, `padding ${padding} leaves ${capacity - padding} payload bytes, which fit a tree lower than ${height}`)
   return {
     cid,
     root: digest.slice(n + 1),

@@ -7,7 +7,7 @@ import { parsePieceCid, pieceCidV1, pieceCidV2, pieceCidV1FromV2, pieceCidV2From
 const root = Uint8Array.from({ length: 32 }, (_, i) => i)
 
 test('v2 round-trips root, height and padding', t => {
-  for (const [height, padding] of [[2, 127n], [5, 0n], [30, 123456789n], [40, 2n ** 40n]] as Array<[number, bigint]>) {
+  for (const [height, padding] of [[2, 127n], [5, 0n], [30, 123456789n], [45, 2n ** 40n]] as Array<[number, bigint]>) {
     const cid = pieceCidV2(root, height, padding)
     t.true(cid.toString().startsWith('bafkzcib'))
     const parsed = parsePieceCid(cid.toString())
@@ -35,6 +35,7 @@ const notPieces: Array<[string, () => string | CID]> = [
   ['dag-pb CIDv0', () => 'QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n'],
   ['digest too short', () => CID.createV1(0x55, Digest.create(0x1011, new Uint8Array(20))).toString()],
   ['padding larger than the piece', () => pieceCidV2(root, 3, 300n)],
+  ['non-minimal tree (padding ≥ the data)', () => pieceCidV2(root, 10, 20000n)],
   ['non-minimal varint', () => CID.createV1(0x55, Digest.create(0x1011, Uint8Array.from([0x80, 0x00, 2, ...root]))).toString()]
 ]
 
