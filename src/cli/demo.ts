@@ -2,7 +2,8 @@
  * `cairn demo [--keep]` (SPEC §2 Node): the whole product in a few seconds on
  * loopback. A provider runs in this process on 127.0.0.1 (port 0) in a
  * temporary repo; a client in another temporary repo adds a sample directory,
- * makes a deal, waits for it to be active, retrieves the content back from
+ * makes a deal, waits for it to be active, audits it with a proof of
+ * storage, retrieves the content back from
  * the provider (verified block by block), compares it byte for byte, and
  * prints both ledgers. The server is always stopped; the temporary directory
  * is removed unless --keep.
@@ -11,8 +12,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, lstat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import { CairnError } from '../errors.js'
+import { CairnError, codes, type ErrorCode } from '../errors.js'
 import { AddressBook } from '../client/address-book.js'
+import { auditDeal, loadDeal, verifyProofEntry } from '../client/audit.js'
 import { addToRepo } from '../client/content.js'
 import { makeDeal } from '../client/deal.js'
 import { get, parseTarget } from '../client/retrieve.js'
@@ -43,7 +45,8 @@ export default async function demo (_args: string[], options: DemoOptions): Prom
     const providerLedger = await LevelLedger.open(providerDb, providerRepo.identity)
     const terms: ProviderTerms = {
       endpoint: '',
-      pricePerGiBDay: 40n,
+      // large enough that one proven day of a 4 MiB piece earns a visible amount
+      pricePerGiBDay: 1_000_000n,
       collateralPerGiB: 0n,
       minPieceSize: 128n,
       maxPieceSize: 1n << 30n,
@@ -84,6 +87,15 @@ export default async function demo (_args: string[], options: DemoOptions): Prom
     }, added.root, url, { duration: 30 * 86400, label: 'cairn demo' })
     say(`          deal ${deal.id} is active`)
 
+    // a proof of storage (SPEC §4): random challenges into the piece's CommP tree, checked against the piece CID alone
+    const audit = await auditDeal({ ledger: clientLedger, db: await clientRepo.db() }, await loadDeal(clientLedger, deal.id), { timeoutMs: 15_000, retries: 1, backoffMs: 200 })
+    if (audit.outcome !== 'passed') {
+      const code = audit.code !== undefined && Object.hasOwn(codes, audit.code) ? audit.code as ErrorCode : 'ERR_PROOF_MISSED'
+      throw new CairnError(code, `the demo provider's proof ${audit.outcome}: ${audit.message ?? ''}`)
+    }
+    say(`
+audit     ${audit.count} challenges answered, proof verified against the piece CID in ${audit.ms} ms${audit.settlement === undefined ? '' : `; ${audit.settlement.kind} ${audit.settlement.amount}`}`)
+
     // retrieve from the provider, not the local repo: that is the point
     const retrieved = join(base, 'retrieved')
     const got = await get(clientRepo, parseTarget(added.root), [{ kind: 'provider', location: url, reason: 'deal' }], { output: retrieved })
@@ -99,7 +111,7 @@ export default async function demo (_args: string[], options: DemoOptions): Prom
     for (const line of ledgers.client) say(`  ${line}`)
     say('provider ledger')
     for (const line of ledgers.provider) say(`  ${line}`)
-    const clientCheck = await clientLedger.verify()
+    const clientCheck = await clientLedger.verify({ verifyEntry: verifyProofEntry })
     const providerCheck = await providerLedger.verify()
     say(`ledgers   verified: client ${clientCheck.entries} entries, provider ${providerCheck.entries} entries`)
     const seconds = (performance.now() - started) / 1000
@@ -113,6 +125,7 @@ export default async function demo (_args: string[], options: DemoOptions): Prom
         root: added.root,
         piece: added.piece,
         deal: { id: deal.id, state: deal.state },
+        audit: { outcome: audit.outcome, challenges: audit.count, ms: audit.ms },
         retrieved: { files: got.unpacked?.files, bytes: got.unpacked?.bytes, identical: true },
         ledgers,
         seconds: Number(seconds.toFixed(3)),
@@ -180,9 +193,10 @@ async function shortLog (ledger: LevelLedger): Promise<string[]> {
       typeof f.client === 'string' && e.signer !== f.client ? `client=${shorten(f.client)}` : '',
       f.pieceCid !== undefined ? `piece=${shorten(String(f.pieceCid))}` : '',
       typeof f.blocks === 'number' ? `blocks=${f.blocks}` : '',
-      typeof f.code === 'string' ? `code=${f.code}` : ''
+      typeof f.code === 'string' ? `code=${f.code}` : '',
+      typeof f.amount === 'bigint' || typeof f.amount === 'number' ? `amount=${f.amount}` : ''
     ].filter(s => s !== '').join(' ')
-    return `${String(e.seq).padStart(3)}  ${e.kind.padEnd(14)} ${extra}`
+    return `${String(e.seq).padStart(3)}  ${e.kind.padEnd(16)} ${extra}`
   })
 }
 

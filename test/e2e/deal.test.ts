@@ -119,14 +119,16 @@ test('add → deal → active on both sides → get byte-identical; failover; pr
   }
 })
 
-test('cairn demo exits 0, reports an identical copy and leaves nothing behind', async (t) => {
+test('cairn demo exits 0: deal active, proof passed, an identical copy', async (t) => {
   const run = await cairn(['demo', '--json'], { timeoutMs: 60_000 })
   t.is(run.code, 0, run.stderr)
-  const summary = JSON.parse(run.stdout) as { ok: boolean, deal: { state: string }, retrieved: { identical: boolean }, ledgers: { client: string[], provider: string[] }, kept: string | null }
+  const summary = JSON.parse(run.stdout) as { ok: boolean, deal: { state: string }, audit: { outcome: string }, retrieved: { identical: boolean }, ledgers: { client: string[], provider: string[] }, kept: string | null }
   t.true(summary.ok)
   t.is(summary.deal.state, 'active')
+  t.is(summary.audit.outcome, 'passed')
   t.true(summary.retrieved.identical)
-  t.is(summary.ledgers.client.length, 3)
-  t.is(summary.ledgers.provider.length, 2)
+  const kinds = (lines: string[]): string[] => lines.map(l => l.trim().split(/\s+/)[1] as string)
+  t.deepEqual(kinds(summary.ledgers.client).slice(0, 5), ['deal-proposed', 'deal-accepted', 'deal-active', 'challenge-issued', 'proof-passed'])
+  t.deepEqual(kinds(summary.ledgers.provider).slice(0, 2), ['deal-accepted', 'deal-active'])
   t.is(summary.kept, null)
 })
