@@ -135,7 +135,8 @@ test('signed proposal → 201 acceptance; signed upload → active; the gateway 
     t.is(put.status, 200, await put.clone().text())
     const status = dagJSON.parse(await put.text()) as { payload: { state: string } }
     t.is(status.payload.state, 'active')
-    t.deepEqual(await readdir(w.repo.piecesDir), [`${p.pieceCid.toString()}.car`])
+    // the piece and its layer cache (SPEC §4), written when the piece is stored
+    t.deepEqual((await readdir(w.repo.piecesDir)).sort(), [`${p.pieceCid.toString()}.car`, `${p.pieceCid.toString()}.layers`])
 
     const car = await fetch(`${w.url}/ipfs/${p.root.toString()}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })
     t.is(car.status, 200)
