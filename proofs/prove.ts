@@ -174,7 +174,13 @@ export async function buildLayerCache (piece: string | CID | PieceLink, read: Re
     const n = Math.min(perRead, regions - r)
     const chunk = new Uint8Array(n * size)
     for (let i = 0; i < n; i++) chunk.set(await readRegion(read, p, level, r + i), i * size)
-    for (let i = 0; i < n; i++) nodes.set(engine.rootSync(chunk, i * size, 2 ** (level - 2)), (r + i) * 32)
+    if (engine.root !== undefined) {
+      // off the event loop and on every core the engine has
+      const roots = await Promise.all(Array.from({ length: n }, async (_, i) => await (engine.root as NonNullable<typeof engine.root>)(chunk.subarray(i * size, (i + 1) * size), 2 ** (level - 2))))
+      roots.forEach((root, i) => nodes.set(root, (r + i) * 32))
+    } else {
+      for (let i = 0; i < n; i++) nodes.set(engine.rootSync(chunk, i * size, 2 ** (level - 2)), (r + i) * 32)
+    }
   }
   const cache = new LayerCache(p.height, level, nodes)
   if (!equal(cache.root(), p.root)) throw proofsError('ERR_PIECE_CORRUPT', `the piece's bytes do not hash to ${p.cid.toString()}`)
