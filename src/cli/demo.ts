@@ -10,6 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, lstat } from 'node:fs/promises'
+import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { CairnError, codes, type ErrorCode } from '../errors.js'
@@ -37,6 +38,13 @@ export default async function demo (_args: string[], options: DemoOptions): Prom
   const base = await mkdtemp(join(tmpdir(), 'cairn-demo-'))
   let service: HttpService | undefined
   const repos: Repo[] = []
+  // Ctrl-C mid-demo: remove the temporary repos, then let the signal end the process as it would have
+  const interrupted = (signal: NodeJS.Signals): void => {
+    if (options.keep !== true) rmSync(base, { recursive: true, force: true })
+    process.kill(process.pid, signal)
+  }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
   try {
     // the provider: its own repo, ledger and piece store, serving on loopback
     const providerRepo = await Repo.init(join(base, 'provider'))
@@ -133,6 +141,8 @@ audit     ${audit.count} challenges answered, proof verified against the piece C
       }, () => deal.id)
     }
   } finally {
+    process.off('SIGINT', interrupted)
+    process.off('SIGTERM', interrupted)
     await service?.close()
     for (const repo of repos) await repo.close()
     if (options.keep !== true) await rm(base, { recursive: true, force: true })
