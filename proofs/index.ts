@@ -1,6 +1,19 @@
 /**
  * cairn proofs: Filecoin piece commitment (CommP), FRC-0069 piece CIDs, and
- * PDP-style storage proofs. Stands alone: imports nothing from the node.
+ * PDP-style storage proofs (SPEC §4). Stands alone: imports nothing from the
+ * node, so a third party can verify proofs with this directory alone.
+ *
+ * Failures are `Error`s with a stable `code`:
+ *   ERR_INVALID_PIECE_CID    not a (v2, or where asked v1) piece CID
+ *   ERR_PIECE_TOO_LARGE      payload beyond what a v2 piece CID can describe
+ *   ERR_HASHER_FINISHED      update() or digest() after digest()
+ *   ERR_PROOF_MALFORMED      proof or challenge of the wrong shape
+ *   ERR_PROOF_LEAF_INDEX     a leaf proof for a leaf the challenge did not select
+ *   ERR_PROOF_ROOT_MISMATCH  leaf and siblings do not hash to the piece root
+ *   ERR_PROOF_PIECE_MISMATCH a proof for another piece
+ *   ERR_PIECE_READ           the piece could not be read (or ended early)
+ *   ERR_PIECE_CORRUPT        the piece's bytes no longer match its commitment
+ *   ERR_LAYER_CACHE_INVALID  a layer cache that is corrupt or of another piece
  */
 export { createPieceHasher, pieceOf } from './commp.js'
 export type { PieceInfo, PieceHasher, PieceHasherOptions } from './commp.js'

@@ -3,7 +3,7 @@
  * package's install script). Absent or broken, it is simply not used.
  */
 import { createRequire } from 'node:module'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 export interface NativeAddon {
   rootSync: (bytes: Uint8Array, offset: number, quads: number) => Uint8Array
@@ -22,7 +22,7 @@ export function loadNative (): { addon?: NativeAddon, reason?: string } {
   const require = createRequire(import.meta.url)
   // compiled: dist/proofs/native.js; from source: proofs/native.ts
   const override = process.env.CAIRN_COMMP_ADDON
-  const candidates = override !== undefined ? [new URL(`file://${override}`)] : [
+  const candidates = override !== undefined ? [pathToFileURL(override)] : [
     new URL('../../proofs/native/build/Release/cairn_commp.node', import.meta.url),
     new URL('./native/build/Release/cairn_commp.node', import.meta.url)
   ]
