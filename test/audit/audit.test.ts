@@ -28,7 +28,11 @@ test('an honest provider passes; the period is paid once, floor(price × GiB × 
     t.is(r.outcome, 'passed', r.message)
     t.true(r.counted)
     t.deepEqual(r.settlement, { kind: 'payment-accrued', period: 0, amount: periodPayment(deal.proposal), dealFailed: false })
-    t.true(periodPayment(deal.proposal) > 0n)
+    // floor(price × padded bytes / 2^30 × period / 86400 s), in base units
+    const exact = deal.proposal.pricePerGiBDay * deal.proposal.pieceSize * BigInt(deal.proposal.provingPeriod)
+    const amount = periodPayment(deal.proposal)
+    t.true(amount > 0n)
+    t.true(amount * (1n << 30n) * 86400n <= exact && exact < (amount + 1n) * (1n << 30n) * 86400n)
     // a second audit of the same period is evidence, not money
     const again = await auditDeal(w.ctx, deal, { ...fast, period: 0 })
     t.is(again.outcome, 'passed')

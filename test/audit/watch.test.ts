@@ -8,6 +8,7 @@
 import test from 'ava'
 import { readFile, writeFile } from 'node:fs/promises'
 import { auditDeal, verifyProofEntry } from '../../src/client/audit.js'
+import { recordResult } from '../../src/client/accounting.js'
 import { watch } from '../../src/client/watch.js'
 import type { AuditResult } from '../../src/client/audit.js'
 import { faultFee, periodPayment } from '../../src/deal/rules.js'
@@ -80,6 +81,23 @@ test('watch after a restart does not audit or pay a period already audited', asy
     const again = await watch(w.ctx, { once: true, timeoutMs: 5000 })
     t.is(again.audits, 0)
     t.is((await entries(w.client.ledger, 'payment-accrued')).length, 1)
+  } finally {
+    await w.cleanup()
+  }
+})
+
+test('a proof result whose settlement did not commit (a crash between the two) is settled on the next run, once', async (t) => {
+  const w = await world(1)
+  try {
+    const deal = await w.deal(0, { provingPeriod: 600 })
+    await recordResult(w.ctx, deal, 0, 'passed', { code: 'TEST' })
+    t.is((await entries(w.client.ledger, 'payment-accrued')).length, 0)
+    const run = await watch(w.ctx, { once: true, timeoutMs: 5000 })
+    t.is(run.audits, 0)
+    await watch(w.ctx, { once: true, timeoutMs: 5000 })
+    const paid = await entries(w.client.ledger, 'payment-accrued')
+    t.is(paid.length, 1)
+    t.is(BigInt(paid[0]?.fields.amount as bigint), periodPayment(deal.proposal))
   } finally {
     await w.cleanup()
   }
