@@ -52,7 +52,7 @@ export default async function audit (ids: string[], flags: AuditFlags): Promise<
   try {
     const db = await repo.db()
     const ledger = await LevelLedger.open(db, repo.identity)
-    const deals: AuditDeal[] = ids.length > 0 ? await Promise.all(ids.map(async id => await loadDeal(ledger, id))) : await activeDeals(ledger)
+    const deals: AuditDeal[] = ids.length > 0 ? await Promise.all([...new Set(ids)].map(async id => await loadDeal(ledger, id))) : await activeDeals(ledger)
     for (const deal of deals) {
       if (deal.state !== 'active') throw new CairnError('ERR_DEAL_STATE', `deal ${deal.id.toString()} is ${deal.state}; only active deals are audited`)
     }

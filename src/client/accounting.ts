@@ -59,6 +59,26 @@ export interface DealTermsView {
   proposal: Proposal
 }
 
+const locks = new Map<string, Promise<unknown>>()
+
+/**
+ * Runs `fn` after every earlier call for the same deal has finished: reading
+ * the audit state and appending what depends on it must not interleave with
+ * another audit of the same deal in this process.
+ */
+export async function serialByDeal<T> (dealId: CID | string, fn: () => Promise<T>): Promise<T> {
+  const key = dealId.toString()
+  const before = locks.get(key) ?? Promise.resolve()
+  const run = before.then(fn, fn)
+  const tail = run.catch(() => {})
+  locks.set(key, tail)
+  try {
+    return await run
+  } finally {
+    if (locks.get(key) === tail) locks.delete(key)
+  }
+}
+
 export function stateKey (dealId: CID | string): string {
   return STATE_PREFIX + dealId.toString()
 }

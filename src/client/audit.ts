@@ -29,7 +29,7 @@ import { Tag, verifyByDid, signingBytes, publicKeyOf } from '../deal/signing.js'
 import type { Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import { pieceProofOf, proofPayloadFrom, type SignedProof } from '../provider/proofs.js'
-import { periodOf, recordResult, settle, type ProofOutcome, type Settlement } from './accounting.js'
+import { periodOf, recordResult, serialByDeal, settle, type ProofOutcome, type Settlement } from './accounting.js'
 
 export const DEFAULT_CHALLENGE_TIMEOUT_MS = 30_000
 
@@ -347,8 +347,10 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
   if (message !== undefined) fields.message = message
   if (providerCode !== undefined) fields.providerCode = providerCode
   if (outcome === 'missed') fields.attempts = attempts.length
-  const { counts } = await recordResult(ctx, deal, period, outcome, fields)
-  const settlement = counts ? await settle(ctx, deal) : undefined
+  const { counts, settlement } = await serialByDeal(deal.id, async () => {
+    const { counts } = await recordResult(ctx, deal, period, outcome, fields)
+    return { counts, settlement: counts ? await settle(ctx, deal) : undefined }
+  })
   const result: AuditResult = {
     deal: deal.id.toString(),
     provider: deal.provider,

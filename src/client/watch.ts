@@ -11,7 +11,7 @@
  * no proof was asked, so nothing is paid and nothing is slashed.
  */
 import { CairnError } from '../errors.js'
-import { auditState, periodCount, periodOf, settle } from './accounting.js'
+import { auditState, periodCount, periodOf, serialByDeal, settle } from './accounting.js'
 import { activeDeals, auditDeal, type AuditContext, type AuditDeal, type AuditOptions, type AuditResult } from './audit.js'
 
 export interface WatchOptions extends AuditOptions {
@@ -65,7 +65,7 @@ export async function watch (ctx: AuditContext, options: WatchOptions = {}): Pro
   let listedAt = 0
 
   // a proof result whose settlement did not commit before a stop is settled now
-  for (const deal of await activeDeals(ctx.ledger)) await settle(ctx, deal)
+  for (const deal of await activeDeals(ctx.ledger)) await serialByDeal(deal.id, async () => await settle(ctx, deal))
 
   const run = (deal: AuditDeal, period: number): void => {
     const key = deal.id.toString()

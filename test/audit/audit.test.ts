@@ -242,3 +242,17 @@ test('faults: each charges twice the period price from the collateral, capped at
     await w.cleanup()
   }
 })
+
+test('two audits of the same deal and period at once pay the period once', async (t) => {
+  const w = await world(1)
+  try {
+    const deal = await w.deal(0)
+    const [a, b] = await Promise.all([auditDeal(w.ctx, deal, { ...fast, period: 0 }), auditDeal(w.ctx, deal, { ...fast, period: 0 })])
+    t.is(a.outcome, 'passed')
+    t.is(b.outcome, 'passed')
+    t.deepEqual([a.counted, b.counted].sort(), [false, true])
+    t.is((await entries(w.client.ledger, 'payment-accrued')).length, 1)
+  } finally {
+    await w.cleanup()
+  }
+})
