@@ -1,0 +1,41 @@
+/**
+ * Reputation events from the client's ledger (SPEC §5): every `proof-passed`,
+ * `proof-failed` and `proof-missed` entry names its `provider`, and the audit
+ * records how long the challenge took (`ms`). Reading them back makes every
+ * score recomputable from signed history alone.
+ */
+import type { EntryKind, Ledger, LedgerEntry } from '../ledger/interface.js'
+import type { AuditOutcome, ModelParams, Reputation, ReputationEvent } from './interface.js'
+import { DEFAULT_PARAMS, reputations } from './model.js'
+
+const OUTCOME: Partial<Record<EntryKind, AuditOutcome>> = {
+  'proof-passed': 'pass',
+  'proof-failed': 'fail',
+  'proof-missed': 'miss'
+}
+
+/** The event an entry is, or undefined for entries that are not audit results. */
+export function eventOf (entry: Pick<LedgerEntry, 'kind' | 'at' | 'fields'>): ReputationEvent | undefined {
+  const outcome = OUTCOME[entry.kind]
+  if (outcome === undefined || typeof entry.fields.provider !== 'string') return undefined
+  const event: ReputationEvent = { provider: entry.fields.provider, at: entry.at, outcome }
+  const ms = entry.fields.ms
+  if (outcome !== 'miss' && (typeof ms === 'number' || typeof ms === 'bigint')) event.latencyMs = Number(ms)
+  return event
+}
+
+/** Every audit result in the ledger, oldest first. */
+export async function eventsFromLedger (ledger: Pick<Ledger, 'log'>): Promise<ReputationEvent[]> {
+  const found: Array<{ seq: number, event: ReputationEvent }> = []
+  for (const kind of Object.keys(OUTCOME) as EntryKind[]) {
+    for await (const entry of ledger.log({ kind })) {
+      const event = eventOf(entry)
+      if (event !== undefined) found.push({ seq: entry.seq, event })
+    }
+  }
+  return found.sort((a, b) => a.seq - b.seq).map(f => f.event)
+}
+
+export async function reputationsFromLedger (ledger: Pick<Ledger, 'log'>, p: ModelParams = DEFAULT_PARAMS): Promise<Map<string, Reputation>> {
+  return reputations(await eventsFromLedger(ledger), p)
+}

@@ -1,0 +1,154 @@
+/**
+ * The reputation model (SPEC §6): per provider, Beta-Bernoulli counters with
+ * forgetting, after Storj's audit reputation (α ← λα + w·pass,
+ * β ← λβ + w·fail, λ ≈ 0.98), kept separately for proof integrity (pass vs
+ * fail), availability (answered vs missed or unknown) and overall outcome
+ * (pass vs any fault), plus an EWMA of latency.
+ *
+ * Pure functions over a sequence of events, so a score can be recomputed from
+ * the ledger by anyone and audited (src/reputation/ledger.ts reads them).
+ *
+ * Forgetting is applied per unit of time rather than per event: a client with
+ * many deals at one provider audits it many times per period, and per-event
+ * forgetting would then forget within hours. With one audit per period the
+ * two are the same.
+ *
+ * The score is the 5th percentile of Beta(prior + evidence), so a provider
+ * with few audits ranks below one with a long clean record (FilOzone dealbot
+ * practice). The prediction is the posterior mean, pulled down by a
+ * short-memory estimate when that is lower: a provider that starts faulting
+ * is believed quickly, one that recovers is trusted back slowly.
+ */
+import { betaQuantile } from './beta.js'
+import type { Evidence, ModelParams, Reputation, ReputationEvent, ReputationSummary } from './interface.js'
+
+export const DEFAULT_PARAMS: Readonly<ModelParams> = Object.freeze({
+  lambda: 0.98,
+  weight: 1,
+  periodMs: 86_400_000,
+  fastLambda: 0.5,
+  prior: Object.freeze({ alpha: 1, beta: 1 }),
+  quantile: 0.05,
+  latencyAlpha: 0.2,
+  trendShrink: 2
+})
+
+export function params (overrides: Partial<ModelParams> = {}): ModelParams {
+  const p = { ...DEFAULT_PARAMS, ...overrides }
+  if (!(p.lambda > 0 && p.lambda <= 1)) throw new RangeError(`lambda must be in (0, 1], got ${p.lambda}`)
+  if (!(p.fastLambda > 0 && p.fastLambda <= 1)) throw new RangeError(`fastLambda must be in (0, 1], got ${p.fastLambda}`)
+  if (!(p.weight > 0)) throw new RangeError(`weight must be positive, got ${p.weight}`)
+  if (!(p.periodMs >= 0)) throw new RangeError(`periodMs must be ≥ 0, got ${p.periodMs}`)
+  if (!(p.quantile > 0 && p.quantile < 1)) throw new RangeError(`quantile must be in (0, 1), got ${p.quantile}`)
+  if (!(p.prior.alpha > 0 && p.prior.beta > 0)) throw new RangeError('the prior must have positive alpha and beta')
+  return p
+}
+
+const ZERO: Evidence = Object.freeze({ alpha: 0, beta: 0 })
+
+export function emptyReputation (provider: string): Reputation {
+  return { provider, proofs: ZERO, integrity: ZERO, availability: ZERO, recent: ZERO, passes: 0, failures: 0, misses: 0, unknowns: 0, consecutiveFaults: 0 }
+}
+
+function decayOf (lambda: number, p: ModelParams, from: number | undefined, to: number): number {
+  if (from === undefined) return 1
+  if (p.periodMs === 0) return lambda
+  const dt = Math.max(0, to - from)
+  return dt === 0 ? 1 : Math.pow(lambda, dt / p.periodMs)
+}
+
+function observe (e: Evidence, decay: number, w: number, good: boolean | undefined): Evidence {
+  if (good === undefined) return decay === 1 ? e : { alpha: e.alpha * decay, beta: e.beta * decay }
+  return { alpha: e.alpha * decay + (good ? w : 0), beta: e.beta * decay + (good ? 0 : w) }
+}
+
+/** The reputation after one more event (events of a provider must come in time order). */
+export function update (rep: Reputation, event: ReputationEvent, p: ModelParams = DEFAULT_PARAMS): Reputation {
+  if (event.provider !== rep.provider) throw new TypeError(`an event of ${event.provider} applied to the reputation of ${rep.provider}`)
+  const slow = decayOf(p.lambda, p, rep.lastAt, event.at)
+  const fast = decayOf(p.fastLambda, p, rep.lastAt, event.at)
+  const w = p.weight
+  const o = event.outcome
+  const answered = o === 'pass' || o === 'fail'
+  const next: Reputation = {
+    ...rep,
+    // an unknown is not yet a result: the audit retries and records a pass or a miss (SPEC §4)
+    proofs: observe(rep.proofs, slow, w, o === 'unknown' ? undefined : o === 'pass'),
+    recent: observe(rep.recent, fast, w, o === 'unknown' ? undefined : o === 'pass'),
+    integrity: observe(rep.integrity, slow, w, answered ? o === 'pass' : undefined),
+    availability: observe(rep.availability, slow, w, answered),
+    firstAt: rep.firstAt ?? event.at,
+    lastAt: Math.max(rep.lastAt ?? event.at, event.at)
+  }
+  if (o === 'pass') { next.passes++; next.consecutiveFaults = 0 }
+  if (o === 'fail') { next.failures++; next.consecutiveFaults++ }
+  if (o === 'miss') { next.misses++; next.consecutiveFaults++ }
+  if (o === 'unknown') next.unknowns++
+  if (answered) {
+    next.lastSeen = event.at
+    if (event.latencyMs !== undefined && Number.isFinite(event.latencyMs) && event.latencyMs >= 0) {
+      next.latencyMs = rep.latencyMs === undefined ? event.latencyMs : rep.latencyMs + p.latencyAlpha * (event.latencyMs - rep.latencyMs)
+    }
+  }
+  return next
+}
+
+/** Reputations of every provider in `events`, which must be in time order. */
+export function reputations (events: Iterable<ReputationEvent>, p: ModelParams = DEFAULT_PARAMS, start: Map<string, Reputation> = new Map()): Map<string, Reputation> {
+  const out = new Map(start)
+  for (const e of events) out.set(e.provider, update(out.get(e.provider) ?? emptyReputation(e.provider), e, p))
+  return out
+}
+
+/** Evidence as it stands at time `at` (forgetting applied up to then). */
+function decayedTo (e: Evidence, lambda: number, p: ModelParams, lastAt: number | undefined, at: number | undefined): Evidence {
+  if (at === undefined) return e
+  return observe(e, decayOf(lambda, p, lastAt, at), 0, undefined)
+}
+
+function mean (e: Evidence, prior: Evidence): number {
+  return (prior.alpha + e.alpha) / (prior.alpha + prior.beta + e.alpha + e.beta)
+}
+
+/** The ranking score: the lower `quantile` of the pass rate's posterior. */
+export function score (rep: Reputation, p: ModelParams = DEFAULT_PARAMS, at?: number): number {
+  const e = decayedTo(rep.proofs, p.lambda, p, rep.lastAt, at)
+  return betaQuantile(p.quantile, p.prior.alpha + e.alpha, p.prior.beta + e.beta)
+}
+
+/**
+ * Predicted probability that the provider's next audit passes: the long-memory
+ * posterior mean, or the short-memory estimate (shrunk toward it by
+ * `trendShrink` pseudo-audits) when that is lower.
+ */
+export function predictPass (rep: Reputation, p: ModelParams = DEFAULT_PARAMS, at?: number): number {
+  const slow = mean(decayedTo(rep.proofs, p.lambda, p, rep.lastAt, at), p.prior)
+  const r = decayedTo(rep.recent, p.fastLambda, p, rep.lastAt, at)
+  const fast = (r.alpha + p.trendShrink * slow) / (r.alpha + r.beta + p.trendShrink)
+  return Math.min(slow, fast)
+}
+
+export function summarize (rep: Reputation, p: ModelParams = DEFAULT_PARAMS, at?: number): ReputationSummary {
+  const audits = rep.passes + rep.failures + rep.misses
+  const s: ReputationSummary = {
+    provider: rep.provider,
+    score: score(rep, p, at),
+    predicted: predictPass(rep, p, at),
+    mean: mean(decayedTo(rep.proofs, p.lambda, p, rep.lastAt, at), p.prior),
+    passes: rep.passes,
+    failures: rep.failures,
+    misses: rep.misses,
+    unknowns: rep.unknowns,
+    consecutiveFaults: rep.consecutiveFaults
+  }
+  if (audits > 0) s.passRate = rep.passes / audits
+  if (rep.latencyMs !== undefined) s.latencyMs = rep.latencyMs
+  if (rep.lastSeen !== undefined) s.lastSeen = rep.lastSeen
+  return s
+}
+
+/** The raw pass-rate baseline the predictor is compared with: passes / audits, ½ before any. */
+export function rawPassRate (rep: Reputation): number {
+  const audits = rep.passes + rep.failures + rep.misses
+  return audits === 0 ? 0.5 : rep.passes / audits
+}

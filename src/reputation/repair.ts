@@ -1,0 +1,104 @@
+/**
+ * Predictive repair (SPEC §6): re-replicate a piece before it is lost, when a
+ * holder has faulted twice in a row (one fewer than the three that fail a deal,
+ * SPEC §5) or its predicted pass probability falls below a threshold. The
+ * same pure decisions drive `cairn watch` and the simulator.
+ */
+import type { ModelParams, Reputation, ReputationSummary } from './interface.js'
+import { DEFAULT_PARAMS, emptyReputation, predictPass } from './model.js'
+import { hostOf, place, type Candidate, type Choice, type PlacementOptions } from './placement.js'
+
+export interface RepairPolicy {
+  /** faults in a row on the replica's deal that trigger a repair */
+  consecutiveFaults: number
+  /** a predicted pass probability below this triggers a repair (−Infinity: never) */
+  threshold: number
+}
+
+export const DEFAULT_POLICY: Readonly<RepairPolicy> = Object.freeze({ consecutiveFaults: 2, threshold: 0.7 })
+
+/** The reactive rule the simulator compares with: repair only once the deal has failed (SPEC §5). */
+export const AFTER_FAILURE_POLICY: Readonly<RepairPolicy> = Object.freeze({ consecutiveFaults: 3, threshold: -Infinity })
+
+/** One replica of a piece: a deal with a provider. */
+export interface Replica {
+  deal: string
+  provider: string
+  host?: string
+  /** faults on this deal since its last pass */
+  consecutiveFaults: number
+}
+
+export interface RepairDecision {
+  repair: boolean
+  reason: string
+  predicted: number
+}
+
+export function decide (replica: Replica, reputation: Reputation | undefined, policy: RepairPolicy = DEFAULT_POLICY, p: ModelParams = DEFAULT_PARAMS, at?: number, predicted?: number): RepairDecision {
+  const pass = predicted ?? predictPass(reputation ?? emptyReputation(replica.provider), p, at)
+  if (replica.consecutiveFaults >= policy.consecutiveFaults) {
+    return { repair: true, predicted: pass, reason: `deal ${replica.deal} faulted ${replica.consecutiveFaults} times in a row (repair at ${policy.consecutiveFaults})` }
+  }
+  // the prediction is only trusted once the provider has been audited; a new one is judged by its faults
+  const audited = reputation !== undefined && reputation.passes + reputation.failures + reputation.misses > 0
+  if (audited && pass < policy.threshold) {
+    return { repair: true, predicted: pass, reason: `provider ${replica.provider} is predicted to pass its next audit with probability ${pass.toFixed(3)}, below ${policy.threshold}` }
+  }
+  return { repair: false, predicted: pass, reason: `healthy: ${replica.consecutiveFaults} faults in a row, predicted pass ${pass.toFixed(3)}` }
+}
+
+export interface RepairPlan {
+  /** the replica to replace */
+  replica: Replica
+  reason: string
+  /** replicas to copy from, best first (healthy ones only); empty: nothing left to repair from */
+  sources: Replica[]
+  /** where the new replica goes; undefined when no provider qualifies */
+  target?: Choice
+  /** why no target was found */
+  noTarget?: string
+}
+
+/**
+ * Decisions for every replica of one piece: which to replace, from which
+ * healthy replicas, onto which provider (the best by score not already
+ * holding the piece, on a host of its own).
+ */
+export function planRepairs (replicas: readonly Replica[], reputationOf: (provider: string) => Reputation | undefined, candidates: readonly Candidate[], options: {
+  policy?: RepairPolicy
+  params?: ModelParams
+  at?: number
+  placement?: Omit<PlacementOptions, 'replicas' | 'exclude' | 'excludeHosts'>
+  summaries?: ReadonlyMap<string, ReputationSummary>
+} = {}): RepairPlan[] {
+  const policy = options.policy ?? DEFAULT_POLICY
+  const p = options.params ?? DEFAULT_PARAMS
+  const decisions = replicas.map(r => ({ replica: r, decision: decide(r, reputationOf(r.provider), policy, p, options.at, options.summaries?.get(r.provider)?.predicted) }))
+  const bad = decisions.filter(d => d.decision.repair)
+  if (bad.length === 0) return []
+  const healthy = decisions.filter(d => !d.decision.repair).sort((a, b) => b.decision.predicted - a.decision.predicted).map(d => d.replica)
+  const exclude = new Map<string, string>()
+  const hosts = new Set<string>()
+  for (const r of replicas) {
+    exclude.set(r.provider, 'holds the piece already')
+    const c = candidates.find(c => c.id === r.provider)
+    // a host that is being replaced may be reused; a healthy replica's host may not
+    if (!bad.some(b => b.replica === r)) hosts.add(r.host ?? (c === undefined ? r.provider : hostOf(c)))
+  }
+  const plans: RepairPlan[] = []
+  for (const { replica, decision } of bad) {
+    const placement = place(candidates, { ...options.placement, params: p, at: options.at, summaries: options.summaries, replicas: 1, exclude, excludeHosts: hosts })
+    const plan: RepairPlan = { replica, reason: decision.reason, sources: healthy }
+    const target = placement.chosen[0]
+    if (target === undefined) {
+      plan.noTarget = placement.skipped.length === 0 ? 'no providers known' : `no provider qualifies: ${placement.skipped.map(s => `${s.candidate.id} ${s.reason}`).join('; ')}`
+    } else {
+      plan.target = target
+      exclude.set(target.candidate.id, 'chosen for another replica of the piece')
+      hosts.add(hostOf(target.candidate))
+    }
+    plans.push(plan)
+  }
+  return plans
+}

@@ -1,0 +1,97 @@
+/**
+ * The reputation model (SPEC §6): Storj-style forgetting, the lower-bound
+ * score that keeps new providers from being over-trusted, the prediction that
+ * falls as a provider degrades, and reading events back from a ledger.
+ */
+import test from 'ava'
+import { betaQuantile } from '../../src/reputation/beta.js'
+import type { ReputationEvent } from '../../src/reputation/interface.js'
+import { eventOf } from '../../src/reputation/ledger.js'
+import { DEFAULT_POLICY } from '../../src/reputation/repair.js'
+import { emptyReputation, params, predictPass, rawPassRate, reputations, score, summarize, update } from '../../src/reputation/model.js'
+
+const DAY = 86_400_000
+const ev = (provider: string, day: number, outcome: ReputationEvent['outcome'], latencyMs?: number): ReputationEvent => ({ provider, at: day * DAY, outcome, latencyMs })
+
+test('forgetting: α ← λα + w·pass, β ← λβ + w·fail, once per period (Storj)', (t) => {
+  let r = emptyReputation('p')
+  r = update(r, ev('p', 0, 'pass'))
+  t.deepEqual(r.proofs, { alpha: 1, beta: 0 })
+  r = update(r, ev('p', 1, 'fail'))
+  t.true(Math.abs(r.proofs.alpha - 0.98) < 1e-12)
+  t.is(r.proofs.beta, 1)
+  r = update(r, ev('p', 3, 'pass'))
+  t.true(Math.abs(r.proofs.alpha - (0.98 * 0.98 * 0.98 + 1)) < 1e-12)
+  t.true(Math.abs(r.proofs.beta - 0.98 * 0.98) < 1e-12)
+  // two audits in the same instant are not forgotten against each other
+  const same = update(update(emptyReputation('q'), ev('q', 5, 'pass')), ev('q', 5, 'pass'))
+  t.deepEqual(same.proofs, { alpha: 2, beta: 0 })
+  // periodMs 0: literally once per event
+  const p0 = params({ periodMs: 0 })
+  const lit = update(update(emptyReputation('s'), ev('s', 0, 'fail'), p0), ev('s', 0, 'pass'), p0)
+  t.deepEqual(lit.proofs, { alpha: 1, beta: 0.98 })
+})
+
+test('old evidence fades: a fault a year ago weighs λ^365', (t) => {
+  const r = reputations([ev('p', 0, 'fail'), ...Array.from({ length: 10 }, (_, i) => ev('p', 365 + i, 'pass'))]).get('p')!
+  t.true(r.proofs.beta < Math.pow(0.98, 365) + 1e-12)
+  t.true(r.proofs.beta > 0)
+})
+
+test('misses and unknowns are kept apart from failed proofs', (t) => {
+  const r = reputations([ev('p', 0, 'pass', 100), ev('p', 1, 'miss'), ev('p', 2, 'unknown'), ev('p', 2, 'pass', 200), ev('p', 3, 'fail', 50)]).get('p')!
+  t.is(r.passes, 2); t.is(r.failures, 1); t.is(r.misses, 1); t.is(r.unknowns, 1)
+  t.true(r.integrity.beta > 0.9 && r.integrity.beta <= 1) // only the failed proof
+  t.true(r.availability.beta > 1.9) // the miss and the unknown
+  t.is(r.consecutiveFaults, 1)
+  t.is(r.lastSeen, 3 * DAY)
+  // EWMA 0.2: 100 → 120 → 106
+  t.true(Math.abs((r.latencyMs ?? 0) - 106) < 1e-9)
+})
+
+test('score is the 5th percentile of Beta(prior + evidence); a new provider is not over-trusted', (t) => {
+  const fresh = emptyReputation('new')
+  t.true(Math.abs(score(fresh) - 0.05) < 1e-12) // Beta(1, 1)
+  const lucky = reputations([ev('lucky', 0, 'pass'), ev('lucky', 1, 'pass')]).get('lucky')!
+  const veteran = reputations(Array.from({ length: 200 }, (_, i) => ev('vet', i, i % 50 === 7 ? 'miss' : 'pass'))).get('vet')!
+  const vs = summarize(veteran)
+  const ls = summarize(lucky)
+  // the lucky newcomer has a perfect record, the veteran a few misses: the veteran still ranks first
+  t.is(ls.passRate, 1)
+  t.true(vs.passRate! < 1)
+  t.true(vs.score > ls.score, `veteran ${vs.score} vs newcomer ${ls.score}`)
+  t.true(Math.abs(vs.score - betaQuantile(0.05, 1 + veteran.proofs.alpha, 1 + veteran.proofs.beta)) < 1e-12)
+})
+
+test('a degrading provider: the prediction falls as it starts failing, faster than the raw pass rate', (t) => {
+  const events: ReputationEvent[] = []
+  for (let d = 0; d < 100; d++) events.push(ev('p', d, 'pass'))
+  let r = reputations(events).get('p')!
+  const before = predictPass(r)
+  t.true(before > 0.95)
+  const predictions: number[] = []
+  for (let d = 100; d < 110; d++) {
+    r = update(r, ev('p', d, d % 2 === 0 ? 'fail' : 'miss'))
+    predictions.push(predictPass(r))
+  }
+  for (let i = 1; i < predictions.length; i++) t.true(predictions[i] < predictions[i - 1])
+  t.true(predictions[1] < DEFAULT_POLICY.threshold, `after 2 faults: ${predictions[1]}`)
+  t.true(predictions[0] > DEFAULT_POLICY.threshold, `after 1 fault: ${predictions[0]}`)
+  t.true(rawPassRate(r) > 0.9) // the baseline still believes it
+  // recovery is trusted back slowly: one pass does not restore the old prediction
+  r = update(r, ev('p', 110, 'pass'))
+  t.true(predictPass(r) < before - 0.1)
+})
+
+test('events from ledger entries: proof kinds with provider and latency', (t) => {
+  t.deepEqual(eventOf({ kind: 'proof-passed', at: 5, fields: { provider: 'did:key:z1', ms: 12 } }), { provider: 'did:key:z1', at: 5, outcome: 'pass', latencyMs: 12 })
+  t.deepEqual(eventOf({ kind: 'proof-failed', at: 6, fields: { provider: 'did:key:z1', ms: 3 } }), { provider: 'did:key:z1', at: 6, outcome: 'fail', latencyMs: 3 })
+  t.deepEqual(eventOf({ kind: 'proof-missed', at: 7, fields: { provider: 'did:key:z1', ms: 30000 } }), { provider: 'did:key:z1', at: 7, outcome: 'miss' })
+  t.is(eventOf({ kind: 'challenge-issued', at: 7, fields: { provider: 'did:key:z1' } }), undefined)
+})
+
+test('bad parameters are RangeErrors; events of another provider are TypeErrors', (t) => {
+  t.throws(() => params({ lambda: 1.2 }), { instanceOf: RangeError })
+  t.throws(() => params({ quantile: 0 }), { instanceOf: RangeError })
+  t.throws(() => update(emptyReputation('a'), ev('b', 0, 'pass')), { instanceOf: TypeError })
+})
