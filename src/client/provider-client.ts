@@ -101,11 +101,14 @@ export class ProviderClient {
   }
 
   /**
-   * A Trustless Gateway CAR of the whole DAG under `root` (dag-scope=all).
-   * The body is returned unverified: the caller verifies every block as it streams.
+   * A Trustless Gateway CAR of the whole DAG at `root/path` (dag-scope=all):
+   * the blocks of the path, then everything under its last entry, rooted at
+   * `root`. The body is returned unverified: the caller verifies every block
+   * as it streams.
    */
-  async car (root: CID, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
-    const res = await this.send('GET', `/ipfs/${root.toString()}?dag-scope=all`, undefined, { accept: CAR_ACCEPT }, signal)
+  async car (root: CID, options: { path?: string[], signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array>> {
+    const path = (options.path ?? []).map(p => '/' + encodeURIComponent(p)).join('')
+    const res = await this.send('GET', `/ipfs/${root.toString()}${path}?dag-scope=all`, undefined, { accept: CAR_ACCEPT }, options.signal)
     await this.expectOk(res)
     return res.body
   }

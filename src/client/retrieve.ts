@@ -14,12 +14,13 @@ import { randomBytes } from 'node:crypto'
 import { basename, dirname, join, resolve } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { CairnError, fromSystemError, isCairnError } from '../errors.js'
-import { DagVerifier, encodeHeader, readCar, readCarHeader } from '../car/index.js'
+import { cidKey, DagVerifier, encodeHeader, indexCar, readCar, readCarHeader, verifyBlock } from '../car/index.js'
+import { resolvePath as resolveGatewayPath } from '../gateway/traverse.js'
 import type { Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { findRoot } from '../store/roots.js'
-import { ls, openCarFile, unpack, type UnpackResult } from '../unixfs/exporter.js'
+import { unpack, type UnpackResult } from '../unixfs/exporter.js'
 import { AddressBook } from './address-book.js'
 import { ProviderClient } from './provider-client.js'
 
@@ -39,10 +40,17 @@ export function parseTarget (value: string): Target {
   } catch {
     throw new CairnError('ERR_INVALID_CID', `expected <cid>[/path], got ${JSON.stringify(value)}`)
   }
-  for (const p of parts) {
-    if (p === '.' || p === '..') throw new CairnError('ERR_INVALID_ARGUMENT', `path segments . and .. are not allowed: ${JSON.stringify(value)}`)
+  let path: string[]
+  try {
+    path = parts.map(p => decodeURIComponent(p))
+  } catch {
+    throw new CairnError('ERR_INVALID_ARGUMENT', `the path is not valid percent-encoding: ${JSON.stringify(value)}`)
   }
-  return { root, path: parts.map(p => decodeURIComponent(p)) }
+  // checked after decoding: %2e%2e or %2F must not smuggle a segment that names a place outside the output
+  for (const p of path) {
+    if (p === '.' || p === '..' || p === '' || p.includes('/') || p.includes('\0')) throw new CairnError('ERR_INVALID_ARGUMENT', `path segments . and .. (or empty, or holding / or NUL) are not allowed: ${JSON.stringify(value)}`)
+  }
+  return { root, path }
 }
 
 export interface Source {
@@ -96,10 +104,12 @@ export interface FetchEvents {
 }
 
 /**
- * Streams the provider's CAR of `root` into `file`, verifying every block and
- * the DAG's completeness. Leaves nothing at `file` on failure.
+ * Streams the provider's CAR of `root` (or of `root/path`) into `file`,
+ * verifying every block and that each is linked from the root; for the whole
+ * DAG also its completeness (below a path, the unpacker checks completeness
+ * from the path's entry). Leaves nothing at `file` on failure.
  */
-export async function fetchVerifiedCar (client: ProviderClient, root: CID, file: string, onBytes?: (n: number) => void): Promise<{ blocks: number, bytes: number }> {
+export async function fetchVerifiedCar (client: ProviderClient, root: CID, file: string, onBytes?: (n: number) => void, path: string[] = []): Promise<{ blocks: number, bytes: number }> {
   const out = createWriteStream(file, { flags: 'wx' })
   // a write still queued when the stream is destroyed on failure reports here; the failure itself is thrown below
   out.on('error', () => {})
@@ -107,7 +117,7 @@ export async function fetchVerifiedCar (client: ProviderClient, root: CID, file:
   let bytes = 0
   let blocks = 0
   try {
-    const body = await client.car(root)
+    const body = await client.car(root, { path })
     async function * counted (): AsyncGenerator<Uint8Array> {
       for await (const chunk of body) {
         bytes += chunk.length
@@ -125,7 +135,7 @@ export async function fetchVerifiedCar (client: ProviderClient, root: CID, file:
       verifier.add(block.cid, block.bytes)
       blocks++
     }
-    verifier.finish()
+    if (path.length === 0) verifier.finish()
     out.end()
     await once(out, 'finish')
     return { blocks, bytes }
@@ -174,7 +184,7 @@ export async function get (repo: Repo, target: Target, sources: Source[], option
         car = source.location
       } else {
         car = join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`)
-        await fetchVerifiedCar(new ProviderClient(source.location), target.root, car, n => events.onBytes?.(source, n))
+        await fetchVerifiedCar(new ProviderClient(source.location), target.root, car, n => events.onBytes?.(source, n), target.path)
         spooled = true
       }
     } catch (err) {
@@ -256,18 +266,46 @@ async function moveNew (from: string, dest: string, force: boolean): Promise<voi
   }
 }
 
-/** The CID at `root/path` in a verified CAR holding the whole DAG. */
+/**
+ * The CID at `root/path` in a CAR holding at least the path's blocks, resolved
+ * through UnixFS directories and HAMT shards as the gateway resolves it
+ * (the CAR's blocks are verified against their CIDs first).
+ */
 async function resolvePath (car: string, target: Target): Promise<CID> {
-  const file = await openCarFile(car)
+  const index = new Map<string, { offset: number, length: number }>()
+  const input = createReadStream(car, { highWaterMark: 1 << 20 })
   try {
-    const want = [target.root.toString(), ...target.path].join('/')
-    for await (const entry of ls(file)) {
-      if (entry.path === want) return entry.cid
+    for await (const entry of indexCar(input as AsyncIterable<Uint8Array>)) {
+      index.set(cidKey(entry.cid), { offset: entry.offset, length: entry.length })
     }
   } finally {
-    await file.close()
+    input.destroy()
   }
-  throw new CairnError('ERR_PATH_NOT_FOUND', `no entry ${target.path.join('/')} under ${target.root.toString()}`)
+  const handle = await open(car, 'r')
+  try {
+    const load = async (cid: CID): Promise<Uint8Array | undefined> => {
+      const at = index.get(cidKey(cid))
+      if (at === undefined) return undefined
+      const bytes = new Uint8Array(at.length)
+      const { bytesRead } = await handle.read(bytes, 0, at.length, at.offset)
+      if (bytesRead !== at.length) throw new CairnError('ERR_CAR_TRUNCATED', `${car} ends inside block ${cid.toString()}`)
+      verifyBlock(cid, bytes)
+      return bytes
+    }
+    const rootBytes = await load(target.root)
+    if (rootBytes === undefined) throw new CairnError('ERR_PATH_NOT_FOUND', `${target.root.toString()} is not a UnixFS directory, so it has no ${target.path.join('/')}`)
+    try {
+      const { terminal } = await resolveGatewayPath({ cid: target.root, bytes: rootBytes }, target.path, load)
+      return terminal.cid
+    } catch (err) {
+      if (isCairnError(err) && err.code === 'ERR_BLOCK_NOT_FOUND') {
+        throw new CairnError('ERR_CAR_BLOCK_MISSING', `the CAR lacks a block on the path ${target.path.join('/')}: ${err.message}`, { cause: err })
+      }
+      throw err
+    }
+  } finally {
+    await handle.close()
+  }
 }
 
 /** The same blocks under a header naming `root`: the unpacker then writes that entry. */

@@ -178,3 +178,40 @@ test('a damaged local piece: get falls over to the provider; a new deal fails at
     await w.cleanup()
   }
 })
+
+test('get of a path asks the provider for that path only, through a HAMT-sharded directory; a missing path is ERR_PATH_NOT_FOUND', async (t) => {
+  const w = await world()
+  try {
+    const { mkdir, writeFile } = await import('node:fs/promises')
+    const big = join(w.dir, 'big')
+    await mkdir(big)
+    // 1200 links of ~270 bytes: over the 256 KiB directory block threshold, so the directory is sharded
+    const name = (i: number): string => `entry-${String(i).padStart(5, '0')}-${'x'.repeat(220)}.txt`
+    for (let i = 0; i < 1200; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, async (_, j) => { await writeFile(join(big, name(i + j)), `file ${i + j}\n`) }))
+    }
+    await writeFile(join(big, 'large.bin'), Buffer.alloc(2 << 20, 7))
+    const added = await addToRepo(w.client.repo, [big])
+    const { UnixFS } = await import('ipfs-unixfs')
+    const dagPb = await import('@ipld/dag-pb')
+    const { openCarFile } = await import('../../src/unixfs/exporter.js')
+    const car = await openCarFile(join(w.client.repo.piecesDir, `${added.piece.cid}.car`))
+    t.is(UnixFS.unmarshal(dagPb.decode(await car.get(car.root)).Data as Uint8Array).type, 'hamt-sharded-directory')
+    await car.close()
+    await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 * 3 })
+    const remote = [{ kind: 'provider' as const, location: w.provider.url, reason: 'named' as const }]
+    let fetched = 0
+    const one = await get(w.client.repo, parseTarget(`${added.root}/${name(1111)}`), remote, { output: join(w.dir, 'one.txt') }, { onBytes: (_s, n) => { fetched = n } })
+    t.is(await readFile(one.output, 'utf8'), 'file 1111\n')
+    t.true(fetched < added.piece.payloadSize / 4, `fetched ${fetched} of ${added.piece.payloadSize} bytes`)
+    t.deepEqual(await readdir(w.client.repo.tmpDir), [])
+    const missing = await t.throwsAsync(get(w.client.repo, parseTarget(`${added.root}/nope.txt`), remote, { output: join(w.dir, 'nope') }))
+    t.is((missing as { code?: string }).code, 'ERR_PATH_NOT_FOUND')
+    // the same path from the local piece
+    const local = await get(w.client.repo, parseTarget(`${added.root}/${name(7)}`), await sourcesFor(w.client.repo, w.client.ledger, parseTarget(added.root).root, []), { output: join(w.dir, 'seven.txt') })
+    t.is(local.source.kind, 'local')
+    t.is(await readFile(local.output, 'utf8'), 'file 7\n')
+  } finally {
+    await w.cleanup()
+  }
+})
