@@ -67,7 +67,9 @@ class ByteQueue {
 
   /** Consumes `n` buffered bytes into a fresh copy (no views of large source chunks are kept). */
   take (n: number): Uint8Array {
-    const out = new Uint8Array(n)
+    // every byte is overwritten below, so skip the zero-fill a `new Uint8Array(n)` pays;
+    // an unpooled buffer of its own, so the copy never pins a shared slab
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n)
     let written = 0
     while (written < n) {
       const chunk = this.chunks[0]
@@ -98,7 +100,13 @@ async function readVarint (queue: ByteQueue, what: string): Promise<number> {
     throw new CairnError('ERR_CAR_HEADER', `malformed varint for ${what} at byte ${queue.consumed}`)
   }
   if (end >= 8) throw new CairnError('ERR_CAR_BLOCK_TOO_LARGE', `${what} at byte ${queue.consumed} declares an impossible length`)
-  const [value, length] = varint.decode(bytes)
+  let value: number, length: number
+  try {
+    [value, length] = varint.decode(bytes)
+  } catch (err) {
+    // e.g. a varint that is not minimally encoded (0x80 0x00), which the CARv1 spec forbids
+    throw new CairnError('ERR_CAR_HEADER', `malformed varint for ${what} at byte ${queue.consumed}: ${(err as Error).message}`, { cause: err })
+  }
   queue.take(length)
   return value
 }

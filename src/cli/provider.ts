@@ -6,7 +6,8 @@
 import { CairnError } from '../errors.js'
 import { LevelLedger } from '../ledger/level.js'
 import { AdminClient, startAdmin } from '../provider/admin.js'
-import { ProviderDeals, type ProviderTerms } from '../provider/deals.js'
+import { ProviderDeals, type ProviderTerms, type UploadPhase } from '../provider/deals.js'
+import { recoverProvider } from '../provider/recovery.js'
 import { createProviderServer, stderrLogger } from '../provider/server.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
@@ -59,6 +60,16 @@ function parseListen (value: string): { host: string, port: number } {
   return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port }
 }
 
+/**
+ * Test-only (test/hardening): `CAIRN_TEST_CRASH_AT=committed` makes the
+ * process kill itself with SIGKILL at that durable step of the next upload,
+ * so crash tests can land exactly between two writes.
+ */
+function crashHook (phase: string | undefined): ((p: UploadPhase) => void) | undefined {
+  if (phase === undefined || phase === '') return undefined
+  return (p) => { if (p === phase) process.kill(process.pid, 'SIGKILL') }
+}
+
 export async function start (_positional: string[], options: StartOptions): Promise<void> {
   const out = new Output(options)
   const { host, port } = parseListen(options.listen ?? '127.0.0.1:7470')
@@ -84,7 +95,13 @@ export async function start (_positional: string[], options: StartOptions): Prom
   try {
     const ledger = await LevelLedger.open(db, repo.identity)
     const store = new PieceStore(repo.piecesDir, repo.tmpDir)
-    const node = new ProviderDeals(db, ledger, store, repo.identity, terms)
+    // whatever a crash left behind is cleaned up or failed before anything is served (SPEC §3 "Transfer")
+    const recovered = await recoverProvider({ db, ledger, store, log })
+    log('provider-recovered', { tempFiles: recovered.tempFilesRemoved, quarantined: recovered.quarantined.length, failed: recovered.failed.length, danglingBlocks: recovered.danglingBlocks, pieces: recovered.piecesChecked })
+    const node = new ProviderDeals(db, ledger, store, repo.identity, terms, undefined, {
+      onPieceFailed: (failure) => { log('piece-corrupt', { ...failure }) },
+      onUploadPhase: crashHook(process.env.CAIRN_TEST_CRASH_AT)
+    })
     const service = createProviderServer({
       deals: node,
       blocks: node,

@@ -14,12 +14,13 @@
  * active deal; a crash between the rename and the batch leaves at worst an
  * unindexed piece file, which nothing serves.
  */
-import { open as openFile } from 'node:fs/promises'
+import { open as openFile, rm } from 'node:fs/promises'
 import { PassThrough } from 'node:stream'
 import * as dagCBOR from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
 import { DagVerifier, readCar } from '../car/index.js'
+import { matches } from '../car/hash.js'
 import { signAcceptance } from '../deal/acceptance.js'
 import { signDealStatus } from '../deal/acceptance.js'
 import { signAsk } from '../deal/ask.js'
@@ -33,6 +34,7 @@ import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import type { PieceStore } from '../store/pieces.js'
 import { verifyUploadAuthorization } from './auth.js'
+import type { FailedPiece } from './recovery.js'
 import { answerChallenge, challengeFrom, MAX_CHALLENGES, PieceProver, type PieceProverOptions } from './proofs.js'
 import type { BlockSource, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
 
@@ -53,9 +55,9 @@ export interface ProviderTerms {
   askTtl: number
 }
 
-const BLOCK_PREFIX = 'blocks!'
-const PIECE_PREFIX = 'pieces!'
-const PIECE_V1_PREFIX = 'pieces-v1!'
+export const BLOCK_PREFIX = 'blocks!'
+export const PIECE_PREFIX = 'pieces!'
+export const PIECE_V1_PREFIX = 'pieces-v1!'
 
 interface BlockLocation { piece: string, offset: number, length: number }
 
@@ -67,7 +69,17 @@ export interface ProviderDealsOptions extends PieceProverOptions {
   maxChallenges?: number
   /** where a failure to build a piece's layer cache at store time is reported (it is rebuilt on first proof) */
   onCacheError?: (pieceCid: string, err: unknown) => void
+  /** where a piece found corrupt by a proof is reported (its deal is then failed and the piece no longer served) */
+  onPieceFailed?: (failure: FailedPiece) => void
+  /**
+   * Test-only: called at each durable step of an upload, so a crash test can
+   * kill the process exactly between two of them.
+   */
+  onUploadPhase?: (phase: UploadPhase, dealId: string) => void
 }
+
+/** The durable steps of an upload: body staged and fsync'd, renamed into the store, ledger batch committed. */
+export type UploadPhase = 'staged' | 'committed' | 'recorded'
 
 export class ProviderDeals implements DealService, BlockSource, PieceSource {
   private signedAsk: SignedAsk | undefined
@@ -75,6 +87,8 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   /** deal ids and client nonces being accepted right now (closes the check-then-append race) */
   private readonly accepting = new Set<string>()
   private readonly uploading = new Set<string>()
+  /** pieces a proof found corrupt: neither the gateway nor the piece route serves them */
+  private readonly suspect = new Set<string>()
   private readonly startedAt = new Date().toISOString()
   proofsAnswered = 0
   /** layer caches and proofs of the stored pieces (SPEC §4) */
@@ -254,12 +268,16 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
         throw new CairnError('ERR_PIECE_MISMATCH', `the upload's piece CID is ${staged.piece.cid.toString()}; the deal's pieceCid is ${String(proposal.pieceCid)}`)
       }
       request.signal.throwIfAborted()
+      this.options.onUploadPhase?.('staged', dealId.toString())
     } catch (err) {
       await staged.abort()
       throw err
     }
-    await staged.commit()
     const piece = staged.piece.cid.toString()
+    // another active deal may already hold these very bytes under the same name
+    const sharedPiece = (await this.db.get(PIECE_PREFIX + piece)) !== undefined
+    await staged.commit()
+    this.options.onUploadPhase?.('committed', dealId.toString())
     const extra: ExtraOp[] = blockCids.map((cid, i) => ({
       type: 'put',
       key: BLOCK_PREFIX + cid.toString(),
@@ -267,14 +285,21 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     }))
     extra.push({ type: 'put', key: PIECE_PREFIX + piece, value: dagCBOR.encode({ deal: dealId, size: staged.size }) })
     extra.push({ type: 'put', key: PIECE_V1_PREFIX + staged.piece.cidV1.toString(), value: new TextEncoder().encode(piece) })
-    await this.ledger.append('deal-active', {
-      deal: dealId,
-      pieceCid: staged.piece.cid,
-      pieceCidV1: staged.piece.cidV1,
-      payloadCid: proposal.payloadCid,
-      payloadSize: BigInt(staged.size),
-      blocks: blockCids.length
-    }, extra)
+    try {
+      await this.ledger.append('deal-active', {
+        deal: dealId,
+        pieceCid: staged.piece.cid,
+        pieceCidV1: staged.piece.cidV1,
+        payloadCid: proposal.payloadCid,
+        payloadSize: BigInt(staged.size),
+        blocks: blockCids.length
+      }, extra)
+    } catch (err) {
+      // the batch did not commit: the renamed piece is indexed by nothing and must not stay in the store
+      if (!sharedPiece) await rm(this.store.path(piece), { force: true }).catch(() => {})
+      throw err
+    }
+    this.options.onUploadPhase?.('recorded', dealId.toString())
     this.signedAsk = undefined
     // the upper tree layers, so that proofs read only the challenged regions (SPEC §4 "Speed")
     await this.prover.build(piece).catch((err) => { this.options.onCacheError?.(piece, err) })
@@ -288,7 +313,20 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     const deal = await this.ledger.deal(id)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
     if (deal.state !== 'active' || deal.pieceCid === undefined) throw new CairnError('ERR_DEAL_STATE', `deal ${dealId} is ${deal.state}; only active deals are proven`)
-    const proof = await answerChallenge(this.prover, this.signer, { dealId: id, pieceCid: deal.pieceCid }, challenge, this.now())
+    const piece = deal.pieceCid.toString()
+    let proof: unknown
+    try {
+      proof = await answerChallenge(this.prover, this.signer, { dealId: id, pieceCid: deal.pieceCid }, challenge, this.now())
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_PIECE_CORRUPT') {
+        // lost or changed bytes are reported and the piece is not served until a proof passes again
+        // (start-up recovery re-checks it and fails the deal if it is still wrong)
+        if (!this.suspect.has(piece)) this.options.onPieceFailed?.({ deal: dealId, piece, code: 'ERR_PIECE_CORRUPT', reason: (err as Error).message })
+        this.suspect.add(piece)
+      }
+      throw err
+    }
+    this.suspect.delete(piece)
     this.proofsAnswered++
     return proof
   }
@@ -305,12 +343,14 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     const value = await this.db.get(BLOCK_PREFIX + cid.toString())
     if (value === undefined) return undefined
     const at = dagCBOR.decode(value) as BlockLocation
+    if (this.suspect.has(at.piece)) return undefined
     const handle = await openFile(this.store.path(at.piece), 'r').catch(() => undefined)
     if (handle === undefined) return undefined
     try {
       const out = new Uint8Array(at.length)
       const { bytesRead } = await handle.read(out, 0, at.length, at.offset)
-      return bytesRead === at.length ? out : undefined
+      // bytes that changed on disk are never served as the block
+      return bytesRead === at.length && matches(cid, out) ? out : undefined
     } finally {
       await handle.close()
     }
@@ -324,7 +364,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       if (mapped === undefined) return undefined
       v2 = new TextDecoder().decode(mapped)
     }
-    if ((await this.db.get(PIECE_PREFIX + v2)) === undefined) return undefined
+    if ((await this.db.get(PIECE_PREFIX + v2)) === undefined || this.suspect.has(v2)) return undefined
     const reader = await this.store.open(v2)
     if (reader === undefined) return undefined
     return { size: reader.size, createReadStream: (start, end) => reader.createReadStream(start, end) }

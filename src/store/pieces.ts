@@ -28,8 +28,30 @@ export interface PieceReader {
   createReadStream (start?: number, end?: number): ReadStream
 }
 
+/**
+ * Test-only fault injection (test/hardening): each hook runs just before the
+ * step it names and may throw, e.g. an `ENOSPC` or `EIO` system error, to show
+ * that a failing disk yields a clean rejection and leaves nothing behind.
+ */
+export interface StoreFaults {
+  write?: (offset: number, length: number) => void
+  sync?: () => void
+  commit?: () => void
+}
+
+/** Bytes of a piece being staged that may sit in writes not yet done. */
+const WRITE_BEHIND = 8 * 1024 * 1024
+
+async function writeAll (handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0
+  while (done < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done)
+    done += bytesWritten
+  }
+}
+
 export class PieceStore {
-  constructor (readonly dir: string, readonly tmpDir: string) {}
+  constructor (readonly dir: string, readonly tmpDir: string, private readonly faults: StoreFaults = {}) {}
 
   path (pieceCid: string): string {
     if (!/^b[a-z2-7]+$/.test(pieceCid)) throw new CairnError('ERR_INVALID_CID', `not a piece CID: ${pieceCid}`)
@@ -52,24 +74,40 @@ export class PieceStore {
 
   /**
    * Streams `source` into a temporary file while computing its piece
-   * commitment. Nothing is visible in the store until `commit()`.
+   * commitment. Nothing is visible in the store until `commit()`. Chunks are
+   * written after `source` has moved on: it must yield a fresh buffer each
+   * time, never refill one it yielded.
    */
   async stage (source: AsyncIterable<Uint8Array>, options: { onBytes?: (total: number) => void, signal?: AbortSignal } = {}): Promise<StagedPiece> {
     const temp = join(this.tmpDir, `piece-${randomBytes(8).toString('hex')}.car`)
     let handle: FileHandle | undefined
+    const writes: Array<{ done: Promise<void>, length: number }> = []
+    let writing = 0
     try {
       handle = await open(temp, 'wx', 0o644)
+      const file = handle
       const hasher = createPieceHasher()
       let size = 0
       for await (const chunk of source) {
         options.signal?.throwIfAborted()
-        // the hasher and the disk work on the same bytes concurrently
-        const hashed = hasher.update(chunk)
-        await handle.write(chunk)
-        await hashed
+        this.faults.write?.(size, chunk.length)
+        // Writes run behind (each at its own offset) while the hasher takes the same
+        // bytes and the source makes the next chunk; only WRITE_BEHIND bytes wait on the disk.
+        const done = writeAll(file, chunk, size)
+        done.catch(() => {})
+        writes.push({ done, length: chunk.length })
+        writing += chunk.length
         size += chunk.length
+        await hasher.update(chunk)
+        while (writing > WRITE_BEHIND) {
+          const oldest = writes.shift() as { done: Promise<void>, length: number }
+          await oldest.done
+          writing -= oldest.length
+        }
         options.onBytes?.(size)
       }
+      while (writes.length > 0) await (writes.shift() as { done: Promise<void> }).done
+      this.faults.sync?.()
       await handle.sync()
       await handle.close()
       handle = undefined
@@ -80,6 +118,7 @@ export class PieceStore {
         size,
         commit: async () => {
           try {
+            this.faults.commit?.()
             await commitFile(temp, target)
           } catch (err) {
             await rm(temp, { force: true })
@@ -90,6 +129,7 @@ export class PieceStore {
         abort: async () => { await rm(temp, { force: true }) }
       }
     } catch (err) {
+      await Promise.allSettled(writes.map(w => w.done))
       await handle?.close().catch(() => {})
       await rm(temp, { force: true })
       throw err instanceof CairnError ? err : fromSystemError(err, temp)
