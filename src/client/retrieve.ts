@@ -20,7 +20,7 @@ import type { Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { findRoot } from '../store/roots.js'
-import { unpack, type UnpackResult } from '../unixfs/exporter.js'
+import { openCarFile, unpack, type UnpackResult } from '../unixfs/exporter.js'
 import { AddressBook } from './address-book.js'
 import { ProviderClient } from './provider-client.js'
 
@@ -197,9 +197,10 @@ export async function get (repo: Repo, target: Target, sources: Source[], option
     try {
       return { ...await write(repo, car, target, options, spooled), source, failed }
     } catch (err) {
-      // a damaged local piece is one more source that failed; anything else (target exists, disk full) is final
+      // a damaged local piece, or a provider's CAR incomplete below a path, is one more
+      // source that failed (the unpacker wrote nothing); anything else (target exists, disk full) is final
       const next = sources[i + 1]
-      if (source.kind !== 'local' || next === undefined || !isCairnError(err) || err.exitStatus !== 3) throw err
+      if (next === undefined || !isCairnError(err) || err.exitStatus !== 3) throw err
       failed.push({ source, code: err.code, message: err.message })
       lastError = err
       events.onFailover?.(source, err, next)
@@ -226,7 +227,8 @@ async function write (repo: Repo, car: string, target: Target, options: GetOptio
     if (options.car !== undefined) {
       const dest = resolve(options.car)
       if (source === car && !spooled) {
-        // the repo's own piece file is copied, never moved
+        // the repo's own piece file is verified like any other, and copied, never moved
+        await (await openCarFile(source)).close()
         await copyFile(source, dest, options.force === true ? 0 : 1 /* COPYFILE_EXCL */).catch(err => { throw copyError(err, dest) })
       } else {
         await moveNew(source, dest, options.force === true)

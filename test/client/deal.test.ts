@@ -164,6 +164,9 @@ test('a damaged local piece: get falls over to the provider; a new deal fails at
     t.is(result.source.location, w.provider.url)
     t.is(result.failed[0]?.code, 'ERR_BLOCK_MISMATCH')
     t.deepEqual(await tree(join(w.dir, 'out')), await tree(sample))
+    const asCar = await get(w.client.repo, target, sources, { car: join(w.dir, 'copy.car') })
+    t.is(asCar.source.location, w.provider.url)
+    t.is(asCar.failed[0]?.code, 'ERR_BLOCK_MISMATCH')
 
     const err = await t.throwsAsync(makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 * 3 }))
     t.is((err as { code?: string }).code, 'ERR_BLOCK_MISMATCH', err?.message)
