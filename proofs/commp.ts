@@ -61,6 +61,7 @@ class Hasher implements PieceHasher {
   /** roots of dispatched chunks, in piece order; each chunk returns to #free when done */
   readonly #inflight: Array<Promise<Uint8Array>> = []
   readonly #free: Uint8Array[] = []
+  #tail: Promise<void> = Promise.resolve()
 
   constructor (engine: SubtreeEngine) {
     this.#engine = engine
@@ -85,7 +86,10 @@ class Hasher implements PieceHasher {
       this.#updateSync(bytes)
       return
     }
-    return this.#updateAsync(bytes)
+    // updates run one after the other even if the caller does not await each one
+    const done = this.#tail.then(async () => await this.#updateAsync(bytes))
+    this.#tail = done.catch(() => {})
+    return done
   }
 
   #updateSync (bytes: Uint8Array): void {
@@ -138,6 +142,7 @@ class Hasher implements PieceHasher {
   async digest (): Promise<PieceInfo> {
     if (this.#done) throw proofsError('ERR_HASHER_FINISHED', 'piece hasher already digested; create a new one')
     this.#done = true
+    await this.#tail
     while (this.#inflight.length > 0) await this.#settleOne()
     // the tail: power-of-two runs of whole quads, largest first, then one zero-filled partial quad
     const quads = Math.floor(this.#fill / 127)

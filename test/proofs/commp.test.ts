@@ -120,6 +120,18 @@ test('the hasher copies what it keeps: caller buffers may be reused after update
   t.is((await hasher.digest()).cid.toString(), Piece.fromPayload(bytes).link.toString())
 })
 
+test('updates not awaited one by one still hash in order', async t => {
+  const bytes = randomBytes(5 * K + 12345)
+  const expected = Piece.fromPayload(bytes).link.toString()
+  for (const engine of engines) {
+    const hasher = createPieceHasher({ engine })
+    const pending: Array<void | Promise<void>> = []
+    for (let off = 0; off < bytes.length; off += 300_001) pending.push(hasher.update(bytes.slice(off, off + 300_001)))
+    await Promise.all(pending)
+    t.is((await hasher.digest()).cid.toString(), expected, engine)
+  }
+})
+
 test('a digested hasher refuses more input', async t => {
   const hasher = createPieceHasher()
   await hasher.update(new Uint8Array(10))
