@@ -134,8 +134,9 @@ export async function makeDeal (ctx: DealContext, root: string, url: string, ter
   let acceptance: SignedAcceptance
   try {
     acceptance = await client.propose(signed)
-    if (!acceptance.payload.dealId.equals(dealId)) {
-      throw new CairnError('ERR_INVALID_MESSAGE', `provider accepted deal ${String(acceptance.payload.dealId)}, but the proposal's deal id is ${String(dealId)}`)
+    const a = acceptance.payload
+    if (!a.dealId.equals(dealId) || a.client !== proposal.client || !a.pieceCid.equals(proposal.pieceCid)) {
+      throw new CairnError('ERR_INVALID_MESSAGE', `provider accepted deal ${String(a.dealId)} of ${a.client} for piece ${String(a.pieceCid)}, but proposed was deal ${String(dealId)} of ${proposal.client} for piece ${proposal.pieceCid.toString()}`)
     }
   } catch (err) {
     await recordRefusal(ledger, dealId, proposal.provider, err)
@@ -166,7 +167,11 @@ export async function makeDeal (ctx: DealContext, root: string, url: string, ter
     status = await client.upload(repo.identity, dealId, proposal.provider, body(), { length: size })
     progress({ phase: 'waiting' })
     const deadline = Date.now() + (ctx.activeTimeoutMs ?? 60_000)
-    while (status.payload.state !== 'active') {
+    for (;;) {
+      if (status.payload.dealId.toString() !== dealId.toString()) {
+        throw new CairnError('ERR_INVALID_MESSAGE', `provider answered with the status of deal ${status.payload.dealId.toString()}, not of ${dealId.toString()}`)
+      }
+      if (status.payload.state === 'active') break
       const state: string = status.payload.state
       if (['rejected', 'failed', 'terminated', 'expired'].includes(state)) {
         throw new CairnError('ERR_DEAL_STATE', `provider ${client.url} reports deal ${dealId.toString()} as ${state}`)
