@@ -112,6 +112,9 @@ export interface ImportPlan {
   readonly dag: { readonly nodes: ReadonlyMap<string, StoredNode>, readonly root: Child }
 }
 
+/** Bytes read ahead by each pass: large reads, few syscalls, and the disk works while the CPU hashes. */
+const READ_SPAN = 4 * 1024 * 1024
+
 class Context {
   readonly nodes = new Map<string, StoredNode>()
   readonly seen = new Set<string>()
@@ -119,9 +122,12 @@ class Context {
   files = 0
   directories = 0
   carSize = 0
-  readonly chunk: Buffer
+  /** pass 1 reads a span of whole chunks into one buffer while the other is hashed */
+  readonly span: number
+  readonly spans: [Buffer, Buffer]
   constructor (readonly params: ProfileParams, readonly hidden: boolean, readonly onBytes?: (n: number) => void) {
-    this.chunk = Buffer.allocUnsafe(params.chunkSize)
+    this.span = params.chunkSize * Math.max(1, Math.floor(READ_SPAN / params.chunkSize))
+    this.spans = [Buffer.allocUnsafe(this.span), Buffer.allocUnsafe(this.span)]
   }
 
   /** Records a block the DAG holds; `node` is kept for pass 2 unless it is a leaf re-read from disk. */
@@ -293,30 +299,46 @@ async function buildFile (ctx: Context, path: string): Promise<Built> {
     let leaves = 0
     let first: Item | undefined
     let offset = 0
+    // Spans of whole chunks, double-buffered: the next span is read while this one is hashed.
+    // Only a short read ends the file, as with one read per chunk.
+    const read = (which: number, position: number): Promise<number> => {
+      const pending = readFully(handle, ctx.spans[which], ctx.span, position)
+      pending.catch(() => {})
+      return pending
+    }
+    let which = 0
+    let pending = read(which, 0)
     for (;;) {
-      let n: number
+      let got: number
       try {
-        n = await readFully(handle, ctx.chunk, params.chunkSize, offset)
+        got = await pending
       } catch (err) {
         throw fromSystemError(err, path)
       }
-      // an empty file is one empty chunk, as the importer's fixed-size chunker yields
-      if (n === 0 && leaves > 0) break
-      const data = ctx.chunk.subarray(0, n)
-      const block = leafBlock(params, data)
-      const cid = cidOf(block.version, block.code, block.bytes)
-      ctx.add(cid, block.bytes.byteLength)
-      const item: Item = { cid, size: block.bytes.byteLength, fileSize: n, child: { cid, leaf: { file, offset, length: n } } }
-      leaves++
-      offset += n
-      ctx.onBytes?.(n)
-      if (leaves === 1) first = item
-      batch.push(item)
-      if (batch.length === params.maxLinks) {
-        parents.push(fileNode(ctx, batch))
-        batch = []
+      const span = ctx.spans[which]
+      const more = got === ctx.span
+      if (more) {
+        which ^= 1
+        pending = read(which, offset + got)
       }
-      if (n < params.chunkSize) break
+      // an empty file is one empty chunk, as the importer's fixed-size chunker yields
+      for (let at = 0; at < got || (got === 0 && leaves === 0); at += params.chunkSize) {
+        const n = Math.min(params.chunkSize, got - at)
+        const block = leafBlock(params, span.subarray(at, at + n))
+        const cid = cidOf(block.version, block.code, block.bytes)
+        ctx.add(cid, block.bytes.byteLength)
+        const item: Item = { cid, size: block.bytes.byteLength, fileSize: n, child: { cid, leaf: { file, offset, length: n } } }
+        leaves++
+        offset += n
+        ctx.onBytes?.(n)
+        if (leaves === 1) first = item
+        batch.push(item)
+        if (batch.length === params.maxLinks) {
+          parents.push(fileNode(ctx, batch))
+          batch = []
+        }
+      }
+      if (!more) break
     }
     const after = await handle.stat()
     if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || offset !== before.size) {
@@ -424,24 +446,31 @@ class LeafReader {
   private file: FileRef | undefined
   private handle: FileHandle | undefined
 
-  async read (leaf: NonNullable<Child['leaf']>): Promise<Uint8Array> {
-    if (this.file !== leaf.file) {
-      await this.close()
-      try {
-        this.handle = await open(leaf.file.path, 'r')
-      } catch (err) {
-        const coded = fromSystemError(err, leaf.file.path)
-        if (coded.code === 'ERR_PATH_NOT_FOUND') throw new CairnError('ERR_FILE_CHANGED', `${leaf.file.path} was removed after it was read`, { cause: err })
-        throw coded
-      }
-      this.file = leaf.file
-      const stats = await this.handle.stat()
-      if (stats.size !== leaf.file.size || stats.mtimeMs !== leaf.file.mtimeMs || stats.ino !== leaf.file.ino) {
-        throw new CairnError('ERR_FILE_CHANGED', `${leaf.file.path} changed after it was read (size ${leaf.file.size} → ${stats.size} bytes)`)
-      }
+  /** The file being read; a read of another file must wait until this one's reads are done. */
+  get current (): FileRef | undefined { return this.file }
+
+  async open (file: FileRef): Promise<void> {
+    if (this.file === file) return
+    await this.close()
+    try {
+      this.handle = await open(file.path, 'r')
+    } catch (err) {
+      const coded = fromSystemError(err, file.path)
+      if (coded.code === 'ERR_PATH_NOT_FOUND') throw new CairnError('ERR_FILE_CHANGED', `${file.path} was removed after it was read`, { cause: err })
+      throw coded
     }
-    const buffer = Buffer.allocUnsafe(leaf.length)
-    const n = await readFully(this.handle as FileHandle, buffer, leaf.length, leaf.offset)
+    this.file = file
+    const stats = await this.handle.stat()
+    if (stats.size !== file.size || stats.mtimeMs !== file.mtimeMs || stats.ino !== file.ino) {
+      throw new CairnError('ERR_FILE_CHANGED', `${file.path} changed after it was read (size ${file.size} → ${stats.size} bytes)`)
+    }
+  }
+
+  /** The leaf's bytes at `head` in a fresh buffer of `head + length` bytes (the frame prefix goes in front, without a copy). */
+  async read (leaf: NonNullable<Child['leaf']>, head: number): Promise<Buffer> {
+    if (this.file !== leaf.file) throw new Error('internal: leaf read from a file that is not open')
+    const buffer = Buffer.allocUnsafeSlow(head + leaf.length)
+    const n = await readFully(this.handle as FileHandle, buffer.subarray(head), leaf.length, leaf.offset)
     if (n !== leaf.length) {
       throw new CairnError('ERR_FILE_CHANGED', `${leaf.file.path} is shorter than when it was read`)
     }
@@ -456,17 +485,50 @@ class LeafReader {
   }
 }
 
+/** The blocks of the DAG in depth-first pre-order, first seen: a kept node, or a leaf to read back. */
+function * dfsOrder (plan: ImportPlan): Generator<{ child: Child, node?: StoredNode }> {
+  const { nodes, root } = plan.dag
+  const seen = new Set<string>()
+  const stack: Child[] = [root]
+  while (stack.length > 0) {
+    const child = stack.pop() as Child
+    const key = cidKey(child.cid)
+    if (seen.has(key)) continue
+    seen.add(key)
+    if (child.leaf !== undefined) {
+      yield { child }
+      continue
+    }
+    const node = nodes.get(key)
+    if (node === undefined) throw new Error(`internal: no node kept for ${child.cid.toString()}`)
+    yield { child, node }
+    for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i])
+  }
+}
+
+function changed (leaf: NonNullable<Child['leaf']>): CairnError {
+  return new CairnError('ERR_FILE_CHANGED', `${leaf.file.path} changed after it was read: bytes ${leaf.offset}–${leaf.offset + leaf.length} differ`)
+}
+
 /**
  * The CAR of a planned import: the header with the single root, then every
  * block once, in depth-first pre-order, first seen (as `ipfs dag export`).
- * Yields chunks of at least 64 KiB where possible.
+ * Yields chunks of at least 64 KiB where possible; each chunk is a fresh
+ * buffer the consumer may keep (a raw leaf's frame is read from disk straight
+ * behind its prefix, so it is never copied).
+ *
+ * Leaves are read ahead (up to READ_SPAN bytes in flight, within one file) so
+ * the disk works while the previous leaf is re-hashed and consumed.
  */
 export async function * carStream (plan: ImportPlan, options: CarStreamOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
-  const { nodes, root } = plan.dag
   const params = plan.profile
   const batcher = new Batcher()
   const reader = new LeafReader()
-  const seen = new Set<string>()
+  const steps = dfsOrder(plan)
+  /** frames in CAR order, each still being read or ready */
+  const window: Array<{ leaf?: NonNullable<Child['leaf']>, cid: CID, frame: Promise<Uint8Array[]> }> = []
+  let ahead = 0
+  let exhausted = false
   let produced = 0
   const out = (chunk: Uint8Array | undefined): Uint8Array | undefined => {
     if (chunk !== undefined) {
@@ -475,37 +537,71 @@ export async function * carStream (plan: ImportPlan, options: CarStreamOptions =
     }
     return chunk
   }
+  let parked: { child: Child, node?: StoredNode } | undefined
+  const fill = async (): Promise<void> => {
+    while (!exhausted && (ahead < READ_SPAN || window.length === 0)) {
+      let step = parked
+      parked = undefined
+      if (step === undefined) {
+        const next = steps.next()
+        if (next.done === true) { exhausted = true; return }
+        step = next.value
+      }
+      const { child, node } = step
+      if (node !== undefined) {
+        window.push({ cid: child.cid, frame: Promise.resolve([encodeFramePrefix(child.cid, node.bytes.byteLength), node.bytes]) })
+        continue
+      }
+      const leaf = child.leaf as NonNullable<Child['leaf']>
+      if (reader.current !== leaf.file) {
+        // a new file: the reads of the open one finish first
+        if (window.some(w => w.leaf !== undefined)) { parked = step; return }
+        await reader.open(leaf.file)
+      }
+      const head = params.rawLeaves ? encodeFramePrefix(child.cid, leaf.length).byteLength : 0
+      const frame = reader.read(leaf, head).then(buffer => [buffer])
+      frame.catch(() => {})
+      window.push({ leaf, cid: child.cid, frame })
+      ahead += leaf.length
+    }
+  }
   try {
     let chunk = out(batcher.push(encodeHeader([plan.root])))
     if (chunk !== undefined) yield chunk
-    const stack: Child[] = [root]
-    while (stack.length > 0) {
-      const child = stack.pop() as Child
-      const key = cidKey(child.cid)
-      if (seen.has(key)) continue
-      seen.add(key)
-      let bytes: Uint8Array
-      if (child.leaf !== undefined) {
-        const block = leafBlock(params, await reader.read(child.leaf))
-        if (!cidOf(block.version, block.code, block.bytes).equals(child.cid)) {
-          throw new CairnError('ERR_FILE_CHANGED', `${child.leaf.file.path} changed after it was read: bytes ${child.leaf.offset}–${child.leaf.offset + child.leaf.length} differ`)
+    for (;;) {
+      await fill()
+      const entry = window.shift()
+      if (entry === undefined) break
+      const parts = await entry.frame
+      const leaf = entry.leaf
+      if (leaf !== undefined) {
+        ahead -= leaf.length
+        const buffer = parts[0] as Buffer
+        if (params.rawLeaves) {
+          // raw leaf: the block is the data; check it against pass 1's CID, then put the prefix in front
+          const prefix = encodeFramePrefix(entry.cid, leaf.length)
+          const data = buffer.subarray(prefix.byteLength)
+          const digest = createHash('sha256').update(data).digest()
+          if (entry.cid.code !== raw.code || entry.cid.multihash.code !== SHA2_256 || !digest.equals(entry.cid.multihash.digest)) throw changed(leaf)
+          buffer.set(prefix, 0)
+        } else {
+          const block = leafBlock(params, buffer)
+          if (!cidOf(block.version, block.code, block.bytes).equals(entry.cid)) throw changed(leaf)
+          parts[0] = encodeFramePrefix(entry.cid, block.bytes.byteLength)
+          parts.push(block.bytes)
         }
-        bytes = block.bytes
-      } else {
-        const node = nodes.get(key)
-        if (node === undefined) throw new Error(`internal: no node kept for ${child.cid.toString()}`)
-        bytes = node.bytes
-        for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i])
       }
-      chunk = out(batcher.push(encodeFramePrefix(child.cid, bytes.byteLength)))
-      if (chunk !== undefined) yield chunk
-      chunk = out(batcher.push(bytes))
-      if (chunk !== undefined) yield chunk
+      for (const part of parts) {
+        chunk = out(batcher.push(part))
+        if (chunk !== undefined) yield chunk
+      }
     }
     chunk = out(batcher.flush())
     if (chunk !== undefined) yield chunk
     if (produced !== plan.carSize) throw new Error(`internal: CAR is ${produced} bytes, planned ${plan.carSize}`)
   } finally {
+    // reads still in flight finish before their file is closed
+    await Promise.allSettled(window.map(w => w.frame))
     await reader.close()
   }
 }
