@@ -5,7 +5,10 @@
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
 import { isDealState } from '../deal/state.js'
-import { parseDealId } from '../deal/proposal.js'
+import { parseDealId, proposalFrom } from '../deal/proposal.js'
+import type { Proposal } from '../deal/interface.js'
+import { auditState, periodCount, periodOf } from '../client/accounting.js'
+import type { Database } from '../repo/repo.js'
 import type { DealRecord, LedgerEntry } from '../ledger/interface.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
@@ -30,6 +33,8 @@ export interface DealRow {
   missed: number
   proposed: string
   updated: string
+  /** active deals: when the next proving period's audit is due (ISO time), or 'now' when the current one is not yet audited */
+  nextAudit?: string
 }
 
 export default async function deals (args: string[], options: DealsOptions): Promise<void> {
@@ -42,17 +47,17 @@ export default async function deals (args: string[], options: DealsOptions): Pro
     const ledger = await LevelLedger.open(await repo.db(), repo.identity)
     if (verb === 'show') {
       if (id === undefined) throw new CairnError('ERR_USAGE', 'expected a deal id: cairn deals show <id>')
-      await show(ledger, out, id)
+      await show(ledger, await repo.db(), out, id)
       return
     }
-    const rows = (await listDeals(ledger)).filter(r =>
+    const rows = (await listDeals(ledger, await repo.db())).filter(r =>
       (options.state === undefined || r.state === options.state) &&
       (options.provider === undefined || r.provider === options.provider || r.endpoint === options.provider.replace(/\/+$/, '')))
     out.result(rows, () => {
       if (rows.length === 0) return out.quiet ? '' : 'no deals'
       if (out.quiet) return rows.map(r => r.id).join('\n')
-      return table(['deal', 'state', 'provider', 'root', 'proofs', 'updated'],
-        rows.map(r => [r.id, r.state, r.endpoint, r.root, `${r.passed} passed, ${r.failed + r.missed} failed`, r.updated]))
+      return table(['deal', 'state', 'provider', 'root', 'proofs', 'next audit'],
+        rows.map(r => [r.id, r.state, r.endpoint, r.root, `${r.passed} passed, ${r.failed} failed, ${r.missed} missed`, r.nextAudit ?? '-']))
     })
   } finally {
     await repo.close()
@@ -60,14 +65,27 @@ export default async function deals (args: string[], options: DealsOptions): Pro
 }
 
 /** Every deal this client proposed, newest first. */
-export async function listDeals (ledger: LevelLedger): Promise<DealRow[]> {
+export async function listDeals (ledger: LevelLedger, db: Database, now = Math.floor(Date.now() / 1000)): Promise<DealRow[]> {
   const rows: DealRow[] = []
   for await (const entry of ledger.log({ kind: 'deal-proposed' })) {
     const record = await ledger.deal(entry.fields.deal as CID)
     if (record === undefined) continue
-    rows.push(row(entry, record))
+    const r = row(entry, record)
+    const proposal = (entry.fields.proposal as { payload?: unknown } | undefined)?.payload
+    if (record.state === 'active' && proposal !== undefined) r.nextAudit = await nextAudit(db, r.id, proposalFrom(proposal), now)
+    rows.push(r)
   }
   return rows
+}
+
+/** SPEC §2 `deals`: the current period is due now until audited, then the next period's start. */
+async function nextAudit (db: Database, id: string, proposal: Proposal, now: number): Promise<string | undefined> {
+  const period = periodOf(proposal, now)
+  if (period >= periodCount(proposal)) return undefined
+  const { audited } = await auditState(db, id)
+  if (period >= 0 && audited < period) return 'now'
+  const next = proposal.start + (Math.max(period, audited) + 1) * proposal.provingPeriod
+  return next + proposal.provingPeriod > proposal.end ? undefined : new Date(next * 1000).toISOString()
 }
 
 function row (proposed: LedgerEntry, record: DealRecord): DealRow {
@@ -88,7 +106,7 @@ function row (proposed: LedgerEntry, record: DealRecord): DealRow {
   }
 }
 
-async function show (ledger: LevelLedger, out: Output, value: string): Promise<void> {
+async function show (ledger: LevelLedger, db: Database, out: Output, value: string): Promise<void> {
   const id = parseDealId(value)
   const record = await ledger.deal(id)
   if (record === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${value} in this client's ledger`)
@@ -98,6 +116,9 @@ async function show (ledger: LevelLedger, out: Output, value: string): Promise<v
   const proposed = entries.find(e => e.kind === 'deal-proposed')
   const proposal = (proposed?.fields.proposal as { payload?: Record<string, unknown> } | undefined)?.payload
   const summary = proposed === undefined ? { id: id.toString(), state: record.state } : row(proposed, record)
+  if (proposed !== undefined && proposal !== undefined && record.state === 'active') {
+    (summary as DealRow).nextAudit = await nextAudit(db, id.toString(), proposalFrom(proposal), Math.floor(Date.now() / 1000))
+  }
   const rejected = entries.find(e => e.kind === 'deal-rejected' || e.kind === 'deal-failed')
   const value_ = {
     ...summary,
@@ -121,6 +142,7 @@ async function show (ledger: LevelLedger, out: Output, value: string): Promise<v
       if (proposal.label !== '') lines.push(`label     ${String(proposal.label)}`)
     }
     lines.push(`proofs    ${record.passed} passed, ${record.failed} failed, ${record.missed} missed`)
+    if ((summary as DealRow).nextAudit !== undefined) lines.push(`next audit ${String((summary as DealRow).nextAudit)}`)
     if (rejected !== undefined) lines.push(`error     ${String(rejected.fields.code)}: ${String(rejected.fields.message)}`)
     lines.push('ledger')
     for (const e of entries) lines.push(`  ${String(e.seq).padStart(5)}  ${new Date(e.at).toISOString()}  ${e.kind}`)

@@ -36,7 +36,7 @@ test('add → deal → active on both sides → get byte-identical; failover; pr
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    const killer = setTimeout(() => child.kill('SIGKILL'), 240_000)
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = ''
@@ -68,8 +68,8 @@ test('add → deal → active on both sides → get byte-identical; failover; pr
       t.is(made.state, 'active')
       t.is(made.provider, listed[0]?.did)
 
-      const clientDeals = JSON.parse((await cairn(['deals', '--repo', clientRepo, '--state', 'active', '--json'])).stdout) as Array<{ id: string, state: string }>
-      t.deepEqual(clientDeals.map(d => [d.id, d.state]), [[made.id, 'active']])
+      const clientDeals = JSON.parse((await cairn(['deals', '--repo', clientRepo, '--state', 'active', '--json'])).stdout) as Array<{ id: string, state: string, nextAudit?: string }>
+      t.deepEqual(clientDeals.map(d => [d.id, d.state, d.nextAudit]), [[made.id, 'active', 'now']])
       const shown = await cairn(['deals', 'show', made.id, '--repo', clientRepo])
       t.regex(shown.stdout, /state\s+active/)
       const providerDeals = await cairn(['provider', 'deals', '--repo', providerRepo, '--json'])
