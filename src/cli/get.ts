@@ -1,12 +1,16 @@
 /**
  * `cairn get <cid>[/path] [-o out] [--car out.car] [--provider URL]…` (SPEC §2
  * Content): from the local repo, else the providers holding deals for the
- * root, else those named; every block verified, the DAG complete, before a
- * file is written. A provider that fails or sends wrong bytes is reported on
- * stderr and the next one tried.
+ * root, else those named; every block verified, the DAG complete, before
+ * anything appears at the output (a whole DAG is written into a hidden
+ * sibling as it streams and renamed into place). A provider that fails or
+ * sends wrong bytes is reported on stderr and the next one tried.
  */
-import { CairnError } from '../errors.js'
-import { get as retrieve, parseTarget, sourcesFor } from '../client/retrieve.js'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CairnError, isCairnError } from '../errors.js'
+import { get as retrieve, parseTarget, sourcesFor, type Source } from '../client/retrieve.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { Output, type GlobalOptions, type Progress } from './output.js'
@@ -24,12 +28,25 @@ export default async function get (args: string[], options: GetOptions): Promise
   if (options.output !== undefined && options.car !== undefined) throw new CairnError('ERR_USAGE', '-o and --car exclude each other: write the files or the CAR')
   const out = new Output(options)
   const target = parseTarget(arg)
-  const repo = await Repo.open(resolveRepoPath(options.repo))
+  const named = options.provider ?? []
+  let repo: Repo | undefined
+  let spool: { tmpDir: string }
+  let sources: Source[]
   try {
-    const ledger = await LevelLedger.open(await repo.db(), repo.identity)
-    const sources = await sourcesFor(repo, ledger, target.root, options.provider ?? [])
+    repo = await Repo.open(resolveRepoPath(options.repo))
+    spool = repo
+    sources = await sourcesFor(repo, await LevelLedger.open(await repo.db(), repo.identity), target.root, named)
+  } catch (err) {
+    await repo?.close()
+    // retrieving from named providers needs no repo of one's own (as with ipfs-car or lassie)
+    if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND' || named.length === 0) throw err
+    repo = undefined
+    spool = { tmpDir: await mkdtemp(join(tmpdir(), 'cairn-get-')) }
+    sources = await sourcesFor(undefined, undefined, target.root, named)
+  }
+  try {
     let bar: Progress | undefined
-    const result = await retrieve(repo, target, sources, { output: options.output, car: options.car, force: options.force }, {
+    const result = await retrieve(spool, target, sources, { output: options.output, car: options.car, force: options.force }, {
       onBytes: (source, n) => {
         bar ??= out.progress(`fetching from ${source.location}`)
         bar.update(n)
@@ -59,6 +76,7 @@ export default async function get (args: string[], options: GetOptions): Promise
         ? `wrote the verified CAR of ${result.cid} to ${result.output} (from ${from})`
         : `retrieved ${result.cid} from ${from} to ${result.output}: ${result.unpacked?.files ?? 0} file(s), ${result.unpacked?.bytes ?? 0} bytes, every block verified`)
   } finally {
-    await repo.close()
+    if (repo !== undefined) await repo.close()
+    else await rm(spool.tmpDir, { recursive: true, force: true })
   }
 }

@@ -2,10 +2,14 @@
  * Verified retrieval (SPEC §2 `cairn get`): the local repo first, else the
  * providers holding deals for the root (from the client's ledger), else the
  * providers named. A provider's CAR (Trustless Gateway, dag-scope=all) is
- * spooled into the repo's tmp dir while every block is hashed against its
- * CID and checked to be linked from the root; the DAG must be complete from
- * the root before anything is written. A provider that fails, stalls or sends
- * wrong bytes is reported and the next one is tried.
+ * verified as it streams: every block hashed against its CID and checked to
+ * be linked from the root. The whole DAG into files is written while it
+ * streams when the provider sends it in depth-first order without duplicates
+ * (as asked), into a hidden sibling renamed into place once the DAG is
+ * complete; otherwise (a path, `--car`, another order) the CAR is spooled
+ * into the repo's tmp dir and must be complete before anything is written.
+ * A provider that fails, stalls or sends wrong bytes is reported and the
+ * next one is tried.
  */
 import { createReadStream, createWriteStream } from 'node:fs'
 import { copyFile, open, rename, rm, stat } from 'node:fs/promises'
@@ -21,6 +25,8 @@ import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { findRoot } from '../store/roots.js'
 import { openCarFile, unpack, type UnpackResult } from '../unixfs/exporter.js'
+import type { CarBlock } from '../car/interface.js'
+import { checkOutput, unpackStream, UnpackOutputError } from '../unixfs/unpack-stream.js'
 import { AddressBook } from './address-book.js'
 import { ProviderClient } from './provider-client.js'
 
@@ -62,17 +68,17 @@ export interface Source {
 }
 
 /** Where the DAG of `root` can be had, in the order to try them. */
-export async function sourcesFor (repo: Repo, ledger: Ledger | undefined, root: CID, named: string[]): Promise<Source[]> {
+export async function sourcesFor (repo: Repo | undefined, ledger: Ledger | undefined, root: CID, named: string[]): Promise<Source[]> {
   const sources: Source[] = []
-  const db = await repo.db()
-  const record = await findRoot(db, root.toV1().toString()) ?? await findRoot(db, root.toString())
-  if (record !== undefined) {
+  const db = await repo?.db()
+  const record = repo === undefined || db === undefined ? undefined : await findRoot(db, root.toV1().toString()) ?? await findRoot(db, root.toString())
+  if (repo !== undefined && record !== undefined) {
     const path = new PieceStore(repo.piecesDir, repo.tmpDir).path(record.piece)
     // a root record whose piece file is gone (deleted by hand) is no source
     if (await stat(path).then(s => s.isFile(), () => false)) sources.push({ kind: 'local', location: path, reason: 'repo' })
   }
   const seen = new Set<string>()
-  if (ledger !== undefined) {
+  if (ledger !== undefined && db !== undefined) {
     const want = root.toV1().toString()
     const book = new AddressBook(db)
     for await (const entry of ledger.log({ kind: 'deal-active' })) {
@@ -109,7 +115,7 @@ export interface FetchEvents {
  * DAG also its completeness (below a path, the unpacker checks completeness
  * from the path's entry). Leaves nothing at `file` on failure.
  */
-export async function fetchVerifiedCar (client: ProviderClient, root: CID, file: string, onBytes?: (n: number) => void, path: string[] = []): Promise<{ blocks: number, bytes: number }> {
+export async function fetchVerifiedCar (client: ProviderClient, root: CID, file: string, onBytes?: (n: number) => void, path: string[] = [], opened?: AsyncIterable<Uint8Array>): Promise<{ blocks: number, bytes: number }> {
   const out = createWriteStream(file, { flags: 'wx' })
   // a write still queued when the stream is destroyed on failure reports here; the failure itself is thrown below
   out.on('error', () => {})
@@ -117,7 +123,7 @@ export async function fetchVerifiedCar (client: ProviderClient, root: CID, file:
   let bytes = 0
   let blocks = 0
   try {
-    const body = await client.car(root, { path })
+    const body = opened ?? await client.car(root, { path })
     async function * counted (): AsyncGenerator<Uint8Array> {
       for await (const chunk of body) {
         bytes += chunk.length
@@ -142,11 +148,64 @@ export async function fetchVerifiedCar (client: ProviderClient, root: CID, file:
   } catch (err) {
     out.destroy()
     await rm(file, { force: true })
-    if (isCairnError(err)) throw err
-    const e = err as { code?: string }
-    if (typeof e.code === 'string' && e.code.startsWith('UND_ERR')) throw new CairnError(/TIMEOUT/.test(e.code) ? 'ERR_TIMEOUT' : 'ERR_UNREACHABLE', `provider ${client.url} broke off the transfer: ${e.code}`, { cause: err })
-    if (e.code === 'ECONNRESET' || e.code === 'EPIPE') throw new CairnError('ERR_UNREACHABLE', `provider ${client.url} broke off the transfer: ${e.code}`, { cause: err })
-    throw fromSystemError(err, file)
+    throw transferError(client, err, file)
+  }
+}
+
+function transferError (client: ProviderClient, err: unknown, file: string): CairnError {
+  if (isCairnError(err)) return err
+  const e = err as { code?: string }
+  if (typeof e.code === 'string' && e.code.startsWith('UND_ERR')) return new CairnError(/TIMEOUT/.test(e.code) ? 'ERR_TIMEOUT' : 'ERR_UNREACHABLE', `provider ${client.url} broke off the transfer: ${e.code}`, { cause: err })
+  if (e.code === 'ECONNRESET' || e.code === 'EPIPE') return new CairnError('ERR_UNREACHABLE', `provider ${client.url} broke off the transfer: ${e.code}`, { cause: err })
+  return fromSystemError(err, file)
+}
+
+/**
+ * The whole DAG of `root` from a provider, written at `output` while it
+ * streams: when the provider declares `order=dfs; dups=n` (as asked), each
+ * block is verified against its CID and its place in the depth-first walk,
+ * and file content goes to disk as it arrives, with no spool to write and
+ * read back. Otherwise the body is spooled to `spool` and verified as before,
+ * and `spooled` says so.
+ */
+async function fetchAndUnpack (client: ProviderClient, root: CID, output: string, spool: string, options: GetOptions, onBytes?: (n: number) => void): Promise<{ unpacked: UnpackResult } | { spooled: true }> {
+  let response: Awaited<ReturnType<ProviderClient['carResponse']>>
+  try {
+    response = await client.carResponse(root)
+  } catch (err) {
+    throw transferError(client, err, output)
+  }
+  if (response.order !== 'dfs' || response.dups !== 'n') {
+    await fetchVerifiedCar(client, root, spool, onBytes, [], response.body)
+    return { spooled: true }
+  }
+  const body = response.body
+  const verifier = new DagVerifier(root, { order: 'dfs' })
+  let bytes = 0
+  async function * counted (): AsyncGenerator<Uint8Array> {
+    for await (const chunk of body) {
+      bytes += chunk.length
+      onBytes?.(bytes)
+      yield chunk
+    }
+  }
+  async function * verified (): AsyncGenerator<CarBlock> {
+    for await (const block of readCar(counted(), {
+      onHeader: (header) => {
+        const r = header.roots[0]
+        if (r === undefined || !r.equals(root)) throw new CairnError('ERR_CAR_ROOT_MISSING', `the provider's CAR is rooted at ${String(r)}, not ${root.toString()}`)
+      }
+    })) {
+      verifier.add(block.cid, block.bytes)
+      yield block
+    }
+    verifier.finish()
+  }
+  try {
+    return { unpacked: await unpackStream(verified(), root, output, { force: options.force }) }
+  } catch (err) {
+    if (err instanceof UnpackOutputError) throw err
+    throw transferError(client, err, output)
   }
 }
 
@@ -170,12 +229,16 @@ export interface GetResult {
 }
 
 /** Retrieves `target` from the first source that gives a verified, complete DAG. */
-export async function get (repo: Repo, target: Target, sources: Source[], options: GetOptions, events: FetchEvents = {}): Promise<GetResult> {
+export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: Source[], options: GetOptions, events: FetchEvents = {}): Promise<GetResult> {
   if (sources.length === 0) {
     throw new CairnError('ERR_NOT_FOUND', `${target.root.toString()} is not in this repo and no provider holds a deal for it; name one with --provider`)
   }
   const failed: GetResult['failed'] = []
   let lastError: CairnError | undefined
+  // the whole DAG into files is written while it streams; refuse an existing target before fetching
+  const streaming = options.car === undefined && target.path.length === 0
+  const output = resolve(options.output ?? target.root.toString())
+  if (streaming && sources.some(s => s.kind === 'provider')) await checkOutput(output, options)
   for (const [i, source] of sources.entries()) {
     let car: string
     let spooled = false
@@ -184,10 +247,29 @@ export async function get (repo: Repo, target: Target, sources: Source[], option
         car = source.location
       } else {
         car = join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`)
-        await fetchVerifiedCar(new ProviderClient(source.location), target.root, car, n => events.onBytes?.(source, n), target.path)
+        const client = new ProviderClient(source.location)
+        const onBytes = (n: number): void => events.onBytes?.(source, n)
+        if (streaming) {
+          const got = await fetchAndUnpack(client, target.root, output, car, options, onBytes)
+          if ('unpacked' in got) {
+            return { root: target.root.toString(), path: '', cid: target.root.toString(), output, car: false, unpacked: got.unpacked, source, failed }
+          }
+        } else {
+          await fetchVerifiedCar(client, target.root, car, onBytes, target.path)
+        }
         spooled = true
       }
     } catch (err) {
+      if (err instanceof UnpackOutputError) {
+        // the content itself (every provider sends the same DAG) or the local disk: final,
+        // unless it is the content failing verification and another source remains
+        const next = sources[i + 1]
+        if (next === undefined || err.error.exitStatus !== 3) throw err.error
+        failed.push({ source, code: err.error.code, message: err.error.message })
+        lastError = err.error
+        events.onFailover?.(source, err.error, next)
+        continue
+      }
       const e = isCairnError(err) ? err : new CairnError('ERR_INTERNAL', (err as Error).message, { cause: err })
       failed.push({ source, code: e.code, message: e.message })
       lastError = e
@@ -211,7 +293,7 @@ export async function get (repo: Repo, target: Target, sources: Source[], option
   throw lastError as CairnError
 }
 
-async function write (repo: Repo, car: string, target: Target, options: GetOptions, spooled: boolean): Promise<Omit<GetResult, 'source' | 'failed'>> {
+async function write (repo: Pick<Repo, 'tmpDir'>, car: string, target: Target, options: GetOptions, spooled: boolean): Promise<Omit<GetResult, 'source' | 'failed'>> {
   const root = target.root.toString()
   let cid = target.root
   let source = car

@@ -3,7 +3,7 @@
  * refusals, against an in-process provider on 127.0.0.1:0.
  */
 import test from 'ava'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AddressBook } from '../../src/client/address-book.js'
 import { get, parseTarget, sourcesFor } from '../../src/client/retrieve.js'
@@ -63,6 +63,10 @@ test('CLI: providers and ask through the binary; refusals carry their codes and 
     const chosen = await cairn(['deal', root, '--repo', repo, '--json'])
     t.is(chosen.code, 0, chosen.stderr)
     t.is((JSON.parse(chosen.stdout) as { url: string }).url, w.provider.url)
+    // retrieving from a named provider needs no repo
+    const bare = await cairn(['get', root, '--repo', join(w.dir, 'no-repo'), '--provider', w.provider.url, '-o', join(w.dir, 'note-copy.txt')])
+    t.is(bare.code, 0, bare.stderr)
+    t.is(await readFile(join(w.dir, 'note-copy.txt'), 'utf8'), 'stored through the address book\n')
     const tooMany = await cairn(['deal', root, '--repo', repo, '--max-price', '1'])
     t.is(tooMany.code, 4)
     t.is((await cairn(['providers', 'rm', w.provider.url, '--repo', repo])).code, 0)
