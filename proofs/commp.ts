@@ -15,6 +15,8 @@ import { pieceCidV1, pieceCidV2 } from './piece-cid.js'
 import { TreeStack } from './tree.js'
 import { CHUNK_BYTES, CHUNK_LEVEL, CHUNK_QUADS, portableEngine, type SubtreeEngine } from './engine.js'
 import { selectEngine, type EngineChoice } from './engines.js'
+import { hashNode } from './node-hash.js'
+import { LayerCache } from './prove.js'
 
 export interface PieceInfo {
   /** v2 piece CID (FRC-0069), the primary form */
@@ -29,6 +31,8 @@ export interface PieceInfo {
   /** 32 · 2^height */
   paddedSize: bigint
   payloadSize: bigint
+  /** the layer cache, when the hasher was created with `layerLevel` */
+  layers?: LayerCache
 }
 
 export interface PieceHasher {
@@ -49,6 +53,12 @@ export interface PieceHasherOptions {
    * CAIRN_COMMP_ENGINE overrides 'auto'.
    */
   engine?: EngineChoice
+  /**
+   * Also collect the tree layer at this level (2…15) for proofs, so a
+   * provider need not read the piece again to build its LayerCache
+   * (proofs/prove.ts). Adds 32 bytes per 2^level leaves (1 MiB per GiB at 10).
+   */
+  layerLevel?: number
 }
 
 class Hasher implements PieceHasher {
@@ -59,12 +69,20 @@ class Hasher implements PieceHasher {
   #total = 0n
   #done = false
   /** roots of dispatched chunks, in piece order; each chunk returns to #free when done */
-  readonly #inflight: Array<Promise<Uint8Array>> = []
+  readonly #inflight: Array<Promise<Uint8Array[]>> = []
+  /** level of the collected layer, or undefined */
+  readonly #layerLevel: number | undefined
+  /** collected layer nodes, in piece order */
+  readonly #layer: Uint8Array[] = []
   readonly #free: Uint8Array[] = []
   #tail: Promise<void> = Promise.resolve()
 
-  constructor (engine: SubtreeEngine) {
+  constructor (engine: SubtreeEngine, layerLevel?: number) {
+    if (layerLevel !== undefined && (!Number.isInteger(layerLevel) || layerLevel < 2 || layerLevel > CHUNK_LEVEL)) {
+      throw new RangeError(`layerLevel must be an integer 2…${CHUNK_LEVEL}, got ${layerLevel}`)
+    }
     this.#engine = engine
+    this.#layerLevel = layerLevel
     this.#chunk = this.#alloc()
   }
 
@@ -96,7 +114,7 @@ class Hasher implements PieceHasher {
     let off = 0
     while (off < bytes.length) {
       if (this.#fill === 0 && bytes.length - off >= CHUNK_BYTES) {
-        this.#tree.push(CHUNK_LEVEL, this.#engine.rootSync(bytes, off, CHUNK_QUADS))
+        this.#pushChunk(this.#chunkNodesSync(bytes, off))
         off += CHUNK_BYTES
         continue
       }
@@ -105,14 +123,48 @@ class Hasher implements PieceHasher {
       this.#fill += n
       off += n
       if (this.#fill === CHUNK_BYTES) {
-        this.#tree.push(CHUNK_LEVEL, this.#engine.rootSync(this.#chunk, 0, CHUNK_QUADS))
+        this.#pushChunk(this.#chunkNodesSync(this.#chunk, 0))
         this.#fill = 0
       }
     }
   }
 
-  async #updateAsync (bytes: Uint8Array): Promise<void> {
+  /** Nodes of a whole chunk at the collected level (or just its root). */
+  #chunkNodesSync (src: Uint8Array, offset: number): Uint8Array[] {
+    const level = this.#layerLevel ?? CHUNK_LEVEL
+    const quads = 2 ** (level - 2)
+    const nodes: Uint8Array[] = []
+    for (let q = 0; q < CHUNK_QUADS; q += quads) nodes.push(this.#engine.rootSync(src, offset + q * 127, quads))
+    return nodes
+  }
+
+  async #chunkNodes (chunk: Uint8Array): Promise<Uint8Array[]> {
     const root = this.#engine.root as (chunk: Uint8Array, quads: number) => Promise<Uint8Array>
+    const level = this.#layerLevel ?? CHUNK_LEVEL
+    if (level === CHUNK_LEVEL) return [await root(chunk, CHUNK_QUADS)]
+    const quads = 2 ** (level - 2)
+    if (this.#engine.layer !== undefined) {
+      const layer = await this.#engine.layer(chunk, CHUNK_QUADS, quads)
+      return Array.from({ length: layer.length / 32 }, (_, i) => layer.subarray(32 * i, 32 * i + 32))
+    }
+    const runs: Array<Promise<Uint8Array>> = []
+    for (let q = 0; q < CHUNK_QUADS; q += quads) runs.push(root(chunk.subarray(q * 127, (q + quads) * 127), quads))
+    return await Promise.all(runs)
+  }
+
+  /** Records a chunk's layer nodes and pushes the chunk's root into the tree. */
+  #pushChunk (nodes: Uint8Array[]): void {
+    if (this.#layerLevel !== undefined) this.#layer.push(...nodes)
+    let level = nodes
+    while (level.length > 1) {
+      const up: Uint8Array[] = []
+      for (let i = 0; i < level.length; i += 2) up.push(hashNode(level[i], level[i + 1]))
+      level = up
+    }
+    this.#tree.push(CHUNK_LEVEL, level[0])
+  }
+
+  async #updateAsync (bytes: Uint8Array): Promise<void> {
     let off = 0
     while (off < bytes.length) {
       const n = Math.min(CHUNK_BYTES - this.#fill, bytes.length - off)
@@ -121,7 +173,7 @@ class Hasher implements PieceHasher {
       off += n
       if (this.#fill === CHUNK_BYTES) {
         const chunk = this.#chunk
-        const node = root(chunk, CHUNK_QUADS).then(node => { this.#free.push(chunk); return node })
+        const node = this.#chunkNodes(chunk).then(nodes => { this.#free.push(chunk); return nodes })
         // a failure surfaces when this root is awaited in order; don't report it as unhandled before then
         node.catch(() => {})
         this.#inflight.push(node)
@@ -134,9 +186,8 @@ class Hasher implements PieceHasher {
   }
 
   async #settleOne (): Promise<void> {
-    const pending = this.#inflight.shift() as Promise<Uint8Array>
-    const node = await pending
-    this.#tree.push(CHUNK_LEVEL, node)
+    const pending = this.#inflight.shift() as Promise<Uint8Array[]>
+    this.#pushChunk(await pending)
   }
 
   async digest (): Promise<PieceInfo> {
@@ -159,12 +210,13 @@ class Hasher implements PieceHasher {
       quad.set(this.#chunk.subarray(offset, this.#fill))
       this.#tree.push(2, portableEngine.rootSync(quad, 0, 1))
     }
+    if (this.#layerLevel !== undefined) await this.#tailLayer(this.#layerLevel)
     this.#chunk = new Uint8Array(0)
     this.#free.length = 0
     const height = heightFor(this.#total)
     const root = this.#tree.root(height)
     const padding = paddingFor(this.#total)
-    return {
+    const info: PieceInfo = {
       cid: pieceCidV2(root, height, padding),
       cidV1: pieceCidV1(root),
       root,
@@ -172,6 +224,29 @@ class Hasher implements PieceHasher {
       padding,
       paddedSize: paddedSizeFromHeight(height),
       payloadSize: this.#total
+    }
+    if (this.#layerLevel !== undefined) {
+      info.layers = height < this.#layerLevel
+        // the whole piece lies inside one region: the layer at its own height is its root
+        ? new LayerCache(height, height, this.#total > 0n ? root.slice() : new Uint8Array(0))
+        : new LayerCache(height, this.#layerLevel, concat(this.#layer))
+      this.#layer.length = 0
+    }
+    return info
+  }
+
+  /** Layer nodes of the tail: whole regions, then a zero-filled partial one. */
+  async #tailLayer (level: number): Promise<void> {
+    const quads = 2 ** (level - 2)
+    const size = quads * 127
+    for (let offset = 0; offset < this.#fill; offset += size) {
+      if (offset + size <= this.#fill) {
+        this.#layer.push(await this.#rootOf(this.#chunk, offset, quads))
+      } else {
+        const region = new Uint8Array(size)
+        region.set(this.#chunk.subarray(offset, this.#fill))
+        this.#layer.push(await this.#rootOf(region, 0, quads))
+      }
     }
   }
 
@@ -184,9 +259,18 @@ class Hasher implements PieceHasher {
   }
 }
 
-/** A streaming CommP hasher; memory stays flat whatever the payload size. */
+function concat (nodes: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(nodes.length * 32)
+  nodes.forEach((node, i) => out.set(node, i * 32))
+  return out
+}
+
+/**
+ * A streaming CommP hasher; memory stays flat whatever the payload size
+ * (plus the collected layer when `layerLevel` is given).
+ */
 export function createPieceHasher (options: PieceHasherOptions = {}): PieceHasher {
-  return new Hasher(selectEngine(options.engine ?? 'auto'))
+  return new Hasher(selectEngine(options.engine ?? 'auto'), options.layerLevel)
 }
 
 function isAsyncIterable (value: unknown): value is AsyncIterable<Uint8Array> {
@@ -196,7 +280,7 @@ function isAsyncIterable (value: unknown): value is AsyncIterable<Uint8Array> {
 /** CommP and piece CIDs of a payload given whole or as a stream of chunks. */
 export async function pieceOf (source: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: PieceHasherOptions = {}): Promise<PieceInfo> {
   const choice = options.engine ?? (source instanceof Uint8Array && source.length < CHUNK_BYTES * 2 ? 'portable-if-auto' : 'auto')
-  const hasher = new Hasher(selectEngine(choice))
+  const hasher = new Hasher(selectEngine(choice), options.layerLevel)
   if (source instanceof Uint8Array) {
     await hasher.update(source)
   } else if (isAsyncIterable(source)) {

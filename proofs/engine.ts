@@ -19,6 +19,11 @@ export interface SubtreeEngine {
    * settles; when present the hasher keeps several chunks in flight.
    */
   root?: (chunk: Uint8Array, quads: number) => Promise<Uint8Array>
+  /**
+   * Roots of each run of `region` quads in `chunk`, concatenated (a tree
+   * layer), off the calling thread in one job.
+   */
+  layer?: (chunk: Uint8Array, quads: number, region: number) => Promise<Uint8Array>
   /** allocates a chunk buffer the engine can use without copying (e.g. shared memory) */
   allocChunk?: (size: number) => Uint8Array
   /** chunks the engine can usefully hash at once */

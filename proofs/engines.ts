@@ -21,6 +21,7 @@ function native (): SubtreeEngine | undefined {
     name: 'native',
     rootSync: (src, offset, quads) => addon.rootSync(src, offset, quads),
     root: async (chunk, quads) => await addon.root(chunk, quads),
+    layer: addon.layers === true ? async (chunk, quads, region) => await addon.root(chunk, quads, region) : undefined,
     // one chunk per libuv pool thread that has a core to run on
     parallelism: Math.max(1, Math.min(availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE ?? 4)))
   }

@@ -7,7 +7,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 
 export interface NativeAddon {
   rootSync: (bytes: Uint8Array, offset: number, quads: number) => Uint8Array
-  root: (bytes: Uint8Array, quads: number) => Promise<Uint8Array>
+  /** the root, or with `region` (older builds ignore it) the roots of each run of `region` quads */
+  root: (bytes: Uint8Array, quads: number, region?: number) => Promise<Uint8Array>
+  /** true when root() honours `region` */
+  layers?: boolean
   /** next layer up of consecutive 32-byte nodes; an odd last node pairs with `zeroRight` (absent in older builds) */
   layerSync?: (nodes: Uint8Array, zeroRight: Uint8Array) => Uint8Array
   /** true when the SHA extensions are in use */

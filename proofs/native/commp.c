@@ -322,14 +322,19 @@ typedef struct {
   napi_ref keep;
   const uint8_t *data;
   size_t quads;
+  /* quads per returned node: quads for one root, less for a layer of roots */
+  size_t region;
   int status;
-  uint8_t out[32];
+  uint8_t *out;
 } job_t;
 
 static void job_execute(napi_env env, void *arg) {
   (void)env;
   job_t *job = arg;
-  job->status = subtree_root(job->data, job->quads, job->out);
+  job->status = 0;
+  for (size_t r = 0; r < job->quads / job->region && job->status == 0; r++) {
+    job->status = subtree_root(job->data + 127 * job->region * r, job->region, job->out + 32 * r);
+  }
 }
 
 static void job_complete(napi_env env, napi_status status, void *arg) {
@@ -343,35 +348,50 @@ static void job_complete(napi_env env, napi_status status, void *arg) {
   } else {
     void *out;
     napi_value ab;
-    napi_create_arraybuffer(env, 32, &out, &ab);
-    memcpy(out, job->out, 32);
-    napi_create_typedarray(env, napi_uint8_array, 32, ab, 0, &result);
+    size_t bytes = 32 * (job->quads / job->region);
+    napi_create_arraybuffer(env, bytes, &out, &ab);
+    memcpy(out, job->out, bytes);
+    napi_create_typedarray(env, napi_uint8_array, bytes, ab, 0, &result);
     napi_resolve_deferred(env, job->deferred, result);
   }
   napi_delete_reference(env, job->keep);
   napi_delete_async_work(env, job->work);
+  free(job->out);
   free(job);
 }
 
-/* root(bytes: Uint8Array, quads: number): Promise<Uint8Array(32)>, on the libuv thread pool */
+/*
+ * root(bytes: Uint8Array, quads: number[, region: number]): Promise<Uint8Array>,
+ * on the libuv thread pool: the root of the subtree (32 bytes), or with
+ * `region` the roots of its consecutive runs of `region` quads (a tree layer).
+ */
 static napi_value root_async(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   uint8_t *data;
   size_t length;
-  if (argc < 2) { napi_throw_type_error(env, NULL, "root(bytes, quads)"); return NULL; }
+  if (argc < 2) { napi_throw_type_error(env, NULL, "root(bytes, quads[, region])"); return NULL; }
   if (get_bytes(env, argv[0], &data, &length) == NULL) return NULL;
-  int64_t quads;
+  int64_t quads, region;
   CHECK(env, napi_get_value_int64(env, argv[1], &quads));
-  if (quads <= 0 || !is_pow2((size_t)quads) || 127 * (size_t)quads > length) {
-    napi_throw_range_error(env, NULL, "root: quads must be a power of two and lie within bytes");
+  region = quads;
+  if (argc >= 3) {
+    napi_valuetype type;
+    CHECK(env, napi_typeof(env, argv[2], &type));
+    if (type != napi_undefined) CHECK(env, napi_get_value_int64(env, argv[2], &region));
+  }
+  if (quads <= 0 || !is_pow2((size_t)quads) || 127 * (size_t)quads > length || region <= 0 || !is_pow2((size_t)region) || region > quads) {
+    napi_throw_range_error(env, NULL, "root: quads and region must be powers of two, region <= quads, within bytes");
     return NULL;
   }
   job_t *job = calloc(1, sizeof *job);
   if (job == NULL) { napi_throw_error(env, "ERR_NATIVE", "out of memory"); return NULL; }
+  job->out = malloc(32 * (size_t)(quads / region));
+  if (job->out == NULL) { free(job); napi_throw_error(env, "ERR_NATIVE", "out of memory"); return NULL; }
   job->data = data;
   job->quads = (size_t)quads;
+  job->region = (size_t)region;
   napi_value promise, name;
   CHECK(env, napi_create_promise(env, &job->deferred, &promise));
   CHECK(env, napi_create_reference(env, argv[0], 1, &job->keep));
@@ -393,6 +413,8 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(env, napi_set_named_property(env, exports, "layerSync", fn));
   CHECK(env, napi_create_function(env, "root", NAPI_AUTO_LENGTH, root_async, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "root", fn));
+  CHECK(env, napi_get_boolean(env, 1, &flag));
+  CHECK(env, napi_set_named_property(env, exports, "layers", flag));
   CHECK(env, napi_get_boolean(env, use_sha_ni, &flag));
   CHECK(env, napi_set_named_property(env, exports, "shaNi", flag));
   return exports;

@@ -137,3 +137,26 @@ test('lost or altered data → ERR_PIECE_CORRUPT; unreadable → ERR_PIECE_READ'
   await t.throwsAsync(provePiece(cid, challenge(), reader(bytes.subarray(0, 10)), cache), { code: 'ERR_PIECE_READ' } as never)
   await t.throwsAsync(provePiece(cid, challenge(), () => { throw new Error('EIO') }, cache), { code: 'ERR_PIECE_READ' } as never)
 })
+
+test('the piece hasher collects the same layer cache as buildLayerCache, for every engine', async t => {
+  const { availableEngines } = await import('../../proofs/engines.js')
+  const K = 127 * 8192
+  for (const [size, level] of [[0, 10], [1, 10], [127 * 256, 10], [127 * 256 + 1, 10], [K, 10], [3 * K + 777, 10], [2 * K + 5, 15], [K + 99, 2], [K + 99, 7], [5000, 12]] as Array<[number, number]>) {
+    const bytes = randomBytes(size)
+    const { cid } = await pieceOf(bytes)
+    const expected = size === 0 ? undefined : await buildLayerCache(cid.toString(), reader(bytes), { level })
+    for (const engine of availableEngines()) {
+      const piece = await pieceOf([bytes.subarray(0, 1000), bytes.subarray(1000)], { engine, layerLevel: level })
+      t.is(piece.cid.toString(), cid.toString())
+      const layers = piece.layers as LayerCache
+      t.deepEqual(layers.root(), piece.root, `${engine} ${size}/${level}`)
+      if (expected !== undefined) {
+        t.is(layers.level, expected.level, `${engine} ${size}/${level}`)
+        t.deepEqual(layers.nodes, expected.nodes, `${engine} ${size}/${level}`)
+        const c = challenge(8)
+        const proof = await provePiece(cid.toString(), c, reader(bytes), layers)
+        t.notThrows(() => verifyPieceProof(cid.toString(), c, proof))
+      }
+    }
+  }
+})
