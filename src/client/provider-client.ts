@@ -107,10 +107,21 @@ export class ProviderClient {
    * as it streams.
    */
   async car (root: CID, options: { path?: string[], signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array>> {
+    return (await this.carResponse(root, options)).body
+  }
+
+  /**
+   * `car`, with the block order the provider declares for its body
+   * (Trustless Gateway: the response's `order` and `dups` parameters say what
+   * was actually sent; `unk` when it does not say).
+   */
+  async carResponse (root: CID, options: { path?: string[], signal?: AbortSignal } = {}): Promise<{ body: AsyncIterable<Uint8Array>, order: string, dups: string }> {
     const path = (options.path ?? []).map(p => '/' + encodeURIComponent(p)).join('')
     const res = await this.send('GET', `/ipfs/${root.toString()}${path}?dag-scope=all`, undefined, { accept: CAR_ACCEPT }, options.signal)
     await this.expectOk(res)
-    return res.body
+    const type = String(res.headers['content-type'] ?? '')
+    const param = (name: string): string => new RegExp(`;\\s*${name}=([a-z]+)`, 'i').exec(type)?.[1]?.toLowerCase() ?? 'unk'
+    return { body: res.body, order: param('order'), dups: param('dups') }
   }
 
   /** `GET /piece/{pieceCid}`, optionally a byte range (inclusive, as HTTP Range takes it). */
