@@ -139,18 +139,19 @@ const tampers: Record<string, Tamper> = {
   ERR_PROOF_WRONG_PIECE: async (_a, { p, body, other, deal }) => await answerChallenge(p.node.prover, p.repo.identity, { dealId: deal.id, pieceCid: other.proposal.pieceCid }, challengeFrom(body), 1),
   ERR_PROOF_WRONG_DEAL: async (_a, { p, body, other }) => await answerChallenge(p.node.prover, p.repo.identity, { dealId: other.id, pieceCid: other.proposal.pieceCid }, challengeFrom(body), 1),
   ERR_PROOF_ROOT_MISMATCH: (a, { p }) => {
-    const proofs = a.payload.proofs.map(x => ({ ...x, path: x.path.map(s => s.slice()) }))
-    ;(proofs[0]?.path[3] as Uint8Array)[0] ^= 1
+    const proofs = a.payload.proofs.map(x => ({ ...x, path: x.path.slice() }))
+    ;(proofs[0]?.path as Uint8Array)[3 * 32] ^= 1 // the fourth sibling of the first leaf
     return resign(p, { ...a.payload, proofs })
   },
   ERR_PROOF_COUNT_MISMATCH: (a, { p }) => resign(p, { ...a.payload, proofs: a.payload.proofs.slice(1) }),
+  ERR_PROOF_MALFORMED: (a, { p }) => resign(p, { ...a.payload, proofs: a.payload.proofs.map(x => ({ ...x, path: x.path.subarray(32) })) }),
   ERR_PROOF_UNSIGNED: (a) => ({ payload: a.payload }),
   ERR_PROOF_WRONG_SIGNER: (a) => sign(identityFromSecret(generateSecretKey()), Tag.proof, a.payload),
   ERR_PROOF_BAD_SIGNATURE: (a) => ({ ...a, signature: a.signature.map((b, i) => i === 5 ? b ^ 1 : b) }),
   ERR_PROOF_LEAF_INDEX: (a, { p }) => resign(p, { ...a.payload, proofs: a.payload.proofs.map(x => ({ ...x, index: x.index + 1 })) })
 }
 
-test('each wrong proof fails with its own code: wrong piece, wrong deal, wrong sibling, wrong leaf count, unsigned, wrongly signed, wrong index, replayed', async (t) => {
+test('each wrong proof fails with its own code: wrong piece, wrong deal, wrong sibling, wrong leaf count, short path, unsigned, wrongly signed, wrong index, replayed', async (t) => {
   const w = await world(1)
   try {
     const deal = await w.deal(0, { bytes: 5000 })

@@ -26,7 +26,7 @@ test('an honest proof verifies, signed by the provider and echoing the challenge
     t.is(res.status, 200)
     const proof = verifyProofAnswer(res.body, { dealId: deal.id, pieceCid: deal.proposal.pieceCid, provider: deal.provider, seed: s, count: 16 })
     t.is(proof.payload.proofs.length, 16)
-    t.is(proof.payload.proofs[0]?.path.length, Math.log2(Number(deal.proposal.pieceSize) / 32))
+    t.is(proof.payload.proofs[0]?.path.length, 32 * Math.log2(Number(deal.proposal.pieceSize) / 32))
     t.is(p?.node.proofsAnswered, 1)
     t.is((await p?.node.admin().status())?.proofsAnswered, 1)
   } finally {
