@@ -88,11 +88,12 @@ export default async function deal (args: string[], options: DealOptions): Promi
         out.line(dealJSON(result), () => out.quiet ? result.id : `deal ${result.id} active at ${result.url} (${result.provider})`)
       } catch (err) {
         bar?.done()
-        firstError ??= err
-        if (urls.length > 1) {
+        // the first failure is reported (and sets the exit status) once all providers were tried; later ones here
+        if (firstError !== undefined) {
           const code = isCairnError(err) ? err.code : 'ERR_INTERNAL'
           process.stderr.write(`error ${code}: ${url}: ${(err as Error).message}\n`)
         }
+        firstError ??= err
       }
     }
     if (firstError !== undefined) throw firstError
