@@ -8,7 +8,7 @@ import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { watch } from '../client/watch.js'
 import { auditOptions, parseMillis, resultLine, type AuditFlags } from './audit.js'
-import { Output, parseIntegerFlag, toJSON } from './output.js'
+import { Output, parseIntegerFlag } from './output.js'
 
 interface WatchFlags extends AuditFlags {
   once?: boolean
@@ -56,7 +56,7 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
       onExpired: (deal) => { out.line({ deal, outcome: 'expired' }, () => `expired ${deal}`) },
       onError: (deal, err) => { out.warn(`audit of ${deal} not recorded: ${(err as Error).message}`) }
     })
-    if (!out.json) out.info(toJSON(summary))
+    out.info(`watch stopped: ${summary.audits} audits (${summary.passed} passed, ${summary.failed} failed, ${summary.missed} missed), ${summary.expired} deals expired, ${summary.dealsFailed} deals failed`)
   } finally {
     process.removeListener('SIGINT', stop)
     process.removeListener('SIGTERM', stop)
