@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { AddressBook } from '../../src/client/address-book.js'
 import { addToRepo } from '../../src/client/content.js'
 import { makeDeal } from '../../src/client/deal.js'
+import { ProviderClient } from '../../src/client/provider-client.js'
 import { get, parseTarget, sourcesFor } from '../../src/client/retrieve.js'
 import { sampleTree, tamperingProxy, world } from './helpers.js'
 
@@ -29,6 +30,14 @@ test('deal: proposed, accepted, uploaded, active on both sides; both ledgers ver
     t.deepEqual(kinds, ['deal-proposed', 'deal-accepted', 'deal-active'])
     t.is((await w.client.ledger.verify()).entries, 3)
     t.is((await w.provider.ledger.verify()).entries, 2)
+    // the stored piece is served back by piece CID, with ranges
+    const client = new ProviderClient(w.provider.url)
+    const local = await readFile(join(w.client.repo.piecesDir, `${added.piece.cid}.car`))
+    const chunks: Uint8Array[] = []
+    for await (const chunk of await client.piece(added.piece.cid, { start: 100, end: 1099 })) chunks.push(chunk)
+    t.deepEqual(Buffer.concat(chunks), local.subarray(100, 1100))
+    const missing = await t.throwsAsync(client.piece('bafkzcibe4gkt2eniupfj3imez7zuboxu5w563dcfdsfo4qrplvpy2dodrkdmhpxbce'))
+    t.is((missing as { code?: string }).code, 'ERR_PIECE_NOT_FOUND')
     // the deal taught the address book the provider
     const book = await new AddressBook(await w.client.repo.db()).list()
     t.is(book.length, 1)
