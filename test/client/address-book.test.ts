@@ -109,3 +109,24 @@ test('get: no sources is ERR_NOT_FOUND; sources put the repo first, then deals, 
     await w.cleanup()
   }
 })
+
+test('CLI: deal with two providers, one refusing the price: the other deal is printed, the refusal reported once, exit 5', async (t) => {
+  const cheap = await world()
+  const dear = await world({ pricePerGiBDay: 100n })
+  const repo = join(cheap.dir, 'cli-client')
+  try {
+    t.is((await cairn(['init', '--repo', repo])).code, 0)
+    await writeFile(join(cheap.dir, 'note.txt'), 'two providers\n')
+    const root = (await cairn(['add', join(cheap.dir, 'note.txt'), '-Q', '--repo', repo])).stdout.trim()
+    const run = await cairn(['deal', root, '--repo', repo, '--provider', cheap.provider.url, '--provider', dear.provider.url, '--max-price', '50', '--json'])
+    t.is(run.code, 5)
+    const lines = run.stdout.trim().split('\n').map(l => JSON.parse(l) as { url?: string, state?: string, error?: { code: string } })
+    t.is(lines[0]?.url, cheap.provider.url)
+    t.is(lines[0]?.state, 'active')
+    t.is(lines[1]?.error?.code, 'ERR_PRICE_TOO_LOW')
+    t.is(run.stderr.match(/ERR_PRICE_TOO_LOW/g)?.length, 1)
+  } finally {
+    await cheap.cleanup()
+    await dear.cleanup()
+  }
+})
