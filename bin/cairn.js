@@ -129,20 +129,28 @@ provider.command('deals').description("the running provider's deals")
 try {
   await program.parseAsync(process.argv)
 } catch (err) {
-  process.exitCode = report(err)
+  process.exitCode = await report(err)
 }
 
-function report (err) {
+/** The exit status of a known code (src/errors.ts), or undefined for an unknown one. */
+async function exitStatusOf (code) {
+  const { codes, exitStatusOf } = await import('../dist/src/errors.js')
+  return Object.hasOwn(codes, code) ? exitStatusOf(code) : undefined
+}
+
+async function report (err) {
   if (err instanceof CommanderError) {
     // help and version are "errors" to commander; they are successes to a user
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0
     return 2
   }
   const json = process.argv.includes('--json')
-  if (err && typeof err.code === 'string' && err.code.startsWith('ERR_') && err.name === 'CairnError') {
-    if (json) process.stdout.write(JSON.stringify({ error: err.toJSON() }) + '\n')
+  // CairnErrors, and the coded errors of proofs/ (which stands alone), keep their code
+  const status = typeof err?.code === 'string' && err.code.startsWith('ERR_') ? await exitStatusOf(err.code) : undefined
+  if (status !== undefined) {
+    if (json) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n')
     process.stderr.write(`error ${err.code}: ${err.message}\n`)
-    return err.exitStatus
+    return status
   }
   if (err?.code === 'EPIPE') return 0
   process.stderr.write(`error ERR_INTERNAL: ${err?.message ?? err}\n`)

@@ -73,6 +73,12 @@ export const codes = {
   ERR_LEDGER_BROKEN: 'verification',
   // proofs of storage (SPEC §4): each way a proof can fail its audit has its own code
   ERR_PIECE_CORRUPT: 'verification',
+  // raised by proofs/ (which imports nothing from src/) and shown as they are
+  ERR_INVALID_PIECE_CID: 'usage',
+  ERR_HASHER_FINISHED: 'internal',
+  ERR_PIECE_READ: 'internal',
+  ERR_PROOF_PIECE_MISMATCH: 'verification',
+  ERR_LAYER_CACHE_INVALID: 'verification',
   ERR_PROOF_UNSIGNED: 'verification',
   ERR_PROOF_WRONG_SIGNER: 'verification',
   ERR_PROOF_BAD_SIGNATURE: 'verification',
