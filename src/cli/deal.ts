@@ -7,8 +7,10 @@
  */
 import { CairnError, isCairnError } from '../errors.js'
 import { AddressBook } from '../client/address-book.js'
-import { makeDeal, type DealResult, type DealTerms } from '../client/deal.js'
+import { localPiece, makeDeal, type DealResult, type DealTerms } from '../client/deal.js'
 import { LevelLedger } from '../ledger/level.js'
+import { reputationsFromLedger } from '../reputation/ledger.js'
+import { place } from '../reputation/placement.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { Output, parseIntegerFlag, toJSON, type GlobalOptions, type Progress } from './output.js'
 import { parseDuration } from './provider.js'
@@ -48,18 +50,19 @@ export default async function deal (args: string[], options: DealOptions): Promi
   try {
     const ledger = await LevelLedger.open(await repo.db(), repo.identity)
     let urls = options.provider ?? []
+    const reasons = new Map<string, string>()
     if (urls.length === 0) {
-      // no provider named: the cheapest distinct hosts in the address book within --max-price
-      const book = (await new AddressBook(await repo.db()).list())
-        .filter(e => terms.maxPrice === undefined || e.ask.payload.pricePerGiBDay <= terms.maxPrice)
-        .sort((a, b) => a.ask.payload.pricePerGiBDay < b.ask.payload.pricePerGiBDay ? -1 : a.ask.payload.pricePerGiBDay > b.ask.payload.pricePerGiBDay ? 1 : 0)
-      const hosts = new Set<string>()
-      for (const e of book) {
-        const host = new URL(e.url).host
-        if (hosts.has(host)) continue
-        hosts.add(host)
-        urls.push(e.url)
-        if (urls.length === replicas) break
+      // no provider named: the best distinct hosts in the address book by reputation, then price, within --max-price (SPEC §6)
+      const book = await new AddressBook(await repo.db()).list()
+      const reps = await reputationsFromLedger(ledger)
+      const { record } = await localPiece(repo, root)
+      const placement = place(book.map(e => ({ id: e.did, url: e.url, pricePerGiBDay: e.ask.payload.pricePerGiBDay, freeCapacity: e.ask.payload.freeCapacity, reputation: reps.get(e.did) })),
+        { replicas, maxPrice: terms.maxPrice, pieceSize: BigInt(record.paddedSize) })
+      for (const c of placement.chosen) {
+        const url = c.candidate.url as string
+        urls.push(url)
+        reasons.set(url, c.reason)
+        if (!out.json && !out.quiet) out.line(null, () => `chose ${url} (${c.candidate.id}): ${c.reason}`)
       }
       if (urls.length === 0) throw new CairnError('ERR_NOT_FOUND', 'no provider to propose to: pass --provider URL or add one with `cairn providers add <url>`')
       if (urls.length < replicas) out.warn(`only ${urls.length} of ${replicas} replicas can be placed: the address book has no more providers within --max-price`)
@@ -85,7 +88,8 @@ export default async function deal (args: string[], options: DealOptions): Promi
           }
         }, root, url, terms)
         results.push(result)
-        out.line(dealJSON(result), () => out.quiet ? result.id : `deal ${result.id} active at ${result.url} (${result.provider})`)
+        const reason = reasons.get(url)
+        out.line(reason === undefined ? dealJSON(result) : { ...dealJSON(result), placement: reason }, () => out.quiet ? result.id : `deal ${result.id} active at ${result.url} (${result.provider})`)
       } catch (err) {
         bar?.done()
         // the first failure is reported (and sets the exit status) once all providers were tried; later ones here

@@ -70,26 +70,78 @@ export function update (rep: Reputation, event: ReputationEvent, p: ModelParams 
   const w = p.weight
   const o = event.outcome
   const answered = o === 'pass' || o === 'fail'
+  // an unknown is not yet a result: the audit retries and records a pass or a miss (SPEC §4)
+  const result = o === 'unknown' ? undefined : o === 'pass'
+  let latencyMs = rep.latencyMs
+  if (answered && event.latencyMs !== undefined && Number.isFinite(event.latencyMs) && event.latencyMs >= 0) {
+    latencyMs = latencyMs === undefined ? event.latencyMs : latencyMs + p.latencyAlpha * (event.latencyMs - latencyMs)
+  }
+  // built field by field (not spread): the simulator applies millions of these
   const next: Reputation = {
-    ...rep,
-    // an unknown is not yet a result: the audit retries and records a pass or a miss (SPEC §4)
-    proofs: observe(rep.proofs, slow, w, o === 'unknown' ? undefined : o === 'pass'),
-    recent: observe(rep.recent, fast, w, o === 'unknown' ? undefined : o === 'pass'),
+    provider: rep.provider,
+    proofs: observe(rep.proofs, slow, w, result),
     integrity: observe(rep.integrity, slow, w, answered ? o === 'pass' : undefined),
     availability: observe(rep.availability, slow, w, answered),
+    recent: observe(rep.recent, fast, w, result),
+    passes: rep.passes + (o === 'pass' ? 1 : 0),
+    failures: rep.failures + (o === 'fail' ? 1 : 0),
+    misses: rep.misses + (o === 'miss' ? 1 : 0),
+    unknowns: rep.unknowns + (o === 'unknown' ? 1 : 0),
+    consecutiveFaults: o === 'pass' ? 0 : o === 'unknown' ? rep.consecutiveFaults : rep.consecutiveFaults + 1,
     firstAt: rep.firstAt ?? event.at,
-    lastAt: Math.max(rep.lastAt ?? event.at, event.at)
+    lastAt: rep.lastAt === undefined || event.at > rep.lastAt ? event.at : rep.lastAt
   }
-  if (o === 'pass') { next.passes++; next.consecutiveFaults = 0 }
-  if (o === 'fail') { next.failures++; next.consecutiveFaults++ }
-  if (o === 'miss') { next.misses++; next.consecutiveFaults++ }
-  if (o === 'unknown') next.unknowns++
-  if (answered) {
-    next.lastSeen = event.at
-    if (event.latencyMs !== undefined && Number.isFinite(event.latencyMs) && event.latencyMs >= 0) {
-      next.latencyMs = rep.latencyMs === undefined ? event.latencyMs : rep.latencyMs + p.latencyAlpha * (event.latencyMs - rep.latencyMs)
-    }
+  if (latencyMs !== undefined) next.latencyMs = latencyMs
+  const lastSeen = answered ? event.at : rep.lastSeen
+  if (lastSeen !== undefined) next.lastSeen = lastSeen
+  return next
+}
+
+/** Audit results of one provider at one instant, counted: a proving period's audits of all its deals. */
+export interface Tally {
+  at: number
+  pass: number
+  fail: number
+  miss: number
+  unknown?: number
+  /** mean latency of the answered audits, ms */
+  latencyMs?: number
+}
+
+/**
+ * The same counters as applying the tally's events one by one at `at` (no
+ * forgetting between events of one instant), in one step. Two things depend on
+ * order and are defined here: latency enters the EWMA once, as the tally's
+ * mean, and consecutive faults count as if the passes came last.
+ */
+export function updateTally (rep: Reputation, t: Tally, p: ModelParams = DEFAULT_PARAMS): Reputation {
+  const slow = decayOf(p.lambda, p, rep.lastAt, t.at)
+  const fast = decayOf(p.fastLambda, p, rep.lastAt, t.at)
+  const w = p.weight
+  const faults = t.fail + t.miss
+  const answered = t.pass + t.fail
+  const add = (e: Evidence, decay: number, good: number, bad: number): Evidence => ({ alpha: e.alpha * decay + w * good, beta: e.beta * decay + w * bad })
+  let latencyMs = rep.latencyMs
+  if (answered > 0 && t.latencyMs !== undefined && Number.isFinite(t.latencyMs) && t.latencyMs >= 0) {
+    latencyMs = latencyMs === undefined ? t.latencyMs : latencyMs + p.latencyAlpha * (t.latencyMs - latencyMs)
   }
+  const next: Reputation = {
+    provider: rep.provider,
+    proofs: add(rep.proofs, slow, t.pass, faults),
+    integrity: add(rep.integrity, slow, t.pass, t.fail),
+    availability: add(rep.availability, slow, answered, t.miss + (t.unknown ?? 0)),
+    recent: add(rep.recent, fast, t.pass, faults),
+    passes: rep.passes + t.pass,
+    failures: rep.failures + t.fail,
+    misses: rep.misses + t.miss,
+    unknowns: rep.unknowns + (t.unknown ?? 0),
+    consecutiveFaults: t.pass > 0 ? 0 : rep.consecutiveFaults + faults,
+    firstAt: rep.firstAt ?? t.at,
+    lastAt: rep.lastAt === undefined || t.at > rep.lastAt ? t.at : rep.lastAt
+  }
+  if (latencyMs !== undefined) next.latencyMs = latencyMs
+  const lastSeen = answered > 0 ? t.at : rep.lastSeen
+  if (lastSeen !== undefined) next.lastSeen = lastSeen
   return next
 }
 

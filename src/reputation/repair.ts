@@ -45,7 +45,7 @@ export function decide (replica: Replica, reputation: Reputation | undefined, po
   if (audited && pass < policy.threshold) {
     return { repair: true, predicted: pass, reason: `provider ${replica.provider} is predicted to pass its next audit with probability ${pass.toFixed(3)}, below ${policy.threshold}` }
   }
-  return { repair: false, predicted: pass, reason: `healthy: ${replica.consecutiveFaults} faults in a row, predicted pass ${pass.toFixed(3)}` }
+  return { repair: false, predicted: pass, reason: 'healthy' }
 }
 
 export interface RepairPlan {

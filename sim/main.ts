@@ -1,0 +1,77 @@
+/**
+ * `npm run simulate`: every strategy over several seeded worlds; prints the
+ * table and writes docs/simulation.md and docs/simulation.svg.
+ *
+ *   node dist/sim/main.js [--seeds 5] [--pieces 1200] [--providers 60] [--days 365] [--no-write]
+ */
+import { readFile, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { BEHAVIOURS } from './behaviours.js'
+import { markdownTable, summarizeRuns, svgChart, table, textTable, type StrategySummary } from './report.js'
+import { DEFAULT_CONFIG, simulate, STRATEGIES, type SimConfig, type SimResult } from './simulate.js'
+import { DEFAULT_PARAMS } from '../src/reputation/model.js'
+import { DEFAULT_POLICY } from '../src/reputation/repair.js'
+
+export function runAll (seeds: number[], config: Partial<Omit<SimConfig, 'seed'>> = {}, strategies = STRATEGIES): SimResult[] {
+  const out: SimResult[] = []
+  for (const seed of seeds) for (const s of strategies) out.push(simulate({ ...DEFAULT_CONFIG, ...config, seed }, s))
+  return out
+}
+
+function flag (name: string, fallback: number): number {
+  const i = process.argv.indexOf(name)
+  if (i < 0) return fallback
+  const v = Number(process.argv[i + 1])
+  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a positive whole number`)
+  return v
+}
+
+async function main (): Promise<void> {
+  const seedCount = flag('--seeds', 5)
+  const config = { ...DEFAULT_CONFIG, pieces: flag('--pieces', DEFAULT_CONFIG.pieces), providers: flag('--providers', DEFAULT_CONFIG.providers), days: flag('--days', DEFAULT_CONFIG.days) }
+  const seeds = Array.from({ length: seedCount }, (_, i) => i + 1)
+  const started = Date.now()
+  const results: SimResult[] = []
+  for (const seed of seeds) {
+    results.push(...runAll([seed], config))
+    process.stderr.write(`seed ${seed} done (${((Date.now() - started) / 1000).toFixed(1)} s)\n`)
+  }
+  const summaries = summarizeRuns(results)
+  const rows = table(summaries)
+  process.stdout.write(textTable(rows) + '\n')
+  if (process.argv.includes('--no-write')) return
+  await writeFile(new URL('../../docs/simulation.svg', import.meta.url), svgChart(summaries, `Pieces with fewer than 2 intact replicas, ${config.providers} providers, ${config.pieces} pieces × ${config.replicas}, ${seedCount} seeds`))
+  const doc = new URL('../../docs/simulation.md', import.meta.url)
+  let text = ''
+  try { text = await readFile(doc, 'utf8') } catch {}
+  await writeFile(doc, withResults(text, resultsSection(summaries, config, seeds, Date.now() - started, rows)))
+}
+
+const START = '<!-- results:start -->'
+const END = '<!-- results:end -->'
+
+/** The document with the generated section between its markers replaced (appended when there are none). */
+export function withResults (doc: string, section: string): string {
+  const block = `${START}\n${section}${END}`
+  const i = doc.indexOf(START)
+  const j = doc.indexOf(END)
+  if (i < 0 || j < i) return (doc === '' ? '# Simulation\n\n' : doc.trimEnd() + '\n\n') + block + '\n'
+  return doc.slice(0, i) + block + doc.slice(j + END.length)
+}
+
+export function resultsSection (summaries: StrategySummary[], config: Omit<SimConfig, 'seed'>, seeds: number[], ms: number, rows: string[][]): string {
+  return [
+    '<!-- written by `npm run simulate`; edits between the markers are overwritten -->',
+    `Run: ${config.providers} providers, ${config.pieces} pieces × ${config.replicas} replicas arriving over days 0–${config.arrivalDays - 1}, ${config.days} days, seeds ${seeds.join(', ')}; ${(ms / 1000).toFixed(1)} s.`,
+    '',
+    markdownTable(rows),
+    '',
+    'Behaviours: ' + BEHAVIOURS.map(b => `${b.name} ${Math.round(b.share * 100)} %`).join(', ') + '.',
+    `Model: λ ${DEFAULT_PARAMS.lambda} per day, fast λ ${DEFAULT_PARAMS.fastLambda}, prior Beta(${DEFAULT_PARAMS.prior.alpha}, ${DEFAULT_PARAMS.prior.beta}), score = ${DEFAULT_PARAMS.quantile} quantile; repair at ${DEFAULT_POLICY.consecutiveFaults} faults in a row or predicted pass < ${DEFAULT_POLICY.threshold}.`,
+    ''
+  ].join('\n')
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((err) => { process.stderr.write(`${(err as Error).stack ?? String(err)}\n`); process.exitCode = 1 })
+}

@@ -1,0 +1,124 @@
+/**
+ * Results of the simulation as a table for the terminal, a Markdown section
+ * and an SVG chart (hand-written, no dependencies).
+ */
+import type { SimResult } from './simulate.js'
+
+export interface StrategySummary {
+  strategy: string
+  seeds: number
+  lost: number[]
+  repairs: number[]
+  gibMoved: number[]
+  postponed: number[]
+  brier: { model: number, posteriorMean: number, rawPassRate: number }
+  /** mean over seeds, per day */
+  atRisk: number[]
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)
+
+export function summarizeRuns (results: SimResult[]): StrategySummary[] {
+  const names = [...new Set(results.map(r => r.strategy))]
+  return names.map(strategy => {
+    const rs = results.filter(r => r.strategy === strategy)
+    const days = rs[0].atRisk.length
+    return {
+      strategy,
+      seeds: rs.length,
+      lost: rs.map(r => r.piecesLost),
+      repairs: rs.map(r => r.repairs),
+      gibMoved: rs.map(r => r.gibMoved),
+      postponed: rs.map(r => r.postponed),
+      brier: {
+        model: mean(rs.map(r => r.brier.model)),
+        posteriorMean: mean(rs.map(r => r.brier.posteriorMean)),
+        rawPassRate: mean(rs.map(r => r.brier.rawPassRate))
+      },
+      atRisk: Array.from({ length: days }, (_, d) => mean(rs.map(r => r.atRisk[d])))
+    }
+  })
+}
+
+const f1 = (x: number): string => x.toFixed(1)
+const f4 = (x: number): string => x.toFixed(4)
+
+export function table (summaries: StrategySummary[]): string[][] {
+  const header = ['strategy', 'pieces lost (mean; per seed)', 'repairs (mean)', 'GiB moved (mean)', 'postponed', 'Brier: model / posterior mean / raw pass rate']
+  const rows = summaries.map(s => [
+    s.strategy,
+    `${f1(mean(s.lost))}; ${s.lost.join(', ')}`,
+    f1(mean(s.repairs)),
+    f1(mean(s.gibMoved)),
+    f1(mean(s.postponed)),
+    `${f4(s.brier.model)} / ${f4(s.brier.posteriorMean)} / ${f4(s.brier.rawPassRate)}`
+  ])
+  return [header, ...rows]
+}
+
+export function textTable (rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map(r => r[i].length)))
+  return rows.map(r => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n')
+}
+
+export function markdownTable (rows: string[][]): string {
+  const [header, ...body] = rows
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map(r => `| ${r.join(' | ')} |`)].join('\n')
+}
+
+const COLOURS = ['#1b7837', '#b2182b', '#5aae61', '#ef8a62']
+const DASHES = ['', '', '6 4', '6 4']
+
+function escapeXml (s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+}
+
+/** Pieces at risk (fewer than 2 intact replicas) per day, one line per strategy. */
+export function svgChart (summaries: StrategySummary[], title: string): string {
+  const W = 800
+  const H = 420
+  const L = 60
+  const R = 20
+  const T = 40
+  const B = 110
+  const days = summaries[0].atRisk.length
+  const top = Math.max(1, ...summaries.flatMap(s => s.atRisk))
+  const yMax = niceCeil(top)
+  const x = (d: number): number => L + (W - L - R) * d / Math.max(1, days - 1)
+  const y = (v: number): number => T + (H - T - B) * (1 - v / yMax)
+  const parts: string[] = []
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`)
+  parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`)
+  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">${escapeXml(title)}</text>`)
+  for (let i = 0; i <= 5; i++) {
+    const v = yMax * i / 5
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#dddddd"/>`)
+    parts.push(`<text x="${L - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${formatTick(v)}</text>`)
+  }
+  for (let d = 0; d < days; d += 30) {
+    parts.push(`<text x="${x(d).toFixed(1)}" y="${H - B + 18}" text-anchor="middle">${d}</text>`)
+  }
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - B + 36}" text-anchor="middle">day</text>`)
+  parts.push(`<text x="16" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(T + H - B) / 2})">pieces at risk (mean over seeds)</text>`)
+  parts.push(`<line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#333333"/><line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#333333"/>`)
+  summaries.forEach((s, i) => {
+    const points = s.atRisk.map((v, d) => `${x(d).toFixed(1)},${y(v).toFixed(1)}`).join(' ')
+    const dash = DASHES[i % DASHES.length] === '' ? '' : ` stroke-dasharray="${DASHES[i % DASHES.length]}"`
+    parts.push(`<polyline fill="none" stroke="${COLOURS[i % COLOURS.length]}" stroke-width="1.5"${dash} points="${points}"/>`)
+    const ly = H - B + 56 + 16 * i
+    parts.push(`<line x1="${L}" x2="${L + 30}" y1="${ly - 4}" y2="${ly - 4}" stroke="${COLOURS[i % COLOURS.length]}" stroke-width="2"${dash}/>`)
+    parts.push(`<text x="${L + 38}" y="${ly}">${escapeXml(s.strategy)}</text>`)
+  })
+  parts.push('</svg>')
+  return parts.join('\n') + '\n'
+}
+
+function niceCeil (v: number): number {
+  const p = Math.pow(10, Math.floor(Math.log10(v)))
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p
+  return 10 * p
+}
+
+function formatTick (v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toFixed(1)
+}

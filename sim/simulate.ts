@@ -1,0 +1,250 @@
+/**
+ * One simulated year of one seeded world under one strategy. The
+ * reputation-guided strategy runs the real model, placement and repair code
+ * of src/reputation; the baseline places at random and repairs a replica only
+ * once its deal has failed (3 consecutive faults, SPEC §5).
+ */
+import type { ReputationSummary } from '../src/reputation/interface.js'
+import { DEFAULT_PARAMS, emptyReputation, rawPassRate, summarize, updateTally, type Tally } from '../src/reputation/model.js'
+import type { Reputation } from '../src/reputation/interface.js'
+import { place, type Candidate } from '../src/reputation/placement.js'
+import { AFTER_FAILURE_POLICY, decide, DEFAULT_POLICY, planRepairs, type RepairPolicy, type Replica } from '../src/reputation/repair.js'
+import { audit, corruption, isDead, isReachable, latencyMs, makeProviders, type BehaviourName, type Provider } from './behaviours.js'
+import { hashUnit, Rng } from './random.js'
+
+const DAY_MS = 86_400_000
+
+export interface SimConfig {
+  seed: number
+  providers: number
+  pieces: number
+  replicas: number
+  days: number
+  /** pieces arrive uniformly over the first this many days */
+  arrivalDays: number
+  /** capacity of each provider, in multiples of its fair share of replicas */
+  capacityFactor: number
+  /** shares of the behaviours (default: BEHAVIOURS' shares) */
+  mix?: Partial<Record<BehaviourName, number>>
+}
+
+export const DEFAULT_CONFIG: Omit<SimConfig, 'seed'> = {
+  providers: 60,
+  pieces: 1200,
+  replicas: 3,
+  days: 365,
+  arrivalDays: 180,
+  capacityFactor: 2
+}
+
+export interface Strategy {
+  name: string
+  placement: 'reputation' | 'random'
+  policy: RepairPolicy
+}
+
+export const STRATEGIES: readonly Strategy[] = [
+  { name: 'reputation + predictive repair', placement: 'reputation', policy: DEFAULT_POLICY },
+  { name: 'random + repair after failure', placement: 'random', policy: AFTER_FAILURE_POLICY },
+  { name: 'reputation + repair after failure', placement: 'reputation', policy: AFTER_FAILURE_POLICY },
+  { name: 'random + predictive repair', placement: 'random', policy: DEFAULT_POLICY }
+]
+
+export interface SimResult {
+  seed: number
+  strategy: string
+  piecesLost: number
+  repairs: number
+  /** GiB copied by repairs */
+  gibMoved: number
+  /** repairs by the behaviour of the provider replaced, and by the rule that triggered them */
+  repairsFrom: Record<BehaviourName, number>
+  repairsBy: { faults: number, prediction: number }
+  /** repairs decided but postponed a day because no intact replica was reachable */
+  postponed: number
+  /** replicas placed at arrival on providers that later lost data or died */
+  brier: { model: number, posteriorMean: number, rawPassRate: number, audits: number }
+  /** pieces with fewer than 2 intact replicas at the end of each day */
+  atRisk: number[]
+  /** pieces with no replica left intact, cumulative, at the end of each day */
+  lost: number[]
+}
+
+interface ReplicaState {
+  /** what the repair policy sees */
+  view: Replica
+  provider: number
+  deal: number
+  consecutiveFaults: number
+  /** fraction of the piece's leaves lost (0: intact) */
+  lostFraction: number
+}
+
+interface Piece {
+  index: number
+  gib: number
+  arrival: number
+  replicas: ReplicaState[]
+  lost: boolean
+}
+
+export function simulate (config: SimConfig, strategy: Strategy): SimResult {
+  const { seed, days, replicas } = config
+  const capacity = Math.ceil(config.capacityFactor * config.pieces * replicas / config.providers)
+  const providers = makeProviders(seed, config.providers, days, capacity, config.mix)
+  const held = new Array<number>(providers.length).fill(0)
+  const rng = new Rng(seed * 31 + strategy.name.length * 1009 + (strategy.placement === 'random' ? 1 : 2) * 17 + (strategy.policy === DEFAULT_POLICY ? 3 : 5))
+  const pieces: Piece[] = Array.from({ length: config.pieces }, (_, i) => ({
+    index: i,
+    gib: 1 + Math.floor(4 * hashUnit(seed, 10, i)),
+    arrival: Math.floor(config.arrivalDays * i / config.pieces),
+    replicas: [],
+    lost: false
+  }))
+  const reps: Reputation[] = providers.map(p => emptyReputation(p.id))
+  let deals = 0
+  const result: SimResult = {
+    seed,
+    strategy: strategy.name,
+    piecesLost: 0,
+    repairs: 0,
+    gibMoved: 0,
+    repairsFrom: { honest: 0, flaky: 0, degrading: 0, 'sudden-death': 0, dropping: 0 },
+    repairsBy: { faults: 0, prediction: 0 },
+    postponed: 0,
+    brier: { model: 0, posteriorMean: 0, rawPassRate: 0, audits: 0 },
+    atRisk: [],
+    lost: []
+  }
+  const params = DEFAULT_PARAMS
+
+  const candidatesFor = (day: number): Candidate[] => {
+    const out: Candidate[] = []
+    for (const p of providers) {
+      // a deal with a dead or unreachable provider fails at once: the client moves on
+      if (!isReachable(p, day) || held[p.index] >= p.capacity) continue
+      out.push({ id: p.id, host: p.id, pricePerGiBDay: p.pricePerGiBDay, freeCapacity: BigInt(p.capacity - held[p.index]), reputation: reps[p.index] })
+    }
+    return out
+  }
+  const byId = new Map(providers.map(p => [p.id, p]))
+
+  const choose = (day: number, count: number, holding: Set<number>, summaries: Map<string, ReputationSummary>): Provider[] => {
+    const candidates = candidatesFor(day).filter(c => !holding.has((byId.get(c.id) as Provider).index))
+    if (strategy.placement === 'reputation') {
+      const tie = new Map(candidates.map(c => [c.id, rng.next()]))
+      const placement = place(candidates, { replicas: count, pieceSize: 1n, summaries, at: day * DAY_MS, tieBreak: c => tie.get(c.id) ?? 0, params })
+      return placement.chosen.map(c => byId.get(c.candidate.id) as Provider)
+    }
+    const out: Provider[] = []
+    const pool = [...candidates]
+    while (out.length < count && pool.length > 0) out.push(byId.get(pool.splice(rng.int(pool.length), 1)[0].id) as Provider)
+    return out
+  }
+
+  const addReplica = (piece: Piece, p: Provider): void => {
+    const deal = deals++
+    piece.replicas.push({ view: { deal: String(deal), provider: p.id, host: p.id, consecutiveFaults: 0 }, provider: p.index, deal, consecutiveFaults: 0, lostFraction: 0 })
+    held[p.index]++
+  }
+  const dropReplica = (piece: Piece, r: ReplicaState): void => {
+    piece.replicas.splice(piece.replicas.indexOf(r), 1)
+    held[r.provider]--
+  }
+  const intact = (r: ReplicaState, day: number): boolean => r.lostFraction === 0 && !isDead(providers[r.provider], day)
+
+  for (let day = 0; day < days; day++) {
+    const at = day * DAY_MS + DAY_MS / 2
+    // what the client believes this morning: one summary per provider, read by placement, repair and the Brier score
+    const summaries = new Map<string, ReputationSummary>()
+    for (const [i, p] of providers.entries()) summaries.set(p.id, summarize(reps[i], params, at))
+
+    // the day's audits of every replica placed before today, counted per provider
+    const tallies: Tally[] = providers.map(() => ({ at, pass: 0, fail: 0, miss: 0, latencyMs: 0 }))
+    for (const piece of pieces) {
+      if (piece.lost) continue
+      for (const r of piece.replicas) {
+        const p = providers[r.provider]
+        if (r.lostFraction === 0) {
+          const f = corruption(seed, p, piece.index, day)
+          if (f !== undefined) r.lostFraction = f
+        }
+        const outcome = audit(seed, p, piece.index, day, r.lostFraction)
+        r.consecutiveFaults = outcome === 'pass' ? 0 : r.consecutiveFaults + 1
+        r.view.consecutiveFaults = r.consecutiveFaults
+        const s = summaries.get(p.id) as ReputationSummary
+        const y = outcome === 'pass' ? 1 : 0
+        result.brier.model += (s.predicted - y) ** 2
+        result.brier.posteriorMean += (s.mean - y) ** 2
+        result.brier.rawPassRate += (rawPassRate(reps[r.provider]) - y) ** 2
+        result.brier.audits++
+        const tally = tallies[r.provider]
+        tally[outcome]++
+        if (outcome !== 'miss') tally.latencyMs = (tally.latencyMs ?? 0) + latencyMs(seed, p, piece.index, day)
+      }
+    }
+    for (const [i, tally] of tallies.entries()) {
+      if (tally.pass + tally.fail + tally.miss === 0) continue
+      if (tally.pass + tally.fail > 0) tally.latencyMs = (tally.latencyMs ?? 0) / (tally.pass + tally.fail)
+      reps[i] = updateTally(reps[i], tally, params)
+    }
+    // the evening: summaries after the day's audits drive repair and placement
+    for (const [i, p] of providers.entries()) summaries.set(p.id, summarize(reps[i], params, at))
+
+    for (const piece of pieces) {
+      if (piece.lost || piece.replicas.length === 0) continue
+      if (!piece.replicas.some(r => intact(r, day))) {
+        piece.lost = true
+        result.piecesLost++
+        for (const r of [...piece.replicas]) dropReplica(piece, r)
+        continue
+      }
+      // the policy's own decision, replica by replica; a plan (with targets) only when one needs repair
+      if (!piece.replicas.some(r => decide(r.view, reps[r.provider], strategy.policy, params, at, (summaries.get(r.view.provider) as ReputationSummary).predicted).repair)) continue
+      const views = piece.replicas.map(r => r.view)
+      const reputationOf = (id: string): Reputation => reps[(byId.get(id) as Provider).index]
+      const plans = planRepairs(views, reputationOf, strategy.placement === 'reputation' ? candidatesFor(day) : [], { policy: strategy.policy, params, at, summaries })
+      for (const plan of plans) {
+        const r = piece.replicas.find(x => String(x.deal) === plan.replica.deal) as ReplicaState
+        // the copy comes from any replica that verifies today: healthy ones first, then the one being replaced
+        const source = piece.replicas.find(x => intact(x, day) && isReachable(providers[x.provider], day))
+        if (source === undefined) { result.postponed++; continue }
+        let target: Provider | undefined
+        if (strategy.placement === 'reputation') {
+          target = plan.target === undefined ? undefined : byId.get(plan.target.candidate.id)
+        } else {
+          target = choose(day, 1, new Set(piece.replicas.map(x => x.provider)), summaries)[0]
+        }
+        if (target === undefined || held[target.index] >= target.capacity) { result.postponed++; continue }
+        result.repairsFrom[providers[r.provider].behaviour]++
+        if (plan.reason.includes('in a row')) result.repairsBy.faults++
+        else result.repairsBy.prediction++
+        dropReplica(piece, r)
+        addReplica(piece, target)
+        result.repairs++
+        result.gibMoved += piece.gib
+      }
+    }
+
+    // today's arrivals, placed after the audits so they start being audited tomorrow
+    for (const piece of pieces) {
+      if (piece.arrival !== day) continue
+      for (const p of choose(day, replicas, new Set(), summaries)) addReplica(piece, p)
+    }
+
+    let atRisk = 0
+    for (const piece of pieces) {
+      if (piece.lost || piece.replicas.length === 0) continue
+      let good = 0
+      for (const r of piece.replicas) if (intact(r, day)) good++
+      if (good < 2) atRisk++
+    }
+    result.atRisk.push(atRisk)
+    result.lost.push(result.piecesLost)
+  }
+  const n = Math.max(1, result.brier.audits)
+  result.brier.model /= n
+  result.brier.posteriorMean /= n
+  result.brier.rawPassRate /= n
+  return result
+}
