@@ -68,8 +68,9 @@ test('CLI: providers and ask through the binary; refusals carry their codes and 
     t.is(bare.code, 0, bare.stderr)
     t.is(await readFile(join(w.dir, 'note-copy.txt'), 'utf8'), 'stored through the address book\n')
     const tooMany = await cairn(['deal', root, '--repo', repo, '--max-price', '1'])
-    t.is(tooMany.code, 4)
-    t.is((await cairn(['providers', 'rm', w.provider.url, '--repo', repo])).code, 0)
+    t.is(tooMany.code, 4, tooMany.stderr)
+    const removed = await cairn(['providers', 'rm', w.provider.url, '--repo', repo])
+    t.is(removed.code, 0, removed.stderr)
 
     const noDeal = await cairn(['deals', 'show', 'bafyreihqobxes6w2ggxdzggete55febpztyfkmvqyw65htksuqzq7b4zc4', '--repo', repo])
     t.is(noDeal.code, 4)
