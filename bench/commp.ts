@@ -10,18 +10,16 @@
  * while cairn hashed (the provider must stay responsive while it hashes).
  */
 import { createReadStream } from 'node:fs'
-import { createCipheriv } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import * as DataSegment from '@web3-storage/data-segment/multihash'
 import * as Wasm from 'fr32-sha2-256-trunc254-padded-binary-tree-multihash'
 import { createPieceHasher } from '../proofs/index.js'
+import { generate, parseSize } from './measure.js'
 
 const MiB = 1024 * 1024
 
@@ -110,23 +108,7 @@ export async function benchCommp (file: string, options: { engines?: Array<'auto
   return { file, bytes, results, agree: results.every(r => r.pieceCid === results[0].pieceCid) }
 }
 
-/** Deterministic incompressible bytes (AES-CTR keystream), streamed to disk. */
-export async function generate (path: string, bytes: number): Promise<void> {
-  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16, 0))
-  const out = createWriteStream(path)
-  const zero = Buffer.alloc(4 * MiB)
-  for (let left = bytes; left > 0; left -= zero.length) {
-    if (!out.write(cipher.update(left >= zero.length ? zero : zero.subarray(0, left)))) await once(out, 'drain')
-  }
-  out.end()
-  await once(out, 'finish')
-}
-
-function parseSize (text: string): number {
-  const m = /^(\d+)([KMG]?)$/i.exec(text)
-  if (m === null) throw new TypeError(`bad size '${text}', expected e.g. 64M or 1G`)
-  return Number(m[1]) * ({ '': 1, K: 1024, M: MiB, G: 1024 * MiB } as Record<string, number>)[m[2].toUpperCase()]
-}
+export { generate }
 
 async function main (): Promise<void> {
   const argv = process.argv.slice(2)

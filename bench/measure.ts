@@ -45,3 +45,10 @@ export async function generate (path: string, bytes: number): Promise<void> {
   await once(out, 'finish')
 }
 
+
+/** `64M`, `1G`, `512K` or bytes. */
+export function parseSize (text: string): number {
+  const m = /^(\d+)([KMG]?)$/i.exec(text)
+  if (m === null) throw new TypeError(`bad size '${text}', expected e.g. 64M or 1G`)
+  return Number(m[1]) * ({ '': 1, K: 1024, M: MiB, G: 1024 * MiB } as Record<string, number>)[m[2].toUpperCase()]
+}

@@ -6,25 +6,19 @@
  *   npm run bench                      # 256 MiB and 1 GiB
  *   npm run bench -- --sizes 64M       # a quick run
  *   npm run bench -- --skip-slow-peers # leave out data-segment (≈ 7 MB/s)
+ *   flags: --memory-size 2G, --proof-size 1G, --no-ledger, --no-proofs, --no-transfer
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { measure, generate, MiB, type Measure } from './measure.js'
+import { measure, generate, parseSize, MiB, type Measure } from './measure.js'
 import { benchTransfer } from './transfer.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = join(ROOT, 'bin', 'cairn.js')
 const PEERS = join(ROOT, 'dist', 'bench', 'peers.js')
 const IPFS_CAR = join(ROOT, 'node_modules', 'ipfs-car', 'bin.js')
-
-function parseSize (text: string): number {
-  const m = /^(\d+)([KMG]?)$/i.exec(text)
-  if (m === null) throw new TypeError(`bad size ${text}`)
-  if (text === '0') return 0
-  return Number(m[1]) * ({ '': 1, K: 1024, M: MiB, G: 1024 * MiB } as Record<string, number>)[m[2].toUpperCase()]
-}
 
 async function main (): Promise<void> {
   const argv = process.argv.slice(2)
@@ -33,6 +27,7 @@ async function main (): Promise<void> {
   const skipSlow = argv.includes('--skip-slow-peers')
   const memorySize = parseSize(opt('--memory-size') ?? '2G')
   let ledger: unknown
+  let proofs: unknown
   const work = await mkdtemp(join(tmpdir(), 'cairn-bench-'))
   const results: Measure[] = []
   try {
@@ -75,14 +70,19 @@ async function main (): Promise<void> {
       const { benchLedger } = await import('./ledger.js')
       ledger = await benchLedger(work, 20_000)
     }
+    if (!argv.includes('--no-proofs')) {
+      const { benchProofs } = await import('./proofs.js')
+      proofs = await benchProofs(parseSize(opt('--proof-size') ?? '1G'), { dir: work, rounds: 30 })
+    }
   } finally {
     await rm(work, { recursive: true, force: true })
   }
   report(results)
   if (ledger !== undefined) process.stdout.write(`\nledger: ${JSON.stringify(ledger)}\n`)
+  if (proofs !== undefined) process.stdout.write(`\nproofs: ${JSON.stringify(proofs)}\n`)
   await mkdir(join(ROOT, 'bench'), { recursive: true })
   await writeFile(join(ROOT, 'bench', 'results.json'), JSON.stringify({
-    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger
+    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs
   }, null, 2) + '\n')
 }
 
