@@ -32,9 +32,11 @@ export function matches (cid: CID, bytes: Uint8Array): boolean {
 
 /** Throws ERR_BLOCK_MISMATCH unless `bytes` hash to `cid`. */
 export function verifyBlock (cid: CID, bytes: Uint8Array): void {
-  if (!matches(cid, bytes)) {
-    throw new CairnError('ERR_BLOCK_MISMATCH', `block ${cid.toString()} does not hash to its CID (${bytes.byteLength} bytes)`, { details: { cid: cid.toString() } })
-  }
+  if (!matches(cid, bytes)) throw mismatch(cid, bytes.byteLength)
+}
+
+export function mismatch (cid: CID, length: number): CairnError {
+  return new CairnError('ERR_BLOCK_MISMATCH', `block ${cid.toString()} does not hash to its CID (${length} bytes)`, { details: { cid: cid.toString() } })
 }
 
 /** A compact, exact key for sets and maps of CIDs. */

@@ -35,4 +35,11 @@ export interface ReadCarOptions {
   maxBlockSize?: number
   /** Called once, with the checked header, before the first block. */
   onHeader?: (header: CarHeader) => void
+  /**
+   * Yield the bytes of raw (0x55) sha2-256 blocks. Default true. False hashes
+   * them where they lie in the input and yields them with empty `bytes` (CID,
+   * offsets and length only): for callers that check a CAR without keeping its
+   * leaves, it spares allocating and copying every leaf.
+   */
+  rawBytes?: boolean
 }

@@ -6,11 +6,13 @@
  * @ipld/car's CarBlockIterator does not verify hashes and reports every
  * failure as a plain Error, which is why this is written here.
  */
+import { createHash, type Hash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
 import { varint } from 'multiformats'
 import { CairnError } from '../errors.js'
-import { cidKey, verifyBlock } from './hash.js'
+import { cidKey, mismatch, SHA2_256, verifyBlock } from './hash.js'
 import type { BlockIndexEntry, CarBlock, CarHeader, ReadCarOptions } from './interface.js'
 
 /** 2 MiB: the largest block IPFS implementations exchange (Bitswap's limit). */
@@ -82,6 +84,21 @@ class ByteQueue {
     this.available -= n
     this.consumed += n
     return out
+  }
+
+  /** Consumes `n` buffered bytes into `hash` (or nowhere), without copying them. */
+  pass (n: number, hash?: Hash): void {
+    let left = n
+    while (left > 0) {
+      const chunk = this.chunks[0]
+      const take = Math.min(chunk.byteLength - this.head, left)
+      hash?.update(chunk.subarray(this.head, this.head + take))
+      left -= take
+      this.head += take
+      if (this.head === chunk.byteLength) { this.chunks.shift(); this.head = 0 }
+    }
+    this.available -= n
+    this.consumed += n
   }
 
   async return (): Promise<void> {
@@ -166,6 +183,18 @@ export async function * readCar (source: AsyncIterable<Uint8Array>, options: Rea
       }
       if (length === 0) throw new CairnError('ERR_DAG_INVALID', `empty block frame at byte ${offset}`)
       if (!(await queue.fill(length))) throw truncated(queue, `the block at byte ${offset}`)
+      if (options.rawBytes === false) {
+        const block = passRaw(queue, length, offset, maxBlockSize)
+        if (block !== undefined) {
+          if (seen !== undefined) {
+            const key = cidKey(block.cid)
+            if (seen.has(key)) throw new CairnError('ERR_CAR_DUPLICATE_BLOCK', `block ${block.cid.toString()} appears twice (second at byte ${offset})`)
+            seen.add(key)
+          }
+          yield block
+          continue
+        }
+      }
       const frame = queue.take(length)
       let cid: CID
       let rest: Uint8Array
@@ -189,6 +218,35 @@ export async function * readCar (source: AsyncIterable<Uint8Array>, options: Rea
   } finally {
     await queue.return()
   }
+}
+
+const NO_BYTES = new Uint8Array(0)
+
+/**
+ * A raw sha2-256 block hashed where it lies in the queue, never copied out;
+ * undefined (nothing consumed) for any other block, which the caller reads whole.
+ */
+function passRaw (queue: ByteQueue, length: number, offset: number, maxBlockSize: number): CarBlock | undefined {
+  // a CID is at most a few dozen bytes; one that does not decode from this much is read whole
+  const head = queue.peek(Math.min(length, 128))
+  let cid: CID
+  let rest: Uint8Array
+  try {
+    [cid, rest] = CID.decodeFirst(head)
+  } catch {
+    return undefined
+  }
+  if (cid.code !== raw.code || cid.multihash.code !== SHA2_256) return undefined
+  const cidLength = head.byteLength - rest.byteLength
+  const dataLength = length - cidLength
+  if (dataLength > maxBlockSize) {
+    throw new CairnError('ERR_CAR_BLOCK_TOO_LARGE', `block ${cid.toString()} is ${dataLength} bytes; the limit is ${maxBlockSize}`)
+  }
+  queue.pass(cidLength)
+  const hash = createHash('sha256')
+  queue.pass(dataLength, hash)
+  if (!hash.digest().equals(cid.multihash.digest)) throw mismatch(cid, dataLength)
+  return { cid, bytes: NO_BYTES, offset, blockOffset: queue.consumed - dataLength, length: dataLength }
 }
 
 /** Only the header of a CAR stream. */

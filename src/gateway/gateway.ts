@@ -9,7 +9,8 @@ import { once } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import { base32 } from 'multiformats/bases/base32'
 import { CairnError } from '../errors.js'
-import type { BlockSource } from '../provider/interface.js'
+import { DagVerifier, readCar } from '../car/index.js'
+import type { BlockSource, PieceHandle } from '../provider/interface.js'
 import type { Context } from '../provider/http.js'
 import { carFrame, carHeader } from './car.js'
 import { CAR, RAW, parseGatewayRequest, type GatewayRequest } from './request.js'
@@ -40,6 +41,27 @@ function etagMatches (header: string | undefined, etag: string): boolean {
 
 async function write (res: ServerResponse, chunk: Uint8Array, signal: AbortSignal): Promise<void> {
   if (!res.write(chunk)) await once(res, 'drain', { signal })
+}
+
+/**
+ * The stored CAR to stream whole, when it is byte for byte the response the
+ * walk would produce: the whole DAG of a root (no path, dag-scope=all, no
+ * entity-bytes) without duplicates, from a piece checked at upload to be its
+ * DFS CAR, under the same header.
+ */
+async function wholeDag (source: BlockSource, request: Extract<GatewayRequest, { format: 'car' }>, scope: string, range: ByteRange | undefined): Promise<PieceHandle | undefined> {
+  if (source.dag === undefined || request.path.length > 0 || scope !== 'all' || request.dups || request.entityBytes !== undefined || range !== undefined) return undefined
+  const whole = await source.dag(request.cid)
+  if (whole === undefined) return undefined
+  const header = carHeader([request.cid])
+  if (whole.size < header.length) return undefined
+  const stored = new Uint8Array(header.length)
+  let at = 0
+  for await (const chunk of whole.createReadStream(0, header.length - 1) as AsyncIterable<Uint8Array>) {
+    stored.set(chunk.subarray(0, header.length - at), at)
+    at += chunk.length
+  }
+  return at === header.length && Buffer.from(stored).equals(header) ? whole : undefined
 }
 
 export function gatewayHandler (source: BlockSource, events: GatewayEvents = {}) {
@@ -103,6 +125,8 @@ export function gatewayHandler (source: BlockSource, events: GatewayEvents = {})
       }
     }
 
+    const whole = await wholeDag(source, request, scope, range)
+
     res.writeHead(200, {
       ...common,
       'Content-Type': `${CAR}; version=1; order=dfs; dups=${request.dups ? 'y' : 'n'}`,
@@ -116,6 +140,21 @@ export function gatewayHandler (source: BlockSource, events: GatewayEvents = {})
       const header = carHeader([request.cid])
       await write(res, header, signal)
       sent += header.length
+      if (whole !== undefined) {
+        // the stored CAR is this very response; each block is still verified (hash and
+        // DFS place) before it is sent, so bytes changed on disk cut the stream as a missing block does
+        const verifier = new DagVerifier(request.cid, { order: 'dfs' })
+        for await (const block of readCar(whole.createReadStream(0, whole.size - 1) as AsyncIterable<Uint8Array>)) {
+          verifier.add(block.cid, block.bytes)
+          const frame = carFrame(block.cid, block.bytes)
+          await write(res, frame, signal)
+          sent += frame.length
+        }
+        verifier.finish()
+        res.end()
+        events.retrieval?.('car', sent)
+        return
+      }
       const seen = new Set<string>()
       for (const block of pathBlocks) {
         const key = block.cid.toString()

@@ -18,6 +18,7 @@ import { open as openFile, rm } from 'node:fs/promises'
 import { PassThrough } from 'node:stream'
 import * as dagCBOR from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
+import { varint } from 'multiformats'
 import { CairnError } from '../errors.js'
 import { DagVerifier, readCar } from '../car/index.js'
 import { matches } from '../car/hash.js'
@@ -58,6 +59,8 @@ export interface ProviderTerms {
 export const BLOCK_PREFIX = 'blocks!'
 export const PIECE_PREFIX = 'pieces!'
 export const PIECE_V1_PREFIX = 'pieces-v1!'
+/** root CID → the piece that is exactly the DFS, duplicate-free CAR of its DAG (what the gateway may stream whole) */
+export const DAG_PREFIX = 'dags!'
 
 interface BlockLocation { piece: string, offset: number, length: number }
 
@@ -224,6 +227,10 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     // The same bytes feed the piece store (disk + CommP) and the CAR verifier.
     const carSide = new PassThrough({ highWaterMark: 4 << 20 })
     const verifier = new DagVerifier(proposal.payloadCid, { order: 'linked' })
+    // Also noted, not required: whether the upload is the canonical CAR a gateway sends for
+    // dag-scope=all, dups=n (depth-first, first seen, minimal varints), so it can be served whole.
+    const dfs = new DagVerifier(proposal.payloadCid, { order: 'dfs' })
+    let canonical = true
     const index: BlockLocation[] = []
     const blockCids: CID[] = []
     let verifyError: unknown
@@ -234,13 +241,23 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
           if (root === undefined || !root.equals(proposal.payloadCid)) {
             throw new CairnError('ERR_CAR_ROOT_MISSING', `the CAR's root is ${String(root)}; the deal's payloadCid is ${proposal.payloadCid.toString()}`)
           }
-        }
+        },
+        // leaves are only hashed here (the piece store has the bytes), not copied out
+        rawBytes: false
       })) {
         verifier.add(block.cid, block.bytes)
         blockCids.push(block.cid)
         index.push({ piece: '', offset: block.blockOffset, length: block.length })
+        if (canonical) {
+          const cidLength = block.cid.bytes.byteLength
+          canonical = block.blockOffset - block.offset === varint.encodingLength(cidLength + block.length) + cidLength
+          try { dfs.add(block.cid, block.bytes) } catch { canonical = false }
+        }
       }
       verifier.finish()
+      if (canonical) {
+        try { dfs.finish() } catch { canonical = false }
+      }
     })().catch((err) => { verifyError = err; carSide.destroy() })
 
     async function * tee (): AsyncGenerator<Uint8Array> {
@@ -285,6 +302,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     }))
     extra.push({ type: 'put', key: PIECE_PREFIX + piece, value: dagCBOR.encode({ deal: dealId, size: staged.size }) })
     extra.push({ type: 'put', key: PIECE_V1_PREFIX + staged.piece.cidV1.toString(), value: new TextEncoder().encode(piece) })
+    if (canonical) extra.push({ type: 'put', key: DAG_PREFIX + proposal.payloadCid.toString(), value: new TextEncoder().encode(piece) })
     try {
       await this.ledger.append('deal-active', {
         deal: dealId,
@@ -354,6 +372,17 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     } finally {
       await handle.close()
     }
+  }
+
+  /**
+   * A stored piece that is exactly the depth-first, duplicate-free CAR of the
+   * DAG under `root` (checked at upload), for the gateway to stream whole
+   * instead of walking the DAG block by block. Only pieces `open` serves.
+   */
+  async dag (root: CID): Promise<PieceHandle | undefined> {
+    const value = await this.db.get(DAG_PREFIX + root.toString())
+    if (value === undefined) return undefined
+    return await this.open(CID.parse(new TextDecoder().decode(value)))
   }
 
   // PieceSource: only pieces stored under a deal

@@ -50,6 +50,12 @@ export interface UploadRequest {
 /** Where the gateway finds blocks: only content held under a deal is served. */
 export interface BlockSource {
   get (cid: CID): Promise<Uint8Array | undefined>
+  /**
+   * Optional: a stored CAR that is exactly the depth-first, duplicate-free CAR
+   * of the whole DAG under `root` (header, then every block once in DFS
+   * pre-order, minimal varints), which the gateway may stream as it is.
+   */
+  dag? (root: CID): Promise<PieceHandle | undefined>
 }
 
 export interface PieceHandle {

@@ -68,7 +68,8 @@ export async function openCarFile (path: string, options: { checkNames?: boolean
     let root: CID | undefined
     const index = new Map<string, { offset: number, length: number }>()
     const source = createReadStream(path, { fd: handle, autoClose: false, start: 0, highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>
-    for await (const block of readCar(source, { onHeader: h => { root = h.roots[0] } })) {
+    // only where each block lies is kept here (every read verifies again), so leaves are hashed in place
+    for await (const block of readCar(source, { onHeader: h => { root = h.roots[0] }, rawBytes: false })) {
       index.set(cidKey(block.cid), { offset: block.blockOffset, length: block.length })
     }
     if (root === undefined) throw new Error('internal: no header')

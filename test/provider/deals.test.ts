@@ -232,3 +232,55 @@ test('uploads refused or failing leave no piece, no index and no active deal', a
     await teardown(w)
   }
 })
+
+/** The same DAG as `payload`, its blocks breadth first: linked from the root, but not the gateway's DFS order. */
+async function breadthFirst (p: Payload): Promise<Payload> {
+  const parts: Uint8Array[] = [carHeader([p.root])]
+  const seen = new Set<string>()
+  const queue: CID[] = [p.root]
+  while (queue.length > 0) {
+    const cid = queue.shift() as CID
+    if (seen.has(cid.toString())) continue
+    seen.add(cid.toString())
+    const bytes = p.blocks.map.get(cid.toString()) as Uint8Array
+    parts.push(carFrame(cid, bytes))
+    if (cid.code === dagPB.code) for (const l of dagPB.decode(bytes).Links) queue.push(l.Hash)
+  }
+  const car = new Uint8Array(Buffer.concat(parts))
+  const piece = await pieceOf(car)
+  return { ...p, car, pieceCid: piece.cid, pieceSize: piece.paddedSize }
+}
+
+test('the gateway streams a piece whole only when it is the DFS CAR it would walk; either way the bytes are the walk\'s', async (t) => {
+  const w = await world()
+  // the same provider's blocks without the whole-DAG shortcut: the walk, block by block
+  const walkOnly = createProviderServer({ deals: w.node, blocks: { get: async (cid) => await w.node.get(cid) }, pieces: w.node, log: () => {} })
+  const walkUrl = await walkOnly.listen('127.0.0.1', 0)
+  try {
+    const accept = { accept: 'application/vnd.ipld.car; version=1; order=dfs; dups=n' }
+    const dfs = await payload(7)
+    const bfs = await breadthFirst(await payload(8))
+    t.notDeepEqual(bfs.car, (await payload(8)).car)
+    for (const p of [dfs, bfs]) {
+      const dealId = await accepted(w, p, p === dfs ? 71n : 72n)
+      const put = await fetch(`${w.url}/v1/deals/${dealId}/piece`, { method: 'PUT', body: p.car, headers: { authorization: uploadAuthorization(w.client, dealId) } })
+      t.is(put.status, 200, await put.clone().text())
+    }
+    t.truthy(await w.node.dag(dfs.root), 'a DFS upload is recorded whole')
+    t.is(await w.node.dag(bfs.root), undefined, 'a breadth-first upload is not')
+    for (const p of [dfs, bfs]) {
+      const fast = new Uint8Array(await (await fetch(`${w.url}/ipfs/${p.root.toString()}?dag-scope=all`, { headers: accept })).arrayBuffer())
+      const walked = new Uint8Array(await (await fetch(`${walkUrl}/ipfs/${p.root.toString()}?dag-scope=all`, { headers: accept })).arrayBuffer())
+      t.deepEqual(fast, walked)
+      t.deepEqual(fast, (await payload(p === dfs ? 7 : 8)).car, 'the DFS CAR of the DAG, whatever order it was uploaded in')
+    }
+    // other shapes of the same root are walked, never the piece
+    const dups = new Uint8Array(await (await fetch(`${w.url}/ipfs/${dfs.root.toString()}?dag-scope=entity`, { headers: accept })).arrayBuffer())
+    const dupsWalked = new Uint8Array(await (await fetch(`${walkUrl}/ipfs/${dfs.root.toString()}?dag-scope=entity`, { headers: accept })).arrayBuffer())
+    t.deepEqual(dups, dupsWalked)
+    t.notDeepEqual(dups, dfs.car)
+  } finally {
+    await walkOnly.close()
+    await teardown(w)
+  }
+})
