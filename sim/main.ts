@@ -67,7 +67,7 @@ export function resultsSection (summaries: StrategySummary[], config: Omit<SimCo
     markdownTable(rows),
     '',
     'Behaviours: ' + BEHAVIOURS.map(b => `${b.name} ${Math.round(b.share * 100)} %`).join(', ') + '.',
-    `Model: λ ${DEFAULT_PARAMS.lambda} per day, fast λ ${DEFAULT_PARAMS.fastLambda}, prior Beta(${DEFAULT_PARAMS.prior.alpha}, ${DEFAULT_PARAMS.prior.beta}), score = ${DEFAULT_PARAMS.quantile} quantile; repair at ${DEFAULT_POLICY.consecutiveFaults} faults in a row or predicted pass < ${DEFAULT_POLICY.threshold}.`,
+    `Model: λ ${DEFAULT_PARAMS.lambda} per day, fast λ ${DEFAULT_PARAMS.fastLambda}, prior Beta(${DEFAULT_PARAMS.prior.alpha}, ${DEFAULT_PARAMS.prior.beta}), score = ${DEFAULT_PARAMS.quantile} quantile; repair at ${DEFAULT_POLICY.consecutiveFaults} faults in a row or predicted pass < ${DEFAULT_POLICY.threshold} (after ${DEFAULT_POLICY.minAudits} audits of the provider).`,
     ''
   ].join('\n')
 }

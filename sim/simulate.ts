@@ -41,13 +41,16 @@ export interface Strategy {
   name: string
   placement: 'reputation' | 'random'
   policy: RepairPolicy
+  /** reputation placement: replicas of a new piece that explore providers on probation */
+  probationSlots?: number
 }
 
 export const STRATEGIES: readonly Strategy[] = [
-  { name: 'reputation + predictive repair', placement: 'reputation', policy: DEFAULT_POLICY },
+  { name: 'reputation (1 probation slot) + predictive repair', placement: 'reputation', policy: DEFAULT_POLICY, probationSlots: 1 },
   { name: 'random + repair after failure', placement: 'random', policy: AFTER_FAILURE_POLICY },
   { name: 'reputation + repair after failure', placement: 'reputation', policy: AFTER_FAILURE_POLICY },
-  { name: 'random + predictive repair', placement: 'random', policy: DEFAULT_POLICY }
+  { name: 'random + predictive repair', placement: 'random', policy: DEFAULT_POLICY },
+  { name: 'reputation + predictive repair', placement: 'reputation', policy: DEFAULT_POLICY }
 ]
 
 export interface SimResult {
@@ -129,11 +132,11 @@ export function simulate (config: SimConfig, strategy: Strategy): SimResult {
   }
   const byId = new Map(providers.map(p => [p.id, p]))
 
-  const choose = (day: number, count: number, holding: Set<number>, summaries: Map<string, ReputationSummary>): Provider[] => {
+  const choose = (day: number, count: number, holding: Set<number>, summaries: Map<string, ReputationSummary>, probationSlots = 0): Provider[] => {
     const candidates = candidatesFor(day).filter(c => !holding.has((byId.get(c.id) as Provider).index))
     if (strategy.placement === 'reputation') {
       const tie = new Map(candidates.map(c => [c.id, rng.next()]))
-      const placement = place(candidates, { replicas: count, pieceSize: 1n, summaries, at: day * DAY_MS, tieBreak: c => tie.get(c.id) ?? 0, params })
+      const placement = place(candidates, { replicas: count, pieceSize: 1n, summaries, at: day * DAY_MS, tieBreak: c => tie.get(c.id) ?? 0, params, probationSlots })
       return placement.chosen.map(c => byId.get(c.candidate.id) as Provider)
     }
     const out: Provider[] = []
@@ -229,7 +232,8 @@ export function simulate (config: SimConfig, strategy: Strategy): SimResult {
     // today's arrivals, placed after the audits so they start being audited tomorrow
     for (const piece of pieces) {
       if (piece.arrival !== day) continue
-      for (const p of choose(day, replicas, new Set(), summaries)) addReplica(piece, p)
+      // new pieces may explore; repairs go to proven providers only
+      for (const p of choose(day, replicas, new Set(), summaries, strategy.probationSlots)) addReplica(piece, p)
     }
 
     let atRisk = 0

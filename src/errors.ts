@@ -102,6 +102,9 @@ export const codes = {
   ERR_PIECE_NOT_FOUND: 'notFound',
   ERR_PROVIDER_NOT_RUNNING: 'notFound',
   ERR_PRECONDITION_FAILED: 'notFound',
+  // repair (SPEC §6): nothing left to copy from, or nowhere to copy to
+  ERR_NO_HEALTHY_REPLICA: 'notFound',
+  ERR_NO_REPAIR_TARGET: 'notFound',
 
   // refused or unreachable
   ERR_PERMISSION_DENIED: 'refused',

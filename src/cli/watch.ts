@@ -3,7 +3,8 @@
  * period until SIGINT/SIGTERM (or `--once`, `--until`, `--max-periods`), one
  * line per result.
  */
-import { CairnError } from '../errors.js'
+import { CairnError, isCairnError } from '../errors.js'
+import { repairIfNeeded } from '../reputation/repair-deal.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { watch } from '../client/watch.js'
@@ -54,7 +55,21 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
       onAttempt: (a) => { if (a.outcome === 'unknown') out.info(`unknown ${a.deal}: ${a.message ?? ''} (retrying)`) },
       onResult: (r) => { out.line(r, () => resultLine(r)) },
       onExpired: (deal) => { out.line({ deal, outcome: 'expired' }, () => `expired ${deal}`) },
-      onError: (deal, err) => { out.warn(`audit of ${deal} not recorded: ${(err as Error).message}`) }
+      onError: (deal, err) => { out.warn(`audit of ${deal} not recorded: ${(err as Error).message}`) },
+      // SPEC §6: a deal whose provider faults twice in a row or is predicted to fail is re-replicated
+      afterResult: async (deal) => {
+        try {
+          const repaired = await repairIfNeeded({ repo, ledger }, deal)
+          if (repaired !== undefined) {
+            out.line({ deal: repaired.deal, outcome: 'repaired', reason: repaired.reason, source: repaired.source, replacement: repaired.replacement }, () =>
+              `repaired ${repaired.deal}: ${repaired.reason}; copied from ${repaired.source} to deal ${repaired.replacement.id} at ${repaired.replacement.url}`)
+          }
+        } catch (err) {
+          // never quiet: a piece that cannot be repaired is a piece about to be lost
+          const code = isCairnError(err) ? err.code : 'ERR_INTERNAL'
+          process.stderr.write(`error ${code}: repair of ${deal.id.toString()} failed: ${(err as Error).message}\n`)
+        }
+      }
     })
     out.info(`watch stopped: ${summary.audits} audits (${summary.passed} passed, ${summary.failed} failed, ${summary.missed} missed), ${summary.expired} deals expired, ${summary.dealsFailed} deals failed`)
   } finally {

@@ -35,6 +35,8 @@ export interface WatchOptions extends AuditOptions {
   onExpired?: (deal: string) => void
   /** an audit that could not be recorded (e.g. the ledger failed); the deal is tried again next period */
   onError?: (deal: string, err: unknown) => void
+  /** runs after each recorded result, in the deal's turn: predictive repair (src/reputation/repair-deal.ts); a throw goes to onError */
+  afterResult?: (deal: AuditDeal, result: AuditResult) => Promise<void>
 }
 
 export interface WatchSummary {
@@ -82,6 +84,15 @@ export async function watch (ctx: AuditContext, options: WatchOptions = {}): Pro
       if (result.settlement?.dealFailed === true) { summary.dealsFailed++; finished.add(key) }
       runs.set(key, (runs.get(key) ?? 0) + 1)
       options.onResult?.(result)
+      if (options.afterResult !== undefined) {
+        try {
+          await options.afterResult(deal, result)
+        } catch (err) {
+          options.onError?.(key, err)
+        }
+        // a repair ends this deal and starts another: list the deals again
+        listedAt = 0
+      }
     })().finally(() => { inFlight.delete(key) })
     inFlight.set(key, work)
   }

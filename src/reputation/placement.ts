@@ -38,6 +38,14 @@ export interface PlacementOptions {
   tieBreak?: (candidate: Candidate) => number
   /** summaries already computed (the simulator computes them once per day) */
   summaries?: ReadonlyMap<string, ReputationSummary>
+  /**
+   * Exploration: up to this many of the replicas go to providers still on
+   * probation (fewer than `probationAudits` audits), least audited first.
+   * Without it a provider nobody has tried is never tried (its score stays at
+   * the prior's 5th percentile) while known but mediocre ones fill up. 0 by default.
+   */
+  probationSlots?: number
+  probationAudits?: number
 }
 
 export interface Choice {
@@ -95,7 +103,22 @@ export function place (candidates: readonly Candidate[], options: PlacementOptio
     (a.candidate.id < b.candidate.id ? -1 : a.candidate.id > b.candidate.id ? 1 : 0))
   const hosts = new Set(options.excludeHosts ?? [])
   const chosen: Choice[] = []
+  const probationAudits = options.probationAudits ?? 30
+  const auditsOf = (s: ReputationSummary): number => s.passes + s.failures + s.misses
+  const slots = Math.min(options.probationSlots ?? 0, replicas)
+  if (slots > 0) {
+    const onProbation = ranked.filter(r => auditsOf(r.summary) < probationAudits)
+      .sort((a, b) => auditsOf(a.summary) - auditsOf(b.summary) || cmp(a.candidate.pricePerGiBDay, b.candidate.pricePerGiBDay) || a.tie - b.tie)
+    for (const r of onProbation) {
+      if (chosen.length === slots) break
+      const host = hostOf(r.candidate)
+      if (hosts.has(host)) continue
+      hosts.add(host)
+      chosen.push({ candidate: r.candidate, summary: r.summary, rank: ranked.indexOf(r) + 1, reason: `on probation (${auditsOf(r.summary)} of ${probationAudits} audits): one replica explores a provider not yet known; ${reasonFor(r.candidate, r.summary, ranked.indexOf(r) + 1, options.maxPrice, p.quantile)}` })
+    }
+  }
   for (const [i, r] of ranked.entries()) {
+    if (chosen.some(c => c.candidate === r.candidate)) continue
     const host = hostOf(r.candidate)
     if (hosts.has(host)) { skipped.push({ candidate: r.candidate, reason: `same host ${host} as another replica` }); continue }
     if (chosen.length === replicas) { skipped.push({ candidate: r.candidate, reason: `ranked ${i + 1}; ${replicas} better providers were chosen` }); continue }

@@ -13,12 +13,18 @@ export interface RepairPolicy {
   consecutiveFaults: number
   /** a predicted pass probability below this triggers a repair (−Infinity: never) */
   threshold: number
+  /**
+   * audits of the provider before its prediction is acted on: with the
+   * uniform prior a provider with one pass is predicted at 2/3, which says
+   * nothing about it; until then only faults in a row count
+   */
+  minAudits: number
 }
 
-export const DEFAULT_POLICY: Readonly<RepairPolicy> = Object.freeze({ consecutiveFaults: 2, threshold: 0.7 })
+export const DEFAULT_POLICY: Readonly<RepairPolicy> = Object.freeze({ consecutiveFaults: 2, threshold: 0.7, minAudits: 10 })
 
 /** The reactive rule the simulator compares with: repair only once the deal has failed (SPEC §5). */
-export const AFTER_FAILURE_POLICY: Readonly<RepairPolicy> = Object.freeze({ consecutiveFaults: 3, threshold: -Infinity })
+export const AFTER_FAILURE_POLICY: Readonly<RepairPolicy> = Object.freeze({ consecutiveFaults: 3, threshold: -Infinity, minAudits: 0 })
 
 /** One replica of a piece: a deal with a provider. */
 export interface Replica {
@@ -40,9 +46,9 @@ export function decide (replica: Replica, reputation: Reputation | undefined, po
   if (replica.consecutiveFaults >= policy.consecutiveFaults) {
     return { repair: true, predicted: pass, reason: `deal ${replica.deal} faulted ${replica.consecutiveFaults} times in a row (repair at ${policy.consecutiveFaults})` }
   }
-  // the prediction is only trusted once the provider has been audited; a new one is judged by its faults
-  const audited = reputation !== undefined && reputation.passes + reputation.failures + reputation.misses > 0
-  if (audited && pass < policy.threshold) {
+  // the prediction is only acted on once the provider has been audited enough; a new one is judged by its faults
+  const audits = reputation === undefined ? 0 : reputation.passes + reputation.failures + reputation.misses
+  if (audits > 0 && audits >= policy.minAudits && pass < policy.threshold) {
     return { repair: true, predicted: pass, reason: `provider ${replica.provider} is predicted to pass its next audit with probability ${pass.toFixed(3)}, below ${policy.threshold}` }
   }
   return { repair: false, predicted: pass, reason: 'healthy' }

@@ -68,3 +68,11 @@ test('ties among unknown providers follow the caller\'s tie-break', (t) => {
   t.deepEqual(place(unknown, { replicas: 3, tieBreak: c => order[c.id] }).chosen.map(c => c.candidate.id), ['p2', 'p3', 'p1'])
   t.throws(() => place(unknown, { replicas: 0 }), { instanceOf: RangeError })
 })
+
+test('probation: one replica explores the least-audited provider, with its reason', (t) => {
+  const p = place(candidates, { replicas: 3, maxPrice: 50n, probationSlots: 1 })
+  t.deepEqual(p.chosen.map(c => c.candidate.id), ['new', 'twin', 'ok'])
+  t.regex(p.chosen[0].reason, /^on probation \(0 of 30 audits\)/)
+  // without slots (the default) the unknown provider waits
+  t.false(place(candidates, { replicas: 3, maxPrice: 50n }).chosen.some(c => c.candidate.id === 'new'))
+})

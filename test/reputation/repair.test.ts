@@ -57,3 +57,11 @@ test('plan: no healthy source and no target are said plainly', (t) => {
   t.is(plans[0].target, undefined)
   t.regex(plans[0].noTarget!, /no provider qualifies: a holds the piece already; b holds the piece already/)
 })
+
+test('a young provider is judged by its faults until it has been audited enough', (t) => {
+  const young = reputations([{ provider: 'y', at: 0, outcome: 'pass' }]).get('y')
+  // one pass under a uniform prior predicts 2/3, below the threshold, yet says nothing bad about it
+  const d = decide(replica('y', 0), young)
+  t.false(d.repair, d.reason)
+  t.true(d.predicted < 0.7)
+})

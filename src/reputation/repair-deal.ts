@@ -1,0 +1,146 @@
+/**
+ * Carrying out a repair decision (SPEC §6) for `cairn watch`: when a deal's
+ * provider faults twice in a row or is predicted to fail, get the piece —
+ * from this repo when it still holds it, else from a healthy replica's
+ * `/piece/{pieceCid}`, re-hashed to its piece CID before it is kept — make a
+ * new deal with the best provider not holding the piece, record
+ * `deal-repaired` and terminate the bad deal. With no healthy replica left it
+ * fails loudly with ERR_NO_HEALTHY_REPLICA.
+ */
+import type { CID } from 'multiformats/cid'
+import { CairnError, isCairnError } from '../errors.js'
+import { activeDeals, type AuditDeal } from '../client/audit.js'
+import { AddressBook } from '../client/address-book.js'
+import { makeDeal, type DealResult } from '../client/deal.js'
+import { ProviderClient } from '../client/provider-client.js'
+import type { Ledger } from '../ledger/interface.js'
+import type { Repo } from '../repo/repo.js'
+import { PieceStore } from '../store/pieces.js'
+import { reputationsFromLedger } from './ledger.js'
+import { DEFAULT_PARAMS } from './model.js'
+import type { Candidate } from './placement.js'
+import { DEFAULT_POLICY, planRepairs, type RepairPlan, type RepairPolicy, type Replica } from './repair.js'
+
+export interface RepairContext {
+  repo: Repo
+  ledger: Ledger
+  /** unix seconds */
+  now?: () => number
+  /** passed to makeDeal: poll interval and timeout while the new deal becomes active */
+  pollIntervalMs?: number
+  activeTimeoutMs?: number
+}
+
+export interface RepairOutcome {
+  deal: string
+  provider: string
+  reason: string
+  /** where the piece came from: 'local' or a replica's endpoint */
+  source: string
+  replacement: DealResult
+}
+
+/** The active deals holding the same piece as `deal` (itself included). */
+async function replicasOf (ledger: Ledger, pieceCid: CID): Promise<AuditDeal[]> {
+  return (await activeDeals(ledger)).filter(d => d.proposal.pieceCid.equals(pieceCid))
+}
+
+/**
+ * Decides whether `deal` needs repair now and, if so, repairs it. Returns
+ * undefined when the deal is healthy.
+ */
+export async function repairIfNeeded (ctx: RepairContext, deal: AuditDeal, policy: RepairPolicy = DEFAULT_POLICY): Promise<RepairOutcome | undefined> {
+  const { ledger, repo } = ctx
+  const record = await ledger.deal(deal.id)
+  // a deal that failed (3 faults, SPEC §5) lost its replica too: it is replaced, not terminated
+  if (record?.state !== 'active' && record?.state !== 'failed') return undefined
+  if (record.state === 'failed' && await alreadyRepaired(ledger, deal.id)) return undefined
+  const holders = await replicasOf(ledger, deal.proposal.pieceCid)
+  if (!holders.some(h => h.id.equals(deal.id))) holders.push(deal)
+  const replicas: Replica[] = []
+  for (const h of holders) {
+    const r = await ledger.deal(h.id)
+    const faults = r?.state === 'failed' ? Math.max(policy.consecutiveFaults, r.consecutiveFaults) : r?.consecutiveFaults ?? 0
+    replicas.push({ deal: h.id.toString(), provider: h.provider, host: new URL(h.endpoint).host, consecutiveFaults: faults })
+  }
+  const reps = await reputationsFromLedger(ledger)
+  const book = await new AddressBook(await repo.db()).list()
+  const candidates: Candidate[] = book.map(e => ({ id: e.did, url: e.url, pricePerGiBDay: e.ask.payload.pricePerGiBDay, freeCapacity: e.ask.payload.freeCapacity, reputation: reps.get(e.did) }))
+  const plans = planRepairs(replicas, id => reps.get(id), candidates, {
+    policy,
+    params: DEFAULT_PARAMS,
+    placement: { maxPrice: deal.proposal.pricePerGiBDay, pieceSize: deal.proposal.pieceSize }
+  })
+  const plan = plans.find(p => p.replica.deal === deal.id.toString())
+  if (plan === undefined) return undefined
+  return await carryOut(ctx, deal, plan, holders)
+}
+
+async function carryOut (ctx: RepairContext, deal: AuditDeal, plan: RepairPlan, holders: AuditDeal[]): Promise<RepairOutcome> {
+  const { repo, ledger } = ctx
+  const pieceCid = deal.proposal.pieceCid.toString()
+  const store = new PieceStore(repo.piecesDir, repo.tmpDir)
+  let source = 'local'
+  if (!await store.has(pieceCid)) {
+    const tried: string[] = []
+    let got = false
+    for (const s of plan.sources) {
+      const holder = holders.find(h => h.id.toString() === s.deal)
+      if (holder === undefined) continue
+      try {
+        await fetchPiece(store, holder.endpoint, deal.proposal.pieceCid)
+        source = holder.endpoint
+        got = true
+        break
+      } catch (err) {
+        tried.push(`${holder.endpoint}: ${isCairnError(err) ? err.code : 'error'} ${(err as Error).message}`)
+      }
+    }
+    if (!got) {
+      const detail = plan.sources.length === 0 ? 'every replica is faulting or predicted to fail' : `no healthy replica gave a verified copy (${tried.join('; ')})`
+      throw new CairnError('ERR_NO_HEALTHY_REPLICA', `piece ${pieceCid} of deal ${deal.id.toString()} cannot be repaired: ${detail}, and this repo holds no copy`, { details: { deal: deal.id.toString(), piece: pieceCid } })
+    }
+  }
+  if (plan.target === undefined) {
+    throw new CairnError('ERR_NO_REPAIR_TARGET', `deal ${deal.id.toString()} needs repair (${plan.reason}) but ${plan.noTarget ?? 'no provider qualifies'}`)
+  }
+  const now = ctx.now ?? (() => Math.floor(Date.now() / 1000))
+  const p = deal.proposal
+  const replacement = await makeDeal({ repo, ledger, now, pollIntervalMs: ctx.pollIntervalMs, activeTimeoutMs: ctx.activeTimeoutMs }, p.payloadCid.toString(), plan.target.candidate.url as string, {
+    duration: Math.max(p.provingPeriod, p.end - now()),
+    maxPrice: p.pricePerGiBDay,
+    challenges: p.challenges,
+    provingPeriod: p.provingPeriod,
+    label: p.label
+  })
+  await ledger.append('deal-repaired', {
+    deal: deal.id,
+    provider: deal.provider,
+    reason: plan.reason,
+    source,
+    replacement: replacement.id,
+    replacementProvider: replacement.provider,
+    placement: plan.target.reason
+  })
+  if ((await ledger.deal(deal.id))?.state === 'active') {
+    await ledger.append('deal-terminated', { deal: deal.id, provider: deal.provider, code: 'ERR_REPAIRED', message: `replaced by deal ${replacement.id}: ${plan.reason}` })
+  }
+  return { deal: deal.id.toString(), provider: deal.provider, reason: plan.reason, source, replacement }
+}
+
+async function alreadyRepaired (ledger: Ledger, id: CID): Promise<boolean> {
+  for await (const _ of ledger.log({ deal: id, kind: 'deal-repaired', limit: 1 })) return true
+  return false
+}
+
+/** The piece's bytes from a provider, kept only when they hash to the piece CID. */
+async function fetchPiece (store: PieceStore, endpoint: string, pieceCid: CID): Promise<void> {
+  const body = await new ProviderClient(endpoint).piece(pieceCid)
+  const staged = await store.stage(body)
+  const got = staged.piece.cid.toString()
+  if (got !== pieceCid.toString()) {
+    await staged.abort()
+    throw new CairnError('ERR_PIECE_MISMATCH', `the piece from ${endpoint} hashes to ${got}, not ${pieceCid.toString()}`)
+  }
+  await staged.commit()
+}
