@@ -228,6 +228,10 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
       minBytesPerSecond: limits.minUploadBytesPerSecond,
       windowMs: limits.uploadRateWindowMs
     })
+    // The guard may fail (client gone, stall, too slow) while nothing is reading it — before the
+    // deal service starts or after it gave up; unobserved, that 'error' event would crash the
+    // provider. The reason is read back from guard.errored below.
+    guard.on('error', () => {})
     req.on('error', () => { guard.destroy(new CairnError('ERR_CONTENT_LENGTH', `connection closed after ${guard.bytes} of ${contentLength} bytes`)) })
     req.on('close', () => {
       if (!req.complete && !guard.destroyed) guard.destroy(new CairnError('ERR_CONTENT_LENGTH', `connection closed after ${guard.bytes} of ${contentLength} bytes`))

@@ -99,7 +99,8 @@ export function proposalOf (client: Signer, provider: string, p: Pick<Payload, '
     pricePerGiBDay: 40n,
     providerCollateral: 0n,
     clientCollateral: 0n,
-    provingPeriod: 3600,
+    // the CLI provider's default proving period (src/cli/provider.ts)
+    provingPeriod: 86400,
     challenges: 16,
     nonce,
     ...overrides
