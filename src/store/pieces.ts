@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto'
 import { createPieceHasher, type PieceInfo } from '../../proofs/index.js'
 import { CairnError, fromSystemError } from '../errors.js'
 import { commitFile } from '../fs/atomic.js'
+import { buffers } from '../fs/pool.js'
 
 export interface StagedPiece {
   readonly piece: PieceInfo
@@ -81,7 +82,7 @@ export class PieceStore {
   async stage (source: AsyncIterable<Uint8Array>, options: { onBytes?: (total: number) => void, signal?: AbortSignal } = {}): Promise<StagedPiece> {
     const temp = join(this.tmpDir, `piece-${randomBytes(8).toString('hex')}.car`)
     let handle: FileHandle | undefined
-    const writes: Array<{ done: Promise<void>, length: number }> = []
+    const writes: Array<{ done: Promise<void>, length: number, chunk: Uint8Array }> = []
     let writing = 0
     try {
       handle = await open(temp, 'wx', 0o644)
@@ -95,18 +96,23 @@ export class PieceStore {
         // bytes and the source makes the next chunk; only WRITE_BEHIND bytes wait on the disk.
         const done = writeAll(file, chunk, size)
         done.catch(() => {})
-        writes.push({ done, length: chunk.length })
+        writes.push({ done, length: chunk.length, chunk })
         writing += chunk.length
         size += chunk.length
         await hasher.update(chunk)
         while (writing > WRITE_BEHIND) {
-          const oldest = writes.shift() as { done: Promise<void>, length: number }
+          const oldest = writes.shift() as { done: Promise<void>, length: number, chunk: Uint8Array }
           await oldest.done
           writing -= oldest.length
+          // written and hashed: a pooled chunk can be used again
+          buffers.release(oldest.chunk)
         }
         options.onBytes?.(size)
       }
-      while (writes.length > 0) await (writes.shift() as { done: Promise<void> }).done
+      for (const { done, chunk } of writes.splice(0)) {
+        await done
+        buffers.release(chunk)
+      }
       this.faults.sync?.()
       await handle.sync()
       await handle.close()

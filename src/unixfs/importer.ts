@@ -42,6 +42,7 @@ import { Batcher, encodeFramePrefix, encodeHeader, frameLength } from '../car/wr
 import { bitfield, buildHamt, HAMT_HASH_CODE, slotLabel } from './hamt.js'
 import type { HamtNode } from './hamt.js'
 import { resolveProfile } from './profile.js'
+import { buffers } from '../fs/pool.js'
 import type { Profile, ProfileParams } from './profile.js'
 
 export type { Profile } from './profile.js'
@@ -469,7 +470,7 @@ class LeafReader {
   /** The leaf's bytes at `head` in a fresh buffer of `head + length` bytes (the frame prefix goes in front, without a copy). */
   async read (leaf: NonNullable<Child['leaf']>, head: number): Promise<Buffer> {
     if (this.file !== leaf.file) throw new Error('internal: leaf read from a file that is not open')
-    const buffer = Buffer.allocUnsafeSlow(head + leaf.length)
+    const buffer = buffers.alloc(head + leaf.length)
     const n = await readFully(this.handle as FileHandle, buffer.subarray(head), leaf.length, leaf.offset)
     if (n !== leaf.length) {
       throw new CairnError('ERR_FILE_CHANGED', `${leaf.file.path} is shorter than when it was read`)
@@ -584,11 +585,19 @@ export async function * carStream (plan: ImportPlan, options: CarStreamOptions =
           const digest = createHash('sha256').update(data).digest()
           if (entry.cid.code !== raw.code || entry.cid.multihash.code !== SHA2_256 || !digest.equals(entry.cid.multihash.digest)) throw changed(leaf)
           buffer.set(prefix, 0)
+          // a pooled frame goes out on its own, for the consumer to give back (see PieceStore.stage)
+          chunk = out(batcher.flush())
+          if (chunk !== undefined) yield chunk
+          chunk = out(buffer)
+          if (chunk !== undefined) yield chunk
+          continue
         } else {
           const block = leafBlock(params, buffer)
           if (!cidOf(block.version, block.code, block.bytes).equals(entry.cid)) throw changed(leaf)
           parts[0] = encodeFramePrefix(entry.cid, block.bytes.byteLength)
           parts.push(block.bytes)
+          // leafBlock copied the data into the dag-pb node
+          buffers.release(buffer)
         }
       }
       for (const part of parts) {
