@@ -7,7 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { BEHAVIOURS } from './behaviours.js'
-import { markdownTable, summarizeRuns, svgChart, table, textTable, type StrategySummary } from './report.js'
+import { markdownTable, repairTable, summarizeRuns, svgChart, table, textTable, type StrategySummary } from './report.js'
 import { DEFAULT_CONFIG, simulate, STRATEGIES, type SimConfig, type SimResult } from './simulate.js'
 import { DEFAULT_PARAMS } from '../src/reputation/model.js'
 import { DEFAULT_POLICY } from '../src/reputation/repair.js'
@@ -38,13 +38,14 @@ async function main (): Promise<void> {
   }
   const summaries = summarizeRuns(results)
   const rows = table(summaries)
-  process.stdout.write(textTable(rows) + '\n')
+  const repairs = repairTable(summaries)
+  process.stdout.write(textTable(rows) + '\n\n' + textTable(repairs) + '\n')
   if (process.argv.includes('--no-write')) return
   await writeFile(new URL('../../docs/simulation.svg', import.meta.url), svgChart(summaries, `Pieces with fewer than 2 intact replicas, ${config.providers} providers, ${config.pieces} pieces × ${config.replicas}, ${seedCount} seeds`))
   const doc = new URL('../../docs/simulation.md', import.meta.url)
   let text = ''
   try { text = await readFile(doc, 'utf8') } catch {}
-  await writeFile(doc, withResults(text, resultsSection(summaries, config, seeds, Date.now() - started, rows)))
+  await writeFile(doc, withResults(text, resultsSection(summaries, config, seeds, Date.now() - started, rows, repairs)))
 }
 
 const START = '<!-- results:start -->'
@@ -59,12 +60,16 @@ export function withResults (doc: string, section: string): string {
   return doc.slice(0, i) + block + doc.slice(j + END.length)
 }
 
-export function resultsSection (summaries: StrategySummary[], config: Omit<SimConfig, 'seed'>, seeds: number[], ms: number, rows: string[][]): string {
+export function resultsSection (summaries: StrategySummary[], config: Omit<SimConfig, 'seed'>, seeds: number[], ms: number, rows: string[][], repairs: string[][]): string {
   return [
     '<!-- written by `npm run simulate`; edits between the markers are overwritten -->',
     `Run: ${config.providers} providers, ${config.pieces} pieces × ${config.replicas} replicas arriving over days 0–${config.arrivalDays - 1}, ${config.days} days, seeds ${seeds.join(', ')}; ${(ms / 1000).toFixed(1)} s.`,
     '',
     markdownTable(rows),
+    '',
+    'Repairs by the behaviour of the provider replaced and by the rule that fired (mean over seeds):',
+    '',
+    markdownTable(repairs),
     '',
     'Behaviours: ' + BEHAVIOURS.map(b => `${b.name} ${Math.round(b.share * 100)} %`).join(', ') + '.',
     `Model: λ ${DEFAULT_PARAMS.lambda} per day, fast λ ${DEFAULT_PARAMS.fastLambda}, prior Beta(${DEFAULT_PARAMS.prior.alpha}, ${DEFAULT_PARAMS.prior.beta}), score = ${DEFAULT_PARAMS.quantile} quantile; repair at ${DEFAULT_POLICY.consecutiveFaults} faults in a row or predicted pass < ${DEFAULT_POLICY.threshold} (after ${DEFAULT_POLICY.minAudits} audits of the provider).`,

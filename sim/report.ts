@@ -14,6 +14,9 @@ export interface StrategySummary {
   brier: { model: number, posteriorMean: number, rawPassRate: number }
   /** mean over seeds, per day */
   atRisk: number[]
+  /** mean over seeds: repairs by the behaviour of the provider replaced, and by the rule that fired */
+  repairsFrom: Record<string, number>
+  repairsBy: { faults: number, prediction: number }
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)
@@ -35,7 +38,9 @@ export function summarizeRuns (results: SimResult[]): StrategySummary[] {
         posteriorMean: mean(rs.map(r => r.brier.posteriorMean)),
         rawPassRate: mean(rs.map(r => r.brier.rawPassRate))
       },
-      atRisk: Array.from({ length: days }, (_, d) => mean(rs.map(r => r.atRisk[d])))
+      atRisk: Array.from({ length: days }, (_, d) => mean(rs.map(r => r.atRisk[d]))),
+      repairsFrom: Object.fromEntries(Object.keys(rs[0].repairsFrom).map(k => [k, mean(rs.map(r => r.repairsFrom[k as keyof SimResult['repairsFrom']]))])),
+      repairsBy: { faults: mean(rs.map(r => r.repairsBy.faults)), prediction: mean(rs.map(r => r.repairsBy.prediction)) }
     }
   })
 }
@@ -44,16 +49,26 @@ const f1 = (x: number): string => x.toFixed(1)
 const f4 = (x: number): string => x.toFixed(4)
 
 export function table (summaries: StrategySummary[]): string[][] {
-  const header = ['strategy', 'pieces lost (mean; per seed)', 'repairs (mean)', 'GiB moved (mean)', 'postponed', 'Brier: model / posterior mean / raw pass rate']
+  const header = ['strategy', 'pieces lost (mean; per seed)', 'piece-days at risk (mean)', 'repairs (mean)', 'GiB moved (mean)', 'postponed', 'Brier: model / posterior mean / raw pass rate']
   const rows = summaries.map(s => [
     s.strategy,
     `${f1(mean(s.lost))}; ${s.lost.join(', ')}`,
+    f1(s.atRisk.reduce((a, b) => a + b, 0)),
     f1(mean(s.repairs)),
     f1(mean(s.gibMoved)),
     f1(mean(s.postponed)),
     `${f4(s.brier.model)} / ${f4(s.brier.posteriorMean)} / ${f4(s.brier.rawPassRate)}`
   ])
   return [header, ...rows]
+}
+
+/** Where the repairs came from: the behaviour of the provider replaced, and the rule that fired. */
+export function repairTable (summaries: StrategySummary[]): string[][] {
+  const kinds = Object.keys(summaries[0].repairsFrom)
+  return [
+    ['strategy', ...kinds.map(k => `from ${k}`), 'by faults in a row', 'by prediction'],
+    ...summaries.map(s => [s.strategy, ...kinds.map(k => f1(s.repairsFrom[k])), f1(s.repairsBy.faults), f1(s.repairsBy.prediction)])
+  ]
 }
 
 export function textTable (rows: string[][]): string {
@@ -66,8 +81,8 @@ export function markdownTable (rows: string[][]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map(r => `| ${r.join(' | ')} |`)].join('\n')
 }
 
-const COLOURS = ['#1b7837', '#b2182b', '#5aae61', '#ef8a62']
-const DASHES = ['', '', '6 4', '6 4']
+const COLOURS = ['#1b7837', '#b2182b', '#5aae61', '#ef8a62', '#2166ac']
+const DASHES = ['', '', '6 4', '6 4', '2 3']
 
 function escapeXml (s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
@@ -76,11 +91,11 @@ function escapeXml (s: string): string {
 /** Pieces at risk (fewer than 2 intact replicas) per day, one line per strategy. */
 export function svgChart (summaries: StrategySummary[], title: string): string {
   const W = 800
-  const H = 420
+  const H = 440 + 16 * summaries.length
   const L = 60
   const R = 20
   const T = 40
-  const B = 110
+  const B = 90 + 16 * summaries.length
   const days = summaries[0].atRisk.length
   const top = Math.max(1, ...summaries.flatMap(s => s.atRisk))
   const yMax = niceCeil(top)
