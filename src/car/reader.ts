@@ -12,6 +12,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { varint } from 'multiformats'
 import { CairnError } from '../errors.js'
+import { buffers } from '../fs/pool.js'
 import { cidKey, mismatch, SHA2_256, verifyBlock } from './hash.js'
 import type { BlockIndexEntry, CarBlock, CarHeader, ReadCarOptions } from './interface.js'
 
@@ -69,9 +70,10 @@ class ByteQueue {
 
   /** Consumes `n` buffered bytes into a fresh copy (no views of large source chunks are kept). */
   take (n: number): Uint8Array {
-    // every byte is overwritten below, so skip the zero-fill a `new Uint8Array(n)` pays;
-    // an unpooled buffer of its own, so the copy never pins a shared slab
-    const out = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n)
+    // every byte is overwritten below, so skip the zero-fill a `new Uint8Array(n)` pays; a
+    // buffer of its own, never a view of a shared slab, and large ones from the pool (a caller
+    // done with a block may give it back with `buffers.release`)
+    const out = new Uint8Array(buffers.alloc(n).buffer, 0, n)
     let written = 0
     while (written < n) {
       const chunk = this.chunks[0]

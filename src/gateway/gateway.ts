@@ -9,7 +9,9 @@ import { once } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import { base32 } from 'multiformats/bases/base32'
 import { CairnError } from '../errors.js'
-import { DagVerifier, readCar } from '../car/index.js'
+import { DagVerifier, encodeFramePrefix, readCar } from '../car/index.js'
+import { buffers } from '../fs/pool.js'
+import * as raw from 'multiformats/codecs/raw'
 import type { BlockSource, PieceHandle } from '../provider/interface.js'
 import type { Context } from '../provider/http.js'
 import { carFrame, carHeader } from './car.js'
@@ -146,9 +148,12 @@ export function gatewayHandler (source: BlockSource, events: GatewayEvents = {})
         const verifier = new DagVerifier(request.cid, { order: 'dfs' })
         for await (const block of readCar(whole.createReadStream(0, whole.size - 1) as AsyncIterable<Uint8Array>)) {
           verifier.add(block.cid, block.bytes)
-          const frame = carFrame(block.cid, block.bytes)
-          await write(res, frame, signal)
-          sent += frame.length
+          // the frame's prefix, then the block itself, which goes back to the pool once sent
+          const prefix = encodeFramePrefix(block.cid, block.length)
+          res.write(prefix)
+          const bytes = block.bytes
+          if (!res.write(bytes, () => { if (block.cid.code === raw.code) buffers.release(bytes) })) await once(res, 'drain', { signal })
+          sent += prefix.length + block.length
         }
         verifier.finish()
         res.end()

@@ -25,6 +25,7 @@ import { CairnError, fromSystemError } from '../errors.js'
 import { cidKey, IDENTITY } from '../car/hash.js'
 import type { CarBlock } from '../car/interface.js'
 import { fsyncDir } from '../fs/atomic.js'
+import { buffers } from '../fs/pool.js'
 import { checkName, type UnpackResult } from './exporter.js'
 
 /**
@@ -249,7 +250,8 @@ class StreamWriter {
   /** A block of `file`'s content, at the file's current end. */
   private async content (file: OpenFile, cid: CID, bytes: Uint8Array, decoded?: dagPb.PBNode, unixfs?: UnixFS): Promise<void> {
     if (cid.code === raw.code) {
-      this.write(file, cid, bytes)
+      // nothing else holds a raw leaf: once written, its buffer goes back to the pool
+      this.write(file, cid, bytes, true)
       return
     }
     let node = decoded
@@ -265,7 +267,7 @@ class StreamWriter {
     for (let i = node.Links.length - 1; i >= 0; i--) this.tasks.push({ kind: 'content', cid: node.Links[i].Hash, file })
   }
 
-  private write (file: OpenFile, leaf: CID | undefined, bytes: Uint8Array): void {
+  private write (file: OpenFile, leaf: CID | undefined, bytes: Uint8Array, release = false): void {
     const offset = file.written
     if (offset + bytes.byteLength > file.size) {
       throw content(new CairnError('ERR_DAG_INVALID', `file ${file.cid.toString()} declares ${file.size} bytes but holds more`))
@@ -273,7 +275,9 @@ class StreamWriter {
     file.written += bytes.byteLength
     this.result.bytes += bytes.byteLength
     if (leaf !== undefined) this.leaves.set(cidKey(leaf), { path: file.path, offset, length: bytes.byteLength })
-    const done = writeAll(file.handle, bytes, offset).catch(err => { throw new UnpackOutputError(fromSystemError(err, file.path)) })
+    const done = writeAll(file.handle, bytes, offset).then(
+      () => { if (release) buffers.release(bytes) },
+      err => { throw new UnpackOutputError(fromSystemError(err, file.path)) })
     done.catch(() => {})
     this.writes.push({ done, length: bytes.byteLength })
     this.writing += bytes.byteLength
