@@ -8,7 +8,7 @@ import { betaQuantile } from '../../src/reputation/beta.js'
 import type { ReputationEvent } from '../../src/reputation/interface.js'
 import { eventOf } from '../../src/reputation/ledger.js'
 import { DEFAULT_POLICY } from '../../src/reputation/repair.js'
-import { emptyReputation, params, predictPass, rawPassRate, reputations, score, summarize, update } from '../../src/reputation/model.js'
+import { emptyReputation, params, predictPass, rawPassRate, reputations, score, summarize, update, updateTally } from '../../src/reputation/model.js'
 
 const DAY = 86_400_000
 const ev = (provider: string, day: number, outcome: ReputationEvent['outcome'], latencyMs?: number): ReputationEvent => ({ provider, at: day * DAY, outcome, latencyMs })
@@ -94,4 +94,20 @@ test('bad parameters are RangeErrors; events of another provider are TypeErrors'
   t.throws(() => params({ lambda: 1.2 }), { instanceOf: RangeError })
   t.throws(() => params({ quantile: 0 }), { instanceOf: RangeError })
   t.throws(() => update(emptyReputation('a'), ev('b', 0, 'pass')), { instanceOf: TypeError })
+})
+
+test('a tally of one instant gives the same counters as its events one by one (what the simulator relies on)', (t) => {
+  const start = reputations([ev('p', 0, 'pass', 100), ev('p', 1, 'fail', 100), ev('p', 2, 'miss')]).get('p')!
+  const outcomes: Array<ReputationEvent['outcome']> = ['pass', 'pass', 'miss', 'fail', 'pass', 'miss', 'pass']
+  let seq = start
+  for (const o of outcomes) seq = update(seq, ev('p', 5, o))
+  const tally = updateTally(start, { at: 5 * DAY, pass: 4, fail: 1, miss: 2 })
+  for (const key of ['proofs', 'integrity', 'availability', 'recent'] as const) {
+    t.true(Math.abs(seq[key].alpha - tally[key].alpha) < 1e-12, key)
+    t.true(Math.abs(seq[key].beta - tally[key].beta) < 1e-12, key)
+  }
+  t.is(tally.passes, seq.passes)
+  t.is(tally.failures, seq.failures)
+  t.is(tally.misses, seq.misses)
+  t.is(summarize(tally).score, summarize(seq).score)
 })
