@@ -114,7 +114,11 @@ for (const profile of profiles) {
   })
 
   test(`${profile}: random trees equal the importer (fast-check)`, async t => {
-    const nameArb = fc.oneof(fc.constantFrom('a', 'b', 'é', '日', '.h', 'z z'), fc.string({ minLength: 1, maxLength: 6 }).filter(s => !s.includes('/') && !s.includes('\0') && s !== '.' && s !== '..'))
+    // The oracle splits paths on '/' unless escaped by '\\' (ipfs-unixfs-importer's
+    // toPathComponents), so a name ending in a backslash cannot be given to it as a
+    // path component; cairn stores such names as they are.
+    const nameArb = fc.oneof(fc.constantFrom('a', 'b', 'é', '日', '.h', 'z z', 'back\\slash'), fc.string({ minLength: 1, maxLength: 6 })
+      .filter(s => !s.includes('/') && !s.includes('\0') && !s.endsWith('\\') && s !== '.' && s !== '..'))
     const fileArb = fc.uint8Array({ maxLength: 200 })
     const treeArb: fc.Arbitrary<Tree> = fc.letrec<{ tree: Tree }>(tie => ({
       tree: fc.oneof({ depthSize: 'small', withCrossShrink: true },
