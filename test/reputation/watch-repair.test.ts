@@ -12,7 +12,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { AddressBook } from '../../src/client/address-book.js'
-import type { AuditResult } from '../../src/client/audit.js'
+import { auditDeal, loadDeal, type AuditResult } from '../../src/client/audit.js'
 import { addToRepo } from '../../src/client/content.js'
 import { makeDeal, type DealResult } from '../../src/client/deal.js'
 import { ProviderClient } from '../../src/client/provider-client.js'
@@ -102,6 +102,36 @@ test('watch: a corrupting replica is repaired onto the fourth provider and its d
     }
     await t.throwsAsync(fetchVerifiedCar(new ProviderClient(bad.url), root, join(w.dir, 'bad.car')))
     t.is((await ledger.verify()).entries > 0, true)
+  } finally {
+    await w.cleanup()
+  }
+})
+
+test('repair: with every replica faulting and no copy in this repo, ERR_NO_HEALTHY_REPLICA names the piece', async (t) => {
+  const w = await world(3)
+  try {
+    const { repo, ledger } = w.client
+    const book = new AddressBook(w.client.db)
+    for (const p of w.providers) await book.add(p.url)
+    const sample = join(w.dir, 'sample')
+    await mkdir(sample)
+    await writeFile(join(sample, 'data.bin'), randomBytes(4000))
+    const added = await addToRepo(repo, [sample])
+    const made: DealResult[] = []
+    for (const p of w.providers.slice(0, 2)) made.push(await makeDeal({ repo, ledger, pollIntervalMs: 20 }, added.root, p.url, { duration: 86400 }))
+    for (const [i, d] of made.entries()) {
+      const path = w.providers[i].store.path(d.pieceCid)
+      const bytes = await readFile(path)
+      await writeFile(path, Buffer.concat([bytes.subarray(0, 64), randomBytes(bytes.length - 64)]))
+    }
+    await rm(new PieceStore(repo.piecesDir, repo.tmpDir).path(made[0].pieceCid))
+    const deals = await Promise.all(made.map(async d => await loadDeal(ledger, d.id)))
+    for (const period of [0, 1]) for (const d of deals) t.is((await auditDeal(w.ctx, d, { period, timeoutMs: 1500, retries: 0 })).outcome, 'failed')
+    const err = await t.throwsAsync(repairIfNeeded({ repo, ledger, pollIntervalMs: 20 }, deals[0]))
+    t.is((err as { code?: string }).code, 'ERR_NO_HEALTHY_REPLICA')
+    t.regex(err?.message ?? '', new RegExp(`piece ${made[0].pieceCid} of deal ${made[0].id} cannot be repaired: every replica is faulting or predicted to fail, and this repo holds no copy`))
+    // nothing was terminated: a deal is only ended once its replacement is active
+    t.is((await ledger.deal(deals[0].id))?.state, 'active')
   } finally {
     await w.cleanup()
   }
