@@ -80,7 +80,7 @@ test('SIGKILL of the client mid-deal and mid-get: ledger verifies, nothing parti
       t.is((await cairn(['ledger', 'verify', '--repo', getRepo])).code, 0)
       t.log(`deal: ${stats.dealKilled}/${stats.deal} killed; get: ${stats.getKilled}/${stats.get} killed; ${stats.partial} temporary siblings left beside a get target`)
       await summarize({ area: 'crash', what: 'client SIGKILL mid-`cairn deal` (300–3000 ms)', injected: stats.dealKilled, outcome: 'client ledger verified; repo tmp clean on next command; deal completed when run again', lost: 0 })
-      await summarize({ area: 'crash', what: 'client SIGKILL mid-`cairn get` (150–1350 ms)', injected: stats.getKilled, outcome: `target absent or complete, never partial; ${stats.partial} unpack temp dirs left beside the target ; get completed when run again`, lost: 0 })
+      await summarize({ area: 'crash', what: 'client SIGKILL mid-`cairn get` (150–1350 ms)', injected: stats.getKilled, outcome: `target absent or complete, never partial; ${stats.partial} unpack temp dirs left beside the target; get completed when run again`, lost: 0 })
       provider.child.kill('SIGTERM')
       t.is(await provider.exited, 0)
     } finally {
