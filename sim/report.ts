@@ -52,7 +52,7 @@ export function table (summaries: StrategySummary[]): string[][] {
   const header = ['strategy', 'pieces lost (mean; per seed)', 'piece-days at risk (mean)', 'repairs (mean)', 'GiB moved (mean)', 'postponed', 'Brier: model / posterior mean / raw pass rate']
   const rows = summaries.map(s => [
     s.strategy,
-    `${f1(mean(s.lost))}; ${s.lost.join(', ')}`,
+    `${mean(s.lost).toFixed(2)}; ${s.lost.join(', ')}`,
     f1(s.atRisk.reduce((a, b) => a + b, 0)),
     f1(mean(s.repairs)),
     f1(mean(s.gibMoved)),
