@@ -6,6 +6,7 @@
  * served — and the ledger still verifies.
  */
 import test from 'ava'
+import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BLOCK_PREFIX, PIECE_PREFIX } from '../../src/provider/deals.js'
@@ -118,3 +119,31 @@ for (const damage of ['missing', 'truncated', 'changed'] as const) {
     }
   })
 }
+
+test('a piece a proof finds corrupt is reported and no longer served, until a proof passes again', async (t) => {
+  const failures: string[] = []
+  const w = await world({ deals: { onPieceFailed: (f) => { failures.push(`${f.deal} ${f.code}`) } } })
+  try {
+    const { deal, p } = await active(w, 41, 1n)
+    const path = w.store.path(p.pieceCid.toString())
+    const original = await readFile(path)
+    await truncate(path, original.length >> 2)
+    w.node.prover.forget()
+    const challenge = async (): Promise<Response> => await fetch(`${w.url}/v1/deals/${deal}/proofs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ seed: { '/': { bytes: Buffer.from(randomBytes(32)).toString('base64').replace(/=+$/, '') } }, count: 64 })
+    })
+    const refused = await challenge()
+    t.is(await errorCode(refused), 'ERR_PIECE_CORRUPT')
+    t.deepEqual(failures, [`${deal} ERR_PIECE_CORRUPT`])
+    t.deepEqual(await served(w, p), { raw: 404, piece: 404 }, 'not served once a proof found it corrupt')
+    await writeFile(path, original)
+    w.node.prover.forget()
+    t.is((await challenge()).status, 200)
+    t.deepEqual(await served(w, p), { raw: 200, piece: 200 })
+    await summarize({ area: 'recovery', what: 'piece found corrupt by a proof (cut to a quarter)', injected: 1, outcome: 'reported (ERR_PIECE_CORRUPT), not served until a proof passed again', lost: 0 })
+  } finally {
+    await destroy(w)
+  }
+})
