@@ -35,6 +35,8 @@ import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import type { PieceStore } from '../store/pieces.js'
 import { verifyUploadAuthorization } from './auth.js'
+import { DEFAULT_CACHE_LEVEL } from '../../proofs/index.js'
+import { writeFileAtomic } from '../fs/atomic.js'
 import type { FailedPiece } from './recovery.js'
 import { answerChallenge, challengeFrom, MAX_CHALLENGES, PieceProver, type PieceProverOptions } from './proofs.js'
 import type { BlockSource, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
@@ -61,6 +63,9 @@ export const PIECE_PREFIX = 'pieces!'
 export const PIECE_V1_PREFIX = 'pieces-v1!'
 /** root CID → the piece that is exactly the DFS, duplicate-free CAR of its DAG (what the gateway may stream whole) */
 export const DAG_PREFIX = 'dags!'
+
+/** The highest layer the piece hasher collects (its chunk's level: 1 MiB of fr32 quads). */
+const MAX_HASHER_LAYER_LEVEL = 15
 
 interface BlockLocation { piece: string, offset: number, length: number }
 
@@ -275,7 +280,10 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       }
     }
 
-    const staged = await this.store.stage(tee(), { signal: request.signal })
+    // the proof layer cache is collected while CommP is computed, sparing a second pass over the piece
+    const level = this.options.cacheLevel ?? DEFAULT_CACHE_LEVEL
+    const layerLevel = Number.isInteger(level) && level >= 2 && level <= MAX_HASHER_LAYER_LEVEL ? level : undefined
+    const staged = await this.store.stage(tee(), { signal: request.signal, layerLevel })
     try {
       if (verifyError !== undefined) throw verifyError
       if (BigInt(staged.size) !== proposal.payloadSize) {
@@ -320,7 +328,12 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     this.options.onUploadPhase?.('recorded', dealId.toString())
     this.signedAsk = undefined
     // the upper tree layers, so that proofs read only the challenged regions (SPEC §4 "Speed")
-    await this.prover.build(piece).catch((err) => { this.options.onCacheError?.(piece, err) })
+    const layers = staged.piece.layers
+    if (layers !== undefined) {
+      await writeFileAtomic(this.prover.cachePath(piece), layers.encode()).catch((err) => { this.options.onCacheError?.(piece, err) })
+    } else {
+      await this.prover.build(piece).catch((err) => { this.options.onCacheError?.(piece, err) })
+    }
     return await this.status(dealId.toString())
   }
 

@@ -79,7 +79,7 @@ export class PieceStore {
    * written after `source` has moved on: it must yield a fresh buffer each
    * time, never refill one it yielded.
    */
-  async stage (source: AsyncIterable<Uint8Array>, options: { onBytes?: (total: number) => void, signal?: AbortSignal } = {}): Promise<StagedPiece> {
+  async stage (source: AsyncIterable<Uint8Array>, options: { onBytes?: (total: number) => void, signal?: AbortSignal, layerLevel?: number } = {}): Promise<StagedPiece> {
     const temp = join(this.tmpDir, `piece-${randomBytes(8).toString('hex')}.car`)
     let handle: FileHandle | undefined
     const writes: Array<{ done: Promise<void>, length: number, chunk: Uint8Array }> = []
@@ -87,7 +87,8 @@ export class PieceStore {
     try {
       handle = await open(temp, 'wx', 0o644)
       const file = handle
-      const hasher = createPieceHasher()
+      // with layerLevel, the hasher also collects the proof layer cache (piece.layers) as it goes
+      const hasher = createPieceHasher({ layerLevel: options.layerLevel })
       let size = 0
       for await (const chunk of source) {
         options.signal?.throwIfAborted()
