@@ -6,7 +6,7 @@
  */
 import test from 'ava'
 import { randomBytes } from 'node:crypto'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { cairn } from '../helpers/cli.js'
 import { world } from '../audit/helpers.js'
@@ -53,6 +53,44 @@ test('CLI: deal --replicas places by reputation with reasons; providers ls shows
     }
     const table = await cairn(['providers', 'ls', '--repo', repo])
     t.regex(table.stdout, /^url\s+did\s+price\/GiB\/day\s+free\s+score\s+passed\s+failed\s+missed\s+last seen/)
+  } finally {
+    await w.cleanup()
+  }
+})
+
+test('CLI: watch repairs a replica whose provider corrupts its copy, printing the repair', async (t) => {
+  const w = await world(4)
+  try {
+    const repo = join(w.dir, 'cli-client')
+    t.is((await cairn(['init', '--repo', repo])).code, 0)
+    for (const p of w.providers) t.is((await cairn(['providers', 'add', p.url, '--repo', repo])).code, 0)
+    const sample = join(w.dir, 'cli-sample')
+    await mkdir(sample)
+    await writeFile(join(sample, 'a.bin'), randomBytes(5000))
+    const root = (await cairn(['add', sample, '--repo', repo, '-Q'])).stdout.trim()
+    const made = await cairn(['deal', root, '--replicas', '3', '--duration', '1d', '--repo', repo, '--json'])
+    t.is(made.code, 0, made.stderr)
+    const deals = made.stdout.trim().split('\n').map(l => JSON.parse(l) as { id: string, url: string, pieceCid: string, placement: string })
+    t.is(deals.length, 3)
+    for (const d of deals) t.regex(d.placement, /^rank \d: score/)
+    const spare = w.providers.find(p => !deals.some(d => d.url === p.url))
+    const bad = deals[0]
+    const badProvider = w.providers.find(p => p.url === bad.url)
+    if (spare === undefined || badProvider === undefined) throw new Error('placement did not use three of the four providers')
+    const path = badProvider.store.path(bad.pieceCid)
+    const bytes = await readFile(path)
+    await writeFile(path, Buffer.concat([bytes.subarray(0, 64), randomBytes(bytes.length - 64)]))
+
+    const watched = await cairn(['watch', '--repo', repo, '--max-periods', '3', '--until', '90s', '--tick', '50ms', '--timeout', '1500ms', '--retries', '0'], { timeoutMs: 120_000 })
+    t.is(watched.code, 0, watched.stderr)
+    const repaired = watched.stdout.split('\n').filter(l => l.startsWith('repaired '))
+    t.is(repaired.length, 1, watched.stdout + watched.stderr)
+    t.true(repaired[0].startsWith(`repaired ${bad.id}: deal ${bad.id} faulted 2 times in a row`), repaired[0])
+    t.true(repaired[0].endsWith(`at ${spare.url}`), repaired[0])
+    const shown = JSON.parse((await cairn(['deals', 'show', bad.id, '--repo', repo, '--json'])).stdout) as { state: string }
+    t.is(shown.state, 'terminated')
+    const verify = await cairn(['ledger', 'verify', '--repo', repo])
+    t.is(verify.code, 0, verify.stderr)
   } finally {
     await w.cleanup()
   }
