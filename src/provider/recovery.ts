@@ -17,7 +17,7 @@
  *   missing or wrong is reported, its deal recorded `deal-failed` and its
  *   block and piece index entries removed in the same ledger batch, so the
  *   gateway and the piece route stop serving it at once;
- * - no block index entry points at a piece that is not indexed.
+ * - no block, piece-v1 or whole-DAG index entry points at a piece that is not indexed.
  */
 import { createReadStream } from 'node:fs'
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
@@ -29,7 +29,7 @@ import type { ErrorCode } from '../errors.js'
 import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import type { PieceStore } from '../store/pieces.js'
-import { BLOCK_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from './deals.js'
+import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from './deals.js'
 
 export interface RecoveryOptions {
   db: Database
@@ -53,7 +53,7 @@ export interface RecoveryReport {
   quarantined: string[]
   /** active deals whose piece was missing or wrong, now failed and no longer served */
   failed: FailedPiece[]
-  /** block index entries that pointed at no indexed piece, removed */
+  /** block, piece-v1 and whole-DAG index entries that pointed at no indexed piece, removed */
   danglingBlocks: number
   piecesChecked: number
 }
@@ -84,8 +84,10 @@ async function pieceHashesTo (path: string, pieceCid: string): Promise<boolean> 
 export async function failPiece (options: Pick<RecoveryOptions, 'db' | 'ledger' | 'store'>, failure: FailedPiece): Promise<void> {
   const { db, ledger, store } = options
   const extra: ExtraOp[] = [{ type: 'del', key: PIECE_PREFIX + failure.piece }]
-  for await (const [key, value] of range(db, PIECE_V1_PREFIX)) {
-    if (new TextDecoder().decode(value) === failure.piece) extra.push({ type: 'del', key })
+  for (const prefix of [PIECE_V1_PREFIX, DAG_PREFIX]) {
+    for await (const [key, value] of range(db, prefix)) {
+      if (new TextDecoder().decode(value) === failure.piece) extra.push({ type: 'del', key })
+    }
   }
   for await (const [key, value] of range(db, BLOCK_PREFIX)) {
     if ((dagCBOR.decode(value) as { piece: string }).piece === failure.piece) extra.push({ type: 'del', key })
@@ -167,6 +169,11 @@ export async function recoverProvider (options: RecoveryOptions): Promise<Recove
   const dangling: Array<{ type: 'del', key: string }> = []
   for await (const [key, value] of range(db, BLOCK_PREFIX)) {
     if (!indexed.has((dagCBOR.decode(value) as { piece: string }).piece)) dangling.push({ type: 'del', key })
+  }
+  for (const prefix of [PIECE_V1_PREFIX, DAG_PREFIX]) {
+    for await (const [key, value] of range(db, prefix)) {
+      if (!indexed.has(new TextDecoder().decode(value))) dangling.push({ type: 'del', key })
+    }
   }
   if (dangling.length > 0) await db.batch(dangling, { sync: true })
   report.danglingBlocks = dangling.length

@@ -31,7 +31,7 @@ import * as dagJSON from '@ipld/dag-json'
 import { signProposal } from '../../src/deal/proposal.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import { uploadAuthorization } from '../../src/provider/auth.js'
-import { BLOCK_PREFIX, PIECE_PREFIX } from '../../src/provider/deals.js'
+import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../../src/provider/deals.js'
 import { Repo } from '../../src/repo/repo.js'
 import { newClient, payload, postJSON, proposalOf, scale, startProviderProcess, summarize, uploadPiece, type Payload, type ProviderProcess } from './helpers.js'
 
@@ -226,6 +226,12 @@ async function runChain (t: Parameters<typeof checkLive>[0], chain: number, kill
       for await (const value of db.values({ gte: BLOCK_PREFIX, lt: BLOCK_PREFIX + '\xff' })) {
         const piece = (dagCBOR.decode(value) as { piece: string }).piece
         if (!pieces.has(piece)) t.fail(`a block index entry points at ${piece}, which is not indexed`)
+      }
+      for (const prefix of [PIECE_V1_PREFIX, DAG_PREFIX]) {
+        for await (const value of db.values({ gte: prefix, lt: prefix + '\xff' })) {
+          const piece = new TextDecoder().decode(value)
+          if (!pieces.has(piece)) t.fail(`a ${prefix} index entry points at ${piece}, which is not indexed`)
+        }
       }
       for (const d of deals) {
         const state = (await ledger.deal(d.id))?.state

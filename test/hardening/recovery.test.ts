@@ -9,7 +9,7 @@ import test from 'ava'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BLOCK_PREFIX, PIECE_PREFIX } from '../../src/provider/deals.js'
+import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../../src/provider/deals.js'
 import { quarantineDir, recoverProvider } from '../../src/provider/recovery.js'
 import { destroy, errorCode, makeDeal, payload, summarize, uploadPiece, world, type World } from './helpers.js'
 
@@ -103,6 +103,8 @@ for (const damage of ['missing', 'truncated', 'changed'] as const) {
       t.deepEqual(await served(w, good.p), { raw: 200, piece: 200 })
       t.deepEqual(await keys(w, PIECE_PREFIX), [PIECE_PREFIX + good.p.pieceCid.toString()])
       t.is((await keys(w, BLOCK_PREFIX)).length, good.p.blocks.map.size)
+      t.is((await keys(w, PIECE_V1_PREFIX)).length, 1)
+      t.deepEqual(await keys(w, DAG_PREFIX), [DAG_PREFIX + good.p.root.toString()])
       t.false((await readdir(w.repo.piecesDir)).some((n) => n.startsWith(bad.p.pieceCid.toString())))
       const status = await fetch(`${w.url}/v1/deals/${bad.deal}`)
       t.is(status.status, 200)
