@@ -4,7 +4,7 @@
  * process, small DFS CAR payloads, signed proposals and uploads, and the run
  * summary every test adds to (rendered into docs/reliability.md by report.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -50,8 +50,22 @@ export function summaryPath (): string {
   return process.env.CAIRN_HARDENING_SUMMARY ?? join(tmpdir(), `cairn-hardening-${process.ppid}.jsonl`)
 }
 
+/** The commit the run tested, with `+` when the working tree differed from it. */
+let runCommit: string | undefined
+function commitOfRun (): string {
+  if (runCommit !== undefined) return runCommit
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== ''
+    runCommit = head + (dirty ? '+' : '')
+  } catch {
+    runCommit = 'unknown'
+  }
+  return runCommit
+}
+
 export async function summarize (row: SummaryRow): Promise<void> {
-  await appendFile(summaryPath(), JSON.stringify({ ...row, soak: SOAK, at: new Date().toISOString() }) + '\n')
+  await appendFile(summaryPath(), JSON.stringify({ ...row, soak: SOAK, commit: commitOfRun(), at: new Date().toISOString() }) + '\n')
 }
 
 // ---------------------------------------------------------------- payloads
