@@ -21,10 +21,9 @@ import { makeDeal } from '../client/deal.js'
 import { get, parseTarget } from '../client/retrieve.js'
 import type { LedgerEntry } from '../ledger/interface.js'
 import { LevelLedger } from '../ledger/level.js'
-import { ProviderDeals, type ProviderTerms } from '../provider/deals.js'
-import { createProviderServer, type HttpService } from '../provider/server.js'
+import type { ProviderTerms } from '../provider/deals.js'
+import { startProviderNode, type ProviderNode } from '../provider/node.js'
 import { Repo } from '../repo/repo.js'
-import { PieceStore } from '../store/pieces.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
 
 interface DemoOptions extends GlobalOptions {
@@ -36,7 +35,7 @@ export default async function demo (_args: string[], options: DemoOptions): Prom
   const say = (line: string): void => { if (!out.json && !out.quiet) process.stdout.write(line + '\n') }
   const started = performance.now()
   const base = await mkdtemp(join(tmpdir(), 'cairn-demo-'))
-  let service: HttpService | undefined
+  let node: ProviderNode | undefined
   const repos: Repo[] = []
   // Ctrl-C mid-demo: remove the temporary repos, then let the signal end the process as it would have
   const interrupted = (signal: NodeJS.Signals): void => {
@@ -49,8 +48,6 @@ export default async function demo (_args: string[], options: DemoOptions): Prom
     // the provider: its own repo, ledger and piece store, serving on loopback
     const providerRepo = await Repo.init(join(base, 'provider'))
     repos.push(providerRepo)
-    const providerDb = await providerRepo.db()
-    const providerLedger = await LevelLedger.open(providerDb, providerRepo.identity)
     const terms: ProviderTerms = {
       endpoint: '',
       // large enough that one proven day of a 4 MiB piece earns a visible amount
@@ -64,11 +61,9 @@ export default async function demo (_args: string[], options: DemoOptions): Prom
       challenges: 16,
       askTtl: 3600
     }
-    const node = new ProviderDeals(providerDb, providerLedger, new PieceStore(providerRepo.piecesDir, providerRepo.tmpDir), providerRepo.identity, terms)
     const events: string[] = []
-    service = createProviderServer({ deals: node, blocks: node, pieces: node, log: (event) => { events.push(event) } })
-    const url = await service.listen('127.0.0.1', 0)
-    terms.endpoint = url
+    node = await startProviderNode(providerRepo, terms, { log: (event) => { events.push(event) } })
+    const { url, ledger: providerLedger } = node
     say(`provider  ${providerRepo.identity.did}\n          listening on ${url} (repo ${providerRepo.path})`)
 
     // the client and its sample directory
@@ -143,7 +138,7 @@ audit     ${audit.count} challenges answered, proof verified against the piece C
   } finally {
     process.off('SIGINT', interrupted)
     process.off('SIGTERM', interrupted)
-    await service?.close()
+    await node?.close()
     for (const repo of repos) await repo.close()
     if (options.keep !== true) await rm(base, { recursive: true, force: true })
   }

@@ -4,13 +4,11 @@
  * the running provider over its loopback admin API.
  */
 import { CairnError } from '../errors.js'
-import { LevelLedger } from '../ledger/level.js'
 import { AdminClient, startAdmin } from '../provider/admin.js'
-import { ProviderDeals, type ProviderTerms, type UploadPhase } from '../provider/deals.js'
-import { recoverProvider } from '../provider/recovery.js'
-import { createProviderServer, stderrLogger } from '../provider/server.js'
+import type { ProviderTerms, UploadPhase } from '../provider/deals.js'
+import { startProviderNode } from '../provider/node.js'
+import { stderrLogger } from '../provider/server.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
-import { PieceStore } from '../store/pieces.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
 
 interface StartOptions extends GlobalOptions {
@@ -90,31 +88,20 @@ export async function start (_positional: string[], options: StartOptions): Prom
   }
 
   const repo = await Repo.open(resolveRepoPath(options.repo))
-  const db = await repo.db()
   const log = stderrLogger
   try {
-    const ledger = await LevelLedger.open(db, repo.identity)
-    const store = new PieceStore(repo.piecesDir, repo.tmpDir)
-    // whatever a crash left behind is cleaned up or failed before anything is served (SPEC §3 "Transfer")
-    const recovered = await recoverProvider({ db, ledger, store, log })
-    log('provider-recovered', { tempFiles: recovered.tempFilesRemoved, quarantined: recovered.quarantined.length, failed: recovered.failed.length, danglingBlocks: recovered.danglingBlocks, pieces: recovered.piecesChecked })
-    const node = new ProviderDeals(db, ledger, store, repo.identity, terms, undefined, {
-      onPieceFailed: (failure) => { log('piece-corrupt', { ...failure }) },
-      onUploadPhase: crashHook(process.env.CAIRN_TEST_CRASH_AT)
-    })
-    const service = createProviderServer({
-      deals: node,
-      blocks: node,
-      pieces: node,
+    const provider = await startProviderNode(repo, terms, {
+      host,
+      port,
       log,
+      recover: true,
       limits: { maxUploadBytes: Number(maxPieceSize) },
-      gauges: async () => {
-        const s = await node.admin().status()
-        return { dealsByState: s.deals, bytesStored: s.bytesStored }
+      deals: {
+        onPieceFailed: (failure) => { log('piece-corrupt', { ...failure }) },
+        onUploadPhase: crashHook(process.env.CAIRN_TEST_CRASH_AT)
       }
     })
-    const url = await service.listen(host, port)
-    terms.endpoint = url
+    const { node, url } = provider
     const admin = await startAdmin(repo.path, node.admin(), log)
     log('provider-started', { did: repo.identity.did, url, admin: admin.url, repo: repo.path })
     out.result({ did: repo.identity.did, url, admin: admin.url }, () => options.quiet === true ? url : `provider ${repo.identity.did} listening on ${url}`)
@@ -125,8 +112,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
     })
     log('provider-stopping', { signal })
     await admin.close()
-    await service.close()
-    await ledger.flush?.()
+    await provider.close()
     log('provider-stopped')
   } finally {
     await repo.close()

@@ -12,7 +12,8 @@ import { makeDeal } from '../../src/client/deal.js'
 import { loadDeal, type AuditContext, type AuditDeal } from '../../src/client/audit.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import { ProviderDeals, type ProviderDealsOptions, type ProviderTerms } from '../../src/provider/deals.js'
-import { createProviderServer, type HttpService } from '../../src/provider/server.js'
+import type { HttpService } from '../../src/provider/server.js'
+import { startProviderNode } from '../../src/provider/node.js'
 import type { Database } from '../../src/repo/repo.js'
 import { Repo } from '../../src/repo/repo.js'
 import { PieceStore } from '../../src/store/pieces.js'
@@ -55,14 +56,8 @@ export async function world (count = 1, options: { terms?: Partial<ProviderTerms
   const providers: TestProvider[] = []
   for (let i = 0; i < count; i++) {
     const repo = await Repo.init(join(dir, `provider-${i}`))
-    const db = await repo.db()
-    const ledger = await LevelLedger.open(db, repo.identity)
     const terms: ProviderTerms = { endpoint: '', ...TERMS, ...options.terms }
-    const store = new PieceStore(repo.piecesDir, repo.tmpDir)
-    const node = new ProviderDeals(db, ledger, store, repo.identity, terms, undefined, options.prover)
-    const service = createProviderServer({ deals: node, blocks: node, pieces: node, log: () => {} })
-    const url = await service.listen('127.0.0.1', 0)
-    terms.endpoint = url
+    const { ledger, node, store, service, url } = await startProviderNode(repo, terms, { deals: options.prover })
     providers.push({ repo, ledger, node, store, service, url, terms })
   }
   const clientRepo = await Repo.init(join(dir, 'client'))

@@ -15,13 +15,12 @@ import type { CID } from 'multiformats/cid'
 import { pieceOf } from '../../proofs/index.js'
 import { signProposal } from '../../src/deal/proposal.js'
 import { carFrame, carHeader } from '../../src/gateway/car.js'
-import { LevelLedger } from '../../src/ledger/level.js'
 import { uploadAuthorization } from '../../src/provider/auth.js'
 import { ProviderDeals } from '../../src/provider/deals.js'
-import { createProviderServer, type HttpService } from '../../src/provider/server.js'
+import type { HttpService } from '../../src/provider/server.js'
+import { startProviderNode } from '../../src/provider/node.js'
 import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
 import { Repo } from '../../src/repo/repo.js'
-import { PieceStore } from '../../src/store/pieces.js'
 import { importInto, MemoryBlocks, type ImportShape } from '../provider/fixtures.js'
 
 export const MiB = 1024 * 1024
@@ -68,10 +67,8 @@ export interface World {
 export async function startWorld (): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-interop-'))
   const repo = await Repo.init(join(dir, 'repo'))
-  const ledger = await LevelLedger.open(await repo.db(), repo.identity)
-  const store = new PieceStore(repo.piecesDir, repo.tmpDir)
-  const node = new ProviderDeals(await repo.db(), ledger, store, repo.identity, {
-    endpoint: 'http://127.0.0.1:1',
+  const { node, service, url } = await startProviderNode(repo, {
+    endpoint: '',
     pricePerGiBDay: 40n,
     collateralPerGiB: 0n,
     minPieceSize: 128n,
@@ -82,8 +79,6 @@ export async function startWorld (): Promise<World> {
     challenges: 16,
     askTtl: 3600
   })
-  const service = createProviderServer({ deals: node, blocks: node, pieces: node, log: () => {} })
-  const url = await service.listen('127.0.0.1', 0)
   const client = identityFromSecret(generateSecretKey())
   let nonce = 0n
 
