@@ -9,7 +9,7 @@ import { once } from 'node:events'
 
 export const MiB = 1024 * 1024
 
-export interface Measure { name: string, tool: string, bytes: number, seconds: number, mibPerSec: number, peakRssMiB: number | null, output: string }
+export interface Measure { name: string, tool: string, bytes: number, seconds: number, mibPerSec: number, peakRssMiB: number | null, output: string, notes?: Record<string, number> }
 
 /** Runs a command, returning wall time and peak RSS (via GNU time when present). */
 export async function measure (name: string, tool: string, bytes: number, cmd: string, args: string[], env: Record<string, string> = {}): Promise<Measure> {

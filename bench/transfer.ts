@@ -49,8 +49,27 @@ export async function benchTransfer (work: string, input: string, label: string)
   const carBytes = added.piece.payloadSize
   const node = await serve([BIN, '--repo', provider, '--json', 'provider', 'start', '--listen', '127.0.0.1:0', '--price', '1', '--max-piece-size', '64GiB', '--capacity', '1TiB'])
   try {
-    results.push(await measure(`upload ${label}`, 'cairn deal (provider verifying)', carBytes, process.execPath,
-      [BIN, '--repo', client, '--json', 'deal', root, '--provider', node.url, '--max-price', '1']))
+    // other requests are served during the upload: their latency, and the
+    // provider's own event-loop delay, show whether verifying blocks it
+    let probing = true
+    let slowestHealthzMs = 0
+    const probe = (async () => {
+      while (probing) {
+        const started = performance.now()
+        await fetch(`${node.url}/healthz`).then(async r => await r.arrayBuffer())
+        slowestHealthzMs = Math.max(slowestHealthzMs, performance.now() - started)
+        await new Promise(resolve => setTimeout(resolve, 20))
+      }
+    })()
+    const upload = await measure(`upload ${label}`, 'cairn deal (provider verifying)', carBytes, process.execPath,
+      [BIN, '--repo', client, '--json', 'deal', root, '--provider', node.url, '--max-price', '1'])
+    probing = false
+    await probe
+    const metrics = await (await fetch(`${node.url}/metrics`)).text()
+    const loopMax = Number(/^cairn_event_loop_delay_max_seconds (\S+)$/m.exec(metrics)?.[1] ?? NaN) * 1000
+    upload.notes = { providerEventLoopDelayMaxMs: Math.round(loopMax * 10) / 10, slowestHealthzDuringUploadMs: Math.round(slowestHealthzMs * 10) / 10 }
+    process.stderr.write(`  during the upload: provider event-loop delay max ${loopMax.toFixed(1)} ms, slowest /healthz ${slowestHealthzMs.toFixed(1)} ms\n`)
+    results.push(upload)
     const out = join(work, 'transfer-out')
     results.push(await measure(`get ${label}`, 'cairn get (verified)', carBytes, process.execPath,
       [BIN, '--repo', fetcher, '--json', 'get', root, '--provider', node.url, '-o', out]))

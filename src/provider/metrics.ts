@@ -3,6 +3,8 @@
  * counters kept in process, gauges read from the provider's state on scrape.
  */
 
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+
 type Labels = Record<string, string>
 
 function key (labels: Labels): string {
@@ -38,7 +40,15 @@ export class Metrics {
   readonly retrievalBytes = new Counter('cairn_retrieval_bytes_total', 'Bytes sent in retrievals')
   readonly errors = new Counter('cairn_errors_total', 'Error responses, by error code')
 
-  constructor (private readonly gauges: () => Promise<GaugeSnapshot> = async () => ({})) {}
+  /**
+   * How long the event loop was held up: hashing and verifying uploads must never
+   * block other requests (issue: CommP at hardware speed, ≤ 50 ms).
+   */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
+
+  constructor (private readonly gauges: () => Promise<GaugeSnapshot> = async () => ({})) {
+    this.loopDelay.enable()
+  }
 
   async render (): Promise<string> {
     const lines: string[] = []
@@ -48,6 +58,10 @@ export class Metrics {
     for (const [state, n] of Object.entries(snapshot.dealsByState ?? {})) lines.push(`cairn_deals{state="${escape(state)}"} ${n}`)
     lines.push('# HELP cairn_bytes_stored Bytes of pieces held in the piece store', '# TYPE cairn_bytes_stored gauge')
     lines.push(`cairn_bytes_stored ${snapshot.bytesStored ?? 0}`)
+    lines.push('# HELP cairn_event_loop_delay_max_seconds Longest event-loop delay since start', '# TYPE cairn_event_loop_delay_max_seconds gauge')
+    lines.push(`cairn_event_loop_delay_max_seconds ${(this.loopDelay.max / 1e9).toFixed(6)}`)
+    lines.push('# HELP cairn_event_loop_delay_p99_seconds 99th percentile event-loop delay since start', '# TYPE cairn_event_loop_delay_p99_seconds gauge')
+    lines.push(`cairn_event_loop_delay_p99_seconds ${(this.loopDelay.percentile(99) / 1e9).toFixed(6)}`)
     for (const counter of [this.requests, this.uploads, this.uploadBytes, this.retrievals, this.retrievalBytes, this.errors]) {
       lines.push(`# HELP ${counter.name} ${counter.help}`, `# TYPE ${counter.name} counter`)
       if (counter.values.size === 0) lines.push(`${counter.name} 0`)

@@ -46,6 +46,9 @@ test.serial('GET /healthz and /metrics', async (t) => {
   t.regex(text, /^# HELP cairn_deals /m)
   t.regex(text, /^cairn_bytes_stored 1234$/m)
   t.regex(text, /^# TYPE cairn_uploads_total counter$/m)
+  const loop = /^cairn_event_loop_delay_max_seconds (\S+)$/m.exec(text)
+  t.truthy(loop, 'the event-loop delay gauge is exported')
+  t.true(Number(loop?.[1]) >= 0)
 })
 
 test.serial('GET /v1/ask returns the ask as DAG-JSON', async (t) => {
