@@ -41,3 +41,20 @@ export async function commitFile (temp: string, target: string): Promise<void> {
   await rename(temp, target)
   await fsyncDir(dirname(target))
 }
+
+/**
+ * Moves a complete temporary tree into place. An existing target is moved
+ * aside first and removed only after the new tree is in place, so a crash
+ * leaves the old tree or the new one at `target`, never a mix.
+ */
+export async function replaceTree (temp: string, target: string, exists: boolean): Promise<void> {
+  if (exists) {
+    const old = `${temp}.old`
+    await rename(target, old)
+    await rename(temp, target)
+    await rm(old, { recursive: true, force: true })
+  } else {
+    await rename(temp, target)
+  }
+  await fsyncDir(dirname(target))
+}

@@ -8,7 +8,7 @@
  * CIDv0 and v1, raw and dag-pb leaves, HAMT-sharded directories and symlinks.
  */
 import { createReadStream } from 'node:fs'
-import { lstat, mkdir, open, rename, rm, symlink } from 'node:fs/promises'
+import { lstat, mkdir, open, rm, symlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { basename, dirname, join, resolve } from 'node:path'
@@ -20,7 +20,7 @@ import { CairnError, fromSystemError } from '../errors.js'
 import { cidKey, IDENTITY, verifyBlock } from '../car/hash.js'
 import { readCar } from '../car/reader.js'
 import { linksOf } from '../car/links.js'
-import { fsyncDir } from '../fs/atomic.js'
+import { replaceTree } from '../fs/atomic.js'
 
 export type EntryType = 'file' | 'directory' | 'symlink'
 
@@ -262,15 +262,7 @@ export async function unpack (carPath: string, output: string, options: { force?
   try {
     await mkdir(parent, { recursive: true }).catch(err => { throw fromSystemError(err, parent) })
     await writeEntry(car, car.root, temp, result)
-    if (exists) {
-      const old = `${temp}.old`
-      await rename(target, old)
-      await rename(temp, target)
-      await rm(old, { recursive: true, force: true })
-    } else {
-      await rename(temp, target)
-    }
-    await fsyncDir(parent)
+    await replaceTree(temp, target, exists)
     return result
   } catch (err) {
     await rm(temp, { recursive: true, force: true })

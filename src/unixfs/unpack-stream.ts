@@ -13,7 +13,7 @@
  * of `output`, renamed into place only once the whole DAG has been walked,
  * so a failure leaves nothing behind, as with `unpack`.
  */
-import { lstat, mkdir, open, rename, rm, symlink } from 'node:fs/promises'
+import { lstat, mkdir, open, rm, symlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { basename, dirname, join, resolve } from 'node:path'
@@ -24,7 +24,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { CairnError, fromSystemError } from '../errors.js'
 import { cidKey, IDENTITY } from '../car/hash.js'
 import type { CarBlock } from '../car/interface.js'
-import { fsyncDir } from '../fs/atomic.js'
+import { replaceTree } from '../fs/atomic.js'
 import { buffers } from '../fs/pool.js'
 import { checkName, type UnpackResult } from './exporter.js'
 
@@ -388,17 +388,7 @@ export async function unpackStream (blocks: AsyncIterable<CarBlock>, root: CID, 
     if (exists && options.force !== true) {
       throw content(new CairnError('ERR_TARGET_EXISTS', `${output} already exists; use --force to replace it`))
     }
-    await writer.fs(async () => {
-      if (exists) {
-        const old = `${temp}.old`
-        await rename(target, old)
-        await rename(temp, target)
-        await rm(old, { recursive: true, force: true })
-      } else {
-        await rename(temp, target)
-      }
-      await fsyncDir(parent)
-    }, target)
+    await writer.fs(async () => { await replaceTree(temp, target, exists) }, target)
     return writer.result
   } catch (err) {
     await writer.abort()
