@@ -9,13 +9,10 @@ import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as dagJSON from '@ipld/dag-json'
-import * as dagPB from '@ipld/dag-pb'
 import type { CID } from 'multiformats/cid'
-import { pieceOf } from '../../proofs/index.js'
 import type { Proposal } from '../../src/deal/interface.js'
 import { signProposal } from '../../src/deal/proposal.js'
 import type { Signer } from '../../src/deal/signing.js'
-import { carFrame, carHeader } from '../../src/gateway/car.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import { uploadAuthorization } from '../../src/provider/auth.js'
 import { ProviderDeals, type ProviderDealsOptions } from '../../src/provider/deals.js'
@@ -24,7 +21,7 @@ import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.j
 import { Repo } from '../../src/repo/repo.js'
 import { PieceStore, type StoreFaults } from '../../src/store/pieces.js'
 import { BIN } from '../helpers/cli.js'
-import { bytesOf, importInto, MemoryBlocks } from '../provider/fixtures.js'
+import { bytesOf, dfsPiece, importInto, MemoryBlocks, testTerms } from '../provider/fixtures.js'
 
 /** `CAIRN_SOAK=1` runs the long version (npm run test:soak). */
 export const SOAK = process.env.CAIRN_SOAK === '1'
@@ -83,19 +80,8 @@ export async function payload (seed: number, size = 3000): Promise<Payload> {
 }
 
 export async function carOf (root: CID, blocks: MemoryBlocks): Promise<{ car: Uint8Array, pieceCid: CID, pieceSize: bigint }> {
-  const parts: Uint8Array[] = [carHeader([root])]
-  const seen = new Set<string>()
-  const visit = (cid: CID): void => {
-    if (seen.has(cid.toString())) return
-    seen.add(cid.toString())
-    const bytes = blocks.map.get(cid.toString()) as Uint8Array
-    parts.push(carFrame(cid, bytes))
-    if (cid.code === dagPB.code) for (const l of dagPB.decode(bytes).Links) visit(l.Hash)
-  }
-  visit(root)
-  const car = new Uint8Array(Buffer.concat(parts))
-  const piece = await pieceOf(car)
-  return { car, pieceCid: piece.cid, pieceSize: piece.paddedSize }
+  const { car, pieceCid, pieceSize } = await dfsPiece(root, blocks)
+  return { car, pieceCid, pieceSize }
 }
 
 export function proposalOf (client: Signer, provider: string, p: Pick<Payload, 'pieceCid' | 'pieceSize' | 'root' | 'car'>, nonce: bigint, overrides: Partial<Proposal> = {}): Proposal {
@@ -164,18 +150,7 @@ export interface World {
   close: () => Promise<void>
 }
 
-export const terms = {
-  endpoint: 'http://127.0.0.1:1',
-  pricePerGiBDay: 40n,
-  collateralPerGiB: 0n,
-  minPieceSize: 128n,
-  maxPieceSize: 1n << 30n,
-  capacity: 1n << 36n,
-  maxDuration: 400 * 86400,
-  provingPeriod: 3600,
-  challenges: 16,
-  askTtl: 3600
-}
+export const terms = testTerms({ endpoint: 'http://127.0.0.1:1', capacity: 1n << 36n })
 
 export async function world (options: { faults?: StoreFaults, limits?: Partial<ServerLimits>, deals?: ProviderDealsOptions, dir?: string } = {}): Promise<World> {
   const dir = options.dir ?? await mkdtemp(join(tmpdir(), 'cairn-hardening-'))

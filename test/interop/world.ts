@@ -9,19 +9,17 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as dagJSON from '@ipld/dag-json'
-import * as dagPB from '@ipld/dag-pb'
 import type { ImportCandidate } from 'ipfs-unixfs-importer'
 import type { CID } from 'multiformats/cid'
 import { pieceOf } from '../../proofs/index.js'
 import { signProposal } from '../../src/deal/proposal.js'
-import { carFrame, carHeader } from '../../src/gateway/car.js'
 import { uploadAuthorization } from '../../src/provider/auth.js'
 import { ProviderDeals } from '../../src/provider/deals.js'
 import type { HttpService } from '../../src/provider/server.js'
 import { startProviderNode } from '../../src/provider/node.js'
 import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
 import { Repo } from '../../src/repo/repo.js'
-import { importInto, MemoryBlocks, type ImportShape } from '../provider/fixtures.js'
+import { dfsPiece, importInto, MemoryBlocks, testTerms, type ImportShape } from '../provider/fixtures.js'
 
 export const MiB = 1024 * 1024
 
@@ -38,21 +36,8 @@ export interface Payload {
 export async function payload (candidates: ImportCandidate[], shape: ImportShape = {}, wrap = false): Promise<Payload> {
   const blocks = new MemoryBlocks()
   const root = await importInto(blocks, candidates, shape, wrap)
-  const parts: Uint8Array[] = [carHeader([root])]
-  const order: string[] = []
-  const seen = new Set<string>()
-  const visit = (cid: CID): void => {
-    const key = cid.toString()
-    if (seen.has(key)) return
-    seen.add(key)
-    order.push(key)
-    const bytes = blocks.map.get(key)
-    if (bytes === undefined) throw new Error(`importer left out ${key}`)
-    parts.push(carFrame(cid, bytes))
-    if (cid.code === dagPB.code) for (const link of dagPB.decode(bytes).Links) visit(link.Hash)
-  }
-  visit(root)
-  return { root, car: new Uint8Array(Buffer.concat(parts)), blocks, order }
+  const { car, order } = await dfsPiece(root, blocks)
+  return { root, car, blocks, order }
 }
 
 export interface World {
@@ -67,18 +52,7 @@ export interface World {
 export async function startWorld (): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-interop-'))
   const repo = await Repo.init(join(dir, 'repo'))
-  const { node, service, url } = await startProviderNode(repo, {
-    endpoint: '',
-    pricePerGiBDay: 40n,
-    collateralPerGiB: 0n,
-    minPieceSize: 128n,
-    maxPieceSize: 1n << 30n,
-    capacity: 1n << 32n,
-    maxDuration: 400 * 86400,
-    provingPeriod: 3600,
-    challenges: 16,
-    askTtl: 3600
-  })
+  const { node, service, url } = await startProviderNode(repo, testTerms())
   const client = identityFromSecret(generateSecretKey())
   let nonce = 0n
 

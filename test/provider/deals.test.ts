@@ -16,14 +16,13 @@ import { pieceOf } from '../../proofs/index.js'
 import { signProposal } from '../../src/deal/proposal.js'
 import type { Proposal } from '../../src/deal/interface.js'
 import { carFrame, carHeader } from '../../src/gateway/car.js'
-import { LevelLedger } from '../../src/ledger/level.js'
 import { uploadAuthorization } from '../../src/provider/auth.js'
 import { ProviderDeals } from '../../src/provider/deals.js'
 import { createProviderServer, type HttpService } from '../../src/provider/server.js'
 import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
 import { Repo } from '../../src/repo/repo.js'
-import { PieceStore } from '../../src/store/pieces.js'
-import { bytesOf, importInto, MemoryBlocks } from './fixtures.js'
+import { bytesOf, dfsPiece, importInto, MemoryBlocks, testTerms } from './fixtures.js'
+import { startProviderNode } from '../../src/provider/node.js'
 
 interface Payload { root: CID, car: Uint8Array, pieceCid: CID, pieceSize: bigint, blocks: MemoryBlocks }
 
@@ -34,19 +33,8 @@ async function payload (seed: number): Promise<Payload> {
     { path: 'd/a.bin', content: bytesOf(5000, seed) },
     { path: 'd/b.txt', content: new TextEncoder().encode(`seed ${seed}\n`) }
   ], { chunkSize: 1024 })
-  const parts: Uint8Array[] = [carHeader([root])]
-  const seen = new Set<string>()
-  const visit = (cid: CID): void => {
-    if (seen.has(cid.toString())) return
-    seen.add(cid.toString())
-    const bytes = blocks.map.get(cid.toString()) as Uint8Array
-    parts.push(carFrame(cid, bytes))
-    if (cid.code === dagPB.code) for (const l of dagPB.decode(bytes).Links) visit(l.Hash)
-  }
-  visit(root)
-  const car = new Uint8Array(Buffer.concat(parts))
-  const piece = await pieceOf(car)
-  return { root, car, pieceCid: piece.cid, pieceSize: piece.paddedSize, blocks }
+  const { car, pieceCid, pieceSize } = await dfsPiece(root, blocks)
+  return { root, car, pieceCid, pieceSize, blocks }
 }
 
 interface World {
@@ -61,22 +49,7 @@ interface World {
 async function world (): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-provider-'))
   const repo = await Repo.init(join(dir, 'repo'))
-  const ledger = await LevelLedger.open(await repo.db(), repo.identity)
-  const store = new PieceStore(repo.piecesDir, repo.tmpDir)
-  const node = new ProviderDeals(await repo.db(), ledger, store, repo.identity, {
-    endpoint: 'http://127.0.0.1:1',
-    pricePerGiBDay: 40n,
-    collateralPerGiB: 0n,
-    minPieceSize: 128n,
-    maxPieceSize: 1n << 30n,
-    capacity: 1n << 32n,
-    maxDuration: 400 * 86400,
-    provingPeriod: 3600,
-    challenges: 16,
-    askTtl: 3600
-  })
-  const service = createProviderServer({ deals: node, blocks: node, pieces: node, log: () => {} })
-  const url = await service.listen('127.0.0.1', 0)
+  const { node, service, url } = await startProviderNode(repo, testTerms())
   return { dir, repo, service, url, node, client: identityFromSecret(generateSecretKey()) }
 }
 

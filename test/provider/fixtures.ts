@@ -9,8 +9,12 @@ import { Readable } from 'node:stream'
 import { importer, type ImportCandidate, type ImporterOptions } from 'ipfs-unixfs-importer'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
+import * as dagPB from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
+import { pieceOf } from '../../proofs/index.js'
 import { CairnError } from '../../src/errors.js'
+import { carFrame, carHeader } from '../../src/gateway/car.js'
+import type { ProviderTerms } from '../../src/provider/deals.js'
 import type { BlockSource, DealService, PieceSource, UploadRequest } from '../../src/provider/interface.js'
 import { createProviderServer, type HttpService, type ServerLimits } from '../../src/provider/server.js'
 
@@ -165,4 +169,45 @@ export async function rawRequest (url: string, chunks: Array<string | Uint8Array
       })().catch(reject)
     })
   })
+}
+
+/**
+ * The Filecoin-deterministic CAR of a DAG held in memory (DFS first-seen order,
+ * no duplicates), its block order and its piece: what a client uploads in a deal.
+ */
+export async function dfsPiece (root: CID, blocks: MemoryBlocks): Promise<{ car: Uint8Array, order: string[], pieceCid: CID, pieceSize: bigint }> {
+  const parts: Uint8Array[] = [carHeader([root])]
+  const order: string[] = []
+  const seen = new Set<string>()
+  const visit = (cid: CID): void => {
+    const key = cid.toString()
+    if (seen.has(key)) return
+    seen.add(key)
+    order.push(key)
+    const bytes = blocks.map.get(key)
+    if (bytes === undefined) throw new Error(`no block ${key}`)
+    parts.push(carFrame(cid, bytes))
+    if (cid.code === dagPB.code) for (const link of dagPB.decode(bytes).Links) visit(link.Hash)
+  }
+  visit(root)
+  const car = new Uint8Array(Buffer.concat(parts))
+  const piece = await pieceOf(car)
+  return { car, order, pieceCid: piece.cid, pieceSize: piece.paddedSize }
+}
+
+/** Provider terms the in-process test providers run with. */
+export function testTerms (overrides: Partial<ProviderTerms> = {}): ProviderTerms {
+  return {
+    endpoint: '',
+    pricePerGiBDay: 40n,
+    collateralPerGiB: 0n,
+    minPieceSize: 128n,
+    maxPieceSize: 1n << 30n,
+    capacity: 1n << 32n,
+    maxDuration: 400 * 86400,
+    provingPeriod: 3600,
+    challenges: 16,
+    askTtl: 3600,
+    ...overrides
+  }
 }
