@@ -125,8 +125,12 @@ export interface VerifyReport {
 export interface Ledger {
   /** the did:key that signs every entry */
   readonly did: string
-  /** Appends one signed entry and commits it with every index it changes and `extra`, in one synced batch. */
-  append (kind: EntryKind, fields: EntryFields, extra?: readonly ExtraOp[]): Promise<LedgerEntry>
+  /**
+   * Appends one signed entry and commits it with every index it changes and `extra`, in one synced batch.
+   * `extra` may be a lazy iterable (e.g. a generator encoding an upload's block index); it is read once,
+   * in time slices, and an error thrown while reading it fails this entry alone.
+   */
+  append (kind: EntryKind, fields: EntryFields, extra?: Iterable<ExtraOp>): Promise<LedgerEntry>
   head (): { seq: number, cid: CID } | null
   get (seq: number): Promise<LedgerEntry | undefined>
   /** Newest first. */

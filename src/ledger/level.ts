@@ -16,6 +16,7 @@ import type { AbstractBatchOperation } from 'abstract-level'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { CairnError } from '../errors.js'
+import { TimeSlicer } from '../slice.js'
 import { parseDealId } from '../deal/proposal.js'
 import { verifyByDid, concatTag, Tag, type Signer } from '../deal/signing.js'
 import type { Database } from '../repo/repo.js'
@@ -35,7 +36,7 @@ const MAX_GROUP = 512
 interface Pending {
   kind: EntryKind
   fields: EntryFields
-  extra: readonly ExtraOp[]
+  extra: Iterable<ExtraOp>
   resolve: (entry: LedgerEntry) => void
   reject: (err: unknown) => void
 }
@@ -85,7 +86,7 @@ export class LevelLedger implements Ledger {
     return this.headCid === null ? null : { seq: this.headSeq, cid: this.headCid }
   }
 
-  append (kind: EntryKind, fields: EntryFields, extra: readonly ExtraOp[] = []): Promise<LedgerEntry> {
+  append (kind: EntryKind, fields: EntryFields, extra: Iterable<ExtraOp> = []): Promise<LedgerEntry> {
     checkFields(kind, fields)
     return new Promise((resolve, reject) => {
       this.pending.push({ kind, fields, extra, resolve, reject })
@@ -120,6 +121,7 @@ export class LevelLedger implements Ledger {
     }
     const ops: BatchOp[] = []
     const done: Array<[Pending, LedgerEntry]> = []
+    const slicer = new TimeSlicer()
     let seq = this.headSeq
     let prev = this.headCid
     for (const item of group) {
@@ -151,7 +153,14 @@ export class LevelLedger implements Ledger {
           overlay.set(`${name}\0${key}`, value)
           ops.push({ type: 'put', sublevel: space, key, value: dagCbor.encode(value) })
         }
-        ops.push(...item.extra as BatchOp[])
+        // the extra writes may be many (an upload's block index) and produced lazily: taken in
+        // time slices, and only once all of them are in hand do they join the batch
+        const extra: BatchOp[] = []
+        for (const op of item.extra) {
+          extra.push(op as BatchOp)
+          if (slicer.due) await slicer.pause()
+        }
+        for (const op of extra) ops.push(op)
         done.push([item, entry])
         seq = entry.seq
         prev = entry.cid
@@ -161,9 +170,18 @@ export class LevelLedger implements Ledger {
       }
     }
     if (done.length === 0) return
+    // a chained batch is filled in time slices: thousands of operations in one
+    // db.batch([...]) call would hold the event loop for tens of milliseconds
+    const batch = this.db.batch()
     try {
-      await this.db.batch(ops, { sync: true })
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, op.value, { sublevel: op.sublevel })
+        else batch.del(op.key, { sublevel: op.sublevel })
+        if (slicer.due) await slicer.pause()
+      }
+      await batch.write({ sync: true })
     } catch (err) {
+      await batch.close().catch(() => {})
       const failure = new CairnError('ERR_IO', `could not commit ${done.length} ledger entries: ${(err as Error).message}`, { cause: err })
       for (const [item] of done) item.reject(failure)
       return

@@ -1,9 +1,10 @@
 import test from 'ava'
+import { performance } from 'node:perf_hooks'
 import { Level } from 'level'
 import { CID } from 'multiformats/cid'
 import { createSigner } from '../../src/deal/signing.js'
 import { recordCid } from '../../src/ledger/entry.js'
-import type { LedgerEntry } from '../../src/ledger/interface.js'
+import type { ExtraOp, LedgerEntry } from '../../src/ledger/interface.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import { dealId, openLedger, other, provider } from './helpers.js'
 
@@ -129,6 +130,48 @@ test('extra writes commit with the entry; a batch that fails leaves no entry and
   t.is((await f.ledger.append('deal-active', { deal: dealId(1) })).seq, 3)
   t.like(await f.ledger.deal(dealId(1)), { state: 'active' })
   t.is((await f.ledger.verify()).entries, 3)
+})
+
+test('a lazy extra commits whole with its entry, and the event loop turns while it is taken', async t => {
+  const f = await openLedger()
+  t.teardown(f.cleanup)
+  const blocks = f.db.sublevel<string, Uint8Array>('blocks', { valueEncoding: 'view' })
+  let produced = 0
+  let producedWhenTimerRan = -1
+  function * index (): Generator<ExtraOp> {
+    setTimeout(() => { producedWhenTimerRan = produced }, 0)
+    for (let i = 0; i < 40; i++) {
+      // ~1 ms of synchronous work per write, like encoding a large upload's block index
+      const until = performance.now() + 1
+      while (performance.now() < until) { /* busy */ }
+      produced++
+      yield { type: 'put', sublevel: blocks, key: `block-${i}`, value: Uint8Array.of(i) }
+    }
+  }
+  const entry = await f.ledger.append('deal-accepted', { deal: dealId(1) }, index())
+  t.is(entry.seq, 1)
+  t.true(producedWhenTimerRan >= 0 && producedWhenTimerRan < 40, `the timer ran after ${producedWhenTimerRan} of 40 writes`)
+  for (let i = 0; i < 40; i++) t.deepEqual(new Uint8Array((await blocks.get(`block-${i}`))!), Uint8Array.of(i))
+})
+
+test('an extra that throws while read fails its entry alone and writes none of it', async t => {
+  const f = await openLedger()
+  t.teardown(f.cleanup)
+  const blocks = f.db.sublevel<string, Uint8Array>('blocks', { valueEncoding: 'view' })
+  function * broken (): Generator<ExtraOp> {
+    for (let i = 0; i < 10; i++) yield { type: 'put', sublevel: blocks, key: `half-${i}`, value: Uint8Array.of(i) }
+    throw new Error('index encoding failed')
+  }
+  const [bad, good] = await Promise.allSettled([
+    f.ledger.append('deal-accepted', { deal: dealId(1) }, broken()),
+    f.ledger.append('deal-accepted', { deal: dealId(2) }, [{ type: 'put', sublevel: blocks, key: 'whole', value: Uint8Array.of(1) }])
+  ])
+  t.true(bad.status === 'rejected' && /index encoding failed/.test(String(bad.reason)))
+  t.is(good.status, 'fulfilled')
+  t.is(await blocks.get('half-0'), undefined)
+  t.deepEqual(new Uint8Array((await blocks.get('whole'))!), Uint8Array.of(1))
+  t.is((await f.ledger.verify()).entries, 1)
+  t.is(await f.ledger.deal(dealId(1)), undefined)
 })
 
 test('entries signed by another key are caught', async t => {
