@@ -43,8 +43,11 @@ export class DagVerifier {
     }
   }
 
-  /** Checks one block (already verified against its CID) against the order. */
-  add (cid: CID, bytes: Uint8Array): void {
+  /**
+   * Checks one block (already verified against its CID) against the order.
+   * `links` spares decoding the block again when the caller has them already.
+   */
+  add (cid: CID, bytes: Uint8Array, links?: readonly CID[]): void {
     const key = cidKey(cid)
     if (this.blocks === 0 && !cid.equals(this.root)) {
       throw new CairnError('ERR_CAR_ROOT_MISSING', `the first block is ${cid.toString()}, not the root ${String(this.root)}`)
@@ -65,7 +68,7 @@ export class DagVerifier {
       throw new CairnError('ERR_DAG_INVALID', `block ${cid.toString()} is not linked from any earlier block`)
     }
     this.seen.add(key)
-    const links = linksOf(cid, bytes)
+    links ??= linksOf(cid, bytes)
     if (this.order === 'dfs') {
       for (let i = links.length - 1; i >= 0; i--) {
         if (links[i].multihash.code !== IDENTITY) this.stack.push(links[i])

@@ -18,9 +18,7 @@ import { open as openFile, rm } from 'node:fs/promises'
 import { PassThrough } from 'node:stream'
 import * as dagCBOR from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
-import { varint } from 'multiformats'
 import { CairnError } from '../errors.js'
-import { DagVerifier, readCar } from '../car/index.js'
 import { matches } from '../car/hash.js'
 import { signAcceptance } from '../deal/acceptance.js'
 import { signDealStatus } from '../deal/acceptance.js'
@@ -35,6 +33,7 @@ import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import type { PieceStore } from '../store/pieces.js'
 import { verifyUploadAuthorization } from './auth.js'
+import { checkUploadCar, type UploadCheck } from './upload-check.js'
 import { DEFAULT_CACHE_LEVEL } from '../../proofs/index.js'
 import { writeFileAtomic } from '../fs/atomic.js'
 import type { FailedPiece } from './recovery.js'
@@ -229,41 +228,12 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   }
 
   private async receive (dealId: CID, proposal: Proposal, request: UploadRequest): Promise<unknown> {
-    // The same bytes feed the piece store (disk + CommP) and the CAR verifier.
+    // The same bytes feed the piece store (disk + CommP) and the CAR check.
     const carSide = new PassThrough({ highWaterMark: 4 << 20 })
-    const verifier = new DagVerifier(proposal.payloadCid, { order: 'linked' })
-    // Also noted, not required: whether the upload is the canonical CAR a gateway sends for
-    // dag-scope=all, dups=n (depth-first, first seen, minimal varints), so it can be served whole.
-    const dfs = new DagVerifier(proposal.payloadCid, { order: 'dfs' })
-    let canonical = true
-    const index: BlockLocation[] = []
-    const blockCids: CID[] = []
     let verifyError: unknown
-    const verified = (async () => {
-      for await (const block of readCar(carSide, {
-        onHeader: (header) => {
-          const root = header.roots[0]
-          if (root === undefined || !root.equals(proposal.payloadCid)) {
-            throw new CairnError('ERR_CAR_ROOT_MISSING', `the CAR's root is ${String(root)}; the deal's payloadCid is ${proposal.payloadCid.toString()}`)
-          }
-        },
-        // leaves are only hashed here (the piece store has the bytes), not copied out
-        rawBytes: false
-      })) {
-        verifier.add(block.cid, block.bytes)
-        blockCids.push(block.cid)
-        index.push({ piece: '', offset: block.blockOffset, length: block.length })
-        if (canonical) {
-          const cidLength = block.cid.bytes.byteLength
-          canonical = block.blockOffset - block.offset === varint.encodingLength(cidLength + block.length) + cidLength
-          try { dfs.add(block.cid, block.bytes) } catch { canonical = false }
-        }
-      }
-      verifier.finish()
-      if (canonical) {
-        try { dfs.finish() } catch { canonical = false }
-      }
-    })().catch((err) => { verifyError = err; carSide.destroy() })
+    let check: UploadCheck | undefined
+    const verified = checkUploadCar(carSide, proposal.payloadCid)
+      .then((result) => { check = result }, (err) => { verifyError = err; carSide.destroy() })
 
     async function * tee (): AsyncGenerator<Uint8Array> {
       try {
@@ -285,6 +255,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     const layerLevel = Number.isInteger(level) && level >= 2 && level <= MAX_HASHER_LAYER_LEVEL ? level : undefined
     const staged = await this.store.stage(tee(), { signal: request.signal, layerLevel })
     try {
+      await verified
       if (verifyError !== undefined) throw verifyError
       if (BigInt(staged.size) !== proposal.payloadSize) {
         throw new CairnError('ERR_PIECE_MISMATCH', `received ${staged.size} bytes; the deal's payloadSize is ${proposal.payloadSize} bytes`)
@@ -298,19 +269,21 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       await staged.abort()
       throw err
     }
+    const { blocks, canonical } = check as UploadCheck
     const piece = staged.piece.cid.toString()
     // another active deal may already hold these very bytes under the same name
     const sharedPiece = (await this.db.get(PIECE_PREFIX + piece)) !== undefined
     await staged.commit()
     this.options.onUploadPhase?.('committed', dealId.toString())
-    const extra: ExtraOp[] = blockCids.map((cid, i) => ({
-      type: 'put',
-      key: BLOCK_PREFIX + cid.toString(),
-      value: dagCBOR.encode({ piece, offset: (index[i] as BlockLocation).offset, length: (index[i] as BlockLocation).length })
-    }))
-    extra.push({ type: 'put', key: PIECE_PREFIX + piece, value: dagCBOR.encode({ deal: dealId, size: staged.size }) })
-    extra.push({ type: 'put', key: PIECE_V1_PREFIX + staged.piece.cidV1.toString(), value: new TextEncoder().encode(piece) })
-    if (canonical) extra.push({ type: 'put', key: DAG_PREFIX + proposal.payloadCid.toString(), value: new TextEncoder().encode(piece) })
+    // one index entry per block (4,100 for 1 GiB): encoded lazily, as the ledger takes them in time slices
+    function * extra (): Generator<ExtraOp> {
+      for (const { cid, offset, length } of blocks) {
+        yield { type: 'put', key: BLOCK_PREFIX + cid.toString(), value: dagCBOR.encode({ piece, offset, length }) }
+      }
+      yield { type: 'put', key: PIECE_PREFIX + piece, value: dagCBOR.encode({ deal: dealId, size: staged.size }) }
+      yield { type: 'put', key: PIECE_V1_PREFIX + staged.piece.cidV1.toString(), value: new TextEncoder().encode(piece) }
+      if (canonical) yield { type: 'put', key: DAG_PREFIX + proposal.payloadCid.toString(), value: new TextEncoder().encode(piece) }
+    }
     try {
       await this.ledger.append('deal-active', {
         deal: dealId,
@@ -318,8 +291,8 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
         pieceCidV1: staged.piece.cidV1,
         payloadCid: proposal.payloadCid,
         payloadSize: BigInt(staged.size),
-        blocks: blockCids.length
-      }, extra)
+        blocks: blocks.length
+      }, extra())
     } catch (err) {
       // the batch did not commit: the renamed piece is indexed by nothing and must not stay in the store
       if (!sharedPiece) await rm(this.store.path(piece), { force: true }).catch(() => {})

@@ -9,6 +9,7 @@ import { PieceStore } from '../store/pieces.js'
 import { ProviderDeals, type ProviderDealsOptions, type ProviderTerms } from './deals.js'
 import type { Logger } from './interface.js'
 import { recoverProvider } from './recovery.js'
+import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
 
 export interface ProviderNode {
@@ -55,6 +56,8 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
       return { dealsByState: s.deals, bytesStored: s.bytesStored }
     }
   })
+  // compile the upload check before the first upload needs it (an optimisation: a failure only costs that)
+  await warmUploadCheck().catch((err) => { log('warm-up-failed', { error: (err as Error).message }) })
   const url = await service.listen(options.host ?? '127.0.0.1', options.port ?? 0)
   terms.endpoint = url
   return {
