@@ -66,9 +66,12 @@ export async function benchTransfer (work: string, input: string, label: string)
     probing = false
     await probe
     const metrics = await (await fetch(`${node.url}/metrics`)).text()
-    const loopMax = Number(/^cairn_event_loop_delay_max_seconds (\S+)$/m.exec(metrics)?.[1] ?? NaN) * 1000
-    upload.notes = { providerEventLoopDelayMaxMs: Math.round(loopMax * 10) / 10, slowestHealthzDuringUploadMs: Math.round(slowestHealthzMs * 10) / 10 }
-    process.stderr.write(`  during the upload: provider event-loop delay max ${loopMax.toFixed(1)} ms, slowest /healthz ${slowestHealthzMs.toFixed(1)} ms\n`)
+    const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN) * 1000
+    const loopMax = gauge('cairn_event_loop_delay_max_seconds')
+    const loopP99 = gauge('cairn_event_loop_delay_p99_seconds')
+    const round = (ms: number): number => Math.round(ms * 10) / 10
+    upload.notes = { providerEventLoopDelayMaxMs: round(loopMax), providerEventLoopDelayP99Ms: round(loopP99), slowestHealthzDuringUploadMs: round(slowestHealthzMs) }
+    process.stderr.write(`  during the upload: provider event-loop delay max ${loopMax.toFixed(1)} ms (p99 ${loopP99.toFixed(1)} ms), slowest /healthz ${slowestHealthzMs.toFixed(1)} ms\n`)
     results.push(upload)
     const out = join(work, 'transfer-out')
     results.push(await measure(`get ${label}`, 'cairn get (verified)', carBytes, process.execPath,
