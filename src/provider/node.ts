@@ -44,6 +44,9 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     const recovered = await recoverProvider({ db, ledger, store, log })
     log('provider-recovered', { tempFiles: recovered.tempFilesRemoved, quarantined: recovered.quarantined.length, failed: recovered.failed.length, danglingBlocks: recovered.danglingBlocks, pieces: recovered.piecesChecked })
   }
+  // compile the upload check before the first upload needs it, and before the event-loop
+  // histogram starts (an optimisation: a failure only costs that)
+  await warmUploadCheck().catch((err) => { log('warm-up-failed', { error: (err as Error).message }) })
   const node = new ProviderDeals(db, ledger, store, repo.identity, terms, options.now, options.deals)
   const service = createProviderServer({
     deals: node,
@@ -56,8 +59,6 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
       return { dealsByState: s.deals, bytesStored: s.bytesStored }
     }
   })
-  // compile the upload check before the first upload needs it (an optimisation: a failure only costs that)
-  await warmUploadCheck().catch((err) => { log('warm-up-failed', { error: (err as Error).message }) })
   const url = await service.listen(options.host ?? '127.0.0.1', options.port ?? 0)
   terms.endpoint = url
   return {
