@@ -64,7 +64,7 @@ export class Metrics {
     for (const [state, n] of Object.entries(snapshot.dealsByState ?? {})) lines.push(`cairn_deals{state="${escape(state)}"} ${n}`)
     lines.push('# HELP cairn_bytes_stored Bytes of pieces held in the piece store', '# TYPE cairn_bytes_stored gauge')
     lines.push(`cairn_bytes_stored ${snapshot.bytesStored ?? 0}`)
-    lines.push('# HELP cairn_event_loop_delay_max_seconds Longest event-loop delay since start (sampled every 2 ms; includes up to one interval)', '# TYPE cairn_event_loop_delay_max_seconds gauge')
+    lines.push(`# HELP cairn_event_loop_delay_max_seconds Longest event-loop delay since start (sampled every ${LOOP_SAMPLE_MS} ms; includes up to one interval)`, '# TYPE cairn_event_loop_delay_max_seconds gauge')
     lines.push(`cairn_event_loop_delay_max_seconds ${(this.loopDelay.max / 1e9).toFixed(6)}`)
     lines.push('# HELP cairn_event_loop_delay_p99_seconds 99th percentile event-loop delay since start', '# TYPE cairn_event_loop_delay_p99_seconds gauge')
     lines.push(`cairn_event_loop_delay_p99_seconds ${(this.loopDelay.percentile(99) / 1e9).toFixed(6)}`)
