@@ -10,7 +10,7 @@ import { addToRepo } from '../../src/client/content.js'
 import { makeDeal } from '../../src/client/deal.js'
 import { ProviderClient } from '../../src/client/provider-client.js'
 import { get, parseTarget, sourcesFor } from '../../src/client/retrieve.js'
-import { sampleTree, tamperingProxy, world } from './helpers.js'
+import { sampleTree, tamperingProxy, tree, world } from './helpers.js'
 
 test('deal: proposed, accepted, uploaded, active on both sides; both ledgers verify', async (t) => {
   const w = await world()
@@ -77,20 +77,6 @@ test('deal: content not in the repo is ERR_NOT_FOUND; an unreachable provider is
     await w.cleanup()
   }
 })
-
-async function tree (dir: string, prefix = ''): Promise<Record<string, string>> {
-  const out: Record<string, string> = {}
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) {
-      out[`${prefix}${entry.name}/`] = ''
-      Object.assign(out, await tree(path, `${prefix}${entry.name}/`))
-    } else {
-      out[prefix + entry.name] = (await readFile(path)).toString('base64')
-    }
-  }
-  return out
-}
 
 test('get: from the provider holding the deal, a sub-path, and as a CAR; byte-identical', async (t) => {
   const w = await world()

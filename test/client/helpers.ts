@@ -4,7 +4,7 @@
  * trees. Everything is removed by `cleanup`.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -14,6 +14,7 @@ import { ProviderDeals, type ProviderTerms } from '../../src/provider/deals.js'
 import { createProviderServer, type HttpService } from '../../src/provider/server.js'
 import { Repo } from '../../src/repo/repo.js'
 import { PieceStore } from '../../src/store/pieces.js'
+import { testTerms } from '../provider/fixtures.js'
 
 export interface Node {
   repo: Repo
@@ -32,19 +33,8 @@ export async function world (overrides: Partial<ProviderTerms> = {}): Promise<Wo
   const providerRepo = await Repo.init(join(dir, 'provider'))
   const db = await providerRepo.db()
   const providerLedger = await LevelLedger.open(db, providerRepo.identity)
-  const terms: ProviderTerms = {
-    endpoint: '',
-    pricePerGiBDay: 40n,
-    collateralPerGiB: 0n,
-    minPieceSize: 128n,
-    maxPieceSize: 1n << 30n,
-    capacity: 1n << 32n,
-    maxDuration: 540 * 86400,
-    provingPeriod: 86400,
-    challenges: 16,
-    askTtl: 3600,
-    ...overrides
-  }
+  // client tests use day-long proving periods and deals up to 540 days
+  const terms = testTerms({ maxDuration: 540 * 86400, provingPeriod: 86400, ...overrides })
   const node = new ProviderDeals(db, providerLedger, new PieceStore(providerRepo.piecesDir, providerRepo.tmpDir), providerRepo.identity, terms)
   const service = createProviderServer({ deals: node, blocks: node, pieces: node, log: process.env.CAIRN_TEST_LOG === undefined ? () => {} : (e, f) => { console.error(e, f) } })
   const url = await service.listen('127.0.0.1', 0)
@@ -101,4 +91,19 @@ export async function tamperingProxy (upstream: string, mode: 'corrupt' | 'trunc
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return { url, close: async () => { server.closeAllConnections(); await new Promise<void>(resolve => server.close(() => resolve())) } }
+}
+
+/** A tree as {relative path: base64 content}, directories as "name/": for byte-identity checks. */
+export async function tree (dir: string, prefix = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) {
+      out[`${prefix}${entry.name}/`] = ''
+      Object.assign(out, await tree(path, `${prefix}${entry.name}/`))
+    } else {
+      out[prefix + entry.name] = (await readFile(path)).toString('base64')
+    }
+  }
+  return out
 }

@@ -6,24 +6,9 @@
  */
 import test from 'ava'
 import { spawn } from 'node:child_process'
-import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BIN, cairn, tempDir } from '../helpers/cli.js'
-import { sampleTree, tamperingProxy } from '../client/helpers.js'
-
-async function tree (dir: string, prefix = ''): Promise<Record<string, string>> {
-  const out: Record<string, string> = {}
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) {
-      out[`${prefix}${entry.name}/`] = ''
-      Object.assign(out, await tree(path, `${prefix}${entry.name}/`))
-    } else {
-      out[prefix + entry.name] = (await readFile(path)).toString('base64')
-    }
-  }
-  return out
-}
+import { sampleTree, tamperingProxy, tree } from '../client/helpers.js'
 
 test('add → deal → active on both sides → get byte-identical; failover; price rejection; ledgers verify', async (t) => {
   const dir = await tempDir('cairn-e2e-')

@@ -1,9 +1,10 @@
 /** Shared test helpers: temp trees, deterministic data, and ipfs-unixfs-importer as the oracle. */
 import { createCipheriv, createHash } from 'node:crypto'
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
+import type { ExecutionContext } from 'ava'
 import { importer } from 'ipfs-unixfs-importer'
 import type { ImportCandidate, ImporterOptions } from 'ipfs-unixfs-importer'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
@@ -93,4 +94,25 @@ export async function collect (source: AsyncIterable<Uint8Array>): Promise<Buffe
   const parts: Uint8Array[] = []
   for await (const chunk of source) parts.push(chunk)
   return Buffer.concat(parts)
+}
+
+/**
+ * Compares two trees: same names, types, file bytes and link targets.
+ * With `skipHidden`, names starting with '.' in `a` (which `add` leaves out by default) are not expected in `b`.
+ */
+export async function sameTree (t: ExecutionContext, a: string, b: string, options: { skipHidden?: boolean } = {}): Promise<void> {
+  const sa = await lstat(a)
+  const sb = await lstat(b)
+  if (sa.isSymbolicLink()) {
+    t.true(sb.isSymbolicLink(), b)
+    t.is(await readlink(b), await readlink(a))
+  } else if (sa.isFile()) {
+    t.true(sb.isFile(), b)
+    t.true((await readFile(a)).equals(await readFile(b)), b)
+  } else {
+    t.true(sb.isDirectory(), b)
+    const na = (await readdir(a)).filter(n => options.skipHidden !== true || !n.startsWith('.')).sort()
+    t.deepEqual((await readdir(b)).sort(), na, b)
+    for (const n of na) await sameTree(t, join(a, n), join(b, n), options)
+  }
 }

@@ -6,7 +6,7 @@
  * refused with nothing left behind.
  */
 import test from 'ava'
-import { lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CarBlock } from '../../src/car/interface.js'
 import { readCar } from '../../src/car/reader.js'
@@ -14,24 +14,7 @@ import { unpack } from '../../src/unixfs/exporter.js'
 import { carStream, planImport } from '../../src/unixfs/importer.js'
 import type { Profile } from '../../src/unixfs/profile.js'
 import { unpackStream, UnpackOutputError } from '../../src/unixfs/unpack-stream.js'
-import { collect, deterministicBytes, tempDir, writeTree, type Tree } from './helpers.js'
-
-async function sameTree (t: import('ava').ExecutionContext, a: string, b: string): Promise<void> {
-  const sa = await lstat(a)
-  const sb = await lstat(b)
-  if (sa.isSymbolicLink()) {
-    t.true(sb.isSymbolicLink(), b)
-    t.is(await readlink(b), await readlink(a))
-  } else if (sa.isFile()) {
-    t.true(sb.isFile(), b)
-    t.true((await readFile(a)).equals(await readFile(b)), b)
-  } else {
-    t.true(sb.isDirectory(), b)
-    const na = (await readdir(a)).sort()
-    t.deepEqual((await readdir(b)).sort(), na, b)
-    for (const n of na) await sameTree(t, join(a, n), join(b, n))
-  }
-}
+import { collect, deterministicBytes, sameTree, tempDir, writeTree, type Tree } from './helpers.js'
 
 async function blocksOf (car: Uint8Array): Promise<CarBlock[]> {
   const out: CarBlock[] = []
