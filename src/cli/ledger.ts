@@ -53,9 +53,9 @@ async function verify (ledger: LevelLedger, out: Output, options: LedgerOptions)
   // every stored proof must still verify against its piece CID (SPEC §2 `ledger verify`)
   const report = await ledger.verify({ signatures: options.allSignatures === true ? 'all' : 'chain', verifyEntry: verifyProofEntry })
   const seconds = (performance.now() - started) / 1000
-  out.result({ ok: true, entries: report.entries, head: report.head, signer: ledger.did }, () => report.head === null
+  out.result({ ok: true, entries: report.entries, indexed: report.indexed, head: report.head, signer: ledger.did }, () => report.head === null
     ? 'ledger is empty'
-    : `ledger verified: ${report.entries} entries, head ${report.head.seq} ${report.head.cid.toString()} (${seconds.toFixed(2)} s)`)
+    : `ledger verified: ${report.entries} entries, head ${report.head.seq} ${report.head.cid.toString()}, ${report.indexed ?? 0} index entries re-derived from the chain (${seconds.toFixed(2)} s)`)
 }
 
 async function exportLedger (ledger: LevelLedger, _out: Output, options: LedgerOptions): Promise<void> {
