@@ -6,7 +6,7 @@
  *   npm run bench                      # 256 MiB and 1 GiB
  *   npm run bench -- --sizes 64M       # a quick run
  *   npm run bench -- --skip-slow-peers # leave out data-segment (≈ 7 MB/s)
- *   flags: --memory-size 2G, --proof-size 1G, --no-ledger, --no-proofs, --no-transfer
+ *   flags: --memory-size 2G, --proof-size 1G, --ask-deals 10,1000,100000, --no-ledger, --no-proofs, --no-transfer, --no-ask
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir, cpus } from 'node:os'
@@ -28,6 +28,7 @@ async function main (): Promise<void> {
   const memorySize = parseSize(opt('--memory-size') ?? '2G')
   let ledger: unknown
   let proofs: unknown
+  let ask: unknown[] | undefined
   const work = await mkdtemp(join(tmpdir(), 'cairn-bench-'))
   const results: Measure[] = []
   try {
@@ -74,15 +75,26 @@ async function main (): Promise<void> {
       const { benchProofs } = await import('./proofs.js')
       proofs = await benchProofs(parseSize(opt('--proof-size') ?? '1G'), { dir: work, rounds: 30 })
     }
+    if (!argv.includes('--no-ask')) {
+      // GET /v1/ask and /metrics must stay flat as the ledger grows
+      const { benchAsk, askLine } = await import('./ask.js')
+      ask = []
+      for (const deals of (opt('--ask-deals') ?? '10,1000,100000').split(',').map(Number)) {
+        const r = await benchAsk(work, deals)
+        process.stderr.write(`  ${askLine(r)}\n`)
+        ask.push(r)
+      }
+    }
   } finally {
     await rm(work, { recursive: true, force: true })
   }
   report(results)
   if (ledger !== undefined) process.stdout.write(`\nledger: ${JSON.stringify(ledger)}\n`)
   if (proofs !== undefined) process.stdout.write(`\nproofs: ${JSON.stringify(proofs)}\n`)
+  if (ask !== undefined) process.stdout.write(`\nask: ${JSON.stringify(ask)}\n`)
   await mkdir(join(ROOT, 'bench'), { recursive: true })
   await writeFile(join(ROOT, 'bench', 'results.json'), JSON.stringify({
-    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs
+    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs, ask
   }, null, 2) + '\n')
 }
 

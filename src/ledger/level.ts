@@ -96,6 +96,8 @@ export class LevelLedger implements Ledger {
   private readonly indexes: Record<IndexSpace, Sub>
   private headSeq = 0
   private headCid: CID | null = null
+  /** the stats index as last committed: read by every entry and by every ask, so kept in memory */
+  private statsValue: unknown
   private pending: Pending[] = []
   private flushing: Promise<void> | undefined
   private readonly now: () => number
@@ -139,6 +141,7 @@ export class LevelLedger implements Ledger {
     }
     batch.put(VERSION_KEY, dagCbor.encode(INDEX_VERSION), { sublevel: this.indexes.meta })
     await batch.write({ sync: true })
+    this.statsValue = undefined
   }
 
   get did (): string { return this.signer.did }
@@ -183,6 +186,13 @@ export class LevelLedger implements Ledger {
   }
 
   private async readIndex (space: IndexSpace, key: string): Promise<unknown> {
+    if (space === 'stats' && key === STATS_KEY) {
+      if (this.statsValue === undefined) {
+        const stored = await this.indexes.stats.get(STATS_KEY)
+        this.statsValue = stored === undefined ? null : dagCbor.decode(stored)
+      }
+      return this.statsValue ?? undefined
+    }
     const bytes = await this.indexes[space].get(key)
     return bytes === undefined ? undefined : dagCbor.decode(bytes)
   }
@@ -264,6 +274,8 @@ export class LevelLedger implements Ledger {
     }
     this.headSeq = seq
     this.headCid = prev
+    const stats = `stats\0${STATS_KEY}`
+    if (overlay.has(stats)) this.statsValue = overlay.get(stats) ?? null
     for (const [unit, entries] of done) unit.resolve(entries)
   }
 

@@ -23,8 +23,7 @@ import { matches } from '../car/hash.js'
 import { signAcceptance } from '../deal/acceptance.js'
 import { signDealStatus } from '../deal/acceptance.js'
 import { signAsk } from '../deal/ask.js'
-import type { Ask, DealState, Proposal, SignedAsk } from '../deal/interface.js'
-import { pieceCidInfo } from '../deal/piece-cid.js'
+import type { Ask, Proposal, SignedAsk } from '../deal/interface.js'
 import { parseDealId, proposalFrom } from '../deal/proposal.js'
 import { checkProposal } from '../deal/rules.js'
 import type { Signed, Signer } from '../deal/signing.js'
@@ -68,9 +67,6 @@ const MAX_HASHER_LAYER_LEVEL = 15
 
 interface BlockLocation { piece: string, offset: number, length: number }
 
-/** States whose pieces count against capacity. */
-const HOLDING: readonly DealState[] = ['accepted', 'transferring', 'active']
-
 export interface ProviderDealsOptions extends PieceProverOptions {
   /** most challenges one proof answers (ERR_INVALID_ARGUMENT above) */
   maxChallenges?: number
@@ -91,8 +87,12 @@ export type UploadPhase = 'staged' | 'committed' | 'recorded'
 export class ProviderDeals implements DealService, BlockSource, PieceSource {
   private signedAsk: SignedAsk | undefined
   private askSeq = 0
-  /** deal ids and client nonces being accepted right now (closes the check-then-append race) */
-  private readonly accepting = new Set<string>()
+  /**
+   * Proposals are checked and recorded one at a time: the capacity and replay
+   * checks read the ledger, and two proposals checked before either is recorded
+   * could both take the last free bytes or the same nonce.
+   */
+  private proposals: Promise<unknown> = Promise.resolve()
   private readonly uploading = new Set<string>()
   /** pieces a proof found corrupt: neither the gateway nor the piece route serves them */
   private readonly suspect = new Set<string>()
@@ -120,24 +120,16 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return [...ids]
   }
 
-  private async usage (): Promise<{ used: bigint, byState: Record<string, number>, bytesStored: number }> {
-    let used = 0n
-    let bytesStored = 0
-    const byState: Record<string, number> = {}
-    for (const id of await this.dealIds()) {
-      const deal = await this.ledger.deal(id)
-      if (deal === undefined) continue
-      byState[deal.state] = (byState[deal.state] ?? 0) + 1
-      if (HOLDING.includes(deal.state)) used += deal.pieceSize ?? 0n
-      if (deal.state === 'active' && deal.pieceCid !== undefined) bytesStored += Number(pieceCidInfo(deal.pieceCid).payloadSize)
-    }
-    return { used, byState, bytesStored }
+  /** Padded bytes still free: capacity less what accepted and active deals hold (the ledger's totals, O(1)). */
+  private async freeCapacity (): Promise<bigint> {
+    const { reserved, used } = await this.ledger.stats()
+    const held = reserved + used
+    return this.terms.capacity > held ? this.terms.capacity - held : 0n
   }
 
   async ask (): Promise<SignedAsk> {
     const now = this.now()
-    const { used } = await this.usage()
-    const free = this.terms.capacity > used ? this.terms.capacity - used : 0n
+    const free = await this.freeCapacity()
     const current = this.signedAsk?.payload
     // re-sign when half the validity has passed or the free capacity changed
     if (current === undefined || current.expiry - now < this.terms.askTtl / 2 || current.freeCapacity !== free) {
@@ -164,37 +156,37 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   async propose (body: unknown): Promise<unknown> {
     const m = record(body, 'signed proposal', ['payload', 'signer', 'signature'])
     const envelope: Signed<unknown> = { payload: m.payload, signer: m.signer as string, signature: m.signature as Uint8Array }
+    const turn = this.proposals.then(async () => await this.accept(envelope))
+    this.proposals = turn.catch(() => {})
+    return await turn
+  }
+
+  /** Checks a proposal against the ask and the ledger and records it: one proposal at a time (see `proposals`). */
+  private async accept (envelope: Signed<unknown>): Promise<unknown> {
     const ask = (await this.ask()).payload
-    const payload = proposalFrom(envelope.payload)
-    const nonceKey = `${payload.client}\0${payload.nonce}`
     const checked = await checkProposal(envelope, ask, {
       freeCapacity: ask.freeCapacity,
-      hasDeal: async (id) => this.accepting.has(id.toString()) || (await this.ledger.deal(id)) !== undefined,
-      hasNonce: async (client, nonce) => this.accepting.has(`${client}\0${nonce}`) || await this.ledger.nonceUsed(client, nonce)
+      hasDeal: async (id) => (await this.ledger.deal(id)) !== undefined,
+      hasNonce: async (client, nonce) => await this.ledger.nonceUsed(client, nonce)
     }, { now: this.now() })
-    const dealKey = checked.dealId.toString()
-    this.accepting.add(dealKey)
-    this.accepting.add(nonceKey)
-    try {
-      const p = checked.signed.payload
-      const acceptedAt = this.now()
-      await this.ledger.append('deal-accepted', {
-        deal: checked.dealId,
-        client: p.client,
-        provider: p.provider,
-        nonce: p.nonce,
-        pieceCid: p.pieceCid,
-        payloadCid: p.payloadCid,
-        pieceSize: p.pieceSize,
-        payloadSize: p.payloadSize,
-        proposal: { payload: p, signer: checked.signed.signer, signature: checked.signed.signature }
-      })
-      this.signedAsk = undefined
-      return signAcceptance(this.signer, { dealId: checked.dealId, client: p.client, provider: p.provider, pieceCid: p.pieceCid, acceptedAt })
-    } finally {
-      this.accepting.delete(dealKey)
-      this.accepting.delete(nonceKey)
-    }
+    const p = checked.signed.payload
+    const acceptedAt = this.now()
+    await this.ledger.append('deal-accepted', {
+      deal: checked.dealId,
+      client: p.client,
+      provider: p.provider,
+      nonce: p.nonce,
+      pieceCid: p.pieceCid,
+      payloadCid: p.payloadCid,
+      pieceSize: p.pieceSize,
+      payloadSize: p.payloadSize,
+      start: p.start,
+      end: p.end,
+      challenges: p.challenges,
+      proposal: { payload: p, signer: checked.signed.signer, signature: checked.signed.signature }
+    })
+    this.signedAsk = undefined
+    return signAcceptance(this.signer, { dealId: checked.dealId, client: p.client, provider: p.provider, pieceCid: p.pieceCid, acceptedAt })
   }
 
   /** The accepted proposal of a deal, from its `deal-accepted` entry. */
@@ -387,17 +379,16 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
 
   // ProviderAdmin
   async status_ (): Promise<ProviderStatus> {
-    const { used, byState, bytesStored } = await this.usage()
-    let earned = 0n
-    for (const b of await this.ledger.balance()) earned += b.earned
+    const stats = await this.ledger.stats()
+    const used = stats.reserved + stats.used
     return {
       did: this.signer.did,
       url: this.terms.endpoint,
       capacity: { total: Number(this.terms.capacity), used: Number(used), free: Number(this.terms.capacity > used ? this.terms.capacity - used : 0n) },
-      deals: byState,
-      bytesStored,
+      deals: { ...stats.deals },
+      bytesStored: Number(stats.stored),
       proofsAnswered: this.proofsAnswered,
-      earnings: earned.toString(),
+      earnings: stats.earned.toString(),
       startedAt: this.startedAt
     }
   }

@@ -11,7 +11,8 @@ import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
 import * as dagPB from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
-import { pieceOf } from '../../proofs/index.js'
+import { randomBytes } from 'node:crypto'
+import { pieceCidV2, pieceOf } from '../../proofs/index.js'
 import { CairnError } from '../../src/errors.js'
 import { carFrame, carHeader } from '../../src/gateway/car.js'
 import type { ProviderTerms } from '../../src/provider/deals.js'
@@ -210,4 +211,10 @@ export function testTerms (overrides: Partial<ProviderTerms> = {}): ProviderTerm
     askTtl: 3600,
     ...overrides
   }
+}
+
+/** A piece CID v2 of `paddedSize` bytes (a power of two) with a random root: proposals need no data. */
+export function pieceOfSize (paddedSize: bigint): { pieceCid: CID, pieceSize: bigint, payloadSize: bigint } {
+  const height = paddedSize.toString(2).length - 1 - 5
+  return { pieceCid: pieceCidV2(new Uint8Array(randomBytes(32)), height, 0n), pieceSize: paddedSize, payloadSize: paddedSize / 128n * 127n }
 }
