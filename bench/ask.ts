@@ -81,7 +81,8 @@ export async function benchAsk (dir: string, deals: number, requests = 1000): Pr
         clientCollateral: 0n,
         provingPeriod: 86400,
         challenges: 16,
-        nonce: BigInt(i + 1)
+        nonce: BigInt(i + 1),
+        head: null
       }
       const signed = signProposal(client, proposal)
       const deal = dealIdOf(signed)

@@ -71,6 +71,8 @@ export const codes = {
   ERR_WRONG_SIGNER: 'verification',
   ERR_BAD_SIGNATURE: 'verification',
   ERR_LEDGER_BROKEN: 'verification',
+  // a counterparty's ledger no longer holds a head it signed (docs/ledger.md "Witnessed heads")
+  ERR_LEDGER_REWRITTEN: 'verification',
   // proofs of storage (SPEC §4): each way a proof can fail its audit has its own code
   ERR_PIECE_CORRUPT: 'verification',
   // raised by proofs/ (which imports nothing from src/) and shown as they are
@@ -133,7 +135,12 @@ export const codes = {
   ERR_TOO_MANY_CHALLENGES: 'refused',
   ERR_INSUFFICIENT_CAPACITY: 'refused',
   ERR_REPLAYED_DEAL: 'refused',
-  ERR_REPLAYED_NONCE: 'refused'
+  ERR_REPLAYED_NONCE: 'refused',
+  // a message version this node no longer takes (docs/protocol.md)
+  ERR_UNSUPPORTED_VERSION: 'refused',
+  // proof requests (docs/protocol.md "Proof requests")
+  ERR_REQUEST_EXPIRED: 'refused',
+  ERR_RATE_LIMITED: 'refused'
 } as const satisfies Record<string, ExitKind>
 
 export type ErrorCode = keyof typeof codes

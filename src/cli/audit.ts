@@ -57,7 +57,7 @@ export default async function audit (ids: string[], flags: AuditFlags): Promise<
       if (deal.state !== 'active') throw new CairnError('ERR_DEAL_STATE', `deal ${deal.id.toString()} is ${deal.state}; only active deals are audited`)
     }
     if (deals.length === 0) out.info('no active deals to audit')
-    const results = await Promise.all(deals.map(async deal => await auditDeal({ ledger, db }, deal, {
+    const results = await Promise.all(deals.map(async deal => await auditDeal({ ledger, db, signer: repo.identity }, deal, {
       ...options,
       onAttempt: (a) => { if (a.outcome === 'unknown') out.info(`unknown ${a.deal}: ${a.message ?? ''} (retrying)`) }
     })))

@@ -1,8 +1,11 @@
 /**
- * `cairn ledger log|verify|export|balance` (SPEC §2 Ledger): read the
- * node's ledger in the repo's database.
+ * `cairn ledger log|verify|export|balance|witness` (SPEC §2 Ledger): read the
+ * node's ledger in the repo's database. `verify --against <export>` also checks
+ * a counterparty's exported ledger still holds every head of it this node
+ * witnessed (docs/ledger.md "Witnessed heads").
  */
-import { createWriteStream } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { once } from 'node:events'
 import { CID } from 'multiformats/cid'
 import { CairnError, fromSystemError } from '../errors.js'
@@ -11,6 +14,7 @@ import { isEntryKind } from '../ledger/entry.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { verifyProofEntry } from '../client/audit.js'
+import { checkWitnessed, type WitnessReport } from '../ledger/witness.js'
 import { Output, parseIntegerFlag, toJSON, type GlobalOptions } from './output.js'
 
 interface LedgerOptions extends GlobalOptions {
@@ -19,13 +23,14 @@ interface LedgerOptions extends GlobalOptions {
   limit?: string
   output?: string
   allSignatures?: boolean
+  against?: string
 }
 
-const verbs: Record<string, (ledger: LevelLedger, out: Output, options: LedgerOptions) => Promise<void>> = { log, verify, export: exportLedger, balance }
+const verbs: Record<string, (ledger: LevelLedger, out: Output, options: LedgerOptions) => Promise<void>> = { log, verify, export: exportLedger, balance, witness }
 
 export default async function ledgerCommand (args: string[], options: LedgerOptions): Promise<void> {
   const verb = verbs[args[0]]
-  if (verb === undefined) throw new CairnError('ERR_USAGE', `unknown ledger command ${JSON.stringify(args[0])}; expected log, verify, export or balance`)
+  if (verb === undefined) throw new CairnError('ERR_USAGE', `unknown ledger command ${JSON.stringify(args[0])}; expected log, verify, export, balance or witness`)
   const out = new Output(options)
   const repo = await Repo.open(resolveRepoPath(options.repo))
   try {
@@ -53,9 +58,43 @@ async function verify (ledger: LevelLedger, out: Output, options: LedgerOptions)
   // every stored proof must still verify against its piece CID (SPEC §2 `ledger verify`)
   const report = await ledger.verify({ signatures: options.allSignatures === true ? 'all' : 'chain', verifyEntry: verifyProofEntry })
   const seconds = (performance.now() - started) / 1000
-  out.result({ ok: true, entries: report.entries, indexed: report.indexed, head: report.head, signer: ledger.did }, () => report.head === null
+  const against = options.against === undefined ? undefined : await checkWitnessed(ledger, exportLines(options.against))
+  const own = report.head === null
     ? 'ledger is empty'
-    : `ledger verified: ${report.entries} entries, head ${report.head.seq} ${report.head.cid.toString()}, ${report.indexed ?? 0} index entries re-derived from the chain (${seconds.toFixed(2)} s)`)
+    : `ledger verified: ${report.entries} entries, head ${report.head.seq} ${report.head.cid.toString()}, ${report.indexed ?? 0} index entries re-derived from the chain (${seconds.toFixed(2)} s)`
+  out.result({ ok: true, entries: report.entries, indexed: report.indexed, head: report.head, signer: ledger.did, against }, () => against === undefined
+    ? own
+    : `${own}\n${againstLine(against)}`)
+}
+
+function againstLine (r: WitnessReport): string {
+  if (r.checked === 0) return `the export of ${r.counterparty} (${r.entries} entries) verifies; this ledger witnessed none of its heads, so nothing more was checked`
+  return `the export of ${r.counterparty} (${r.entries} entries) still holds all ${r.checked} of its heads this ledger witnessed (newest: entry ${r.newest?.seq ?? '?'} in ${r.newest?.via ?? '?'})`
+}
+
+/** The lines of an export file, or ERR_PATH_NOT_FOUND. */
+async function * exportLines (path: string): AsyncIterable<string> {
+  const input = createReadStream(path, { encoding: 'utf8' })
+  try {
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) yield line
+  } catch (err) {
+    throw fromSystemError(err, path)
+  } finally {
+    input.destroy()
+  }
+}
+
+/** The newest head of each counterparty this ledger witnessed. */
+async function witness (ledger: LevelLedger, out: Output): Promise<void> {
+  const latest = new Map<string, { counterparty: string, heads: number, seq: number, cid: string, via: string, entry: number }>()
+  for await (const w of ledger.witnessed()) {
+    const known = latest.get(w.did)
+    latest.set(w.did, { counterparty: w.did, heads: (known?.heads ?? 0) + 1, seq: w.seq, cid: w.cid.toString(), via: w.via, entry: w.entry })
+  }
+  const rows = [...latest.values()]
+  out.result(rows, () => rows.length === 0
+    ? 'no counterparty heads witnessed yet'
+    : table(['counterparty', 'heads', 'newest seq', 'newest cid', 'seen in'], rows.map(r => [r.counterparty, String(r.heads), String(r.seq), r.cid, `${r.via} (entry ${r.entry})`])))
 }
 
 async function exportLedger (ledger: LevelLedger, _out: Output, options: LedgerOptions): Promise<void> {

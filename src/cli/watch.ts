@@ -45,7 +45,7 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
   try {
     const db = await repo.db()
     const ledger = await LevelLedger.open(db, repo.identity)
-    const summary = await watch({ ledger, db }, {
+    const summary = await watch({ ledger, db, signer: repo.identity }, {
       ...options,
       once: flags.once === true,
       until,

@@ -114,7 +114,8 @@ export async function makeDeal (ctx: DealContext, root: string, url: string, ter
   progress({ phase: 'ask' })
   const ask = await client.ask()
   await new AddressBook(await repo.db()).seen(client.url, ask)
-  const proposal = proposalFor(repo.identity.did, ask, piece, terms, now())
+  // the proposal carries this client's ledger head, which the provider records (docs/protocol.md "Witnessed heads")
+  const proposal = { ...proposalFor(repo.identity.did, ask, piece, terms, now()), head: ledger.head() }
   const signed = signProposal(repo.identity, proposal)
   const dealId = dealIdOf(signed)
   await ledger.append('deal-proposed', {
@@ -135,6 +136,7 @@ export async function makeDeal (ctx: DealContext, root: string, url: string, ter
   try {
     acceptance = await client.propose(signed)
     const a = acceptance.payload
+    if (a.head === undefined) throw new CairnError('ERR_UNSUPPORTED_VERSION', `provider ${client.url} answered with a deal-acceptance/v1, which carries no ledger head; this client takes v2 (docs/protocol.md)`)
     if (!a.dealId.equals(dealId) || a.client !== proposal.client || !a.pieceCid.equals(proposal.pieceCid)) {
       throw new CairnError('ERR_INVALID_MESSAGE', `provider accepted deal ${String(a.dealId)} of ${a.client} for piece ${String(a.pieceCid)}, but proposed was deal ${String(dealId)} of ${proposal.client} for piece ${proposal.pieceCid.toString()}`)
     }

@@ -23,7 +23,7 @@ import { matches } from '../car/hash.js'
 import { signAcceptance } from '../deal/acceptance.js'
 import { signDealStatus } from '../deal/acceptance.js'
 import { signAsk } from '../deal/ask.js'
-import type { Ask, Proposal, SignedAsk } from '../deal/interface.js'
+import type { Ask, Proposal, SignedAsk, SignedProofRequest } from '../deal/interface.js'
 import { parseDealId, proposalFrom } from '../deal/proposal.js'
 import { checkProposal } from '../deal/rules.js'
 import type { Signed, Signer } from '../deal/signing.js'
@@ -36,7 +36,9 @@ import { checkUploadCar, type UploadCheck } from './upload-check.js'
 import { DEFAULT_CACHE_LEVEL } from '../../proofs/index.js'
 import { writeFileAtomic } from '../fs/atomic.js'
 import type { FailedPiece } from './recovery.js'
-import { answerChallenge, challengeFrom, MAX_CHALLENGES, PieceProver, type PieceProverOptions } from './proofs.js'
+import { MAX_CHALLENGES, REQUEST_CLOCK_SKEW, verifyProofRequest } from '../deal/proof-request.js'
+import { PieceProver, proveChallenge, signProof, type PieceProverOptions, type ProofPayload } from './proofs.js'
+import { RateLimiter, type RateLimit } from './rate-limit.js'
 import type { BlockSource, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
 
 /** The terms a provider offers (`cairn provider start` flags). */
@@ -54,7 +56,17 @@ export interface ProviderTerms {
   challenges: number
   /** how long a signed ask stays valid, seconds */
   askTtl: number
+  /** seconds an accepted deal may take to be uploaded (never past its start) before it expires; default 1 h */
+  uploadWindow?: number
+  /** how far ahead a proposal's start may lie, seconds; default 7 d */
+  maxStartDelay?: number
+  /** seconds a piece no active deal holds is kept before its file is removed; default 24 h */
+  retentionGrace?: number
 }
+
+export const DEFAULT_UPLOAD_WINDOW = 3600
+export const DEFAULT_MAX_START_DELAY = 7 * 86400
+export const DEFAULT_RETENTION_GRACE = 86400
 
 export const BLOCK_PREFIX = 'blocks!'
 export const PIECE_PREFIX = 'pieces!'
@@ -68,8 +80,8 @@ const MAX_HASHER_LAYER_LEVEL = 15
 interface BlockLocation { piece: string, offset: number, length: number }
 
 export interface ProviderDealsOptions extends PieceProverOptions {
-  /** most challenges one proof answers (ERR_INVALID_ARGUMENT above) */
-  maxChallenges?: number
+  /** proof requests per deal: `burst` at once, then `perSecond` (ERR_RATE_LIMITED beyond); default 8, then one per 15 s */
+  proofRate?: RateLimit
   /** where a failure to build a piece's layer cache at store time is reported (it is rebuilt on first proof) */
   onCacheError?: (pieceCid: string, err: unknown) => void
   /** where a piece found corrupt by a proof is reported (its deal is then failed and the piece no longer served) */
@@ -84,6 +96,9 @@ export interface ProviderDealsOptions extends PieceProverOptions {
 /** The durable steps of an upload: body staged and fsync'd, renamed into the store, ledger batch committed. */
 export type UploadPhase = 'staged' | 'committed' | 'recorded'
 
+/** An honest client asks once per proving period; a few retries and manual audits fit in the burst. */
+export const DEFAULT_PROOF_RATE: RateLimit = { burst: 8, perSecond: 1 / 15 }
+
 export class ProviderDeals implements DealService, BlockSource, PieceSource {
   private signedAsk: SignedAsk | undefined
   private askSeq = 0
@@ -97,9 +112,11 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   /** pieces a proof found corrupt: neither the gateway nor the piece route serves them */
   private readonly suspect = new Set<string>()
   private readonly startedAt = new Date().toISOString()
-  proofsAnswered = 0
   /** layer caches and proofs of the stored pieces (SPEC §4) */
   readonly prover: PieceProver
+  private readonly proofRate: RateLimiter
+  /** proofs of one deal are made one after another */
+  private readonly proving = new Map<string, Promise<unknown>>()
 
   constructor (
     private readonly db: Database,
@@ -111,6 +128,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     private readonly options: ProviderDealsOptions = {}
   ) {
     this.prover = new PieceProver(store, options)
+    this.proofRate = new RateLimiter(options.proofRate ?? DEFAULT_PROOF_RATE)
   }
 
   /** Deal ids the ledger knows, newest first. */
@@ -170,8 +188,13 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       hasNonce: async (client, nonce) => await this.ledger.nonceUsed(client, nonce)
     }, { now: this.now() })
     const p = checked.signed.payload
+    if (p.head === undefined) {
+      throw new CairnError('ERR_UNSUPPORTED_VERSION', 'the proposal carries no ledger head (deal-proposal/v1); this provider takes deal-proposal/v2 (docs/protocol.md)')
+    }
     const acceptedAt = this.now()
-    await this.ledger.append('deal-accepted', {
+    // the upload must be complete within the window and before the deal starts (SPEC §3 "Transfer")
+    const uploadBy = Math.min(acceptedAt + (this.terms.uploadWindow ?? DEFAULT_UPLOAD_WINDOW), p.start)
+    const entry = await this.ledger.append('deal-accepted', {
       deal: checked.dealId,
       client: p.client,
       provider: p.provider,
@@ -182,11 +205,12 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       payloadSize: p.payloadSize,
       start: p.start,
       end: p.end,
+      uploadBy,
       challenges: p.challenges,
       proposal: { payload: p, signer: checked.signed.signer, signature: checked.signed.signature }
     })
     this.signedAsk = undefined
-    return signAcceptance(this.signer, { dealId: checked.dealId, client: p.client, provider: p.provider, pieceCid: p.pieceCid, acceptedAt })
+    return signAcceptance(this.signer, { dealId: checked.dealId, client: p.client, provider: p.provider, pieceCid: p.pieceCid, acceptedAt, uploadBy, head: { seq: entry.seq, cid: entry.cid } })
   }
 
   /** The accepted proposal of a deal, from its `deal-accepted` entry. */
@@ -302,29 +326,68 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return await this.status(dealId.toString())
   }
 
-  /** Answers a challenge `{seed, count}` for an active deal with a provider-signed proof (SPEC §4). */
+  /**
+   * Answers the deal's client's signed proof request (docs/protocol.md "Proof
+   * requests") with a provider-signed proof (SPEC §4): only the client's key,
+   * at most the deal's own challenges, a request signed within the last few
+   * minutes, and a few per deal at a time. The answered request is recorded
+   * (`proof-answered`) and the proof carries the head that records it.
+   */
   async prove (dealId: string, body: unknown): Promise<unknown> {
     const id = parseDealId(dealId)
-    const challenge = challengeFrom(body, Math.min(this.options.maxChallenges ?? MAX_CHALLENGES, MAX_CHALLENGES))
     const deal = await this.ledger.deal(id)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
+    const client = deal.client ?? (await this.proposalOf(id))?.client
+    if (client === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId} has no accepted proposal here`)
+    const request = verifyProofRequest(body, client)
+    const r = request.payload
+    if (!r.dealId.equals(id)) throw new CairnError('ERR_INVALID_ARGUMENT', `the request is for deal ${r.dealId.toString()}, sent to deal ${dealId}`)
     if (deal.state !== 'active' || deal.pieceCid === undefined) throw new CairnError('ERR_DEAL_STATE', `deal ${dealId} is ${deal.state}; only active deals are proven`)
-    const piece = deal.pieceCid.toString()
-    let proof: unknown
+    const allowed = Math.min(deal.challenges ?? (await this.proposalOf(id))?.challenges ?? this.terms.challenges, MAX_CHALLENGES)
+    if (r.count > allowed) {
+      throw new CairnError('ERR_TOO_MANY_CHALLENGES', `${r.count} challenges asked; deal ${dealId} was made for ${allowed} per proof`, { details: { offered: r.count, max: allowed } })
+    }
+    const now = this.now()
+    if (Math.abs(now - r.at) > REQUEST_CLOCK_SKEW) {
+      throw new CairnError('ERR_REQUEST_EXPIRED', `the proof request was signed at ${r.at}, it is now ${now} (unix seconds); requests are taken within ${REQUEST_CLOCK_SKEW} s`)
+    }
+    const wait = this.proofRate.take(id.toString())
+    if (wait !== undefined) throw new CairnError('ERR_RATE_LIMITED', `too many proof requests for deal ${dealId}; try again in ${wait} s`, { details: { retryAfter: wait } })
+    const key = id.toString()
+    const turn = (this.proving.get(key) ?? Promise.resolve()).then(async () => await this.answer(id, deal.pieceCid as CID, client, request))
+    const tail = turn.catch(() => {})
+    this.proving.set(key, tail)
     try {
-      proof = await answerChallenge(this.prover, this.signer, { dealId: id, pieceCid: deal.pieceCid }, challenge, this.now())
+      return await turn
+    } finally {
+      if (this.proving.get(key) === tail) this.proving.delete(key)
+    }
+  }
+
+  private async answer (id: CID, pieceCid: CID, client: string, request: SignedProofRequest): Promise<unknown> {
+    const piece = pieceCid.toString()
+    const { seed, count } = request.payload
+    let payload: ProofPayload
+    try {
+      payload = await proveChallenge(this.prover, { dealId: id, pieceCid }, { seed, count }, this.now())
     } catch (err) {
       if ((err as { code?: string }).code === 'ERR_PIECE_CORRUPT') {
         // lost or changed bytes are reported and the piece is not served until a proof passes again
         // (start-up recovery re-checks it and fails the deal if it is still wrong)
-        if (!this.suspect.has(piece)) this.options.onPieceFailed?.({ deal: dealId, piece, code: 'ERR_PIECE_CORRUPT', reason: (err as Error).message })
+        if (!this.suspect.has(piece)) this.options.onPieceFailed?.({ deal: id.toString(), piece, code: 'ERR_PIECE_CORRUPT', reason: (err as Error).message })
         this.suspect.add(piece)
       }
       throw err
     }
     this.suspect.delete(piece)
-    this.proofsAnswered++
-    return proof
+    const entry = await this.ledger.append('proof-answered', {
+      deal: id,
+      client,
+      seed,
+      count,
+      request: { payload: request.payload, signer: request.signer, signature: request.signature }
+    })
+    return signProof(this.signer, { ...payload, head: { seq: entry.seq, cid: entry.cid } })
   }
 
   async status (dealId: string): Promise<unknown> {
@@ -387,7 +450,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       capacity: { total: Number(this.terms.capacity), used: Number(used), free: Number(this.terms.capacity > used ? this.terms.capacity - used : 0n) },
       deals: { ...stats.deals },
       bytesStored: Number(stats.stored),
-      proofsAnswered: this.proofsAnswered,
+      proofsAnswered: stats.proofsAnswered,
       earnings: stats.earned.toString(),
       startedAt: this.startedAt
     }

@@ -12,6 +12,9 @@ import * as dagJSON from '@ipld/dag-json'
 import type { CID } from 'multiformats/cid'
 import type { Proposal } from '../../src/deal/interface.js'
 import { signProposal } from '../../src/deal/proposal.js'
+import { signProofRequest } from '../../src/deal/proof-request.js'
+import { randomBytes } from 'node:crypto'
+import { CID as CIDClass } from 'multiformats/cid'
 import type { Signer } from '../../src/deal/signing.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import { uploadAuthorization } from '../../src/provider/auth.js'
@@ -103,6 +106,7 @@ export function proposalOf (client: Signer, provider: string, p: Pick<Payload, '
     provingPeriod: 86400,
     challenges: 16,
     nonce,
+    head: null,
     ...overrides
   }
 }
@@ -112,6 +116,11 @@ export async function postJSON (url: string, body: string | Uint8Array, headers:
 }
 
 /** Proposes and returns the accepted deal id, or throws with the refusal. */
+/** The DAG-JSON body of a proof request for `dealId` signed by `client` (docs/protocol.md "Proof requests"). */
+export function proofRequestBody (client: Signer, dealId: string, count: number): string {
+  return dagJSON.stringify(signProofRequest(client, { dealId: CIDClass.parse(dealId), seed: new Uint8Array(randomBytes(32)), count, at: Math.floor(Date.now() / 1000), head: null }))
+}
+
 export async function makeDeal (url: string, client: Signer, provider: string, p: Payload, nonce: bigint): Promise<string> {
   const res = await postJSON(`${url}/v1/deals`, dagJSON.stringify(signProposal(client, proposalOf(client, provider, p, nonce))))
   const text = await res.text()

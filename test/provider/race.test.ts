@@ -49,7 +49,8 @@ function proposal (w: World, size: bigint, nonce: bigint, label: string): Propos
     clientCollateral: 0n,
     provingPeriod: 3600,
     challenges: 16,
-    nonce
+    nonce,
+    head: null
   }
 }
 
