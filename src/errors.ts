@@ -117,6 +117,8 @@ export const codes = {
   ERR_SHUTTING_DOWN: 'refused',
   ERR_UPLOAD_IN_PROGRESS: 'refused',
   ERR_DEAL_STATE: 'refused',
+  // a deal past its end, or not uploaded by its deadline (docs/protocol.md "Deal lifecycle")
+  ERR_DEAL_EXPIRED: 'refused',
   // deal rules (src/deal/rules.ts): each names the rule and both values
   ERR_WRONG_PROVIDER: 'refused',
   ERR_ASK_EXPIRED: 'refused',
@@ -126,6 +128,7 @@ export const codes = {
   ERR_PIECE_TOO_LARGE: 'refused',
   ERR_PROPOSAL_EXPIRED: 'refused',
   ERR_START_IN_PAST: 'refused',
+  ERR_START_TOO_LATE: 'refused',
   ERR_DURATION_TOO_SHORT: 'refused',
   ERR_DURATION_TOO_LONG: 'refused',
   ERR_PRICE_TOO_LOW: 'refused',

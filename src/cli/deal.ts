@@ -23,6 +23,7 @@ interface DealOptions extends GlobalOptions {
   challenges?: string
   provingPeriod?: string
   label?: string
+  startDelay?: string
 }
 
 export function termsFrom (options: DealOptions): DealTerms {
@@ -36,7 +37,8 @@ export function termsFrom (options: DealOptions): DealTerms {
     maxPrice: options.maxPrice === undefined ? undefined : BigInt(options.maxPrice.trim()),
     challenges: parseIntegerFlag(options.challenges, '--challenges', 'ERR_INVALID_ARGUMENT', 1, 1024),
     provingPeriod: options.provingPeriod === undefined ? undefined : parseDuration(options.provingPeriod, '--proving-period', 86400),
-    label
+    label,
+    startDelay: options.startDelay === undefined ? undefined : options.startDelay.trim() === '0' ? 0 : parseDuration(options.startDelay, '--start-delay', 0)
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { CairnError } from '../errors.js'
 import { AdminClient, startAdmin } from '../provider/admin.js'
-import type { ProviderTerms, UploadPhase } from '../provider/deals.js'
+import { DEFAULT_MAX_START_DELAY, DEFAULT_RETENTION_GRACE, DEFAULT_UPLOAD_WINDOW, type ProviderTerms, type UploadPhase } from '../provider/deals.js'
 import { startProviderNode } from '../provider/node.js'
 import { stderrLogger } from '../provider/server.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
@@ -21,6 +21,9 @@ interface StartOptions extends GlobalOptions {
   maxDuration?: string
   provingPeriod?: string
   challenges?: string
+  uploadWindow?: string
+  maxStartDelay?: string
+  retentionGrace?: string
 }
 
 const UNITS: Record<string, bigint> = { '': 1n, b: 1n, kib: 1n << 10n, mib: 1n << 20n, gib: 1n << 30n, tib: 1n << 40n, kb: 1000n, mb: 1000n ** 2n, gb: 1000n ** 3n, tb: 1000n ** 4n }
@@ -84,7 +87,11 @@ export async function start (_positional: string[], options: StartOptions): Prom
     maxDuration: parseDuration(options.maxDuration, '--max-duration', 540 * 86400),
     provingPeriod: parseDuration(options.provingPeriod, '--proving-period', 86400),
     challenges: Number(parseAmount(options.challenges, '--challenges', 16n)),
-    askTtl: 3600
+    askTtl: 3600,
+    uploadWindow: parseDuration(options.uploadWindow, '--upload-window', DEFAULT_UPLOAD_WINDOW),
+    maxStartDelay: parseDuration(options.maxStartDelay, '--max-start-delay', DEFAULT_MAX_START_DELAY),
+    // 0: a piece goes as soon as its last deal ends
+    retentionGrace: options.retentionGrace?.trim() === '0' ? 0 : parseDuration(options.retentionGrace, '--retention-grace', DEFAULT_RETENTION_GRACE)
   }
 
   const repo = await Repo.open(resolveRepoPath(options.repo))

@@ -16,7 +16,7 @@ import { CID } from 'multiformats/cid'
 import { CairnError, isCairnError } from '../errors.js'
 import type { Proposal, SignedAcceptance, SignedAsk, SignedDealStatus } from '../deal/interface.js'
 import { dealIdOf, signProposal } from '../deal/proposal.js'
-import { requiredCollateral } from '../deal/rules.js'
+import { DEFAULT_CLOCK_SKEW, requiredCollateral } from '../deal/rules.js'
 import type { Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
@@ -33,6 +33,24 @@ export interface DealTerms {
   /** seconds */
   provingPeriod?: number
   label?: string
+  /**
+   * seconds from now to the deal's start: the provider wants the upload done
+   * by then (docs/protocol.md "Deal lifecycle"); default `defaultStartDelay`
+   */
+  startDelay?: number
+}
+
+/** The upload rate the default start delay allows for: a slow but working link. */
+export const ASSUMED_UPLOAD_BYTES_PER_SECOND = 1 << 20
+
+/**
+ * A start late enough for the upload to be done by then at 1 MiB/s: a
+ * provider wants it by the start (but always allows the 60 s a start may lie
+ * in the past), so pieces up to 60 MiB start at once and larger ones later.
+ */
+export function defaultStartDelay (payloadSize: bigint): number {
+  const seconds = Number((payloadSize + BigInt(ASSUMED_UPLOAD_BYTES_PER_SECOND) - 1n) / BigInt(ASSUMED_UPLOAD_BYTES_PER_SECOND))
+  return Math.max(0, seconds - DEFAULT_CLOCK_SKEW)
 }
 
 export interface DealProgress {
@@ -84,6 +102,7 @@ export function proposalFor (client: string, ask: SignedAsk, piece: { root: CID,
   const a = ask.payload
   const pieceSize = BigInt(piece.record.paddedSize)
   const price = terms.maxPrice !== undefined && terms.maxPrice < a.pricePerGiBDay ? terms.maxPrice : a.pricePerGiBDay
+  const start = now + (terms.startDelay ?? defaultStartDelay(BigInt(piece.record.payloadSize)))
   return {
     pieceCid: CID.parse(piece.record.piece),
     pieceSize,
@@ -92,8 +111,8 @@ export function proposalFor (client: string, ask: SignedAsk, piece: { root: CID,
     client,
     provider: a.provider,
     label: terms.label ?? '',
-    start: now,
-    end: now + terms.duration,
+    start,
+    end: start + terms.duration,
     pricePerGiBDay: price,
     providerCollateral: requiredCollateral(a.collateralPerGiB, pieceSize),
     clientCollateral: 0n,

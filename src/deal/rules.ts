@@ -33,6 +33,8 @@ export interface CheckOptions {
   /** unix seconds; defaults to the clock */
   now?: number
   clockSkew?: number
+  /** how far ahead a start may lie, seconds (the provider's --max-start-delay); unbounded when unset */
+  maxStartDelay?: number
 }
 
 export interface CheckedProposal {
@@ -54,6 +56,9 @@ export async function checkProposal (envelope: Signed<unknown>, ask: Ask, state:
   const signed = verifyProposal(envelope)
   const p = signed.payload
   checkTerms(p, ask, now, skew)
+  if (options.maxStartDelay !== undefined && p.start > now + options.maxStartDelay) {
+    throw refuse('ERR_START_TOO_LATE', `deal starts at ${p.start}, ${p.start - now} s from now; provider takes starts at most ${options.maxStartDelay} s ahead`, { start: p.start, max: options.maxStartDelay })
+  }
   if (p.pieceSize > state.freeCapacity) {
     throw refuse('ERR_INSUFFICIENT_CAPACITY', `piece needs ${p.pieceSize} bytes, provider has ${state.freeCapacity} bytes free`, { needed: p.pieceSize, free: state.freeCapacity })
   }

@@ -35,6 +35,11 @@ import { verifyUploadAuthorization } from './auth.js'
 import { checkUploadCar, type UploadCheck } from './upload-check.js'
 import { DEFAULT_CACHE_LEVEL } from '../../proofs/index.js'
 import { writeFileAtomic } from '../fs/atomic.js'
+import { pieceCidV1FromV2 } from '../../proofs/index.js'
+import { DEFAULT_CLOCK_SKEW } from '../deal/rules.js'
+import { secondsKey } from '../ledger/indexes.js'
+import { carBlockCids } from '../car/seek.js'
+import { KeyedQueue } from './serial.js'
 import type { FailedPiece } from './recovery.js'
 import { MAX_CHALLENGES, REQUEST_CLOCK_SKEW, verifyProofRequest } from '../deal/proof-request.js'
 import { PieceProver, proveChallenge, signProof, type PieceProverOptions, type ProofPayload } from './proofs.js'
@@ -64,6 +69,16 @@ export interface ProviderTerms {
   retentionGrace?: number
 }
 
+/**
+ * When an accepted deal must be uploaded by: within the upload window and not
+ * after the deal starts (the deal's proving begins then), except that a deal
+ * starting about now still gets the clock skew a start may lie in the past
+ * (60 s) rather than no time at all.
+ */
+export function uploadDeadline (acceptedAt: number, start: number, uploadWindow: number): number {
+  return Math.min(acceptedAt + uploadWindow, Math.max(start, acceptedAt + DEFAULT_CLOCK_SKEW))
+}
+
 export const DEFAULT_UPLOAD_WINDOW = 3600
 export const DEFAULT_MAX_START_DELAY = 7 * 86400
 export const DEFAULT_RETENTION_GRACE = 86400
@@ -73,6 +88,8 @@ export const PIECE_PREFIX = 'pieces!'
 export const PIECE_V1_PREFIX = 'pieces-v1!'
 /** root CID → the piece that is exactly the DFS, duplicate-free CAR of its DAG (what the gateway may stream whole) */
 export const DAG_PREFIX = 'dags!'
+/** `<unix s>/<pieceCid>`: a piece no active deal holds any more, whose file goes once its retention grace ends */
+export const GC_PREFIX = 'gc!'
 
 /** The highest layer the piece hasher collects (its chunk's level: 1 MiB of fr32 quads). */
 const MAX_HASHER_LAYER_LEVEL = 15
@@ -108,15 +125,18 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
    * could both take the last free bytes or the same nonce.
    */
   private proposals: Promise<unknown> = Promise.resolve()
-  private readonly uploading = new Set<string>()
+  /** uploads in flight, each abortable when its deal expires */
+  private readonly uploading = new Map<string, AbortController>()
+  /** pieces renamed into the store whose ledger batch has not committed yet: never collected */
+  private readonly committing = new Set<string>()
+  /** what reads a deal's state and appends on it (upload commit, expiry, proofs) runs one at a time per deal */
+  private readonly lanes = new KeyedQueue()
   /** pieces a proof found corrupt: neither the gateway nor the piece route serves them */
   private readonly suspect = new Set<string>()
   private readonly startedAt = new Date().toISOString()
   /** layer caches and proofs of the stored pieces (SPEC §4) */
   readonly prover: PieceProver
   private readonly proofRate: RateLimiter
-  /** proofs of one deal are made one after another */
-  private readonly proving = new Map<string, Promise<unknown>>()
 
   constructor (
     private readonly db: Database,
@@ -186,14 +206,13 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       freeCapacity: ask.freeCapacity,
       hasDeal: async (id) => (await this.ledger.deal(id)) !== undefined,
       hasNonce: async (client, nonce) => await this.ledger.nonceUsed(client, nonce)
-    }, { now: this.now() })
+    }, { now: this.now(), maxStartDelay: this.terms.maxStartDelay ?? DEFAULT_MAX_START_DELAY })
     const p = checked.signed.payload
     if (p.head === undefined) {
       throw new CairnError('ERR_UNSUPPORTED_VERSION', 'the proposal carries no ledger head (deal-proposal/v1); this provider takes deal-proposal/v2 (docs/protocol.md)')
     }
     const acceptedAt = this.now()
-    // the upload must be complete within the window and before the deal starts (SPEC §3 "Transfer")
-    const uploadBy = Math.min(acceptedAt + (this.terms.uploadWindow ?? DEFAULT_UPLOAD_WINDOW), p.start)
+    const uploadBy = uploadDeadline(acceptedAt, p.start, this.terms.uploadWindow ?? DEFAULT_UPLOAD_WINDOW)
     const entry = await this.ledger.append('deal-accepted', {
       deal: checked.dealId,
       client: p.client,
@@ -230,14 +249,22 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     if (proposal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId.toString()} has no accepted proposal here`)
     verifyUploadAuthorization(request.authorization, proposal.client, dealId)
     if (deal.state !== 'accepted') throw new CairnError('ERR_DEAL_STATE', `deal ${dealId.toString()} is ${deal.state}; a piece is taken only for an accepted deal`)
+    if (deal.uploadBy !== undefined && this.now() > deal.uploadBy) {
+      throw new CairnError('ERR_DEAL_EXPIRED', `deal ${dealId.toString()} had to be uploaded by ${deal.uploadBy} (unix seconds); it is now ${this.now()}`)
+    }
     if (BigInt(request.contentLength) !== proposal.payloadSize) {
       throw new CairnError('ERR_CONTENT_LENGTH', `Content-Length is ${request.contentLength} bytes; the deal's payloadSize is ${proposal.payloadSize} bytes`)
     }
     const key = dealId.toString()
     if (this.uploading.has(key)) throw new CairnError('ERR_UPLOAD_IN_PROGRESS', `an upload for deal ${key} is already in progress`)
-    this.uploading.add(key)
+    // an upload still running at the deal's upload deadline is cut off by its expiry
+    const expiry = new AbortController()
+    this.uploading.set(key, expiry)
     try {
-      return await this.receive(dealId, proposal, request)
+      return await this.receive(dealId, proposal, { ...request, signal: AbortSignal.any([request.signal, expiry.signal]) })
+    } catch (err) {
+      if (expiry.signal.aborted) throw expiry.signal.reason
+      throw err
     } finally {
       this.uploading.delete(key)
     }
@@ -287,10 +314,6 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     }
     const { blocks, canonical } = check as UploadCheck
     const piece = staged.piece.cid.toString()
-    // another active deal may already hold these very bytes under the same name
-    const sharedPiece = (await this.db.get(PIECE_PREFIX + piece)) !== undefined
-    await staged.commit()
-    this.options.onUploadPhase?.('committed', dealId.toString())
     // one index entry per block (4,100 for 1 GiB): encoded lazily, as the ledger takes them in time slices
     function * extra (): Generator<ExtraOp> {
       for (const { cid, offset, length } of blocks) {
@@ -300,20 +323,38 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       yield { type: 'put', key: PIECE_V1_PREFIX + staged.piece.cidV1.toString(), value: new TextEncoder().encode(piece) }
       if (canonical) yield { type: 'put', key: DAG_PREFIX + proposal.payloadCid.toString(), value: new TextEncoder().encode(piece) }
     }
-    try {
-      await this.ledger.append('deal-active', {
-        deal: dealId,
-        pieceCid: staged.piece.cid,
-        pieceCidV1: staged.piece.cidV1,
-        payloadCid: proposal.payloadCid,
-        payloadSize: BigInt(staged.size),
-        blocks: blocks.length
-      }, extra())
-    } catch (err) {
-      // the batch did not commit: the renamed piece is indexed by nothing and must not stay in the store
-      if (!sharedPiece) await rm(this.store.path(piece), { force: true }).catch(() => {})
-      throw err
-    }
+    // the deal's state is read and the piece committed in the deal's lane, so an expiry cannot come in between
+    await this.lanes.run(dealId.toString(), async () => {
+      const now = await this.ledger.deal(dealId)
+      if (now?.state !== 'accepted' || request.signal.aborted) {
+        await staged.abort()
+        if (request.signal.aborted) throw request.signal.reason
+        throw new CairnError('ERR_DEAL_STATE', `deal ${dealId.toString()} became ${now?.state ?? 'unknown'} during its upload`)
+      }
+      // another active deal may already hold these very bytes under the same name
+      const sharedPiece = (await this.db.get(PIECE_PREFIX + piece)) !== undefined
+      this.committing.add(piece)
+      try {
+        await staged.commit()
+        this.options.onUploadPhase?.('committed', dealId.toString())
+        try {
+          await this.ledger.append('deal-active', {
+            deal: dealId,
+            pieceCid: staged.piece.cid,
+            pieceCidV1: staged.piece.cidV1,
+            payloadCid: proposal.payloadCid,
+            payloadSize: BigInt(staged.size),
+            blocks: blocks.length
+          }, extra())
+        } catch (err) {
+          // the batch did not commit: the renamed piece is indexed by nothing and must not stay in the store
+          if (!sharedPiece) await rm(this.store.path(piece), { force: true }).catch(() => {})
+          throw err
+        }
+      } finally {
+        this.committing.delete(piece)
+      }
+    })
     this.options.onUploadPhase?.('recorded', dealId.toString())
     this.signedAsk = undefined
     // the upper tree layers, so that proofs read only the challenged regions (SPEC §4 "Speed")
@@ -348,20 +389,96 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       throw new CairnError('ERR_TOO_MANY_CHALLENGES', `${r.count} challenges asked; deal ${dealId} was made for ${allowed} per proof`, { details: { offered: r.count, max: allowed } })
     }
     const now = this.now()
+    if (deal.end !== undefined && now >= deal.end) throw new CairnError('ERR_DEAL_EXPIRED', `deal ${dealId} ended at ${deal.end} (unix seconds); it is no longer proven`)
     if (Math.abs(now - r.at) > REQUEST_CLOCK_SKEW) {
       throw new CairnError('ERR_REQUEST_EXPIRED', `the proof request was signed at ${r.at}, it is now ${now} (unix seconds); requests are taken within ${REQUEST_CLOCK_SKEW} s`)
     }
     const wait = this.proofRate.take(id.toString())
     if (wait !== undefined) throw new CairnError('ERR_RATE_LIMITED', `too many proof requests for deal ${dealId}; try again in ${wait} s`, { details: { retryAfter: wait } })
-    const key = id.toString()
-    const turn = (this.proving.get(key) ?? Promise.resolve()).then(async () => await this.answer(id, deal.pieceCid as CID, client, request))
-    const tail = turn.catch(() => {})
-    this.proving.set(key, tail)
-    try {
-      return await turn
-    } finally {
-      if (this.proving.get(key) === tail) this.proving.delete(key)
+    return await this.lanes.run(id.toString(), async () => {
+      // the deal may have expired while this request waited for its turn
+      if ((await this.ledger.deal(id))?.state !== 'active') throw new CairnError('ERR_DEAL_STATE', `deal ${dealId} is no longer active`)
+      return await this.answer(id, deal.pieceCid as CID, client, request)
+    })
+  }
+
+  /**
+   * Expires up to `limit` deals the ledger's schedule says are due by `now`
+   * (docs/protocol.md "Deal lifecycle"): an accepted deal past its upload
+   * deadline (an upload still running is cut off) and an active deal past its
+   * end. An ended deal's piece stops being served in the same batch, unless
+   * another active deal holds it, and is queued for removal after the grace.
+   */
+  async expireDue (now: number, limit: number): Promise<{ due: number, expired: string[] }> {
+    const due = await this.ledger.due(now, limit)
+    const expired: string[] = []
+    for (const { deal } of due) {
+      if (await this.lanes.run(deal, async () => await this.expire(deal, now))) expired.push(deal)
     }
+    if (expired.length > 0) this.signedAsk = undefined
+    return { due: due.length, expired }
+  }
+
+  private async expire (deal: string, now: number): Promise<boolean> {
+    const record = await this.ledger.deal(deal)
+    const id = parseDealId(deal)
+    if (record === undefined) return false
+    if (record.state === 'accepted' || record.state === 'transferring') {
+      if (record.uploadBy === undefined || record.uploadBy > now) return false
+      this.uploading.get(deal)?.abort(new CairnError('ERR_DEAL_EXPIRED', `deal ${deal} had to be uploaded by ${record.uploadBy} (unix seconds)`))
+      await this.ledger.append('deal-expired', { deal: id, provider: this.signer.did, reason: 'upload-window', uploadBy: record.uploadBy })
+      return true
+    }
+    if (record.state !== 'active' || record.end === undefined || record.end > now) return false
+    const extra: ExtraOp[] = []
+    const piece = record.pieceCid?.toString()
+    if (piece !== undefined && (await this.ledger.holders(piece)).every(d => d === deal)) {
+      extra.push(...await this.unserve(piece, record.payloadCid))
+      extra.push({ type: 'put', key: `${GC_PREFIX}${secondsKey(now + (this.terms.retentionGrace ?? DEFAULT_RETENTION_GRACE))}/${piece}`, value: new Uint8Array(0) })
+    }
+    await this.ledger.append('deal-expired', { deal: id, provider: this.signer.did, reason: 'end', end: record.end }, extra)
+    return true
+  }
+
+  /**
+   * The index deletions that stop a piece being served: its piece entries, its
+   * whole-DAG entry, and every block entry that points into it (listed from
+   * the piece file's frame headers, without reading the blocks).
+   */
+  private async unserve (piece: string, payloadCid: CID | undefined): Promise<ExtraOp[]> {
+    const ops: ExtraOp[] = [{ type: 'del', key: PIECE_PREFIX + piece }, { type: 'del', key: PIECE_V1_PREFIX + pieceCidV1FromV2(CID.parse(piece)).toString() }]
+    if (payloadCid !== undefined) {
+      const dag = await this.db.get(DAG_PREFIX + payloadCid.toString())
+      if (dag !== undefined && new TextDecoder().decode(dag) === piece) ops.push({ type: 'del', key: DAG_PREFIX + payloadCid.toString() })
+    }
+    const cids = await carBlockCids(this.store.path(piece)).catch(() => [])
+    for (const cid of cids) {
+      const key = BLOCK_PREFIX + cid.toString()
+      const at = await this.db.get(key)
+      // a block another piece indexed last stays (it is that piece's to serve)
+      if (at !== undefined && (dagCBOR.decode(at) as BlockLocation).piece === piece) ops.push({ type: 'del', key })
+    }
+    return ops
+  }
+
+  /** Removes up to `limit` piece files whose retention grace ended by `now` and that no deal holds again. */
+  async collect (now: number, limit: number): Promise<{ due: number, removed: string[] }> {
+    const removed: string[] = []
+    const keys = await this.db.keys({ gte: GC_PREFIX, lt: `${GC_PREFIX}${secondsKey(now + 1)}`, limit }).all()
+    for (const key of keys) {
+      const piece = key.slice(key.indexOf('/') + 1)
+      // a new deal for the same piece may have stored it again meanwhile
+      const held = (await this.db.get(PIECE_PREFIX + piece)) !== undefined || this.committing.has(piece) || (await this.ledger.holders(piece)).length > 0
+      if (!held) {
+        await rm(this.store.path(piece), { force: true })
+        await rm(this.prover.cachePath(piece), { force: true })
+        this.prover.forget(piece)
+        this.suspect.delete(piece)
+        removed.push(piece)
+      }
+      await this.db.del(key)
+    }
+    return { due: keys.length, removed }
   }
 
   private async answer (id: CID, pieceCid: CID, client: string, request: SignedProofRequest): Promise<unknown> {

@@ -8,6 +8,7 @@ import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { ProviderDeals, type ProviderDealsOptions, type ProviderTerms } from './deals.js'
 import type { Logger } from './interface.js'
+import { LifecycleScheduler, type LifecycleOptions } from './expiry.js'
 import { recoverProvider } from './recovery.js'
 import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
@@ -20,6 +21,8 @@ export interface ProviderNode {
   readonly service: HttpService
   readonly url: string
   readonly terms: ProviderTerms
+  /** expires deals and removes pieces as they fall due (undefined when started without it) */
+  readonly lifecycle: LifecycleScheduler | undefined
   /** Stops serving and flushes the ledger; the repo stays open for the caller. */
   close (): Promise<void>
 }
@@ -33,6 +36,8 @@ export interface ProviderNodeOptions {
   now?: () => number
   /** Clean up what a crash left behind before serving (SPEC §3 "Transfer"). */
   recover?: boolean
+  /** the expiry and piece-removal schedule (docs/protocol.md "Deal lifecycle"); false: none (tests drive it by hand) */
+  lifecycle?: LifecycleOptions | false
 }
 
 export async function startProviderNode (repo: Repo, terms: ProviderTerms, options: ProviderNodeOptions = {}): Promise<ProviderNode> {
@@ -61,6 +66,8 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   })
   const url = await service.listen(options.host ?? '127.0.0.1', options.port ?? 0)
   terms.endpoint = url
+  const lifecycle = options.lifecycle === false ? undefined : new LifecycleScheduler(node, { now: options.now, log, ...options.lifecycle })
+  lifecycle?.start()
   return {
     repo,
     ledger,
@@ -69,7 +76,9 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     service,
     url,
     terms,
+    lifecycle,
     close: async () => {
+      await lifecycle?.stop()
       await service.close()
       await ledger.flush?.()
     }
