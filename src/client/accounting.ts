@@ -114,7 +114,8 @@ export function periodCount (proposal: Pick<Proposal, 'start' | 'end' | 'proving
  */
 export async function recordResult (ctx: AccountingContext, deal: DealTermsView, period: number, outcome: ProofOutcome, fields: EntryFields): Promise<{ entry: LedgerEntry, counts: boolean }> {
   const state = await auditState(ctx.db, deal.id)
-  const counts = period > state.audited
+  // only the deal's whole periods are paid or charged: none before its start, none past its end
+  const counts = period >= 0 && period < periodCount(deal.proposal) && period > state.audited
   const kind: EntryKind = outcome === 'passed' ? 'proof-passed' : outcome === 'failed' ? 'proof-failed' : 'proof-missed'
   const next: AuditState = counts ? { ...state, audited: period, outcome } : state
   const entry = await ctx.ledger.append(kind, { deal: deal.id, provider: deal.provider, period, ...fields }, counts ? [stateOp(deal.id, next)] : [])
@@ -167,4 +168,18 @@ export async function settle (ctx: AccountingContext, deal: DealTermsView): Prom
     }
   }
   return settlement
+}
+
+/**
+ * Records `deal-expired` for an active deal whose end has passed (once, in
+ * the deal's turn); true when it did. Past its end a deal is neither
+ * challenged nor paid.
+ */
+export async function expireIfEnded (ctx: AccountingContext, deal: DealTermsView, now: number): Promise<boolean> {
+  if (now < deal.proposal.end) return false
+  return await serialByDeal(deal.id, async () => {
+    if ((await ctx.ledger.deal(deal.id))?.state !== 'active') return false
+    await ctx.ledger.append('deal-expired', { deal: deal.id, provider: deal.provider, end: deal.proposal.end })
+    return true
+  })
 }

@@ -30,7 +30,7 @@ import { verifyByDid, signingBytes, publicKeyOf, type Signer } from '../deal/sig
 import type { Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import { pieceProofOf, proofPayloadFrom, proofTag, type SignedProof } from '../provider/proofs.js'
-import { periodOf, recordResult, serialByDeal, settle, type ProofOutcome, type Settlement } from './accounting.js'
+import { expireIfEnded, periodOf, recordResult, serialByDeal, settle, type ProofOutcome, type Settlement } from './accounting.js'
 
 export const DEFAULT_CHALLENGE_TIMEOUT_MS = 30_000
 
@@ -281,6 +281,11 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
   if (!Number.isSafeInteger(count) || count < 1) throw new CairnError('ERR_INVALID_ARGUMENT', `challenges must be a positive whole number, got ${count}`)
   if (count > deal.proposal.challenges) {
     throw new CairnError('ERR_INVALID_ARGUMENT', `${count} challenges asked; deal ${deal.id.toString()} was made for at most ${deal.proposal.challenges} per proof`)
+  }
+  if (now() >= deal.proposal.end) {
+    // past its end a deal is not challenged and no period is paid: it is marked expired instead
+    await expireIfEnded(ctx, deal, now())
+    throw new CairnError('ERR_DEAL_EXPIRED', `deal ${deal.id.toString()} ended at ${new Date(deal.proposal.end * 1000).toISOString()}; it is expired, not audited`, { details: { deal: deal.id.toString(), end: deal.proposal.end } })
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_CHALLENGE_TIMEOUT_MS
   const retries = options.retries ?? 3
