@@ -70,7 +70,7 @@ program.command('deal').argument('<cid>').description('propose the piece of <cid
   .option('--provider <url>', 'provider to deal with (repeatable; default: the cheapest in the address book)', many)
   .option('--replicas <n>', 'without --provider: how many distinct providers to use', '1')
   .option('--duration <duration>', 'deal length (seconds, or 24h, 180d…)', '180d')
-  .option('--max-price <amount>', 'most paid per GiB per day, base units')
+  .option('--max-price <amount>', 'most paid per GiB per day, base units (default 1000: a provider\'s ask is never taken as it is)')
   .option('--challenges <n>', 'challenges per proof')
   .option('--proving-period <duration>', 'how often the provider proves possession (default: its ask)')
   .option('--label <text>', 'a label of up to 256 bytes')

@@ -132,6 +132,7 @@ export const codes = {
   ERR_DURATION_TOO_SHORT: 'refused',
   ERR_DURATION_TOO_LONG: 'refused',
   ERR_PRICE_TOO_LOW: 'refused',
+  ERR_AMOUNT_TOO_LARGE: 'refused',
   ERR_COLLATERAL_TOO_LOW: 'refused',
   ERR_COLLATERAL_TOO_HIGH: 'refused',
   ERR_PROVING_PERIOD_TOO_SHORT: 'refused',

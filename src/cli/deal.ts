@@ -7,7 +7,7 @@
  */
 import { CairnError, isCairnError } from '../errors.js'
 import { AddressBook } from '../client/address-book.js'
-import { localPiece, makeDeal, type DealResult, type DealTerms } from '../client/deal.js'
+import { DEFAULT_MAX_PRICE, localPiece, makeDeal, type DealResult, type DealTerms } from '../client/deal.js'
 import { LevelLedger } from '../ledger/level.js'
 import { reputationsFromLedger } from '../reputation/ledger.js'
 import { place } from '../reputation/placement.js'
@@ -59,7 +59,7 @@ export default async function deal (args: string[], options: DealOptions): Promi
       const reps = await reputationsFromLedger(ledger)
       const { record } = await localPiece(repo, root)
       const placement = place(book.map(e => ({ id: e.did, url: e.url, pricePerGiBDay: e.ask.payload.pricePerGiBDay, freeCapacity: e.ask.payload.freeCapacity, reputation: reps.get(e.did) })),
-        { replicas, maxPrice: terms.maxPrice, pieceSize: BigInt(record.paddedSize) })
+        { replicas, maxPrice: terms.maxPrice ?? DEFAULT_MAX_PRICE, pieceSize: BigInt(record.paddedSize) })
       for (const c of placement.chosen) {
         const url = c.candidate.url as string
         urls.push(url)
@@ -67,7 +67,7 @@ export default async function deal (args: string[], options: DealOptions): Promi
         if (!out.json && !out.quiet) out.line(null, () => `chose ${url} (${c.candidate.id}): ${c.reason}`)
       }
       if (urls.length === 0) throw new CairnError('ERR_NOT_FOUND', 'no provider to propose to: pass --provider URL or add one with `cairn providers add <url>`')
-      if (urls.length < replicas) out.warn(`only ${urls.length} of ${replicas} replicas can be placed: the address book has no more providers within --max-price`)
+      if (urls.length < replicas) out.warn(`only ${urls.length} of ${replicas} replicas can be placed: the address book has no more providers within --max-price ${terms.maxPrice ?? DEFAULT_MAX_PRICE}`)
     }
     urls = [...new Set(urls)]
 

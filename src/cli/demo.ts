@@ -87,7 +87,7 @@ export default async function demo (_args: string[], options: DemoOptions): Prom
         if (p.phase === 'accepted') say('deal      proposed and accepted (signed by both sides)')
         if (p.phase === 'active') say('          piece uploaded, verified and stored by the provider')
       }
-    }, added.root, url, { duration: 30 * 86400, label: 'cairn demo' })
+    }, added.root, url, { duration: 30 * 86400, label: 'cairn demo', maxPrice: terms.pricePerGiBDay })
     say(`          deal ${deal.id} is active`)
 
     // a proof of storage (SPEC §4): random challenges into the piece's CommP tree, checked against the piece CID alone

@@ -30,7 +30,7 @@ import { verifyByDid, signingBytes, publicKeyOf, type Signer } from '../deal/sig
 import type { Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import { pieceProofOf, proofPayloadFrom, proofTag, type SignedProof } from '../provider/proofs.js'
-import { expireIfEnded, periodOf, recordResult, serialByDeal, settle, type ProofOutcome, type Settlement } from './accounting.js'
+import { expireIfEnded, periodOf, recordResult, serialByDeal, type ProofOutcome, type Settlement } from './accounting.js'
 
 export const DEFAULT_CHALLENGE_TIMEOUT_MS = 30_000
 
@@ -365,10 +365,7 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
   if (message !== undefined) fields.message = message
   if (providerCode !== undefined) fields.providerCode = providerCode
   if (outcome === 'missed') fields.attempts = attempts.length
-  const { counts, settlement } = await serialByDeal(deal.id, async () => {
-    const { counts } = await recordResult(ctx, deal, period, outcome, fields)
-    return { counts, settlement: counts ? await settle(ctx, deal) : undefined }
-  })
+  const { counts, settlement } = await serialByDeal(deal.id, async () => await recordResult(ctx, deal, period, outcome, fields))
   const result: AuditResult = {
     deal: deal.id.toString(),
     provider: deal.provider,

@@ -16,7 +16,7 @@ import { CID } from 'multiformats/cid'
 import { CairnError, isCairnError } from '../errors.js'
 import type { Proposal, SignedAcceptance, SignedAsk, SignedDealStatus } from '../deal/interface.js'
 import { dealIdOf, signProposal } from '../deal/proposal.js'
-import { DEFAULT_CLOCK_SKEW, requiredCollateral } from '../deal/rules.js'
+import { checkAmounts, DEFAULT_CLOCK_SKEW, requiredCollateral } from '../deal/rules.js'
 import type { Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
@@ -24,10 +24,17 @@ import { findRoot, type RootRecord } from '../store/roots.js'
 import { AddressBook } from './address-book.js'
 import { ProviderClient } from './provider-client.js'
 
+/**
+ * The most a client offers per GiB per day (base units) when no --max-price
+ * is given: the ceiling `cairn deal`, its placement and `watch`'s repairs use.
+ * A provider's ask is never taken as it is, however high.
+ */
+export const DEFAULT_MAX_PRICE = 1000n
+
 export interface DealTerms {
   /** seconds */
   duration: number
-  /** the most the client pays per GiB per day; offered as is when below the provider's ask */
+  /** the most the client pays per GiB per day (default DEFAULT_MAX_PRICE); offered as is when below the provider's ask */
   maxPrice?: bigint
   challenges?: number
   /** seconds */
@@ -101,7 +108,8 @@ export async function localPiece (repo: Repo, root: string): Promise<{ root: CID
 export function proposalFor (client: string, ask: SignedAsk, piece: { root: CID, record: RootRecord }, terms: DealTerms, now: number): Proposal {
   const a = ask.payload
   const pieceSize = BigInt(piece.record.paddedSize)
-  const price = terms.maxPrice !== undefined && terms.maxPrice < a.pricePerGiBDay ? terms.maxPrice : a.pricePerGiBDay
+  const ceiling = terms.maxPrice ?? DEFAULT_MAX_PRICE
+  const price = ceiling < a.pricePerGiBDay ? ceiling : a.pricePerGiBDay
   const start = now + (terms.startDelay ?? defaultStartDelay(BigInt(piece.record.payloadSize)))
   return {
     pieceCid: CID.parse(piece.record.piece),
@@ -135,6 +143,8 @@ export async function makeDeal (ctx: DealContext, root: string, url: string, ter
   await new AddressBook(await repo.db()).seen(client.url, ask)
   // the proposal carries this client's ledger head, which the provider records (docs/protocol.md "Witnessed heads")
   const proposal = { ...proposalFor(repo.identity.did, ask, piece, terms, now()), head: ledger.head() }
+  // the same bound the provider applies: no payment or fee of the deal may overflow
+  checkAmounts(proposal)
   const signed = signProposal(repo.identity, proposal)
   const dealId = dealIdOf(signed)
   await ledger.append('deal-proposed', {
@@ -147,6 +157,8 @@ export async function makeDeal (ctx: DealContext, root: string, url: string, ter
     payloadCid: proposal.payloadCid,
     pieceSize: proposal.pieceSize,
     payloadSize: proposal.payloadSize,
+    // the client's price policy at deal time: a repair of this deal is held to it
+    maxPrice: terms.maxPrice ?? DEFAULT_MAX_PRICE,
     proposal: { payload: signed.payload, signer: signed.signer, signature: signed.signature }
   })
   progress({ phase: 'proposed' })

@@ -78,7 +78,7 @@ export async function world (count = 1, options: { terms?: Partial<ProviderTerms
     await mkdir(sample, { recursive: true })
     await writeFile(join(sample, 'data.bin'), randomBytes(o.bytes ?? 3000))
     const added = await addToRepo(clientRepo, [sample])
-    const made = await makeDeal({ repo: clientRepo, ledger: clientLedger, pollIntervalMs: 20 }, added.root, p.url, { duration: o.duration ?? 86400, provingPeriod: o.provingPeriod, challenges: o.challenges ?? 64 })
+    const made = await makeDeal({ repo: clientRepo, ledger: clientLedger, pollIntervalMs: 20 }, added.root, p.url, { duration: o.duration ?? 86400, provingPeriod: o.provingPeriod, challenges: o.challenges ?? 64, maxPrice: p.terms.pricePerGiBDay, startDelay: 0 })
     return await loadDeal(clientLedger, made.id)
   }
   return {
