@@ -3,7 +3,7 @@
  * period until SIGINT/SIGTERM (or `--once`, `--until`, `--max-periods`), one
  * line per result.
  */
-import { CairnError, isCairnError } from '../errors.js'
+import { CairnError, isCairnError, type ErrorCode } from '../errors.js'
 import { repairIfNeeded } from '../reputation/repair-deal.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
@@ -40,6 +40,8 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
   const repo = await Repo.open(resolveRepoPath(flags.repo))
   const controller = new AbortController()
   const stop = (): void => { controller.abort() }
+  // repairs that could not be made: each is reported as it happens, and the run exits non-zero
+  const unrepaired: Array<{ deal: string, code: ErrorCode, message: string }> = []
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   try {
@@ -66,12 +68,19 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
           }
         } catch (err) {
           // never quiet: a piece that cannot be repaired is a piece about to be lost
-          const code = isCairnError(err) ? err.code : 'ERR_INTERNAL'
+          const code: ErrorCode = isCairnError(err) ? err.code : 'ERR_INTERNAL'
+          unrepaired.push({ deal: deal.id.toString(), code, message: (err as Error).message })
+          out.line({ deal: deal.id.toString(), outcome: 'unrepaired', code, message: (err as Error).message }, () => `UNREPAIRED ${deal.id.toString()}: ${code}`)
           process.stderr.write(`error ${code}: repair of ${deal.id.toString()} failed: ${(err as Error).message}\n`)
         }
       }
     })
     out.info(`watch stopped: ${summary.audits} audits (${summary.passed} passed, ${summary.failed} failed, ${summary.missed} missed), ${summary.expired} deals expired, ${summary.dealsFailed} deals failed`)
+    const first = unrepaired[0]
+    if (first !== undefined) {
+      const deals = [...new Set(unrepaired.map(u => u.deal))]
+      throw new CairnError(first.code, `${deals.length} deal${deals.length === 1 ? '' : 's'} needed a repair that could not be made (${deals.join(', ')}); the first: ${first.message}`)
+    }
   } finally {
     process.removeListener('SIGINT', stop)
     process.removeListener('SIGTERM', stop)
