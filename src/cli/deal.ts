@@ -4,10 +4,11 @@
  * (SPEC §2 Client, §3): propose the piece holding `<cid>` to each provider,
  * upload it with a progress bar, wait until the provider has verified and
  * stored it. Prints one deal id per provider (--json: one object per line).
+ * `cairn deal --resume <id>` takes an interrupted deal on from where it stopped.
  */
 import { CairnError, isCairnError } from '../errors.js'
 import { AddressBook } from '../client/address-book.js'
-import { DEFAULT_MAX_PRICE, localPiece, makeDeal, type DealResult, type DealTerms } from '../client/deal.js'
+import { DEFAULT_MAX_PRICE, localPiece, makeDeal, resumeDeal, type DealResult, type DealTerms } from '../client/deal.js'
 import { LevelLedger } from '../ledger/level.js'
 import { reputationsFromLedger } from '../reputation/ledger.js'
 import { place } from '../reputation/placement.js'
@@ -24,6 +25,7 @@ interface DealOptions extends GlobalOptions {
   provingPeriod?: string
   label?: string
   startDelay?: string
+  resume?: string
 }
 
 export function termsFrom (options: DealOptions): DealTerms {
@@ -43,8 +45,13 @@ export function termsFrom (options: DealOptions): DealTerms {
 }
 
 export default async function deal (args: string[], options: DealOptions): Promise<void> {
+  if (options.resume !== undefined) {
+    if (args[0] !== undefined) throw new CairnError('ERR_USAGE', '--resume takes a deal id and no CID: cairn deal --resume <id>')
+    await resume(options.resume, options)
+    return
+  }
   const root = args[0]
-  if (root === undefined) throw new CairnError('ERR_USAGE', 'expected the root CID of content added with `cairn add`')
+  if (root === undefined) throw new CairnError('ERR_USAGE', 'expected the root CID of content added with `cairn add` (or --resume <deal id>)')
   const out = new Output(options)
   const terms = termsFrom(options)
   const replicas = parseIntegerFlag(options.replicas, '--replicas', 'ERR_INVALID_ARGUMENT', 1, 64) ?? 1
@@ -103,6 +110,31 @@ export default async function deal (args: string[], options: DealOptions): Promi
       }
     }
     if (firstError !== undefined) throw firstError
+  } finally {
+    await repo.close()
+  }
+}
+
+async function resume (id: string, options: DealOptions): Promise<void> {
+  const out = new Output(options)
+  const repo = await Repo.open(resolveRepoPath(options.repo))
+  try {
+    const ledger = await LevelLedger.open(await repo.db(), repo.identity)
+    let bar: Progress | undefined
+    const result = await resumeDeal({
+      repo,
+      ledger,
+      onProgress: (provider, p) => {
+        if (p.phase === 'uploading') {
+          bar ??= out.progress(`uploading to ${provider}`, p.total)
+          bar.update(p.bytes ?? 0)
+        } else if (p.phase === 'waiting') {
+          bar?.done()
+          bar = undefined
+        }
+      }
+    }, id).finally(() => bar?.done())
+    out.line(dealJSON(result), () => out.quiet ? result.id : `deal ${result.id} active at ${result.url} (${result.provider})`)
   } finally {
     await repo.close()
   }

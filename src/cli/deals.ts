@@ -1,6 +1,7 @@
 /**
  * `cairn deals [--state S] [--provider P]` and `cairn deals show <id>` (SPEC
  * §2 Client): the client's deals as its own ledger records them.
+ * `cairn deals cancel <id>` cancels a deal not yet active, telling its provider.
  */
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
@@ -8,6 +9,7 @@ import { isDealState } from '../deal/state.js'
 import { parseDealId, proposalFrom } from '../deal/proposal.js'
 import type { Proposal } from '../deal/interface.js'
 import { auditState, periodCount, periodOf } from '../client/accounting.js'
+import { cancelDeal } from '../client/deal.js'
 import type { Database } from '../repo/repo.js'
 import type { DealRecord, LedgerEntry } from '../ledger/interface.js'
 import { LevelLedger } from '../ledger/level.js'
@@ -40,11 +42,19 @@ export interface DealRow {
 export default async function deals (args: string[], options: DealsOptions): Promise<void> {
   const out = new Output(options)
   const [verb, id] = args
-  if (verb !== undefined && verb !== 'show') throw new CairnError('ERR_USAGE', `unknown deals command ${JSON.stringify(verb)}; expected \`cairn deals\` or \`cairn deals show <id>\``)
+  if (verb !== undefined && verb !== 'show' && verb !== 'cancel') throw new CairnError('ERR_USAGE', `unknown deals command ${JSON.stringify(verb)}; expected \`cairn deals\`, \`cairn deals show <id>\` or \`cairn deals cancel <id>\``)
   if (options.state !== undefined && !isDealState(options.state)) throw new CairnError('ERR_INVALID_ARGUMENT', `--state must be a deal state (proposed, accepted, active, rejected, failed, …), got ${JSON.stringify(options.state)}`)
   const repo = await Repo.open(resolveRepoPath(options.repo))
   try {
     const ledger = await LevelLedger.open(await repo.db(), repo.identity)
+    if (verb === 'cancel') {
+      if (id === undefined) throw new CairnError('ERR_USAGE', 'expected a deal id: cairn deals cancel <id>')
+      const done = await cancelDeal({ repo, ledger }, id)
+      out.result({ ...done, state: 'terminated' }, () => done.told
+        ? `deal ${done.id} cancelled; its provider ${done.provider} freed the reservation`
+        : `deal ${done.id} cancelled; its provider never received the proposal`)
+      return
+    }
     if (verb === 'show') {
       if (id === undefined) throw new CairnError('ERR_USAGE', 'expected a deal id: cairn deals show <id>')
       await show(ledger, await repo.db(), out, id)

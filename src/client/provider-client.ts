@@ -10,7 +10,7 @@ import type { CID } from 'multiformats/cid'
 import { CairnError, codes, type ErrorCode } from '../errors.js'
 import { verifyAcceptance, verifyDealStatus } from '../deal/acceptance.js'
 import { verifyAsk } from '../deal/ask.js'
-import type { SignedAcceptance, SignedAsk, SignedDealStatus, SignedProposal } from '../deal/interface.js'
+import type { SignedAcceptance, SignedAsk, SignedCancellation, SignedDealStatus, SignedProposal } from '../deal/interface.js'
 import { decodeSignedJson, encodeSignedJson, type Signer } from '../deal/signing.js'
 import { uploadAuthorization } from '../provider/auth.js'
 
@@ -93,6 +93,12 @@ export class ProviderClient {
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  /** Sends the client's signed cancellation; returns the provider's signed status of the deal. */
+  async cancel (signed: SignedCancellation, provider: string): Promise<SignedDealStatus> {
+    const body = await this.json('POST', `/v1/deals/${signed.payload.dealId.toString()}/cancel`, encodeSignedJson(signed), { 'content-type': 'application/json' })
+    return verifyDealStatus(decodeSignedJson(body), provider)
   }
 
   async status (dealId: CID, provider: string): Promise<SignedDealStatus> {

@@ -41,6 +41,7 @@ import { secondsKey } from '../ledger/indexes.js'
 import { carBlockCids } from '../car/seek.js'
 import { KeyedQueue } from './serial.js'
 import type { FailedPiece } from './recovery.js'
+import { verifyCancellation } from '../deal/cancel.js'
 import { MAX_CHALLENGES, REQUEST_CLOCK_SKEW, verifyProofRequest } from '../deal/proof-request.js'
 import { PieceProver, proveChallenge, signProof, type PieceProverOptions, type ProofPayload } from './proofs.js'
 import { RateLimiter, type RateLimit } from './rate-limit.js'
@@ -400,6 +401,42 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       if ((await this.ledger.deal(id))?.state !== 'active') throw new CairnError('ERR_DEAL_STATE', `deal ${dealId} is no longer active`)
       return await this.answer(id, deal.pieceCid as CID, client, request)
     })
+  }
+
+  /**
+   * Cancels a deal not yet active on its client's signed request
+   * (docs/protocol.md "Cancelling a deal"): an upload in flight is cut off,
+   * `deal-terminated` records the request and the reservation is freed. A
+   * deal already cancelled answers the same; an active one cannot be.
+   */
+  async cancel (dealId: string, body: unknown): Promise<unknown> {
+    const id = parseDealId(dealId)
+    const deal = await this.ledger.deal(id)
+    if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
+    const client = deal.client ?? (await this.proposalOf(id))?.client
+    if (client === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId} has no accepted proposal here`)
+    const signed = verifyCancellation(body, client)
+    if (!signed.payload.dealId.equals(id)) throw new CairnError('ERR_INVALID_ARGUMENT', `the cancellation is for deal ${signed.payload.dealId.toString()}, sent to deal ${dealId}`)
+    const now = this.now()
+    if (Math.abs(now - signed.payload.at) > REQUEST_CLOCK_SKEW) {
+      throw new CairnError('ERR_REQUEST_EXPIRED', `the cancellation was signed at ${signed.payload.at}, it is now ${now} (unix seconds); it is taken within ${REQUEST_CLOCK_SKEW} s`)
+    }
+    await this.lanes.run(dealId, async () => {
+      const current = await this.ledger.deal(id)
+      if (current?.state === 'terminated') return
+      if (current?.state !== 'accepted' && current?.state !== 'transferring') {
+        throw new CairnError('ERR_DEAL_STATE', `deal ${dealId} is ${current?.state ?? 'unknown'}; only a deal not yet active can be cancelled`)
+      }
+      this.uploading.get(dealId)?.abort(new CairnError('ERR_DEAL_STATE', `deal ${dealId} was cancelled by its client`))
+      await this.ledger.append('deal-terminated', {
+        deal: id,
+        provider: this.signer.did,
+        reason: 'cancelled by the client',
+        cancel: { payload: signed.payload, signer: signed.signer, signature: signed.signature }
+      })
+      this.signedAsk = undefined
+    })
+    return await this.status(dealId)
   }
 
   /**

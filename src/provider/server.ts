@@ -273,6 +273,15 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
     sendJSON(ctx.res, 200, proof)
   })
 
+  router.on('POST', '/v1/deals/:id/cancel', async (ctx) => {
+    const dealId = dealIdParam(ctx)
+    if (deals.cancel === undefined) throw new CairnError('ERR_NOT_IMPLEMENTED', 'deals cannot be cancelled here')
+    const body = await readJSONBody(ctx.req, limits.maxJSONBodyBytes)
+    const status = await deals.cancel(dealId, body)
+    log('deal-cancelled', { deal: dealId })
+    sendJSON(ctx.res, 200, status)
+  })
+
   const gateway = gatewayHandler(options.blocks, {
     retrieval: (kind, bytes) => { metrics.retrievals.inc({ kind }); metrics.retrievalBytes.inc({ kind }, bytes) },
     aborted: (err) => { metrics.errors.inc({ code: toCairnError(err).code }); log('retrieval-aborted', { message: err.message }) }
