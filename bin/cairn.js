@@ -58,6 +58,7 @@ program.command('get').argument('<cid[/path]>').description('retrieve from the r
   .option('--car <file>', 'write the verified CAR instead of the files')
   .option('--provider <url>', 'a provider to try (repeatable), after the local repo and those holding deals', many)
   .option('--force', 'replace an existing target')
+  .option('--timeout <duration>', 'give up on a provider that sends no byte for this long, or averages under 16 KiB/s from twice this on (500ms, 30s, 2m)', '30s')
   .action(load('get'))
 
 const providers = program.command('providers').description('the address book: providers known by URL and did:key, with their signed asks')

@@ -115,6 +115,11 @@ export const codes = {
   ERR_UPLOAD_TOO_SLOW: 'refused',
   ERR_UNAUTHORIZED: 'refused',
   ERR_SHUTTING_DOWN: 'refused',
+  ERR_TOO_MANY_CONNECTIONS: 'refused',
+  ERR_CLIENT_ABORTED: 'refused',
+  // a provider's answer larger than any honest one, or trickling in too slowly to finish
+  ERR_RESPONSE_TOO_LARGE: 'refused',
+  ERR_TRANSFER_TOO_SLOW: 'refused',
   ERR_UPLOAD_IN_PROGRESS: 'refused',
   ERR_DEAL_STATE: 'refused',
   // a deal past its end, or not uploaded by its deadline (docs/protocol.md "Deal lifecycle")

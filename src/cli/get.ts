@@ -14,12 +14,14 @@ import { get as retrieve, parseTarget, sourcesFor, type Source } from '../client
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { Output, type GlobalOptions, type Progress } from './output.js'
+import { parseMillis } from './audit.js'
 
 interface GetOptions extends GlobalOptions {
   output?: string
   car?: string
   provider?: string[]
   force?: boolean
+  timeout?: string
 }
 
 export default async function get (args: string[], options: GetOptions): Promise<void> {
@@ -46,7 +48,9 @@ export default async function get (args: string[], options: GetOptions): Promise
   }
   try {
     let bar: Progress | undefined
-    const result = await retrieve(spool, target, sources, { output: options.output, car: options.car, force: options.force }, {
+    // no byte from a provider for --timeout, or a slower average than the floor after it, moves on to the next
+    const client = { bodyTimeoutMs: parseMillis(options.timeout, '--timeout', 30_000), headersTimeoutMs: parseMillis(options.timeout, '--timeout', 30_000) }
+    const result = await retrieve(spool, target, sources, { output: options.output, car: options.car, force: options.force, client }, {
       onBytes: (source, n) => {
         bar ??= out.progress(`fetching from ${source.location}`)
         bar.update(n)

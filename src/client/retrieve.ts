@@ -28,7 +28,7 @@ import { openCarFile, unpack, type UnpackResult } from '../unixfs/exporter.js'
 import type { CarBlock } from '../car/interface.js'
 import { checkOutput, unpackStream, UnpackOutputError } from '../unixfs/unpack-stream.js'
 import { AddressBook } from './address-book.js'
-import { ProviderClient } from './provider-client.js'
+import { ProviderClient, type ProviderClientOptions } from './provider-client.js'
 
 export interface Target {
   root: CID
@@ -210,6 +210,8 @@ async function fetchAndUnpack (client: ProviderClient, root: CID, output: string
 }
 
 export interface GetOptions {
+  /** how providers are read: `bodyTimeoutMs` (no byte for that long) and the rate floor (src/client/provider-client.ts) */
+  client?: ProviderClientOptions
   /** write the file or directory here */
   output?: string
   /** or write the verified CAR here */
@@ -247,7 +249,7 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
         car = source.location
       } else {
         car = join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`)
-        const client = new ProviderClient(source.location)
+        const client = new ProviderClient(source.location, options.client)
         const onBytes = (n: number): void => events.onBytes?.(source, n)
         if (streaming) {
           const got = await fetchAndUnpack(client, target.root, output, car, options, onBytes)

@@ -30,6 +30,11 @@ export interface ServerLimits {
   keepAliveTimeoutMs: number
   /** How long a stop waits for requests in flight before cutting connections. */
   shutdownGraceMs: number
+  /** Time allowed to send a JSON body whole (a floor on its rate: 64 KiB in 10 s); ERR_TIMEOUT beyond. */
+  bodyTimeoutMs: number
+  /** Connections open at once, in total and from one address; more are answered 503 ERR_TOO_MANY_CONNECTIONS and closed. */
+  maxConnections: number
+  maxConnectionsPerPeer: number
 }
 
 export const defaultLimits: ServerLimits = {
@@ -41,13 +46,25 @@ export const defaultLimits: ServerLimits = {
   maxJSONBodyBytes: 64 * 1024,
   maxUploadBytes: 64 * 1024 ** 3,
   keepAliveTimeoutMs: 5_000,
-  shutdownGraceMs: 5_000
+  shutdownGraceMs: 5_000,
+  bodyTimeoutMs: 10_000,
+  maxConnections: 4096,
+  maxConnectionsPerPeer: 1024
 }
 
 /** One line per event on stderr: `2025-01-01T00:00:00.000Z event key=value …`. */
 export const stderrLogger: Logger = (event, fields = {}) => {
   const parts = Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
   process.stderr.write(`${new Date().toISOString()} ${event}${parts.length > 0 ? ' ' + parts.join(' ') : ''}\n`)
+}
+
+/** Answers a raw socket with a coded error and closes it (no request was parsed, or none will be). */
+function refuseSocket (socket: Socket, err: CairnError): void {
+  const body = JSON.stringify(errorBody(err))
+  const status = httpStatusOf(err.code)
+  socket.on('error', () => {})
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  socket.setTimeout(1000, () => socket.destroy())
 }
 
 export interface HttpService {
@@ -85,6 +102,31 @@ export function createHttpService ({ router, limits, log, metrics, guard }: Serv
   }, (req, res) => { void handle(req, res) })
   server.timeout = limits.idleTimeoutMs
 
+  // connections per address, and in total: a peer opening thousands of slow connections holds
+  // file handles and memory until it is cut off, so past the caps new ones are turned away at once
+  const perPeer = new Map<string, number>()
+  let open = 0
+  server.on('connection', (socket: Socket) => {
+    const peer = socket.remoteAddress ?? 'unknown'
+    const mine = (perPeer.get(peer) ?? 0) + 1
+    if (open >= limits.maxConnections || mine > limits.maxConnectionsPerPeer) {
+      const err = new CairnError('ERR_TOO_MANY_CONNECTIONS', open >= limits.maxConnections
+        ? `the provider has ${open} connections open, its limit`
+        : `${mine - 1} connections from ${peer} are open, the limit per address is ${limits.maxConnectionsPerPeer}`)
+      metrics.errors.inc({ code: err.code })
+      refuseSocket(socket, err)
+      return
+    }
+    open++
+    perPeer.set(peer, mine)
+    socket.once('close', () => {
+      open--
+      const left = (perPeer.get(peer) ?? 1) - 1
+      if (left === 0) perPeer.delete(peer)
+      else perPeer.set(peer, left)
+    })
+  })
+
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const controller = new AbortController()
     inFlight.add(controller)
@@ -108,6 +150,14 @@ export function createHttpService ({ router, limits, log, metrics, guard }: Serv
       const ctx: Context = { req, res, url: parsed, params: match.params, signal: controller.signal }
       await match.handler(ctx)
     } catch (thrown) {
+      // a client that went away mid-request is owed no answer: one line, and never ERR_INTERNAL
+      if (!closing && (res.destroyed || req.socket?.destroyed === true || (isCairnError(thrown) && thrown.code === 'ERR_CLIENT_ABORTED'))) {
+        const details = isCairnError(thrown) ? thrown.details : undefined
+        metrics.errors.inc({ code: 'ERR_CLIENT_ABORTED' })
+        log('request-aborted', { method: req.method, path: req.url?.slice(0, 200), route, received: details?.received, reason: details?.reason ?? (isCairnError(thrown) ? thrown.code : undefined) })
+        req.destroy()
+        return
+      }
       const err = toCairnError(thrown)
       metrics.errors.inc({ code: err.code })
       if (err.code === 'ERR_INTERNAL') {
@@ -124,16 +174,16 @@ export function createHttpService ({ router, limits, log, metrics, guard }: Serv
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage
-    if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent === true) { socket.destroy(); return }
+    // a client that went away mid-request (reset, or the stream ended inside a body): the request in
+    // flight, if any, logs it once as aborted
+    if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent === true || (err.code === 'HPE_INVALID_EOF_STATE' && pending !== undefined)) { socket.destroy(); return }
     let cairn: CairnError
     if (err.code === 'HPE_HEADER_OVERFLOW') cairn = new CairnError('ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.maxHeaderSize} bytes`)
     else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') cairn = new CairnError('ERR_TIMEOUT', `request headers not received within ${limits.headersTimeoutMs} ms`)
     else cairn = new CairnError('ERR_BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`)
     metrics.errors.inc({ code: cairn.code })
     log('request-rejected', { status: httpStatusOf(cairn.code), code: cairn.code, message: cairn.message })
-    const body = JSON.stringify(errorBody(cairn))
-    const status = httpStatusOf(cairn.code)
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    refuseSocket(socket, cairn)
   })
 
   return {
@@ -197,7 +247,7 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
   router.on('GET', '/v1/ask', async ({ res }) => { sendJSON(res, 200, await deals.ask(), { 'Cache-Control': 'no-store' }) })
 
   router.on('POST', '/v1/deals', async ({ req, res }) => {
-    const body = await readJSONBody(req, limits.maxJSONBodyBytes)
+    const body = await readJSONBody(req, limits.maxJSONBodyBytes, limits.bodyTimeoutMs)
     try {
       const acceptance = await deals.propose(body)
       log('deal-accepted', { from: req.socket.remoteAddress })
@@ -257,9 +307,11 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
       // (only a coded reason: a reader that stopped early leaves a plain AbortError there)
       const err = isCairnError(guard.errored) ? guard.errored : toCairnError(thrown)
       metrics.uploads.inc({ result: 'failed' })
-      log('upload-failed', { deal: dealId, bytes: guard.bytes, code: err.code, message: err.message })
       req.unpipe(guard)
       guard.destroy()
+      // a client that went away is logged once, as an aborted request, by the service
+      if (res.destroyed || req.socket?.destroyed === true) throw new CairnError('ERR_CLIENT_ABORTED', err.message, { details: { received: guard.bytes, reason: err.code } })
+      log('upload-failed', { deal: dealId, bytes: guard.bytes, code: err.code, message: err.message })
       throw err
     }
   })
@@ -267,7 +319,7 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
   router.on('POST', '/v1/deals/:id/proofs', async (ctx) => {
     const dealId = dealIdParam(ctx)
     if (deals.prove === undefined) throw new CairnError('ERR_NOT_IMPLEMENTED', 'proof challenges are not answered yet')
-    const body = await readJSONBody(ctx.req, limits.maxJSONBodyBytes)
+    const body = await readJSONBody(ctx.req, limits.maxJSONBodyBytes, limits.bodyTimeoutMs)
     const proof = await deals.prove(dealId, body)
     log('proof-answered', { deal: dealId })
     sendJSON(ctx.res, 200, proof)
@@ -276,7 +328,7 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
   router.on('POST', '/v1/deals/:id/cancel', async (ctx) => {
     const dealId = dealIdParam(ctx)
     if (deals.cancel === undefined) throw new CairnError('ERR_NOT_IMPLEMENTED', 'deals cannot be cancelled here')
-    const body = await readJSONBody(ctx.req, limits.maxJSONBodyBytes)
+    const body = await readJSONBody(ctx.req, limits.maxJSONBodyBytes, limits.bodyTimeoutMs)
     const status = await deals.cancel(dealId, body)
     log('deal-cancelled', { deal: dealId })
     sendJSON(ctx.res, 200, status)
