@@ -33,7 +33,7 @@ export const scale = (ci: number, soak: number): number => SOAK ? soak : ci
 // ---------------------------------------------------------------- summary
 
 export interface SummaryRow {
-  /** malformed | fuzz | crash | disk | hostile */
+  /** malformed | fuzz | crash | disk | hostile | attack */
   area: string
   what: string
   /** times injected in this run */

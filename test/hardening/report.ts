@@ -27,6 +27,7 @@ const AREAS: Record<string, string> = {
   disk: 'Disk faults',
   recovery: 'Start-up recovery of damaged pieces',
   hostile: 'Hostile and heavy clients',
+  attack: 'Attacks on deals, limits and the ledger',
   fuzz: 'Fuzzing (fast-check, bounded time per parser)',
   malformed: 'Malformed input (one class per row, exact code asserted)'
 }
@@ -56,6 +57,7 @@ export function render (rows: Row[], commit: string): string {
     `| fuzz inputs | ${total('fuzz')} over ${rows.filter((r) => r.area === 'fuzz').length} parsers |`,
     `| disk faults injected | ${total('disk')} |`,
     `| hostile / concurrent clients | ${total('hostile')} |`,
+    `| attacks on deals, limits and the ledger | ${total('attack')} over ${rows.filter((r) => r.area === 'attack').length} kinds |`,
     `| unexpected outcomes | ${unexpected} |`,
     `| **acknowledged data lost** | **${lost} bytes** |`,
     ''

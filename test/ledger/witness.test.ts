@@ -9,22 +9,12 @@ import test from 'ava'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Level } from 'level'
 import { auditDeal } from '../../src/client/audit.js'
-import { decodeRecord } from '../../src/ledger/entry.js'
-import { LevelLedger } from '../../src/ledger/level.js'
 import { checkWitnessed } from '../../src/ledger/witness.js'
-import type { Database } from '../../src/repo/repo.js'
-import type { Signer } from '../../src/deal/signing.js'
-import * as dagJson from '@ipld/dag-json'
 import { world, type World } from '../audit/helpers.js'
 import { cairn } from '../helpers/cli.js'
+import { exportLines as lines, resigned } from './helpers.js'
 
-async function lines (ledger: LevelLedger): Promise<string[]> {
-  const out: string[] = []
-  for await (const line of ledger.export()) out.push(line)
-  return out
-}
 
 /** Two deals and two audits between one client and one provider. */
 async function dealt (): Promise<World> {
@@ -36,29 +26,6 @@ async function dealt (): Promise<World> {
     if (r.outcome !== 'passed') throw new Error(`audit ${r.outcome}: ${r.message ?? ''}`)
   }
   return w
-}
-
-/**
- * The same ledger written again with the node's own key, entry for entry and
- * at the same times, with `change` applied to the fields of each entry: a
- * chain that verifies on its own.
- */
-async function resigned (dir: string, signer: Signer, original: string[], change: (kind: string, fields: Record<string, unknown>) => Record<string, unknown>): Promise<string[]> {
-  const db: Database = new Level<string, Uint8Array>(join(dir, `forged-${Math.random()}`), { valueEncoding: 'view' })
-  await db.open()
-  try {
-    const entries = original.map(line => decodeRecord((dagJson.parse(line) as { record: Uint8Array }).record))
-    let next = 0
-    const forged = await LevelLedger.open(db, signer, { now: () => entries[next]!.at })
-    for (; next < entries.length; next++) {
-      const e = entries[next]!
-      await forged.append(e.kind, change(e.kind, e.fields))
-    }
-    await forged.verify()
-    return await lines(forged)
-  } finally {
-    await db.close()
-  }
 }
 
 test('each side holds the other\'s heads, and the other\'s export still has every one', async (t) => {
