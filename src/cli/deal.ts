@@ -8,7 +8,7 @@
  */
 import { CairnError, isCairnError } from '../errors.js'
 import { AddressBook } from '../client/address-book.js'
-import { DEFAULT_MAX_PRICE, localPiece, makeDeal, resumeDeal, type DealResult, type DealTerms } from '../client/deal.js'
+import { DEFAULT_MAX_PRICE, localPiece, makeDeal, resumeDeal, type DealProgress, type DealResult, type DealTerms } from '../client/deal.js'
 import { LevelLedger } from '../ledger/level.js'
 import { reputationsFromLedger } from '../reputation/ledger.js'
 import { place } from '../reputation/placement.js'
@@ -81,26 +81,14 @@ export default async function deal (args: string[], options: DealOptions): Promi
     const results: DealResult[] = []
     let firstError: unknown
     for (const url of urls) {
-      let bar: Progress | undefined
+      const upload = uploadBar(out)
       try {
-        const result = await makeDeal({
-          repo,
-          ledger,
-          onProgress: (provider, p) => {
-            if (p.phase === 'uploading') {
-              bar ??= out.progress(`uploading to ${provider}`, p.total)
-              bar.update(p.bytes ?? 0)
-            } else if (p.phase === 'waiting') {
-              bar?.done()
-              bar = undefined
-            }
-          }
-        }, root, url, terms)
+        const result = await makeDeal({ repo, ledger, onProgress: upload.onProgress }, root, url, terms)
         results.push(result)
         const reason = reasons.get(url)
         out.line(reason === undefined ? dealJSON(result) : { ...dealJSON(result), placement: reason }, () => out.quiet ? result.id : `deal ${result.id} active at ${result.url} (${result.provider})`)
       } catch (err) {
-        bar?.done()
+        upload.done()
         // the first failure is reported (and sets the exit status) once all providers were tried; later ones here
         if (firstError !== undefined) {
           const code = isCairnError(err) ? err.code : 'ERR_INTERNAL'
@@ -115,25 +103,28 @@ export default async function deal (args: string[], options: DealOptions): Promi
   }
 }
 
+/** A progress bar for a deal's upload, from the first uploaded bytes until the provider verifies them. */
+function uploadBar (out: Output): { onProgress: (provider: string, p: DealProgress) => void, done: () => void } {
+  let bar: Progress | undefined
+  const done = (): void => { bar?.done(); bar = undefined }
+  return {
+    onProgress: (provider, p) => {
+      if (p.phase === 'uploading') {
+        bar ??= out.progress(`uploading to ${provider}`, p.total)
+        bar.update(p.bytes ?? 0)
+      } else if (p.phase === 'waiting') done()
+    },
+    done
+  }
+}
+
 async function resume (id: string, options: DealOptions): Promise<void> {
   const out = new Output(options)
   const repo = await Repo.open(resolveRepoPath(options.repo))
   try {
     const ledger = await LevelLedger.open(await repo.db(), repo.identity)
-    let bar: Progress | undefined
-    const result = await resumeDeal({
-      repo,
-      ledger,
-      onProgress: (provider, p) => {
-        if (p.phase === 'uploading') {
-          bar ??= out.progress(`uploading to ${provider}`, p.total)
-          bar.update(p.bytes ?? 0)
-        } else if (p.phase === 'waiting') {
-          bar?.done()
-          bar = undefined
-        }
-      }
-    }, id).finally(() => bar?.done())
+    const upload = uploadBar(out)
+    const result = await resumeDeal({ repo, ledger, onProgress: upload.onProgress }, id).finally(() => upload.done())
     out.line(dealJSON(result), () => out.quiet ? result.id : `deal ${result.id} active at ${result.url} (${result.provider})`)
   } finally {
     await repo.close()

@@ -14,7 +14,6 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import * as dagJSON from '@ipld/dag-json'
-import { CID } from 'multiformats/cid'
 import { auditDeal } from '../../src/client/audit.js'
 import { ProviderClient } from '../../src/client/provider-client.js'
 import type { Proposal } from '../../src/deal/interface.js'
@@ -27,7 +26,7 @@ import { startProviderNode, type ProviderNode } from '../../src/provider/node.js
 import { Repo } from '../../src/repo/repo.js'
 import { world as auditWorld } from '../audit/helpers.js'
 import { resigned } from '../ledger/helpers.js'
-import { pieceOfSize, testTerms } from '../provider/fixtures.js'
+import { proposalOfSize, testTerms } from '../provider/fixtures.js'
 import { destroy, errorCode, makeDeal, newClient, payload, postJSON, proofRequestBody, scale, summarize, uploadPiece, world } from './helpers.js'
 
 const MiB = 1n << 20n
@@ -38,24 +37,7 @@ async function node (capacity: bigint, dir: string): Promise<{ provider: Provide
 }
 
 function rawProposal (client: ReturnType<typeof newClient>, provider: string, size: bigint, nonce: bigint, overrides: Partial<Proposal> = {}): string {
-  const now = Math.floor(Date.now() / 1000)
-  return dagJSON.stringify(signProposal(client, {
-    ...pieceOfSize(size),
-    payloadCid: CID.parse('bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi'),
-    client: client.did,
-    provider,
-    label: `attack ${Math.random()}`,
-    start: now + 600,
-    end: now + 600 + 86400,
-    pricePerGiBDay: 40n,
-    providerCollateral: 0n,
-    clientCollateral: 0n,
-    provingPeriod: 3600,
-    challenges: 16,
-    nonce,
-    head: null,
-    ...overrides
-  }))
+  return dagJSON.stringify(signProposal(client, proposalOfSize(client.did, provider, size, nonce, { label: `attack ${nonce}`, ...overrides })))
 }
 
 test.serial('concurrent proposals: one nonce sixty times, and eight 32 MiB proposals for 64 MiB free', async (t) => {

@@ -9,13 +9,12 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as dagJSON from '@ipld/dag-json'
-import { CID } from 'multiformats/cid'
 import type { Proposal } from '../../src/deal/interface.js'
 import { signProposal } from '../../src/deal/proposal.js'
 import { startProviderNode, type ProviderNode } from '../../src/provider/node.js'
 import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
 import { Repo } from '../../src/repo/repo.js'
-import { pieceOfSize, testTerms } from './fixtures.js'
+import { proposalOfSize, testTerms } from './fixtures.js'
 
 const MiB = 1n << 20n
 
@@ -35,23 +34,7 @@ async function close (w: World): Promise<void> {
 }
 
 function proposal (w: World, size: bigint, nonce: bigint, label: string): Proposal {
-  const now = Math.floor(Date.now() / 1000)
-  return {
-    ...pieceOfSize(size),
-    payloadCid: CID.parse('bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi'),
-    client: w.client.did,
-    provider: w.repo.identity.did,
-    label,
-    start: now + 600,
-    end: now + 600 + 86400,
-    pricePerGiBDay: 40n,
-    providerCollateral: 0n,
-    clientCollateral: 0n,
-    provingPeriod: 3600,
-    challenges: 16,
-    nonce,
-    head: null
-  }
+  return proposalOfSize(w.client.did, w.repo.identity.did, size, nonce, { label })
 }
 
 async function propose (w: World, p: Proposal): Promise<{ status: number, code?: string }> {
