@@ -86,6 +86,12 @@ export function render (rows: Row[], commit: string): string {
     '  two process starts); `npm run test:soak` does 20 of each.',
     '- Faults inside LevelDB other than a failing batch (a corrupt table file) are reported by',
     '  `ledger verify`, not repaired.',
+    '- When a deal ends, the block index entries pointing into its piece are removed. A block that',
+    '  two different pieces both contain is indexed to the one stored last; if that one ends first,',
+    '  the block is no longer served on `/ipfs` for the other piece (its `/piece` route and proofs',
+    '  are unaffected) until that piece is stored again.',
+    '- `ledger verify --against` catches a counterparty\'s ledger cut short or rewritten before the',
+    '  last head it signed to this node, not after it (docs/ledger.md).',
     ''
   )
   return out.join('\n')
