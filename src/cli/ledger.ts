@@ -1,5 +1,5 @@
 /**
- * `cairn ledger log|verify|export|balance|witness` (SPEC §2 Ledger): read the
+ * `cairn ledger log|verify|export|balance|witness` (docs/ledger.md): read the
  * node's ledger in the repo's database. `verify --against <export>` also checks
  * a counterparty's exported ledger still holds every head of it this node
  * witnessed (docs/ledger.md "Witnessed heads").

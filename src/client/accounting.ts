@@ -179,7 +179,7 @@ function settlementOf (self: string, deal: DealTermsView, state: AuditState, fau
           deal: deal.id,
           provider: deal.provider,
           code: 'ERR_TOO_MANY_FAULTS',
-          message: `${faults} consecutive proving periods failed or missed (SPEC §5 fails a deal at ${MAX_CONSECUTIVE_FAULTS})`
+          message: `${faults} consecutive proving periods failed or missed (a deal fails at ${MAX_CONSECUTIVE_FAULTS})`
         }
       })
     }

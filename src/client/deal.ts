@@ -221,7 +221,7 @@ async function transfer (ctx: DealContext, client: ProviderClient, dealId: CID, 
     if (RESUMABLE.has(code) && (err as CairnError).details?.status === undefined) {
       throw new CairnError(code as ErrorCode, `${(err as Error).message}; deal ${dealId.toString()} stays accepted: resume it with \`cairn deal --resume ${dealId.toString()}\` or cancel it with \`cairn deals cancel ${dealId.toString()}\``, { cause: err })
     }
-    // the provider refused or failed the transfer: over from this side (the provider keeps its own view, SPEC §3 "States")
+    // the provider refused or failed the transfer: over from this side (the provider keeps its own view of the deal)
     await ledger.append('deal-failed', { deal: dealId, provider: proposal.provider, code, message: err instanceof Error ? err.message : String(err) })
     throw err
   }

@@ -370,7 +370,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
 
   /**
    * Answers the deal's client's signed proof request (docs/protocol.md "Proof
-   * requests") with a provider-signed proof (SPEC §4): only the client's key,
+   * requests") with a provider-signed proof: only the client's key,
    * at most the deal's own challenges, a request signed within the last few
    * minutes, and a few per deal at a time. The answered request is recorded
    * (`proof-answered`) and the proof carries the head that records it.

@@ -1,5 +1,5 @@
 /**
- * The provider's side of SPEC §4: `POST /v1/deals/{id}/proofs` answers the
+ * The provider's side of proofs of storage: `POST /v1/deals/{id}/proofs` answers the
  * deal's client's signed request with a provider-signed proof that verifies
  * against the piece CID alone and carries the provider's ledger head; the
  * layer cache is written beside the piece when it is stored and rebuilt when
