@@ -49,6 +49,10 @@ export const codes = {
   ERR_METHOD_NOT_ALLOWED: 'usage',
   ERR_NOT_ACCEPTABLE: 'usage',
   ERR_RANGE_NOT_SATISFIABLE: 'usage',
+  // encryption (docs/encryption.md)
+  ERR_INVALID_RECIPIENT: 'usage',
+  ERR_INVALID_IDENTITY: 'usage',
+  ERR_NOT_ENCRYPTED: 'usage',
 
   // verification
   ERR_BLOCK_MISMATCH: 'verification',
@@ -92,6 +96,9 @@ export const codes = {
   ERR_PROOF_REFUSED: 'verification',
   ERR_PROOF_MISSED: 'verification',
   ERR_AUDIT_FAILED: 'verification',
+  // encrypted content: no identity here opens the file, or its header or payload does not authenticate
+  ERR_NOT_A_RECIPIENT: 'verification',
+  ERR_DECRYPTION_FAILED: 'verification',
 
   // not found
   ERR_NOT_FOUND: 'notFound',

@@ -152,12 +152,12 @@ function decodePb (cid: CID, bytes: Uint8Array): { node: dagPb.PBNode, unixfs: U
   }
 }
 
-type Resolved =
+export type Resolved =
   | { type: 'file', cid: CID, size: number, bytes: Uint8Array, node?: dagPb.PBNode, unixfs?: UnixFS }
   | { type: 'directory', cid: CID, node: dagPb.PBNode, unixfs: UnixFS }
   | { type: 'symlink', cid: CID, target: Uint8Array }
 
-async function resolveEntry (car: CarFile, cid: CID): Promise<Resolved> {
+export async function resolveEntry (car: CarFile, cid: CID): Promise<Resolved> {
   const bytes = await car.get(cid)
   if (cid.code === raw.code) return { type: 'file', cid, size: bytes.byteLength, bytes }
   if (cid.code !== dagPb.code) throw new CairnError('ERR_DAG_INVALID', `block ${cid.toString()} is not UnixFS (codec 0x${cid.code.toString(16)})`)
@@ -177,7 +177,7 @@ async function resolveEntry (car: CarFile, cid: CID): Promise<Resolved> {
 }
 
 /** The entries of a directory node, HAMT shards flattened, in link order. */
-async function * directoryEntries (car: CarFile, dir: Extract<Resolved, { type: 'directory' }>): AsyncGenerator<{ name: string, cid: CID }> {
+export async function * directoryEntries (car: CarFile, dir: Extract<Resolved, { type: 'directory' }>): AsyncGenerator<{ name: string, cid: CID }> {
   if (dir.unixfs.type === 'directory') {
     for (const link of dir.node.Links) yield { name: link.Name ?? '', cid: link.Hash }
     return
@@ -201,7 +201,7 @@ async function * shardEntries (car: CarFile, cid: CID, node: dagPb.PBNode): Asyn
 }
 
 /** The bytes of a file, block by block, in order. */
-async function * fileContent (car: CarFile, entry: Extract<Resolved, { type: 'file' }>): AsyncGenerator<Uint8Array> {
+export async function * fileContent (car: CarFile, entry: Extract<Resolved, { type: 'file' }>): AsyncGenerator<Uint8Array> {
   if (entry.node === undefined || entry.unixfs === undefined) {
     yield entry.bytes
     return
@@ -250,25 +250,46 @@ export async function * lsCarFile (path: string): AsyncGenerator<Entry> {
  * created as they are and never followed while writing.
  */
 export async function unpack (carPath: string, output: string, options: { force?: boolean } = {}): Promise<UnpackResult> {
-  const target = resolve(output)
-  const exists = await pathExists(target)
+  const exists = await checkTarget(output, options)
+  const car = await openCarFile(carPath, { checkNames: true })
+  try {
+    return await unpackOpen(car, output, exists)
+  } finally {
+    await car.close()
+  }
+}
+
+/** `unpack` of a CAR already opened (and verified) with `checkNames`; `exists` from checkTarget. */
+export async function unpackOpen (car: CarFile, output: string, exists: boolean): Promise<UnpackResult> {
+  return await writeTree(car, output, exists, async (temp, result) => { await writeEntry(car, car.root, temp, result) })
+}
+
+/** Whether `output` exists; ERR_TARGET_EXISTS when it does and may not be replaced. */
+export async function checkTarget (output: string, options: { force?: boolean }): Promise<boolean> {
+  const exists = await pathExists(resolve(output))
   if (exists && options.force !== true) {
     throw new CairnError('ERR_TARGET_EXISTS', `${output} already exists; use --force to replace it`)
   }
-  const car = await openCarFile(carPath, { checkNames: true })
+  return exists
+}
+
+/**
+ * Runs `write` into a temporary sibling of `output` and moves what it wrote
+ * into place, or removes it on failure: nothing half-written is left at `output`.
+ */
+export async function writeTree (car: CarFile, output: string, exists: boolean, write: (temp: string, result: UnpackResult) => Promise<void>): Promise<UnpackResult> {
+  const target = resolve(output)
   const parent = dirname(target)
   const temp = join(parent, `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
   const result: UnpackResult = { root: car.root, output: target, files: 0, directories: 0, symlinks: 0, bytes: 0 }
   try {
     await mkdir(parent, { recursive: true }).catch(err => { throw fromSystemError(err, parent) })
-    await writeEntry(car, car.root, temp, result)
+    await write(temp, result)
     await replaceTree(temp, target, exists)
     return result
   } catch (err) {
     await rm(temp, { recursive: true, force: true })
     throw err instanceof CairnError ? err : fromSystemError(err, target)
-  } finally {
-    await car.close()
   }
 }
 
