@@ -34,7 +34,9 @@ const contentOptions = (cmd) => cmd
   .option('--hidden', 'include hidden files (names starting with .)')
 
 program.command('init').description('create the repo: Ed25519 identity, config.json, ledger, piece store').action(load('init'))
-program.command('id').description("print this node's did:key, repo path and roles").action(load('id'))
+program.command('id').description("print this node's did:key, age recipient, repo path and roles")
+  .option('--age-identity', 'print the age identity (AGE-SECRET-KEY-1…) instead, for `age -d -i`; keep it secret')
+  .action(load('id'))
 program.command('demo').description('run a provider and a client on loopback in a temporary repo and store, retrieve and compare a sample directory')
   .option('--keep', 'keep the temporary repos').action(load('demo'))
 
