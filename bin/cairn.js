@@ -128,6 +128,17 @@ provider.command('deals').description("the running provider's deals")
   .option('--state <state>', 'only deals in this state (accepted, active, failed, …)')
   .action(load('provider', 'deals'))
 
+// Encryption (docs/encryption.md): the flags of add and pack, and share
+const encryptOptions = (cmd) => cmd
+  .option('--encrypt', "encrypt every file and name (age format) for this node's age key and any --recipient")
+  .option('--recipient <age1…>', 'also encrypt for this age recipient (repeatable; implies --encrypt)', many)
+  .option('--recipients-file <file>', 'also encrypt for the recipients in this file, one per line as age -R reads them (repeatable)', many)
+for (const name of ['add', 'pack']) encryptOptions(program.commands.find(c => c.name() === name))
+const decryptOptions = (cmd) => cmd
+  .option('--identity <file>', "also decrypt with the age identities in this file (repeatable; the repo's own is always tried)", many)
+  .option('--no-decrypt', 'write an encrypted tree as it is stored: entries by number, files in the age format')
+for (const name of ['get', 'unpack']) decryptOptions(program.commands.find(c => c.name() === name))
+
 try {
   await program.parseAsync(process.argv)
 } catch (err) {

@@ -9,7 +9,9 @@
  * complete; otherwise (a path, `--car`, another order) the CAR is spooled
  * into the repo's tmp dir and must be complete before anything is written.
  * A provider that fails, stalls or sends wrong bytes is reported and the
- * next one is tried.
+ * next one is tried. An encrypted tree (docs/encryption.md) is decrypted as
+ * it is written; from a provider it is spooled first, since its names are
+ * known only once each directory's manifest has been read.
  */
 import { createReadStream, createWriteStream } from 'node:fs'
 import { copyFile, open, rename, rm, stat } from 'node:fs/promises'
@@ -24,8 +26,11 @@ import type { Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { findRoot } from '../store/roots.js'
-import { openCarFile, unpack, type UnpackResult } from '../unixfs/exporter.js'
+import { openCarFile } from '../unixfs/exporter.js'
 import type { CarBlock } from '../car/interface.js'
+import { encodeFramePrefix } from '../car/writer.js'
+import { peekEncrypted } from '../crypto/layout.js'
+import { unpackCar, type DecryptingUnpackResult, type UnpackOptions } from '../crypto/unpack.js'
 import { checkOutput, unpackStream, UnpackOutputError } from '../unixfs/unpack-stream.js'
 import { AddressBook } from './address-book.js'
 import { ProviderClient } from './provider-client.js'
@@ -168,7 +173,7 @@ function transferError (client: ProviderClient, err: unknown, file: string): Cai
  * read back. Otherwise the body is spooled to `spool` and verified as before,
  * and `spooled` says so.
  */
-async function fetchAndUnpack (client: ProviderClient, root: CID, output: string, spool: string, options: GetOptions, onBytes?: (n: number) => void): Promise<{ unpacked: UnpackResult } | { spooled: true }> {
+async function fetchAndUnpack (client: ProviderClient, root: CID, output: string, spool: string, options: GetOptions, onBytes?: (n: number) => void): Promise<{ unpacked: DecryptingUnpackResult } | { spooled: true }> {
   let response: Awaited<ReturnType<ProviderClient['carResponse']>>
   try {
     response = await client.carResponse(root)
@@ -202,7 +207,18 @@ async function fetchAndUnpack (client: ProviderClient, root: CID, output: string
     verifier.finish()
   }
   try {
-    return { unpacked: await unpackStream(verified(), root, output, { force: options.force }) }
+    let blocks: AsyncIterable<CarBlock> = verified()
+    if (options.decrypt !== false) {
+      const iterator = blocks[Symbol.asyncIterator]()
+      const { maybe, peeked } = await peekEncrypted(root, iterator)
+      const rest = { [Symbol.asyncIterator]: () => iterator }
+      if (maybe) {
+        await spoolBlocks(spool, root, peeked, rest)
+        return { spooled: true }
+      }
+      blocks = (async function * () { yield * peeked; yield * rest })()
+    }
+    return { unpacked: { ...await unpackStream(blocks, root, output, { force: options.force }), decrypted: false } }
   } catch (err) {
     if (err instanceof UnpackOutputError) throw err
     throw transferError(client, err, output)
@@ -215,6 +231,32 @@ export interface GetOptions {
   /** or write the verified CAR here */
   car?: string
   force?: boolean
+  /** false: write an encrypted tree as stored */
+  decrypt?: boolean
+  /** the age identities an encrypted tree is decrypted with */
+  decrypter?: UnpackOptions['decrypter']
+}
+
+/** Writes verified blocks as a CAR at `file`, for an encrypted tree to be unpacked from. */
+async function spoolBlocks (file: string, root: CID, first: CarBlock[], rest: AsyncIterable<CarBlock>): Promise<void> {
+  const out = createWriteStream(file, { flags: 'wx' })
+  out.on('error', () => {})
+  try {
+    const put = async (bytes: Uint8Array): Promise<void> => { if (!out.write(bytes)) await once(out, 'drain') }
+    await put(encodeHeader([root]))
+    const frame = async (block: CarBlock): Promise<void> => {
+      await put(encodeFramePrefix(block.cid, block.bytes.byteLength))
+      await put(block.bytes)
+    }
+    for (const block of first) await frame(block)
+    for await (const block of rest) await frame(block)
+    out.end()
+    await once(out, 'finish')
+  } catch (err) {
+    out.destroy()
+    await rm(file, { force: true })
+    throw err
+  }
 }
 
 export interface GetResult {
@@ -225,7 +267,7 @@ export interface GetResult {
   output: string
   car: boolean
   failed: Array<{ source: Source, code: string, message: string }>
-  unpacked?: UnpackResult
+  unpacked?: DecryptingUnpackResult
 }
 
 /** Retrieves `target` from the first source that gives a verified, complete DAG. */
@@ -319,7 +361,7 @@ async function write (repo: Pick<Repo, 'tmpDir'>, car: string, target: Target, o
       return { root, path: target.path.join('/'), cid: cid.toString(), output: dest, car: true }
     }
     const output = resolve(options.output ?? name)
-    const unpacked = await unpack(source, output, { force: options.force })
+    const unpacked = await unpackCar(source, output, { force: options.force, decrypt: options.decrypt, decrypter: options.decrypter })
     return { root, path: target.path.join('/'), cid: cid.toString(), output, car: false, unpacked }
   } finally {
     if (rewritten !== undefined) await rm(rewritten, { force: true })

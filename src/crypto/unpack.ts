@@ -24,8 +24,11 @@ export interface UnpackOptions {
   force?: boolean
   /** false: write an encrypted tree as it is stored (ordinal names, age files) */
   decrypt?: boolean
-  /** the identities to decrypt with; without them an encrypted tree is ERR_NOT_A_RECIPIENT */
-  decrypter?: Decrypter
+  /**
+   * the identities to decrypt with, or a function giving them, called only
+   * when the tree is encrypted; without any, an encrypted tree is ERR_NOT_A_RECIPIENT
+   */
+  decrypter?: Decrypter | (() => Promise<Decrypter | undefined>)
 }
 
 export interface DecryptingUnpackResult extends UnpackResult {
@@ -45,7 +48,7 @@ export async function unpackCar (carPath: string, output: string, options: Unpac
   const car = await openCarFile(carPath, { checkNames: true })
   try {
     if (options.decrypt === false || !await isEncryptedRoot(car)) return { ...await unpackOpen(car, output, exists), decrypted: false }
-    const decrypter = options.decrypter
+    const decrypter = typeof options.decrypter === 'function' ? await options.decrypter() : options.decrypter
     if (decrypter === undefined) {
       throw new CairnError('ERR_NOT_A_RECIPIENT', `${car.root.toString()} is encrypted and no age identity is at hand (no repo here; pass --identity FILE, or --no-decrypt to write it as stored)`)
     }

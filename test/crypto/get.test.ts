@@ -1,0 +1,58 @@
+/**
+ * `get` of encrypted trees from a real provider (its deal service and server,
+ * in this process on 127.0.0.1:0): decrypted with the client's identity,
+ * written as stored with `decrypt: false`, refused to anyone else.
+ */
+import test from 'ava'
+import { readFile, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { addToRepo } from '../../src/client/content.js'
+import { makeDeal } from '../../src/client/deal.js'
+import { get, parseTarget, sourcesFor } from '../../src/client/retrieve.js'
+import { ageEncryption } from '../../src/crypto/encrypt.js'
+import { decrypterFor, repoAgeIdentity } from '../../src/crypto/keys.js'
+import { sampleTree, tree, world } from '../client/helpers.js'
+import { newIdentity } from './helpers.js'
+
+test('get from a provider decrypts an encrypted directory and file; --no-decrypt writes them as stored; a stranger gets ERR_NOT_A_RECIPIENT', async (t) => {
+  const w = await world()
+  try {
+    const mine = await repoAgeIdentity(w.client.repo.path)
+    const encryption = ageEncryption([mine.recipient])
+    const sample = await sampleTree(join(w.dir, 'sample'))
+    const added = await addToRepo(w.client.repo, [sample], { encryption })
+    await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 * 3 })
+    const target = parseTarget(added.root)
+    const remote = (await sourcesFor(w.client.repo, w.client.ledger, target.root, [])).filter(s => s.kind === 'provider')
+    t.is(remote.length, 1)
+    const decrypter = decrypterFor([mine.identity])
+
+    const result = await get(w.client.repo, target, remote, { output: join(w.dir, 'out'), decrypter })
+    t.is(result.source.location, w.provider.url)
+    t.true(result.unpacked?.decrypted)
+    t.deepEqual(await tree(join(w.dir, 'out')), await tree(sample))
+
+    const stored = await get(w.client.repo, target, remote, { output: join(w.dir, 'stored'), decrypt: false })
+    t.false(stored.unpacked?.decrypted)
+    t.deepEqual((await readdir(join(w.dir, 'stored'))).sort(), ['0', '1', '2', '3', 'names.age'])
+
+    const stranger = await newIdentity()
+    await t.throwsAsync(get(w.client.repo, target, remote, { output: join(w.dir, 'no'), decrypter: decrypterFor([stranger.identity]) }), { code: 'ERR_NOT_A_RECIPIENT' })
+    await t.throwsAsync(get(w.client.repo, target, remote, { output: join(w.dir, 'no') }), { code: 'ERR_NOT_A_RECIPIENT' })
+    t.false((await readdir(w.dir)).some(n => n.startsWith('no') || n.startsWith('.no')))
+    t.deepEqual(await readdir(w.client.repo.tmpDir), [])
+
+    // one encrypted file
+    const file = join(w.dir, 'one.bin')
+    await writeFile(file, randomBytes(1_500_000))
+    const one = await addToRepo(w.client.repo, [file], { encryption })
+    await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, one.root, w.provider.url, { duration: 86400 * 3 })
+    const fromProvider = (await sourcesFor(w.client.repo, w.client.ledger, parseTarget(one.root).root, [])).filter(s => s.kind === 'provider')
+    const got = await get(w.client.repo, parseTarget(one.root), fromProvider, { output: join(w.dir, 'one.out'), decrypter })
+    t.true(got.unpacked?.decrypted)
+    t.deepEqual(await readFile(join(w.dir, 'one.out')), await readFile(file))
+  } finally {
+    await w.cleanup()
+  }
+})
