@@ -138,6 +138,11 @@ const decryptOptions = (cmd) => cmd
   .option('--identity <file>', "also decrypt with the age identities in this file (repeatable; the repo's own is always tried)", many)
   .option('--no-decrypt', 'write an encrypted tree as it is stored: entries by number, files in the age format')
 for (const name of ['get', 'unpack']) decryptOptions(program.commands.find(c => c.name() === name))
+program.command('share').argument('<root|file.car>').description('a new root of an encrypted tree that these recipients can read too: each file\'s age header is rewritten, no payload block changes')
+  .option('--to <age1…>', 'share with this age recipient (repeatable)', many)
+  .option('--recipients-file <file>', 'share with the recipients in this file, one per line as age -R reads them (repeatable)', many)
+  .option('--identity <file>', "also open the headers with the age identities in this file (the repo's own is always tried)", many)
+  .action(load('share'))
 
 try {
   await program.parseAsync(process.argv)

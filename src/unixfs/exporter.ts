@@ -40,6 +40,8 @@ export interface CarFile {
   readonly blocks: number
   /** reads a block by CID, verifying it again */
   get: (cid: CID) => Promise<Uint8Array>
+  /** where a block's bytes lie in the file */
+  locate: (cid: CID) => { offset: number, length: number } | undefined
   close: () => Promise<void>
 }
 
@@ -87,7 +89,7 @@ export async function openCarFile (path: string, options: { checkNames?: boolean
       verifyBlock(cid, bytes)
       return bytes
     }
-    const car: CarFile = { path, root, blocks: index.size, get, close: async () => { await handle.close() } }
+    const car: CarFile = { path, root, blocks: index.size, get, locate: cid => index.get(cidKey(cid)), close: async () => { await handle.close() } }
     await checkComplete(car, index, options.checkNames === true)
     return car
   } catch (err) {

@@ -163,20 +163,15 @@ export interface ImportPlan {
 /** Bytes read ahead by each pass: large reads, few syscalls, and the disk works while the CPU hashes. */
 const READ_SPAN = 4 * 1024 * 1024
 
-class Context {
+/**
+ * The blocks of a DAG being planned: each counted once toward the CAR's
+ * size, nodes kept for pass 2.
+ * @internal exported for DAG rewrites (src/crypto/share.ts)
+ */
+export class PlannedBlocks {
   readonly nodes = new Map<string, StoredNode>()
   readonly seen = new Set<string>()
-  bytes = 0
-  files = 0
-  directories = 0
   carSize = 0
-  /** pass 1 reads a span of whole chunks into one buffer while the other is hashed */
-  readonly span: number
-  readonly spans: [Buffer, Buffer]
-  constructor (readonly params: ProfileParams, readonly hidden: boolean, readonly onBytes?: (n: number) => void, readonly encryption?: ContentEncryption) {
-    this.span = params.chunkSize * Math.max(1, Math.floor(READ_SPAN / params.chunkSize))
-    this.spans = [Buffer.allocUnsafe(this.span), Buffer.allocUnsafe(this.span)]
-  }
 
   /** Records a block the DAG holds; `node` is kept for pass 2 unless it is a leaf re-read from disk. */
   add (cid: CID, length: number, node?: StoredNode): void {
@@ -190,6 +185,20 @@ class Context {
     this.carSize += frameLength(cid, length)
     if (node !== undefined) this.nodes.set(key, node)
   }
+}
+
+class Context extends PlannedBlocks {
+  bytes = 0
+  files = 0
+  directories = 0
+  /** pass 1 reads a span of whole chunks into one buffer while the other is hashed */
+  readonly span: number
+  readonly spans: [Buffer, Buffer]
+  constructor (readonly params: ProfileParams, readonly hidden: boolean, readonly onBytes?: (n: number) => void, readonly encryption?: ContentEncryption) {
+    super()
+    this.span = params.chunkSize * Math.max(1, Math.floor(READ_SPAN / params.chunkSize))
+    this.spans = [Buffer.allocUnsafe(this.span), Buffer.allocUnsafe(this.span)]
+  }
 
   /** A dag-pb node in this profile's CID version. */
   pbNode (node: dagPb.PBNode, children: Child[]): { cid: CID, bytes: Uint8Array } {
@@ -200,7 +209,8 @@ class Context {
   }
 }
 
-function cidOf (version: 0 | 1, code: number, bytes: Uint8Array): CID {
+/** @internal the CID of a block this importer makes: sha2-256, in the given version and codec */
+export function cidOf (version: 0 | 1, code: number, bytes: Uint8Array): CID {
   const digest = Digest.create(SHA2_256, createHash('sha256').update(bytes).digest())
   return version === 0 ? CID.createV0(digest as Digest.Digest<typeof SHA2_256, number>) : CID.createV1(code, digest)
 }

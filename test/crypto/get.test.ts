@@ -7,15 +7,18 @@ import test from 'ava'
 import { readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { addToRepo } from '../../src/client/content.js'
+import { addToRepo, storePlan } from '../../src/client/content.js'
 import { makeDeal } from '../../src/client/deal.js'
 import { get, parseTarget, sourcesFor } from '../../src/client/retrieve.js'
 import { ageEncryption } from '../../src/crypto/encrypt.js'
 import { decrypterFor, repoAgeIdentity } from '../../src/crypto/keys.js'
+import { shareTree } from '../../src/crypto/share.js'
+import { PieceStore } from '../../src/store/pieces.js'
+import { findRoot } from '../../src/store/roots.js'
 import { sampleTree, tree, world } from '../client/helpers.js'
 import { newIdentity } from './helpers.js'
 
-test('get from a provider decrypts an encrypted directory and file; --no-decrypt writes them as stored; a stranger gets ERR_NOT_A_RECIPIENT', async (t) => {
+test('get from a provider decrypts an encrypted directory and file; --no-decrypt writes them as stored; a stranger gets ERR_NOT_A_RECIPIENT until shared with', async (t) => {
   const w = await world()
   try {
     const mine = await repoAgeIdentity(w.client.repo.path)
@@ -42,6 +45,15 @@ test('get from a provider decrypts an encrypted directory and file; --no-decrypt
     await t.throwsAsync(get(w.client.repo, target, remote, { output: join(w.dir, 'no') }), { code: 'ERR_NOT_A_RECIPIENT' })
     t.false((await readdir(w.dir)).some(n => n.startsWith('no') || n.startsWith('.no')))
     t.deepEqual(await readdir(w.client.repo.tmpDir), [])
+
+    // shared with the stranger, the new root is dealt like any other and the stranger reads it from the provider
+    const record = await findRoot(await w.client.repo.db(), added.root)
+    const piece = new PieceStore(w.client.repo.piecesDir, w.client.repo.tmpDir).path(record?.piece as string)
+    const shared = await storePlan(w.client.repo, await shareTree(piece, decrypter, [mine.recipient, stranger.recipient]))
+    await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, shared.root, w.provider.url, { duration: 86400 * 3 })
+    const theirs = await get(w.client.repo, parseTarget(shared.root), [{ kind: 'provider', location: w.provider.url, reason: 'named' }], { output: join(w.dir, 'theirs'), decrypter: decrypterFor([stranger.identity]) })
+    t.true(theirs.unpacked?.decrypted)
+    t.deepEqual(await tree(join(w.dir, 'theirs')), await tree(sample))
 
     // one encrypted file
     const file = join(w.dir, 'one.bin')
