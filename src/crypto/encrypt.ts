@@ -13,7 +13,7 @@ import { planImport, type ContentEncryption, type FileEncryption, type ImportOpt
 import { newFileKey, writeHeader } from './header.js'
 import { uniqueRecipients, type Recipient } from './keys.js'
 import { encodeManifest, MANIFEST_NAME, ordinalName } from './names.js'
-import { NONCE, payloadKey, payloadRange, PayloadSealer } from './stream.js'
+import { chunkCount, NONCE, payloadKey, payloadRange, PayloadSealer, TAG } from './stream.js'
 
 /** One file's age encryption with a key and nonce of its own, as the importer needs it. */
 export async function encryptFile (recipients: readonly Recipient[], size: number): Promise<FileEncryption> {
@@ -21,12 +21,14 @@ export async function encryptFile (recipients: readonly Recipient[], size: numbe
   const nonce = randomBytes(NONCE)
   const header = await writeHeader(fileKey, recipients)
   const key = payloadKey(fileKey, nonce)
-  const sealer = new PayloadSealer(key, nonce)
+  // the first pass keeps each chunk's tag (16 bytes per 64 KiB), by which the second checks what it re-seals
+  const tags = Buffer.alloc(chunkCount(size) * TAG)
+  const sealer = new PayloadSealer(key, nonce, tags)
   return {
     header,
     update: plaintext => sealer.update(plaintext),
     final: () => sealer.final(),
-    range: async (offset, length, into, read) => { await payloadRange(key, nonce, size, offset, length, into, read) }
+    range: async (offset, length, into, read) => { await payloadRange(key, nonce, size, offset, length, into, read, tags) }
   }
 }
 

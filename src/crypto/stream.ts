@@ -21,6 +21,7 @@
  */
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto'
 import { CairnError } from '../errors.js'
+import { buffers } from '../fs/pool.js'
 
 /** Plaintext bytes per chunk. */
 export const CHUNK = 64 * 1024
@@ -136,26 +137,37 @@ class HeldChunks {
   }
 }
 
-/** Seals a plaintext read in order: each `update` returns the payload bytes now complete (the nonce first), `final` the rest. */
+/**
+ * Seals a plaintext read in order: each `update` returns the payload bytes
+ * now complete (the nonce first), `final` the rest. With `tags`, the tag of
+ * chunk i is kept at tags[16i…] (chunks beyond its end are not kept).
+ */
 export class PayloadSealer {
   private readonly chunks = new HeldChunks(CHUNK)
   private index = 0
   private started = false
 
-  constructor (private readonly key: Uint8Array, private readonly nonce: Uint8Array) {}
+  constructor (private readonly key: Uint8Array, private readonly nonce: Uint8Array, private readonly tags?: Buffer) {}
 
   update (plaintext: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = this.started ? [] : [this.nonce]
     this.started = true
-    this.chunks.update(plaintext, chunk => out.push(...seal(this.key, this.index++, false, chunk)))
+    this.chunks.update(plaintext, chunk => out.push(...this.seal(false, chunk)))
     return out
   }
 
   final (): Uint8Array[] {
     const out: Uint8Array[] = this.started ? [] : [this.nonce]
     this.started = true
-    out.push(...seal(this.key, this.index++, true, this.chunks.last()))
+    out.push(...this.seal(true, this.chunks.last()))
     return out
+  }
+
+  private seal (last: boolean, chunk: Uint8Array): [Buffer, Buffer] {
+    const index = this.index++
+    const sealed = seal(this.key, index, last, chunk)
+    if (this.tags !== undefined && (index + 1) * TAG <= this.tags.byteLength) this.tags.set(sealed[1], index * TAG)
+    return sealed
   }
 }
 
@@ -166,10 +178,16 @@ export class PayloadSealer {
  * Each chunk's ciphertext depends only on the key, its index, whether it is
  * the last, and its plaintext, so any range can be made on its own: the
  * importer's second pass re-seals leaves in any order, reading ahead.
+ *
+ * With `tags` (PayloadSealer's, from the first pass), each chunk's tag must
+ * equal the one kept, else ERR_FILE_CHANGED: the Poly1305 tag authenticates
+ * the chunk's ciphertext under a key only this process knows, so equal tags
+ * mean the same bytes, and the second pass need not hash them again.
  */
 export async function payloadRange (
   key: Uint8Array, nonce: Uint8Array, size: number, offset: number, length: number, into: Uint8Array,
-  read: (buffer: Uint8Array, length: number, position: number) => Promise<number>
+  read: (buffer: Uint8Array, length: number, position: number) => Promise<number>,
+  tags?: Buffer
 ): Promise<void> {
   const end = offset + length
   if (offset < 0 || end > payloadSize(size) || into.byteLength < length) throw new RangeError(`payload range ${offset}+${length} is outside a payload of ${payloadSize(size)} bytes`)
@@ -182,17 +200,29 @@ export async function payloadRange (
     at += n
   }
   if (at >= end) return
-  const last = chunkCount(size) - 1
   const first = Math.floor((at - NONCE) / SEALED)
   const final = Math.floor((end - 1 - NONCE) / SEALED)
   const plainStart = first * CHUNK
   const plainEnd = Math.min(size, (final + 1) * CHUNK)
-  const plain = Buffer.allocUnsafe(plainEnd - plainStart)
-  const got = await read(plain, plain.byteLength, plainStart)
-  if (got !== plain.byteLength) throw new CairnError('ERR_FILE_CHANGED', `the file is shorter than when it was read (${plainStart + got} bytes, expected ${size})`)
+  const plain = buffers.alloc(plainEnd - plainStart)
+  try {
+    const got = await read(plain, plain.byteLength, plainStart)
+    if (got !== plain.byteLength) throw new CairnError('ERR_FILE_CHANGED', `the file is shorter than when it was read (${plainStart + got} bytes, expected ${size})`)
+    sealRange(key, first, final, chunkCount(size) - 1, plain, at, end, into.subarray(written), tags)
+  } finally {
+    buffers.release(plain)
+  }
+}
+
+/** Seals chunks `first` … `final` of `plain` (which starts at chunk `first`) and copies payload bytes [at, end) of them into `into`. */
+function sealRange (key: Uint8Array, first: number, final: number, last: number, plain: Buffer, at: number, end: number, into: Uint8Array, tags?: Buffer): void {
+  let written = 0
   for (let index = first; index <= final; index++) {
     const from = (index - first) * CHUNK
     const parts = seal(key, index, index === last, plain.subarray(from, Math.min(plain.byteLength, from + CHUNK)))
+    if (tags !== undefined && tags.compare(parts[1], 0, TAG, index * TAG, (index + 1) * TAG) !== 0) {
+      throw new CairnError('ERR_FILE_CHANGED', `the file changed after it was read: bytes ${index * CHUNK}–${index * CHUNK + CHUNK} differ`)
+    }
     // the chunk's place in the payload
     let partStart = NONCE + index * SEALED
     for (const part of parts) {

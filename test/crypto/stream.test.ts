@@ -68,6 +68,30 @@ test('any payload range made on its own equals that slice of the whole payload (
   }), { numRuns: 60 })
 })
 
+test('with the first pass\'s tags, a range re-sealed from other plaintext is ERR_FILE_CHANGED; from the same, it passes', async t => {
+  const fileKey = randomBytes(16)
+  const nonce = randomBytes(NONCE)
+  const key = payloadKey(fileKey, nonce)
+  const plaintext = randomBytes(5 * CHUNK + 100)
+  const tags = Buffer.alloc(6 * 16)
+  const sealer = new PayloadSealer(key, nonce, tags)
+  const whole = Buffer.concat([...sealer.update(plaintext), ...sealer.final()])
+  const readFrom = (source: Buffer) => async (buffer: Uint8Array, n: number, position: number): Promise<number> => {
+    const slice = source.subarray(position, position + n)
+    buffer.set(slice)
+    return slice.length
+  }
+  const into = Buffer.alloc(3 * SEALED)
+  await payloadRange(key, nonce, plaintext.length, NONCE + 100, into.length, into, readFrom(plaintext), tags)
+  t.deepEqual(into, whole.subarray(NONCE + 100, NONCE + 100 + into.length))
+  const edited = Buffer.from(plaintext)
+  edited[2 * CHUNK + 7] ^= 1
+  const err = await t.throwsAsync(payloadRange(key, nonce, plaintext.length, NONCE + 100, into.length, into, readFrom(edited), tags))
+  t.is((err as { code?: string }).code, 'ERR_FILE_CHANGED')
+  // a change outside the range is not looked at
+  await payloadRange(key, nonce, plaintext.length, NONCE, SEALED, into, readFrom(edited), tags)
+})
+
 test('a range over a plaintext that got shorter is ERR_FILE_CHANGED', async t => {
   const nonce = randomBytes(NONCE)
   const key = payloadKey(randomBytes(16), nonce)
