@@ -13,7 +13,8 @@ import { planImport, type ContentEncryption, type FileEncryption, type ImportOpt
 import { newFileKey, writeHeader } from './header.js'
 import { uniqueRecipients, type Recipient } from './keys.js'
 import { encodeManifest, MANIFEST_NAME, ordinalName } from './names.js'
-import { chunkCount, NONCE, payloadKey, payloadRange, PayloadSealer, TAG } from './stream.js'
+import { payloadWriter, sealedRange } from './sealing.js'
+import { chunkCount, NONCE, payloadKey, TAG } from './stream.js'
 
 /** One file's age encryption with a key and nonce of its own, as the importer needs it. */
 export async function encryptFile (recipients: readonly Recipient[], size: number): Promise<FileEncryption> {
@@ -23,12 +24,10 @@ export async function encryptFile (recipients: readonly Recipient[], size: numbe
   const key = payloadKey(fileKey, nonce)
   // the first pass keeps each chunk's tag (16 bytes per 64 KiB), by which the second checks what it re-seals
   const tags = Buffer.alloc(chunkCount(size) * TAG)
-  const sealer = new PayloadSealer(key, nonce, tags)
   return {
     header,
-    update: plaintext => sealer.update(plaintext),
-    final: () => sealer.final(),
-    range: async (offset, length, into, read) => { await payloadRange(key, nonce, size, offset, length, into, read, tags) }
+    seal: sink => payloadWriter(key, nonce, size, tags, sink),
+    range: async (offset, length, into, read) => { await sealedRange(key, nonce, size, offset, length, into, read, tags) }
   }
 }
 

@@ -90,10 +90,12 @@ export interface ContentEncryption {
 export interface FileEncryption {
   /** the header: the file's first leaf */
   readonly header: Uint8Array
-  /** pass 1: the plaintext, in order → the payload bytes now complete */
-  update: (plaintext: Uint8Array) => Uint8Array[]
-  /** pass 1: the rest of the payload */
-  final: () => Uint8Array[]
+  /**
+   * pass 1: a writer taking the plaintext in order (`update` resolves once
+   * its buffer may be reused); `sink` gets the payload bytes in order, as
+   * views to copy before it returns, until `final` resolves
+   */
+  seal: (sink: (bytes: Uint8Array) => void) => { update: (plaintext: Uint8Array) => Promise<void>, final: () => Promise<void> }
   /**
    * pass 2: payload bytes [offset, offset + length) into `into`, reading
    * plaintext through `read`; ERR_FILE_CHANGED unless they are the bytes
@@ -476,13 +478,16 @@ async function buildFile (ctx: Context, path: string): Promise<Built> {
     let offset = 0
     // encrypted: the header is the first leaf, then the payload is cut into leaves as it is sealed
     let payload: Cutter | undefined
+    let sealer: ReturnType<FileEncryption['seal']> | undefined
     if (cipher !== undefined) {
       layout.push(leafItem(ctx, cipher.header))
       let at = 0
-      payload = new Cutter(params.chunkSize, data => {
+      const cutter = new Cutter(params.chunkSize, data => {
         layout.push(leafItem(ctx, data, { file, offset: at, length: data.byteLength }))
         at += data.byteLength
       })
+      payload = cutter
+      sealer = cipher.seal(bytes => cutter.push([bytes]))
     }
     // Spans of whole chunks, double-buffered: the next span is read while this one is hashed.
     // Only a short read ends the file, as with one read per chunk.
@@ -506,8 +511,8 @@ async function buildFile (ctx: Context, path: string): Promise<Built> {
         which ^= 1
         pending = read(which, offset + got)
       }
-      if (payload !== undefined && cipher !== undefined) {
-        payload.push(cipher.update(span.subarray(0, got)))
+      if (sealer !== undefined) {
+        await sealer.update(span.subarray(0, got))
         offset += got
         ctx.onBytes?.(got)
       } else {
@@ -521,8 +526,8 @@ async function buildFile (ctx: Context, path: string): Promise<Built> {
       }
       if (!more) break
     }
-    if (payload !== undefined && cipher !== undefined) {
-      payload.push(cipher.final())
+    if (sealer !== undefined && payload !== undefined) {
+      await sealer.final()
       payload.finish()
     }
     const after = await handle.stat()
@@ -544,8 +549,9 @@ async function buildBytes (ctx: Context, encryption: ContentEncryption, plaintex
   const layout = new FileLayout(ctx)
   layout.push(leafItem(ctx, cipher.header))
   const payload = new Cutter(ctx.params.chunkSize, data => layout.push(leafItem(ctx, Uint8Array.from(data))))
-  payload.push(cipher.update(plaintext))
-  payload.push(cipher.final())
+  const sealer = cipher.seal(bytes => payload.push([bytes]))
+  await sealer.update(plaintext)
+  await sealer.final()
   payload.finish()
   const top = layout.finish()
   return { cid: top.cid, size: top.size, fileSize: top.fileSize, counted: true, child: top.child }
