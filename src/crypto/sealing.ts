@@ -13,6 +13,8 @@ export interface PayloadWriter {
   update: (plaintext: Uint8Array) => Promise<void>
   /** resolves once every payload byte has gone to the sink */
   final: () => Promise<void>
+  /** gives back what an unfinished writer holds (after a failure); nothing after `final` */
+  abort: () => void
 }
 
 /** Chunks a first-pass job seals at once. */
@@ -28,7 +30,8 @@ export function payloadWriter (key: Uint8Array, nonce: Uint8Array, size: number,
     const sealer = new PayloadSealer(key, nonce, tags)
     return {
       update: async plaintext => { for (const part of sealer.update(plaintext)) sink(part) },
-      final: async () => { for (const part of sealer.final()) sink(part) }
+      final: async () => { for (const part of sealer.final()) sink(part) },
+      abort: () => {}
     }
   }
   return new PooledWriter(key, nonce, tags, sink)
@@ -79,6 +82,12 @@ class PooledWriter implements PayloadWriter {
     this.send(slot, count, this.used, this.index + count - 1)
     await this.tail
     this.check()
+  }
+
+  abort (): void {
+    if (this.slot !== undefined) sealPool().release(this.slot)
+    this.slot = undefined
+    this.failure ??= new Error('aborted')
   }
 
   private send (slot: Slot, count: number, length: number, last: number): void {

@@ -95,7 +95,7 @@ export interface FileEncryption {
    * its buffer may be reused); `sink` gets the payload bytes in order, as
    * views to copy before it returns, until `final` resolves
    */
-  seal: (sink: (bytes: Uint8Array) => void) => { update: (plaintext: Uint8Array) => Promise<void>, final: () => Promise<void> }
+  seal: (sink: (bytes: Uint8Array) => void) => { update: (plaintext: Uint8Array) => Promise<void>, final: () => Promise<void>, abort: () => void }
   /**
    * pass 2: payload bytes [offset, offset + length) into `into`, reading
    * plaintext through `read`; ERR_FILE_CHANGED unless they are the bytes
@@ -470,6 +470,7 @@ async function buildFile (ctx: Context, path: string): Promise<Built> {
   } catch (err) {
     throw fromSystemError(err, path)
   }
+  let sealer: ReturnType<FileEncryption['seal']> | undefined
   try {
     const before = await handle.stat()
     const cipher = await ctx.encryption?.file(before.size)
@@ -478,7 +479,6 @@ async function buildFile (ctx: Context, path: string): Promise<Built> {
     let offset = 0
     // encrypted: the header is the first leaf, then the payload is cut into leaves as it is sealed
     let payload: Cutter | undefined
-    let sealer: ReturnType<FileEncryption['seal']> | undefined
     if (cipher !== undefined) {
       layout.push(leafItem(ctx, cipher.header))
       let at = 0
@@ -539,6 +539,8 @@ async function buildFile (ctx: Context, path: string): Promise<Built> {
     const top = layout.finish()
     return { cid: top.cid, size: top.size, fileSize: top.fileSize, counted: true, child: top.child }
   } finally {
+    // a failed file gives back what its sealer holds (after `final` this does nothing)
+    sealer?.abort()
     await handle.close()
   }
 }

@@ -66,3 +66,18 @@ test('ranges sealed on the worker equal those sealed inline, and changed plainte
   await t.throwsAsync(sealedRange(key, nonce, plaintext.length, NONCE, 16 * SEALED, Buffer.alloc(16 * SEALED), readFrom(edited), tags), { code: 'ERR_FILE_CHANGED' })
   await t.throwsAsync(sealedRange(key, nonce, plaintext.length, NONCE, 16 * SEALED, Buffer.alloc(16 * SEALED), async () => 5, tags), { code: 'ERR_FILE_CHANGED' })
 })
+
+test('a writer abandoned after a failure gives its slot back: later writers still get slots', async t => {
+  const key = payloadKey(randomBytes(16), randomBytes(NONCE))
+  const nonce = randomBytes(NONCE)
+  const size = 40 * CHUNK
+  for (let i = 0; i < 10; i++) {
+    const writer = payloadWriter(key, nonce, size, Buffer.alloc(40 * 16), () => {})
+    await writer.update(randomBytes(CHUNK))
+    writer.abort()
+  }
+  const plaintext = randomBytes(size)
+  const finished = pooled(key, nonce, plaintext, CHUNK * 3).then(() => 'finished')
+  const stuck = new Promise<string>(resolve => { setTimeout(resolve, 20_000, 'stuck').unref() })
+  t.is(await Promise.race([finished, stuck]), 'finished')
+})
