@@ -9,7 +9,8 @@ import { readJSONBody, sendJSON, type Router } from '../provider/http.js'
 import { parsePieceCidParam } from '../provider/piece.js'
 import { record } from '../deal/validate.js'
 import { checkPieceSize, clientOf, pieceBody, pieceCidV2, type PdpDeps } from './context.js'
-import { receive } from './receive.js'
+import { answeringCleanly, receive } from './receive.js'
+import type { CID } from 'multiformats/cid'
 
 const NO_STORE = { 'Cache-Control': 'no-store' }
 
@@ -35,9 +36,11 @@ export function pieceRoutes (router: Router, deps: PdpDeps): void {
   })
 
   router.on('PUT', '/pdp/piece/upload/:id', async (ctx) => {
-    const session = sessions.begin(ctx.params.id ?? '', 'classic')
-    const expect = session.expect as { cid: import('multiformats/cid').CID, size: number }
-    await receive(deps, ctx, session, sessions, { max: expect.size, expect, findable: true })
+    await answeringCleanly(ctx, limits.idleTimeoutMs, async () => {
+      const session = sessions.begin(ctx.params.id ?? '', 'classic')
+      const expect = session.expect as { cid: CID, size: number }
+      await receive(deps, ctx, session, sessions, { max: expect.size, expect, findable: true })
+    })
     ctx.res.writeHead(204, NO_STORE)
     ctx.res.end()
   })

@@ -8,8 +8,8 @@ import { CairnError } from '../errors.js'
 import { readJSONBody, sendJSON, type Router } from '../provider/http.js'
 import { record } from '../deal/validate.js'
 import { clientOf, pieceBody, pieceCidV2, type PdpDeps } from './context.js'
-import { MAX_PIECE_BYTES } from './pieces.js'
-import { receive } from './receive.js'
+import { MAX_PIECE_BYTES, MIN_PIECE_BYTES } from './pieces.js'
+import { answeringCleanly, receive } from './receive.js'
 
 const NO_STORE = { 'Cache-Control': 'no-store' }
 
@@ -17,13 +17,17 @@ export function streamingRoutes (router: Router, deps: PdpDeps): void {
   const { pieces, sessions, limits } = deps
 
   router.on('POST', '/pdp/piece/uploads', ({ req, res }) => {
+    // a client whose quota cannot take even the smallest piece is refused before it sends anything
+    pieces.quota.check(clientOf(req), MIN_PIECE_BYTES)
     const session = sessions.create('streaming', clientOf(req))
     sendJSON(res, 201, { uploadId: session.id }, { ...NO_STORE, Location: `/pdp/piece/uploads/${session.id}` })
   })
 
   router.on('PUT', '/pdp/piece/uploads/:id', async (ctx) => {
-    const session = sessions.begin(ctx.params.id ?? '', 'streaming')
-    await receive(deps, ctx, session, sessions, { max: MAX_PIECE_BYTES, findable: false })
+    await answeringCleanly(ctx, limits.idleTimeoutMs, async () => {
+      const session = sessions.begin(ctx.params.id ?? '', 'streaming')
+      await receive(deps, ctx, session, sessions, { max: MAX_PIECE_BYTES, findable: false })
+    })
     ctx.res.writeHead(204, NO_STORE)
     ctx.res.end()
   })

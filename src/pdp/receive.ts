@@ -4,9 +4,11 @@
  * bytes counted against the park quota as they arrive, stored atomically by
  * the piece registry. A failed PUT leaves its session open for another try.
  */
+import type { IncomingMessage } from 'node:http'
 import type { CID } from 'multiformats/cid'
 import { isCairnError } from '../errors.js'
 import { guardedBody, toCairnError, type Context } from '../provider/http.js'
+import { MAX_PIECE_BYTES } from './pieces.js'
 import { clientOf, contentLength, uploadLimitsOf, type PdpDeps } from './context.js'
 import type { UploadSession, UploadSessions } from './uploads.js'
 
@@ -46,5 +48,51 @@ export async function receive (deps: PdpDeps, ctx: Context, session: UploadSessi
     throw err
   } finally {
     reservation.release()
+  }
+}
+
+/** Refusals after which the rest of the body is not read: the client is gone, too slow, or sending too much. */
+const CUT = new Set(['ERR_PAYLOAD_TOO_LARGE', 'ERR_TIMEOUT', 'ERR_UPLOAD_TOO_SLOW', 'ERR_SHUTTING_DOWN', 'ERR_CONTENT_LENGTH'])
+
+/**
+ * Reads and drops what is left of a refused body, at most `limit` bytes and
+ * until it idles for `idleMs`. A client that streams its body (fetch with
+ * `duplex: 'half'`, as synapse-core does) reads no answer until it has sent
+ * the body, so an answer before the end of the body reaches it only as a cut
+ * connection; once the body is read, the coded answer reaches it.
+ */
+export async function drain (req: IncomingMessage, limit: number, idleMs: number): Promise<void> {
+  if (req.complete || req.destroyed) return
+  await new Promise<void>((resolve) => {
+    let seen = 0
+    const done = (): void => {
+      clearTimeout(timer)
+      req.off('data', onData)
+      req.off('end', done)
+      req.off('close', done)
+      req.pause()
+      resolve()
+    }
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.length
+      if (seen > limit) done()
+      else timer.refresh()
+    }
+    const timer = setTimeout(done, idleMs)
+    req.on('data', onData)
+    req.once('end', done)
+    req.once('close', done)
+    req.resume()
+  })
+}
+
+/** Runs a PUT's work; on a refusal that leaves the body unread, reads the rest of it (bounded) so the client gets the coded answer. */
+export async function answeringCleanly (ctx: Context, idleMs: number, work: () => Promise<void>): Promise<void> {
+  try {
+    await work()
+  } catch (thrown) {
+    const err = toCairnError(thrown)
+    if (!CUT.has(err.code) && err.code !== 'ERR_INTERNAL') await drain(ctx.req, MAX_PIECE_BYTES, idleMs)
+    throw err
   }
 }
