@@ -121,7 +121,7 @@ provider.command('start').description('run the provider in the foreground (HTTP 
   .option('--proving-period <duration>', 'shortest proving period offered', '24h')
   .option('--challenges <n>', 'most challenges answered per proof', '16')
   .option('--payee <address>', 'Ethereum address PDP clients name as payee (announced in the ask)')
-  .option('--chain-id <id>', 'EIP-712 chain id of PDP clients\' signatures (default: Filecoin calibration)', '314159')
+  .option('--chain-id <id>', 'EIP-712 chain id of PDP clients\' signatures (314159: Filecoin calibration)', '314159')
   .option('--fwss-address <address>', 'EIP-712 verifying contract: the FilecoinWarmStorageService address', '0x02925630df557F957f70E112bA06e50965417CA0')
   .option('--park-ttl <duration>', 'how long an uploaded PDP piece no data set references is kept', '24h')
   .option('--park-quota <size>', 'parked PDP bytes in total', '64GiB')

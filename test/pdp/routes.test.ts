@@ -10,6 +10,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
+import * as dagJSON from '@ipld/dag-json'
+import { verifyAsk } from '../../src/deal/ask.js'
+import type { Signed } from '../../src/deal/signing.js'
 import { pieceCidV2, pieceOf } from '../../proofs/index.js'
 import { startProviderNode, type ProviderNode } from '../../src/provider/node.js'
 import { Repo } from '../../src/repo/repo.js'
@@ -18,11 +21,11 @@ import { dfsPiece, importInto, MemoryBlocks, testTerms } from '../provider/fixtu
 
 interface World { dir: string, repo: Repo, node: ProviderNode, url: string, clock: { now: number } }
 
-async function world (pdp: PdpOptions = {}, dir?: string): Promise<World> {
+async function world (pdp: PdpOptions = {}, dir?: string, payee?: string): Promise<World> {
   const base = dir ?? await mkdtemp(join(tmpdir(), 'cairn-pdp-'))
   const repo = dir === undefined ? await Repo.init(join(base, 'repo')) : await Repo.open(join(base, 'repo'))
   const clock = { now: Math.floor(Date.now() / 1000) }
-  const node = await startProviderNode(repo, testTerms(), { pdp: { now: () => clock.now, ...pdp } })
+  const node = await startProviderNode(repo, testTerms(payee === undefined ? {} : { payee }), { pdp: { now: () => clock.now, ...pdp } })
   return { dir: base, repo, node, url: node.url, clock }
 }
 
@@ -68,10 +71,13 @@ async function streamIn (w: World, bytes: Uint8Array): Promise<{ location: strin
   return { location, put: await putStream(`${w.url}${location}`, bytes) }
 }
 
-test('ping answers 200', async t => {
-  const w = await world()
+test('ping answers 200; the signed ask announces the payee', async t => {
+  const payee = '0x' + '5a'.repeat(20)
+  const w = await world({}, undefined, payee)
   try {
     t.is((await fetch(`${w.url}/pdp/ping`)).status, 200)
+    const ask = dagJSON.decode(new Uint8Array(await (await fetch(`${w.url}/v1/ask`)).arrayBuffer())) as Signed<unknown>
+    t.is(verifyAsk(ask).payload.payee, payee)
   } finally { await stop(w) }
 })
 
