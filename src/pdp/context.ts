@@ -43,6 +43,15 @@ export function pieceCidV2 (value: unknown, label: string): PieceLink {
   }
 }
 
+/**
+ * The `pieceCid` of a JSON body. Other fields (Curio's `notify`, whatever a
+ * newer client adds) are ignored, as Curio's JSON decoding ignores them.
+ */
+export function pieceCidOfBody (body: unknown): PieceLink {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new CairnError('ERR_INVALID_JSON', 'expected a JSON object with a pieceCid')
+  return pieceCidV2((body as { pieceCid?: unknown }).pieceCid, 'pieceCid')
+}
+
 /** Refuses a piece whose declared payload size is outside Curio's limits. */
 export function checkPieceSize (link: PieceLink): number {
   if (link.payloadSize < BigInt(MIN_PIECE_BYTES)) throw new CairnError('ERR_UPLOAD_TOO_SMALL', `piece ${link.cid.toString()} has ${link.payloadSize} bytes; a piece is at least ${MIN_PIECE_BYTES} bytes`)

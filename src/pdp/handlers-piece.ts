@@ -7,8 +7,7 @@
 import { CairnError } from '../errors.js'
 import { readJSONBody, sendJSON, type Router } from '../provider/http.js'
 import { parsePieceCidParam } from '../provider/piece.js'
-import { record } from '../deal/validate.js'
-import { checkPieceSize, clientOf, pieceBody, pieceCidV2, type PdpDeps } from './context.js'
+import { checkPieceSize, clientOf, pieceBody, pieceCidOfBody, pieceCidV2, type PdpDeps } from './context.js'
 import { answeringCleanly, receive } from './receive.js'
 import type { CID } from 'multiformats/cid'
 
@@ -18,8 +17,7 @@ export function pieceRoutes (router: Router, deps: PdpDeps): void {
   const { pieces, sessions, limits } = deps
 
   router.on('POST', '/pdp/piece', async ({ req, res }) => {
-    const body = record(await readJSONBody(req, limits.maxJSONBodyBytes), 'body', ['pieceCid'], ['notify'])
-    const link = pieceCidV2(body.pieceCid, 'pieceCid')
+    const link = pieceCidOfBody(await readJSONBody(req, limits.maxJSONBodyBytes))
     const size = checkPieceSize(link)
     const piece = link.cid.toString()
     const held = await pieces.live(piece)

@@ -6,8 +6,7 @@
  */
 import { CairnError } from '../errors.js'
 import { readJSONBody, sendJSON, type Router } from '../provider/http.js'
-import { record } from '../deal/validate.js'
-import { clientOf, pieceBody, pieceCidV2, type PdpDeps } from './context.js'
+import { clientOf, pieceBody, pieceCidOfBody, pieceCidV2, type PdpDeps } from './context.js'
 import { MAX_PIECE_BYTES, MIN_PIECE_BYTES } from './pieces.js'
 import { answeringCleanly, receive } from './receive.js'
 
@@ -35,8 +34,7 @@ export function streamingRoutes (router: Router, deps: PdpDeps): void {
   router.on('POST', '/pdp/piece/uploads/:id', async ({ req, res, params }) => {
     const session = sessions.get(params.id ?? '', 'streaming')
     if (session.state !== 'received' || session.piece === undefined) throw new CairnError('ERR_UPLOAD_PENDING', `upload ${session.id} has no bytes yet; PUT them before finalizing`)
-    const body = record(await readJSONBody(req, limits.maxJSONBodyBytes), 'body', ['pieceCid'], ['notify'])
-    const link = pieceCidV2(body.pieceCid, 'pieceCid')
+    const link = pieceCidOfBody(await readJSONBody(req, limits.maxJSONBodyBytes))
     if (link.cid.toString() !== session.piece) {
       throw new CairnError('ERR_PIECE_CID_MISMATCH', `the uploaded bytes have piece CID ${session.piece}, not ${link.cid.toString()}`)
     }
