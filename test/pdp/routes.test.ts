@@ -17,7 +17,7 @@ import { pieceCidV2, pieceOf } from '../../proofs/index.js'
 import { startProviderNode, type ProviderNode } from '../../src/provider/node.js'
 import { Repo } from '../../src/repo/repo.js'
 import type { PdpOptions } from '../../src/pdp/mount.js'
-import { dfsPiece, importInto, MemoryBlocks, testTerms } from '../provider/fixtures.js'
+import { dfsPiece, importInto, MemoryBlocks, rawRequest, testTerms } from '../provider/fixtures.js'
 
 interface World { dir: string, repo: Repo, node: ProviderNode, url: string, clock: { now: number } }
 
@@ -334,4 +334,46 @@ test('a piece CID from a query or body is checked to be v2 (CID.parse of a v1 is
     t.is(res.status, 400)
     t.is(await codeOf(res), 'ERR_INVALID_CID')
   } finally { await stop(w) }
+})
+
+test('a PDP upload that stalls is cut off with 408 ERR_TIMEOUT and leaves nothing', async t => {
+  const base = await mkdtemp(join(tmpdir(), 'cairn-pdp-'))
+  const repo = await Repo.init(join(base, 'repo'))
+  const node = await startProviderNode(repo, testTerms(), { limits: { idleTimeoutMs: 300 } })
+  try {
+    const created = await post(`${node.url}/pdp/piece/uploads`)
+    const location = created.headers.get('location') ?? ''
+    const { hostname, port } = new URL(node.url)
+    const answer = await rawRequest(node.url, [
+      `PUT ${location} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Length: 100000\r\n\r\n`,
+      new Uint8Array(5000),
+      { pauseMs: 2000 }
+    ], 5000)
+    t.is(answer.status, 408)
+    t.regex(answer.body, /ERR_TIMEOUT/)
+    t.deepEqual(await readdir(join(repo.path, 'pdp', 'pieces')), [])
+    t.deepEqual(await readdir(repo.tmpDir), [])
+  } finally {
+    await node.close()
+    await repo.close()
+    await rm(base, { recursive: true, force: true })
+  }
+})
+
+test('a crash between the rename and the batch leaves a file no key names; the next start removes it', async t => {
+  const crash = new Error('simulated crash after the rename')
+  const w = await world({ onCommitted: () => { throw crash } })
+  const bytes = new Uint8Array(randomBytes(2000))
+  const { cid, location } = await announce(w, bytes)
+  const put = await fetch(`${w.url}${location}`, { method: 'PUT', body: bytes })
+  t.is(put.status, 500)
+  t.deepEqual(await readdir(join(w.repo.path, 'pdp', 'pieces')), [`${cid}.car`])
+  t.is((await fetch(`${w.url}/pdp/piece?pieceCid=${cid}`)).status, 404, 'not found: no key names it')
+  t.is((await fetch(`${w.url}/piece/${cid}`)).status, 404)
+  await stop(w, true)
+  const again = await world({}, w.dir)
+  try {
+    t.deepEqual(await readdir(join(again.repo.path, 'pdp', 'pieces')), [])
+    t.is(again.node.pdp.pieces.quota.total, 0n)
+  } finally { await stop(again) }
 })
