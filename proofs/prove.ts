@@ -195,12 +195,24 @@ export async function buildLayerCache (piece: string | CID | PieceLink, read: Re
  */
 export async function provePiece (piece: string | CID | PieceLink, challenge: Challenge, read: ReadAt, cache: LayerCache): Promise<PieceProof> {
   const p = toPiece(piece)
+  return { piece: p.cid, proofs: await proveLeaves(p, challengeIndices(challenge, p), read, cache) }
+}
+
+/**
+ * The leaf and its `height` siblings for each of the given leaf indices of a
+ * piece, whoever chose them: `provePiece` for cairn's challenges, a PDP data
+ * set's challenges (pdp-challenge.ts) for the offsets they land on. Throws as
+ * `provePiece` does, and ERR_PROOF_LEAF_INDEX for an index outside the tree.
+ */
+export async function proveLeaves (piece: string | CID | PieceLink, indices: readonly number[], read: ReadAt, cache: LayerCache): Promise<LeafProof[]> {
+  const p = toPiece(piece)
   checkCache(cache, p)
   const level = cache.level
   const engine = selectEngine('portable-if-auto')
   const regions = new Map<number, Uint8Array>()
   const proofs: LeafProof[] = []
-  for (const index of challengeIndices(challenge, p)) {
+  for (const index of indices) {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= 2 ** p.height) throw proofsError('ERR_PROOF_LEAF_INDEX', `leaf ${index} is outside the tree of ${p.cid.toString()} (2^${p.height} leaves)`)
     const region = Math.floor(index / 2 ** level)
     let bytes = regions.get(region)
     if (bytes === undefined) {
@@ -231,5 +243,5 @@ export async function provePiece (piece: string | CID | PieceLink, challenge: Ch
     for (let l = level; l < p.height; l++) path.push(cache.node(l, Math.floor(index / 2 ** l) ^ 1).slice())
     proofs.push({ index, leaf, path })
   }
-  return { piece: p.cid, proofs }
+  return proofs
 }

@@ -133,7 +133,17 @@ export const codes = {
   ERR_TOO_MANY_CHALLENGES: 'refused',
   ERR_INSUFFICIENT_CAPACITY: 'refused',
   ERR_REPLAYED_DEAL: 'refused',
-  ERR_REPLAYED_NONCE: 'refused'
+  ERR_REPLAYED_NONCE: 'refused',
+  // the PDP HTTP API (docs/pdp.md)
+  ERR_UPLOAD_NOT_FOUND: 'notFound',
+  ERR_UPLOAD_DONE: 'refused',
+  ERR_UPLOAD_PENDING: 'refused',
+  ERR_UPLOAD_TOO_SMALL: 'usage',
+  ERR_PIECE_CID_MISMATCH: 'verification',
+  ERR_PARK_QUOTA: 'refused',
+  ERR_PARK_QUOTA_CLIENT: 'refused',
+  ERR_TOO_MANY_UPLOADS: 'refused',
+  ERR_INVALID_EXTRA_DATA: 'usage'
 } as const satisfies Record<string, ExitKind>
 
 export type ErrorCode = keyof typeof codes

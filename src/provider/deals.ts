@@ -55,6 +55,8 @@ export interface ProviderTerms {
   challenges: number
   /** how long a signed ask stays valid, seconds */
   askTtl: number
+  /** the Ethereum address announced as `payee` in the ask (PDP, docs/pdp.md), lower-case */
+  payee?: string
 }
 
 export const BLOCK_PREFIX = 'blocks!'
@@ -154,7 +156,8 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
         provingPeriod: this.terms.provingPeriod,
         challenges: this.terms.challenges,
         seq: this.askSeq,
-        expiry: now + this.terms.askTtl
+        expiry: now + this.terms.askTtl,
+        ...(this.terms.payee === undefined ? {} : { payee: this.terms.payee })
       }
       this.signedAsk = signAsk(this.signer, ask)
     }

@@ -11,6 +11,7 @@ import type { Logger } from './interface.js'
 import { recoverProvider } from './recovery.js'
 import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
+import { startPdp, type PdpOptions, type PdpService } from '../pdp/mount.js'
 
 export interface ProviderNode {
   readonly repo: Repo
@@ -20,6 +21,8 @@ export interface ProviderNode {
   readonly service: HttpService
   readonly url: string
   readonly terms: ProviderTerms
+  /** the PDP API's pieces and sessions (docs/pdp.md) */
+  readonly pdp: PdpService
   /** Stops serving and flushes the ledger; the repo stays open for the caller. */
   close (): Promise<void>
 }
@@ -33,6 +36,8 @@ export interface ProviderNodeOptions {
   now?: () => number
   /** Clean up what a crash left behind before serving (SPEC §3 "Transfer"). */
   recover?: boolean
+  /** park TTL and quotas of the PDP API (docs/pdp.md) */
+  pdp?: PdpOptions
 }
 
 export async function startProviderNode (repo: Repo, terms: ProviderTerms, options: ProviderNodeOptions = {}): Promise<ProviderNode> {
@@ -48,10 +53,12 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   // histogram starts (an optimisation: a failure only costs that)
   await warmUploadCheck().catch((err) => { log('warm-up-failed', { error: (err as Error).message }) })
   const node = new ProviderDeals(db, ledger, store, repo.identity, terms, options.now, options.deals)
+  const pdp = await startPdp(db, repo, options.pdp, log)
   const service = createProviderServer({
     deals: node,
-    blocks: node,
-    pieces: node,
+    blocks: pdp.blockSource(node),
+    pieces: pdp.pieceSource(node),
+    routes: (router, shared) => { pdp.mount(router, shared) },
     log,
     limits: options.limits,
     gauges: async () => {
@@ -69,7 +76,9 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     service,
     url,
     terms,
+    pdp,
     close: async () => {
+      pdp.close()
       await service.close()
       await ledger.flush?.()
     }
