@@ -3,6 +3,7 @@
  * leaf and its `height` siblings must hash (sha2-256-trunc254-padded) to the
  * root inside the CID, at the index the challenge selects (SPEC §4).
  */
+import { equals } from 'multiformats/bytes'
 import { CID } from 'multiformats/cid'
 import { challengeIndices, type Challenge } from './challenge.js'
 import { proofsError } from './errors.js'
@@ -38,13 +39,6 @@ export function rootFromPath (leaf: Uint8Array, index: number, path: Uint8Array[
   return node
 }
 
-function equal (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  let diff = 0
-  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i]
-  return diff === 0
-}
-
 /**
  * Throws a ProofsError unless `proof` answers `challenge` for `pieceCid`:
  * ERR_INVALID_PIECE_CID (not a v2 piece CID), ERR_PROOF_PIECE_MISMATCH (a
@@ -75,7 +69,7 @@ export function verifyPieceProof (pieceCid: string | CID, challenge: Challenge, 
     for (const sibling of path) {
       if (!(sibling instanceof Uint8Array) || sibling.length !== 32) throw proofsError('ERR_PROOF_MALFORMED', `leaf proof ${k}: siblings must be 32 bytes`)
     }
-    if (!equal(rootFromPath(leaf, index, path), piece.root)) {
+    if (!equals(rootFromPath(leaf, index, path), piece.root)) {
       throw proofsError('ERR_PROOF_ROOT_MISMATCH', `leaf proof ${k} (leaf ${index}) does not hash to the root of ${piece.cid.toString()}`)
     }
   }

@@ -12,10 +12,9 @@ import { murmur3128 } from '@multiformats/murmur3'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
+import { IDENTITY } from '../codecs.js'
 import { CairnError } from '../errors.js'
 import type { DagScope } from './request.js'
-
-const IDENTITY = 0x00
 
 export interface Block { cid: CID, bytes: Uint8Array }
 
