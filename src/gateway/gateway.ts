@@ -9,12 +9,11 @@ import { once } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import { base32 } from 'multiformats/bases/base32'
 import { CairnError } from '../errors.js'
-import { DagVerifier, encodeFramePrefix, readCar } from '../car/index.js'
+import { DagVerifier, encodeFrame, encodeFramePrefix, encodeHeader, readCar } from '../car/index.js'
 import { buffers } from '../fs/pool.js'
 import * as raw from 'multiformats/codecs/raw'
 import type { BlockSource, PieceHandle } from '../provider/interface.js'
 import type { Context } from '../provider/http.js'
-import { carFrame, carHeader } from './car.js'
 import { CAR, RAW, parseGatewayRequest, type GatewayRequest } from './request.js'
 import { entitySize, loadBlock, resolveEntityBytes, resolvePath, walk, type Block, type ByteRange } from './traverse.js'
 
@@ -55,7 +54,7 @@ async function wholeDag (source: BlockSource, request: Extract<GatewayRequest, {
   if (source.dag === undefined || request.path.length > 0 || scope !== 'all' || request.dups || request.entityBytes !== undefined || range !== undefined) return undefined
   const whole = await source.dag(request.cid)
   if (whole === undefined) return undefined
-  const header = carHeader([request.cid])
+  const header = encodeHeader([request.cid])
   if (whole.size < header.length) return undefined
   const stored = new Uint8Array(header.length)
   let at = 0
@@ -139,7 +138,7 @@ export function gatewayHandler (source: BlockSource, events: GatewayEvents = {})
 
     let sent = 0
     try {
-      const header = carHeader([request.cid])
+      const header = encodeHeader([request.cid])
       await write(res, header, signal)
       sent += header.length
       if (whole !== undefined) {
@@ -165,12 +164,12 @@ export function gatewayHandler (source: BlockSource, events: GatewayEvents = {})
         const key = block.cid.toString()
         if (!request.dups && seen.has(key)) continue
         seen.add(key)
-        const frame = carFrame(block.cid, block.bytes)
+        const frame = encodeFrame(block.cid, block.bytes)
         await write(res, frame, signal)
         sent += frame.length
       }
       for await (const block of walk(terminal, { scope, range, dups: request.dups }, load, seen)) {
-        const frame = carFrame(block.cid, block.bytes)
+        const frame = encodeFrame(block.cid, block.bytes)
         await write(res, frame, signal)
         sent += frame.length
       }

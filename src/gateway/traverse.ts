@@ -6,12 +6,11 @@
  * `ipfs dag export` writes and lassie expects for `order=dfs`.
  */
 import * as dagPB from '@ipld/dag-pb'
-import * as dagCBOR from '@ipld/dag-cbor'
-import * as dagJSON from '@ipld/dag-json'
 import { murmur3128 } from '@multiformats/murmur3'
 import { UnixFS } from 'ipfs-unixfs'
-import { CID } from 'multiformats/cid'
+import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
+import { linksOf } from '../car/index.js'
 import { IDENTITY } from '../codecs.js'
 import { CairnError } from '../errors.js'
 import type { DagScope } from './request.js'
@@ -51,26 +50,6 @@ function decodePB (cid: CID, bytes: Uint8Array): PBNodeView {
     try { unixfs = UnixFS.unmarshal(node.Data) } catch { unixfs = undefined }
   }
   return { node, unixfs }
-}
-
-/** The CIDs linked from a block, for codecs the gateway can read. */
-function linksOf (cid: CID, bytes: Uint8Array): CID[] {
-  switch (cid.code) {
-    case dagPB.code: return decodePB(cid, bytes).node.Links.map((l) => l.Hash)
-    case dagCBOR.code: return collectCids(dagCBOR.decode(bytes))
-    case dagJSON.code: return collectCids(dagJSON.decode(bytes))
-    default: return []
-  }
-}
-
-function collectCids (value: unknown, out: CID[] = []): CID[] {
-  const cid = CID.asCID(value)
-  if (cid !== null) { out.push(cid); return out }
-  if (Array.isArray(value)) for (const v of value) collectCids(v, out)
-  else if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
-    for (const v of Object.values(value)) collectCids(v, out)
-  }
-  return out
 }
 
 /**

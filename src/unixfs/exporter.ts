@@ -7,9 +7,7 @@
  * Works with any block order (ipfs-car writes leaves before their parents),
  * CIDv0 and v1, raw and dag-pb leaves, HAMT-sharded directories and symlinks.
  */
-import { createReadStream } from 'node:fs'
 import { lstat, mkdir, open, rm, symlink } from 'node:fs/promises'
-import type { FileHandle } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { basename, dirname, join, resolve } from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
@@ -17,10 +15,7 @@ import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { CairnError, fromSystemError } from '../errors.js'
-import { IDENTITY } from '../codecs.js'
-import { cidKey, verifyBlock } from '../car/hash.js'
-import { readCar } from '../car/reader.js'
-import { linksOf } from '../car/links.js'
+import { openCarFile, type CarFile } from '../car/index.js'
 import { replaceTree } from '../fs/atomic.js'
 
 export type EntryType = 'file' | 'directory' | 'symlink'
@@ -34,16 +29,6 @@ export interface Entry {
   type: EntryType
 }
 
-/** A CAR file opened for random access: its root and where each block lies. */
-export interface CarFile {
-  readonly path: string
-  readonly root: CID
-  readonly blocks: number
-  /** reads a block by CID, verifying it again */
-  get: (cid: CID) => Promise<Uint8Array>
-  close: () => Promise<void>
-}
-
 export interface UnpackResult {
   root: CID
   output: string
@@ -53,72 +38,8 @@ export interface UnpackResult {
   bytes: number
 }
 
-/**
- * Opens and verifies a CAR file: header, every block's hash, and that every
- * block reachable from the root is present. With `checkNames`, also refuses
- * directory entry names that could escape a target directory.
- */
-export async function openCarFile (path: string, options: { checkNames?: boolean } = {}): Promise<CarFile> {
-  let handle: FileHandle
-  try {
-    handle = await open(path, 'r')
-  } catch (err) {
-    throw fromSystemError(err, path)
-  }
-  try {
-    let root: CID | undefined
-    const index = new Map<string, { offset: number, length: number }>()
-    const source = createReadStream(path, { fd: handle, autoClose: false, start: 0, highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>
-    // only where each block lies is kept here (every read verifies again), so leaves are hashed in place
-    for await (const block of readCar(source, { onHeader: h => { root = h.roots[0] }, rawBytes: false })) {
-      index.set(cidKey(block.cid), { offset: block.blockOffset, length: block.length })
-    }
-    if (root === undefined) throw new Error('internal: no header')
-    const get = async (cid: CID): Promise<Uint8Array> => {
-      if (cid.multihash.code === IDENTITY) return cid.multihash.digest
-      const at = index.get(cidKey(cid))
-      if (at === undefined) throw new CairnError('ERR_CAR_BLOCK_MISSING', `block ${cid.toString()} is not in ${path}`)
-      const bytes = new Uint8Array(at.length)
-      let done = 0
-      while (done < at.length) {
-        const { bytesRead } = await handle.read(bytes, done, at.length - done, at.offset + done)
-        if (bytesRead === 0) throw new CairnError('ERR_CAR_TRUNCATED', `${path} was truncated while being read`)
-        done += bytesRead
-      }
-      verifyBlock(cid, bytes)
-      return bytes
-    }
-    const car: CarFile = { path, root, blocks: index.size, get, close: async () => { await handle.close() } }
-    await checkComplete(car, index, options.checkNames === true)
-    return car
-  } catch (err) {
-    await handle.close()
-    throw err
-  }
-}
-
-/** Walks every block reachable from the root, before anything is listed or written. */
-async function checkComplete (car: CarFile, index: Map<string, unknown>, checkNames: boolean): Promise<void> {
-  const seen = new Set<string>()
-  const stack: CID[] = [car.root]
-  while (stack.length > 0) {
-    const cid = stack.pop() as CID
-    if (cid.multihash.code === IDENTITY) continue
-    const key = cidKey(cid)
-    if (seen.has(key)) continue
-    seen.add(key)
-    if (!index.has(key)) {
-      if (cid.equals(car.root)) throw new CairnError('ERR_CAR_ROOT_MISSING', `the root ${cid.toString()} is not in ${car.path}`)
-      throw new CairnError('ERR_CAR_BLOCK_MISSING', `block ${cid.toString()} is linked but not in ${car.path}`, { details: { cid: cid.toString() } })
-    }
-    if (cid.code === raw.code) continue
-    const bytes = await car.get(cid)
-    if (checkNames && cid.code === dagPb.code) checkEntryNames(cid, bytes)
-    stack.push(...linksOf(cid, bytes))
-  }
-}
-
 function checkEntryNames (cid: CID, bytes: Uint8Array): void {
+  if (cid.code !== dagPb.code) return
   const { node, unixfs } = decodePb(cid, bytes)
   if (unixfs.type === 'directory') {
     const names = new Set<string>()
@@ -256,7 +177,7 @@ export async function unpack (carPath: string, output: string, options: { force?
   if (exists && options.force !== true) {
     throw new CairnError('ERR_TARGET_EXISTS', `${output} already exists; use --force to replace it`)
   }
-  const car = await openCarFile(carPath, { checkNames: true })
+  const car = await openCarFile(carPath, { visit: checkEntryNames })
   const parent = dirname(target)
   const temp = join(parent, `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
   const result: UnpackResult = { root: car.root, output: target, files: 0, directories: 0, symlinks: 0, bytes: 0 }
