@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises'
 import type { CID } from 'multiformats/cid'
 import { IDENTITY, RAW } from '../codecs.js'
 import { CairnError, fromSystemError } from '../errors.js'
-import { cidKey, verifyBlock } from './hash.js'
+import { cidKey, inlined, verifyBlock } from './hash.js'
 import { linksOf } from './links.js'
 import { readCar } from './reader.js'
 
@@ -54,7 +54,8 @@ export async function openCarFile (path: string, options: OpenCarFileOptions = {
     if (root === undefined) throw new Error('internal: no header')
     const has = (cid: CID): boolean => cid.multihash.code === IDENTITY || index.has(cidKey(cid))
     const get = async (cid: CID): Promise<Uint8Array> => {
-      if (cid.multihash.code === IDENTITY) return cid.multihash.digest
+      const inline = inlined(cid)
+      if (inline !== undefined) return inline
       const at = index.get(cidKey(cid))
       if (at === undefined) throw new CairnError('ERR_CAR_BLOCK_MISSING', `block ${cid.toString()} is not in ${path}`, { details: { cid: cid.toString() } })
       const bytes = new Uint8Array(at.length)

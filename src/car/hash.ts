@@ -13,6 +13,11 @@ export function sha256 (bytes: Uint8Array): Uint8Array {
   return createHash('sha256').update(bytes).digest()
 }
 
+/** The block an identity CID carries inline, or undefined for any other CID. */
+export function inlined (cid: CID): Uint8Array | undefined {
+  return cid.multihash.code === IDENTITY ? cid.multihash.digest : undefined
+}
+
 /** True when `bytes` hash to `cid`; throws for a hash function cairn does not verify. */
 export function matches (cid: CID, bytes: Uint8Array): boolean {
   const mh = cid.multihash

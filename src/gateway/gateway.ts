@@ -9,13 +9,15 @@ import { once } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import { base32 } from 'multiformats/bases/base32'
 import { CairnError } from '../errors.js'
-import { DagVerifier, encodeFrame, encodeFramePrefix, encodeHeader, readCar } from '../car/index.js'
+import { DagVerifier, encodeFrame, encodeFramePrefix, encodeHeader, inlined, readCar } from '../car/index.js'
 import { buffers } from '../fs/pool.js'
 import * as raw from 'multiformats/codecs/raw'
 import type { BlockSource, PieceHandle } from '../provider/interface.js'
 import type { Context } from '../provider/http.js'
 import { CAR, RAW, parseGatewayRequest, type GatewayRequest } from './request.js'
-import { entitySize, loadBlock, resolveEntityBytes, resolvePath, walk, type Block, type ByteRange } from './traverse.js'
+import type { Block, ByteRange, Load } from '../unixfs/interface.js'
+import { resolvePath } from '../unixfs/reader.js'
+import { entitySize, resolveEntityBytes, walk } from './traverse.js'
 
 /** Content addressed by CID never changes (path-gateway spec, `Cache-Control`). */
 export const IMMUTABLE = 'public, max-age=29030400, immutable'
@@ -66,7 +68,11 @@ async function wholeDag (source: BlockSource, request: Extract<GatewayRequest, {
 }
 
 export function gatewayHandler (source: BlockSource, events: GatewayEvents = {}) {
-  const load = async (cid: Parameters<BlockSource['get']>[0]): Promise<Uint8Array | undefined> => await source.get(cid)
+  const load: Load = async (cid) => {
+    const bytes = inlined(cid) ?? await source.get(cid)
+    if (bytes === undefined) throw new CairnError('ERR_BLOCK_NOT_FOUND', `block ${cid.toString()} is not held by this provider`)
+    return bytes
+  }
 
   return async function handle (ctx: Context): Promise<void> {
     const { req, res, url, params, signal } = ctx
@@ -81,7 +87,7 @@ export function gatewayHandler (source: BlockSource, events: GatewayEvents = {})
       Vary: 'Accept'
     }
 
-    const rootBytes = await loadBlock(load, request.cid)
+    const rootBytes = inlined(request.cid) ?? await source.get(request.cid)
     if (rootBytes === undefined) {
       // path-gateway spec: only-if-cached asks "do you have it right now?"
       if (/\bonly-if-cached\b/i.test(req.headers['cache-control'] ?? '')) {

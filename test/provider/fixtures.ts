@@ -32,7 +32,7 @@ export class MemoryBlocks implements BlockSource {
   }
 }
 
-export interface ImportShape { chunkSize?: number, maxLinks?: number, shardSplitThresholdBytes?: number, rawLeaves?: boolean, cidVersion?: 0 | 1 }
+export interface ImportShape { chunkSize?: number, maxLinks?: number, shardSplitThresholdBytes?: number, shardFanoutBits?: number, rawLeaves?: boolean, cidVersion?: 0 | 1 }
 
 export async function importInto (blocks: MemoryBlocks, candidates: ImportCandidate[], shape: ImportShape = {}, wrap = false): Promise<CID> {
   const options: ImporterOptions = {
@@ -41,6 +41,7 @@ export async function importInto (blocks: MemoryBlocks, candidates: ImportCandid
     chunker: fixedSize({ chunkSize: shape.chunkSize ?? 1024 }),
     layout: balanced({ maxChildrenPerNode: shape.maxLinks ?? 174 }),
     shardSplitThresholdBytes: shape.shardSplitThresholdBytes ?? 262144,
+    shardFanoutBits: shape.shardFanoutBits ?? 8,
     wrapWithDirectory: wrap
   }
   let root: CID | undefined
