@@ -126,6 +126,15 @@ provider.command('deals').description("the running provider's deals")
   .option('--state <state>', 'only deals in this state (accepted, active, failed, …)')
   .action(load('provider', 'deals'))
 
+const indexer = program.command('indexer').description('run an indexer: takes signed advertisements from providers, answers Delegated Routing V1 lookups')
+indexer.command('start').description('run the indexer in the foreground until SIGINT/SIGTERM; the index is kept in the repo')
+  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7480')
+  .addHelpText('after', `
+Examples:
+  cairn --repo /srv/indexer init && cairn --repo /srv/indexer indexer start --listen 0.0.0.0:7480
+  curl http://127.0.0.1:7480/routing/v1/providers/bafy…       # who serves a CID (JSON; NDJSON with Accept: application/x-ndjson)`)
+  .action(load('indexer', 'start'))
+
 try {
   await program.parseAsync(process.argv)
 } catch (err) {

@@ -51,7 +51,7 @@ function parseAmount (value: string | undefined, flag: string, fallback: bigint)
   return BigInt(value.trim())
 }
 
-function parseListen (value: string): { host: string, port: number } {
+export function parseListen (value: string): { host: string, port: number } {
   const m = /^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value)
   const port = Number(m?.[2])
   if (m === null || port > 65535) throw new CairnError('ERR_INVALID_ARGUMENT', `--listen must be host:port such as 127.0.0.1:7470, got ${JSON.stringify(value)}`)
