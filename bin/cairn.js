@@ -120,6 +120,12 @@ provider.command('start').description('run the provider in the foreground (HTTP 
   .option('--max-duration <duration>', 'longest deal taken (seconds, or 24h, 180d…)', '540d')
   .option('--proving-period <duration>', 'shortest proving period offered', '24h')
   .option('--challenges <n>', 'most challenges answered per proof', '16')
+  .option('--announce-to <url>', "an indexer to announce active deals' blocks to (repeatable)", many)
+  .option('--announce-address <url>', 'where clients reach this provider, as announced (repeatable; default: the --listen URL)', many)
+  .addHelpText('after', `
+Examples:
+  cairn provider start --listen 0.0.0.0:7470 --price 40 --capacity 4TiB \\
+        --announce-to http://indexer.example:7480 --announce-address http://provider.example:7470`)
   .action(load('provider', 'start'))
 provider.command('status').description('capacity used and free, deals by state, proofs answered, earnings (from the running provider)').action(load('provider', 'status'))
 provider.command('deals').description("the running provider's deals")

@@ -6,7 +6,9 @@
 import { CairnError } from '../errors.js'
 import { AdminClient, startAdmin } from '../provider/admin.js'
 import type { ProviderTerms, UploadPhase } from '../provider/deals.js'
+import { normaliseUrl } from '../client/provider-client.js'
 import { startProviderNode } from '../provider/node.js'
+import { announceAddress } from '../routing/multiaddr.js'
 import { stderrLogger } from '../provider/server.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
@@ -21,6 +23,8 @@ interface StartOptions extends GlobalOptions {
   maxDuration?: string
   provingPeriod?: string
   challenges?: string
+  announceTo?: string[]
+  announceAddress?: string[]
 }
 
 const UNITS: Record<string, bigint> = { '': 1n, b: 1n, kib: 1n << 10n, mib: 1n << 20n, gib: 1n << 30n, tib: 1n << 40n, kb: 1000n, mb: 1000n ** 2n, gb: 1000n ** 3n, tb: 1000n ** 4n }
@@ -87,6 +91,13 @@ export async function start (_positional: string[], options: StartOptions): Prom
     askTtl: 3600
   }
 
+  const announceTo = (options.announceTo ?? []).map(normaliseUrl)
+  if (options.announceAddress !== undefined && announceTo.length === 0) throw new CairnError('ERR_USAGE', '--announce-address says where clients reach the provider; it needs --announce-to')
+  const announceAddresses = options.announceAddress?.map(announceAddress)
+  if (announceTo.length > 0 && announceAddresses === undefined && (host === '0.0.0.0' || host === '::')) {
+    throw new CairnError('ERR_INVALID_ARGUMENT', `--listen ${options.listen ?? ''} is a wildcard address that clients cannot reach; name the provider's public URL with --announce-address`)
+  }
+
   const repo = await Repo.open(resolveRepoPath(options.repo))
   const log = stderrLogger
   try {
@@ -96,6 +107,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
       log,
       recover: true,
       limits: { maxUploadBytes: Number(maxPieceSize) },
+      announce: announceTo.length === 0 ? undefined : { indexers: announceTo, addresses: announceAddresses },
       deals: {
         onPieceFailed: (failure) => { log('piece-corrupt', { ...failure }) },
         onUploadPhase: crashHook(process.env.CAIRN_TEST_CRASH_AT)

@@ -11,6 +11,9 @@ import type { Logger } from './interface.js'
 import { recoverProvider } from './recovery.js'
 import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
+import { Announcer, type AnnouncerOptions } from '../routing/announcer.js'
+import { providerDealSource } from '../routing/deal-source.js'
+import { announceAddress } from '../routing/multiaddr.js'
 
 export interface ProviderNode {
   readonly repo: Repo
@@ -20,6 +23,8 @@ export interface ProviderNode {
   readonly service: HttpService
   readonly url: string
   readonly terms: ProviderTerms
+  /** Announces active deals to indexers, when started with `announce` (docs/routing.md). */
+  readonly announcer: Announcer | undefined
   /** Stops serving and flushes the ledger; the repo stays open for the caller. */
   close (): Promise<void>
 }
@@ -33,6 +38,13 @@ export interface ProviderNodeOptions {
   now?: () => number
   /** Clean up what a crash left behind before serving (SPEC §3 "Transfer"). */
   recover?: boolean
+  /** Announce what this provider serves to indexers (`provider start --announce-to`). */
+  announce?: AnnounceOptions
+}
+
+export interface AnnounceOptions extends Omit<AnnouncerOptions, 'addresses' | 'source' | 'log'> {
+  /** where clients reach this provider, as http(s) URLs or multiaddrs (default: the URL it listens on) */
+  addresses?: readonly string[]
 }
 
 export async function startProviderNode (repo: Repo, terms: ProviderTerms, options: ProviderNodeOptions = {}): Promise<ProviderNode> {
@@ -47,7 +59,20 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   // compile the upload check before the first upload needs it, and before the event-loop
   // histogram starts (an optimisation: a failure only costs that)
   await warmUploadCheck().catch((err) => { log('warm-up-failed', { error: (err as Error).message }) })
-  const node = new ProviderDeals(db, ledger, store, repo.identity, terms, options.now, options.deals)
+  // content routing hears of deals through these two seams (set once the announcer runs)
+  let announcer: Announcer | undefined
+  const dealOptions: ProviderDealsOptions = {
+    ...options.deals,
+    onDealActive: (deal) => {
+      options.deals?.onDealActive?.(deal)
+      announcer?.dealActive(deal.dealId, deal.blocks)
+    },
+    onDealEnded: (dealId) => {
+      options.deals?.onDealEnded?.(dealId)
+      announcer?.dealEnded(dealId)
+    }
+  }
+  const node = new ProviderDeals(db, ledger, store, repo.identity, terms, options.now, dealOptions)
   const service = createProviderServer({
     deals: node,
     blocks: node,
@@ -61,6 +86,16 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   })
   const url = await service.listen(options.host ?? '127.0.0.1', options.port ?? 0)
   terms.endpoint = url
+  const announce = options.announce
+  if (announce !== undefined && announce.indexers.length > 0) {
+    try {
+      const addresses = (announce.addresses ?? [url]).map(announceAddress)
+      announcer = await Announcer.start(db, repo.identity, { ...announce, addresses, source: providerDealSource(node, ledger, store), log })
+    } catch (err) {
+      await service.close()
+      throw err
+    }
+  }
   return {
     repo,
     ledger,
@@ -69,7 +104,9 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     service,
     url,
     terms,
+    announcer,
     close: async () => {
+      await announcer?.close()
       await service.close()
       await ledger.flush?.()
     }
