@@ -112,3 +112,42 @@ export async function verifiedFetchOf (gateway: string): Promise<Oracle> {
     }
   }
 }
+
+/**
+ * verified-fetch over a Helia node that knows no gateway: its only router is
+ * Helia's delegated routing client (@helia/routers `delegatedHTTPRouting`,
+ * on @helia/delegated-routing-v1-http-api-client) pointed at `router`, so
+ * every provider it fetches from was found there; the trustless-gateway
+ * broker may use the http loopback addresses it is given.
+ */
+export async function routedVerifiedFetch (router: string): Promise<Oracle> {
+  const { hostname } = new URL(router)
+  if (!LOOPBACK.has(hostname.replace(/^\[|\]$/g, ''))) throw new RangeError(`oracle router must be loopback, got ${router}`)
+  installWithResolvers()
+  const refused: string[] = []
+  const unguard = guardConnections(refused)
+  const { createHeliaHTTP } = await import('@helia/http')
+  const { delegatedHTTPRouting } = await import('@helia/routers')
+  const { trustlessGateway } = await import('@helia/block-brokers')
+  const { createVerifiedFetch } = await import('@helia/verified-fetch')
+  const helia = await createHeliaHTTP({
+    routers: [delegatedHTTPRouting(router, { filterProtocols: ['transport-ipfs-gateway-http'], filterAddrs: ['http', 'https'] })],
+    blockBrokers: [trustlessGateway({ allowInsecure: true, allowLocal: true })],
+    libp2p: { services: {} } as never
+  })
+  const verifiedFetch = await createVerifiedFetch(helia)
+  return {
+    refused,
+    fetch: async (resource, init) => await verifiedFetch(resource as string, init),
+    stop: async () => {
+      try { await verifiedFetch.stop() } finally { unguard() }
+    }
+  }
+}
+
+/** Helia's delegated routing client on its own, pointed at `router`, with the Node 20 polyfill in place. */
+export async function delegatedRoutingClient (router: string): Promise<import('@helia/delegated-routing-v1-http-api-client').DelegatedRoutingV1HttpApiClient> {
+  installWithResolvers()
+  const { createDelegatedRoutingV1HttpApiClient } = await import('@helia/delegated-routing-v1-http-api-client')
+  return createDelegatedRoutingV1HttpApiClient(router, { cacheTTL: 0 })
+}
