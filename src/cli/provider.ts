@@ -8,6 +8,7 @@ import { AdminClient, startAdmin } from '../provider/admin.js'
 import type { ProviderTerms, UploadPhase } from '../provider/deals.js'
 import { normaliseUrl } from '../client/provider-client.js'
 import { startProviderNode } from '../provider/node.js'
+import { announceProvider } from '../routing/announce-provider.js'
 import { announceAddress } from '../routing/multiaddr.js'
 import { stderrLogger } from '../provider/server.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
@@ -107,13 +108,18 @@ export async function start (_positional: string[], options: StartOptions): Prom
       log,
       recover: true,
       limits: { maxUploadBytes: Number(maxPieceSize) },
-      announce: announceTo.length === 0 ? undefined : { indexers: announceTo, addresses: announceAddresses },
       deals: {
         onPieceFailed: (failure) => { log('piece-corrupt', { ...failure }) },
         onUploadPhase: crashHook(process.env.CAIRN_TEST_CRASH_AT)
       }
     })
     const { node, url } = provider
+    if (announceTo.length > 0) {
+      await announceProvider(provider, { indexers: announceTo, addresses: announceAddresses }, log).catch(async (err) => {
+        await provider.close()
+        throw err
+      })
+    }
     const admin = await startAdmin(repo.path, node.admin(), log)
     log('provider-started', { did: repo.identity.did, url, admin: admin.url, repo: repo.path })
     out.result({ did: repo.identity.did, url, admin: admin.url }, () => options.quiet === true ? url : `provider ${repo.identity.did} listening on ${url}`)

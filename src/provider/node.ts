@@ -3,17 +3,15 @@
  * service wired together and listening. `cairn provider start`, `cairn demo`
  * and the tests all start a provider this one way.
  */
+import { EventEmitter } from 'node:events'
 import { LevelLedger } from '../ledger/level.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
-import { ProviderDeals, type ProviderDealsOptions, type ProviderTerms } from './deals.js'
+import { ProviderDeals, type ActiveDeal, type ProviderDealsOptions, type ProviderTerms } from './deals.js'
 import type { Logger } from './interface.js'
 import { recoverProvider } from './recovery.js'
 import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
-import { Announcer, type AnnouncerOptions } from '../routing/announcer.js'
-import { providerDealSource } from '../routing/deal-source.js'
-import { announceAddress } from '../routing/multiaddr.js'
 
 export interface ProviderNode {
   readonly repo: Repo
@@ -23,10 +21,17 @@ export interface ProviderNode {
   readonly service: HttpService
   readonly url: string
   readonly terms: ProviderTerms
-  /** Announces active deals to indexers, when started with `announce` (docs/routing.md). */
-  readonly announcer: Announcer | undefined
+  /** Deals becoming active or ending, for the parts of a node that follow them (content routing, docs/routing.md). */
+  readonly events: EventEmitter<ProviderEvents>
+  /** Runs `fn` first when the node closes, before it stops serving (e.g. to stop announcing). */
+  onClose (fn: () => Promise<void>): void
   /** Stops serving and flushes the ledger; the repo stays open for the caller. */
   close (): Promise<void>
+}
+
+export interface ProviderEvents {
+  'deal-active': [ActiveDeal]
+  'deal-ended': [string]
 }
 
 export interface ProviderNodeOptions {
@@ -38,13 +43,6 @@ export interface ProviderNodeOptions {
   now?: () => number
   /** Clean up what a crash left behind before serving (SPEC §3 "Transfer"). */
   recover?: boolean
-  /** Announce what this provider serves to indexers (`provider start --announce-to`). */
-  announce?: AnnounceOptions
-}
-
-export interface AnnounceOptions extends Omit<AnnouncerOptions, 'addresses' | 'source' | 'log'> {
-  /** where clients reach this provider, as http(s) URLs or multiaddrs (default: the URL it listens on) */
-  addresses?: readonly string[]
 }
 
 export async function startProviderNode (repo: Repo, terms: ProviderTerms, options: ProviderNodeOptions = {}): Promise<ProviderNode> {
@@ -59,17 +57,17 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   // compile the upload check before the first upload needs it, and before the event-loop
   // histogram starts (an optimisation: a failure only costs that)
   await warmUploadCheck().catch((err) => { log('warm-up-failed', { error: (err as Error).message }) })
-  // content routing hears of deals through these two seams (set once the announcer runs)
-  let announcer: Announcer | undefined
+  // the deal service's two seams, passed on as events (a listener must not throw: it runs on the upload's path)
+  const events = new EventEmitter<ProviderEvents>()
   const dealOptions: ProviderDealsOptions = {
     ...options.deals,
     onDealActive: (deal) => {
       options.deals?.onDealActive?.(deal)
-      announcer?.dealActive(deal.dealId, deal.blocks)
+      events.emit('deal-active', deal)
     },
     onDealEnded: (dealId) => {
       options.deals?.onDealEnded?.(dealId)
-      announcer?.dealEnded(dealId)
+      events.emit('deal-ended', dealId)
     }
   }
   const node = new ProviderDeals(db, ledger, store, repo.identity, terms, options.now, dealOptions)
@@ -86,16 +84,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   })
   const url = await service.listen(options.host ?? '127.0.0.1', options.port ?? 0)
   terms.endpoint = url
-  const announce = options.announce
-  if (announce !== undefined && announce.indexers.length > 0) {
-    try {
-      const addresses = (announce.addresses ?? [url]).map(announceAddress)
-      announcer = await Announcer.start(db, repo.identity, { ...announce, addresses, source: providerDealSource(node, ledger, store), log })
-    } catch (err) {
-      await service.close()
-      throw err
-    }
-  }
+  const closers: Array<() => Promise<void>> = []
   return {
     repo,
     ledger,
@@ -104,9 +93,10 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     service,
     url,
     terms,
-    announcer,
+    events,
+    onClose: (fn) => { closers.push(fn) },
     close: async () => {
-      await announcer?.close()
+      for (const fn of closers.splice(0)) await fn()
       await service.close()
       await ledger.flush?.()
     }

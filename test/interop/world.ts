@@ -18,6 +18,7 @@ import { ProviderDeals } from '../../src/provider/deals.js'
 import type { HttpService } from '../../src/provider/server.js'
 import { startProviderNode, type ProviderNodeOptions } from '../../src/provider/node.js'
 import { generateSecretKey, identityFromSecret, type Identity } from '../../src/repo/identity.js'
+import { announceProvider, type AnnounceOptions } from '../../src/routing/announce-provider.js'
 import type { Announcer } from '../../src/routing/announcer.js'
 import { Repo } from '../../src/repo/repo.js'
 import { dfsPiece, importInto, MemoryBlocks, testTerms, type ImportShape } from '../provider/fixtures.js'
@@ -85,10 +86,11 @@ export async function storeUnderDeal (url: string, provider: string, client: Ide
   return dealId
 }
 
-export async function startWorld (options: ProviderNodeOptions = {}): Promise<World> {
+export async function startWorld (options: ProviderNodeOptions & { announce?: AnnounceOptions } = {}): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-interop-'))
   const repo = await Repo.init(join(dir, 'repo'))
   const provider = await startProviderNode(repo, testTerms(), options)
+  const announcer = options.announce === undefined ? undefined : await announceProvider(provider, options.announce)
   const { node, service, url } = provider
   const client = identityFromSecret(generateSecretKey())
   let nonce = 0n
@@ -103,7 +105,7 @@ export async function startWorld (options: ProviderNodeOptions = {}): Promise<Wo
     await rm(dir, { recursive: true, force: true })
   }
 
-  return { url, service, node, announcer: provider.announcer, repo, deal, close }
+  return { url, service, node, announcer, repo, deal, close }
 }
 
 /** Deterministic pseudo-random bytes (xorshift32), fast enough for a few MiB. */
