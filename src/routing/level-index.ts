@@ -1,19 +1,25 @@
 /**
  * The indexer's index on LevelDB (the repo's database, sublevels under
  * `indexer/`). Keys are binary and short, so a million multihashes stay a few
- * tens of MB: providers and contexts get small numbers, and each entry is
+ * tens of MB: providers and contexts get small numbers, each entry is one key,
+ * and each advertisement's multihashes are also kept as one value, for
+ * withdrawing them:
  *
- *   mh   multihash ‖ u32 provider ‖ u32 context → metadata   (lookups: one range scan)
- *   ctx  u32 provider ‖ u32 context ‖ multihash → ∅          (withdrawals: one range scan)
+ *   mh   multihash ‖ u32 provider ‖ u32 context → metadata          (lookups: one range scan)
+ *   ctx  u32 provider ‖ u32 context ‖ u32 part → multihash ‖ …     (withdrawals: one range scan)
  *
  * A multihash is self-delimiting (its varint code and length say where it
  * ends), so the range `multihash ‖ 0…` to `multihash ‖ f…` holds exactly its
- * entries. An advertisement is applied in one batch. A chain restart gives the
- * provider a new number instead of deleting its entries in that batch: the old
- * number is retired at once (lookups skip it) and its keys are swept in the
- * background, so a restart costs the same whatever the provider had indexed.
+ * entries, and a `ctx` value splits back into its multihashes. An
+ * advertisement is applied in one batch: one write per multihash (each write
+ * costs LevelDB's batch bookkeeping, which dominates ingest). A chain restart
+ * gives the provider a new number instead of deleting its entries in that
+ * batch: the old number is retired at once (lookups skip it) and its keys are
+ * swept in the background, so a restart costs the same whatever the provider
+ * had indexed.
  */
 import * as dagCbor from '@ipld/dag-cbor'
+import { varint } from 'multiformats'
 import type { CID } from 'multiformats/cid'
 import type { Database } from '../repo/repo.js'
 import type { IndexChange, IndexedProvider, IndexHit, IndexStore } from './interface.js'
@@ -29,7 +35,8 @@ interface ProviderRecord {
 }
 
 const EMPTY = new Uint8Array(0)
-const SWEEP_BATCH = 10_000
+/** `ctx` parts (each an advertisement's multihashes, up to 262,144) deleted per batch by the sweep */
+const SWEEP_PARTS = 4
 
 function u32 (n: number): Uint8Array {
   const out = new Uint8Array(4)
@@ -46,6 +53,19 @@ function concat (...parts: Uint8Array[]): Uint8Array {
 
 function readU32 (bytes: Uint8Array, at: number): number {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(at)
+}
+
+/** The multihashes of a `ctx` value, each self-delimited by its varint code and length. */
+function splitMultihashes (bytes: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = []
+  for (let at = 0; at < bytes.length;) {
+    const [, codeLength] = varint.decode(bytes, at)
+    const [size, sizeLength] = varint.decode(bytes, at + codeLength)
+    const end = at + codeLength + sizeLength + size
+    out.push(bytes.subarray(at, end))
+    at = end
+  }
+  return out
 }
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
@@ -136,32 +156,35 @@ export class LevelIndexStore implements IndexStore {
         batch.put(key, u32(c), { sublevel: this.contexts })
       }
       const prefix = concat(u32(n), u32(c))
+      // what the context holds already, part by part
+      const parts: Array<{ key: Uint8Array, multihashes: Uint8Array[] }> = []
+      if (known !== undefined) {
+        for await (const [key, value] of this.ctx.iterator({ gte: prefix, lt: concat(u32(n), u32(c + 1)) })) parts.push({ key, multihashes: splitMultihashes(value) })
+      }
       if (context.remove) {
-        if (known !== undefined) {
-          for await (const k of this.ctx.keys({ gte: prefix, lt: concat(u32(n), u32(c + 1)) })) {
-            batch.del(k, { sublevel: this.ctx })
-            batch.del(concat(k.subarray(8), prefix), { sublevel: this.mh })
-            entries--
-          }
-          batch.del(key, { sublevel: this.contexts })
+        for (const part of parts) {
+          batch.del(part.key, { sublevel: this.ctx })
+          for (const m of part.multihashes) batch.del(concat(m, prefix), { sublevel: this.mh })
+          entries -= part.multihashes.length
         }
+        if (known !== undefined) batch.del(key, { sublevel: this.contexts })
       } else {
-        const ctxKeys = context.multihashes.map(m => concat(prefix, m))
-        const present = known === undefined ? [] : await this.ctx.getMany(ctxKeys)
         const seen = new Set<string>()
-        ctxKeys.forEach((k, i) => {
-          const m = context.multihashes[i] as Uint8Array
-          const id = hex(m)
-          if (present[i] !== undefined || seen.has(id)) {
-            // already indexed under this context: only the metadata may change
-            batch.put(concat(m, prefix), context.metadata, { sublevel: this.mh })
-            return
-          }
-          seen.add(id)
-          batch.put(k, EMPTY, { sublevel: this.ctx })
+        for (const part of parts) for (const m of part.multihashes) seen.add(hex(m))
+        const added: Uint8Array[] = []
+        for (const m of context.multihashes) {
+          // a multihash already held under this context only has its metadata written again
           batch.put(concat(m, prefix), context.metadata, { sublevel: this.mh })
-          entries++
-        })
+          const id = hex(m)
+          if (seen.has(id)) continue
+          seen.add(id)
+          added.push(m)
+        }
+        if (added.length > 0) {
+          const part = parts.length === 0 ? 0 : readU32(parts[parts.length - 1]?.key as Uint8Array, 8) + 1
+          batch.put(concat(prefix, u32(part)), concat(...added), { sublevel: this.ctx })
+          entries += added.length
+        }
       }
     }
     const record: ProviderRecord = { n, peerId: change.peerId, addresses: change.addresses, head: change.ad, updatedAt: change.at, entries }
@@ -235,9 +258,9 @@ export class LevelIndexStore implements IndexStore {
       if (this.closed) return
       const batch = this.db.batch()
       let count = 0
-      for await (const k of this.ctx.keys({ gte: u32(n), lt: u32(n + 1), limit: SWEEP_BATCH })) {
+      for await (const [k, value] of this.ctx.iterator({ gte: u32(n), lt: u32(n + 1), limit: SWEEP_PARTS })) {
         batch.del(k, { sublevel: this.ctx })
-        batch.del(concat(k.subarray(8), k.subarray(0, 8)), { sublevel: this.mh })
+        for (const m of splitMultihashes(value)) batch.del(concat(m, k.subarray(0, 8)), { sublevel: this.mh })
         count++
       }
       if (count === 0) {
