@@ -159,8 +159,9 @@ export class Announcer {
     if (this.abort.signal.aborted) return
     if (event.kind === 'reconcile' && this.queue.some(e => e.kind === 'reconcile')) return
     if (this.queue.length >= (this.options.maxQueuedEvents ?? 10_000)) {
-      if (!this.reconcileWanted) this.log('announce-queue-full', { queued: this.queue.length, dropped: event.kind })
-      this.reconcileWanted = true
+      if (!this.reconcileWanted) this.log('announce-queue-full', { queued: this.queue.length, dropped: event.kind, deal: 'dealId' in event ? event.dealId : undefined })
+      // without a deal source nothing can find the dropped event again: it is only logged
+      if (this.options.source !== undefined) this.reconcileWanted = true
       if (event.kind === 'active') this.queuedMultihashes -= event.multihashes?.length ?? 0
       return
     }
@@ -239,7 +240,11 @@ export class Announcer {
     if (multihashes === undefined) {
       if (this.options.source === undefined) throw new CairnError('ERR_INTERNAL', `deal ${dealId} was queued without its blocks and there is no deal source to read them from`)
       multihashes = []
-      for await (const cid of this.options.source.blocks(dealId)) multihashes.push(cid.multihash.bytes)
+      for await (const cid of this.options.source.blocks(dealId)) {
+        // a piece read back may be large: closing does not wait for the rest of it
+        this.abort.signal.throwIfAborted()
+        multihashes.push(cid.multihash.bytes)
+      }
     }
     const unique = new Map<string, Uint8Array>()
     for (const m of multihashes) unique.set(Buffer.from(m).toString('latin1'), m)
@@ -273,6 +278,7 @@ export class Announcer {
     if (source === undefined) return
     const active = new Set<string>()
     for await (const id of source.activeDeals()) {
+      if (this.abort.signal.aborted) return
       active.add(id)
       if (!await this.chain.isAdvertised(id)) await this.advertise(id, undefined)
     }

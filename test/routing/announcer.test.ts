@@ -301,6 +301,27 @@ test('past its limits the queue drops events and reconciles with the deal source
   }
 })
 
+test('without a deal source, events past the queue\'s limit are logged as dropped and the announcer still settles', async (t) => {
+  const indexer = await startIndexer()
+  const side = await providerDb()
+  const logged: Array<[string, Record<string, unknown> | undefined]> = []
+  const announcer = await Announcer.start(side.db, newIdentity(), { ...quick, indexers: [indexer.url], addresses: [ADDRESS], maxQueuedEvents: 1, log: (e, f) => { logged.push([e, f]) } })
+  try {
+    const first = randomCids(2)
+    announcer.dealActive(dealId(), first)
+    for (let i = 0; i < 5; i++) announcer.dealActive(dealId(), randomCids(2))
+    await announcer.settled(AbortSignal.timeout(30_000))
+    const full = logged.find(([e]) => e === 'announce-queue-full')
+    t.truthy(full)
+    t.is(full?.[1]?.dropped, 'active')
+    t.is((await providersOf(indexer, first[0] as CID)).length, 1, 'what was queued is announced')
+  } finally {
+    await announcer.close()
+    await side.cleanup()
+    await indexer.close()
+  }
+})
+
 test('announcing needs an http(s) address and at least one', async (t) => {
   const side = await providerDb()
   try {
