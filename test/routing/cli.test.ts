@@ -99,7 +99,7 @@ test('get by CID alone: the indexer names two providers, the first is gone, the 
   }
 })
 
-test('routers refusals carry their codes and exit statuses', async (t) => {
+test('routers and indexer refusals carry their codes and exit statuses', async (t) => {
   const dir = await tempDir('cairn-routing-cli-')
   try {
     const repo = join(dir.path, 'client')
@@ -117,6 +117,12 @@ test('routers refusals carry their codes and exit statuses', async (t) => {
     const noRepo = await cairn(['--repo', join(dir.path, 'none'), 'routers', 'ls'])
     t.is(noRepo.code, 4)
     t.regex(noRepo.stderr, /ERR_REPO_NOT_FOUND/)
+    const badListen = await cairn(['--repo', repo, 'indexer', 'start', '--listen', 'nowhere'])
+    t.is(badListen.code, 2)
+    t.regex(badListen.stderr, /ERR_INVALID_ARGUMENT/)
+    const noIndexerRepo = await cairn(['--repo', join(dir.path, 'none'), 'indexer', 'start', '--listen', '127.0.0.1:0'])
+    t.is(noIndexerRepo.code, 4)
+    t.regex(noIndexerRepo.stderr, /ERR_REPO_NOT_FOUND/)
   } finally {
     await dir.cleanup()
   }
