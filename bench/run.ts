@@ -6,7 +6,8 @@
  *   npm run bench                      # 256 MiB and 1 GiB
  *   npm run bench -- --sizes 64M       # a quick run
  *   npm run bench -- --skip-slow-peers # leave out data-segment (≈ 7 MB/s)
- *   flags: --memory-size 2G, --proof-size 1G, --no-ledger, --no-proofs, --no-transfer
+ *   flags: --memory-size 2G, --proof-size 1G, --no-ledger, --no-proofs, --no-transfer,
+ *          --routing-multihashes 1M, --no-routing
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir, cpus } from 'node:os'
@@ -28,6 +29,7 @@ async function main (): Promise<void> {
   const memorySize = parseSize(opt('--memory-size') ?? '2G')
   let ledger: unknown
   let proofs: unknown
+  let routing: unknown
   const work = await mkdtemp(join(tmpdir(), 'cairn-bench-'))
   const results: Measure[] = []
   try {
@@ -74,15 +76,21 @@ async function main (): Promise<void> {
       const { benchProofs } = await import('./proofs.js')
       proofs = await benchProofs(parseSize(opt('--proof-size') ?? '1G'), { dir: work, rounds: 30 })
     }
+    if (!argv.includes('--no-routing')) {
+      // lookups at an indexer holding 1 M multihashes; announcing a 1 GiB DAG's 4,100 blocks (docs/routing.md)
+      const { benchRouting, parseCount } = await import('./routing.js')
+      routing = await benchRouting(work, { multihashes: parseCount(opt('--routing-multihashes') ?? '1M') })
+    }
   } finally {
     await rm(work, { recursive: true, force: true })
   }
   report(results)
   if (ledger !== undefined) process.stdout.write(`\nledger: ${JSON.stringify(ledger)}\n`)
   if (proofs !== undefined) process.stdout.write(`\nproofs: ${JSON.stringify(proofs)}\n`)
+  if (routing !== undefined) process.stdout.write(`\nrouting: ${JSON.stringify(routing)}\n`)
   await mkdir(join(ROOT, 'bench'), { recursive: true })
   await writeFile(join(ROOT, 'bench', 'results.json'), JSON.stringify({
-    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs
+    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs, routing
   }, null, 2) + '\n')
 }
 

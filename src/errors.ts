@@ -49,6 +49,9 @@ export const codes = {
   ERR_METHOD_NOT_ALLOWED: 'usage',
   ERR_NOT_ACCEPTABLE: 'usage',
   ERR_RANGE_NOT_SATISFIABLE: 'usage',
+  // content routing (docs/routing.md)
+  ERR_INVALID_PEER_ID: 'usage',
+  ERR_INVALID_MULTIADDR: 'usage',
 
   // verification
   ERR_BLOCK_MISMATCH: 'verification',
@@ -92,6 +95,9 @@ export const codes = {
   ERR_PROOF_REFUSED: 'verification',
   ERR_PROOF_MISSED: 'verification',
   ERR_AUDIT_FAILED: 'verification',
+  // content routing (docs/routing.md): an advertisement or a router's answer that does not check out
+  ERR_INVALID_ADVERTISEMENT: 'verification',
+  ERR_INVALID_ROUTER_RESPONSE: 'verification',
 
   // not found
   ERR_NOT_FOUND: 'notFound',
@@ -143,7 +149,9 @@ export const codes = {
   ERR_PARK_QUOTA: 'refused',
   ERR_PARK_QUOTA_CLIENT: 'refused',
   ERR_TOO_MANY_UPLOADS: 'refused',
-  ERR_INVALID_EXTRA_DATA: 'usage'
+  ERR_INVALID_EXTRA_DATA: 'usage',
+  // an indexer's chain for a provider does not end where the advertisement starts (docs/routing.md)
+  ERR_AD_CHAIN_GAP: 'refused'
 } as const satisfies Record<string, ExitKind>
 
 export type ErrorCode = keyof typeof codes

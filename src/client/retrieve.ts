@@ -63,7 +63,7 @@ export interface Source {
   /** the piece file (local) or the provider's URL */
   location: string
   /** why this source was chosen */
-  reason: 'repo' | 'deal' | 'named'
+  reason: 'repo' | 'deal' | 'named' | 'router'
 }
 
 /** Where the DAG of `root` can be had, in the order to try them. */
@@ -230,7 +230,7 @@ export interface GetResult {
 /** Retrieves `target` from the first source that gives a verified, complete DAG. */
 export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: Source[], options: GetOptions, events: FetchEvents = {}): Promise<GetResult> {
   if (sources.length === 0) {
-    throw new CairnError('ERR_NOT_FOUND', `${target.root.toString()} is not in this repo and no provider holds a deal for it; name one with --provider`)
+    throw new CairnError('ERR_NOT_FOUND', `${target.root.toString()} is not in this repo, no provider holds a deal for it and no router knows a provider; name one with --provider, or add a router with \`cairn routers add\``)
   }
   const failed: GetResult['failed'] = []
   let lastError: CairnError | undefined
