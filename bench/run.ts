@@ -7,7 +7,7 @@
  *   npm run bench -- --sizes 64M       # a quick run
  *   npm run bench -- --skip-slow-peers # leave out data-segment (≈ 7 MB/s)
  *   flags: --memory-size 2G, --proof-size 1G, --no-ledger, --no-proofs, --no-transfer, --no-encrypt,
- *          --encrypt-pairs 3
+ *          --encrypt-pairs 3, --routing-multihashes 1M, --no-routing
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir, cpus } from 'node:os'
@@ -31,6 +31,7 @@ async function main (): Promise<void> {
   let ledger: unknown
   let proofs: unknown
   const encrypt: EncryptBench[] = []
+  let routing: unknown
   const work = await mkdtemp(join(tmpdir(), 'cairn-bench-'))
   const results: Measure[] = []
   try {
@@ -83,6 +84,11 @@ async function main (): Promise<void> {
       const { benchProofs } = await import('./proofs.js')
       proofs = await benchProofs(parseSize(opt('--proof-size') ?? '1G'), { dir: work, rounds: 30 })
     }
+    if (!argv.includes('--no-routing')) {
+      // lookups at an indexer holding 1 M multihashes; announcing a 1 GiB DAG's 4,100 blocks (docs/routing.md)
+      const { benchRouting, parseCount } = await import('./routing.js')
+      routing = await benchRouting(work, { multihashes: parseCount(opt('--routing-multihashes') ?? '1M') })
+    }
   } finally {
     await rm(work, { recursive: true, force: true })
   }
@@ -90,9 +96,10 @@ async function main (): Promise<void> {
   if (ledger !== undefined) process.stdout.write(`\nledger: ${JSON.stringify(ledger)}\n`)
   if (proofs !== undefined) process.stdout.write(`\nproofs: ${JSON.stringify(proofs)}\n`)
   for (const e of encrypt) process.stdout.write(`\nadd --encrypt ÷ add, ${e.label}: median ${(e.median * 100).toFixed(1)} % (range ${(e.min * 100).toFixed(1)}–${(e.max * 100).toFixed(1)} %, ${e.pairs} alternating pairs)\n`)
+  if (routing !== undefined) process.stdout.write(`\nrouting: ${JSON.stringify(routing)}\n`)
   await mkdir(join(ROOT, 'bench'), { recursive: true })
   await writeFile(join(ROOT, 'bench', 'results.json'), JSON.stringify({
-    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs, encrypt
+    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs, encrypt, routing
   }, null, 2) + '\n')
 }
 

@@ -59,7 +59,13 @@ program.command('get').argument('<cid[/path]>').description('retrieve from the r
   .option('-o, --output <path>', 'where to write the file or directory (default: its name, or the CID)')
   .option('--car <file>', 'write the verified CAR instead of the files')
   .option('--provider <url>', 'a provider to try (repeatable), after the local repo and those holding deals', many)
+  .option('--router <url>', 'a delegated router to ask for providers when none is named (repeatable; default: `cairn routers ls`)', many)
   .option('--force', 'replace an existing target')
+  .addHelpText('after', `
+Examples:
+  cairn get bafy… -o photos/                      # the repo, providers with deals, then the configured routers
+  cairn get bafy…/cat.jpg --provider http://provider.example:7470
+  cairn get bafy… --router http://indexer.example:7480   # no repo needed`)
   .action(load('get'))
 
 const providers = program.command('providers').description('the address book: providers known by URL and did:key, with their signed asks')
@@ -67,6 +73,16 @@ const providersVerb = (verb) => (...args) => load('providers')(verb, ...args)
 providers.command('add').argument('<url>').description("fetch and verify a provider's signed ask and keep it").action(providersVerb('add'))
 providers.command('ls').description('known providers: price, free capacity, last seen').action(providersVerb('ls'))
 providers.command('rm').argument('<did|url>').description('forget a provider').action(providersVerb('rm'))
+const routers = program.command('routers').description('delegated routers (Delegated Routing V1 HTTP API, e.g. a cairn indexer) that `get` asks for providers')
+  .addHelpText('after', `
+Examples:
+  cairn routers add http://indexer.example:7480   # checked with a lookup before it is kept
+  cairn routers ls
+  cairn routers rm http://indexer.example:7480`)
+const routersVerb = (verb) => (...args) => load('routers')(verb, ...args)
+routers.command('add').argument('<url>').description('check that a router answers and keep it').action(routersVerb('add'))
+routers.command('ls').description('the configured routers').action(routersVerb('ls'))
+routers.command('rm').argument('<url>').description('forget a router').action(routersVerb('rm'))
 program.command('ask').argument('<url>').description("show a provider's signed ask, verified").action(load('ask'))
 program.command('deal').argument('<cid>').description('propose the piece of <cid>, upload it, wait until the provider has verified and stored it')
   .option('--provider <url>', 'provider to deal with (repeatable; default: the cheapest in the address book)', many)
@@ -122,6 +138,18 @@ provider.command('start').description('run the provider in the foreground (HTTP 
   .option('--max-duration <duration>', 'longest deal taken (seconds, or 24h, 180d…)', '540d')
   .option('--proving-period <duration>', 'shortest proving period offered', '24h')
   .option('--challenges <n>', 'most challenges answered per proof', '16')
+  .option('--payee <address>', 'Ethereum address PDP clients name as payee (announced in the ask)')
+  .option('--chain-id <id>', 'EIP-712 chain id of PDP clients\' signatures (314159: Filecoin calibration)', '314159')
+  .option('--fwss-address <address>', 'EIP-712 verifying contract: the FilecoinWarmStorageService address', '0x02925630df557F957f70E112bA06e50965417CA0')
+  .option('--park-ttl <duration>', 'how long an uploaded PDP piece no data set references is kept', '24h')
+  .option('--park-quota <size>', 'parked PDP bytes in total', '64GiB')
+  .option('--park-quota-per-client <size>', 'parked PDP bytes per client', '8GiB')
+  .option('--announce-to <url>', "an indexer to announce active deals' blocks to (repeatable)", many)
+  .option('--announce-address <url>', 'where clients reach this provider, as announced (repeatable; default: the --listen URL)', many)
+  .addHelpText('after', `
+Examples:
+  cairn provider start --listen 0.0.0.0:7470 --price 40 --capacity 4TiB \\
+        --announce-to http://indexer.example:7480 --announce-address http://provider.example:7470`)
   .action(load('provider', 'start'))
 provider.command('status').description('capacity used and free, deals by state, proofs answered, earnings (from the running provider)').action(load('provider', 'status'))
 provider.command('deals').description("the running provider's deals")
@@ -143,6 +171,15 @@ program.command('share').argument('<root|file.car>').description('a new root of 
   .option('--recipients-file <file>', 'share with the recipients in this file, one per line as age -R reads them (repeatable)', many)
   .option('--identity <file>', "also open the headers with the age identities in this file (the repo's own is always tried)", many)
   .action(load('share'))
+
+const indexer = program.command('indexer').description('run an indexer: takes signed advertisements from providers, answers Delegated Routing V1 lookups')
+indexer.command('start').description('run the indexer in the foreground until SIGINT/SIGTERM; the index is kept in the repo')
+  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7480')
+  .addHelpText('after', `
+Examples:
+  cairn --repo /srv/indexer init && cairn --repo /srv/indexer indexer start --listen 0.0.0.0:7480
+  curl http://127.0.0.1:7480/routing/v1/providers/bafy…       # who serves a CID (JSON; NDJSON with Accept: application/x-ndjson)`)
+  .action(load('indexer', 'start'))
 
 try {
   await program.parseAsync(process.argv)

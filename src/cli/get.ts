@@ -1,7 +1,8 @@
 /**
  * `cairn get <cid>[/path] [-o out] [--car out.car] [--provider URL]…` (SPEC §2
  * Content): from the local repo, else the providers holding deals for the
- * root, else those named; every block verified, the DAG complete, before
+ * root, else those named, else — when none is named — the providers the
+ * configured delegated routers know (docs/routing.md); every block verified, the DAG complete, before
  * anything appears at the output (a whole DAG is written into a hidden
  * sibling as it streams and renamed into place). A provider that fails or
  * sends wrong bytes is reported on stderr and the next one tried.
@@ -13,6 +14,8 @@ import { CairnError, isCairnError } from '../errors.js'
 import { get as retrieve, parseTarget, sourcesFor, type Source } from '../client/retrieve.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { RouterBook } from '../routing/routers.js'
+import { routedSources } from '../routing/sources.js'
 import { decrypterFrom, type DecryptionFlags } from './encryption-options.js'
 import { Output, type GlobalOptions, type Progress } from './output.js'
 
@@ -20,6 +23,7 @@ interface GetOptions extends GlobalOptions, DecryptionFlags {
   output?: string
   car?: string
   provider?: string[]
+  router?: string[]
   force?: boolean
 }
 
@@ -40,13 +44,20 @@ export default async function get (args: string[], options: GetOptions): Promise
     sources = await sourcesFor(repo, await LevelLedger.open(await repo.db(), repo.identity), target.root, named)
   } catch (err) {
     await repo?.close()
-    // retrieving from named providers needs no repo of one's own (as with ipfs-car or lassie)
-    if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND' || named.length === 0) throw err
+    // retrieving from named providers or routers needs no repo of one's own (as with ipfs-car or lassie)
+    if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND' || (named.length === 0 && (options.router ?? []).length === 0)) throw err
     repo = undefined
     spool = { tmpDir: await mkdtemp(join(tmpdir(), 'cairn-get-')) }
     sources = await sourcesFor(undefined, undefined, target.root, named)
   }
   try {
+    // content routing: only when no provider was named and the repo does not hold the DAG
+    if (named.length === 0 && !sources.some(s => s.kind === 'local')) {
+      const routers = options.router ?? (repo === undefined ? [] : (await new RouterBook(await repo.db()).list()).map(r => r.url))
+      const known = new Set(sources.map(s => s.location))
+      const routed = await routedSources(routers, target.root, { onRouterError: (router, err) => out.warn(`router ${router} failed with ${err.code}: ${err.message}`) })
+      sources.push(...routed.filter(s => !known.has(s.location)))
+    }
     let bar: Progress | undefined
     const result = await retrieve(spool, target, sources, { output: options.output, car: options.car, force: options.force, decrypt: options.decrypt, decrypter }, {
       onBytes: (source, n) => {

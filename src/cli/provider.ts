@@ -6,7 +6,12 @@
 import { CairnError } from '../errors.js'
 import { AdminClient, startAdmin } from '../provider/admin.js'
 import type { ProviderTerms, UploadPhase } from '../provider/deals.js'
+import { normaliseUrl } from '../client/provider-client.js'
 import { startProviderNode } from '../provider/node.js'
+import { PDP_DEFAULTS, type PdpOptions } from '../pdp/mount.js'
+import { CALIBRATION } from '../pdp/eip712.js'
+import { announceProvider } from '../routing/announce-provider.js'
+import { announceAddress } from '../routing/multiaddr.js'
 import { stderrLogger } from '../provider/server.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
@@ -21,6 +26,14 @@ interface StartOptions extends GlobalOptions {
   maxDuration?: string
   provingPeriod?: string
   challenges?: string
+  payee?: string
+  chainId?: string
+  fwssAddress?: string
+  parkTtl?: string
+  parkQuota?: string
+  parkQuotaPerClient?: string
+  announceTo?: string[]
+  announceAddress?: string[]
 }
 
 const UNITS: Record<string, bigint> = { '': 1n, b: 1n, kib: 1n << 10n, mib: 1n << 20n, gib: 1n << 30n, tib: 1n << 40n, kb: 1000n, mb: 1000n ** 2n, gb: 1000n ** 3n, tb: 1000n ** 4n }
@@ -51,11 +64,31 @@ function parseAmount (value: string | undefined, flag: string, fallback: bigint)
   return BigInt(value.trim())
 }
 
-function parseListen (value: string): { host: string, port: number } {
+export function parseListen (value: string): { host: string, port: number } {
   const m = /^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value)
   const port = Number(m?.[2])
   if (m === null || port > 65535) throw new CairnError('ERR_INVALID_ARGUMENT', `--listen must be host:port such as 127.0.0.1:7470, got ${JSON.stringify(value)}`)
   return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port }
+}
+
+function parseAddress (value: string, flag: string): string {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value.trim())) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be a 0x-prefixed 20-byte hex address, got ${JSON.stringify(value)}`)
+  return value.trim().toLowerCase()
+}
+
+/** The PDP API's flags (docs/pdp.md): the payee, the EIP-712 domain, the park TTL and quotas. */
+export function pdpOptionsFrom (options: StartOptions): { payee?: string, pdp: PdpOptions } {
+  const chainId = parseAmount(options.chainId, '--chain-id', CALIBRATION.chainId)
+  if (chainId === 0n) throw new CairnError('ERR_INVALID_ARGUMENT', '--chain-id must be a positive chain id')
+  return {
+    payee: options.payee === undefined ? undefined : parseAddress(options.payee, '--payee'),
+    pdp: {
+      domain: { chainId, verifyingContract: parseAddress(options.fwssAddress ?? CALIBRATION.fwssAddress, '--fwss-address') },
+      parkTtl: parseDuration(options.parkTtl, '--park-ttl', PDP_DEFAULTS.parkTtl),
+      parkQuota: parseSize(options.parkQuota, '--park-quota', PDP_DEFAULTS.parkQuota),
+      parkQuotaPerClient: parseSize(options.parkQuotaPerClient, '--park-quota-per-client', PDP_DEFAULTS.parkQuotaPerClient)
+    }
+  }
 }
 
 /**
@@ -74,6 +107,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
   const minPieceSize = parseSize(options.minPieceSize, '--min-piece-size', 128n)
   const maxPieceSize = parseSize(options.maxPieceSize, '--max-piece-size', 32n << 30n)
   if (minPieceSize > maxPieceSize) throw new CairnError('ERR_INVALID_ARGUMENT', `--min-piece-size ${minPieceSize} bytes exceeds --max-piece-size ${maxPieceSize} bytes`)
+  const { payee, pdp } = pdpOptionsFrom(options)
   const terms: ProviderTerms = {
     endpoint: '',
     pricePerGiBDay: parseAmount(options.price, '--price', 40n),
@@ -84,7 +118,15 @@ export async function start (_positional: string[], options: StartOptions): Prom
     maxDuration: parseDuration(options.maxDuration, '--max-duration', 540 * 86400),
     provingPeriod: parseDuration(options.provingPeriod, '--proving-period', 86400),
     challenges: Number(parseAmount(options.challenges, '--challenges', 16n)),
-    askTtl: 3600
+    askTtl: 3600,
+    ...(payee === undefined ? {} : { payee })
+  }
+
+  const announceTo = (options.announceTo ?? []).map(normaliseUrl)
+  if (options.announceAddress !== undefined && announceTo.length === 0) throw new CairnError('ERR_USAGE', '--announce-address says where clients reach the provider; it needs --announce-to')
+  const announceAddresses = options.announceAddress?.map(announceAddress)
+  if (announceTo.length > 0 && announceAddresses === undefined && (host === '0.0.0.0' || host === '::')) {
+    throw new CairnError('ERR_INVALID_ARGUMENT', `--listen ${options.listen ?? ''} is a wildcard address that clients cannot reach; name the provider's public URL with --announce-address`)
   }
 
   const repo = await Repo.open(resolveRepoPath(options.repo))
@@ -95,6 +137,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
       port,
       log,
       recover: true,
+      pdp,
       limits: { maxUploadBytes: Number(maxPieceSize) },
       deals: {
         onPieceFailed: (failure) => { log('piece-corrupt', { ...failure }) },
@@ -102,6 +145,12 @@ export async function start (_positional: string[], options: StartOptions): Prom
       }
     })
     const { node, url } = provider
+    if (announceTo.length > 0) {
+      await announceProvider(provider, { indexers: announceTo, addresses: announceAddresses }, log).catch(async (err) => {
+        await provider.close()
+        throw err
+      })
+    }
     const admin = await startAdmin(repo.path, node.admin(), log)
     log('provider-started', { did: repo.identity.did, url, admin: admin.url, repo: repo.path })
     out.result({ did: repo.identity.did, url, admin: admin.url }, () => options.quiet === true ? url : `provider ${repo.identity.did} listening on ${url}`)

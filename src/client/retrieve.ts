@@ -20,15 +20,12 @@ import { randomBytes } from 'node:crypto'
 import { basename, dirname, join, resolve } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { CairnError, fromSystemError, isCairnError } from '../errors.js'
-import { cidKey, DagVerifier, encodeHeader, indexCar, readCar, readCarHeader, verifyBlock } from '../car/index.js'
-import { resolvePath as resolveGatewayPath } from '../gateway/traverse.js'
+import { DagVerifier, encodeFramePrefix, encodeHeader, openCarFile, readCar, readCarHeader, type CarBlock } from '../car/index.js'
 import type { Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { findRoot } from '../store/roots.js'
-import { openCarFile } from '../unixfs/exporter.js'
-import type { CarBlock } from '../car/interface.js'
-import { encodeFramePrefix } from '../car/writer.js'
+import { resolvePath as resolveUnixfsPath } from '../unixfs/reader.js'
 import { peekEncrypted } from '../crypto/layout.js'
 import { unpackCar, type DecryptingUnpackResult, type UnpackOptions } from '../crypto/unpack.js'
 import { checkOutput, unpackStream, UnpackOutputError } from '../unixfs/unpack-stream.js'
@@ -69,7 +66,7 @@ export interface Source {
   /** the piece file (local) or the provider's URL */
   location: string
   /** why this source was chosen */
-  reason: 'repo' | 'deal' | 'named'
+  reason: 'repo' | 'deal' | 'named' | 'router'
 }
 
 /** Where the DAG of `root` can be had, in the order to try them. */
@@ -273,7 +270,7 @@ export interface GetResult {
 /** Retrieves `target` from the first source that gives a verified, complete DAG. */
 export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: Source[], options: GetOptions, events: FetchEvents = {}): Promise<GetResult> {
   if (sources.length === 0) {
-    throw new CairnError('ERR_NOT_FOUND', `${target.root.toString()} is not in this repo and no provider holds a deal for it; name one with --provider`)
+    throw new CairnError('ERR_NOT_FOUND', `${target.root.toString()} is not in this repo, no provider holds a deal for it and no router knows a provider; name one with --provider, or add a router with \`cairn routers add\``)
   }
   const failed: GetResult['failed'] = []
   let lastError: CairnError | undefined
@@ -394,43 +391,17 @@ async function moveNew (from: string, dest: string, force: boolean): Promise<voi
 
 /**
  * The CID at `root/path` in a CAR holding at least the path's blocks, resolved
- * through UnixFS directories and HAMT shards as the gateway resolves it
- * (the CAR's blocks are verified against their CIDs first).
+ * through UnixFS directories and HAMT shards by the one UnixFS resolver (the
+ * CAR's blocks are verified against their CIDs first).
  */
-async function resolvePath (car: string, target: Target): Promise<CID> {
-  const index = new Map<string, { offset: number, length: number }>()
-  const input = createReadStream(car, { highWaterMark: 1 << 20 })
+async function resolvePath (file: string, target: Target): Promise<CID> {
+  const car = await openCarFile(file, { complete: false })
   try {
-    for await (const entry of indexCar(input as AsyncIterable<Uint8Array>)) {
-      index.set(cidKey(entry.cid), { offset: entry.offset, length: entry.length })
-    }
+    if (!car.has(target.root)) throw new CairnError('ERR_PATH_NOT_FOUND', `${target.root.toString()} is not a UnixFS directory, so it has no ${target.path.join('/')}`)
+    const { terminal } = await resolveUnixfsPath({ cid: target.root, bytes: await car.get(target.root) }, target.path, car.get)
+    return terminal.cid
   } finally {
-    input.destroy()
-  }
-  const handle = await open(car, 'r')
-  try {
-    const load = async (cid: CID): Promise<Uint8Array | undefined> => {
-      const at = index.get(cidKey(cid))
-      if (at === undefined) return undefined
-      const bytes = new Uint8Array(at.length)
-      const { bytesRead } = await handle.read(bytes, 0, at.length, at.offset)
-      if (bytesRead !== at.length) throw new CairnError('ERR_CAR_TRUNCATED', `${car} ends inside block ${cid.toString()}`)
-      verifyBlock(cid, bytes)
-      return bytes
-    }
-    const rootBytes = await load(target.root)
-    if (rootBytes === undefined) throw new CairnError('ERR_PATH_NOT_FOUND', `${target.root.toString()} is not a UnixFS directory, so it has no ${target.path.join('/')}`)
-    try {
-      const { terminal } = await resolveGatewayPath({ cid: target.root, bytes: rootBytes }, target.path, load)
-      return terminal.cid
-    } catch (err) {
-      if (isCairnError(err) && err.code === 'ERR_BLOCK_NOT_FOUND') {
-        throw new CairnError('ERR_CAR_BLOCK_MISSING', `the CAR lacks a block on the path ${target.path.join('/')}: ${err.message}`, { cause: err })
-      }
-      throw err
-    }
-  } finally {
-    await handle.close()
+    await car.close()
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Recognising an encrypted tree (docs/encryption.md) from its blocks, so that
- * `get` and `unpack` decrypt without being told. Below an encrypted root
+ * `get`, `unpack` and `ls` decrypt without being told. Below an encrypted root
  * everything is encrypted, so only the root is looked at:
  * - a directory is encrypted when it holds `names.age` and otherwise only
  *   the ordinals 0 … n−1;
@@ -8,13 +8,15 @@
  *   gives the header a leaf of its own; a plaintext import cuts leaves at the
  *   chunk size, so a plaintext file's first leaf is never a whole header
  *   unless the chunk size happens to be that header's length).
+ * Blocks are read through the one UnixFS reader (unixfs/reader.ts).
  */
-import * as dagPb from '@ipld/dag-pb'
-import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
-import * as raw from 'multiformats/codecs/raw'
-import type { CarBlock } from '../car/interface.js'
-import { directoryEntries, resolveEntry, type CarFile } from '../unixfs/exporter.js'
+import type { CarBlock } from '../car/index.js'
+import { isCairnError } from '../errors.js'
+import { shardLinks } from '../unixfs/hamt.js'
+import type { Load } from '../unixfs/interface.js'
+import { decodeNode, readNode, type FileNode } from '../unixfs/node.js'
+import { directoryEntries, fileParts } from '../unixfs/reader.js'
 import { isHeader } from './header.js'
 import { MANIFEST_NAME, ordinalOf } from './names.js'
 
@@ -37,46 +39,32 @@ export function isEncryptedListing (names: Iterable<string>): boolean {
   return manifest && max === count - 1
 }
 
-function decode (bytes: Uint8Array): { node: dagPb.PBNode, unixfs: UnixFS } | undefined {
-  try {
-    const node = dagPb.decode(bytes)
-    return node.Data === undefined ? undefined : { node, unixfs: UnixFS.unmarshal(node.Data) }
-  } catch {
-    return undefined
-  }
-}
-
-/** The content of a file leaf block (raw bytes, or a dag-pb leaf's data). */
-function leafData (cid: CID, bytes: Uint8Array): Uint8Array | undefined {
-  if (cid.code === raw.code) return bytes
-  const pb = decode(bytes)
-  if (pb === undefined || pb.node.Links.length > 0 || (pb.unixfs.type !== 'file' && pb.unixfs.type !== 'raw')) return undefined
-  return pb.unixfs.data ?? new Uint8Array()
-}
-
-/** At most this many file nodes are followed down to the first leaf (a 1024-link balanced file of 2^60 bytes is 5 deep). */
-const MAX_DEPTH = 16
-
-/** Whether the CAR's root is an encrypted tree. The CAR must have been opened (and so verified) already. */
-export async function isEncryptedRoot (car: CarFile): Promise<boolean> {
-  const entry = await resolveEntry(car, car.root)
-  if (entry.type === 'directory') {
-    const names: string[] = []
-    for await (const { name } of directoryEntries(car, entry)) names.push(name)
-    return isEncryptedListing(names)
-  }
-  if (entry.type !== 'file' || entry.node === undefined || entry.node.Links.length === 0) return false
-  let cid = entry.node.Links[0].Hash
-  for (let depth = 0; depth < MAX_DEPTH; depth++) {
-    const bytes = await car.get(cid)
-    const data = leafData(cid, bytes)
-    if (data !== undefined) return isHeader(data)
-    const pb = decode(bytes)
-    if (pb === undefined || pb.node.Links.length === 0) return false
-    cid = pb.node.Links[0].Hash
+/** Whether a file's first leaf is exactly one age header, no byte of the file coming before it. */
+async function startsWithHeader (file: FileNode, load: Load): Promise<boolean> {
+  if (file.pb === undefined || file.pb.Links.length === 0) return false
+  for await (const part of fileParts(file, load)) {
+    if (part.leaf) return isHeader(part.data)
+    if (part.data.byteLength > 0) return false
   }
   return false
 }
+
+/** Whether the DAG under `root` is an encrypted tree; `load` gives verified blocks (a CAR opened complete). */
+export async function isEncryptedRoot (root: CID, load: Load): Promise<boolean> {
+  const node = decodeNode(root, await load(root))
+  switch (node.type) {
+    case 'file': return await startsWithHeader(node, load)
+    case 'symlink': return false
+    default: {
+      const names: string[] = []
+      for await (const { name } of directoryEntries(node, load)) names.push(name)
+      return isEncryptedListing(names)
+    }
+  }
+}
+
+/** A block out of the order peekEncrypted walks in: the stream is left for the plain unpacker to judge. */
+const OUT_OF_ORDER = new Error('out of order')
 
 /**
  * Looks at the first blocks of a DAG streaming in depth-first order (the
@@ -84,34 +72,40 @@ export async function isEncryptedRoot (car: CarFile): Promise<boolean> {
  * encrypted tree — certainly for a flat directory or a file, and for a HAMT
  * root whenever its own entries do not rule it out (its other names lie in
  * blocks further on). `peeked` are the blocks taken, to be put back in front.
+ * Blocks that are not what a UnixFS walk expects give `maybe` false: the
+ * plain unpacker then reports them from the same blocks.
  */
 export async function peekEncrypted (root: CID, blocks: AsyncIterator<CarBlock>): Promise<{ maybe: boolean, peeked: CarBlock[] }> {
   const peeked: CarBlock[] = []
-  const next = async (): Promise<CarBlock | undefined> => {
-    const step = await blocks.next()
-    if (step.done === true) return undefined
+  let failure: unknown
+  // the stream in walk order: each block must be the one asked for next
+  const load: Load = async cid => {
+    let step: IteratorResult<CarBlock>
+    try {
+      step = await blocks.next()
+    } catch (err) {
+      failure = err
+      throw err
+    }
+    if (step.done === true) throw OUT_OF_ORDER
     peeked.push(step.value)
-    return step.value
+    if (!step.value.cid.equals(cid)) throw OUT_OF_ORDER
+    return step.value.bytes
   }
-  const first = await next()
-  if (first === undefined || !first.cid.equals(root) || root.code !== dagPb.code) return { maybe: false, peeked }
-  const pb = decode(first.bytes)
-  if (pb === undefined) return { maybe: false, peeked }
-  if (pb.unixfs.type === 'directory') return { maybe: isEncryptedListing(pb.node.Links.map(l => l.Name ?? '')), peeked }
-  if (pb.unixfs.type === 'hamt-sharded-directory') {
-    const own = pb.node.Links.map(l => l.Name ?? '').filter(label => label.length > 2).map(label => label.slice(2))
-    return { maybe: own.every(name => name === MANIFEST_NAME || ordinalOf(name) !== undefined), peeked }
+  const judge = async (): Promise<boolean> => {
+    const node = readNode(root, await load(root))
+    switch (node?.type) {
+      case 'file': return await startsWithHeader(node, load)
+      case 'directory': return isEncryptedListing(node.pb.Links.map(l => l.Name ?? ''))
+      case 'hamt-sharded-directory':
+        return shardLinks(node).every(link => !('name' in link) || link.name === MANIFEST_NAME || ordinalOf(link.name) !== undefined)
+      default: return false
+    }
   }
-  if (pb.unixfs.type !== 'file' || pb.node.Links.length === 0) return { maybe: false, peeked }
-  let want = pb.node.Links[0].Hash
-  for (let depth = 0; depth < MAX_DEPTH; depth++) {
-    const block = await next()
-    if (block === undefined || !block.cid.equals(want)) return { maybe: false, peeked }
-    const data = leafData(block.cid, block.bytes)
-    if (data !== undefined) return { maybe: isHeader(data), peeked }
-    const sub = decode(block.bytes)
-    if (sub === undefined || sub.node.Links.length === 0) return { maybe: false, peeked }
-    want = sub.node.Links[0].Hash
+  try {
+    return { maybe: await judge(), peeked }
+  } catch (err) {
+    if (err === failure || (err !== OUT_OF_ORDER && !isCairnError(err))) throw err
+    return { maybe: false, peeked }
   }
-  return { maybe: false, peeked }
 }

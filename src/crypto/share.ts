@@ -13,12 +13,12 @@ import * as dagPb from '@ipld/dag-pb'
 import type { Decrypter } from 'age-encryption'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
-import * as raw from 'multiformats/codecs/raw'
+import { encodeHeader, linksOf, openCarFile, type CarFile } from '../car/index.js'
+import { RAW, SHA2_256 } from '../codecs.js'
 import { CairnError, fromSystemError } from '../errors.js'
-import { SHA2_256 } from '../car/hash.js'
-import { encodeHeader } from '../car/writer.js'
-import { openCarFile, type CarFile } from '../unixfs/exporter.js'
+import { shardLinks } from '../unixfs/hamt.js'
 import { cidOf, PlannedBlocks, type Child, type FileRef, type ImportPlan } from '../unixfs/importer.js'
+import { decodeNode, type DirectoryNode, type FileNode } from '../unixfs/node.js'
 import { resolveProfile } from '../unixfs/profile.js'
 import { isHeader, readFileKey, writeHeader } from './header.js'
 import type { Recipient } from './keys.js'
@@ -32,6 +32,8 @@ interface Rewritten {
   fileSize: number
   child: Child
 }
+
+const EMPTY = new Uint8Array(0)
 
 class Rewrite extends PlannedBlocks {
   /** age files given a new header: files and directory manifests */
@@ -52,12 +54,12 @@ class Rewrite extends PlannedBlocks {
     const at = this.car.locate(cid)
     if (at === undefined) throw new CairnError('ERR_CAR_BLOCK_MISSING', `block ${cid.toString()} is not in ${this.car.path}`)
     if (cid.multihash.code !== SHA2_256) throw new CairnError('ERR_DAG_INVALID', `block ${cid.toString()} is not hashed with sha2-256`)
-    if (cid.code !== raw.code) {
+    if (cid.code !== RAW) {
       const bytes = await this.car.get(cid)
-      const node = decode(cid, bytes)
-      if (node.Links.length > 0) {
+      const links = linksOf(cid, bytes)
+      if (links.length > 0) {
         const children: Child[] = []
-        for (const link of node.Links) children.push(await this.same(link.Hash))
+        for (const link of links) children.push(await this.same(link))
         this.made(cid, bytes, children)
         return { cid }
       }
@@ -68,53 +70,55 @@ class Rewrite extends PlannedBlocks {
 
   /** An entry of an encrypted directory: a directory, or an age file. */
   async entry (cid: CID): Promise<Rewritten> {
-    const bytes = await this.car.get(cid)
-    if (cid.code === raw.code) throw new CairnError('ERR_DAG_INVALID', `entry ${cid.toString()} of an encrypted tree is a bare leaf, not an age file`)
-    const node = decode(cid, bytes)
-    const type = unixfsOf(cid, node).type
-    if (type === 'directory' || type === 'hamt-sharded-directory') {
+    const node = decodeNode(cid, await this.car.get(cid))
+    if (node.type === 'directory' || node.type === 'hamt-sharded-directory') {
       this.directories++
-      return await this.relink(cid, node, async link => type === 'hamt-sharded-directory' && (link.Name ?? '').length === 2 ? await this.shard(link.Hash) : await this.entry(link.Hash))
+      return await this.relink(node)
     }
-    if (type !== 'file' || node.Links.length === 0) throw new CairnError('ERR_DAG_INVALID', `entry ${cid.toString()} of an encrypted tree is a UnixFS ${type}, not an age file`)
+    if (node.type === 'symlink') throw new CairnError('ERR_DAG_INVALID', `entry ${cid.toString()} of an encrypted tree is a UnixFS symlink, not an age file`)
+    if (node.pb === undefined || node.pb.Links.length === 0) throw new CairnError('ERR_DAG_INVALID', `entry ${cid.toString()} of an encrypted tree is a bare leaf, not an age file`)
     this.headers++
-    return await this.file(cid, node)
+    return await this.file(node)
   }
 
   private async shard (cid: CID): Promise<Rewritten> {
-    const node = decode(cid, await this.car.get(cid))
-    if (unixfsOf(cid, node).type !== 'hamt-sharded-directory') throw new CairnError('ERR_DAG_INVALID', `shard link to ${cid.toString()} is not a shard`)
-    return await this.relink(cid, node, async link => (link.Name ?? '').length === 2 ? await this.shard(link.Hash) : await this.entry(link.Hash))
+    const node = decodeNode(cid, await this.car.get(cid))
+    if (node.type !== 'hamt-sharded-directory') throw new CairnError('ERR_DAG_INVALID', `shard link to ${cid.toString()} is not a shard`)
+    return await this.relink(node)
   }
 
   /** A directory node with every link rewritten: the same names and Data, new CIDs and sizes. */
-  private async relink (cid: CID, node: dagPb.PBNode, each: (link: dagPb.PBLink) => Promise<Rewritten>): Promise<Rewritten> {
+  private async relink (dir: DirectoryNode): Promise<Rewritten> {
+    // in a HAMT shard, which links are sub-shards and which are entries
+    const kinds = dir.type === 'hamt-sharded-directory' ? shardLinks(dir) : undefined
     const links: dagPb.PBLink[] = []
     const children: Child[] = []
     let size = 0
-    for (const link of node.Links) {
-      const sub = await each(link)
+    for (const [i, link] of dir.pb.Links.entries()) {
+      const kind = kinds?.[i]
+      const sub = kind !== undefined && 'shard' in kind ? await this.shard(link.Hash) : await this.entry(link.Hash)
       links.push({ Name: link.Name, Tsize: sub.size, Hash: sub.cid })
       children.push(sub.child)
       size += sub.size
     }
-    return this.node(cid, { Data: node.Data, Links: links }, children, size, 0)
+    return this.node(dir.cid, { Data: dir.pb.Data, Links: links }, children, size, 0)
   }
 
   /** An age file: the way down its first links to the header leaf is rewritten, the rest kept. */
-  private async file (cid: CID, node: dagPb.PBNode): Promise<Rewritten> {
-    const first = node.Links[0]
-    const bytes = await this.car.get(first.Hash)
-    const leaf = leafData(first.Hash, bytes)
-    const sub = leaf !== undefined ? await this.header(first.Hash, leaf) : await this.file(first.Hash, decode(first.Hash, bytes))
-    const unixfs = unixfsOf(cid, node)
+  private async file (node: FileNode): Promise<Rewritten> {
+    const { cid, pb, unixfs } = node
+    if (pb === undefined || unixfs === undefined) throw new TypeError(`file ${cid.toString()} is a leaf`)
+    const first = pb.Links[0]
+    const child = decodeNode(first.Hash, await this.car.get(first.Hash))
+    if (child.type !== 'file') throw new CairnError('ERR_DAG_INVALID', `file node ${cid.toString()} links to a ${child.type}`)
+    const sub = child.pb === undefined || child.pb.Links.length === 0 ? await this.header(child) : await this.file(child)
     const sizes = unixfs.blockSizes
-    if (sizes.length !== node.Links.length) throw new CairnError('ERR_DAG_INVALID', `file node ${cid.toString()} has ${node.Links.length} links but ${sizes.length} block sizes`)
+    if (sizes.length !== pb.Links.length) throw new CairnError('ERR_DAG_INVALID', `file node ${cid.toString()} has ${pb.Links.length} links but ${sizes.length} block sizes`)
     sizes[0] = BigInt(sub.fileSize)
     const links: dagPb.PBLink[] = [{ Name: first.Name, Tsize: sub.size, Hash: sub.cid }]
     const children: Child[] = [sub.child]
     let size = sub.size
-    for (const link of node.Links.slice(1)) {
+    for (const link of pb.Links.slice(1)) {
       if (link.Tsize === undefined) throw new CairnError('ERR_DAG_INVALID', `file node ${cid.toString()} has a link without Tsize`)
       links.push(link)
       children.push(await this.same(link.Hash))
@@ -125,12 +129,14 @@ class Rewrite extends PlannedBlocks {
   }
 
   /** The header leaf, for the new recipients: the same file key, so the payload still opens. */
-  private async header (cid: CID, header: Uint8Array): Promise<Rewritten> {
+  private async header (leaf: FileNode): Promise<Rewritten> {
+    const { cid } = leaf
+    const header = leaf.pb === undefined ? leaf.bytes : leaf.unixfs?.data ?? EMPTY
     if (!isHeader(header)) throw new CairnError('ERR_DAG_INVALID', `the first leaf ${cid.toString()} of an encrypted file is not one age header`)
     const fileKey = await readFileKey(this.decrypter, header)
     const fresh = await writeHeader(fileKey, this.recipients)
-    if (cid.code === raw.code) {
-      const made = cidOf(1, raw.code, fresh)
+    if (cid.code === RAW) {
+      const made = cidOf(1, RAW, fresh)
       this.made(made, fresh, [])
       return { cid: made, size: fresh.byteLength, fileSize: fresh.byteLength, child: { cid: made } }
     }
@@ -148,31 +154,6 @@ class Rewrite extends PlannedBlocks {
   }
 }
 
-function decode (cid: CID, bytes: Uint8Array): dagPb.PBNode {
-  try {
-    return dagPb.decode(bytes)
-  } catch (err) {
-    throw new CairnError('ERR_DAG_INVALID', `block ${cid.toString()} is not dag-pb: ${(err as Error).message}`, { cause: err })
-  }
-}
-
-function unixfsOf (cid: CID, node: dagPb.PBNode): UnixFS {
-  try {
-    if (node.Data === undefined) throw new Error('no Data field')
-    return UnixFS.unmarshal(node.Data)
-  } catch (err) {
-    throw new CairnError('ERR_DAG_INVALID', `block ${cid.toString()} is not a UnixFS node: ${(err as Error).message}`, { cause: err })
-  }
-}
-
-/** A file leaf's content: a raw block, or a dag-pb leaf's data; undefined for a node with links. */
-function leafData (cid: CID, bytes: Uint8Array): Uint8Array | undefined {
-  if (cid.code === raw.code) return bytes
-  const node = decode(cid, bytes)
-  if (node.Links.length > 0) return undefined
-  return unixfsOf(cid, node).data ?? new Uint8Array()
-}
-
 /**
  * Plans the CAR of the encrypted tree in `carPath` shared with `recipients`
  * (its headers unwrapped with `decrypter`): a new root whose CAR
@@ -184,7 +165,7 @@ export async function shareTree (carPath: string, decrypter: Decrypter, recipien
   if (recipients.length === 0) throw new CairnError('ERR_INVALID_RECIPIENT', 'sharing needs at least one recipient')
   const car = await openCarFile(carPath)
   try {
-    if (!await isEncryptedRoot(car)) throw new CairnError('ERR_NOT_ENCRYPTED', `${car.root.toString()} is not an encrypted tree: there is no header to rewrite (add it with --encrypt)`)
+    if (!await isEncryptedRoot(car.root, car.get)) throw new CairnError('ERR_NOT_ENCRYPTED', `${car.root.toString()} is not an encrypted tree: there is no header to rewrite (add it with --encrypt)`)
     let stats
     try {
       stats = await stat(carPath)

@@ -171,6 +171,8 @@ export interface ProviderServerOptions {
   log?: Logger
   /** Deals by state and bytes stored, sampled when /metrics is scraped. */
   gauges?: () => Promise<GaugeSnapshot>
+  /** Mounts more routes (the PDP API, src/pdp/mount.ts) on the same service, limits and metrics. */
+  routes?: (router: Router, shared: { limits: ServerLimits, log: Logger, metrics: Metrics }) => void
 }
 
 function dealIdParam (ctx: Context): string {
@@ -282,6 +284,8 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
     metrics.retrievals.inc({ kind: 'piece' })
     metrics.retrievalBytes.inc({ kind: 'piece' }, bytes)
   }))
+
+  options.routes?.(router, { limits, log, metrics })
 
   return createHttpService({ router, limits, log, metrics })
 }
