@@ -6,7 +6,9 @@
  * also when it is killed, through a small watchdog.
  *
  * The throwaway server runs without fsync: tests check logic, not durability.
- * `durable: true` keeps PostgreSQL's defaults (synchronous commit), for benches.
+ * `durable: true` (benches) keeps PostgreSQL's defaults — fsync, synchronous
+ * commit — on a server of its own, or on CAIRN_BENCH_PG_URL when that is set
+ * (never on CAIRN_TEST_PG_URL, which CI runs without fsync).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -31,11 +33,11 @@ let counter = 0
 
 /** A fresh, empty database on the CI server or on this process's own throwaway server. */
 export async function testDatabase (options: { durable?: boolean } = {}): Promise<TestDatabase> {
-  const given = process.env.CAIRN_TEST_PG_URL
-  const kind = given !== undefined && given !== '' ? 'given' : options.durable === true ? 'durable' : 'fast'
+  const given = options.durable === true ? process.env.CAIRN_BENCH_PG_URL : process.env.CAIRN_TEST_PG_URL
+  const kind = given !== undefined && given !== '' ? `given ${given}` : options.durable === true ? 'durable' : 'fast'
   let server = servers.get(kind)
   if (server === undefined) {
-    server = kind === 'given' ? Promise.resolve({ url: new URL(given as string) }) : startServer(kind === 'durable')
+    server = kind.startsWith('given') ? Promise.resolve({ url: new URL(given as string) }) : startServer(kind === 'durable')
     servers.set(kind, server)
   }
   const admin = (await server).url
