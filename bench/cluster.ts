@@ -1,18 +1,24 @@
 /**
  * Cluster mode on PostgreSQL, beside LevelDB (issue "cluster mode": ≥ 1,000
- * chained appends/s with synchronous commit). The chained append is the
+ * chained appends/s with synchronous commit; ≥ 1,000 tasks claimed and
+ * finished per second). The chained append is the
  * ledger's pattern on the state store (test/state/chain.ts): under the head
  * lock, read the last entry, link to it, commit a group of waiting appends in
  * one transaction — on PostgreSQL with its defaults (fsync, synchronous_commit
  * on), on a throwaway server unless CAIRN_BENCH_PG_URL names one.
  *
- *   node dist/bench/cluster.js [appends]
+ * Tasks: no-op tasks drained by two nodes (two pools, two machines, four
+ * workers each) in this process, from the first claim to the last record.
+ *
+ *   node dist/bench/cluster.js [appends] [tasks]
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Machine } from '../src/cluster/machines.js'
+import { addTasks, TaskEngine } from '../src/cluster/tasks.js'
 import { Db } from '../src/postgres/db.js'
 import { migrate } from '../src/postgres/migrate.js'
 import type { StateStore } from '../src/state/interface.js'
@@ -36,6 +42,8 @@ export interface ClusterBench {
   pgSequentialAppendPerSec: number
   /** the same chained append on LevelDB (LevelStore), 256 callers */
   levelAppendPerSec: number
+  /** no-op tasks claimed, run and recorded per second by two nodes of four workers */
+  tasksPerSec: number
 }
 
 async function appendMany (appenders: ChainAppender[], n: number): Promise<number> {
@@ -54,7 +62,30 @@ async function check (store: StateStore, name: string, n: number): Promise<void>
   if (chain.length !== n) throw new Error(`chain ${name} has ${chain.length} entries, expected ${n}`)
 }
 
-export async function benchCluster (dir: string, n: number): Promise<ClusterBench> {
+async function drainTasks (url: string, db: Db, n: number): Promise<number> {
+  await addTasks(db, 'noop', Array.from({ length: n }, (_, i) => ({ i })))
+  const nodes = await Promise.all(['a', 'b'].map(async (name) => {
+    const pool = await Db.connect({ url })
+    const machine = await Machine.register(pool, { name: `bench-${name}`, address: `bench://${name}` })
+    const engine = new TaskEngine(pool, machine, { workers: 4, pollMs: 20 })
+    engine.registerTaskType('noop', async () => {})
+    return { pool, machine, engine }
+  }))
+  const started = performance.now()
+  for (const node of nodes) node.engine.start()
+  try {
+    while ((await db.query('SELECT 1 FROM cluster_tasks LIMIT 1')).rowCount !== 0) await new Promise(resolve => setTimeout(resolve, 10))
+    return n / ((performance.now() - started) / 1000)
+  } finally {
+    for (const node of nodes) {
+      await node.engine.stop()
+      await node.machine.stop()
+      await node.pool.close()
+    }
+  }
+}
+
+export async function benchCluster (dir: string, n: number, tasks = 10_000): Promise<ClusterBench> {
   const database = await testDatabase({ durable: true })
   const dbs = [await Db.connect({ url: database.url }), await Db.connect({ url: database.url })] as const
   try {
@@ -82,7 +113,10 @@ export async function benchCluster (dir: string, n: number): Promise<ClusterBenc
     } finally {
       await level.close()
     }
-    return { postgres, pgAppendPerSec, pgTwoNodeAppendPerSec, pgSequentialAppendPerSec, levelAppendPerSec }
+    const tasksPerSec = await drainTasks(database.url, dbs[0], tasks)
+    const done = (await dbs[0].query<{ n: number }>("SELECT count(*)::int AS n FROM cluster_task_history WHERE result = 'done'")).rows[0]?.n
+    if (done !== tasks) throw new Error(`${String(done)} tasks recorded done, expected ${tasks}`)
+    return { postgres, pgAppendPerSec, pgTwoNodeAppendPerSec, pgSequentialAppendPerSec, levelAppendPerSec, tasksPerSec }
   } finally {
     for (const db of dbs) await db.close()
     await database.cleanup()
@@ -91,12 +125,14 @@ export async function benchCluster (dir: string, n: number): Promise<ClusterBenc
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const n = Number(process.argv[2] ?? 20_000)
+  const tasks = Number(process.argv[3] ?? 10_000)
   const dir = await mkdtemp(join(tmpdir(), 'cairn-bench-cluster-'))
   try {
-    const r = await benchCluster(dir, n)
+    const r = await benchCluster(dir, n, tasks)
     console.log(`chained appends, ${n} entries (PostgreSQL ${r.postgres.version}, fsync ${r.postgres.fsync}, synchronous_commit ${r.postgres.synchronousCommit}): ` +
       `PostgreSQL ${r.pgAppendPerSec.toFixed(0)}/s (target ≥ 1,000), two nodes ${r.pgTwoNodeAppendPerSec.toFixed(0)}/s, ` +
-      `one caller at a time ${r.pgSequentialAppendPerSec.toFixed(0)}/s; LevelDB ${r.levelAppendPerSec.toFixed(0)}/s`)
+      `one caller at a time ${r.pgSequentialAppendPerSec.toFixed(0)}/s; LevelDB ${r.levelAppendPerSec.toFixed(0)}/s\n` +
+      `tasks, ${tasks} no-ops on two nodes of four workers: ${r.tasksPerSec.toFixed(0)}/s claimed, run and recorded (target ≥ 1,000)`)
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

@@ -33,7 +33,8 @@ CREATE INDEX IF NOT EXISTS cluster_tasks_waiting ON cluster_tasks (retry_at, id)
 CREATE INDEX IF NOT EXISTS cluster_tasks_owner ON cluster_tasks (owner);
 
 -- One row per run of a task: who ran it, when, and how it ended
--- (done, failed, or lost: the node found the task no longer its own).
+-- (done; failed; stopped: its node stopped before it ended, the attempt not counted;
+-- lost: the node found the task was no longer its own).
 CREATE TABLE IF NOT EXISTS cluster_task_history (
   id bigserial PRIMARY KEY,
   task_id bigint NOT NULL,
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS cluster_task_history (
   attempt integer NOT NULL,
   started_at timestamptz NOT NULL,
   ended_at timestamptz NOT NULL,
-  result text NOT NULL CHECK (result IN ('done', 'failed', 'lost')),
+  result text NOT NULL CHECK (result IN ('done', 'failed', 'stopped', 'lost')),
   error text
 );
 CREATE INDEX IF NOT EXISTS cluster_task_history_task ON cluster_task_history (task_id);
