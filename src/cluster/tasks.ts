@@ -208,10 +208,9 @@ export class TaskEngine {
 
   private async claim (n: number): Promise<Claimed[]> {
     const owner = this.machine.id
+    // a claim lost in a database crash only makes the task claimable again (its run then
+    // records "lost"), so the claim need not wait for the WAL flush; outcomes do wait
     const rows = await this.db.transaction(async (q) => {
-      // a claim lost in a database crash only makes the task claimable again (its run then
-      // records "lost"), so the claim need not wait for the WAL flush; outcomes do wait
-      await q.query('SET LOCAL synchronous_commit = off')
       return (await q.query<{ id: string, type: string, payload: unknown, attempts: number, claimed_at: Date }>(
         `UPDATE cluster_tasks SET owner = $1, claimed_at = now(), attempts = attempts + 1
          WHERE id IN (
@@ -222,7 +221,7 @@ export class TaskEngine {
            FOR UPDATE SKIP LOCKED)
          RETURNING id, type, payload, attempts, claimed_at`,
         [owner, [...this.types.keys()], n])).rows
-    })
+    }, { synchronousCommit: false })
     return rows.map(r => ({ id: Number(r.id), type: r.type, payload: r.payload, attempt: r.attempts, owner, claimedAt: r.claimed_at }))
   }
 

@@ -44,6 +44,12 @@ export type Isolation = 'read committed' | 'repeatable read' | 'serializable'
 export interface TransactionOptions {
   /** default 'read committed'; see docs/cluster.md for what YugabyteDB makes of each */
   isolation?: Isolation
+  /**
+   * false: COMMIT returns before the WAL is flushed (a database crash may lose
+   * the transaction, never corrupt anything), for writes that are cheap to lose.
+   * Default true. YugabyteDB ignores it.
+   */
+  synchronousCommit?: boolean
 }
 
 /** What a statement runs on: the pool, or the connection of one transaction. */
@@ -144,7 +150,9 @@ export class Db implements Queryable {
     if (this.inTransaction.getStore() === true) {
       throw new TypeError('a transaction was started inside another; pass the outer transaction down instead')
     }
-    const begin = `BEGIN ISOLATION LEVEL ${(options.isolation ?? 'read committed').toUpperCase()}`
+    // one round trip: a simple query may carry several statements
+    const begin = `BEGIN ISOLATION LEVEL ${(options.isolation ?? 'read committed').toUpperCase()}` +
+      (options.synchronousCommit === false ? '; SET LOCAL synchronous_commit = off' : '')
     return await this.retrying(async () => {
       let client: pg.PoolClient
       try {

@@ -158,3 +158,16 @@ test('an idle connection killed by the server is reported, and the pool connects
     await pool.close()
   }
 })
+
+test('a transaction may commit without waiting for the WAL flush, and only that transaction', async (t) => {
+  // the test server runs without synchronous commit; this database's new sessions have it
+  await db.query(`ALTER DATABASE ${new URL(database.url).pathname.slice(1)} SET synchronous_commit = on`)
+  const single = await Db.connect({ url: database.url, max: 1 })
+  try {
+    const setting = async (q: { query: Db['query'] }): Promise<string> => String((await q.query('SHOW synchronous_commit')).rows[0]?.synchronous_commit)
+    t.is(await single.transaction(setting, { synchronousCommit: false }), 'off')
+    t.is(await single.transaction(setting), 'on', 'the same pooled connection is back to the default')
+  } finally {
+    await single.close()
+  }
+})
