@@ -38,7 +38,7 @@ export function parseClusterSecret (text: string): Uint8Array {
   if (/^([0-9a-f]{2})+$/i.test(trimmed)) bytes = Buffer.from(trimmed, 'hex')
   else if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) bytes = Buffer.from(trimmed, 'base64')
   if (bytes === undefined || bytes.length < SECRET_BYTES) {
-    throw new CairnError('ERR_CLUSTER_SECRET', `a cluster secret is at least ${SECRET_BYTES} random bytes, written as hex or base64 (got ${bytes === undefined ? 'neither' : `${bytes.length} bytes`}); \`cairn\` can generate one`)
+    throw new CairnError('ERR_CLUSTER_SECRET', `a cluster secret is at least ${SECRET_BYTES} random bytes, written as hex or base64 (got ${bytes === undefined ? 'neither' : `${bytes.length} bytes`}), such as the output of \`openssl rand -hex 32\``)
   }
   return new Uint8Array(bytes)
 }
