@@ -30,7 +30,8 @@ suite({
   name: 'pg',
   factory: async () => {
     const { url } = await first
-    const db = await Db.connect({ url, max: 8 })
+    // room for every transaction of the lock test at once: they are to queue on the lock's row, not for a connection
+    const db = await Db.connect({ url, max: 32 })
     pools.push(db)
     return new PgStore(db)
   }
