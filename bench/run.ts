@@ -7,7 +7,7 @@
  *   npm run bench -- --sizes 64M       # a quick run
  *   npm run bench -- --skip-slow-peers # leave out data-segment (≈ 7 MB/s)
  *   flags: --memory-size 2G, --proof-size 1G, --no-ledger, --no-proofs, --no-transfer,
- *          --routing-multihashes 1M, --no-routing
+ *          --routing-multihashes 1M, --no-routing, --no-cluster
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir, cpus } from 'node:os'
@@ -30,6 +30,7 @@ async function main (): Promise<void> {
   let ledger: unknown
   let proofs: unknown
   let routing: unknown
+  let cluster: unknown
   const work = await mkdtemp(join(tmpdir(), 'cairn-bench-'))
   const results: Measure[] = []
   try {
@@ -72,6 +73,11 @@ async function main (): Promise<void> {
       const { benchLedger } = await import('./ledger.js')
       ledger = await benchLedger(work, 20_000)
     }
+    if (!argv.includes('--no-cluster')) {
+      // PostgreSQL beside LevelDB: a throwaway server with its defaults, or CAIRN_BENCH_PG_URL
+      const { benchCluster } = await import('./cluster.js')
+      cluster = await benchCluster(work, 20_000)
+    }
     if (!argv.includes('--no-proofs')) {
       const { benchProofs } = await import('./proofs.js')
       proofs = await benchProofs(parseSize(opt('--proof-size') ?? '1G'), { dir: work, rounds: 30 })
@@ -88,9 +94,10 @@ async function main (): Promise<void> {
   if (ledger !== undefined) process.stdout.write(`\nledger: ${JSON.stringify(ledger)}\n`)
   if (proofs !== undefined) process.stdout.write(`\nproofs: ${JSON.stringify(proofs)}\n`)
   if (routing !== undefined) process.stdout.write(`\nrouting: ${JSON.stringify(routing)}\n`)
+  if (cluster !== undefined) process.stdout.write(`\ncluster: ${JSON.stringify(cluster)}\n`)
   await mkdir(join(ROOT, 'bench'), { recursive: true })
   await writeFile(join(ROOT, 'bench', 'results.json'), JSON.stringify({
-    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs, routing
+    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs, routing, cluster
   }, null, 2) + '\n')
 }
 
