@@ -7,7 +7,7 @@
  *   npm run bench -- --sizes 64M       # a quick run
  *   npm run bench -- --skip-slow-peers # leave out data-segment (≈ 7 MB/s)
  *   flags: --memory-size 2G, --proof-size 1G, --no-ledger, --no-proofs, --no-transfer, --no-encrypt,
- *          --encrypt-pairs 3, --routing-multihashes 1M, --no-routing
+ *          --encrypt-pairs 3, --routing-multihashes 1M, --no-routing, --no-cluster
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir, cpus } from 'node:os'
@@ -32,6 +32,7 @@ async function main (): Promise<void> {
   let proofs: unknown
   const encrypt: EncryptBench[] = []
   let routing: unknown
+  let cluster: unknown
   const work = await mkdtemp(join(tmpdir(), 'cairn-bench-'))
   const results: Measure[] = []
   try {
@@ -80,6 +81,11 @@ async function main (): Promise<void> {
       const { benchLedger } = await import('./ledger.js')
       ledger = await benchLedger(work, 20_000)
     }
+    if (!argv.includes('--no-cluster')) {
+      // PostgreSQL beside LevelDB: a throwaway server with its defaults, or CAIRN_BENCH_PG_URL
+      const { benchCluster } = await import('./cluster.js')
+      cluster = await benchCluster(work, 20_000)
+    }
     if (!argv.includes('--no-proofs')) {
       const { benchProofs } = await import('./proofs.js')
       proofs = await benchProofs(parseSize(opt('--proof-size') ?? '1G'), { dir: work, rounds: 30 })
@@ -97,9 +103,10 @@ async function main (): Promise<void> {
   if (proofs !== undefined) process.stdout.write(`\nproofs: ${JSON.stringify(proofs)}\n`)
   for (const e of encrypt) process.stdout.write(`\nadd --encrypt ÷ add, ${e.label}: median ${(e.median * 100).toFixed(1)} % (range ${(e.min * 100).toFixed(1)}–${(e.max * 100).toFixed(1)} %, ${e.pairs} alternating pairs)\n`)
   if (routing !== undefined) process.stdout.write(`\nrouting: ${JSON.stringify(routing)}\n`)
+  if (cluster !== undefined) process.stdout.write(`\ncluster: ${JSON.stringify(cluster)}\n`)
   await mkdir(join(ROOT, 'bench'), { recursive: true })
   await writeFile(join(ROOT, 'bench', 'results.json'), JSON.stringify({
-    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs, encrypt, routing
+    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs, encrypt, routing, cluster
   }, null, 2) + '\n')
 }
 

@@ -158,7 +158,19 @@ export const codes = {
   ERR_TOO_MANY_UPLOADS: 'refused',
   ERR_INVALID_EXTRA_DATA: 'usage',
   // an indexer's chain for a provider does not end where the advertisement starts (docs/routing.md)
-  ERR_AD_CHAIN_GAP: 'refused'
+  ERR_AD_CHAIN_GAP: 'refused',
+
+  // cluster mode (docs/cluster.md): the shared PostgreSQL database, tasks, node-to-node reads
+  ERR_DB_URL: 'usage',
+  ERR_DB_UNREACHABLE: 'refused',
+  ERR_DB_AUTH: 'refused',
+  ERR_DB_TIMEOUT: 'refused',
+  ERR_DB_CONFLICT: 'refused',
+  ERR_DB_SCHEMA: 'refused',
+  ERR_DB: 'internal',
+  ERR_CLUSTER_SECRET: 'usage',
+  ERR_CLUSTER_AUTH: 'refused',
+  ERR_TASK_NOT_OWNED: 'refused'
 } as const satisfies Record<string, ExitKind>
 
 export type ErrorCode = keyof typeof codes
