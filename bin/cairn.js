@@ -65,6 +65,7 @@ program.command('get').argument('<cid[/path]>').description('retrieve from the r
 Examples:
   cairn get bafy… -o photos/                      # the repo, providers with deals, then the configured routers
   cairn get bafy…/cat.jpg --provider http://provider.example:7470
+  cairn get bafy…/notes/diary.txt                 # in an encrypted tree too: real names, looked up in its encrypted names
   cairn get bafy… --router http://indexer.example:7480   # no repo needed`)
   .action(load('get'))
 
@@ -164,8 +165,8 @@ const encryptOptions = (cmd) => cmd
 for (const name of ['add', 'pack']) encryptOptions(program.commands.find(c => c.name() === name))
 const decryptOptions = (cmd) => cmd
   .option('--identity <file>', "also decrypt with the age identities in this file (repeatable; the repo's own is always tried)", many)
-  .option('--no-decrypt', 'write an encrypted tree as it is stored: entries by number, files in the age format')
-for (const name of ['get', 'unpack']) decryptOptions(program.commands.find(c => c.name() === name))
+  .option('--no-decrypt', 'take an encrypted tree as it is stored: entries by number, files in the age format')
+for (const name of ['get', 'unpack', 'ls']) decryptOptions(program.commands.find(c => c.name() === name))
 program.command('share').argument('<root|file.car>').description('a new root of an encrypted tree that these recipients can read too: each file\'s age header is rewritten, no payload block changes')
   .option('--to <age1…>', 'share with this age recipient (repeatable)', many)
   .option('--recipients-file <file>', 'share with the recipients in this file, one per line as age -R reads them (repeatable)', many)

@@ -13,9 +13,9 @@
 import type { CID } from 'multiformats/cid'
 import type { CarBlock } from '../car/index.js'
 import { isCairnError } from '../errors.js'
-import { shardLinks } from '../unixfs/hamt.js'
-import type { Load } from '../unixfs/interface.js'
-import { decodeNode, readNode, type FileNode } from '../unixfs/node.js'
+import { findInShard, shardLinks } from '../unixfs/hamt.js'
+import type { Block, Load } from '../unixfs/interface.js'
+import { decodeNode, readNode, type DirectoryNode, type FileNode } from '../unixfs/node.js'
 import { directoryEntries, fileParts } from '../unixfs/reader.js'
 import { isHeader } from './header.js'
 import { MANIFEST_NAME, ordinalOf } from './names.js'
@@ -37,6 +37,28 @@ export function isEncryptedListing (names: Iterable<string>): boolean {
   }
   // names in a directory are distinct, so n ordinals up to n−1 are exactly 0 … n−1
   return manifest && max === count - 1
+}
+
+/**
+ * Whether a directory node may be an encrypted directory, judged from its
+ * own links: a plain directory certainly, by its names; a HAMT shard when
+ * none of its own entries rules it out (its other names lie in sub-shards).
+ */
+function mayBeEncrypted (dir: DirectoryNode): boolean {
+  if (dir.type === 'directory') return isEncryptedListing(dir.pb.Links.map(l => l.Name ?? ''))
+  return shardLinks(dir).every(link => !('name' in link) || link.name === MANIFEST_NAME || ordinalOf(link.name) !== undefined)
+}
+
+/**
+ * Whether `root` is an encrypted directory, from as few blocks as a path
+ * lookup reads (a provider may be serving them one by one): a plain
+ * directory by its names, a HAMT-sharded one by its own entries and whether
+ * it holds `names.age`.
+ */
+export async function isEncryptedDirectory (root: Block, load: Load): Promise<boolean> {
+  const node = readNode(root.cid, root.bytes)
+  if ((node?.type !== 'directory' && node?.type !== 'hamt-sharded-directory') || !mayBeEncrypted(node)) return false
+  return node.type === 'directory' || await findInShard(node, MANIFEST_NAME, load) !== undefined
 }
 
 /** Whether a file's first leaf is exactly one age header, no byte of the file coming before it. */
@@ -96,9 +118,9 @@ export async function peekEncrypted (root: CID, blocks: AsyncIterator<CarBlock>)
     const node = readNode(root, await load(root))
     switch (node?.type) {
       case 'file': return await startsWithHeader(node, load)
-      case 'directory': return isEncryptedListing(node.pb.Links.map(l => l.Name ?? ''))
+      case 'directory':
       case 'hamt-sharded-directory':
-        return shardLinks(node).every(link => !('name' in link) || link.name === MANIFEST_NAME || ordinalOf(link.name) !== undefined)
+        return mayBeEncrypted(node)
       default: return false
     }
   }

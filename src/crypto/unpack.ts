@@ -1,17 +1,19 @@
 /**
- * Writing an encrypted tree back out as the plaintext it was made from: the
- * CAR is opened and every block verified as for any unpack, then each
- * directory's manifest is decrypted for its names and each file's age
- * content decrypted as it is written (tree.ts). As with `unpack`, everything
- * goes into a temporary sibling of the target, moved into place only when
- * all of it was written.
+ * Reading an encrypted tree in a CAR file back out as the plaintext it was
+ * made from: the CAR is opened and every block verified as for any unpack or
+ * ls, then each directory's manifest is decrypted for its names and each
+ * file's age content decrypted as it is written (tree.ts). As with `unpack`,
+ * everything goes into a temporary sibling of the target, moved into place
+ * only when all of it was written.
  */
 import type { Decrypter } from 'age-encryption'
 import type { CID } from 'multiformats/cid'
-import { CairnError } from '../errors.js'
-import { unpack, type UnpackResult } from '../unixfs/exporter.js'
+import { openCarFile } from '../car/index.js'
+import { CairnError, isCairnError } from '../errors.js'
+import { ls, unpack, type Entry, type UnpackResult } from '../unixfs/exporter.js'
+import { decodeNode } from '../unixfs/node.js'
 import { isEncryptedRoot } from './layout.js'
-import { decryptedTree } from './tree.js'
+import { decryptedTree, listDecrypted, readDirectory } from './tree.js'
 
 export interface UnpackOptions {
   force?: boolean
@@ -54,4 +56,43 @@ export async function unpackCar (carPath: string, output: string, options: Unpac
     }
   })
   return { ...result, decrypted }
+}
+
+export interface LsOptions {
+  /** false: list an encrypted tree as it is stored */
+  decrypt?: boolean
+  decrypter?: UnpackOptions['decrypter']
+  /** told why an encrypted tree is listed as stored after all: no identity here opens its names */
+  onStored?: (err: CairnError) => void
+}
+
+/**
+ * Lists a CAR file, verifying it first (exporter's `ls`): an encrypted tree
+ * by its real names and plaintext sizes when an identity here opens the
+ * root's names, else as stored (and `onStored` says why).
+ */
+export async function * lsCar (carPath: string, options: LsOptions = {}): AsyncGenerator<Entry> {
+  const car = await openCarFile(carPath)
+  try {
+    const decrypter = options.decrypt === false || !await isEncryptedRoot(car.root, car.get)
+      ? undefined
+      : await openable(car.root, car.get, options)
+    yield * (decrypter === undefined ? ls(car) : listDecrypted(car.get, car.root, car.root.toString(), decrypter))
+  } finally {
+    await car.close()
+  }
+}
+
+/** The identities, if they open the encrypted `root`'s names (a file's header is read only as it is listed: no key is needed for its size). */
+async function openable (root: CID, load: (cid: CID) => Promise<Uint8Array>, options: LsOptions): Promise<Decrypter | undefined> {
+  try {
+    const decrypter = await decrypterOf(options.decrypter, root)
+    const node = decodeNode(root, await load(root))
+    if (node.type === 'directory' || node.type === 'hamt-sharded-directory') await readDirectory(node, load, decrypter)
+    return decrypter
+  } catch (err) {
+    if (!isCairnError(err) || err.code !== 'ERR_NOT_A_RECIPIENT') throw err
+    options.onStored?.(err)
+    return undefined
+  }
 }

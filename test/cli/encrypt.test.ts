@@ -62,6 +62,38 @@ test('add --encrypt, get: the tree comes back; the exported identity opens each 
   t.is((await age(['-d', '-i', idFile, join(dir, 'stored', '1', '0')])).toString(), 'dear diary\n')
 })
 
+test('ls lists an encrypted tree by its real names when the node can open it, as stored otherwise; get takes a path of real names', async t => {
+  const { dir, repo, input } = await setup(t)
+  const root = (await cairn(['--repo', repo, 'add', '-Q', '--encrypt', input])).stdout.trim()
+  const lines = async (args: string[], at = repo): Promise<{ entries: Array<{ path: string, size: number, type: string }>, stderr: string }> => {
+    const r = await cairn(['--repo', at, '--json', 'ls', root, ...args])
+    t.is(r.code, 0, r.stderr)
+    return { entries: r.stdout.trim().split('\n').map(l => JSON.parse(l) as { path: string, size: number, type: string }), stderr: r.stderr }
+  }
+  const real = await lines([])
+  t.deepEqual(real.entries.map(e => e.path.slice(root.length)).sort(), ['', '/photo.raw', '/private notes', '/private notes/diary.txt'])
+  t.is(real.entries.find(e => e.path.endsWith('/photo.raw'))?.size, 1_200_000)
+  const stored = await lines(['--no-decrypt'])
+  t.true(stored.entries.some(e => e.path === `${root}/names.age`))
+  t.false(stored.entries.some(e => e.path.includes('diary')))
+
+  const piece = join(dir, 'tree.car')
+  t.is((await cairn(['--repo', repo, 'get', root, '--car', piece])).code, 0)
+  const stranger = join(dir, 'stranger')
+  t.is((await cairn(['--repo', stranger, 'init'])).code, 0)
+  const r = await cairn(['--repo', stranger, 'ls', piece])
+  t.is(r.code, 0, r.stderr)
+  t.regex(r.stderr, /^warning: .*listed as stored/m)
+  t.true(r.stdout.includes('names.age'))
+
+  const got = await cairn(['--repo', repo, 'get', `${root}/private notes/diary.txt`, '-o', join(dir, 'diary.txt')])
+  t.is(got.code, 0, got.stderr)
+  t.is(await readFile(join(dir, 'diary.txt'), 'utf8'), 'dear diary\n')
+  const missing = await cairn(['--repo', repo, 'get', `${root}/private notes/nothing`, '-o', join(dir, 'nothing')])
+  t.is(missing.code, 4)
+  t.regex(missing.stderr, /^error ERR_PATH_NOT_FOUND: /m)
+})
+
 test('pack --encrypt --recipient needs no repo; unpack decrypts with --identity, refuses without it (exit 3)', async t => {
   const { dir, input } = await setup(t)
   const keyFile = join(dir, 'friend.key')
