@@ -48,7 +48,7 @@ contentOptions(program.command('pack').argument('<path...>').description('write 
   .requiredOption('-o, --output <file>', 'output CAR file, or - for stdout')
   .action(load('pack'))
 program.command('piece').argument('<file>').description('piece CID (v2 and v1), padded size and payload size of any file').action(load('piece'))
-program.command('ls').argument('<cid|file.car>').description('list the entries of a DAG, verifying every block').action(load('ls'))
+program.command('ls').argument('<cid|file.car>').description('list the entries of a DAG, verifying every block; an encrypted tree by its real names when this node can open them').action(load('ls'))
 program.command('unpack').argument('<file.car>').description('verify a CAR and write its files')
   .requiredOption('-o, --output <dir>', 'target directory')
   .option('--force', 'overwrite an existing target')
