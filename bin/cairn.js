@@ -34,7 +34,9 @@ const contentOptions = (cmd) => cmd
   .option('--hidden', 'include hidden files (names starting with .)')
 
 program.command('init').description('create the repo: Ed25519 identity, config.json, ledger, piece store').action(load('init'))
-program.command('id').description("print this node's did:key, repo path and roles").action(load('id'))
+program.command('id').description("print this node's did:key, age recipient, repo path and roles")
+  .option('--age-identity', 'print the age identity (AGE-SECRET-KEY-1…) instead, for `age -d -i`; keep it secret')
+  .action(load('id'))
 program.command('demo').description('run a provider and a client on loopback in a temporary repo and store, retrieve and compare a sample directory')
   .option('--keep', 'keep the temporary repos').action(load('demo'))
 
@@ -46,7 +48,7 @@ contentOptions(program.command('pack').argument('<path...>').description('write 
   .requiredOption('-o, --output <file>', 'output CAR file, or - for stdout')
   .action(load('pack'))
 program.command('piece').argument('<file>').description('piece CID (v2 and v1), padded size and payload size of any file').action(load('piece'))
-program.command('ls').argument('<cid|file.car>').description('list the entries of a DAG, verifying every block').action(load('ls'))
+program.command('ls').argument('<cid|file.car>').description('list the entries of a DAG, verifying every block; an encrypted tree by its real names when this node can open them').action(load('ls'))
 program.command('unpack').argument('<file.car>').description('verify a CAR and write its files')
   .requiredOption('-o, --output <dir>', 'target directory')
   .option('--force', 'overwrite an existing target')
@@ -63,6 +65,7 @@ program.command('get').argument('<cid[/path]>').description('retrieve from the r
 Examples:
   cairn get bafy… -o photos/                      # the repo, providers with deals, then the configured routers
   cairn get bafy…/cat.jpg --provider http://provider.example:7470
+  cairn get bafy…/notes/diary.txt                 # in an encrypted tree too: real names, looked up in its encrypted names
   cairn get bafy… --router http://indexer.example:7480   # no repo needed`)
   .action(load('get'))
 
@@ -153,6 +156,22 @@ provider.command('status').description('capacity used and free, deals by state, 
 provider.command('deals').description("the running provider's deals")
   .option('--state <state>', 'only deals in this state (accepted, active, failed, …)')
   .action(load('provider', 'deals'))
+
+// Encryption (docs/encryption.md): the flags of add and pack, and share
+const encryptOptions = (cmd) => cmd
+  .option('--encrypt', "encrypt every file and name (age format) for this node's age key and any --recipient")
+  .option('--recipient <age1…>', 'also encrypt for this age recipient (repeatable; implies --encrypt)', many)
+  .option('--recipients-file <file>', 'also encrypt for the recipients in this file, one per line as age -R reads them (repeatable)', many)
+for (const name of ['add', 'pack']) encryptOptions(program.commands.find(c => c.name() === name))
+const decryptOptions = (cmd) => cmd
+  .option('--identity <file>', "also decrypt with the age identities in this file (repeatable; the repo's own is always tried)", many)
+  .option('--no-decrypt', 'take an encrypted tree as it is stored: entries by number, files in the age format')
+for (const name of ['get', 'unpack', 'ls']) decryptOptions(program.commands.find(c => c.name() === name))
+program.command('share').argument('<root|file.car>').description('a new root of an encrypted tree that these recipients can read too: each file\'s age header is rewritten, no payload block changes')
+  .option('--to <age1…>', 'share with this age recipient (repeatable)', many)
+  .option('--recipients-file <file>', 'share with the recipients in this file, one per line as age -R reads them (repeatable)', many)
+  .option('--identity <file>', "also open the headers with the age identities in this file (the repo's own is always tried)", many)
+  .action(load('share'))
 
 const indexer = program.command('indexer').description('run an indexer: takes signed advertisements from providers, answers Delegated Routing V1 lookups')
 indexer.command('start').description('run the indexer in the foreground until SIGINT/SIGTERM; the index is kept in the repo')

@@ -49,6 +49,10 @@ export const codes = {
   ERR_METHOD_NOT_ALLOWED: 'usage',
   ERR_NOT_ACCEPTABLE: 'usage',
   ERR_RANGE_NOT_SATISFIABLE: 'usage',
+  // encryption (docs/encryption.md)
+  ERR_INVALID_RECIPIENT: 'usage',
+  ERR_INVALID_IDENTITY: 'usage',
+  ERR_NOT_ENCRYPTED: 'usage',
   // content routing (docs/routing.md)
   ERR_INVALID_PEER_ID: 'usage',
   ERR_INVALID_MULTIADDR: 'usage',
@@ -95,6 +99,9 @@ export const codes = {
   ERR_PROOF_REFUSED: 'verification',
   ERR_PROOF_MISSED: 'verification',
   ERR_AUDIT_FAILED: 'verification',
+  // encrypted content: no identity here opens the file, or its header or payload does not authenticate
+  ERR_NOT_A_RECIPIENT: 'verification',
+  ERR_DECRYPTION_FAILED: 'verification',
   // content routing (docs/routing.md): an advertisement or a router's answer that does not check out
   ERR_INVALID_ADVERTISEMENT: 'verification',
   ERR_INVALID_ROUTER_RESPONSE: 'verification',

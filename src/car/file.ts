@@ -22,6 +22,12 @@ export interface CarFile {
   has: (cid: CID) => boolean
   /** reads a block by CID, verifying it again; ERR_CAR_BLOCK_MISSING when the CAR lacks it */
   get: (cid: CID) => Promise<Uint8Array>
+  /**
+   * where a block's bytes lie in the file (undefined when the CAR lacks it,
+   * and for identity CIDs, which lie nowhere): for copying a block into
+   * another CAR straight from this file, as the importer copies leaves
+   */
+  locate: (cid: CID) => { offset: number, length: number } | undefined
   close: () => Promise<void>
 }
 
@@ -68,7 +74,8 @@ export async function openCarFile (path: string, options: OpenCarFileOptions = {
       verifyBlock(cid, bytes)
       return bytes
     }
-    const car: CarFile = { path, root, blocks: index.size, has, get, close: async () => { await handle.close() } }
+    const locate = (cid: CID): { offset: number, length: number } | undefined => cid.multihash.code === IDENTITY ? undefined : index.get(cidKey(cid))
+    const car: CarFile = { path, root, blocks: index.size, has, get, locate, close: async () => { await handle.close() } }
     if (options.complete !== false) await checkComplete(car, options.visit)
     return car
   } catch (err) {

@@ -16,9 +16,10 @@ import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { RouterBook } from '../routing/routers.js'
 import { routedSources } from '../routing/sources.js'
+import { decrypterFrom, type DecryptionFlags } from './encryption-options.js'
 import { Output, type GlobalOptions, type Progress } from './output.js'
 
-interface GetOptions extends GlobalOptions {
+interface GetOptions extends GlobalOptions, DecryptionFlags {
   output?: string
   car?: string
   provider?: string[]
@@ -33,6 +34,7 @@ export default async function get (args: string[], options: GetOptions): Promise
   const out = new Output(options)
   const target = parseTarget(arg)
   const named = options.provider ?? []
+  const decrypter = await decrypterFrom(options, resolveRepoPath(options.repo))
   let repo: Repo | undefined
   let spool: { tmpDir: string }
   let sources: Source[]
@@ -57,7 +59,7 @@ export default async function get (args: string[], options: GetOptions): Promise
       sources.push(...routed.filter(s => !known.has(s.location)))
     }
     let bar: Progress | undefined
-    const result = await retrieve(spool, target, sources, { output: options.output, car: options.car, force: options.force }, {
+    const result = await retrieve(spool, target, sources, { output: options.output, car: options.car, force: options.force, decrypt: options.decrypt, decrypter }, {
       onBytes: (source, n) => {
         bar ??= out.progress(`fetching from ${source.location}`)
         bar.update(n)
@@ -80,12 +82,13 @@ export default async function get (args: string[], options: GetOptions): Promise
       failed: result.failed,
       files: result.unpacked?.files,
       directories: result.unpacked?.directories,
-      bytes: result.unpacked?.bytes
+      bytes: result.unpacked?.bytes,
+      decrypted: result.unpacked?.decrypted
     }, () => out.quiet
       ? result.output
       : result.car
         ? `wrote the verified CAR of ${result.cid} to ${result.output} (from ${from})`
-        : `retrieved ${result.cid} from ${from} to ${result.output}: ${result.unpacked?.files ?? 0} file(s), ${result.unpacked?.bytes ?? 0} bytes, every block verified`)
+        : `retrieved ${result.cid} from ${from} to ${result.output}: ${result.unpacked?.files ?? 0} file(s), ${result.unpacked?.bytes ?? 0} bytes, every block verified${result.unpacked?.decrypted === true ? ', decrypted' : ''}`)
   } finally {
     if (repo !== undefined) await repo.close()
     else await rm(spool.tmpDir, { recursive: true, force: true })

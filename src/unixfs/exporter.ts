@@ -15,7 +15,7 @@ import { shardLinks } from './hamt.js'
 import type { Entry, UnpackResult } from './interface.js'
 import { checkDirectoryNames, checkName, decodeNode } from './node.js'
 import { list } from './reader.js'
-import { pathExists, targetExists, TreeWriter } from './writer.js'
+import { pathExists, targetExists, TreeWriter, type TreeReading } from './writer.js'
 
 export type { Entry, EntryType, UnpackResult } from './interface.js'
 
@@ -44,19 +44,29 @@ function checkNames (cid: CID, bytes: Uint8Array): void {
   }
 }
 
+export interface UnpackOptions {
+  force?: boolean
+  /**
+   * How the tree reads, chosen once the CAR is verified (an encrypted tree
+   * is decrypted, crypto/unpack.ts); UnixFS as stored when it gives nothing.
+   */
+  readAs?: (car: CarFile) => Promise<TreeReading | undefined>
+}
+
 /**
  * Verifies a CAR file and writes its root entry at `output`: a file, a
  * directory tree or a symlink. Nothing is written until the whole DAG is
  * verified; the tree is written into a temporary sibling of `output` and
  * renamed into place, so a failure leaves nothing behind.
  */
-export async function unpack (carPath: string, output: string, options: { force?: boolean } = {}): Promise<UnpackResult> {
+export async function unpack (carPath: string, output: string, options: UnpackOptions = {}): Promise<UnpackResult> {
   if (options.force !== true && await pathExists(output)) throw targetExists(output)
   const car = await openCarFile(carPath, { visit: checkNames })
   try {
+    const reading = await options.readAs?.(car)
     const writer = await TreeWriter.create(output, car.root)
     try {
-      await writer.write(car.get)
+      await writer.write(car.get, { reading })
       return await writer.commit(options)
     } catch (err) {
       await writer.discard()

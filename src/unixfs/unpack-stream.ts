@@ -155,7 +155,7 @@ export async function unpackStream (blocks: AsyncIterable<CarBlock>, root: CID, 
   let writer: TreeWriter | undefined
   try {
     writer = await TreeWriter.create(output, root)
-    await writer.write(source.load, source.placed)
+    await writer.write(source.load, { placed: source.placed })
     await source.end()
     return await writer.commit(options)
   } catch (err) {

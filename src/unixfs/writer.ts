@@ -1,6 +1,7 @@
 /**
  * Writing a UnixFS entry to disk, read through the one reader: a file, a
- * directory tree or a symlink. Everything goes into a temporary sibling of
+ * directory tree or a symlink, as stored or as another reading of the same
+ * blocks gives them (an encrypted tree, decrypted). Everything goes into a temporary sibling of
  * the output, renamed into place by `commit` (an existing target is replaced
  * only with `force`), so a failure leaves nothing behind. Names that could
  * escape their directory are refused; files are opened with `wx`, so nothing
@@ -18,8 +19,8 @@ import { CairnError, fromSystemError, isCairnError } from '../errors.js'
 import { replaceTree, tempPathFor } from '../fs/atomic.js'
 import { writeAll } from '../fs/write.js'
 import type { Block, Load, UnpackResult } from './interface.js'
-import { checkDirectoryNames, checkName, decodeNode, type FileNode } from './node.js'
-import { directoryEntries, fileParts, type FilePart } from './reader.js'
+import { checkDirectoryNames, checkName, decodeNode, type DirectoryNode, type FileNode, type SymlinkNode } from './node.js'
+import { directoryEntries, fileParts } from './reader.js'
 
 /** Bytes of file content that may sit in writes not yet done. */
 const WRITE_BEHIND = 16 * 1024 * 1024
@@ -45,11 +46,62 @@ export function targetExists (output: string): CairnError {
   return new CairnError('ERR_TARGET_EXISTS', `${output} already exists; use --force to replace it`)
 }
 
+/** An entry of a directory as it is written: a child block under a name, or a symbolic link the directory itself names. */
+export type TreeEntry = { name: string, cid: CID } | { name: string, target: Uint8Array }
+
+/** Bytes of a file, in order; `leaf` when they lie inside that leaf block's own bytes, which `Placed` is then told of. */
+export interface FileChunk {
+  data: Uint8Array
+  leaf?: Block
+}
+
+/**
+ * How the blocks of a tree read as directories, files and symlinks: UnixFS
+ * as stored (`storedTree`), or another reading of the same blocks, such as
+ * an encrypted tree's (crypto/tree.ts), whose names and content are
+ * decrypted. The writer refuses unsafe names whatever the reading says.
+ */
+export interface TreeReading {
+  /** a directory's entries, in the order to write them */
+  entries: (dir: DirectoryNode, load: Load) => AsyncIterable<TreeEntry>
+  /** a file's content, in order; throws when the blocks do not hold what the node declares */
+  content: (file: FileNode, load: Load) => AsyncIterable<FileChunk>
+  /** a symlink node's target */
+  symlink: (node: SymlinkNode) => Uint8Array
+}
+
+/** UnixFS as stored: directories by their links, files by their blocks' data. */
+export const storedTree: TreeReading = {
+  async * entries (dir, load) {
+    if (dir.type === 'directory') checkDirectoryNames(dir)
+    yield * directoryEntries(dir, load)
+  },
+  async * content (file, load) {
+    let read = 0
+    for await (const part of fileParts(file, load)) {
+      if (part.data.byteLength === 0) continue
+      read += part.data.byteLength
+      if (read > file.size) throw new CairnError('ERR_DAG_INVALID', `file ${file.cid.toString()} declares ${file.size} bytes but holds more`)
+      yield { data: part.data, leaf: part.leaf ? { cid: part.cid, bytes: part.bytes } : undefined }
+    }
+    if (read !== file.size) throw new CairnError('ERR_DAG_INVALID', `file ${file.cid.toString()} declares ${file.size} bytes but holds ${read}`)
+  },
+  symlink: node => node.target
+}
+
+export interface WriteOptions {
+  /** told when a leaf's content is on disk */
+  placed?: Placed
+  /** how the blocks read; `storedTree` by default */
+  reading?: TreeReading
+}
+
 export class TreeWriter {
   readonly result: UnpackResult
   private readonly writes: Array<{ done: Promise<void>, length: number }> = []
   private writing = 0
   private placed: Placed | undefined
+  private reading: TreeReading = storedTree
 
   private constructor (private readonly output: string, private readonly target: string, private readonly temp: string, root: CID) {
     this.result = { root, output: target, files: 0, directories: 0, symlinks: 0, bytes: 0 }
@@ -69,8 +121,9 @@ export class TreeWriter {
    * `load`. Throws what `load` throws as it is; everything else is a
    * CairnError about the content or the local disk.
    */
-  async write (load: Load, placed?: Placed): Promise<void> {
-    this.placed = placed
+  async write (load: Load, options: WriteOptions = {}): Promise<void> {
+    this.placed = options.placed
+    this.reading = options.reading ?? storedTree
     await this.entry(load, this.result.root, this.temp)
     await this.drain()
   }
@@ -93,21 +146,26 @@ export class TreeWriter {
     const node = decodeNode(cid, await load(cid))
     switch (node.type) {
       case 'symlink':
-        await this.fs(async () => { await symlink(Buffer.from(node.target), path) }, path)
-        this.result.symlinks++
+        await this.symlink(this.reading.symlink(node), path)
         return
       case 'file':
         await this.file(load, node, path)
         return
       default:
-        if (node.type === 'directory') checkDirectoryNames(node)
         await this.fs(async () => { await mkdir(path, { mode: 0o755 }) }, path)
         this.result.directories++
-        for await (const child of directoryEntries(node, load)) {
+        for await (const child of this.reading.entries(node, load)) {
           checkName(child.name, cid)
-          await this.entry(load, child.cid, join(path, child.name))
+          const at = join(path, child.name)
+          if ('target' in child) await this.symlink(child.target, at)
+          else await this.entry(load, child.cid, at)
         }
     }
+  }
+
+  private async symlink (target: Uint8Array, path: string): Promise<void> {
+    await this.fs(async () => { await symlink(Buffer.from(target), path) }, path)
+    this.result.symlinks++
   }
 
   private async file (load: Load, node: FileNode, path: string): Promise<void> {
@@ -116,17 +174,11 @@ export class TreeWriter {
     let written = 0
     let done = false
     try {
-      for await (const part of fileParts(node, load)) {
-        if (part.data.byteLength === 0) continue
-        if (written + part.data.byteLength > node.size) {
-          throw new CairnError('ERR_DAG_INVALID', `file ${node.cid.toString()} declares ${node.size} bytes but holds more`)
-        }
-        this.put(handle, path, written, part)
-        written += part.data.byteLength
+      for await (const chunk of this.reading.content(node, load)) {
+        if (chunk.data.byteLength === 0) continue
+        this.put(handle, path, written, chunk)
+        written += chunk.data.byteLength
         await this.drain(WRITE_BEHIND)
-      }
-      if (written !== node.size) {
-        throw new CairnError('ERR_DAG_INVALID', `file ${node.cid.toString()} declares ${node.size} bytes but holds ${written}`)
       }
       // its writes are done before its handle closes
       await this.drain()
@@ -143,12 +195,12 @@ export class TreeWriter {
     this.result.bytes += written
   }
 
-  /** Starts writing a part's data at `offset`; drained by `drain`. */
-  private put (handle: FileHandle, path: string, offset: number, part: FilePart): void {
-    const { data } = part
-    const placed = part.leaf ? this.placed : undefined
+  /** Starts writing a chunk's data at `offset`; drained by `drain`. */
+  private put (handle: FileHandle, path: string, offset: number, chunk: FileChunk): void {
+    const { data, leaf } = chunk
+    const placed = leaf === undefined ? undefined : this.placed
     const done = writeAll(handle, data, offset).then(
-      () => { placed?.({ cid: part.cid, bytes: part.bytes }, data, { path, offset }) },
+      () => { if (leaf !== undefined) placed?.(leaf, data, { path, offset }) },
       err => { throw fromSystemError(err, path) })
     done.catch(() => {})
     this.writes.push({ done, length: data.byteLength })
