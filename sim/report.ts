@@ -2,7 +2,7 @@
  * Results of the simulation as a table for the terminal, a Markdown section
  * and an SVG chart (hand-written, no dependencies).
  */
-import type { SimResult } from './simulate.js'
+import type { Brier, SimResult } from './simulate.js'
 
 export interface StrategySummary {
   strategy: string
@@ -11,7 +11,8 @@ export interface StrategySummary {
   repairs: number[]
   gibMoved: number[]
   postponed: number[]
-  brier: { model: number, posteriorMean: number, rawPassRate: number }
+  /** pooled over the seeds' audits */
+  brier: Brier
   /** mean over seeds, per day */
   atRisk: number[]
   /** mean over seeds: repairs by the behaviour of the provider replaced, and by the rule that fired */
@@ -33,11 +34,7 @@ export function summarizeRuns (results: SimResult[]): StrategySummary[] {
       repairs: rs.map(r => r.repairs),
       gibMoved: rs.map(r => r.gibMoved),
       postponed: rs.map(r => r.postponed),
-      brier: {
-        model: mean(rs.map(r => r.brier.model)),
-        posteriorMean: mean(rs.map(r => r.brier.posteriorMean)),
-        rawPassRate: mean(rs.map(r => r.brier.rawPassRate))
-      },
+      brier: pooledBrier(rs.map(r => r.brier)),
       atRisk: Array.from({ length: days }, (_, d) => mean(rs.map(r => r.atRisk[d]))),
       repairsFrom: Object.fromEntries(Object.keys(rs[0].repairsFrom).map(k => [k, mean(rs.map(r => r.repairsFrom[k as keyof SimResult['repairsFrom']]))])),
       repairsBy: { faults: mean(rs.map(r => r.repairsBy.faults)), prediction: mean(rs.map(r => r.repairsBy.prediction)) }
@@ -45,20 +42,54 @@ export function summarizeRuns (results: SimResult[]): StrategySummary[] {
   })
 }
 
+const PREDICTORS = ['model', 'provider', 'previous', 'posteriorMean', 'rawPassRate'] as const
+
+/** Mean squared errors over all the audits of several runs. */
+export function pooledBrier (runs: Brier[]): Brier {
+  const out: Brier = { audits: 0, model: 0, provider: 0, previous: 0, posteriorMean: 0, rawPassRate: 0 }
+  for (const b of runs) {
+    out.audits += b.audits
+    for (const k of PREDICTORS) out[k] += b[k] * b.audits
+  }
+  for (const k of PREDICTORS) out[k] /= Math.max(1, out.audits)
+  return out
+}
+
+/** Brier skill over the raw pass rate: 1 − Brier / Brier of the raw pass rate. */
+export function skill (b: Brier, predictor: typeof PREDICTORS[number] = 'model'): number {
+  return b.rawPassRate === 0 ? 0 : 1 - b[predictor] / b.rawPassRate
+}
+
 const f1 = (x: number): string => x.toFixed(1)
 const f4 = (x: number): string => x.toFixed(4)
 
 export function table (summaries: StrategySummary[]): string[][] {
-  const header = ['strategy', 'pieces lost (mean; per seed)', 'piece-days at risk (mean)', 'repairs (mean)', 'GiB moved (mean)', 'postponed', 'Brier: model / posterior mean / raw pass rate']
+  const header = ['strategy', 'pieces lost (mean; per seed)', 'piece-days at risk (mean)', 'repairs (mean)', 'GiB moved (mean)', 'postponed']
   const rows = summaries.map(s => [
     s.strategy,
     `${mean(s.lost).toFixed(2)}; ${s.lost.join(', ')}`,
     f1(s.atRisk.reduce((a, b) => a + b, 0)),
     f1(mean(s.repairs)),
     f1(mean(s.gibMoved)),
-    f1(mean(s.postponed)),
-    `${f4(s.brier.model)} / ${f4(s.brier.posteriorMean)} / ${f4(s.brier.rawPassRate)}`
+    f1(mean(s.postponed))
   ])
+  return [header, ...rows]
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(1)} %`
+
+/** Calibration of each predictor, per world and strategy: Brier scores pooled over the seeds, and skill over the raw pass rate. */
+export function predictorTable (worlds: Array<{ world: string, summaries: StrategySummary[] }>): string[][] {
+  const header = ['world', 'strategy', 'audits', 'Brier: predictor / provider only / previous / posterior mean / raw pass rate', 'skill: predictor', 'skill: provider only', 'skill: previous']
+  const rows = worlds.flatMap(({ world, summaries }) => summaries.map(s => [
+    world,
+    s.strategy,
+    String(s.brier.audits),
+    PREDICTORS.map(k => f4(s.brier[k])).join(' / '),
+    pct(skill(s.brier)),
+    pct(skill(s.brier, 'provider')),
+    pct(skill(s.brier, 'previous'))
+  ]))
   return [header, ...rows]
 }
 
