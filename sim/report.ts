@@ -76,7 +76,7 @@ export function table (summaries: StrategySummary[]): string[][] {
   return [header, ...rows]
 }
 
-const pct = (x: number): string => `${(100 * x).toFixed(1)} %`
+const pct = (x: number): string => `${(100 * x).toFixed(2)} %`
 
 /** Calibration of each predictor, per world and strategy: Brier scores pooled over the seeds, and skill over the raw pass rate. */
 export function predictorTable (worlds: Array<{ world: string, summaries: StrategySummary[] }>): string[][] {
