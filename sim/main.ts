@@ -6,9 +6,11 @@
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
+import { DEFAULT_ANOMALY_CONFIG, runAnomalies, summarizeAnomalies } from './anomalies.js'
 import { BEHAVIOURS } from './behaviours.js'
 import { fitPredictor, TRAINING_SEEDS } from './fit-predictor.js'
-import { markdownTable, predictorTable, repairTable, summarizeRuns, svgChart, table, textTable, type StrategySummary } from './report.js'
+import { anomalyTable, incidentTable, markdownTable, predictorTable, repairTable, summarizeRuns, svgChart, table, textTable, type StrategySummary } from './report.js'
+import type { AnomalySummary } from './anomalies.js'
 import { DEFAULT_CONFIG, simulate, STRATEGIES, type SimConfig, type SimResult, type Strategy } from './simulate.js'
 import { DEFAULT_PARAMS } from '../src/reputation/model.js'
 import { DEFAULT_POLICY } from '../src/reputation/repair.js'
@@ -19,6 +21,11 @@ import { DEFAULT_POLICY } from '../src/reputation/repair.js'
  * (the primary measure, docs/simulation.md), and cairn's own strategy.
  */
 export const PREDICTOR_STRATEGIES: readonly Strategy[] = [STRATEGIES[1], STRATEGIES[0]]
+
+export function anomalyRuns (seeds: number[], config: Partial<typeof DEFAULT_ANOMALY_CONFIG> = {}): ReturnType<typeof summarizeAnomalies> {
+  const c = { ...DEFAULT_ANOMALY_CONFIG, ...config }
+  return summarizeAnomalies(seeds.map(seed => runAnomalies({ ...c, seed })), c)
+}
 
 export function runAll (seeds: number[], config: Partial<Omit<SimConfig, 'seed'>> = {}, strategies = STRATEGIES): SimResult[] {
   const out: SimResult[] = []
@@ -57,12 +64,15 @@ async function main (): Promise<void> {
   process.stderr.write(`world B done (${((Date.now() - started) / 1000).toFixed(1)} s)\n`)
   const predictor = predictorTable([{ world: 'A', summaries }, { world: 'B', summaries: worldB }])
   process.stdout.write('\n' + textTable(predictor) + '\n')
+  const anomalies = anomalyRuns(seeds)
+  process.stderr.write(`anomalies done (${((Date.now() - started) / 1000).toFixed(1)} s)\n`)
+  process.stdout.write('\n' + textTable(anomalyTable(anomalies)) + '\n\n' + textTable(incidentTable(anomalies)) + '\n')
   if (process.argv.includes('--no-write')) return
   await writeFile(new URL('../../docs/simulation.svg', import.meta.url), svgChart(summaries, `Pieces with fewer than 2 intact replicas, ${config.providers} providers, ${config.pieces} pieces × ${config.replicas}, ${seedCount} seeds`))
   const doc = new URL('../../docs/simulation.md', import.meta.url)
   let text = ''
   try { text = await readFile(doc, 'utf8') } catch {}
-  await writeFile(doc, withResults(text, resultsSection(summaries, config, seeds, Date.now() - started, rows, repairs, predictor)))
+  await writeFile(doc, withResults(text, resultsSection(summaries, config, seeds, Date.now() - started, rows, repairs, predictor, anomalies)))
 }
 
 const START = '<!-- results:start -->'
@@ -77,7 +87,8 @@ export function withResults (doc: string, section: string): string {
   return doc.slice(0, i) + block + doc.slice(j + END.length)
 }
 
-export function resultsSection (summaries: StrategySummary[], config: Omit<SimConfig, 'seed'>, seeds: number[], ms: number, rows: string[][], repairs: string[][], predictor: string[][]): string {
+export function resultsSection (summaries: StrategySummary[], config: Omit<SimConfig, 'seed'>, seeds: number[], ms: number, rows: string[][], repairs: string[][], predictor: string[][], anomalies: AnomalySummary): string {
+  const a = DEFAULT_ANOMALY_CONFIG
   return [
     '<!-- written by `npm run simulate`; edits between the markers are overwritten -->',
     `Run: ${config.providers} providers, ${config.pieces} pieces × ${config.replicas} replicas arriving over days 0–${config.arrivalDays - 1}, ${config.days} days, seeds ${seeds.join(', ')}; ${(ms / 1000).toFixed(1)} s.`,
@@ -94,6 +105,14 @@ export function resultsSection (summaries: StrategySummary[], config: Omit<SimCo
     `Fault predictor: Brier scores (mean squared error of the predicted pass probability, pooled over every audit of seeds ${seeds.join(', ')}) in world A and in world B, and Brier skill over the raw pass rate:`,
     '',
     markdownTable(predictor),
+    '',
+    `Anomaly detector: ${a.providers} providers × ${a.days} days, ${a.auditsPerDay} audits and one retrieval per provider per day, about ${a.episodesPerYear} injected anomalies per provider-year, seeds ${seeds.join(', ')}; an incident matches an anomaly of its provider when it opens from the anomaly's first day to ${a.window} days after its last.`,
+    '',
+    markdownTable(anomalyTable(anomalies)),
+    '',
+    markdownTable(incidentTable(anomalies)),
+    '',
+    `False alarms: ${anomalies.falseAlarmsPerProviderYear.toFixed(3)} per provider-year. Incidents per detected anomaly: ${anomalies.incidentsPerDetected.toFixed(2)}. Days from an anomaly's first day to its detection: median ${anomalies.medianDelayDays}, 90th percentile ${anomalies.p90DelayDays}; an incident stayed open a median ${anomalies.medianOverrunDays} days past its anomaly's last day.`,
     ''
   ].join('\n')
 }

@@ -2,6 +2,7 @@
  * Results of the simulation as a table for the terminal, a Markdown section
  * and an SVG chart (hand-written, no dependencies).
  */
+import { ANOMALY_KINDS, SEVERITY, type AnomalySummary } from './anomalies.js'
 import type { Brier, SimResult } from './simulate.js'
 
 export interface StrategySummary {
@@ -167,4 +168,29 @@ function niceCeil (v: number): number {
 
 function formatTick (v: number): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(1)
+}
+
+/** Recall of injected anomalies by kind and severity, then the totals. */
+export function anomalyTable (a: AnomalySummary): string[][] {
+  const range = (k: typeof ANOMALY_KINDS[number], half: 'mild' | 'strong'): string => {
+    const { lo, hi, mid } = SEVERITY[k]
+    const unit = k === 'slowdown' ? '×' : ''
+    const f = (x: number): string => k === 'slowdown' ? x.toFixed(2) : x.toFixed(3)
+    return half === 'mild' ? `${f(lo)}–${f(mid)}${unit}` : `${f(mid)}–${f(hi)}${unit}`
+  }
+  const rows = ANOMALY_KINDS.flatMap(k => (['mild', 'strong'] as const).map(half => {
+    const c = a.recallByKind[k][half]
+    return [k, range(k, half), String(c.episodes), String(c.detected), pct(c.episodes === 0 ? 1 : c.detected / c.episodes), Number.isNaN(c.medianDelayDays) ? '–' : String(c.medianDelayDays)]
+  }))
+  return [['anomaly', 'severity', 'episodes', 'detected', 'recall', 'median days to detection'], ...rows, ['all', '', String(a.episodes), String(Math.round(a.recall * a.episodes)), pct(a.recall), String(a.medianDelayDays)]]
+}
+
+/** Incidents by series: how many, and how many matched an injected anomaly. */
+export function incidentTable (a: AnomalySummary): string[][] {
+  const series = Object.entries(a.incidentsBySeries)
+  return [
+    ['series', 'incidents', 'matching an anomaly', 'precision'],
+    ...series.map(([s, c]) => [s, String(c.incidents), String(c.matched), pct(c.incidents === 0 ? 1 : c.matched / c.incidents)]),
+    ['all', String(a.incidents), String(Math.round(a.precision * a.incidents)), pct(a.precision)]
+  ]
 }
