@@ -8,8 +8,9 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_ANOMALY_CONFIG, runAnomalies, summarizeAnomalies } from './anomalies.js'
 import { BEHAVIOURS } from './behaviours.js'
+import { COALITION_SIZES, type CollusionCell, type CollusionRow } from './collusion.js'
 import { fitPredictor, TRAINING_SEEDS } from './fit-predictor.js'
-import { anomalyTable, incidentTable, markdownTable, predictorTable, repairTable, summarizeRuns, svgChart, table, textTable, type StrategySummary } from './report.js'
+import { anomalyTable, collusionChart, collusionTable, incidentTable, markdownTable, predictorTable, repairTable, summarizeRuns, svgChart, table, textTable, type StrategySummary } from './report.js'
 import type { AnomalySummary } from './anomalies.js'
 import { DEFAULT_CONFIG, simulate, STRATEGIES, type SimConfig, type SimResult, type Strategy } from './simulate.js'
 import { DEFAULT_PARAMS } from '../src/reputation/model.js'
@@ -25,6 +26,19 @@ export const PREDICTOR_STRATEGIES: readonly Strategy[] = [STRATEGIES[1], STRATEG
 export function anomalyRuns (seeds: number[], config: Partial<typeof DEFAULT_ANOMALY_CONFIG> = {}): ReturnType<typeof summarizeAnomalies> {
   const c = { ...DEFAULT_ANOMALY_CONFIG, ...config }
   return summarizeAnomalies(seeds.map(seed => runAnomalies({ ...c, seed })), c)
+}
+
+/** The strategy the collusion runs use: cairn's own. */
+export const COLLUSION_STRATEGY: Strategy = STRATEGIES[0]
+
+/** Each coalition size with identical and with distinct replicas, over the seeds. */
+export function collusionRuns (seeds: number[], config: Partial<Omit<SimConfig, 'seed'>> = {}, sizes = COALITION_SIZES): CollusionRow[] {
+  const cell = (size: number, distinct: boolean): CollusionCell => {
+    const rs = seeds.map(seed => simulate({ ...DEFAULT_CONFIG, ...config, seed, coalition: size, distinct }, COLLUSION_STRATEGY))
+    const mean = (f: (r: SimResult) => number): number => rs.reduce((a, r) => a + f(r), 0) / rs.length
+    return { lost: rs.map(r => r.piecesLost), hiddenLoss: mean(r => r.hiddenLoss), hollowDays: mean(r => r.hollowDays), atRisk: mean(r => r.atRisk.reduce((a, b) => a + b, 0)) }
+  }
+  return sizes.map(size => ({ size, identical: cell(size, false), distinct: cell(size, true) }))
 }
 
 export function runAll (seeds: number[], config: Partial<Omit<SimConfig, 'seed'>> = {}, strategies = STRATEGIES): SimResult[] {
@@ -67,12 +81,17 @@ async function main (): Promise<void> {
   const anomalies = anomalyRuns(seeds)
   process.stderr.write(`anomalies done (${((Date.now() - started) / 1000).toFixed(1)} s)\n`)
   process.stdout.write('\n' + textTable(anomalyTable(anomalies)) + '\n\n' + textTable(incidentTable(anomalies)) + '\n')
+  const collusion = collusionRuns(seeds, config)
+  process.stderr.write(`collusion done (${((Date.now() - started) / 1000).toFixed(1)} s)\n`)
+  const collusionRows = collusionTable(collusion, config.providers)
+  process.stdout.write('\n' + textTable(collusionRows) + '\n')
   if (process.argv.includes('--no-write')) return
   await writeFile(new URL('../../docs/simulation.svg', import.meta.url), svgChart(summaries, `Pieces with fewer than 2 intact replicas, ${config.providers} providers, ${config.pieces} pieces × ${config.replicas}, ${seedCount} seeds`))
+  await writeFile(new URL('../../docs/simulation-collusion.svg', import.meta.url), collusionChart(collusion, `Pieces lost with a colluding coalition, ${config.providers} providers, ${config.pieces} pieces × ${config.replicas}, ${seedCount} seeds`))
   const doc = new URL('../../docs/simulation.md', import.meta.url)
   let text = ''
   try { text = await readFile(doc, 'utf8') } catch {}
-  await writeFile(doc, withResults(text, resultsSection(summaries, config, seeds, Date.now() - started, rows, repairs, predictor, anomalies)))
+  await writeFile(doc, withResults(text, resultsSection(summaries, config, seeds, Date.now() - started, rows, repairs, predictor, anomalies, collusionRows)))
 }
 
 const START = '<!-- results:start -->'
@@ -87,7 +106,7 @@ export function withResults (doc: string, section: string): string {
   return doc.slice(0, i) + block + doc.slice(j + END.length)
 }
 
-export function resultsSection (summaries: StrategySummary[], config: Omit<SimConfig, 'seed'>, seeds: number[], ms: number, rows: string[][], repairs: string[][], predictor: string[][], anomalies: AnomalySummary): string {
+export function resultsSection (summaries: StrategySummary[], config: Omit<SimConfig, 'seed'>, seeds: number[], ms: number, rows: string[][], repairs: string[][], predictor: string[][], anomalies: AnomalySummary, collusion: string[][]): string {
   const a = DEFAULT_ANOMALY_CONFIG
   return [
     '<!-- written by `npm run simulate`; edits between the markers are overwritten -->',
@@ -113,6 +132,10 @@ export function resultsSection (summaries: StrategySummary[], config: Omit<SimCo
     markdownTable(incidentTable(anomalies)),
     '',
     `False alarms: ${anomalies.falseAlarmsPerProviderYear.toFixed(3)} per provider-year. Incidents per detected anomaly: ${anomalies.incidentsPerDetected.toFixed(2)}. Days from an anomaly's first day to its detection: median ${anomalies.medianDelayDays}, 90th percentile ${anomalies.p90DelayDays}; an incident stayed open a median ${anomalies.medianOverrunDays} days past its anomaly's last day.`,
+    '',
+    `Collusion: "${COLLUSION_STRATEGY.name}", a coalition of colluding providers chosen by the seed, identical replicas (same bytes, same piece CID) against distinct ones (own encryption, own piece CID); means over seeds ${seeds.join(', ')}:`,
+    '',
+    markdownTable(collusion),
     ''
   ].join('\n')
 }

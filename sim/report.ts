@@ -3,6 +3,7 @@
  * and an SVG chart (hand-written, no dependencies).
  */
 import { ANOMALY_KINDS, SEVERITY, type AnomalySummary } from './anomalies.js'
+import type { CollusionRow } from './collusion.js'
 import type { Brier, SimResult } from './simulate.js'
 
 export interface StrategySummary {
@@ -120,44 +121,60 @@ function escapeXml (s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 }
 
-/** Pieces at risk (fewer than 2 intact replicas) per day, one line per strategy. */
-export function svgChart (summaries: StrategySummary[], title: string): string {
+export interface ChartSeries {
+  name: string
+  values: number[]
+}
+
+/** A line chart: one line per series over the same x values, with a legend below. */
+export function lineChart (o: { title: string, xs: number[], xLabel: string, yLabel: string, series: ChartSeries[], xTicks: number[] }): string {
   const W = 800
-  const H = 440 + 16 * summaries.length
+  const H = 440 + 16 * o.series.length
   const L = 60
   const R = 20
   const T = 40
-  const B = 90 + 16 * summaries.length
-  const days = summaries[0].atRisk.length
-  const top = Math.max(1, ...summaries.flatMap(s => s.atRisk))
-  const yMax = niceCeil(top)
-  const x = (d: number): number => L + (W - L - R) * d / Math.max(1, days - 1)
+  const B = 90 + 16 * o.series.length
+  const xMin = Math.min(...o.xs)
+  const xMax = Math.max(...o.xs)
+  const yMax = niceCeil(Math.max(1, ...o.series.flatMap(s => s.values)))
+  const x = (v: number): number => L + (W - L - R) * (v - xMin) / Math.max(1e-9, xMax - xMin)
   const y = (v: number): number => T + (H - T - B) * (1 - v / yMax)
   const parts: string[] = []
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`)
   parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`)
-  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">${escapeXml(title)}</text>`)
+  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">${escapeXml(o.title)}</text>`)
   for (let i = 0; i <= 5; i++) {
     const v = yMax * i / 5
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#dddddd"/>`)
     parts.push(`<text x="${L - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${formatTick(v)}</text>`)
   }
-  for (let d = 0; d < days; d += 30) {
-    parts.push(`<text x="${x(d).toFixed(1)}" y="${H - B + 18}" text-anchor="middle">${d}</text>`)
-  }
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - B + 36}" text-anchor="middle">day</text>`)
-  parts.push(`<text x="16" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(T + H - B) / 2})">pieces at risk (mean over seeds)</text>`)
+  for (const t of o.xTicks) parts.push(`<text x="${x(t).toFixed(1)}" y="${H - B + 18}" text-anchor="middle">${formatTick(t)}</text>`)
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - B + 36}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`)
+  parts.push(`<text x="16" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(T + H - B) / 2})">${escapeXml(o.yLabel)}</text>`)
   parts.push(`<line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#333333"/><line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#333333"/>`)
-  summaries.forEach((s, i) => {
-    const points = s.atRisk.map((v, d) => `${x(d).toFixed(1)},${y(v).toFixed(1)}`).join(' ')
+  o.series.forEach((s, i) => {
+    const points = s.values.map((v, k) => `${x(o.xs[k]).toFixed(1)},${y(v).toFixed(1)}`).join(' ')
     const dash = DASHES[i % DASHES.length] === '' ? '' : ` stroke-dasharray="${DASHES[i % DASHES.length]}"`
     parts.push(`<polyline fill="none" stroke="${COLOURS[i % COLOURS.length]}" stroke-width="1.5"${dash} points="${points}"/>`)
     const ly = H - B + 56 + 16 * i
     parts.push(`<line x1="${L}" x2="${L + 30}" y1="${ly - 4}" y2="${ly - 4}" stroke="${COLOURS[i % COLOURS.length]}" stroke-width="2"${dash}/>`)
-    parts.push(`<text x="${L + 38}" y="${ly}">${escapeXml(s.strategy)}</text>`)
+    parts.push(`<text x="${L + 38}" y="${ly}">${escapeXml(s.name)}</text>`)
   })
   parts.push('</svg>')
   return parts.join('\n') + '\n'
+}
+
+/** Pieces at risk (fewer than 2 intact replicas) per day, one line per strategy. */
+export function svgChart (summaries: StrategySummary[], title: string): string {
+  const days = summaries[0].atRisk.length
+  return lineChart({
+    title,
+    xs: Array.from({ length: days }, (_, d) => d),
+    xTicks: Array.from({ length: Math.ceil(days / 30) }, (_, i) => 30 * i),
+    xLabel: 'day',
+    yLabel: 'pieces at risk (mean over seeds)',
+    series: summaries.map(s => ({ name: s.strategy, values: s.atRisk }))
+  })
 }
 
 function niceCeil (v: number): number {
@@ -193,4 +210,37 @@ export function incidentTable (a: AnomalySummary): string[][] {
     ...series.map(([s, c]) => [s, String(c.incidents), String(c.matched), pct(c.incidents === 0 ? 1 : c.matched / c.incidents)]),
     ['all', String(a.incidents), String(Math.round(a.precision * a.incidents)), pct(a.precision)]
   ]
+}
+
+const lostCell = (lost: number[]): string => `${mean(lost).toFixed(2)}; ${lost.join(', ')}`
+
+/** Pieces lost, hidden loss and hollow replicas by coalition size, identical against distinct replicas. */
+export function collusionTable (rows: CollusionRow[], providers: number): string[][] {
+  return [
+    ['coalition', 'pieces lost, identical (mean; per seed)', 'pieces lost, distinct', 'hidden-loss piece-days, identical', 'hidden-loss piece-days, distinct', 'hollow replica-days, identical', 'piece-days at risk, identical', 'piece-days at risk, distinct'],
+    ...rows.map(r => [
+      `${r.size} of ${providers} (${Math.round(100 * r.size / providers)} %)`,
+      lostCell(r.identical.lost),
+      lostCell(r.distinct.lost),
+      f1(r.identical.hiddenLoss),
+      f1(r.distinct.hiddenLoss),
+      f1(r.identical.hollowDays),
+      f1(r.identical.atRisk),
+      f1(r.distinct.atRisk)
+    ])
+  ]
+}
+
+export function collusionChart (rows: CollusionRow[], title: string): string {
+  return lineChart({
+    title,
+    xs: rows.map(r => r.size),
+    xTicks: rows.map(r => r.size),
+    xLabel: 'colluding providers',
+    yLabel: 'pieces lost (mean over seeds)',
+    series: [
+      { name: 'identical replicas (same bytes, same piece CID)', values: rows.map(r => mean(r.identical.lost)) },
+      { name: 'distinct replicas (own encryption, own piece CID)', values: rows.map(r => mean(r.distinct.lost)) }
+    ]
+  })
 }

@@ -12,6 +12,7 @@ import { dealFeatures, features, predictFrom, type DealHistory } from '../src/re
 import { posteriorMean, previousPredictor } from './baselines.js'
 import { AFTER_FAILURE_POLICY, decide, DEFAULT_POLICY, planRepairs, type RepairPolicy, type Replica } from '../src/reputation/repair.js'
 import { audit, corruption, isDead, isReachable, latencyMs, makeProviders, type BehaviourName, type Provider, type World } from './behaviours.js'
+import { Coalition, coalitionOf } from './collusion.js'
 import { hashUnit, Rng } from './random.js'
 
 const DAY_MS = 86_400_000
@@ -30,6 +31,10 @@ export interface SimConfig {
   mix?: Partial<Record<BehaviourName, number>>
   /** how behaviour parameters are drawn (sim/behaviours.ts); A by default */
   world?: World
+  /** providers in a colluding coalition (sim/collusion.ts); 0 by default */
+  coalition?: number
+  /** replicas are distinct copies (own encryption, own piece CID); identical by default */
+  distinct?: boolean
 }
 
 export const DEFAULT_CONFIG: Omit<SimConfig, 'seed'> = {
@@ -80,6 +85,13 @@ export interface SimResult {
   atRisk: number[]
   /** pieces with no replica left intact, cumulative, at the end of each day */
   lost: number[]
+  /**
+   * piece-days with fewer intact real copies than the replicas the client
+   * believes healthy (last audit passed): loss the audits do not show
+   */
+  hiddenLoss: number
+  /** replica-days on which the provider held no copy of its own (collusion) */
+  hollowDays: number
 }
 
 export interface Brier {
@@ -104,6 +116,8 @@ interface ReplicaState {
   fails: number
   firstFailDay: number
   lastFailDay: number
+  /** collusion: its provider holds no copy of its own and answers from a partner's */
+  hollow: boolean
 }
 
 /** One audit as seen by an observer (the predictor's evaluation): the state that morning and the outcome. */
@@ -157,8 +171,11 @@ export function simulate (config: SimConfig, strategy: Strategy, hooks: SimHooks
     postponed: 0,
     brier: { audits: 0, model: 0, provider: 0, previous: 0, posteriorMean: 0, rawPassRate: 0 },
     atRisk: [],
-    lost: []
+    lost: [],
+    hiddenLoss: 0,
+    hollowDays: 0
   }
+  const coalition = new Coalition(coalitionOf(seed, providers.length, config.coalition ?? 0), config.distinct !== true)
   const params = DEFAULT_PARAMS
 
   const candidatesFor = (day: number): Candidate[] => {
@@ -187,14 +204,25 @@ export function simulate (config: SimConfig, strategy: Strategy, hooks: SimHooks
 
   const addReplica = (piece: Piece, p: Provider, day: number): void => {
     const deal = deals++
-    piece.replicas.push({ view: { deal: String(deal), provider: p.id, host: p.id, consecutiveFaults: 0 }, provider: p.index, deal, consecutiveFaults: 0, lostFraction: 0, placedDay: day, fails: 0, firstFailDay: -1, lastFailDay: -1 })
+    const r: ReplicaState = { view: { deal: String(deal), provider: p.id, host: p.id, consecutiveFaults: 0 }, provider: p.index, deal, consecutiveFaults: 0, lostFraction: 0, placedDay: day, fails: 0, firstFailDay: -1, lastFailDay: -1, hollow: false }
+    piece.replicas.push(r)
+    coalition.placed(piece.replicas, r)
     held[p.index]++
   }
-  const dropReplica = (piece: Piece, r: ReplicaState): void => {
+  const dropReplica = (piece: Piece, r: ReplicaState, day: number): void => {
+    coalition.leaving(piece.replicas, r, isReachable(providers[r.provider], day))
     piece.replicas.splice(piece.replicas.indexOf(r), 1)
     held[r.provider]--
   }
-  const intact = (r: ReplicaState, day: number): boolean => r.lostFraction === 0 && !isDead(providers[r.provider], day)
+  const intact = (r: ReplicaState, day: number): boolean => !r.hollow && r.lostFraction === 0 && !isDead(providers[r.provider], day)
+  /** A replica's audit: a hollow one answers from its keeper's copy, or not at all. */
+  const auditOf = (piece: Piece, r: ReplicaState, day: number): 'pass' | 'fail' | 'miss' => {
+    const p = providers[r.provider]
+    if (!r.hollow) return audit(seed, p, piece.index, day, r.lostFraction)
+    const keeper = coalition.keeperOf(piece.replicas, r)
+    if (keeper === undefined || !isReachable(providers[keeper.provider], day)) return 'miss'
+    return audit(seed, p, piece.index, day, keeper.lostFraction)
+  }
 
   for (let day = 0; day < days; day++) {
     const at = day * DAY_MS + DAY_MS / 2
@@ -213,11 +241,11 @@ export function simulate (config: SimConfig, strategy: Strategy, hooks: SimHooks
       if (piece.lost) continue
       for (const r of piece.replicas) {
         const p = providers[r.provider]
-        if (r.lostFraction === 0) {
+        if (r.lostFraction === 0 && !r.hollow) {
           const f = corruption(seed, p, piece.index, day)
           if (f !== undefined) r.lostFraction = f
         }
-        const outcome = audit(seed, p, piece.index, day, r.lostFraction)
+        const outcome = auditOf(piece, r, day)
         if (hooks.onAudit !== undefined) {
           const deal: DealHistory = r.fails === 0 ? { fails: 0 } : { fails: r.fails, firstFailAt: r.firstFailDay * DAY_MS + DAY_MS / 2 }
           hooks.onAudit({ day, at, provider: p, reputation: reps[r.provider], replica: { placedDay: r.placedDay, fails: r.fails, firstFailDay: r.firstFailDay, lastFailDay: r.lastFailDay, consecutiveFaults: r.consecutiveFaults }, deal, outcome })
@@ -252,7 +280,7 @@ export function simulate (config: SimConfig, strategy: Strategy, hooks: SimHooks
       if (!piece.replicas.some(r => intact(r, day))) {
         piece.lost = true
         result.piecesLost++
-        for (const r of [...piece.replicas]) dropReplica(piece, r)
+        for (const r of [...piece.replicas]) dropReplica(piece, r, day)
         continue
       }
       // the policy's own decision, replica by replica; a plan (with targets) only when one needs repair
@@ -275,7 +303,7 @@ export function simulate (config: SimConfig, strategy: Strategy, hooks: SimHooks
         result.repairsFrom[providers[r.provider].behaviour]++
         if (plan.reason.includes('in a row')) result.repairsBy.faults++
         else result.repairsBy.prediction++
-        dropReplica(piece, r)
+        dropReplica(piece, r, day)
         addReplica(piece, target, day)
         result.repairs++
         result.gibMoved += piece.gib
@@ -293,8 +321,14 @@ export function simulate (config: SimConfig, strategy: Strategy, hooks: SimHooks
     for (const piece of pieces) {
       if (piece.lost || piece.replicas.length === 0) continue
       let good = 0
-      for (const r of piece.replicas) if (intact(r, day)) good++
+      let believed = 0
+      for (const r of piece.replicas) {
+        if (intact(r, day)) good++
+        if (r.consecutiveFaults === 0) believed++
+        if (r.hollow) result.hollowDays++
+      }
       if (good < 2) atRisk++
+      if (good < believed) result.hiddenLoss++
     }
     result.atRisk.push(atRisk)
     result.lost.push(result.piecesLost)
