@@ -5,12 +5,19 @@
  * anything appears at the output (a whole DAG is written into a hidden
  * sibling as it streams and renamed into place). A provider that fails or
  * sends wrong bytes is reported on stderr and the next one tried.
+ *
+ * `-o -` writes the file's bytes and `--car -` the verified CAR to stdout, as
+ * `pack -o -` does; both are verified whole in a spool first, so a failure
+ * never leaves a script half a file, and the result then goes to stderr.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CairnError, isCairnError } from '../errors.js'
 import { get as retrieve, parseTarget, sourcesFor, type Source } from '../client/retrieve.js'
+import { release, removeTempsOnSignal, track } from '../fs/temp.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { Output, type GlobalOptions, type Progress } from './output.js'
@@ -26,11 +33,15 @@ export default async function get (args: string[], options: GetOptions): Promise
   const arg = args[0]
   if (arg === undefined) throw new CairnError('ERR_USAGE', 'expected <cid>[/path]')
   if (options.output !== undefined && options.car !== undefined) throw new CairnError('ERR_USAGE', '-o and --car exclude each other: write the files or the CAR')
-  const out = new Output(options)
+  removeTempsOnSignal()
+  const toStdout = options.output === '-' || options.car === '-'
+  // stdout carries the data: the result goes to stderr, as `pack -o -` does
+  const out = new Output(options, toStdout ? process.stderr : process.stdout)
   const target = parseTarget(arg)
   const named = options.provider ?? []
   let repo: Repo | undefined
   let spool: { tmpDir: string }
+  let scratch: string | undefined
   let sources: Source[]
   try {
     repo = await Repo.open(resolveRepoPath(options.repo))
@@ -41,14 +52,21 @@ export default async function get (args: string[], options: GetOptions): Promise
     // retrieving from named providers needs no repo of one's own (as with ipfs-car or lassie)
     if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND' || named.length === 0) throw err
     repo = undefined
-    spool = { tmpDir: await mkdtemp(join(tmpdir(), 'cairn-get-')) }
+    scratch = track(await mkdtemp(join(tmpdir(), 'cairn-get-')))
+    spool = { tmpDir: scratch }
     sources = await sourcesFor(undefined, undefined, target.root, named)
   }
+  // stdout: the verified result is written into the spool first, then copied out
+  const staged = toStdout ? track(join(spool.tmpDir, `stdout-${process.pid}-${Date.now()}`)) : undefined
   try {
     let bar: Progress | undefined
-    const result = await retrieve(spool, target, sources, { output: options.output, car: options.car, force: options.force }, {
-      onBytes: (source, n) => {
-        bar ??= out.progress(`fetching from ${source.location}`)
+    const result = await retrieve(spool, target, sources, {
+      output: options.car === undefined ? staged ?? options.output : undefined,
+      car: options.car === undefined ? undefined : staged ?? options.car,
+      force: options.force
+    }, {
+      onBytes: (source, n, total) => {
+        bar ??= out.progress(`fetching from ${source.location}`, total)
         bar.update(n)
       },
       onFailover: (source, err, next) => {
@@ -58,12 +76,19 @@ export default async function get (args: string[], options: GetOptions): Promise
       }
     })
     bar?.done()
+    if (staged !== undefined) {
+      if (!(await stat(staged)).isFile()) {
+        throw new CairnError('ERR_NOT_A_FILE', `${result.cid} is a directory; -o - writes one file's bytes (use --car - for the CAR, or -o <dir>)`)
+      }
+      await pipeline(createReadStream(staged), process.stdout, { end: false })
+    }
     const from = result.source.kind === 'local' ? 'the local repo' : result.source.location
+    const output = staged === undefined ? result.output : '-'
     out.result({
       root: result.root,
       path: result.path,
       cid: result.cid,
-      output: result.output,
+      output,
       car: result.car,
       source: result.source,
       failed: result.failed,
@@ -71,12 +96,13 @@ export default async function get (args: string[], options: GetOptions): Promise
       directories: result.unpacked?.directories,
       bytes: result.unpacked?.bytes
     }, () => out.quiet
-      ? result.output
+      ? (staged === undefined ? output : '')
       : result.car
-        ? `wrote the verified CAR of ${result.cid} to ${result.output} (from ${from})`
-        : `retrieved ${result.cid} from ${from} to ${result.output}: ${result.unpacked?.files ?? 0} file(s), ${result.unpacked?.bytes ?? 0} bytes, every block verified`)
+        ? `wrote the verified CAR of ${result.cid} to ${output === '-' ? 'stdout' : output} (from ${from})`
+        : `retrieved ${result.cid} from ${from} to ${output === '-' ? 'stdout' : output}: ${result.unpacked?.files ?? 0} file(s), ${result.unpacked?.bytes ?? 0} bytes, every block verified`)
   } finally {
+    if (staged !== undefined) { await rm(staged, { recursive: true, force: true }); release(staged) }
     if (repo !== undefined) await repo.close()
-    else await rm(spool.tmpDir, { recursive: true, force: true })
+    if (scratch !== undefined) { await rm(scratch, { recursive: true, force: true }); release(scratch) }
   }
 }

@@ -1,7 +1,8 @@
 /** `cairn pack <path…> -o out.car|-`: the piece CAR of files or directories, written atomically. */
 import { open, rm } from 'node:fs/promises'
 import { CairnError, fromSystemError } from '../errors.js'
-import { commitFile, tempPathFor } from '../fs/atomic.js'
+import { commitFile } from '../fs/atomic.js'
+import { release, removeStaleTemps, removeTempsOnSignal, tempPathFor } from '../fs/temp.js'
 import { carStream, planImport } from '../unixfs/importer.js'
 import { importOptionsFrom, type ContentFlags } from './content-options.js'
 import { Output, type GlobalOptions } from './output.js'
@@ -16,6 +17,7 @@ export default async function pack (args: Array<string | string[]>, options: Pac
   const out = new Output(options)
   const output = options.output
   if (output === undefined || output === '') throw new CairnError('ERR_USAGE', 'missing -o/--output: a CAR file, or - for stdout')
+  removeTempsOnSignal()
   const plan = await planImport(paths, importOptionsFrom(options))
   const root = plan.root.toString()
   const bar = out.progress('packing', plan.carSize)
@@ -42,6 +44,7 @@ export default async function pack (args: Array<string | string[]>, options: Pac
 }
 
 async function writeAtomic (target: string, source: AsyncIterable<Uint8Array>): Promise<void> {
+  await removeStaleTemps(target)
   const temp = tempPathFor(target)
   try {
     const handle = await open(temp, 'wx', 0o644)
@@ -54,6 +57,7 @@ async function writeAtomic (target: string, source: AsyncIterable<Uint8Array>): 
     await commitFile(temp, target)
   } catch (err) {
     await rm(temp, { force: true })
+    release(temp)
     throw err instanceof CairnError ? err : fromSystemError(err, target)
   }
 }

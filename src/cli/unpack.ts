@@ -1,5 +1,6 @@
 /** `cairn unpack <file.car> -o <dir> [--force]`: verify every block and write the files. */
 import { CairnError } from '../errors.js'
+import { removeTempsOnSignal } from '../fs/temp.js'
 import { unpack as unpackCar } from '../unixfs/exporter.js'
 import { Output, type GlobalOptions } from './output.js'
 
@@ -13,6 +14,7 @@ export default async function unpack (args: string[], options: UnpackOptions): P
   const car = args[0]
   if (car === undefined) throw new CairnError('ERR_USAGE', 'expected a CAR file')
   if (options.output === undefined || options.output === '') throw new CairnError('ERR_USAGE', 'missing -o/--output: the target directory')
+  removeTempsOnSignal()
   const result = await unpackCar(car, options.output, { force: options.force === true })
   out.result({ ...result, root: result.root.toString() }, () => out.quiet
     ? result.output

@@ -27,6 +27,7 @@ import { findRoot } from '../store/roots.js'
 import { openCarFile, unpack, type UnpackResult } from '../unixfs/exporter.js'
 import type { CarBlock } from '../car/interface.js'
 import { checkOutput, unpackStream, UnpackOutputError } from '../unixfs/unpack-stream.js'
+import { release, tempPathFor, track } from '../fs/temp.js'
 import { AddressBook } from './address-book.js'
 import { ProviderClient } from './provider-client.js'
 
@@ -65,6 +66,8 @@ export interface Source {
   location: string
   /** why this source was chosen */
   reason: 'repo' | 'deal' | 'named'
+  /** bytes of the whole DAG's CAR, when a deal recorded it (progress shows a total) */
+  size?: number
 }
 
 /** Where the DAG of `root` can be had, in the order to try them. */
@@ -91,7 +94,12 @@ export async function sourcesFor (repo: Repo | undefined, ledger: Ledger | undef
       const endpoint = known?.url ?? entry.fields.endpoint
       if (typeof endpoint !== 'string' || seen.has(endpoint)) continue
       seen.add(endpoint)
-      sources.push({ kind: 'provider', location: endpoint, reason: 'deal' })
+      let size: number | undefined
+      for await (const proposed of ledger.log({ deal: entry.fields.deal as CID, kind: 'deal-proposed', limit: 1 })) {
+        const n = proposed.fields.payloadSize
+        if (typeof n === 'bigint' || typeof n === 'number') size = Number(n)
+      }
+      sources.push({ kind: 'provider', location: endpoint, reason: 'deal', ...(size === undefined ? {} : { size }) })
     }
   }
   for (const url of named) {
@@ -104,7 +112,8 @@ export async function sourcesFor (repo: Repo | undefined, ledger: Ledger | undef
 }
 
 export interface FetchEvents {
-  onBytes?: (source: Source, bytes: number) => void
+  /** `total`: the whole CAR's size, when known and the whole DAG is fetched */
+  onBytes?: (source: Source, bytes: number, total?: number) => void
   /** a source failed; `next` is the source tried next, if any */
   onFailover?: (source: Source, err: CairnError, next?: Source) => void
 }
@@ -246,9 +255,10 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
       if (source.kind === 'local') {
         car = source.location
       } else {
-        car = join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`)
+        car = track(join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`))
         const client = new ProviderClient(source.location)
-        const onBytes = (n: number): void => events.onBytes?.(source, n)
+        const total = target.path.length === 0 ? source.size : undefined
+        const onBytes = (n: number): void => events.onBytes?.(source, n, total)
         if (streaming) {
           const got = await fetchAndUnpack(client, target.root, output, car, options, onBytes)
           if ('unpacked' in got) {
@@ -287,7 +297,7 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
       lastError = err
       events.onFailover?.(source, err, next)
     } finally {
-      if (spooled) await rm(car, { force: true })
+      if (spooled) { await rm(car, { force: true }); release(car) }
     }
   }
   throw lastError as CairnError
@@ -301,7 +311,7 @@ async function write (repo: Pick<Repo, 'tmpDir'>, car: string, target: Target, o
   try {
     if (target.path.length > 0) {
       cid = await resolvePath(car, target)
-      rewritten = join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`)
+      rewritten = track(join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`))
       await rerootCar(car, cid, rewritten)
       source = rewritten
     }
@@ -322,7 +332,7 @@ async function write (repo: Pick<Repo, 'tmpDir'>, car: string, target: Target, o
     const unpacked = await unpack(source, output, { force: options.force })
     return { root, path: target.path.join('/'), cid: cid.toString(), output, car: false, unpacked }
   } finally {
-    if (rewritten !== undefined) await rm(rewritten, { force: true })
+    if (rewritten !== undefined) { await rm(rewritten, { force: true }); release(rewritten) }
   }
 }
 
@@ -336,17 +346,21 @@ async function moveNew (from: string, dest: string, force: boolean): Promise<voi
     // claim the name first so an existing file is never replaced
     const handle = await open(dest, 'wx').catch(err => { throw copyError(err, dest) })
     await handle.close()
+    // an empty placeholder until the rename: not to be left behind by an interrupted run
+    track(dest)
   }
   try {
     await rename(from, dest)
+    release(dest)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') {
       if (!force) await rm(dest, { force: true })
       throw fromSystemError(err, dest)
     }
-    const tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.tmp`)
+    const tmp = tempPathFor(dest)
     await copyFile(from, tmp)
     await rename(tmp, dest)
+    release(tmp)
   }
 }
 

@@ -10,7 +10,6 @@
 import { createReadStream } from 'node:fs'
 import { lstat, mkdir, open, rm, symlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
-import { randomBytes } from 'node:crypto'
 import { basename, dirname, join, resolve } from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
@@ -21,6 +20,7 @@ import { cidKey, IDENTITY, verifyBlock } from '../car/hash.js'
 import { readCar } from '../car/reader.js'
 import { linksOf } from '../car/links.js'
 import { replaceTree } from '../fs/atomic.js'
+import { release, removeStaleTemps, tempPathFor } from '../fs/temp.js'
 
 export type EntryType = 'file' | 'directory' | 'symlink'
 
@@ -257,7 +257,8 @@ export async function unpack (carPath: string, output: string, options: { force?
   }
   const car = await openCarFile(carPath, { checkNames: true })
   const parent = dirname(target)
-  const temp = join(parent, `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
+  await removeStaleTemps(target)
+  const temp = tempPathFor(target)
   const result: UnpackResult = { root: car.root, output: target, files: 0, directories: 0, symlinks: 0, bytes: 0 }
   try {
     await mkdir(parent, { recursive: true }).catch(err => { throw fromSystemError(err, parent) })
@@ -266,6 +267,7 @@ export async function unpack (carPath: string, output: string, options: { force?
     return result
   } catch (err) {
     await rm(temp, { recursive: true, force: true })
+    release(temp)
     throw err instanceof CairnError ? err : fromSystemError(err, target)
   } finally {
     await car.close()

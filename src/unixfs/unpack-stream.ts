@@ -15,7 +15,6 @@
  */
 import { lstat, mkdir, open, rm, symlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
-import { randomBytes } from 'node:crypto'
 import { basename, dirname, join, resolve } from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
@@ -25,6 +24,7 @@ import { CairnError, fromSystemError } from '../errors.js'
 import { cidKey, IDENTITY } from '../car/hash.js'
 import type { CarBlock } from '../car/interface.js'
 import { replaceTree } from '../fs/atomic.js'
+import { release, removeStaleTemps, tempPathFor } from '../fs/temp.js'
 import { buffers } from '../fs/pool.js'
 import { checkName, type UnpackResult } from './exporter.js'
 
@@ -378,7 +378,8 @@ async function writeAll (handle: FileHandle, bytes: Uint8Array, position: number
 export async function unpackStream (blocks: AsyncIterable<CarBlock>, root: CID, output: string, options: { force?: boolean } = {}): Promise<UnpackResult> {
   const target = resolve(output)
   const parent = dirname(target)
-  const temp = join(parent, `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
+  await removeStaleTemps(target)
+  const temp = tempPathFor(target)
   const writer = new StreamWriter(root, temp, target)
   try {
     await writer.fs(async () => { await mkdir(parent, { recursive: true }) }, parent)
@@ -393,6 +394,7 @@ export async function unpackStream (blocks: AsyncIterable<CarBlock>, root: CID, 
   } catch (err) {
     await writer.abort()
     await rm(temp, { recursive: true, force: true })
+    release(temp)
     throw err
   }
 }
