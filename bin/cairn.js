@@ -4,6 +4,14 @@
 import { Command, CommanderError, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 
+// A reader that stops early (`cairn ledger log | head`) is no failure: stop quietly, as a
+// SIGPIPE would, instead of dying on an unhandled EPIPE.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  process.stderr.write(`error ERR_IO: cannot write to stdout: ${err.message}\n`)
+  process.exit(1)
+})
+
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 
 const load = (name, fn = 'default') => async (...args) => {
