@@ -118,17 +118,16 @@ ledger.command('export').description('all entries as newline-delimited DAG-JSON,
 ledger.command('balance').description('per counterparty: earned, paid, slashed collateral, outstanding').action(ledgerVerb('balance'))
 
 const provider = program.command('provider').description('run a storage provider and ask the running one about itself')
-provider.command('start').description('run the provider in the foreground (HTTP API, Trustless Gateway, piece retrieval) until SIGINT/SIGTERM')
-  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7470')
-  .option('--price <amount>', 'price per GiB per day, base units', '40')
-  .option('--collateral <amount>', 'provider collateral per GiB, base units', '0')
-  .option('--min-piece-size <size>', 'smallest padded piece taken (bytes, or 1MiB, 2GiB…)', '128')
-  .option('--max-piece-size <size>', 'largest padded piece taken', '32GiB')
-  .option('--capacity <size>', 'total padded bytes this provider holds', '100GiB')
-  .option('--max-duration <duration>', 'longest deal taken (seconds, or 24h, 180d…)', '540d')
-  .option('--proving-period <duration>', 'shortest proving period offered', '24h')
-  .option('--challenges <n>', 'most challenges answered per proof', '16')
+// every `provider start` option comes from one table (src/provider/options.ts), which also reads config.json
+const { providerOptions } = await import('../dist/src/provider/options.js')
+const providerSettings = (cmd) => {
+  for (const o of Object.values(providerOptions)) cmd.option(o.flag, `${o.help} (default: ${o.default})`)
+  return cmd.option('--config <file>', "read the provider's options from this JSON file's \"provider\" object (default: the repo's config.json)")
+}
+providerSettings(provider.command('start').description('run the provider in the foreground (HTTP API, Trustless Gateway, piece retrieval) until SIGINT/SIGTERM'))
   .action(load('provider', 'start'))
+providerSettings(provider.command('config').description('print the settings `provider start` would use: flags over the config file over the defaults, and where each came from'))
+  .action(load('provider', 'config'))
 provider.command('status').description('capacity used and free, deals by state, proofs answered, earnings (from the running provider)').action(load('provider', 'status'))
 provider.command('deals').description("the running provider's deals")
   .option('--state <state>', 'only deals in this state (accepted, active, failed, …)')

@@ -13,7 +13,7 @@ import { reputationsFromLedger } from '../reputation/ledger.js'
 import { place } from '../reputation/placement.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { Output, parseIntegerFlag, toJSON, type GlobalOptions, type Progress } from './output.js'
-import { parseDuration } from './provider.js'
+import { parseDuration } from '../config/values.js'
 
 interface DealOptions extends GlobalOptions {
   provider?: string[]

@@ -1,61 +1,36 @@
 /**
- * `cairn provider start|status|deals` (SPEC §2 Provider). `start` runs the
- * provider in the foreground until SIGINT/SIGTERM; `status` and `deals` ask
- * the running provider over its loopback admin API.
+ * `cairn provider start|config|status|deals` (SPEC §2 Provider). `start` runs
+ * the provider in the foreground until SIGINT/SIGTERM with the settings of
+ * src/provider/options.ts (flags over config file over defaults), which
+ * `config` prints; `status` and `deals` ask the running provider over its
+ * loopback admin API.
  */
-import { CairnError } from '../errors.js'
 import { AdminClient, startAdmin } from '../provider/admin.js'
 import type { ProviderTerms, UploadPhase } from '../provider/deals.js'
 import { startProviderNode } from '../provider/node.js'
 import { stderrLogger } from '../provider/server.js'
+import { effectiveSettings, settingsJSON, type ProviderOptionName, type ProviderSettings } from '../provider/options.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
 
-interface StartOptions extends GlobalOptions {
-  listen?: string
-  price?: string
-  collateral?: string
-  minPieceSize?: string
-  maxPieceSize?: string
-  capacity?: string
-  maxDuration?: string
-  provingPeriod?: string
-  challenges?: string
-}
+type StartOptions = GlobalOptions & Partial<Record<ProviderOptionName, string>> & { config?: string }
 
-const UNITS: Record<string, bigint> = { '': 1n, b: 1n, kib: 1n << 10n, mib: 1n << 20n, gib: 1n << 30n, tib: 1n << 40n, kb: 1000n, mb: 1000n ** 2n, gb: 1000n ** 3n, tb: 1000n ** 4n }
+export { parseDuration, parseSize } from '../config/values.js'
 
-/** A byte size such as `1048576`, `512MiB` or `2TiB`. */
-export function parseSize (value: string | undefined, flag: string, fallback: bigint): bigint {
-  if (value === undefined) return fallback
-  const m = /^(\d+)\s*([kmgt]i?b|b)?$/i.exec(value.trim())
-  const unit = UNITS[(m?.[2] ?? '').toLowerCase()]
-  if (m === null || unit === undefined) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be a size in bytes such as 1048576, 512MiB or 2TiB, got ${JSON.stringify(value)}`)
-  return BigInt(m[1] as string) * unit
-}
-
-const SECONDS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 }
-
-/** A duration such as `3600`, `24h` or `180d`, in seconds. */
-export function parseDuration (value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback
-  const m = /^(\d+)\s*([smhdw])?$/i.exec(value.trim())
-  const unit = SECONDS[(m?.[2] ?? '').toLowerCase()]
-  if (m === null || unit === undefined || Number(m[1]) <= 0) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be a duration such as 3600, 24h or 180d, got ${JSON.stringify(value)}`)
-  return Number(m[1]) * unit
-}
-
-function parseAmount (value: string | undefined, flag: string, fallback: bigint): bigint {
-  if (value === undefined) return fallback
-  if (!/^\d+$/.test(value.trim())) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be a whole number of base units, got ${JSON.stringify(value)}`)
-  return BigInt(value.trim())
-}
-
-function parseListen (value: string): { host: string, port: number } {
-  const m = /^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value)
-  const port = Number(m?.[2])
-  if (m === null || port > 65535) throw new CairnError('ERR_INVALID_ARGUMENT', `--listen must be host:port such as 127.0.0.1:7470, got ${JSON.stringify(value)}`)
-  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port }
+/** The terms a provider with these settings offers (SPEC §3 "Ask"). */
+export function termsFrom (settings: ProviderSettings): ProviderTerms {
+  return {
+    endpoint: '',
+    pricePerGiBDay: settings.price,
+    collateralPerGiB: settings.collateral,
+    minPieceSize: settings.minPieceSize,
+    maxPieceSize: settings.maxPieceSize,
+    capacity: settings.capacity,
+    maxDuration: settings.maxDuration,
+    provingPeriod: settings.provingPeriod,
+    challenges: settings.challenges,
+    askTtl: 3600
+  }
 }
 
 /**
@@ -70,24 +45,13 @@ function crashHook (phase: string | undefined): ((p: UploadPhase) => void) | und
 
 export async function start (_positional: string[], options: StartOptions): Promise<void> {
   const out = new Output(options)
-  const { host, port } = parseListen(options.listen ?? '127.0.0.1:7470')
-  const minPieceSize = parseSize(options.minPieceSize, '--min-piece-size', 128n)
-  const maxPieceSize = parseSize(options.maxPieceSize, '--max-piece-size', 32n << 30n)
-  if (minPieceSize > maxPieceSize) throw new CairnError('ERR_INVALID_ARGUMENT', `--min-piece-size ${minPieceSize} bytes exceeds --max-piece-size ${maxPieceSize} bytes`)
-  const terms: ProviderTerms = {
-    endpoint: '',
-    pricePerGiBDay: parseAmount(options.price, '--price', 40n),
-    collateralPerGiB: parseAmount(options.collateral, '--collateral', 0n),
-    minPieceSize,
-    maxPieceSize,
-    capacity: parseSize(options.capacity, '--capacity', 100n << 30n),
-    maxDuration: parseDuration(options.maxDuration, '--max-duration', 540 * 86400),
-    provingPeriod: parseDuration(options.provingPeriod, '--proving-period', 86400),
-    challenges: Number(parseAmount(options.challenges, '--challenges', 16n)),
-    askTtl: 3600
-  }
+  const repoPath = resolveRepoPath(options.repo)
+  const { settings } = await effectiveSettings(repoPath, options)
+  const { host, port } = settings.listen
+  const terms = termsFrom(settings)
+  const maxPieceSize = settings.maxPieceSize
 
-  const repo = await Repo.open(resolveRepoPath(options.repo))
+  const repo = await Repo.open(repoPath)
   const log = stderrLogger
   try {
     const provider = await startProviderNode(repo, terms, {
@@ -102,7 +66,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
       }
     })
     const { node, url } = provider
-    const admin = await startAdmin(repo.path, node.admin(), log)
+    const admin = await startAdmin(repo.path, node.admin(), log, settings.adminPort)
     log('provider-started', { did: repo.identity.did, url, admin: admin.url, repo: repo.path })
     out.result({ did: repo.identity.did, url, admin: admin.url }, () => options.quiet === true ? url : `provider ${repo.identity.did} listening on ${url}`)
 
@@ -140,6 +104,17 @@ export async function deals (_positional: string[], options: GlobalOptions & { s
   out.result(list, () => list.length === 0
     ? ''
     : list.map((d) => `${d.id}  ${d.state.padEnd(11)} ${String(d.pieceCid ?? '-')}  ${String(d.client ?? '-')}`).join('\n'))
+}
+
+/** `cairn provider config`: the settings `provider start` would run with, and where each came from. */
+export async function config (_positional: string[], options: StartOptions): Promise<void> {
+  const out = new Output(options)
+  const { settings, sources, file } = await effectiveSettings(resolveRepoPath(options.repo), options)
+  const values = settingsJSON(settings)
+  out.result({ file: file ?? null, provider: values, sources }, () => [
+    `# ${file === undefined ? 'no config file; defaults and flags' : `from ${file}, defaults and flags`}`,
+    ...Object.entries(values).map(([name, value]) => `${name.padEnd(14)} ${String(value).padEnd(24)} ${sources[name as ProviderOptionName]}`)
+  ].join('\n'))
 }
 
 export default start

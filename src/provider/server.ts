@@ -50,6 +50,19 @@ export const stderrLogger: Logger = (event, fields = {}) => {
   process.stderr.write(`${new Date().toISOString()} ${event}${parts.length > 0 ? ' ' + parts.join(' ') : ''}\n`)
 }
 
+/** Why a listener could not start, as a code a user can act on. */
+function listenError (err: NodeJS.ErrnoException, host: string, port: number): CairnError {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
+  switch (err.code) {
+    case 'EADDRINUSE': return new CairnError('ERR_ADDRESS_IN_USE', `${where} is already in use by another process; choose another --listen port or stop it`, { cause: err })
+    case 'EACCES': return new CairnError('ERR_PERMISSION_DENIED', `not allowed to listen on ${where} (ports below 1024 need privileges)`, { cause: err })
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN': return new CairnError('ERR_INVALID_ARGUMENT', `cannot listen on ${where}: ${host} is not an address of this machine`, { cause: err })
+    default: return new CairnError('ERR_IO', `cannot listen on ${where}: ${err.message}`, { cause: err })
+  }
+}
+
 export interface HttpService {
   readonly server: Server
   readonly metrics: Metrics
@@ -142,8 +155,9 @@ export function createHttpService ({ router, limits, log, metrics, guard }: Serv
     get url () { return url },
     async listen (host: string, port: number): Promise<string> {
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(port, host, () => { server.off('error', reject); resolve() })
+        const failed = (err: NodeJS.ErrnoException): void => { reject(listenError(err, host, port)) }
+        server.once('error', failed)
+        server.listen(port, host, () => { server.off('error', failed); resolve() })
       })
       const address = server.address() as AddressInfo
       url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
