@@ -8,7 +8,7 @@
 import { AdminClient, startAdmin } from '../provider/admin.js'
 import type { ProviderTerms, UploadPhase } from '../provider/deals.js'
 import { startProviderNode } from '../provider/node.js'
-import { stderrLogger } from '../provider/server.js'
+import { createLogger } from '../provider/log.js'
 import { effectiveSettings, settingsJSON, type ProviderOptionName, type ProviderSettings } from '../provider/options.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
@@ -52,7 +52,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
   const maxPieceSize = settings.maxPieceSize
 
   const repo = await Repo.open(repoPath)
-  const log = stderrLogger
+  const log = createLogger({ format: settings.logFormat, level: settings.logLevel })
   try {
     const provider = await startProviderNode(repo, terms, {
       host,

@@ -11,7 +11,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CairnError } from '../errors.js'
-import { parseAmount, parseCount, parseDuration, parseListen, parsePieceSize, parseSize } from '../config/values.js'
+import { parseAmount, parseChoice, parseCount, parseDuration, parseListen, parsePieceSize, parseSize } from '../config/values.js'
 
 interface OptionSpec<T> {
   /** commander's form, e.g. `--max-piece-size <size>`; the key is its camelCase name */
@@ -32,6 +32,7 @@ const pieceSize = spec<bigint>({ parse: parsePieceSize, json: Number })
 const amount = spec<bigint>({ parse: parseAmount, json: String })
 const duration = spec<number>({ parse: (v, f) => parseDuration(v, f, 0), json: (v) => v })
 const count = (min: number, max: number) => spec<number>({ parse: (v, f) => parseCount(v, f, min, max), json: (v) => v })
+const choice = <T extends string>(choices: readonly T[]) => spec<T>({ parse: (v, f) => parseChoice(v, f, choices), json: (v) => v })
 const address = spec<{ host: string, port: number }>({ parse: parseListen, json: ({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}` })
 
 export const providerOptions = {
@@ -44,7 +45,9 @@ export const providerOptions = {
   maxDuration: duration('--max-duration <duration>', 'longest deal taken (seconds, or 24h, 180d…)', '540d'),
   provingPeriod: duration('--proving-period <duration>', 'shortest proving period offered', '24h'),
   challenges: count(1, 1024)('--challenges <n>', 'most challenges answered per proof (1 to 1024)', '16'),
-  adminPort: count(0, 65535)('--admin-port <port>', 'port of the loopback admin API and dashboard (0: any free port)', '0')
+  adminPort: count(0, 65535)('--admin-port <port>', 'port of the loopback admin API and dashboard (0: any free port)', '0'),
+  logFormat: choice(['text', 'json'] as const)('--log-format <format>', 'log lines on stderr: text, or json (one JSON object per line)', 'text'),
+  logLevel: choice(['debug', 'info', 'warn', 'error'] as const)('--log-level <level>', 'least severe level logged: debug, info, warn or error', 'info')
 } as const
 
 function positiveSize (value: string, flag: string): bigint {
