@@ -51,6 +51,11 @@ let defaultLogger: Logger | undefined
 /** The default log: text lines on stderr, info and above (src/provider/log.ts). */
 export const stderrLogger: Logger = (event, fields) => { (defaultLogger ??= createLogger())(event, fields) }
 
+/** True when a request's signal was aborted because its client went away (not by a stop). */
+function clientGone (signal: AbortSignal): boolean {
+  return signal.aborted && isCairnError(signal.reason) && signal.reason.code === 'ERR_UNREACHABLE'
+}
+
 /** Why a listener could not start, as a code a user can act on. */
 function listenError (err: NodeJS.ErrnoException, host: string, port: number): CairnError {
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
@@ -123,6 +128,13 @@ export function createHttpService ({ router, limits, log, metrics, guard }: Serv
       await match.handler(ctx)
     } catch (thrown) {
       const err = toCairnError(thrown)
+      if ((err.code === 'ERR_INTERNAL' || err.code === 'ERR_UNREACHABLE') && clientGone(controller.signal)) {
+        // the client hung up: nothing went wrong here, and there is no one to answer
+        metrics.requestsAborted.inc({ route })
+        log('request-aborted', { method: req.method, path: req.url?.slice(0, 200), route })
+        req.destroy()
+        return
+      }
       metrics.errors.inc({ code: err.code })
       if (err.code === 'ERR_INTERNAL') {
         log('error', { method: req.method, path: req.url, code: err.code, message: (thrown as Error)?.message, stack: (thrown as Error)?.stack?.split('\n')[1]?.trim() })
@@ -184,7 +196,7 @@ export interface ProviderServerOptions {
   pieces: PieceSource
   limits?: Partial<ServerLimits>
   log?: Logger
-  /** Deals by state and bytes stored, sampled when /metrics is scraped. */
+  /** Deals by state, bytes stored and capacity, sampled when /metrics is scraped (a function, so its source can change). */
   gauges?: () => Promise<GaugeSnapshot>
 }
 
@@ -210,14 +222,14 @@ function dealIdParam (ctx: Context): string {
 export function createProviderServer (options: ProviderServerOptions): HttpService {
   const limits = { ...defaultLimits, ...options.limits }
   const log = options.log ?? stderrLogger
-  const metrics = new Metrics(options.gauges)
+  const metrics = new Metrics(options.gauges, { processMetrics: true })
   const { deals } = options
   const router = new Router()
 
   router.on('GET', '/healthz', ({ res }) => { sendJSON(res, 200, { status: 'ok' }, { 'Cache-Control': 'no-store' }) })
   router.on('GET', '/metrics', async ({ res }) => {
     const body = await metrics.render()
-    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Cache-Control': 'no-store' })
+    res.writeHead(200, { 'Content-Type': metrics.contentType, 'Cache-Control': 'no-store' })
     res.end(body)
   })
 
@@ -303,20 +315,22 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
     const count = (body as { count?: unknown } | null)?.count
     try {
       const proof = await deals.prove(dealId, body)
+      metrics.proof(dealId, 'answered', Date.now() - started)
       log('proof-answered', { deal: dealId, ...about, challenges: count, ms: Date.now() - started, status: 200 })
       sendJSON(ctx.res, 200, proof)
     } catch (err) {
       const e = toCairnError(err)
+      metrics.proof(dealId, e.code === 'ERR_PIECE_CORRUPT' ? 'corrupt' : e.code === 'ERR_INTERNAL' || e.code === 'ERR_IO' ? 'error' : 'refused', Date.now() - started)
       if (e.code !== 'ERR_INTERNAL') log('proof-refused', { deal: dealId, ...about, challenges: count, ms: Date.now() - started, status: httpStatusOf(e.code), code: e.code, message: e.message })
       throw err
     }
   })
 
   // a successful retrieval is logged at info once it is sent: what, how many bytes, how long
-  const served = new AsyncLocalStorage<{ kind?: string, bytes?: number }>()
+  const served = new AsyncLocalStorage<{ kind?: string, bytes?: number, signal: AbortSignal }>()
   const retrieval = (handler: (ctx: Context) => Promise<void>) => async (ctx: Context): Promise<void> => {
     const started = Date.now()
-    const record: { kind?: string, bytes?: number } = {}
+    const record: { kind?: string, bytes?: number, signal: AbortSignal } = { signal: ctx.signal }
     await served.run(record, async () => { await handler(ctx) })
     if (record.kind !== undefined) {
       log('retrieval', { kind: record.kind, path: ctx.url.pathname.slice(0, 200), bytes: record.bytes, ms: Date.now() - started, status: ctx.res.statusCode, from: ctx.req.socket.remoteAddress })
@@ -330,7 +344,17 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
   }
   const gateway = gatewayHandler(options.blocks, {
     retrieval: retrieved,
-    aborted: (err) => { metrics.errors.inc({ code: toCairnError(err).code }); log('retrieval-aborted', { message: err.message }) }
+    aborted: (err) => {
+      const record = served.getStore()
+      if (record !== undefined && clientGone(record.signal)) {
+        // the client hung up mid-stream: counted apart, never as an error of ours
+        metrics.requestsAborted.inc({ route: '/ipfs/:cid/*path' })
+        log('request-aborted', { path: '/ipfs', message: err.message })
+        return
+      }
+      metrics.errors.inc({ code: toCairnError(err).code })
+      log('retrieval-aborted', { level: 'warn', code: toCairnError(err).code, message: err.message })
+    }
   })
   router.on(['GET', 'HEAD'], '/ipfs/:cid/*path', retrieval(gateway))
   router.on(['GET', 'HEAD'], '/piece/:pieceCid', retrieval(pieceHandler(options.pieces, (bytes) => { retrieved('piece', bytes) })))
