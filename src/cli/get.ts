@@ -17,10 +17,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CairnError, isCairnError } from '../errors.js'
 import { get as retrieve, parseTarget, sourcesFor, type Source } from '../client/retrieve.js'
-import { release, removeTempsOnSignal, track } from '../fs/temp.js'
-import { LevelLedger } from '../ledger/level.js'
-import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { release, removeTempsOnSignal, tempName, track } from '../fs/temp.js'
+import { resolveRepoPath } from '../repo/repo.js'
 import { Output, type GlobalOptions, type Progress } from './output.js'
+import { withReads } from './reads.js'
 
 interface GetOptions extends GlobalOptions {
   output?: string
@@ -39,25 +39,23 @@ export default async function get (args: string[], options: GetOptions): Promise
   const out = new Output(options, toStdout ? process.stderr : process.stdout)
   const target = parseTarget(arg)
   const named = options.provider ?? []
-  let repo: Repo | undefined
+  const repoPath = resolveRepoPath(options.repo)
   let spool: { tmpDir: string }
   let scratch: string | undefined
   let sources: Source[]
   try {
-    repo = await Repo.open(resolveRepoPath(options.repo))
-    spool = repo
-    sources = await sourcesFor(repo, await LevelLedger.open(await repo.db(), repo.identity), target.root, named)
+    // the repo's own pieces and deals, read from it or through the node that holds it
+    sources = await withReads(repoPath, async (reads) => await reads.sources({ root: target.root.toString(), named }))
+    spool = { tmpDir: join(repoPath, 'tmp') }
   } catch (err) {
-    await repo?.close()
     // retrieving from named providers needs no repo of one's own (as with ipfs-car or lassie)
     if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND' || named.length === 0) throw err
-    repo = undefined
     scratch = track(await mkdtemp(join(tmpdir(), 'cairn-get-')))
     spool = { tmpDir: scratch }
     sources = await sourcesFor(undefined, undefined, target.root, named)
   }
   // stdout: the verified result is written into the spool first, then copied out
-  const staged = toStdout ? track(join(spool.tmpDir, `stdout-${process.pid}-${Date.now()}`)) : undefined
+  const staged = toStdout ? track(join(spool.tmpDir, tempName('stdout'))) : undefined
   try {
     let bar: Progress | undefined
     const result = await retrieve(spool, target, sources, {
@@ -102,7 +100,6 @@ export default async function get (args: string[], options: GetOptions): Promise
         : `retrieved ${result.cid} from ${from} to ${output === '-' ? 'stdout' : output}: ${result.unpacked?.files ?? 0} file(s), ${result.unpacked?.bytes ?? 0} bytes, every block verified`)
   } finally {
     if (staged !== undefined) { await rm(staged, { recursive: true, force: true }); release(staged) }
-    if (repo !== undefined) await repo.close()
     if (scratch !== undefined) { await rm(scratch, { recursive: true, force: true }); release(scratch) }
   }
 }

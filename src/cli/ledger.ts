@@ -8,10 +8,9 @@ import { once } from 'node:events'
 import { dirname, resolve } from 'node:path'
 import { CairnError, fromSystemError } from '../errors.js'
 import { release, removeStaleTemps, removeTempsOnSignal, tempPathFor } from '../fs/temp.js'
-import { LevelLedger } from '../ledger/level.js'
-import { balances, entryLine, logEntries, verifiedExport, verifyLedger, type BalanceJSON } from '../ledger/views.js'
-import { Repo, resolveRepoPath } from '../repo/repo.js'
-import { verifyProofEntry } from '../client/audit.js'
+import { checkKind, entryLine, type BalanceJSON } from '../ledger/views.js'
+import { resolveRepoPath } from '../repo/repo.js'
+import { withReads, type Reads } from './reads.js'
 import { Output, parseIntegerFlag, type GlobalOptions } from './output.js'
 
 interface LedgerOptions extends GlobalOptions {
@@ -22,7 +21,7 @@ interface LedgerOptions extends GlobalOptions {
   allSignatures?: boolean
 }
 
-const verbs: Record<string, (ledger: LevelLedger, out: Output, options: LedgerOptions) => Promise<void>> = { log, verify, export: exportLedger, balance }
+const verbs: Record<string, (reads: Reads, out: Output, options: LedgerOptions) => Promise<void>> = { log, verify, export: exportLedger, balance }
 
 export default async function ledgerCommand (args: string[], options: LedgerOptions): Promise<void> {
   const verb = verbs[args[0] ?? '']
@@ -30,26 +29,22 @@ export default async function ledgerCommand (args: string[], options: LedgerOpti
   const out = new Output(options)
   // an export target is checked before the ledger is opened: a wrong path costs no verification
   const target = args[0] === 'export' ? await exportTarget(options.output) : undefined
-  const repo = await Repo.open(resolveRepoPath(options.repo))
-  try {
-    const ledger = await LevelLedger.open(await repo.db(), repo.identity)
-    await verb(ledger, out, { ...options, output: target })
-  } finally {
-    await repo.close()
-  }
+  // from the repo, or through the running node that holds it
+  await withReads(resolveRepoPath(options.repo), async (reads) => { await verb(reads, out, { ...options, output: target }) })
 }
 
-async function log (ledger: LevelLedger, out: Output, options: LedgerOptions): Promise<void> {
+async function log (reads: Reads, out: Output, options: LedgerOptions): Promise<void> {
   const limit = parseIntegerFlag(options.limit, '--limit', 'ERR_INVALID_ARGUMENT', 1, Number.MAX_SAFE_INTEGER)
-  for await (const entry of logEntries(ledger, { deal: options.deal, kind: options.kind, limit })) {
+  checkKind(options.kind)
+  for await (const entry of reads.ledgerLog({ deal: options.deal, kind: options.kind, limit })) {
     out.line(entry, () => entryLine(entry))
   }
 }
 
-async function verify (ledger: LevelLedger, out: Output, options: LedgerOptions): Promise<void> {
+async function verify (reads: Reads, out: Output, options: LedgerOptions): Promise<void> {
   const started = performance.now()
   // every stored proof must still verify against its piece CID (SPEC §2 `ledger verify`)
-  const report = await verifyLedger(ledger, { signatures: options.allSignatures === true ? 'all' : 'chain', verifyEntry: verifyProofEntry })
+  const report = await reads.ledgerVerify({ allSignatures: options.allSignatures === true })
   const seconds = (performance.now() - started) / 1000
   out.result(report, () => report.head === null
     ? 'ledger is empty'
@@ -73,8 +68,8 @@ export async function exportTarget (output: string | undefined): Promise<string 
   return target
 }
 
-async function exportLedger (ledger: LevelLedger, _out: Output, options: LedgerOptions): Promise<void> {
-  await writeExport(await verifiedExport(ledger, { verifyEntry: verifyProofEntry }), options.output)
+async function exportLedger (reads: Reads, _out: Output, options: LedgerOptions): Promise<void> {
+  await writeExport(await reads.ledgerExport(), options.output)
 }
 
 /**
@@ -113,8 +108,8 @@ export async function writeExport (lines: AsyncIterable<string>, target: string 
   }
 }
 
-async function balance (ledger: LevelLedger, out: Output): Promise<void> {
-  showBalances(await balances(ledger), out)
+async function balance (reads: Reads, out: Output): Promise<void> {
+  showBalances(await reads.ledgerBalance(), out)
 }
 
 export function showBalances (list: BalanceJSON[], out: Output): void {

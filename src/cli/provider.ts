@@ -12,6 +12,7 @@ import { createLogger } from '../provider/log.js'
 import { effectiveSettings, settingsJSON, type ProviderOptionName, type ProviderSettings } from '../provider/options.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
+import { localReads, mountReads } from './reads.js'
 
 type StartOptions = GlobalOptions & Partial<Record<ProviderOptionName, string>> & { config?: string }
 
@@ -66,7 +67,9 @@ export async function start (_positional: string[], options: StartOptions): Prom
       }
     })
     const { node, url } = provider
-    const admin = await startAdmin(repo.path, node.admin(), log, settings.adminPort)
+    // read commands on this repo (ledger, deals, providers ls, get) come here while it runs
+    const reads = localReads(repo, await repo.db(), provider.ledger)
+    const admin = await startAdmin(repo.path, node.admin(), log, settings.adminPort, { mount: (router) => { mountReads(router, reads) } })
     log('provider-started', { did: repo.identity.did, url, admin: admin.url, repo: repo.path })
     out.result({ did: repo.identity.did, url, admin: admin.url }, () => options.quiet === true ? url : `provider ${repo.identity.did} listening on ${url}`)
 

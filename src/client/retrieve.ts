@@ -27,7 +27,7 @@ import { findRoot } from '../store/roots.js'
 import { openCarFile, unpack, type UnpackResult } from '../unixfs/exporter.js'
 import type { CarBlock } from '../car/interface.js'
 import { checkOutput, unpackStream, UnpackOutputError } from '../unixfs/unpack-stream.js'
-import { release, tempPathFor, track } from '../fs/temp.js'
+import { release, tempName, tempPathFor, track } from '../fs/temp.js'
 import { AddressBook } from './address-book.js'
 import { ProviderClient } from './provider-client.js'
 
@@ -255,7 +255,7 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
       if (source.kind === 'local') {
         car = source.location
       } else {
-        car = track(join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`))
+        car = track(join(repo.tmpDir, tempName('get', '.car')))
         const client = new ProviderClient(source.location)
         const total = target.path.length === 0 ? source.size : undefined
         const onBytes = (n: number): void => events.onBytes?.(source, n, total)
@@ -311,7 +311,7 @@ async function write (repo: Pick<Repo, 'tmpDir'>, car: string, target: Target, o
   try {
     if (target.path.length > 0) {
       cid = await resolvePath(car, target)
-      rewritten = track(join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`))
+      rewritten = track(join(repo.tmpDir, tempName('get', '.car')))
       await rerootCar(car, cid, rewritten)
       source = rewritten
     }

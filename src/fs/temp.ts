@@ -50,6 +50,22 @@ function alive (pid: number): boolean {
 }
 
 /**
+ * Whether a temporary file's writer is gone: names carry the writer's pid
+ * (`piece-<pid>-<hex>.car`, `.name.<pid>.<hex>.tmp`); a name without one is
+ * an older release's, whose writer is gone too. Another process's files in a
+ * shared folder (the repo's tmp/ while a provider uploads) are kept.
+ */
+export function writerGone (name: string): boolean {
+  const m = /(?:^|[.-])(\d{1,10})[.-][0-9a-f]{8,}(?:[.-]|$)/.exec(name)
+  return m === null || !alive(Number(m[1]))
+}
+
+/** `<prefix>-<pid>-<hex><suffix>`: a temporary name `writerGone` can judge. */
+export function tempName (prefix: string, suffix = ''): string {
+  return `${prefix}-${process.pid}-${randomBytes(8).toString('hex')}${suffix}`
+}
+
+/**
  * Removes temporary siblings of `target` left by runs that are gone: ours
  * (`.name.<pid>.<hex>.tmp` with no live process of that pid) and older
  * releases' (`.name.<hex>.tmp`). Returns how many were removed.
