@@ -13,6 +13,7 @@ import { effectiveSettings, settingsJSON, type ProviderOptionName, type Provider
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
 import { localReads, mountReads } from './reads.js'
+import { isDashboardAsset, mountDashboard } from '../provider/dashboard.js'
 
 type StartOptions = GlobalOptions & Partial<Record<ProviderOptionName, string>> & { config?: string }
 
@@ -69,9 +70,15 @@ export async function start (_positional: string[], options: StartOptions): Prom
     const { node, url } = provider
     // read commands on this repo (ledger, deals, providers ls, get) come here while it runs
     const reads = localReads(repo, await repo.db(), provider.ledger)
-    const admin = await startAdmin(repo.path, node.admin(), log, settings.adminPort, { mount: (router) => { mountReads(router, reads) } })
+    const admin = await startAdmin(repo.path, node.admin(), log, settings.adminPort, {
+      mount: (router) => {
+        mountReads(router, reads)
+        mountDashboard(router, { admin: node.admin(), metrics: provider.service.metrics })
+      },
+      isPublic: isDashboardAsset
+    })
     log('provider-started', { did: repo.identity.did, url, admin: admin.url, repo: repo.path })
-    out.result({ did: repo.identity.did, url, admin: admin.url }, () => options.quiet === true ? url : `provider ${repo.identity.did} listening on ${url}`)
+    out.result({ did: repo.identity.did, url, admin: admin.url, dashboard: `${admin.url}/dashboard/` }, () => options.quiet === true ? url : `provider ${repo.identity.did} listening on ${url}\ndashboard ${admin.url}/dashboard/ (loopback; token in ${repo.path}/admin.json)`)
 
     const signal = await new Promise<string>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'))
