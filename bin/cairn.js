@@ -29,6 +29,7 @@ const program = new Command('cairn')
   .option('--json', 'print one JSON document (streaming commands: one object per line)')
   .option('-q, --quiet', 'print only the essential result')
   .option('--no-progress', 'never draw progress bars')
+  .configureHelp({ showGlobalOptions: true })
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text.startsWith('error: ') ? `error ERR_USAGE: ${text.slice(7)}` : text) })
@@ -132,6 +133,45 @@ provider.command('status').description('capacity used and free, deals by state, 
 provider.command('deals').description("the running provider's deals")
   .option('--state <state>', 'only deals in this state (accepted, active, failed, …)')
   .action(load('provider', 'deals'))
+
+// Examples shown at the end of each command's --help (every command has some: test/cli/help.test.ts)
+const examples = {
+  '': ['cairn init', 'cairn add photos/', 'cairn deal bafy… --provider http://provider.example:7470', 'cairn demo'],
+  init: ['cairn init', 'cairn --repo /srv/cairn init'],
+  id: ['cairn id', 'cairn id --json'],
+  demo: ['cairn demo', 'cairn demo --keep --json'],
+  add: ['cairn add photos/', 'cairn add --json big.iso', 'cairn add -Q --profile unixfs-v0-2015 notes.txt', 'cairn add --only-hash --wrap photos/'],
+  pack: ['cairn pack photos/ -o photos.car', 'cairn pack photos/ -o - | ipfs dag import'],
+  piece: ['cairn piece photos.car', 'cairn piece --json photos.car | jq -r .pieceCid'],
+  ls: ['cairn ls photos.car', 'cairn ls bafy…', 'cairn ls --json bafy… | jq -r .path'],
+  unpack: ['cairn unpack photos.car -o restored/', 'cairn unpack photos.car -o restored/ --force'],
+  get: ['cairn get bafy… -o photos/', 'cairn get bafy…/cat.jpg -o - > cat.jpg', 'cairn get bafy… --car - --provider http://provider.example:7470 > photos.car'],
+  providers: ['cairn providers add http://provider.example:7470', 'cairn providers ls'],
+  'providers add': ['cairn providers add http://provider.example:7470'],
+  'providers ls': ['cairn providers ls', 'cairn providers ls --json | jq -r ".[].url"'],
+  'providers rm': ['cairn providers rm http://provider.example:7470', 'cairn providers rm did:key:z6Mk…'],
+  ask: ['cairn ask http://provider.example:7470', 'cairn ask --json http://provider.example:7470 | jq .ask.pricePerGiBDay'],
+  deal: ['cairn deal bafy… --provider http://provider.example:7470 --duration 180d --max-price 50', 'cairn deal bafy… --replicas 3 --max-price 40', 'cairn deal --json bafy… --provider http://a:7470 --provider http://b:7470'],
+  deals: ['cairn deals', 'cairn deals --state active --json', 'cairn deals show bafyrei…'],
+  audit: ['cairn audit --all', 'cairn audit bafyrei… --challenges 32 --timeout 1m'],
+  watch: ['cairn watch', 'cairn watch --once --json', 'cairn watch --until 2025-12-31T00:00:00Z'],
+  ledger: ['cairn ledger log --limit 20', 'cairn ledger verify', 'cairn ledger export -o ledger.ndjson'],
+  'ledger log': ['cairn ledger log --limit 20', 'cairn ledger log --deal bafyrei… --json', 'cairn ledger log --kind proof-failed | head'],
+  'ledger verify': ['cairn ledger verify', 'cairn ledger verify --all-signatures --json'],
+  'ledger export': ['cairn ledger export -o ledger.ndjson', 'cairn ledger export | gzip > ledger.ndjson.gz'],
+  'ledger balance': ['cairn ledger balance', 'cairn ledger balance --json'],
+  provider: ['cairn provider start --listen 0.0.0.0:7470', 'cairn provider status', 'cairn provider config --json'],
+  'provider start': ['cairn --repo /srv/cairn provider start --listen 0.0.0.0:7470 --price 40 --capacity 4TiB', 'cairn provider start --log-format json --admin-port 7471', 'cairn provider start --config /etc/cairn/provider.json'],
+  'provider config': ['cairn provider config', 'cairn provider config --capacity 8TiB --json > provider.json'],
+  'provider status': ['cairn provider status', 'cairn provider status --json | jq .capacity'],
+  'provider deals': ['cairn provider deals', 'cairn provider deals --state active --json']
+}
+const withExamples = (cmd, path = []) => {
+  const key = path.join(' ')
+  if (examples[key] !== undefined) cmd.addHelpText('after', `\nExamples:\n${examples[key].map((e) => `  $ ${e}`).join('\n')}\n`)
+  for (const sub of cmd.commands) withExamples(sub, [...path, sub.name()])
+}
+withExamples(program)
 
 try {
   await program.parseAsync(process.argv)
