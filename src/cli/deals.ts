@@ -28,7 +28,8 @@ export interface DealRow {
   endpoint: string
   root: string
   pieceCid: string
-  pieceSize: string
+  /** padded bytes */
+  pieceSize: number
   passed: number
   failed: number
   missed: number
@@ -94,7 +95,7 @@ function row (proposed: LedgerEntry, record: DealRecord): DealRow {
     endpoint: String(f.endpoint ?? ''),
     root: String(f.payloadCid),
     pieceCid: String(f.pieceCid),
-    pieceSize: String(f.pieceSize),
+    pieceSize: Number(f.pieceSize),
     passed: record.passed,
     failed: record.failed,
     missed: record.missed,
@@ -128,10 +129,31 @@ export async function dealDetail (ledger: LevelLedger, db: Database, value: stri
   const rejected = entries.find(e => e.kind === 'deal-rejected' || e.kind === 'deal-failed')
   return JSON.parse(toJSON({
     ...summary,
-    proposal,
+    proposal: proposal === undefined ? undefined : proposalJSON(proposalFrom(proposal)),
     error: rejected === undefined ? undefined : { code: rejected.fields.code, message: rejected.fields.message },
     entries: entries.map(e => ({ seq: e.seq, cid: e.cid.toString(), at: new Date(e.at).toISOString(), kind: e.kind }))
   })) as DealDetail
+}
+
+/** The signed proposal's terms under their signed names (docs/json.md: sizes as numbers of bytes, money as decimal strings, times ISO 8601). */
+function proposalJSON (p: Proposal): Record<string, unknown> {
+  return {
+    pieceCid: p.pieceCid.toString(),
+    pieceSize: Number(p.pieceSize),
+    payloadCid: p.payloadCid.toString(),
+    payloadSize: Number(p.payloadSize),
+    client: p.client,
+    provider: p.provider,
+    label: p.label,
+    start: new Date(p.start * 1000).toISOString(),
+    end: new Date(p.end * 1000).toISOString(),
+    pricePerGiBDay: p.pricePerGiBDay.toString(),
+    providerCollateral: p.providerCollateral.toString(),
+    clientCollateral: p.clientCollateral.toString(),
+    provingPeriod: p.provingPeriod,
+    challenges: p.challenges,
+    nonce: p.nonce.toString()
+  }
 }
 
 function showDeal (d: DealDetail, out: Output): void {
@@ -146,7 +168,7 @@ function showDeal (d: DealDetail, out: Output): void {
     const proposal = d.proposal
     if (proposal !== undefined) {
       lines.push(`price     ${String(proposal.pricePerGiBDay)} per GiB per day`,
-        `term      ${new Date(Number(proposal.start) * 1000).toISOString()} to ${new Date(Number(proposal.end) * 1000).toISOString()}`,
+        `term      ${String(proposal.start)} to ${String(proposal.end)}`,
         `proving   every ${String(proposal.provingPeriod)} s, ${String(proposal.challenges)} challenges`)
       if (proposal.label !== '' && proposal.label !== undefined) lines.push(`label     ${String(proposal.label)}`)
     }

@@ -100,10 +100,12 @@ export function formatBytes (n: number): string {
 
 /** JSON with bigints as decimal strings and CIDs/bytes in their string forms. */
 export function toJSON (value: unknown): string {
-  return JSON.stringify(value, (_key, v) => {
-    if (typeof v === 'bigint') return v.toString()
-    if (v instanceof Uint8Array) return Buffer.from(v).toString('base64')
-    if (v != null && typeof v === 'object' && (v as { asCID?: unknown }).asCID === v) return String(v)
+  return JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
+    // the holder's own value: JSON.stringify has already applied a CID's toJSON ({"/": …}) to `v`
+    const raw = this[key]
+    if (typeof raw === 'bigint') return raw.toString()
+    if (raw instanceof Uint8Array) return Buffer.from(raw).toString('base64')
+    if (raw != null && typeof raw === 'object' && (raw as { asCID?: unknown }).asCID === raw) return String(raw)
     return v
   })
 }

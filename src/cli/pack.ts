@@ -34,7 +34,7 @@ export default async function pack (args: Array<string | string[]>, options: Pac
   } finally {
     bar.done()
   }
-  const result = { root, bytes: plan.bytes, car: output, carSize: plan.carSize }
+  const result = { root, output, payloadSize: plan.carSize, bytes: plan.bytes }
   if (output === '-') {
     // stdout carries the CAR; the root goes to stderr, as ipfs-car does
     if (!out.quiet) process.stderr.write((options.json === true ? JSON.stringify(result) : root) + '\n')

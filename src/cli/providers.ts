@@ -86,8 +86,22 @@ export function entryJSON (entry: ProviderEntry): Record<string, unknown> {
   return { url: entry.url, did: entry.did, ask: askJSON(entry.ask.payload), added: new Date(entry.added).toISOString(), lastSeen: new Date(entry.lastSeen).toISOString() }
 }
 
+/** An ask as JSON (docs/json.md): sizes as numbers of bytes, money as decimal strings, durations in seconds, its expiry as ISO 8601. */
 export function askJSON (ask: ProviderEntry['ask']['payload']): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(ask).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]))
+  return {
+    provider: ask.provider,
+    endpoint: ask.endpoint,
+    pricePerGiBDay: ask.pricePerGiBDay.toString(),
+    collateralPerGiB: ask.collateralPerGiB.toString(),
+    minPieceSize: Number(ask.minPieceSize),
+    maxPieceSize: Number(ask.maxPieceSize),
+    freeCapacity: Number(ask.freeCapacity),
+    maxDuration: ask.maxDuration,
+    provingPeriod: ask.provingPeriod,
+    challenges: ask.challenges,
+    seq: ask.seq,
+    expiry: new Date(ask.expiry * 1000).toISOString()
+  }
 }
 
 export function describeAsk (entry: { url: string, ask: ProviderEntry['ask'] }): string {

@@ -417,9 +417,10 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
         id,
         state: deal.state,
         client: deal.client,
+        // docs/json.md: one name per concept (root), sizes as numbers of bytes
+        root: deal.payloadCid?.toString(),
         pieceCid: deal.pieceCid?.toString(),
-        payloadCid: deal.payloadCid?.toString(),
-        pieceSize: deal.pieceSize?.toString(),
+        pieceSize: deal.pieceSize === undefined ? undefined : Number(deal.pieceSize),
         passed: deal.passed,
         failed: deal.failed,
         missed: deal.missed,

@@ -125,9 +125,6 @@ export async function effectiveSettings (repoPath: string, flags: Partial<Record
   if (checked.minPieceSize > checked.maxPieceSize) {
     throw new CairnError('ERR_INVALID_ARGUMENT', `--min-piece-size ${checked.minPieceSize} bytes exceeds --max-piece-size ${checked.maxPieceSize} bytes`)
   }
-  if (checked.maxPieceSize > checked.capacity) {
-    throw new CairnError('ERR_INVALID_ARGUMENT', `--max-piece-size ${checked.maxPieceSize} bytes exceeds --capacity ${checked.capacity} bytes: no piece that large could ever be taken`)
-  }
   if (checked.provingPeriod > checked.maxDuration) {
     throw new CairnError('ERR_INVALID_ARGUMENT', `--proving-period ${checked.provingPeriod} s is longer than --max-duration ${checked.maxDuration} s: no deal could hold one period`)
   }

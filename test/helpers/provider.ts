@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process'
 import { BIN } from './cli.js'
 
 export interface RunningProvider {
+  /** the line `provider start --json` printed */
+  started: Record<string, unknown>
   url: string
   admin: string
   did: string
@@ -33,6 +35,7 @@ export async function startProviderCli (repo: string, args: string[] = [], env: 
   const started = JSON.parse(line) as { url: string, admin: string, did: string }
   return {
     ...started,
+    started,
     log: () => stderr,
     stop: async () => {
       child.kill('SIGTERM')

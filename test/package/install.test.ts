@@ -66,7 +66,7 @@ test('the packed tarball installs globally and runs --version, demo and piece, o
     const expected = (await pieceOf(bytes)).cid.toString()
     const piece = run(bin, ['piece', sample, '--json'], { env })
     t.is(piece.status, 0, piece.stderr)
-    t.is((JSON.parse(piece.stdout) as { cid: string }).cid, expected)
+    t.is((JSON.parse(piece.stdout) as { pieceCid: string }).pieceCid, expected)
     t.notRegex(piece.stderr, /CAIRN_COMMP_PORTABLE/)
 
     const addon = join(home, 'proofs', 'native', 'build', 'Release', 'cairn_commp.node')
@@ -95,7 +95,7 @@ test('the packed tarball installs globally and runs --version, demo and piece, o
     const portable = run(bin, ['piece', sample, '--json'], { env: { ...env, CC: '/bin/false' } })
     t.is(portable.status, 0, portable.stderr)
     t.is(portable.stderr.split('\n').filter(l => l.includes('CAIRN_COMMP_PORTABLE')).length, 1, portable.stderr)
-    t.is((JSON.parse(portable.stdout) as { cid: string }).cid, expected)
+    t.is((JSON.parse(portable.stdout) as { pieceCid: string }).pieceCid, expected)
     t.deepEqual(readdirSync(join(home, 'proofs', 'native', 'build', 'Release')).filter(f => f.endsWith('.tmp')), [])
   } finally {
     await rm(dir, { recursive: true, force: true })

@@ -44,7 +44,7 @@ test('provider start refuses settings that cannot work, before starting', async 
     [['--min-piece-size', '100'], 'ERR_INVALID_ARGUMENT'],
     [['--min-piece-size', '1GiB', '--max-piece-size', '1MiB'], 'ERR_INVALID_ARGUMENT'],
     [['--capacity', '0'], 'ERR_INVALID_ARGUMENT'],
-    [['--max-piece-size', '64GiB', '--capacity', '32GiB'], 'ERR_INVALID_ARGUMENT'],
+    [['--proving-period', '30d', '--max-duration', '7d'], 'ERR_INVALID_ARGUMENT'],
     [['--listen', 'localhost'], 'ERR_INVALID_ARGUMENT'],
     [['--price', '1.5'], 'ERR_INVALID_ARGUMENT']
   ]
