@@ -148,9 +148,10 @@ export class AdminClient {
     })()
   }
 
+  /** `linesOpened`, asked for when the first line is wanted. */
   lines (path: string): AsyncIterable<string> {
-    const opened = this.linesOpened(path)
-    return (async function * () { yield * await opened })()
+    const open = async (): Promise<AsyncIterable<string>> => await this.linesOpened(path)
+    return (async function * () { yield * await open() })()
   }
 
   async status (): Promise<ProviderStatus> {
