@@ -72,7 +72,8 @@ test('the dashboard logs in with the admin token and shows a new deal live; ever
     const deal = JSON.parse(dealt.stdout.trim().split('\n').at(-1) as string) as { id: string }
     const row = page.locator(`#deals tbody tr[data-deal="${deal.id}"]`)
     await row.waitFor({ state: 'visible', timeout: 30_000 })
-    t.regex(await row.innerText(), /active/)
+    // a poll may have caught the deal accepted, before its upload; the next ones show it active
+    await until(async () => /\tactive\t/.test(await row.innerText()), 'the deal shown active')
     await until(async () => !/^0 B used/.test(await page.textContent('#capacity-text') ?? ''), 'capacity in use')
 
     // a retrieval and a proof show too
