@@ -12,7 +12,7 @@ import { LevelLedger } from '../ledger/level.js'
 import { reputationsFromLedger } from '../reputation/ledger.js'
 import { place } from '../reputation/placement.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
-import { Output, parseIntegerFlag, toJSON, type GlobalOptions, type Progress } from './output.js'
+import { Output, parseIntegerFlag, type GlobalOptions, type Progress } from './output.js'
 import { parseDuration } from '../config/values.js'
 
 interface DealOptions extends GlobalOptions {

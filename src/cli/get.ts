@@ -1,7 +1,8 @@
 /**
  * `cairn get <cid>[/path] [-o out] [--car out.car] [--provider URL]…` (SPEC §2
  * Content): from the local repo, else the providers holding deals for the
- * root, else those named; every block verified, the DAG complete, before
+ * root, else those named, else — when none is named — the providers the
+ * configured delegated routers know (docs/routing.md); every block verified, the DAG complete, before
  * anything appears at the output (a whole DAG is written into a hidden
  * sibling as it streams and renamed into place). A provider that fails or
  * sends wrong bytes is reported on stderr and the next one tried.
@@ -19,13 +20,16 @@ import { CairnError, isCairnError } from '../errors.js'
 import { get as retrieve, parseTarget, sourcesFor, type Source } from '../client/retrieve.js'
 import { release, removeTempsOnSignal, tempName, track } from '../fs/temp.js'
 import { resolveRepoPath } from '../repo/repo.js'
+import { routedSources } from '../routing/sources.js'
+import { decrypterFrom, type DecryptionFlags } from './encryption-options.js'
 import { Output, type GlobalOptions, type Progress } from './output.js'
 import { withReads } from './reads.js'
 
-interface GetOptions extends GlobalOptions {
+interface GetOptions extends GlobalOptions, DecryptionFlags {
   output?: string
   car?: string
   provider?: string[]
+  router?: string[]
   force?: boolean
 }
 
@@ -40,16 +44,21 @@ export default async function get (args: string[], options: GetOptions): Promise
   const target = parseTarget(arg)
   const named = options.provider ?? []
   const repoPath = resolveRepoPath(options.repo)
+  const decrypter = await decrypterFrom(options, repoPath)
+  let routers = options.router ?? []
   let spool: { tmpDir: string }
   let scratch: string | undefined
   let sources: Source[]
   try {
-    // the repo's own pieces and deals, read from it or through the node that holds it
-    sources = await withReads(repoPath, async (reads) => await reads.sources({ root: target.root.toString(), named }))
+    // the repo's own pieces, deals and routers, read from it or through the node that holds it
+    sources = await withReads(repoPath, async (reads) => {
+      if (options.router === undefined) routers = (await reads.routers()).map(r => r.url)
+      return await reads.sources({ root: target.root.toString(), named })
+    })
     spool = { tmpDir: join(repoPath, 'tmp') }
   } catch (err) {
-    // retrieving from named providers needs no repo of one's own (as with ipfs-car or lassie)
-    if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND' || named.length === 0) throw err
+    // retrieving from named providers or routers needs no repo of one's own (as with ipfs-car or lassie)
+    if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND' || (named.length === 0 && routers.length === 0)) throw err
     scratch = track(await mkdtemp(join(tmpdir(), 'cairn-get-')))
     spool = { tmpDir: scratch }
     sources = await sourcesFor(undefined, undefined, target.root, named)
@@ -57,11 +66,19 @@ export default async function get (args: string[], options: GetOptions): Promise
   // stdout: the verified result is written into the spool first, then copied out
   const staged = toStdout ? track(join(spool.tmpDir, tempName('stdout'))) : undefined
   try {
+    // content routing: only when no provider was named and the repo does not hold the DAG
+    if (named.length === 0 && !sources.some(s => s.kind === 'local')) {
+      const known = new Set(sources.map(s => s.location))
+      const routed = await routedSources(routers, target.root, { onRouterError: (router, err) => out.warn(`router ${router} failed with ${err.code}: ${err.message}`) })
+      sources.push(...routed.filter(s => !known.has(s.location)))
+    }
     let bar: Progress | undefined
     const result = await retrieve(spool, target, sources, {
       output: options.car === undefined ? staged ?? options.output : undefined,
       car: options.car === undefined ? undefined : staged ?? options.car,
-      force: options.force
+      force: options.force,
+      decrypt: options.decrypt,
+      decrypter
     }, {
       onBytes: (source, n, total) => {
         bar ??= out.progress(`fetching from ${source.location}`, total)
@@ -92,12 +109,13 @@ export default async function get (args: string[], options: GetOptions): Promise
       failed: result.failed,
       files: result.unpacked?.files,
       directories: result.unpacked?.directories,
-      bytes: result.unpacked?.bytes
+      bytes: result.unpacked?.bytes,
+      decrypted: result.unpacked?.decrypted
     }, () => out.quiet
       ? (staged === undefined ? output : '')
       : result.car
         ? `wrote the verified CAR of ${result.cid} to ${output === '-' ? 'stdout' : output} (from ${from})`
-        : `retrieved ${result.cid} from ${from} to ${output === '-' ? 'stdout' : output}: ${result.unpacked?.files ?? 0} file(s), ${result.unpacked?.bytes ?? 0} bytes, every block verified`)
+        : `retrieved ${result.cid} from ${from} to ${output === '-' ? 'stdout' : output}: ${result.unpacked?.files ?? 0} file(s), ${result.unpacked?.bytes ?? 0} bytes, every block verified${result.unpacked?.decrypted === true ? ', decrypted' : ''}`)
   } finally {
     if (staged !== undefined) { await rm(staged, { recursive: true, force: true }); release(staged) }
     if (scratch !== undefined) { await rm(scratch, { recursive: true, force: true }); release(scratch) }

@@ -9,13 +9,15 @@ import { AdminClient, startAdmin } from '../provider/admin.js'
 import type { ProviderTerms, UploadPhase } from '../provider/deals.js'
 import { startProviderNode } from '../provider/node.js'
 import { createLogger } from '../provider/log.js'
-import { effectiveSettings, settingsJSON, type ProviderOptionName, type ProviderSettings } from '../provider/options.js'
+import { effectiveSettings, settingsJSON, type ProviderOptionName, type ProviderSettings, type RawOptions } from '../provider/options.js'
+import type { PdpOptions } from '../pdp/mount.js'
+import { announceProvider } from '../routing/announce-provider.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
 import { localReads, mountReads } from './reads.js'
 import { isDashboardAsset, mountDashboard } from '../provider/dashboard.js'
 
-type StartOptions = GlobalOptions & Partial<Record<ProviderOptionName, string>> & { config?: string }
+type StartOptions = GlobalOptions & RawOptions & { config?: string }
 
 export { parseDuration, parseSize } from '../config/values.js'
 
@@ -31,7 +33,21 @@ export function termsFrom (settings: ProviderSettings): ProviderTerms {
     maxDuration: settings.maxDuration,
     provingPeriod: settings.provingPeriod,
     challenges: settings.challenges,
-    askTtl: 3600
+    askTtl: 3600,
+    ...(settings.payee === undefined ? {} : { payee: settings.payee })
+  }
+}
+
+/** The PDP API's settings (docs/pdp.md): the payee, the EIP-712 domain, the park TTL and quotas. */
+export function pdpOptionsFrom (settings: ProviderSettings): { payee?: string, pdp: PdpOptions } {
+  return {
+    payee: settings.payee,
+    pdp: {
+      domain: { chainId: settings.chainId, verifyingContract: settings.fwssAddress },
+      parkTtl: settings.parkTtl,
+      parkQuota: settings.parkQuota,
+      parkQuotaPerClient: settings.parkQuotaPerClient
+    }
   }
 }
 
@@ -52,6 +68,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
   const { host, port } = settings.listen
   const terms = termsFrom(settings)
   const maxPieceSize = settings.maxPieceSize
+  const { pdp } = pdpOptionsFrom(settings)
 
   const repo = await Repo.open(repoPath)
   const log = createLogger({ format: settings.logFormat, level: settings.logLevel })
@@ -61,6 +78,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
       port,
       log,
       recover: true,
+      pdp,
       limits: { maxUploadBytes: Number(maxPieceSize) },
       deals: {
         onPieceFailed: (failure) => { log('piece-corrupt', { ...failure }) },
@@ -68,6 +86,13 @@ export async function start (_positional: string[], options: StartOptions): Prom
       }
     })
     const { node, url } = provider
+    if (settings.announceTo.length > 0) {
+      const addresses = settings.announceAddress.length > 0 ? settings.announceAddress : undefined
+      await announceProvider(provider, { indexers: settings.announceTo, addresses }, log).catch(async (err) => {
+        await provider.close()
+        throw err
+      })
+    }
     // read commands on this repo (ledger, deals, providers ls, get) come here while it runs
     const reads = localReads(repo, await repo.db(), provider.ledger)
     const admin = await startAdmin(repo.path, node.admin(), log, settings.adminPort, {

@@ -5,13 +5,10 @@
  */
 import { CairnError } from '../errors.js'
 import { AddressBook, type ProviderEntry } from '../client/address-book.js'
-import { LevelLedger } from '../ledger/level.js'
-import type { ReputationSummary } from '../reputation/interface.js'
-import { reputationsFromLedger } from '../reputation/ledger.js'
-import { emptyReputation, summarize } from '../reputation/model.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
 import { withReads } from './reads.js'
+import { entryJSON, type ProviderRow } from './views.js'
 
 const verbs: Record<string, (book: AddressBook, out: Output, args: string[], repo: Repo) => Promise<void>> = { add, rm }
 
@@ -40,23 +37,6 @@ async function add (book: AddressBook, out: Output, args: string[]): Promise<voi
   out.result(entryJSON(entry), () => out.quiet ? entry.did : `added ${entry.did} at ${entry.url}\n${describeAsk(entry)}`)
 }
 
-export interface ProviderRow extends Record<string, unknown> {
-  url: string
-  did: string
-  ask: Record<string, unknown>
-  lastSeen: string
-  reputation: Record<string, unknown> & { score: number, passes: number, failures: number, misses: number }
-}
-
-/** `providers ls` as JSON: the address book with each provider's reputation from this client's own audits (SPEC §6). */
-export async function providerRows (book: AddressBook, ledger: LevelLedger): Promise<ProviderRow[]> {
-  const list = (await book.list()).sort((a, b) => a.url.localeCompare(b.url))
-  const reps = await reputationsFromLedger(ledger)
-  const rep = (e: ProviderEntry): ReputationSummary => summarize(reps.get(e.did) ?? emptyReputation(e.did))
-  const lastSeen = (e: ProviderEntry): number => Math.max(e.lastSeen, rep(e).lastSeen ?? 0)
-  return list.map(e => ({ ...entryJSON(e), lastSeen: new Date(lastSeen(e)).toISOString(), reputation: reputationJSON(rep(e)) }) as ProviderRow)
-}
-
 function showProviders (rows: ProviderRow[], out: Output): void {
   out.result(rows, () => {
     if (rows.length === 0) return out.quiet ? '' : 'no providers; add one with `cairn providers add <url>`'
@@ -68,40 +48,11 @@ function showProviders (rows: ProviderRow[], out: Output): void {
   })
 }
 
-export function reputationJSON (r: ReputationSummary): Record<string, unknown> {
-  const out: Record<string, unknown> = { score: r.score, predicted: r.predicted, passes: r.passes, failures: r.failures, misses: r.misses, consecutiveFaults: r.consecutiveFaults }
-  if (r.latencyMs !== undefined) out.latencyMs = Math.round(r.latencyMs)
-  if (r.lastSeen !== undefined) out.lastAudit = new Date(r.lastSeen).toISOString()
-  return out
-}
-
 async function rm (book: AddressBook, out: Output, args: string[]): Promise<void> {
   const key = args[0]
   if (key === undefined) throw new CairnError('ERR_USAGE', 'expected the did:key or URL of the provider to remove')
   const entry = await book.remove(key)
   out.result({ removed: entry.did, url: entry.url }, () => out.quiet ? '' : `removed ${entry.did} (${entry.url})`)
-}
-
-export function entryJSON (entry: ProviderEntry): Record<string, unknown> {
-  return { url: entry.url, did: entry.did, ask: askJSON(entry.ask.payload), added: new Date(entry.added).toISOString(), lastSeen: new Date(entry.lastSeen).toISOString() }
-}
-
-/** An ask as JSON (docs/json.md): sizes as numbers of bytes, money as decimal strings, durations in seconds, its expiry as ISO 8601. */
-export function askJSON (ask: ProviderEntry['ask']['payload']): Record<string, unknown> {
-  return {
-    provider: ask.provider,
-    endpoint: ask.endpoint,
-    pricePerGiBDay: ask.pricePerGiBDay.toString(),
-    collateralPerGiB: ask.collateralPerGiB.toString(),
-    minPieceSize: Number(ask.minPieceSize),
-    maxPieceSize: Number(ask.maxPieceSize),
-    freeCapacity: Number(ask.freeCapacity),
-    maxDuration: ask.maxDuration,
-    provingPeriod: ask.provingPeriod,
-    challenges: ask.challenges,
-    seq: ask.seq,
-    expiry: new Date(ask.expiry * 1000).toISOString()
-  }
 }
 
 export function describeAsk (entry: { url: string, ask: ProviderEntry['ask'] }): string {

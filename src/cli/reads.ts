@@ -1,7 +1,7 @@
 /**
  * The read-only views of a repo that CLI commands show (ledger log, verify,
  * export and balance; the client's deals; the address book; where a DAG can
- * be had), in one place and as plain JSON. While a node (`provider start`,
+ * be had; the delegated routers), in one place and as plain JSON. While a node (`provider start`,
  * `watch`) holds the repo's LevelDB lock no other process can open it — and
  * LevelDB offers no read-only snapshot to another process — so the same views
  * are served by that node on its loopback admin API (src/provider/admin.ts),
@@ -19,10 +19,10 @@ import { balances, logEntries, verifiedExport, verifyLedger, type BalanceJSON, t
 import { AdminClient, readAdminEndpoint } from '../provider/admin.js'
 import { sendJSON, type Router } from '../provider/http.js'
 import { Repo, type Database } from '../repo/repo.js'
+import { RouterBook } from '../routing/routers.js'
 import { PieceStore } from '../store/pieces.js'
 import { findRoot } from '../store/roots.js'
-import { dealDetail, listDeals, type DealDetail, type DealRow } from './deals.js'
-import { providerRows, type ProviderRow } from './providers.js'
+import { dealDetail, listDeals, providerRows, routerRows, type DealDetail, type DealRow, type ProviderRow, type RouterRow } from './views.js'
 import { toJSON } from './output.js'
 
 export interface Reads {
@@ -36,6 +36,7 @@ export interface Reads {
   deals (): Promise<DealRow[]>
   deal (id: string): Promise<DealDetail>
   providers (): Promise<ProviderRow[]>
+  routers (): Promise<RouterRow[]>
   sources (q: { root: string, named: string[] }): Promise<Source[]>
   /** the piece file holding the DAG of `root`, if the repo has one */
   rootPiece (q: { root: string }): Promise<string | null>
@@ -54,6 +55,7 @@ export function localReads (repo: Repo, db: Database, ledger: LevelLedger): Read
     deals: async () => await listDeals(ledger, db),
     deal: async (id) => await dealDetail(ledger, db, id),
     providers: async () => await providerRows(new AddressBook(db), ledger),
+    routers: async () => await routerRows(new RouterBook(db)),
     sources: async (q) => await sourcesFor(repo, ledger, parseRoot(q.root), q.named),
     rootPiece: async (q) => {
       const cid = parseRoot(q.root)
@@ -73,7 +75,7 @@ function parseRoot (text: string): CID {
 
 const STREAMS = new Set(['ledgerLog', 'ledgerExport'])
 type Name = Exclude<keyof Reads, 'via'>
-const NAMES: Name[] = ['ledgerLog', 'ledgerVerify', 'ledgerExport', 'ledgerBalance', 'deals', 'deal', 'providers', 'sources', 'rootPiece']
+const NAMES: Name[] = ['ledgerLog', 'ledgerVerify', 'ledgerExport', 'ledgerBalance', 'deals', 'deal', 'providers', 'routers', 'sources', 'rootPiece']
 
 /** The views through a running node's admin API: `GET /admin/v1/read/<name>?q=<JSON arguments>`. */
 export function remoteReads (admin: AdminClient): Reads {
@@ -88,6 +90,7 @@ export function remoteReads (admin: AdminClient): Reads {
     deals: async () => await call('deals'),
     deal: async (id) => await call('deal', id),
     providers: async () => await call('providers'),
+    routers: async () => await call('routers'),
     sources: async (q) => await call('sources', q),
     rootPiece: async (q) => await call('rootPiece', q)
   }

@@ -64,3 +64,34 @@ export function parseChoice<T extends string> (value: string, flag: string, choi
   if (!(choices as readonly string[]).includes(value)) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`)
   return value as T
 }
+
+/** An Ethereum address, 0x and 20 bytes in hex, as lower case (the form asks and EIP-712 digests carry). */
+export function parseEthAddress (value: string, flag: string): string {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value.trim())) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be a 0x-prefixed 20-byte hex address, got ${JSON.stringify(value)}`)
+  return value.trim().toLowerCase()
+}
+
+/** An EVM chain id: a whole number above 0 (314159: Filecoin calibration). */
+export function parseChainId (value: string, flag: string): bigint {
+  const id = parseAmount(value, flag)
+  if (id === 0n) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be a positive chain id, got ${JSON.stringify(value)}`)
+  return id
+}
+
+/**
+ * An http(s) base URL, normalised to `scheme://host[:port][/path]` with no
+ * trailing slash, so that one server is one string (address book, routers,
+ * indexers announced to). `what` names it in the message.
+ */
+export function parseHttpUrl (value: string, what: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new CairnError('ERR_INVALID_ARGUMENT', `expected ${what} such as http://127.0.0.1:7470, got ${JSON.stringify(value)}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CairnError('ERR_INVALID_ARGUMENT', `${what} must be http or https, got ${JSON.stringify(value)}`)
+  }
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`
+}

@@ -198,6 +198,8 @@ export interface ProviderServerOptions {
   log?: Logger
   /** Deals by state, bytes stored and capacity, sampled when /metrics is scraped (a function, so its source can change). */
   gauges?: () => Promise<GaugeSnapshot>
+  /** Mounts more routes (the PDP API, src/pdp/mount.ts) on the same service, limits and metrics. */
+  routes?: (router: Router, shared: { limits: ServerLimits, log: Logger, metrics: Metrics }) => void
 }
 
 /** client, piece and size of a proposal body, for its log line; nothing from a body that is not one. */
@@ -358,6 +360,8 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
   })
   router.on(['GET', 'HEAD'], '/ipfs/:cid/*path', retrieval(gateway))
   router.on(['GET', 'HEAD'], '/piece/:pieceCid', retrieval(pieceHandler(options.pieces, (bytes) => { retrieved('piece', bytes) })))
+
+  options.routes?.(router, { limits, log, metrics })
 
   return createHttpService({ router, limits, log, metrics })
 }

@@ -29,7 +29,8 @@ test('every command has examples and shows the global options in --help', async 
     seen.push(path.join(' '))
     for (const sub of subcommands(r.stdout)) queue.push([...path, sub])
   }
-  for (const expected of ['add', 'get', 'ledger export', 'provider start', 'provider config', 'deals', 'watch']) t.true(seen.includes(expected), expected)
+  const expected = ['add', 'get', 'ledger export', 'provider start', 'provider config', 'deals', 'watch', 'share', 'indexer', 'indexer start', 'routers', 'routers add', 'routers ls', 'routers rm']
+  for (const command of expected) t.true(seen.includes(command), command)
 })
 
 test('a progress line shows done of total, the rate and the time left at that rate', t => {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cairn, tempDir } from '../helpers/cli.js'
-import { startProviderCli } from '../helpers/provider.js'
+import { startIndexerCli, startProviderCli } from '../helpers/provider.js'
 
 const DOC = fileURLToPath(new URL('../../../docs/json.md', import.meta.url))
 
@@ -89,7 +89,9 @@ test('every command documented in docs/json.md prints that shape', async t => {
   const C = join(tmp.path, 'client')
   await run('cairn init', ['--repo', P, 'init'])
   await run('cairn init', ['--repo', C, 'init'])
-  await run('cairn id', ['--repo', C, 'id'])
+  const [clientId] = await run('cairn id', ['--repo', C, 'id']) as Array<{ ageRecipient: string }>
+  await run('cairn id --age-identity', ['--repo', C, 'id', '--age-identity'])
+  const [providerId] = await run('cairn id', ['--repo', P, 'id']) as Array<{ ageRecipient: string }>
   await run('cairn provider config', ['--repo', P, 'provider', 'config', '--capacity', '1GiB'])
   const provider = await startProviderCli(P)
   try {
@@ -105,6 +107,17 @@ test('every command documented in docs/json.md prints that shape', async t => {
     await run('cairn piece', ['piece', car])
     await run('cairn ls', ['ls', car])
     await run('cairn unpack', ['unpack', car, '-o', join(tmp.path, 'unpacked')])
+    // encrypted (docs/encryption.md): add, pack for a recipient, unpack decrypting, share
+    const [sealed] = await run('cairn add', ['--repo', C, 'add', '--encrypt', sample]) as Array<{ root: string, encrypted: boolean }>
+    t.true(sealed?.encrypted)
+    const sealedCar = join(tmp.path, 'sealed.car')
+    const [packed] = await run('cairn pack', ['pack', '--recipient', clientId?.ageRecipient as string, sample, '-o', sealedCar]) as Array<{ encrypted: boolean }>
+    t.true(packed?.encrypted)
+    const [opened] = await run('cairn unpack', ['--repo', C, 'unpack', sealedCar, '-o', join(tmp.path, 'opened')]) as Array<{ decrypted: boolean }>
+    t.true(opened?.decrypted)
+    await run('cairn share', ['--repo', C, 'share', sealed?.root as string, '--to', providerId?.ageRecipient as string])
+    const [gotSealed] = await run('cairn get', ['--repo', C, 'get', sealed?.root as string, '-o', join(tmp.path, 'got-sealed')]) as Array<{ decrypted: boolean }>
+    t.true(gotSealed?.decrypted)
     await run('cairn ask', ['ask', provider.url])
     await run('cairn providers add', ['--repo', C, 'providers', 'add', provider.url])
     await run('cairn providers ls', ['--repo', C, 'providers', 'ls'])
@@ -123,6 +136,19 @@ test('every command documented in docs/json.md prints that shape', async t => {
     await run('cairn provider status', ['--repo', P, 'provider', 'status'])
     await run('cairn provider deals', ['--repo', P, 'provider', 'deals'])
     await run('cairn providers rm', ['--repo', C, 'providers', 'rm', provider.url])
+    // content routing (docs/routing.md): an indexer, and the client's routers
+    const I = join(tmp.path, 'indexer')
+    await run('cairn init', ['--repo', I, 'init'])
+    const indexer = await startIndexerCli(I)
+    try {
+      check(t, docs, 'cairn indexer start', JSON.stringify(indexer.started), checked)
+      await run('cairn routers add', ['--repo', C, 'routers', 'add', indexer.url])
+      const [routers] = await run('cairn routers ls', ['--repo', C, 'routers', 'ls']) as Array<Array<{ url: string }>>
+      t.deepEqual(routers?.map(r => r.url), [indexer.url])
+      await run('cairn routers rm', ['--repo', C, 'routers', 'rm', indexer.url])
+    } finally {
+      t.is(await indexer.stop(), 0)
+    }
     await run('cairn error', ['--repo', C, 'deals', 'show', 'bafyreigdmqpykrgxyaxtlafqpqhzrb7qy2rh75nldvfd4tucqmlkmhzcqu'], 4)
   } finally {
     t.is(await provider.stop(), 0)

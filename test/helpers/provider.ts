@@ -1,21 +1,25 @@
-/** A real `cairn provider start` process on loopback, as an operator runs it. */
+/** Real long-running `cairn` processes on loopback (`provider start`, `indexer start`), as an operator runs them. */
 import { spawn } from 'node:child_process'
 import { BIN } from './cli.js'
 
-export interface RunningProvider {
-  /** the line `provider start --json` printed */
+export interface RunningCli {
+  /** the first line the command printed with --json */
   started: Record<string, unknown>
-  url: string
-  admin: string
-  did: string
-  /** stderr so far (the provider's log) */
+  /** stderr so far (its log) */
   log (): string
   /** SIGTERM, then the exit status */
   stop (): Promise<number | null>
 }
 
-export async function startProviderCli (repo: string, args: string[] = [], env: Record<string, string> = {}): Promise<RunningProvider> {
-  const child = spawn(process.execPath, [BIN, '--repo', repo, '--json', 'provider', 'start', '--listen', '127.0.0.1:0', ...args], {
+export interface RunningProvider extends RunningCli {
+  url: string
+  admin: string
+  did: string
+}
+
+/** Runs `cairn --repo <repo> --json <args…>` until its first line is printed. */
+export async function startCli (repo: string, args: string[], env: Record<string, string> = {}): Promise<RunningCli> {
+  const child = spawn(process.execPath, [BIN, '--repo', repo, '--json', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CAIRN_REPO: '', ...env }
   })
@@ -30,12 +34,10 @@ export async function startProviderCli (repo: string, args: string[] = [], env: 
       out += d
       if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')))
     })
-    void exited.then(() => reject(new Error(`provider exited early: ${stderr}`)))
+    void exited.then(() => reject(new Error(`cairn ${args.join(' ')} exited early: ${stderr}`)))
   })
-  const started = JSON.parse(line) as { url: string, admin: string, did: string }
   return {
-    ...started,
-    started,
+    started: JSON.parse(line) as Record<string, unknown>,
     log: () => stderr,
     stop: async () => {
       child.kill('SIGTERM')
@@ -44,4 +46,16 @@ export async function startProviderCli (repo: string, args: string[] = [], env: 
       return code
     }
   }
+}
+
+export async function startProviderCli (repo: string, args: string[] = [], env: Record<string, string> = {}): Promise<RunningProvider> {
+  const running = await startCli(repo, ['provider', 'start', '--listen', '127.0.0.1:0', ...args], env)
+  const { url, admin, did } = running.started as { url: string, admin: string, did: string }
+  return { ...running, url, admin, did }
+}
+
+/** `cairn indexer start` on a free loopback port; `url` is where it listens. */
+export async function startIndexerCli (repo: string): Promise<RunningCli & { url: string }> {
+  const running = await startCli(repo, ['indexer', 'start', '--listen', '127.0.0.1:0'])
+  return { ...running, url: (running.started as { url: string }).url }
 }

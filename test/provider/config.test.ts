@@ -31,7 +31,8 @@ test('each table entry is the camelCase of its flag, so commander and config.jso
   for (const [name, o] of Object.entries(providerOptions)) {
     const flag = (o.flag.split(' ')[0] as string).replace(/^--/, '').replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())
     t.is(flag, name)
-    t.notThrows(() => o.parse(o.default, o.flag), `the default of ${o.flag} parses`)
+    if (o.default !== undefined) t.notThrows(() => o.parse(o.default as string, o.flag), `the default of ${o.flag} parses`)
+    else t.true(o.arity !== 'one', `${o.flag} has a default or is optional`)
   }
 })
 
@@ -123,4 +124,59 @@ test('a config file with an unknown option, a bad value or a wrong path is a cod
   const broken = await cairn(['--repo', repo, 'provider', 'config', '--config', join(dir, 'broken.json')])
   t.is(broken.code, 2)
   t.regex(broken.stderr, /^error ERR_INVALID_JSON: /m)
+})
+
+test('the PDP and routing options are rows of the table: config.json holds them, flags override, provider config prints them', async t => {
+  const { dir, repo } = await initRepo(t)
+  await configure(repo, {
+    payee: '0xABCDEF0123456789ABCDEF0123456789ABCDEF01',
+    parkQuota: '1GiB',
+    announceTo: ['http://indexer.example:7480/'],
+    announceAddress: 'http://provider.example:7470'
+  })
+  const shown = await cairn(['--repo', repo, '--json', 'provider', 'config', '--park-ttl', '2h', '--announce-to', 'http://a.example:7480', '--announce-to', 'http://b.example:7480'])
+  t.is(shown.code, 0, shown.stderr)
+  const c = JSON.parse(shown.stdout) as { provider: Record<string, unknown>, sources: Record<string, string> }
+  t.like(c.provider, { payee: '0xabcdef0123456789abcdef0123456789abcdef01', parkQuota: 1 << 30, parkTtl: 7200, chainId: 314159, parkQuotaPerClient: 8 * 2 ** 30 })
+  t.deepEqual(c.provider.announceTo, ['http://a.example:7480', 'http://b.example:7480'])
+  t.deepEqual(c.provider.announceAddress, ['/dns/provider.example/tcp/7470/http'])
+  t.like(c.sources, { payee: 'config', parkQuota: 'config', parkTtl: 'flag', announceTo: 'flag', announceAddress: 'config', chainId: 'default' })
+
+  // what config prints (payee null when unset, the lists as arrays) is a config file provider config takes back
+  const other = join(dir, 'other.json')
+  await writeFile(other, JSON.stringify({ provider: { ...c.provider, payee: null } }))
+  const again = await cairn(['--repo', repo, '--json', 'provider', 'config', '--config', other])
+  t.is(again.code, 0, again.stderr)
+  const back = JSON.parse(again.stdout) as { provider: Record<string, unknown> }
+  t.deepEqual(back.provider, { ...c.provider, payee: null })
+
+  // the combination is checked wherever the values came from
+  await configure(repo, { announceAddress: 'http://provider.example:7470' })
+  const alone = await cairn(['--repo', repo, 'provider', 'config'])
+  t.is(alone.code, 2)
+  t.regex(alone.stderr, /^error ERR_USAGE: --announce-address says where clients reach the provider; it needs --announce-to/m)
+  await configure(repo, { announceTo: 'http://indexer.example:7480', listen: '0.0.0.0:7470' })
+  const wildcard = await cairn(['--repo', repo, 'provider', 'config'])
+  t.is(wildcard.code, 2)
+  t.regex(wildcard.stderr, /^error ERR_INVALID_ARGUMENT: --listen 0\.0\.0\.0:7470 is a wildcard address .*--announce-address/m)
+})
+
+test('config.json: a list for a one-value option, null for a required one, or a bad PDP value is a coded error naming the file', async t => {
+  const { repo } = await initRepo(t)
+  await configure(repo, { price: ['1', '2'] })
+  const list = await cairn(['--repo', repo, 'provider', 'config'])
+  t.is(list.code, 2)
+  t.regex(list.stderr, /^error ERR_INVALID_ARGUMENT: "provider\.price" in .*config\.json must be a string or a whole number/m)
+  await configure(repo, { capacity: null })
+  const missing = await cairn(['--repo', repo, 'provider', 'config'])
+  t.is(missing.code, 2)
+  t.regex(missing.stderr, /^error ERR_INVALID_ARGUMENT: "provider\.capacity"/m)
+  await configure(repo, { chainId: 0 })
+  const chain = await cairn(['--repo', repo, 'provider', 'config'])
+  t.is(chain.code, 2)
+  t.regex(chain.stderr, /^error ERR_INVALID_ARGUMENT: provider\.chainId in .*config\.json must be a positive chain id/m)
+  await configure(repo, { announceTo: ['ftp://indexer.example'] })
+  const scheme = await cairn(['--repo', repo, 'provider', 'config'])
+  t.is(scheme.code, 2)
+  t.regex(scheme.stderr, /^error ERR_INVALID_ARGUMENT: a URL for provider\.announceTo in .*must be http or https/m)
 })
