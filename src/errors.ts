@@ -122,6 +122,7 @@ export const codes = {
   // refused or unreachable
   ERR_PERMISSION_DENIED: 'refused',
   ERR_UNREACHABLE: 'refused',
+  ERR_ADDRESS_IN_USE: 'refused',
   ERR_TIMEOUT: 'refused',
   ERR_UPLOAD_TOO_SLOW: 'refused',
   ERR_UNAUTHORIZED: 'refused',

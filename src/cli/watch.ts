@@ -10,6 +10,9 @@ import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { watch } from '../client/watch.js'
 import { auditOptions, parseMillis, resultLine, type AuditFlags } from './audit.js'
 import { Output, parseIntegerFlag } from './output.js'
+import { localReads, mountReads } from './reads.js'
+import { startAdmin, type RunningAdmin } from '../provider/admin.js'
+import { createLogger } from '../provider/log.js'
 
 interface WatchFlags extends AuditFlags {
   once?: boolean
@@ -39,12 +42,15 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
   const tickMs = parseMillis(flags.tick, '--tick', 1000)
   const repo = await Repo.open(resolveRepoPath(flags.repo))
   const controller = new AbortController()
+  let admin: RunningAdmin | undefined
   const stop = (): void => { controller.abort() }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   try {
     const db = await repo.db()
     const ledger = await LevelLedger.open(db, repo.identity)
+    // while watch holds the repo, read commands (ledger, deals, providers ls, get) reach it here
+    admin = await startAdmin(repo.path, undefined, createLogger({ level: 'error' }), 0, { mount: (router) => { mountReads(router, localReads(repo, db, ledger)) } })
     const summary = await watch({ ledger, db }, {
       ...options,
       once: flags.once === true,
@@ -71,8 +77,11 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
         }
       }
     })
-    out.info(`watch stopped: ${summary.audits} audits (${summary.passed} passed, ${summary.failed} failed, ${summary.missed} missed), ${summary.expired} deals expired, ${summary.dealsFailed} deals failed`)
+    // --json: the summary is the last line, as a script reads it
+    if (out.json) out.line({ summary }, () => '')
+    else out.info(`watch stopped: ${summary.audits} audits (${summary.passed} passed, ${summary.failed} failed, ${summary.missed} missed), ${summary.expired} deals expired, ${summary.dealsFailed} deals failed`)
   } finally {
+    await admin?.close()
     process.removeListener('SIGINT', stop)
     process.removeListener('SIGTERM', stop)
     await repo.close()

@@ -9,6 +9,7 @@ import { request, type Dispatcher } from 'undici'
 import type { CID } from 'multiformats/cid'
 import { MAX_BLOCK_SIZE, verifyBlock } from '../car/index.js'
 import { CairnError, codes, type ErrorCode } from '../errors.js'
+import { parseHttpUrl } from '../config/values.js'
 import { verifyAcceptance, verifyDealStatus } from '../deal/acceptance.js'
 import { verifyAsk } from '../deal/ask.js'
 import type { SignedAcceptance, SignedAsk, SignedDealStatus, SignedProposal } from '../deal/interface.js'
@@ -232,14 +233,5 @@ export function providerError (url: string, status: number, text: string): Cairn
 
 /** An http(s) base URL without a trailing slash, or ERR_INVALID_ARGUMENT. */
 export function normaliseUrl (value: string): string {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new CairnError('ERR_INVALID_ARGUMENT', `expected a provider URL such as http://127.0.0.1:7470, got ${JSON.stringify(value)}`)
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new CairnError('ERR_INVALID_ARGUMENT', `a provider URL must be http or https, got ${JSON.stringify(value)}`)
-  }
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`
+  return parseHttpUrl(value, 'a provider URL')
 }

@@ -38,7 +38,7 @@ import { DEFAULT_CACHE_LEVEL } from '../../proofs/index.js'
 import { writeFileAtomic } from '../fs/atomic.js'
 import type { FailedPiece } from './recovery.js'
 import { answerChallenge, challengeFrom, MAX_CHALLENGES, PieceProver, type PieceProverOptions } from './proofs.js'
-import type { BlockSource, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
+import type { BlockSource, DealLogFields, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
 
 /** The terms a provider offers (`cairn provider start` flags). */
 export interface ProviderTerms {
@@ -355,6 +355,12 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return proof
   }
 
+  async summary (dealId: string): Promise<DealLogFields | undefined> {
+    const deal = await this.ledger.deal(dealId).catch(() => undefined)
+    if (deal === undefined) return undefined
+    return { client: deal.client, pieceCid: deal.pieceCid?.toString(), pieceSize: deal.pieceSize === undefined ? undefined : Number(deal.pieceSize) }
+  }
+
   async status (dealId: string): Promise<unknown> {
     const id = parseDealId(dealId)
     const deal = await this.ledger.deal(id)
@@ -431,9 +437,10 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
         id,
         state: deal.state,
         client: deal.client,
+        // docs/json.md: one name per concept (root), sizes as numbers of bytes
+        root: deal.payloadCid?.toString(),
         pieceCid: deal.pieceCid?.toString(),
-        payloadCid: deal.payloadCid?.toString(),
-        pieceSize: deal.pieceSize?.toString(),
+        pieceSize: deal.pieceSize === undefined ? undefined : Number(deal.pieceSize),
         passed: deal.passed,
         failed: deal.failed,
         missed: deal.missed,

@@ -86,7 +86,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     limits: options.limits,
     gauges: async () => {
       const s = await node.admin().status()
-      return { dealsByState: s.deals, bytesStored: s.bytesStored }
+      return { dealsByState: s.deals, bytesStored: s.bytesStored, capacity: s.capacity }
     }
   })
   const url = await service.listen(options.host ?? '127.0.0.1', options.port ?? 0)

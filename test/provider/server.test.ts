@@ -186,7 +186,7 @@ test('a body shorter than its Content-Length (client hangs up) fails the upload 
   try {
     await fetch(`${other.url}/v1/deals`, { method: 'POST', body: JSON.stringify({ payloadSize: 4000 }), headers: { 'content-type': 'application/json' } })
     await rawRequest(other.url, [`PUT /v1/deals/${DEAL}/piece HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n`, 'x'.repeat(100)], 200)
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    for (let i = 0; i < 100 && other.logs.find((l) => l.event === 'upload-failed') === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 50))
     const failed = other.logs.find((l) => l.event === 'upload-failed')
     t.is(failed?.fields?.code, 'ERR_CONTENT_LENGTH')
     t.is(deals.deals.get(DEAL)?.state, 'accepted')
