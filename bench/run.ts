@@ -6,7 +6,9 @@
  *   npm run bench                      # 256 MiB and 1 GiB
  *   npm run bench -- --sizes 64M       # a quick run
  *   npm run bench -- --skip-slow-peers # leave out data-segment (≈ 7 MB/s)
- *   flags: --memory-size 2G, --proof-size 1G, --ask-deals 10,1000,100000, --no-ledger, --no-proofs, --no-transfer, --no-ask
+ *   flags: --memory-size 2G, --proof-size 1G, --no-ledger, --no-proofs, --no-transfer, --no-encrypt,
+ *          --encrypt-pairs 3, --routing-multihashes 1M, --no-routing, --no-cluster,
+ *          --ask-deals 10,1000,100000, --no-ask
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir, cpus } from 'node:os'
@@ -14,6 +16,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { measure, generate, parseSize, MiB, type Measure } from './measure.js'
 import { benchTransfer } from './transfer.js'
+import { benchEncrypt, type EncryptBench } from './encrypt.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = join(ROOT, 'bin', 'cairn.js')
@@ -28,6 +31,9 @@ async function main (): Promise<void> {
   const memorySize = parseSize(opt('--memory-size') ?? '2G')
   let ledger: unknown
   let proofs: unknown
+  const encrypt: EncryptBench[] = []
+  let routing: unknown
+  let cluster: unknown
   let ask: unknown[] | undefined
   const work = await mkdtemp(join(tmpdir(), 'cairn-bench-'))
   const results: Measure[] = []
@@ -52,6 +58,12 @@ async function main (): Promise<void> {
       await run(measure(`add ${label}`, 'ipfs-car pack --no-wrap', size, process.execPath, [IPFS_CAR, 'pack', input, '--no-wrap', '-o', join(work, 'ipfs-car.car')]))
       await rm(join(work, 'ipfs-car.car'), { force: true })
       if (!argv.includes('--no-transfer')) for (const r of await benchTransfer(work, input, label)) await run(Promise.resolve(r))
+      if (!argv.includes('--no-encrypt')) {
+        const { rows, summary } = await benchEncrypt(work, input, size, label, Number(opt('--encrypt-pairs') ?? '3'))
+        for (const r of rows) await run(Promise.resolve(r))
+        encrypt.push(summary)
+        process.stderr.write(`  add --encrypt ÷ add ${label}: median ${(summary.median * 100).toFixed(0)} % (${(summary.min * 100).toFixed(0)}–${(summary.max * 100).toFixed(0)} %) over ${summary.pairs} alternating pairs\n`)
+      }
       await rm(repo, { recursive: true, force: true })
       await rm(input, { force: true })
     }
@@ -71,6 +83,11 @@ async function main (): Promise<void> {
       const { benchLedger } = await import('./ledger.js')
       ledger = await benchLedger(work, 20_000)
     }
+    if (!argv.includes('--no-cluster')) {
+      // PostgreSQL beside LevelDB: a throwaway server with its defaults, or CAIRN_BENCH_PG_URL
+      const { benchCluster } = await import('./cluster.js')
+      cluster = await benchCluster(work, 20_000)
+    }
     if (!argv.includes('--no-proofs')) {
       const { benchProofs } = await import('./proofs.js')
       proofs = await benchProofs(parseSize(opt('--proof-size') ?? '1G'), { dir: work, rounds: 30 })
@@ -85,16 +102,24 @@ async function main (): Promise<void> {
         ask.push(r)
       }
     }
+    if (!argv.includes('--no-routing')) {
+      // lookups at an indexer holding 1 M multihashes; announcing a 1 GiB DAG's 4,100 blocks (docs/routing.md)
+      const { benchRouting, parseCount } = await import('./routing.js')
+      routing = await benchRouting(work, { multihashes: parseCount(opt('--routing-multihashes') ?? '1M') })
+    }
   } finally {
     await rm(work, { recursive: true, force: true })
   }
   report(results)
   if (ledger !== undefined) process.stdout.write(`\nledger: ${JSON.stringify(ledger)}\n`)
   if (proofs !== undefined) process.stdout.write(`\nproofs: ${JSON.stringify(proofs)}\n`)
+  for (const e of encrypt) process.stdout.write(`\nadd --encrypt ÷ add, ${e.label}: median ${(e.median * 100).toFixed(1)} % (range ${(e.min * 100).toFixed(1)}–${(e.max * 100).toFixed(1)} %, ${e.pairs} alternating pairs)\n`)
+  if (routing !== undefined) process.stdout.write(`\nrouting: ${JSON.stringify(routing)}\n`)
+  if (cluster !== undefined) process.stdout.write(`\ncluster: ${JSON.stringify(cluster)}\n`)
   if (ask !== undefined) process.stdout.write(`\nask: ${JSON.stringify(ask)}\n`)
   await mkdir(join(ROOT, 'bench'), { recursive: true })
   await writeFile(join(ROOT, 'bench', 'results.json'), JSON.stringify({
-    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs, ask
+    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs, encrypt, routing, cluster, ask
   }, null, 2) + '\n')
 }
 

@@ -2,7 +2,9 @@
  * Upload to a provider on loopback (the provider verifying every block and the
  * piece CID as the body streams) and `cairn get` of the same content (every
  * block verified, files written), beside plain HTTP moving the same bytes.
- * SPEC §7 targets: upload ≥ 100 MiB/s, get ≥ 300 MiB/s on 1 GiB.
+ * SPEC §7 targets: upload ≥ 100 MiB/s, get ≥ 300 MiB/s on 1 GiB. Beside the
+ * deal upload, the same bytes go through the PDP API with synapse-core's
+ * streaming upload (bench/pdp-upload.ts; docs/pdp.md).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -15,6 +17,9 @@ import { measure, type Measure } from './measure.js'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = join(ROOT, 'bin', 'cairn.js')
 const RAW = join(ROOT, 'dist', 'bench', 'raw-http.js')
+const PDP = join(ROOT, 'dist', 'bench', 'pdp-upload.js')
+/** The largest piece the PDP API takes (1 GiB padded). */
+const MAX_PDP_PIECE = 1_065_353_216
 
 /** Starts a long-running process that prints one JSON line naming its URL. */
 async function serve (args: string[]): Promise<{ url: string, child: ChildProcess }> {
@@ -73,6 +78,12 @@ export async function benchTransfer (work: string, input: string, label: string)
     upload.notes = { providerEventLoopDelayMaxMs: round(loopMax), providerEventLoopDelayP99Ms: round(loopP99), slowestHealthzDuringUploadMs: round(slowestHealthzMs) }
     process.stderr.write(`  during the upload: provider event-loop delay max ${loopMax.toFixed(1)} ms (p99 ${loopP99.toFixed(1)} ms), slowest /healthz ${slowestHealthzMs.toFixed(1)} ms\n`)
     results.push(upload)
+    // the same bytes through the PDP API, as a Filecoin Onchain Cloud client sends them (at most the largest PDP piece)
+    const pdpBytes = Math.min((await stat(input)).size, MAX_PDP_PIECE)
+    const pdpCid = (await measure('pdp piece cid', 'cairn', 0, process.execPath, [PDP, 'cid', input, String(pdpBytes)])).output.trim()
+    const pdp = await measure(`upload ${label}`, 'synapse-core → cairn PDP (streaming)', pdpBytes, process.execPath, [PDP, 'upload', node.url, input, String(pdpBytes), pdpCid])
+    if ((JSON.parse(pdp.output) as { pieceCid: string }).pieceCid !== pdpCid) throw new Error('the PDP upload stored another piece')
+    results.push(pdp)
     const out = join(work, 'transfer-out')
     results.push(await measure(`get ${label}`, 'cairn get (verified)', carBytes, process.execPath,
       [BIN, '--repo', fetcher, '--json', 'get', root, '--provider', node.url, '-o', out]))

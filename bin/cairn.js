@@ -4,6 +4,14 @@
 import { Command, CommanderError, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 
+// A reader that stops early (`cairn ledger log | head`) is no failure: stop quietly, as a
+// SIGPIPE would, instead of dying on an unhandled EPIPE.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  process.stderr.write(`error ERR_IO: cannot write to stdout: ${err.message}\n`)
+  process.exit(1)
+})
+
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 
 const load = (name, fn = 'default') => async (...args) => {
@@ -21,6 +29,7 @@ const program = new Command('cairn')
   .option('--json', 'print one JSON document (streaming commands: one object per line)')
   .option('-q, --quiet', 'print only the essential result')
   .option('--no-progress', 'never draw progress bars')
+  .configureHelp({ showGlobalOptions: true })
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text.startsWith('error: ') ? `error ERR_USAGE: ${text.slice(7)}` : text) })
@@ -34,7 +43,9 @@ const contentOptions = (cmd) => cmd
   .option('--hidden', 'include hidden files (names starting with .)')
 
 program.command('init').description('create the repo: Ed25519 identity, config.json, ledger, piece store').action(load('init'))
-program.command('id').description("print this node's did:key, repo path and roles").action(load('id'))
+program.command('id').description("print this node's did:key, age recipient, repo path and roles")
+  .option('--age-identity', 'print the age identity (AGE-SECRET-KEY-1…) instead, for `age -d -i`; keep it secret')
+  .action(load('id'))
 program.command('demo').description('run a provider and a client on loopback in a temporary repo and store, retrieve and compare a sample directory')
   .option('--keep', 'keep the temporary repos').action(load('demo'))
 
@@ -46,7 +57,7 @@ contentOptions(program.command('pack').argument('<path...>').description('write 
   .requiredOption('-o, --output <file>', 'output CAR file, or - for stdout')
   .action(load('pack'))
 program.command('piece').argument('<file>').description('piece CID (v2 and v1), padded size and payload size of any file').action(load('piece'))
-program.command('ls').argument('<cid|file.car>').description('list the entries of a DAG, verifying every block').action(load('ls'))
+program.command('ls').argument('<cid|file.car>').description('list the entries of a DAG, verifying every block; an encrypted tree by its real names when this node can open them').action(load('ls'))
 program.command('unpack').argument('<file.car>').description('verify a CAR and write its files')
   .requiredOption('-o, --output <dir>', 'target directory')
   .option('--force', 'overwrite an existing target')
@@ -57,6 +68,7 @@ program.command('get').argument('<cid[/path]>').description('retrieve from the r
   .option('-o, --output <path>', 'where to write the file or directory (default: its name, or the CID)')
   .option('--car <file>', 'write the verified CAR instead of the files')
   .option('--provider <url>', 'a provider to try (repeatable), after the local repo and those holding deals', many)
+  .option('--router <url>', 'a delegated router to ask for providers when none is named (repeatable; default: `cairn routers ls`)', many)
   .option('--force', 'replace an existing target')
   .option('--timeout <duration>', 'give up on a provider that sends no byte for this long, or averages under 16 KiB/s from twice this on (500ms, 30s, 2m)', '30s')
   .action(load('get'))
@@ -66,6 +78,11 @@ const providersVerb = (verb) => (...args) => load('providers')(verb, ...args)
 providers.command('add').argument('<url>').description("fetch and verify a provider's signed ask and keep it").action(providersVerb('add'))
 providers.command('ls').description('known providers: price, free capacity, last seen').action(providersVerb('ls'))
 providers.command('rm').argument('<did|url>').description('forget a provider').action(providersVerb('rm'))
+const routers = program.command('routers').description('delegated routers (Delegated Routing V1 HTTP API, e.g. a cairn indexer) that `get` asks for providers')
+const routersVerb = (verb) => (...args) => load('routers')(verb, ...args)
+routers.command('add').argument('<url>').description('check that a router answers and keep it').action(routersVerb('add'))
+routers.command('ls').description('the configured routers').action(routersVerb('ls'))
+routers.command('rm').argument('<url>').description('forget a router').action(routersVerb('rm'))
 program.command('ask').argument('<url>').description("show a provider's signed ask, verified").action(load('ask'))
 program.command('deal').argument('[cid]').description('propose the piece of <cid>, upload it, wait until the provider has verified and stored it; --resume <id> takes an interrupted deal on')
   .option('--provider <url>', 'provider to deal with (repeatable; default: the cheapest in the address book)', many)
@@ -115,24 +132,119 @@ ledger.command('balance').description('per counterparty: earned, paid, slashed c
 ledger.command('witness').description("counterparties' ledger heads seen in signed messages: how many, and the newest").action(ledgerVerb('witness'))
 
 const provider = program.command('provider').description('run a storage provider and ask the running one about itself')
-provider.command('start').description('run the provider in the foreground (HTTP API, Trustless Gateway, piece retrieval) until SIGINT/SIGTERM')
-  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7470')
-  .option('--price <amount>', 'price per GiB per day, base units', '40')
-  .option('--collateral <amount>', 'provider collateral per GiB, base units', '0')
-  .option('--min-piece-size <size>', 'smallest padded piece taken (bytes, or 1MiB, 2GiB…)', '128')
-  .option('--max-piece-size <size>', 'largest padded piece taken', '32GiB')
-  .option('--capacity <size>', 'total padded bytes this provider holds', '100GiB')
-  .option('--max-duration <duration>', 'longest deal taken (seconds, or 24h, 180d…)', '540d')
-  .option('--proving-period <duration>', 'shortest proving period offered', '24h')
-  .option('--challenges <n>', 'most challenges answered per proof', '16')
-  .option('--upload-window <duration>', 'time an accepted deal has to be uploaded (never past its start) before it expires and its space is freed', '1h')
-  .option('--max-start-delay <duration>', 'how far ahead a proposed deal may start', '7d')
-  .option('--retention-grace <duration>', 'how long a piece no active deal holds is kept before its file is removed (0: at once)', '24h')
+// every `provider start` option comes from one table (src/provider/options.ts), which also reads config.json
+const { providerOptions } = await import('../dist/src/provider/options.js')
+const providerSettings = (cmd) => {
+  for (const o of Object.values(providerOptions)) {
+    if (o.arity === 'many') cmd.option(o.flag, o.help, many)
+    else cmd.option(o.flag, o.default === undefined ? o.help : `${o.help} (default: ${o.default})`)
+  }
+  return cmd.option('--config <file>', "read the provider's options from this JSON file's \"provider\" object (default: the repo's config.json)")
+}
+providerSettings(provider.command('start').description('run the provider in the foreground (HTTP API, Trustless Gateway, piece retrieval) until SIGINT/SIGTERM'))
   .action(load('provider', 'start'))
+providerSettings(provider.command('config').description('print the settings `provider start` would use: flags over the config file over the defaults, and where each came from'))
+  .action(load('provider', 'config'))
 provider.command('status').description('capacity used and free, deals by state, proofs answered, earnings (from the running provider)').action(load('provider', 'status'))
 provider.command('deals').description("the running provider's deals")
   .option('--state <state>', 'only deals in this state (accepted, active, failed, …)')
   .action(load('provider', 'deals'))
+
+// Encryption (docs/encryption.md): the flags of add and pack, and share
+const encryptOptions = (cmd) => cmd
+  .option('--encrypt', "encrypt every file and name (age format) for this node's age key and any --recipient")
+  .option('--recipient <age1…>', 'also encrypt for this age recipient (repeatable; implies --encrypt)', many)
+  .option('--recipients-file <file>', 'also encrypt for the recipients in this file, one per line as age -R reads them (repeatable)', many)
+for (const name of ['add', 'pack']) encryptOptions(program.commands.find(c => c.name() === name))
+const decryptOptions = (cmd) => cmd
+  .option('--identity <file>', "also decrypt with the age identities in this file (repeatable; the repo's own is always tried)", many)
+  .option('--no-decrypt', 'take an encrypted tree as it is stored: entries by number, files in the age format')
+for (const name of ['get', 'unpack', 'ls']) decryptOptions(program.commands.find(c => c.name() === name))
+program.command('share').argument('<root|file.car>').description('a new root of an encrypted tree that these recipients can read too: each file\'s age header is rewritten, no payload block changes')
+  .option('--to <age1…>', 'share with this age recipient (repeatable)', many)
+  .option('--recipients-file <file>', 'share with the recipients in this file, one per line as age -R reads them (repeatable)', many)
+  .option('--identity <file>', "also open the headers with the age identities in this file (the repo's own is always tried)", many)
+  .action(load('share'))
+
+const indexer = program.command('indexer').description('run an indexer: takes signed advertisements from providers, answers Delegated Routing V1 lookups')
+indexer.command('start').description('run the indexer in the foreground until SIGINT/SIGTERM; the index is kept in the repo')
+  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7480')
+  .action(load('indexer', 'start'))
+
+// Examples shown at the end of each command's --help (every command has some: test/cli/help.test.ts)
+const examples = {
+  '': ['cairn init', 'cairn add photos/', 'cairn deal bafy… --provider http://provider.example:7470', 'cairn demo'],
+  init: ['cairn init', 'cairn --repo /srv/cairn init'],
+  id: ['cairn id', 'cairn id --json', 'cairn id --age-identity > key.txt   # for age -d -i key.txt; keep it secret'],
+  demo: ['cairn demo', 'cairn demo --keep --json'],
+  add: ['cairn add photos/', 'cairn add --json big.iso', 'cairn add -Q --profile unixfs-v0-2015 notes.txt', 'cairn add --only-hash --wrap photos/', 'cairn add --encrypt --recipient age1… photos/'],
+  pack: ['cairn pack photos/ -o photos.car', 'cairn pack photos/ -o - | ipfs dag import', 'cairn pack --encrypt --recipients-file team.txt photos/ -o photos.car'],
+  piece: ['cairn piece photos.car', 'cairn piece --json photos.car | jq -r .pieceCid'],
+  ls: ['cairn ls photos.car', 'cairn ls bafy…', 'cairn ls --json bafy… | jq -r .path', 'cairn ls bafy… --identity key.txt   # an encrypted tree by its real names', 'cairn ls --no-decrypt bafy…'],
+  unpack: ['cairn unpack photos.car -o restored/', 'cairn unpack photos.car -o restored/ --force', 'cairn unpack photos.car -o restored/ --identity key.txt'],
+  get: [
+    'cairn get bafy… -o photos/   # the repo, providers with deals, then the configured routers',
+    'cairn get bafy…/cat.jpg -o - > cat.jpg',
+    'cairn get bafy… --car - --provider http://provider.example:7470 > photos.car',
+    'cairn get bafy…/notes/diary.txt   # in an encrypted tree too: real names, looked up in its encrypted names',
+    'cairn get bafy… --router http://indexer.example:7480   # no repo needed',
+    'cairn get bafy… -o photos/ --timeout 2m   # give up on a provider silent for 2 minutes, or slower than 16 KiB/s on average'
+  ],
+  share: ['cairn share bafy… --to age1…', 'cairn share photos.car --recipients-file team.txt --json'],
+  providers: ['cairn providers add http://provider.example:7470', 'cairn providers ls'],
+  'providers add': ['cairn providers add http://provider.example:7470'],
+  'providers ls': ['cairn providers ls', 'cairn providers ls --json | jq -r ".[].url"'],
+  'providers rm': ['cairn providers rm http://provider.example:7470', 'cairn providers rm did:key:z6Mk…'],
+  routers: ['cairn routers add http://indexer.example:7480', 'cairn routers ls', 'cairn routers rm http://indexer.example:7480'],
+  'routers add': ['cairn routers add http://indexer.example:7480   # checked with a lookup before it is kept'],
+  'routers ls': ['cairn routers ls', 'cairn routers ls --json | jq -r ".[].url"'],
+  'routers rm': ['cairn routers rm http://indexer.example:7480'],
+  indexer: ['cairn --repo /srv/indexer indexer start --listen 0.0.0.0:7480'],
+  'indexer start': [
+    'cairn --repo /srv/indexer init && cairn --repo /srv/indexer indexer start --listen 0.0.0.0:7480',
+    'cairn indexer start --json   # prints its URL; GET /routing/v1/providers/<cid> asks it who serves a CID'
+  ],
+  ask: ['cairn ask http://provider.example:7470', 'cairn ask --json http://provider.example:7470 | jq .ask.pricePerGiBDay'],
+  deal: [
+    'cairn deal bafy… --provider http://provider.example:7470 --duration 180d --max-price 50',
+    'cairn deal bafy… --replicas 3   # at most 1000 per GiB per day: a provider\'s ask is never taken as it is',
+    'cairn deal --json bafy… --provider http://a:7470 --provider http://b:7470',
+    'cairn deal bafy… --provider http://provider.example:7470 --start-delay 1h   # the upload must be done by the start',
+    'cairn deal --resume bafyrei…   # an interrupted deal, from where it stopped'
+  ],
+  deals: ['cairn deals', 'cairn deals --state active --json', 'cairn deals show bafyrei…', 'cairn deals cancel bafyrei…   # a deal not yet active; its provider frees the space'],
+  audit: ['cairn audit --all', 'cairn audit bafyrei… --challenges 32 --timeout 1m'],
+  watch: ['cairn watch', 'cairn watch --once --json', 'cairn watch --until 2025-12-31T00:00:00Z'],
+  ledger: ['cairn ledger log --limit 20', 'cairn ledger verify', 'cairn ledger export -o ledger.ndjson', 'cairn ledger witness'],
+  'ledger log': ['cairn ledger log --limit 20', 'cairn ledger log --deal bafyrei… --json', 'cairn ledger log --kind proof-failed | head'],
+  'ledger verify': [
+    'cairn ledger verify',
+    'cairn ledger verify --all-signatures --json',
+    'cairn ledger verify --against provider-ledger.ndjson   # the provider\'s export still holds every head of it seen here'
+  ],
+  'ledger export': ['cairn ledger export -o ledger.ndjson', 'cairn ledger export | gzip > ledger.ndjson.gz'],
+  'ledger balance': ['cairn ledger balance', 'cairn ledger balance --json'],
+  'ledger witness': ['cairn ledger witness', 'cairn ledger witness --json | jq -r ".[].counterparty"'],
+  provider: ['cairn provider start --listen 0.0.0.0:7470', 'cairn provider status', 'cairn provider config --json'],
+  'provider start': [
+    'cairn --repo /srv/cairn provider start --listen 0.0.0.0:7470 --price 40 --capacity 4TiB',
+    'cairn provider start --log-format json --admin-port 7471',
+    'cairn provider start --config /etc/cairn/provider.json',
+    'cairn provider start --listen 0.0.0.0:7470 --announce-to http://indexer.example:7480 --announce-address http://provider.example:7470',
+    'cairn provider start --payee 0x1111111111111111111111111111111111111111 --park-ttl 24h --park-quota 64GiB',
+    'cairn provider start --upload-window 30m --max-start-delay 3d --retention-grace 0   # deals that end, and their pieces removed at once',
+    'cairn provider start --max-connections 8192 --max-connections-per-peer 256'
+  ],
+  'provider config': ['cairn provider config', 'cairn provider config --capacity 8TiB --json > provider.json'],
+  'provider status': ['cairn provider status', 'cairn provider status --json | jq .capacity'],
+  'provider deals': ['cairn provider deals', 'cairn provider deals --state active --json']
+}
+const withExamples = (cmd, path = []) => {
+  const key = path.join(' ')
+  if (examples[key] !== undefined) cmd.addHelpText('after', `\nExamples:\n${examples[key].map((e) => `  $ ${e}`).join('\n')}\n`)
+  for (const sub of cmd.commands) withExamples(sub, [...path, sub.name()])
+}
+withExamples(program)
 
 try {
   await program.parseAsync(process.argv)

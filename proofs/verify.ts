@@ -3,6 +3,7 @@
  * leaf and its `height` siblings must hash (sha2-256-trunc254-padded) to the
  * root inside the CID, at the index the challenge selects (SPEC §4).
  */
+import { equals } from 'multiformats/bytes'
 import { CID } from 'multiformats/cid'
 import { challengeIndices, type Challenge } from './challenge.js'
 import { proofsError } from './errors.js'
@@ -38,13 +39,6 @@ export function rootFromPath (leaf: Uint8Array, index: number, path: Uint8Array[
   return node
 }
 
-function equal (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  let diff = 0
-  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i]
-  return diff === 0
-}
-
 /**
  * Throws a ProofsError unless `proof` answers `challenge` for `pieceCid`:
  * ERR_INVALID_PIECE_CID (not a v2 piece CID), ERR_PROOF_PIECE_MISMATCH (a
@@ -62,21 +56,29 @@ export function verifyPieceProof (pieceCid: string | CID, challenge: Challenge, 
   if (!Array.isArray(proof.proofs) || proof.proofs.length !== expected.length) {
     throw proofsError('ERR_PROOF_MALFORMED', `proof has ${proof.proofs?.length} leaf proofs, the challenge asks for ${expected.length}`)
   }
-  for (let k = 0; k < expected.length; k++) {
-    const { index, leaf, path } = proof.proofs[k]
-    if (index !== expected[k]) {
-      throw proofsError('ERR_PROOF_LEAF_INDEX', `leaf proof ${k} is for leaf ${index}, the challenge selects leaf ${expected[k]}`)
-    }
-    if (!(leaf instanceof Uint8Array) || leaf.length !== 32) throw proofsError('ERR_PROOF_MALFORMED', `leaf proof ${k}: leaf must be 32 bytes`)
-    if ((leaf[31] & 0xc0) !== 0) throw proofsError('ERR_PROOF_MALFORMED', `leaf proof ${k}: leaf is not Fr32 (top two bits set)`)
-    if (!Array.isArray(path) || path.length !== piece.height) {
-      throw proofsError('ERR_PROOF_MALFORMED', `leaf proof ${k}: path has ${path?.length} siblings, the piece's height is ${piece.height}`)
-    }
-    for (const sibling of path) {
-      if (!(sibling instanceof Uint8Array) || sibling.length !== 32) throw proofsError('ERR_PROOF_MALFORMED', `leaf proof ${k}: siblings must be 32 bytes`)
-    }
-    if (!equal(rootFromPath(leaf, index, path), piece.root)) {
-      throw proofsError('ERR_PROOF_ROOT_MISMATCH', `leaf proof ${k} (leaf ${index}) does not hash to the root of ${piece.cid.toString()}`)
-    }
+  for (let k = 0; k < expected.length; k++) verifyLeafProof(piece.cid, expected[k] as number, proof.proofs[k] as LeafProof, `leaf proof ${k}`)
+}
+
+/**
+ * Throws a ProofsError unless `proof` is leaf `index` of the piece with its
+ * `height` siblings, hashing to the root inside the piece CID (the check
+ * PDPVerifier's `MerkleVerify.verify` makes for one challenge).
+ */
+export function verifyLeafProof (pieceCid: string | CID, index: number, proof: LeafProof, label = 'leaf proof'): void {
+  const piece = parsePieceCid(pieceCid)
+  const { leaf, path } = proof ?? {}
+  if (proof?.index !== index) {
+    throw proofsError('ERR_PROOF_LEAF_INDEX', `${label} is for leaf ${proof?.index}, the challenge selects leaf ${index}`)
+  }
+  if (!(leaf instanceof Uint8Array) || leaf.length !== 32) throw proofsError('ERR_PROOF_MALFORMED', `${label}: leaf must be 32 bytes`)
+  if ((leaf[31] & 0xc0) !== 0) throw proofsError('ERR_PROOF_MALFORMED', `${label}: leaf is not Fr32 (top two bits set)`)
+  if (!Array.isArray(path) || path.length !== piece.height) {
+    throw proofsError('ERR_PROOF_MALFORMED', `${label}: path has ${path?.length} siblings, the piece's height is ${piece.height}`)
+  }
+  for (const sibling of path) {
+    if (!(sibling instanceof Uint8Array) || sibling.length !== 32) throw proofsError('ERR_PROOF_MALFORMED', `${label}: siblings must be 32 bytes`)
+  }
+  if (!equals(rootFromPath(leaf, index, path), piece.root)) {
+    throw proofsError('ERR_PROOF_ROOT_MISMATCH', `${label} (leaf ${index}) does not hash to the root of ${piece.cid.toString()}`)
   }
 }

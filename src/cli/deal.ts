@@ -13,8 +13,8 @@ import { LevelLedger } from '../ledger/level.js'
 import { reputationsFromLedger } from '../reputation/ledger.js'
 import { place } from '../reputation/placement.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
-import { Output, parseIntegerFlag, toJSON, type GlobalOptions, type Progress } from './output.js'
-import { parseDuration } from './provider.js'
+import { Output, parseIntegerFlag, type GlobalOptions, type Progress } from './output.js'
+import { parseDuration } from '../config/values.js'
 
 interface DealOptions extends GlobalOptions {
   provider?: string[]
@@ -131,6 +131,19 @@ async function resume (id: string, options: DealOptions): Promise<void> {
   }
 }
 
+/** docs/json.md: sizes as numbers of bytes, times as ISO 8601, money as a decimal string. */
 export function dealJSON (d: DealResult): Record<string, unknown> {
-  return JSON.parse(toJSON(d)) as Record<string, unknown>
+  return {
+    id: d.id,
+    state: d.state,
+    provider: d.provider,
+    url: d.url,
+    root: d.root,
+    pieceCid: d.pieceCid,
+    pieceSize: Number(d.pieceSize),
+    payloadSize: Number(d.payloadSize),
+    pricePerGiBDay: d.pricePerGiBDay.toString(),
+    start: new Date(d.start * 1000).toISOString(),
+    end: new Date(d.end * 1000).toISOString()
+  }
 }

@@ -1,12 +1,15 @@
 /** `cairn pack <path…> -o out.car|-`: the piece CAR of files or directories, written atomically. */
 import { open, rm } from 'node:fs/promises'
 import { CairnError, fromSystemError } from '../errors.js'
-import { commitFile, tempPathFor } from '../fs/atomic.js'
+import { commitFile } from '../fs/atomic.js'
+import { release, removeStaleTemps, removeTempsOnSignal, tempPathFor } from '../fs/temp.js'
 import { carStream, planImport } from '../unixfs/importer.js'
 import { importOptionsFrom, type ContentFlags } from './content-options.js'
+import { encryptionFrom, type EncryptionFlags } from './encryption-options.js'
+import { resolveRepoPath } from '../repo/repo.js'
 import { Output, type GlobalOptions } from './output.js'
 
-interface PackOptions extends GlobalOptions, ContentFlags {
+interface PackOptions extends GlobalOptions, ContentFlags, EncryptionFlags {
   output?: string
 }
 
@@ -16,7 +19,10 @@ export default async function pack (args: Array<string | string[]>, options: Pac
   const out = new Output(options)
   const output = options.output
   if (output === undefined || output === '') throw new CairnError('ERR_USAGE', 'missing -o/--output: a CAR file, or - for stdout')
-  const plan = await planImport(paths, importOptionsFrom(options))
+  removeTempsOnSignal()
+  const importOptions = importOptionsFrom(options)
+  const encryption = await encryptionFrom(options, resolveRepoPath(options.repo))
+  const plan = await planImport(paths, { ...importOptions, encryption })
   const root = plan.root.toString()
   const bar = out.progress('packing', plan.carSize)
   let done = 0
@@ -32,7 +38,7 @@ export default async function pack (args: Array<string | string[]>, options: Pac
   } finally {
     bar.done()
   }
-  const result = { root, bytes: plan.bytes, car: output, carSize: plan.carSize }
+  const result = { root, output, payloadSize: plan.carSize, bytes: plan.bytes, encrypted: encryption !== undefined }
   if (output === '-') {
     // stdout carries the CAR; the root goes to stderr, as ipfs-car does
     if (!out.quiet) process.stderr.write((options.json === true ? JSON.stringify(result) : root) + '\n')
@@ -42,6 +48,7 @@ export default async function pack (args: Array<string | string[]>, options: Pac
 }
 
 async function writeAtomic (target: string, source: AsyncIterable<Uint8Array>): Promise<void> {
+  await removeStaleTemps(target)
   const temp = tempPathFor(target)
   try {
     const handle = await open(temp, 'wx', 0o644)
@@ -54,6 +61,7 @@ async function writeAtomic (target: string, source: AsyncIterable<Uint8Array>): 
     await commitFile(temp, target)
   } catch (err) {
     await rm(temp, { force: true })
+    release(temp)
     throw err instanceof CairnError ? err : fromSystemError(err, target)
   }
 }

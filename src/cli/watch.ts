@@ -10,6 +10,9 @@ import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { watch } from '../client/watch.js'
 import { auditOptions, parseMillis, resultLine, type AuditFlags } from './audit.js'
 import { Output, parseIntegerFlag } from './output.js'
+import { localReads, mountReads } from './reads.js'
+import { startAdmin, type RunningAdmin } from '../provider/admin.js'
+import { createLogger } from '../provider/log.js'
 
 interface WatchFlags extends AuditFlags {
   once?: boolean
@@ -39,6 +42,7 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
   const tickMs = parseMillis(flags.tick, '--tick', 1000)
   const repo = await Repo.open(resolveRepoPath(flags.repo))
   const controller = new AbortController()
+  let admin: RunningAdmin | undefined
   const stop = (): void => { controller.abort() }
   // repairs that could not be made: each is reported as it happens, and the run exits non-zero
   const unrepaired: Array<{ deal: string, code: ErrorCode, message: string }> = []
@@ -47,6 +51,8 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
   try {
     const db = await repo.db()
     const ledger = await LevelLedger.open(db, repo.identity)
+    // while watch holds the repo, read commands (ledger, deals, providers ls, get) reach it here
+    admin = await startAdmin(repo.path, undefined, createLogger({ level: 'error' }), 0, { mount: (router) => { mountReads(router, localReads(repo, db, ledger)) } })
     const summary = await watch({ ledger, db, signer: repo.identity }, {
       ...options,
       once: flags.once === true,
@@ -75,13 +81,16 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
         }
       }
     })
-    out.info(`watch stopped: ${summary.audits} audits (${summary.passed} passed, ${summary.failed} failed, ${summary.missed} missed), ${summary.expired} deals expired, ${summary.dealsFailed} deals failed`)
+    const deals = [...new Set(unrepaired.map(u => u.deal))]
+    // --json: the summary is the last line, as a script reads it
+    if (out.json) out.line({ summary }, () => '')
+    else out.info(`watch stopped: ${summary.audits} audits (${summary.passed} passed, ${summary.failed} failed, ${summary.missed} missed), ${summary.expired} deals expired, ${summary.dealsFailed} deals failed${deals.length > 0 ? `, ${deals.length} not repaired` : ''}`)
     const first = unrepaired[0]
     if (first !== undefined) {
-      const deals = [...new Set(unrepaired.map(u => u.deal))]
       throw new CairnError(first.code, `${deals.length} deal${deals.length === 1 ? '' : 's'} needed a repair that could not be made (${deals.join(', ')}); the first: ${first.message}`)
     }
   } finally {
+    await admin?.close()
     process.removeListener('SIGINT', stop)
     process.removeListener('SIGTERM', stop)
     await repo.close()

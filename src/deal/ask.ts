@@ -5,10 +5,19 @@ import { sign, Tag, verifySigned, type Signed, type Signer } from './signing.js'
 import { did, httpUrl, record, u64, uint } from './validate.js'
 
 const FIELDS = ['provider', 'endpoint', 'pricePerGiBDay', 'collateralPerGiB', 'minPieceSize', 'maxPieceSize', 'freeCapacity', 'maxDuration', 'provingPeriod', 'challenges', 'seq', 'expiry'] as const
+/** `payee`: the Ethereum address a PDP client's signed CreateDataSet names (docs/pdp.md); only providers that set one announce it. */
+const OPTIONAL = ['payee'] as const
+
+function ethAddress (value: unknown, label: string): string {
+  if (typeof value !== 'string' || !/^0x[0-9a-f]{40}$/.test(value)) {
+    throw new CairnError('ERR_INVALID_MESSAGE', `${label}: expected a lower-case 0x-prefixed 20-byte hex address, got ${JSON.stringify(String(value).slice(0, 60))}`)
+  }
+  return value
+}
 
 /** Checks and normalises an ask read from outside. */
 export function askFrom (value: unknown): Ask {
-  const m = record(value, 'ask', FIELDS)
+  const m = record(value, 'ask', FIELDS, OPTIONAL)
   const ask: Ask = {
     provider: did(m.provider, 'ask.provider'),
     endpoint: httpUrl(m.endpoint, 'ask.endpoint'),
@@ -23,6 +32,7 @@ export function askFrom (value: unknown): Ask {
     seq: uint(m.seq, 'ask.seq'),
     expiry: uint(m.expiry, 'ask.expiry')
   }
+  if (m.payee !== undefined) ask.payee = ethAddress(m.payee, 'ask.payee')
   if (ask.minPieceSize > ask.maxPieceSize) {
     throw new CairnError('ERR_INVALID_MESSAGE', `ask: minPieceSize ${ask.minPieceSize} bytes exceeds maxPieceSize ${ask.maxPieceSize} bytes`)
   }

@@ -31,6 +31,8 @@ export interface Ask {
   challenges: number
   seq: number
   expiry: number
+  /** the Ethereum address PDP clients name as payee in a signed CreateDataSet (docs/pdp.md), where the provider has one */
+  payee?: string
 }
 
 /** A client's signed offer to store one piece, in the spirit of Filecoin's DealProposal. */

@@ -27,7 +27,8 @@ export const Tag = {
   proofRequest: 'cairn/proof-request/v1\n',
   cancel: 'cairn/deal-cancel/v1\n',
   upload: 'cairn/upload/v1\n',
-  ledgerEntry: 'cairn/ledger-entry/v1\n'
+  ledgerEntry: 'cairn/ledger-entry/v1\n',
+  advertisement: 'cairn/advertisement/v1\n'
 } as const
 
 export type Tag = typeof Tag[keyof typeof Tag]

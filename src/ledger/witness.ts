@@ -26,13 +26,16 @@ export interface WitnessReport {
   newest?: { seq: number, cid: string, via: string }
 }
 
+/** Whose heads were witnessed and which: a ledger, or its views through the node that holds it. */
+export type WitnessSource = Pick<Ledger, 'did' | 'witnessed'>
+
 /**
  * Verifies the export on its own (links, CIDs, signatures), then checks that
  * it holds every head of its signer this ledger witnessed. Throws
  * ERR_LEDGER_BROKEN for an export that does not verify, ERR_LEDGER_REWRITTEN
  * naming the first witnessed head it lacks.
  */
-export async function checkWitnessed (ledger: Ledger, lines: Iterable<string> | AsyncIterable<string>): Promise<WitnessReport> {
+export async function checkWitnessed (ledger: WitnessSource, lines: Iterable<string> | AsyncIterable<string>): Promise<WitnessReport> {
   const chain = new Map<number, string>()
   const report = await verifyExport(lines, undefined, { onEntry: (seq, cid) => { chain.set(seq, cid.toString()) } })
   const counterparty = report.signer

@@ -38,14 +38,14 @@ import { writeFileAtomic } from '../fs/atomic.js'
 import { pieceCidV1FromV2 } from '../../proofs/index.js'
 import { DEFAULT_CLOCK_SKEW } from '../deal/rules.js'
 import { secondsKey } from '../ledger/indexes.js'
-import { carBlockCids } from '../car/seek.js'
+import { carBlockCids } from '../car/index.js'
 import { KeyedQueue } from './serial.js'
 import type { FailedPiece } from './recovery.js'
 import { verifyCancellation } from '../deal/cancel.js'
 import { MAX_CHALLENGES, REQUEST_CLOCK_SKEW, verifyProofRequest } from '../deal/proof-request.js'
 import { PieceProver, proveChallenge, signProof, type PieceProverOptions, type ProofPayload } from './proofs.js'
 import { RateLimiter, type RateLimit } from './rate-limit.js'
-import type { BlockSource, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
+import type { BlockSource, DealLogFields, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
 
 /** The terms a provider offers (`cairn provider start` flags). */
 export interface ProviderTerms {
@@ -68,6 +68,8 @@ export interface ProviderTerms {
   maxStartDelay?: number
   /** seconds a piece no active deal holds is kept before its file is removed; default 24 h */
   retentionGrace?: number
+  /** the Ethereum address announced as `payee` in the ask (PDP, docs/pdp.md), lower-case */
+  payee?: string
 }
 
 /**
@@ -109,6 +111,28 @@ export interface ProviderDealsOptions extends PieceProverOptions {
    * kill the process exactly between two of them.
    */
   onUploadPhase?: (phase: UploadPhase, dealId: string) => void
+  /**
+   * A deal became active (its piece stored and recorded), with the blocks it
+   * serves; content routing announces them (src/routing/announcer.ts). Must
+   * not throw or block: it runs on the upload's path.
+   */
+  onDealActive?: (deal: ActiveDeal) => void
+  /**
+   * A deal ended — expired (at its end, or never uploaded in its window) or
+   * cancelled by its client — told once its ledger entry has committed;
+   * content routing withdraws its blocks (a deal never announced is nothing to
+   * withdraw). A deal failed by start-up recovery is found ended by the
+   * announcer's reconciliation instead. Must not throw or block.
+   */
+  onDealEnded?: (dealId: string) => void
+}
+
+/** What `onDealActive` is told. */
+export interface ActiveDeal {
+  dealId: string
+  payloadCid: CID
+  pieceCid: CID
+  blocks: readonly CID[]
 }
 
 /** The durable steps of an upload: body staged and fsync'd, renamed into the store, ledger batch committed. */
@@ -185,7 +209,8 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
         provingPeriod: this.terms.provingPeriod,
         challenges: this.terms.challenges,
         seq: this.askSeq,
-        expiry: now + this.terms.askTtl
+        expiry: now + this.terms.askTtl,
+        ...(this.terms.payee === undefined ? {} : { payee: this.terms.payee })
       }
       this.signedAsk = signAsk(this.signer, ask)
     }
@@ -357,6 +382,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       }
     })
     this.options.onUploadPhase?.('recorded', dealId.toString())
+    this.options.onDealActive?.({ dealId: dealId.toString(), payloadCid: proposal.payloadCid, pieceCid: staged.piece.cid, blocks: blocks.map(b => b.cid) })
     this.signedAsk = undefined
     // the upper tree layers, so that proofs read only the challenged regions (SPEC §4 "Speed")
     const layers = staged.piece.layers
@@ -421,13 +447,14 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     if (Math.abs(now - signed.payload.at) > REQUEST_CLOCK_SKEW) {
       throw new CairnError('ERR_REQUEST_EXPIRED', `the cancellation was signed at ${signed.payload.at}, it is now ${now} (unix seconds); it is taken within ${REQUEST_CLOCK_SKEW} s`)
     }
-    await this.lanes.run(dealId, async () => {
+    const key = id.toString()
+    await this.lanes.run(key, async () => {
       const current = await this.ledger.deal(id)
       if (current?.state === 'terminated') return
       if (current?.state !== 'accepted' && current?.state !== 'transferring') {
         throw new CairnError('ERR_DEAL_STATE', `deal ${dealId} is ${current?.state ?? 'unknown'}; only a deal not yet active can be cancelled`)
       }
-      this.uploading.get(dealId)?.abort(new CairnError('ERR_DEAL_STATE', `deal ${dealId} was cancelled by its client`))
+      this.uploading.get(key)?.abort(new CairnError('ERR_DEAL_STATE', `deal ${dealId} was cancelled by its client`))
       await this.ledger.append('deal-terminated', {
         deal: id,
         provider: this.signer.did,
@@ -435,6 +462,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
         cancel: { payload: signed.payload, signer: signed.signer, signature: signed.signature }
       })
       this.signedAsk = undefined
+      this.options.onDealEnded?.(key)
     })
     return await this.status(dealId)
   }
@@ -464,6 +492,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       if (record.uploadBy === undefined || record.uploadBy > now) return false
       this.uploading.get(deal)?.abort(new CairnError('ERR_DEAL_EXPIRED', `deal ${deal} had to be uploaded by ${record.uploadBy} (unix seconds)`))
       await this.ledger.append('deal-expired', { deal: id, provider: this.signer.did, reason: 'upload-window', uploadBy: record.uploadBy })
+      this.options.onDealEnded?.(deal)
       return true
     }
     if (record.state !== 'active' || record.end === undefined || record.end > now) return false
@@ -474,6 +503,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       extra.push({ type: 'put', key: `${GC_PREFIX}${secondsKey(now + (this.terms.retentionGrace ?? DEFAULT_RETENTION_GRACE))}/${piece}`, value: new Uint8Array(0) })
     }
     await this.ledger.append('deal-expired', { deal: id, provider: this.signer.did, reason: 'end', end: record.end }, extra)
+    this.options.onDealEnded?.(deal)
     return true
   }
 
@@ -542,6 +572,12 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       request: { payload: request.payload, signer: request.signer, signature: request.signature }
     })
     return signProof(this.signer, { ...payload, head: { seq: entry.seq, cid: entry.cid } })
+  }
+
+  async summary (dealId: string): Promise<DealLogFields | undefined> {
+    const deal = await this.ledger.deal(dealId).catch(() => undefined)
+    if (deal === undefined) return undefined
+    return { client: deal.client, pieceCid: deal.pieceCid?.toString(), pieceSize: deal.pieceSize === undefined ? undefined : Number(deal.pieceSize) }
   }
 
   async status (dealId: string): Promise<unknown> {
@@ -619,9 +655,10 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
         id,
         state: deal.state,
         client: deal.client,
+        // docs/json.md: one name per concept (root), sizes as numbers of bytes
+        root: deal.payloadCid?.toString(),
         pieceCid: deal.pieceCid?.toString(),
-        payloadCid: deal.payloadCid?.toString(),
-        pieceSize: deal.pieceSize?.toString(),
+        pieceSize: deal.pieceSize === undefined ? undefined : Number(deal.pieceSize),
         passed: deal.passed,
         failed: deal.failed,
         missed: deal.missed,

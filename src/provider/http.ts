@@ -28,7 +28,15 @@ const statusOverrides: Partial<Record<ErrorCode, number>> = {
   ERR_DEAL_EXPIRED: 410,
   ERR_REPLAYED_DEAL: 409,
   ERR_REPLAYED_NONCE: 409,
+  ERR_AD_CHAIN_GAP: 409,
   ERR_PAYLOAD_TOO_LARGE: 413,
+  // the PDP API's statuses (Curio's pdp/handlers_upload.go; docs/pdp.md)
+  ERR_UPLOAD_DONE: 409,
+  ERR_UPLOAD_PENDING: 409,
+  ERR_PIECE_CID_MISMATCH: 400,
+  ERR_PARK_QUOTA: 429,
+  ERR_PARK_QUOTA_CLIENT: 429,
+  ERR_TOO_MANY_UPLOADS: 429,
   ERR_RANGE_NOT_SATISFIABLE: 416,
   ERR_HEADERS_TOO_LARGE: 431,
   ERR_RATE_LIMITED: 429,
@@ -213,7 +221,12 @@ export class UploadGuard extends Transform {
   private lastByte = Date.now()
   private readonly timer: NodeJS.Timeout
 
-  constructor (private readonly expected: number, private readonly limits: UploadLimits) {
+  /**
+   * `exact`: the body must be `expected` bytes (its Content-Length). `at-most`:
+   * a body of unknown length (chunked) may be up to `expected` bytes, and fails
+   * with ERR_PAYLOAD_TOO_LARGE the moment it passes them.
+   */
+  constructor (private readonly expected: number, private readonly limits: UploadLimits, private readonly mode: 'exact' | 'at-most' = 'exact') {
     super()
     const tick = Math.max(10, Math.min(1000, limits.idleTimeoutMs / 4, limits.windowMs / 4))
     this.timer = setInterval(() => this.check(), tick)
@@ -250,7 +263,9 @@ export class UploadGuard extends Transform {
     this.windowBytes += chunk.length
     this.lastByte = Date.now()
     if (this.received > this.expected) {
-      callback(new CairnError('ERR_CONTENT_LENGTH', `body runs past its Content-Length of ${this.expected} bytes`))
+      callback(this.mode === 'exact'
+        ? new CairnError('ERR_CONTENT_LENGTH', `body runs past its Content-Length of ${this.expected} bytes`)
+        : new CairnError('ERR_PAYLOAD_TOO_LARGE', `body passes the limit of ${this.expected} bytes`))
       return
     }
     callback(null, chunk)
@@ -258,7 +273,7 @@ export class UploadGuard extends Transform {
 
   override _flush (callback: TransformCallback): void {
     clearInterval(this.timer)
-    if (this.received !== this.expected) {
+    if (this.mode === 'exact' && this.received !== this.expected) {
       callback(new CairnError('ERR_CONTENT_LENGTH', `body ended after ${this.received} bytes; Content-Length declared ${this.expected}`))
       return
     }
@@ -269,4 +284,31 @@ export class UploadGuard extends Transform {
     clearInterval(this.timer)
     callback(err)
   }
+}
+
+/**
+ * A request body behind an UploadGuard, wired so that the client going away,
+ * a stall, a too-slow client or the provider stopping each fail the body with
+ * a code — and so that a guard nobody reads yet cannot crash the provider with
+ * an unobserved 'error'. The caller reads the guard and, on failure, prefers
+ * `guard.errored` (the truer account) to what its reader saw.
+ */
+export function guardedBody (ctx: Context, expected: number, limits: UploadLimits, mode: 'exact' | 'at-most' = 'exact'): UploadGuard {
+  const { req, signal } = ctx
+  const guard = new UploadGuard(expected, limits, mode)
+  const cut = (): CairnError => new CairnError('ERR_CONTENT_LENGTH', mode === 'exact'
+    ? `connection closed after ${guard.bytes} of ${expected} bytes`
+    : `connection closed after ${guard.bytes} bytes, before the body ended`)
+  guard.on('error', () => {})
+  req.on('error', () => { guard.destroy(cut()) })
+  req.on('close', () => { if (!req.complete && !guard.destroyed) guard.destroy(cut()) })
+  signal.addEventListener('abort', () => {
+    if (guard.destroyed) return
+    const reason = toCairnError(signal.reason)
+    guard.destroy(reason.code === 'ERR_SHUTTING_DOWN' || req.complete ? reason : cut())
+  }, { once: true })
+  // the guard answers a stall with ERR_TIMEOUT; the socket's own idle cut stays as a backstop behind it
+  req.socket.setTimeout(limits.idleTimeoutMs + Math.max(1000, limits.idleTimeoutMs))
+  req.pipe(guard)
+  return guard
 }

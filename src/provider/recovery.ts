@@ -8,7 +8,8 @@
  * whose ledger batch never committed. Recovery runs before the provider
  * listens and restores the invariants the rest of the node relies on:
  *
- * - `tmp/` is empty (partial uploads are never valid data);
+ * - `tmp/` holds nothing of a writer that is gone (partial uploads are never
+ *   valid data; a live command's spool, its pid in the name, is left alone);
  * - every file in `pieces/` belongs to an indexed piece; an unindexed piece
  *   (and its layer cache) is moved to `quarantine/`, never served, never
  *   silently deleted;
@@ -29,6 +30,7 @@ import type { ErrorCode } from '../errors.js'
 import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import type { PieceStore } from '../store/pieces.js'
+import { writerGone } from '../fs/temp.js'
 import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from './deals.js'
 
 export interface RecoveryOptions {
@@ -121,8 +123,10 @@ export async function recoverProvider (options: RecoveryOptions): Promise<Recove
   const log = options.log ?? (() => {})
   const report: RecoveryReport = { tempFilesRemoved: 0, quarantined: [], failed: [], danglingBlocks: 0, piecesChecked: 0 }
 
+  // a temporary file whose writer still runs (a `get` spooling beside this start) is not debris (src/fs/temp.ts)
   await mkdir(store.tmpDir, { recursive: true })
   for (const name of await readdir(store.tmpDir)) {
+    if (!writerGone(name)) continue
     await rm(join(store.tmpDir, name), { recursive: true, force: true })
     report.tempFilesRemoved++
   }
@@ -137,6 +141,7 @@ export async function recoverProvider (options: RecoveryOptions): Promise<Recove
   for (const name of await readdir(store.dir)) {
     const path = join(store.dir, name)
     if (name.startsWith('.') && name.endsWith('.tmp')) {
+      if (!writerGone(name)) continue
       await rm(path, { force: true })
       report.tempFilesRemoved++
       continue

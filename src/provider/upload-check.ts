@@ -22,24 +22,35 @@ import { DagVerifier, encodeFramePrefix, encodeHeader, linksOf, readCar } from '
 import { TimeSlicer } from '../slice.js'
 
 export interface UploadCheck {
+  /** the DAG's root: the deal's payloadCid, or the CAR header's root where none was expected */
+  root: CID
   /** the blocks in CAR order, and where each block's bytes start in the CAR and how long they are */
   blocks: Array<{ cid: CID, offset: number, length: number }>
   /** the CAR is exactly the canonical DFS CAR of the DAG */
   canonical: boolean
 }
 
-/** Reads and checks an upload's CAR for a deal on `root`; throws a coded error on the first fault. */
-export async function checkUploadCar (car: AsyncIterable<Uint8Array>, root: CID): Promise<UploadCheck> {
+/**
+ * Reads and checks an upload's CAR for a deal on `root` — or, without one, on
+ * the root its header names (a PDP piece that happens to be a CAR); throws a
+ * coded error on the first fault.
+ */
+export async function checkUploadCar (car: AsyncIterable<Uint8Array>, expected: CID | undefined): Promise<UploadCheck> {
   const slicer = new TimeSlicer()
-  const verifier = new DagVerifier(root, { order: 'linked' })
-  const dfs = new DagVerifier(root, { order: 'dfs' })
+  let root = expected as CID
+  let verifier = expected === undefined ? undefined as unknown as DagVerifier : new DagVerifier(expected, { order: 'linked' })
+  let dfs = expected === undefined ? undefined as unknown as DagVerifier : new DagVerifier(expected, { order: 'dfs' })
   const blocks: UploadCheck['blocks'] = []
   let canonical = true
   for await (const block of readCar(car, {
     onHeader: (header) => {
       const first = header.roots[0]
-      if (first === undefined || !first.equals(root)) {
-        throw new CairnError('ERR_CAR_ROOT_MISSING', `the CAR's root is ${String(first)}; the deal's payloadCid is ${root.toString()}`)
+      if (expected === undefined && first !== undefined) {
+        root = first
+        verifier = new DagVerifier(first, { order: 'linked' })
+        dfs = new DagVerifier(first, { order: 'dfs' })
+      } else if (first === undefined || !first.equals(root)) {
+        throw new CairnError('ERR_CAR_ROOT_MISSING', `the CAR's root is ${String(first)}; the deal's payloadCid is ${String(root)}`)
       }
     },
     // leaves are only hashed here (the piece store has the bytes), not copied out
@@ -59,7 +70,7 @@ export async function checkUploadCar (car: AsyncIterable<Uint8Array>, root: CID)
   if (canonical) {
     try { dfs.finish() } catch { canonical = false }
   }
-  return { blocks, canonical }
+  return { root, blocks, canonical }
 }
 
 /** Links per node in a balanced UnixFS file (both IPIP-499 profiles use 174 or more). */

@@ -9,11 +9,12 @@
 import { open, rm, stat, type FileHandle } from 'node:fs/promises'
 import { createReadStream, type ReadStream } from 'node:fs'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { tempName } from '../fs/temp.js'
 import { createPieceHasher, type PieceInfo } from '../../proofs/index.js'
 import { CairnError, fromSystemError } from '../errors.js'
 import { commitFile } from '../fs/atomic.js'
 import { buffers } from '../fs/pool.js'
+import { writeAll } from '../fs/write.js'
 
 export interface StagedPiece {
   readonly piece: PieceInfo
@@ -50,14 +51,6 @@ const WRITE_BEHIND = 8 * 1024 * 1024
  */
 const GATHER = 1024 * 1024
 
-async function writeAll (handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0
-  while (done < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done)
-    done += bytesWritten
-  }
-}
-
 export class PieceStore {
   constructor (readonly dir: string, readonly tmpDir: string, private readonly faults: StoreFaults = {}) {}
 
@@ -87,7 +80,7 @@ export class PieceStore {
    * time, never refill one it yielded.
    */
   async stage (source: AsyncIterable<Uint8Array>, options: { onBytes?: (total: number) => void, signal?: AbortSignal, layerLevel?: number } = {}): Promise<StagedPiece> {
-    const temp = join(this.tmpDir, `piece-${randomBytes(8).toString('hex')}.car`)
+    const temp = join(this.tmpDir, tempName('piece', '.car'))
     let handle: FileHandle | undefined
     const writes: Array<{ done: Promise<void>, length: number, chunk: Uint8Array }> = []
     let writing = 0

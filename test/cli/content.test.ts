@@ -42,8 +42,8 @@ test('add stores the piece that pack writes; piece of that CAR equals data-segme
   t.is(added.code, 0, added.stderr)
   const result = JSON.parse(added.stdout)
   t.regex(result.root, /^bafy/)
-  t.regex(result.piece.cid, /^bafkzcib/)
-  t.regex(result.piece.cidV1, /^baga6ea4sea/)
+  t.regex(result.pieceCid, /^bafkzcib/)
+  t.regex(result.pieceCidV1, /^baga6ea4sea/)
   t.is(result.files, 2)
   t.is(result.bytes, 1_300_006)
 
@@ -51,13 +51,13 @@ test('add stores the piece that pack writes; piece of that CAR equals data-segme
   const packed = await cairn(['pack', input, '-o', car])
   t.is(packed.code, 0, packed.stderr)
   const bytes = await readFile(car)
-  t.is(result.piece.payloadSize, bytes.length)
-  t.deepEqual(await readFile(join(repo, 'pieces', `${result.piece.cid}.car`)), bytes)
-  t.is(Piece.fromPayload(bytes).link.toString(), result.piece.cid)
+  t.is(result.payloadSize, bytes.length)
+  t.deepEqual(await readFile(join(repo, 'pieces', `${result.pieceCid}.car`)), bytes)
+  t.is(Piece.fromPayload(bytes).link.toString(), result.pieceCid)
 
   const piece = await cairn(['--json', 'piece', car])
   t.is(piece.code, 0, piece.stderr)
-  t.like(JSON.parse(piece.stdout), { cid: result.piece.cid, cidV1: result.piece.cidV1, paddedSize: result.piece.size, payloadSize: String(bytes.length) })
+  t.like(JSON.parse(piece.stdout), { pieceCid: result.pieceCid, pieceCidV1: result.pieceCidV1, pieceSize: result.pieceSize, payloadSize: bytes.length })
 })
 
 test('add -Q prints the root only; --only-hash stores nothing and needs no repo', async t => {

@@ -11,6 +11,7 @@ import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promi
 import { join } from 'node:path'
 import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../../src/provider/deals.js'
 import { quarantineDir, recoverProvider } from '../../src/provider/recovery.js'
+import { tempName } from '../../src/fs/temp.js'
 import { destroy, errorCode, makeDeal, payload, proofRequestBody, summarize, uploadPiece, world, type World } from './helpers.js'
 
 async function keys (w: World, prefix: string): Promise<string[]> {
@@ -34,6 +35,20 @@ async function served (w: World, p: Awaited<ReturnType<typeof payload>>): Promis
   await piece.arrayBuffer()
   return { raw: raw.status, piece: piece.status }
 }
+
+test('a temporary file whose writer still runs is left alone (a get spooling beside the start)', async (t) => {
+  const w = await world()
+  try {
+    const live = tempName('get', '.car')
+    await writeFile(join(w.repo.tmpDir, live), 'spooling')
+    await writeFile(join(w.repo.tmpDir, 'piece-2147483646-0123456789abcdef.car'), 'a dead writer')
+    const report = await recoverProvider({ db: await w.repo.db(), ledger: w.ledger, store: w.store })
+    t.is(report.tempFilesRemoved, 1)
+    t.deepEqual(await readdir(w.repo.tmpDir), [live])
+  } finally {
+    await destroy(w)
+  }
+})
 
 test('temporary files and interrupted atomic writes are removed', async (t) => {
   const w = await world()

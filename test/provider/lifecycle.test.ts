@@ -5,10 +5,11 @@
  * past its end stops being served (unless another active deal holds the same
  * piece) and its piece file goes after the retention grace; a proposal that
  * starts too far ahead is refused; the schedule is worked a bounded batch at a
- * time and caught up after a restart.
+ * time and caught up after a restart. The PDP piece store (docs/pdp.md) and
+ * the deal pieces never touch each other's files.
  */
 import test from 'ava'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
@@ -37,6 +38,7 @@ async function world (terms: Parameters<typeof testTerms>[0] = {}, batch?: numbe
   let repo = await Repo.init(join(dir, 'repo'))
   const start = async (): Promise<ProviderNode> => await startProviderNode(repo, testTerms({ capacity: 1n << 20n, uploadWindow: 3600, retentionGrace: 86400, ...terms }), {
     now: () => clock.now,
+    pdp: { now: () => clock.now },
     // ticked by the test
     lifecycle: { tickMs: 3_600_000, batch }
   })
@@ -197,4 +199,29 @@ test('provider start refuses a malformed --upload-window, --max-start-delay or -
     t.is(run.code, 2, `${flag}: ${run.stderr}`)
     t.regex(run.stderr, new RegExp(`ERR_INVALID_ARGUMENT: ${flag} must be a duration`))
   }
+})
+
+/** Stores `p`'s bytes as a PDP piece (a classic upload, docs/pdp.md): parked, under the same piece CID. */
+async function pdpUpload (w: World, p: Payload): Promise<void> {
+  const created = await fetch(`${w.provider.url}/pdp/piece`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pieceCid: p.pieceCid.toString() }) })
+  if (created.status !== 201) throw new Error(`POST /pdp/piece: ${created.status} ${await created.text()}`)
+  const put = await fetch(`${w.provider.url}${created.headers.get('location') ?? ''}`, { method: 'PUT', body: p.car })
+  if (put.status !== 204) throw new Error(`PUT: ${put.status} ${await put.text()}`)
+}
+
+test('the PDP sweep of a parked piece leaves a deal piece of the same bytes stored and served', async (t) => {
+  const w = await world({ capacity: 1n << 30n })
+  t.teardown(w.close)
+  const p = await payload(31)
+  const id = await deal(w, p, 1n, START, START + 10 * 86400)
+  t.is((await uploadPiece(w.provider.url, w.client, id, p.car)).status, 200)
+  await pdpUpload(w, p)
+  // past the park TTL (24 h), long before the deal's end
+  w.clock.now = START + 2 * 86400
+  t.is(await w.provider.pdp.sweep(), 1)
+  t.deepEqual(await readdir(join(w.repo.path, 'pdp', 'pieces')), [])
+  t.deepEqual((await w.provider.lifecycle!.tick()).expired, [])
+  t.true((await stat(join(w.repo.piecesDir, `${p.pieceCid.toString()}.car`))).isFile())
+  t.deepEqual(await served(w, p), { raw: 200, piece: 200 })
+  t.is((await w.provider.ledger.deal(id))?.state, 'active')
 })
