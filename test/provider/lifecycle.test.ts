@@ -5,8 +5,9 @@
  * past its end stops being served (unless another active deal holds the same
  * piece) and its piece file goes after the retention grace; a proposal that
  * starts too far ahead is refused; the schedule is worked a bounded batch at a
- * time and caught up after a restart. The PDP piece store (docs/pdp.md) and
- * the deal pieces never touch each other's files.
+ * time and caught up after a restart. A piece in its grace survives a restart,
+ * and the PDP piece store (docs/pdp.md) and the deal pieces never touch each
+ * other's files.
  */
 import test from 'ava'
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
@@ -38,6 +39,8 @@ async function world (terms: Parameters<typeof testTerms>[0] = {}, batch?: numbe
   let repo = await Repo.init(join(dir, 'repo'))
   const start = async (): Promise<ProviderNode> => await startProviderNode(repo, testTerms({ capacity: 1n << 20n, uploadWindow: 3600, retentionGrace: 86400, ...terms }), {
     now: () => clock.now,
+    // as `provider start` does
+    recover: true,
     pdp: { now: () => clock.now },
     // ticked by the test
     lifecycle: { tickMs: 3_600_000, batch }
@@ -208,6 +211,27 @@ async function pdpUpload (w: World, p: Payload): Promise<void> {
   const put = await fetch(`${w.provider.url}${created.headers.get('location') ?? ''}`, { method: 'PUT', body: p.car })
   if (put.status !== 204) throw new Error(`PUT: ${put.status} ${await put.text()}`)
 }
+
+test('a piece in its retention grace survives a restart with recovery; its removal leaves the PDP copy of the same bytes', async (t) => {
+  const w = await world({ capacity: 1n << 30n, retentionGrace: 1000 })
+  t.teardown(w.close)
+  const p = await payload(30)
+  const id = await deal(w, p, 1n, START, START + 4000)
+  t.is((await uploadPiece(w.provider.url, w.client, id, p.car)).status, 200)
+  await pdpUpload(w, p)
+  const pdpFile = join(w.repo.path, 'pdp', 'pieces', `${p.pieceCid.toString()}.car`)
+  w.clock.now = START + 4000
+  t.deepEqual((await w.provider.lifecycle!.tick()).expired, [id])
+  t.deepEqual(await served(w, p), { raw: 200, piece: 200 }, 'the PDP piece is still served')
+  await w.restart()
+  t.deepEqual((await readdir(w.repo.piecesDir)).sort(), [`${p.pieceCid.toString()}.car`, `${p.pieceCid.toString()}.layers`], 'not quarantined during the grace')
+  t.deepEqual(await readdir(join(w.repo.path, 'quarantine')).catch(() => []), [])
+  w.clock.now = START + 5000
+  t.deepEqual((await w.provider.lifecycle!.tick()).removed, [p.pieceCid.toString()])
+  t.deepEqual(await readdir(w.repo.piecesDir), [])
+  t.true((await stat(pdpFile)).isFile(), 'the PDP store\'s file is not the deal\'s to remove')
+  t.deepEqual(await served(w, p), { raw: 200, piece: 200 })
+})
 
 test('the PDP sweep of a parked piece leaves a deal piece of the same bytes stored and served', async (t) => {
   const w = await world({ capacity: 1n << 30n })
