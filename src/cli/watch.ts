@@ -83,7 +83,7 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
     })
     const deals = [...new Set(unrepaired.map(u => u.deal))]
     // --json: the summary is the last line, as a script reads it
-    if (out.json) out.line({ summary }, () => '')
+    if (out.json) out.line({ summary: { ...summary, unrepaired: deals.length } }, () => '')
     else out.info(`watch stopped: ${summary.audits} audits (${summary.passed} passed, ${summary.failed} failed, ${summary.missed} missed), ${summary.expired} deals expired, ${summary.dealsFailed} deals failed${deals.length > 0 ? `, ${deals.length} not repaired` : ''}`)
     const first = unrepaired[0]
     if (first !== undefined) {
