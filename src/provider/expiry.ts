@@ -8,13 +8,15 @@
  * schedule lives in the ledger's indexes and the repo, not in memory: after a
  * restart the first ticks catch up with whatever fell due meanwhile.
  */
-import type { Logger } from './interface.js'
+import type { DealLogFields, Logger } from './interface.js'
 
 export interface LifecycleWork {
   /** expires up to `limit` deals due by `now` (unix s); resolves to how many were due */
   expireDue (now: number, limit: number): Promise<{ due: number, expired: string[] }>
   /** removes up to `limit` pieces whose grace ended by `now`; resolves to how many were due */
   collect (now: number, limit: number): Promise<{ due: number, removed: string[] }>
+  /** client, piece and size of a deal, for its log line */
+  summary?: (dealId: string) => Promise<DealLogFields | undefined>
 }
 
 export interface LifecycleOptions {
@@ -46,8 +48,10 @@ export class LifecycleScheduler {
     const now = this.now()
     const deals = await this.work.expireDue(now, this.batch)
     const pieces = await this.work.collect(now, this.batch)
-    for (const deal of deals.expired) this.options.log?.('deal-expired', { deal })
-    for (const piece of pieces.removed) this.options.log?.('piece-removed', { piece })
+    if (this.options.log !== undefined) {
+      for (const deal of deals.expired) this.options.log('deal-expired', { deal, ...await this.work.summary?.(deal).catch(() => undefined) })
+      for (const piece of pieces.removed) this.options.log('piece-removed', { pieceCid: piece })
+    }
     return { expired: deals.expired, removed: pieces.removed, more: deals.due >= this.batch || pieces.due >= this.batch }
   }
 
@@ -60,7 +64,7 @@ export class LifecycleScheduler {
           await new Promise(resolve => setImmediate(resolve))
         }
       } catch (err) {
-        this.options.log?.('lifecycle-error', { message: (err as Error).message })
+        this.options.log?.('lifecycle-error', { code: (err as { code?: string }).code, message: (err as Error).message })
       }
     }
     const schedule = (): void => {

@@ -29,6 +29,8 @@ interface World {
   provider: ProviderNode
   client: ReturnType<typeof newClient>
   clock: { now: number }
+  /** what the node logged */
+  logs: Array<{ event: string, fields: Record<string, unknown> }>
   restart: () => Promise<void>
   close: () => Promise<void>
 }
@@ -36,9 +38,11 @@ interface World {
 async function world (terms: Parameters<typeof testTerms>[0] = {}, batch?: number): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-lifecycle-'))
   const clock = { now: START }
+  const logs: World['logs'] = []
   let repo = await Repo.init(join(dir, 'repo'))
   const start = async (): Promise<ProviderNode> => await startProviderNode(repo, testTerms({ capacity: 1n << 20n, uploadWindow: 3600, retentionGrace: 86400, ...terms }), {
     now: () => clock.now,
+    log: (event, fields = {}) => { logs.push({ event, fields }) },
     // as `provider start` does
     recover: true,
     pdp: { now: () => clock.now },
@@ -51,6 +55,7 @@ async function world (terms: Parameters<typeof testTerms>[0] = {}, batch?: numbe
     provider: await start(),
     client: newClient(),
     clock,
+    logs,
     restart: async () => {
       await w.provider.close()
       await repo.close()
@@ -164,6 +169,8 @@ test('a deal past its end stops being served and proven; its piece file goes aft
   const proof = await fetch(`${w.provider.url}/v1/deals/${single}/proofs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: proofRequestBody(w.client, single, 4, w.clock.now) })
   t.is(await errorCode(proof), 'ERR_DEAL_EXPIRED')
   t.deepEqual((await w.provider.lifecycle!.tick()).expired.sort(), [early, single].sort())
+  // one line per expired deal, with the fields an operator finds on every deal's lines
+  t.like(w.logs.find(l => l.event === 'deal-expired' && l.fields.deal === single)?.fields, { client: w.client.did, pieceCid: alone.pieceCid.toString(), pieceSize: Number(alone.pieceSize) })
   t.deepEqual(await served(w, alone), { raw: 404, piece: 404 }, 'an ended deal\'s content is no longer served')
   t.deepEqual(await served(w, shared), { raw: 200, piece: 200 }, 'the same piece under a deal still active is')
   t.like(await w.provider.ledger.stats(), { deals: { active: 1, expired: 2 }, used: shared.pieceSize })
@@ -171,6 +178,7 @@ test('a deal past its end stops being served and proven; its piece file goes aft
   t.deepEqual(await files(), [`${shared.pieceCid}.car`, `${shared.pieceCid}.layers`, `${alone.pieceCid}.car`, `${alone.pieceCid}.layers`].sort(), 'kept through the grace')
   w.clock.now = START + 5000
   t.deepEqual((await w.provider.lifecycle!.tick()).removed, [alone.pieceCid.toString()])
+  t.deepEqual(w.logs.filter(l => l.event === 'piece-removed').map(l => l.fields), [{ pieceCid: alone.pieceCid.toString() }])
   t.deepEqual(await files(), [`${shared.pieceCid}.car`, `${shared.pieceCid}.layers`].sort())
   w.clock.now = START + 8000
   t.deepEqual((await w.provider.lifecycle!.tick()).expired, [late])
