@@ -193,14 +193,20 @@ export class ProviderClient {
   private async * paced (body: Dispatcher.ResponseData['body']): AsyncGenerator<Uint8Array> {
     const started = Date.now()
     let bytes = 0
+    let last = started
     let slow: CairnError | undefined
     const check = (): void => {
-      const elapsed = Date.now() - started
+      const now = Date.now()
+      const elapsed = now - started
       // silence is undici's to cut (bodyTimeout, ERR_TIMEOUT); the average is judged from twice that on
       if (elapsed < 2 * this.bodyTimeout || this.minRate <= 0) return
       const rate = bytes * 1000 / elapsed
       if (rate < this.minRate) {
-        slow = new CairnError('ERR_TRANSFER_TOO_SLOW', `provider ${this.url} sent ${bytes} bytes in ${elapsed} ms (${Math.floor(rate)} bytes/s); at least ${this.minRate} bytes/s are expected`)
+        // a stalled event loop can run this check before undici's silence timer: a body that has
+        // been silent for the body timeout is still a silence, whichever timer noticed it
+        slow = now - last >= this.bodyTimeout
+          ? new CairnError('ERR_TIMEOUT', `provider ${this.url} sent nothing for ${now - last} ms (after ${bytes} bytes); the limit is ${this.bodyTimeout} ms`)
+          : new CairnError('ERR_TRANSFER_TOO_SLOW', `provider ${this.url} sent ${bytes} bytes in ${elapsed} ms (${Math.floor(rate)} bytes/s); at least ${this.minRate} bytes/s are expected`)
         body.destroy(slow)
       }
     }
@@ -209,6 +215,7 @@ export class ProviderClient {
     try {
       for await (const chunk of body as AsyncIterable<Uint8Array>) {
         bytes += chunk.length
+        last = Date.now()
         yield chunk
       }
     } catch (err) {

@@ -81,3 +81,15 @@ test('a retrieval trickling below the rate floor is ERR_TRANSFER_TOO_SLOW; a sil
   t.is(quiet.code, 5, quiet.stderr)
   t.regex(quiet.stderr, /ERR_TIMEOUT/)
 })
+
+test('a silence noticed late (the event loop stalled past both deadlines) is still ERR_TIMEOUT, not ERR_TRANSFER_TOO_SLOW', async (t) => {
+  const url = await misbehaving(t, (_req, res) => { res.writeHead(200, { 'content-type': 'application/vnd.ipld.car; version=1' }); res.write(Uint8Array.of(0x3a)) })
+  const client = new ProviderClient(url, { bodyTimeoutMs: 200, minBytesPerSecond: 1000 })
+  const body = (await client.car(CID.parse('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku')))[Symbol.asyncIterator]()
+  t.is((await body.next()).value?.length, 1)
+  // as a loaded machine does: nothing runs until the silence and the rate deadlines have both passed
+  const until = Date.now() + 700
+  while (Date.now() < until) { /* stalled */ }
+  const err = await t.throwsAsync(body.next())
+  t.is((err as { code?: string }).code, 'ERR_TIMEOUT', err?.message)
+})
