@@ -7,7 +7,8 @@
  *   npm run bench -- --sizes 64M       # a quick run
  *   npm run bench -- --skip-slow-peers # leave out data-segment (≈ 7 MB/s)
  *   flags: --memory-size 2G, --proof-size 1G, --no-ledger, --no-proofs, --no-transfer, --no-encrypt,
- *          --encrypt-pairs 3, --routing-multihashes 1M, --no-routing, --no-cluster
+ *          --encrypt-pairs 3, --routing-multihashes 1M, --no-routing, --no-cluster,
+ *          --ask-deals 10,1000,100000, --no-ask
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir, cpus } from 'node:os'
@@ -33,6 +34,7 @@ async function main (): Promise<void> {
   const encrypt: EncryptBench[] = []
   let routing: unknown
   let cluster: unknown
+  let ask: unknown[] | undefined
   const work = await mkdtemp(join(tmpdir(), 'cairn-bench-'))
   const results: Measure[] = []
   try {
@@ -90,6 +92,16 @@ async function main (): Promise<void> {
       const { benchProofs } = await import('./proofs.js')
       proofs = await benchProofs(parseSize(opt('--proof-size') ?? '1G'), { dir: work, rounds: 30 })
     }
+    if (!argv.includes('--no-ask')) {
+      // GET /v1/ask and /metrics must stay flat as the ledger grows
+      const { benchAsk, askLine } = await import('./ask.js')
+      ask = []
+      for (const deals of (opt('--ask-deals') ?? '10,1000,100000').split(',').map(Number)) {
+        const r = await benchAsk(work, deals)
+        process.stderr.write(`  ${askLine(r)}\n`)
+        ask.push(r)
+      }
+    }
     if (!argv.includes('--no-routing')) {
       // lookups at an indexer holding 1 M multihashes; announcing a 1 GiB DAG's 4,100 blocks (docs/routing.md)
       const { benchRouting, parseCount } = await import('./routing.js')
@@ -104,9 +116,10 @@ async function main (): Promise<void> {
   for (const e of encrypt) process.stdout.write(`\nadd --encrypt ÷ add, ${e.label}: median ${(e.median * 100).toFixed(1)} % (range ${(e.min * 100).toFixed(1)}–${(e.max * 100).toFixed(1)} %, ${e.pairs} alternating pairs)\n`)
   if (routing !== undefined) process.stdout.write(`\nrouting: ${JSON.stringify(routing)}\n`)
   if (cluster !== undefined) process.stdout.write(`\ncluster: ${JSON.stringify(cluster)}\n`)
+  if (ask !== undefined) process.stdout.write(`\nask: ${JSON.stringify(ask)}\n`)
   await mkdir(join(ROOT, 'bench'), { recursive: true })
   await writeFile(join(ROOT, 'bench', 'results.json'), JSON.stringify({
-    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs, encrypt, routing, cluster
+    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results, ledger, proofs, encrypt, routing, cluster, ask
   }, null, 2) + '\n')
 }
 

@@ -70,6 +70,7 @@ program.command('get').argument('<cid[/path]>').description('retrieve from the r
   .option('--provider <url>', 'a provider to try (repeatable), after the local repo and those holding deals', many)
   .option('--router <url>', 'a delegated router to ask for providers when none is named (repeatable; default: `cairn routers ls`)', many)
   .option('--force', 'replace an existing target')
+  .option('--timeout <duration>', 'give up on a provider that sends no byte for this long, or averages under 16 KiB/s from twice this on (500ms, 30s, 2m)', '30s')
   .action(load('get'))
 
 const providers = program.command('providers').description('the address book: providers known by URL and did:key, with their signed asks')
@@ -83,16 +84,18 @@ routers.command('add').argument('<url>').description('check that a router answer
 routers.command('ls').description('the configured routers').action(routersVerb('ls'))
 routers.command('rm').argument('<url>').description('forget a router').action(routersVerb('rm'))
 program.command('ask').argument('<url>').description("show a provider's signed ask, verified").action(load('ask'))
-program.command('deal').argument('<cid>').description('propose the piece of <cid>, upload it, wait until the provider has verified and stored it')
+program.command('deal').argument('[cid]').description('propose the piece of <cid>, upload it, wait until the provider has verified and stored it; --resume <id> takes an interrupted deal on')
   .option('--provider <url>', 'provider to deal with (repeatable; default: the cheapest in the address book)', many)
   .option('--replicas <n>', 'without --provider: how many distinct providers to use', '1')
   .option('--duration <duration>', 'deal length (seconds, or 24h, 180d…)', '180d')
-  .option('--max-price <amount>', 'most paid per GiB per day, base units')
+  .option('--max-price <amount>', 'most paid per GiB per day, base units (default 1000: a provider\'s ask is never taken as it is)')
   .option('--challenges <n>', 'challenges per proof')
   .option('--proving-period <duration>', 'how often the provider proves possession (default: its ask)')
   .option('--label <text>', 'a label of up to 256 bytes')
+  .option('--resume <id>', 'resume an interrupted deal (proposed or accepted) instead of making a new one')
+  .option('--start-delay <duration>', 'time from now to the deal\'s start, by which the upload must be done (default: the upload at 1 MiB/s, 0 up to 60 MiB)')
   .action(load('deal'))
-program.command('deals').argument('[show]').argument('[id]').description("the client's deals; `deals show <id>` for one")
+program.command('deals').argument('[show|cancel]').argument('[id]').description("the client's deals; `deals show <id>` for one; `deals cancel <id>` cancels one not yet active and tells its provider")
   .option('--state <state>', 'only deals in this state')
   .option('--provider <did|url>', 'only deals with this provider')
   .action(load('deals'))
@@ -118,13 +121,15 @@ ledger.command('log').description('entries, newest first')
   .option('--kind <kind>', 'only entries of this kind (deal-proposed, proof-passed, payment-accrued, …)')
   .option('--limit <n>', 'at most this many entries')
   .action(ledgerVerb('log'))
-ledger.command('verify').description('re-check the whole chain: links, entry CIDs, signatures; exit 3 at the first broken entry')
+ledger.command('verify').description('re-check the whole chain (links, entry CIDs, signatures) and re-derive every index from it; exit 3 at the first broken entry or index')
   .option('--all-signatures', 'verify every signature on its own, not only through the hash chain')
+  .option('--against <export>', "also check a counterparty's `ledger export` still holds every head of it this ledger witnessed (exit 3 if cut short or rewritten)")
   .action(ledgerVerb('verify'))
 ledger.command('export').description('all entries as newline-delimited DAG-JSON, verifiable by a third party')
   .option('-o, --output <file>', 'write to a new file instead of stdout')
   .action(ledgerVerb('export'))
 ledger.command('balance').description('per counterparty: earned, paid, slashed collateral, outstanding').action(ledgerVerb('balance'))
+ledger.command('witness').description("counterparties' ledger heads seen in signed messages: how many, and the newest").action(ledgerVerb('witness'))
 
 const provider = program.command('provider').description('run a storage provider and ask the running one about itself')
 // every `provider start` option comes from one table (src/provider/options.ts), which also reads config.json
@@ -182,7 +187,8 @@ const examples = {
     'cairn get bafy…/cat.jpg -o - > cat.jpg',
     'cairn get bafy… --car - --provider http://provider.example:7470 > photos.car',
     'cairn get bafy…/notes/diary.txt   # in an encrypted tree too: real names, looked up in its encrypted names',
-    'cairn get bafy… --router http://indexer.example:7480   # no repo needed'
+    'cairn get bafy… --router http://indexer.example:7480   # no repo needed',
+    'cairn get bafy… -o photos/ --timeout 2m   # give up on a provider silent for 2 minutes, or slower than 16 KiB/s on average'
   ],
   share: ['cairn share bafy… --to age1…', 'cairn share photos.car --recipients-file team.txt --json'],
   providers: ['cairn providers add http://provider.example:7470', 'cairn providers ls'],
@@ -199,22 +205,35 @@ const examples = {
     'cairn indexer start --json   # prints its URL; GET /routing/v1/providers/<cid> asks it who serves a CID'
   ],
   ask: ['cairn ask http://provider.example:7470', 'cairn ask --json http://provider.example:7470 | jq .ask.pricePerGiBDay'],
-  deal: ['cairn deal bafy… --provider http://provider.example:7470 --duration 180d --max-price 50', 'cairn deal bafy… --replicas 3 --max-price 40', 'cairn deal --json bafy… --provider http://a:7470 --provider http://b:7470'],
-  deals: ['cairn deals', 'cairn deals --state active --json', 'cairn deals show bafyrei…'],
+  deal: [
+    'cairn deal bafy… --provider http://provider.example:7470 --duration 180d --max-price 50',
+    'cairn deal bafy… --replicas 3   # at most 1000 per GiB per day: a provider\'s ask is never taken as it is',
+    'cairn deal --json bafy… --provider http://a:7470 --provider http://b:7470',
+    'cairn deal bafy… --provider http://provider.example:7470 --start-delay 1h   # the upload must be done by the start',
+    'cairn deal --resume bafyrei…   # an interrupted deal, from where it stopped'
+  ],
+  deals: ['cairn deals', 'cairn deals --state active --json', 'cairn deals show bafyrei…', 'cairn deals cancel bafyrei…   # a deal not yet active; its provider frees the space'],
   audit: ['cairn audit --all', 'cairn audit bafyrei… --challenges 32 --timeout 1m'],
   watch: ['cairn watch', 'cairn watch --once --json', 'cairn watch --until 2025-12-31T00:00:00Z'],
-  ledger: ['cairn ledger log --limit 20', 'cairn ledger verify', 'cairn ledger export -o ledger.ndjson'],
+  ledger: ['cairn ledger log --limit 20', 'cairn ledger verify', 'cairn ledger export -o ledger.ndjson', 'cairn ledger witness'],
   'ledger log': ['cairn ledger log --limit 20', 'cairn ledger log --deal bafyrei… --json', 'cairn ledger log --kind proof-failed | head'],
-  'ledger verify': ['cairn ledger verify', 'cairn ledger verify --all-signatures --json'],
+  'ledger verify': [
+    'cairn ledger verify',
+    'cairn ledger verify --all-signatures --json',
+    'cairn ledger verify --against provider-ledger.ndjson   # the provider\'s export still holds every head of it seen here'
+  ],
   'ledger export': ['cairn ledger export -o ledger.ndjson', 'cairn ledger export | gzip > ledger.ndjson.gz'],
   'ledger balance': ['cairn ledger balance', 'cairn ledger balance --json'],
+  'ledger witness': ['cairn ledger witness', 'cairn ledger witness --json | jq -r ".[].counterparty"'],
   provider: ['cairn provider start --listen 0.0.0.0:7470', 'cairn provider status', 'cairn provider config --json'],
   'provider start': [
     'cairn --repo /srv/cairn provider start --listen 0.0.0.0:7470 --price 40 --capacity 4TiB',
     'cairn provider start --log-format json --admin-port 7471',
     'cairn provider start --config /etc/cairn/provider.json',
     'cairn provider start --listen 0.0.0.0:7470 --announce-to http://indexer.example:7480 --announce-address http://provider.example:7470',
-    'cairn provider start --payee 0x1111111111111111111111111111111111111111 --park-ttl 24h --park-quota 64GiB'
+    'cairn provider start --payee 0x1111111111111111111111111111111111111111 --park-ttl 24h --park-quota 64GiB',
+    'cairn provider start --upload-window 30m --max-start-delay 3d --retention-grace 0   # deals that end, and their pieces removed at once',
+    'cairn provider start --max-connections 8192 --max-connections-per-peer 256'
   ],
   'provider config': ['cairn provider config', 'cairn provider config --capacity 8TiB --json > provider.json'],
   'provider status': ['cairn provider status', 'cairn provider status --json | jq .capacity'],

@@ -1,10 +1,13 @@
 /**
  * `cairn deals [--state S] [--provider P]` and `cairn deals show <id>` (SPEC
  * §2 Client): the client's deals as its own ledger records them.
+ * `cairn deals cancel <id>` cancels a deal not yet active, telling its provider.
  */
 import { CairnError } from '../errors.js'
 import { isDealState } from '../deal/state.js'
-import { resolveRepoPath } from '../repo/repo.js'
+import { cancelDeal } from '../client/deal.js'
+import { LevelLedger } from '../ledger/level.js'
+import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { withReads } from './reads.js'
 import { Output, type GlobalOptions } from './output.js'
 import { table } from './providers.js'
@@ -18,8 +21,13 @@ interface DealsOptions extends GlobalOptions {
 export default async function deals (args: string[], options: DealsOptions): Promise<void> {
   const out = new Output(options)
   const [verb, id] = args
-  if (verb !== undefined && verb !== 'show') throw new CairnError('ERR_USAGE', `unknown deals command ${JSON.stringify(verb)}; expected \`cairn deals\` or \`cairn deals show <id>\``)
+  if (verb !== undefined && verb !== 'show' && verb !== 'cancel') throw new CairnError('ERR_USAGE', `unknown deals command ${JSON.stringify(verb)}; expected \`cairn deals\`, \`cairn deals show <id>\` or \`cairn deals cancel <id>\``)
   if (options.state !== undefined && !isDealState(options.state)) throw new CairnError('ERR_INVALID_ARGUMENT', `--state must be a deal state (proposed, accepted, active, rejected, failed, …), got ${JSON.stringify(options.state)}`)
+  if (verb === 'cancel') {
+    if (id === undefined) throw new CairnError('ERR_USAGE', 'expected a deal id: cairn deals cancel <id>')
+    await cancel(id, out, resolveRepoPath(options.repo))
+    return
+  }
   if (verb === 'show' && id === undefined) throw new CairnError('ERR_USAGE', 'expected a deal id: cairn deals show <id>')
   await withReads(resolveRepoPath(options.repo), async (reads) => {
     if (verb === 'show') {
@@ -36,6 +44,20 @@ export default async function deals (args: string[], options: DealsOptions): Pro
         rows.map(r => [r.id, r.state, r.endpoint, r.root, `${r.passed} passed, ${r.failed} failed, ${r.missed} missed`, r.nextAudit ?? '-']))
     })
   })
+}
+
+/** Cancels a deal not yet active: a write, so it needs the repo to itself (a running node holds it). */
+async function cancel (id: string, out: Output, repoPath: string): Promise<void> {
+  const repo = await Repo.open(repoPath)
+  try {
+    const ledger = await LevelLedger.open(await repo.db(), repo.identity)
+    const done = await cancelDeal({ repo, ledger }, id)
+    out.result({ ...done, state: 'terminated' }, () => done.told
+      ? `deal ${done.id} cancelled; its provider ${done.provider} freed the reservation`
+      : `deal ${done.id} cancelled; its provider never received the proposal`)
+  } finally {
+    await repo.close()
+  }
 }
 
 function showDeal (d: DealDetail, out: Output): void {

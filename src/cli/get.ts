@@ -23,6 +23,7 @@ import { resolveRepoPath } from '../repo/repo.js'
 import { routedSources } from '../routing/sources.js'
 import { decrypterFrom, type DecryptionFlags } from './encryption-options.js'
 import { Output, type GlobalOptions, type Progress } from './output.js'
+import { parseMillis } from './audit.js'
 import { withReads } from './reads.js'
 
 interface GetOptions extends GlobalOptions, DecryptionFlags {
@@ -31,6 +32,7 @@ interface GetOptions extends GlobalOptions, DecryptionFlags {
   provider?: string[]
   router?: string[]
   force?: boolean
+  timeout?: string
 }
 
 export default async function get (args: string[], options: GetOptions): Promise<void> {
@@ -42,6 +44,9 @@ export default async function get (args: string[], options: GetOptions): Promise
   // stdout carries the data: the result goes to stderr, as `pack -o -` does
   const out = new Output(options, toStdout ? process.stderr : process.stdout)
   const target = parseTarget(arg)
+  // no byte from a provider for --timeout, or a slower average than the floor after it, moves on to the next
+  const timeout = parseMillis(options.timeout, '--timeout', 30_000)
+  const client = { bodyTimeoutMs: timeout, headersTimeoutMs: timeout }
   const named = options.provider ?? []
   const repoPath = resolveRepoPath(options.repo)
   const decrypter = await decrypterFrom(options, repoPath)
@@ -78,7 +83,8 @@ export default async function get (args: string[], options: GetOptions): Promise
       car: options.car === undefined ? undefined : staged ?? options.car,
       force: options.force,
       decrypt: options.decrypt,
-      decrypter
+      decrypter,
+      client
     }, {
       onBytes: (source, n, total) => {
         bar ??= out.progress(`fetching from ${source.location}`, total)

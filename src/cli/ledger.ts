@@ -1,14 +1,20 @@
 /**
- * `cairn ledger log|verify|export|balance` (SPEC §2 Ledger): read the node's
- * ledger in the repo's database.
+ * `cairn ledger log|verify|export|balance|witness` (docs/ledger.md): read the
+ * node's ledger in the repo's database, or through the running node that holds
+ * it. `verify --against <export>` also checks a counterparty's exported ledger
+ * still holds every head of it this node witnessed (docs/ledger.md "Witnessed
+ * heads").
  */
-import { createWriteStream } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
 import { link, rm, stat } from 'node:fs/promises'
+import { createInterface } from 'node:readline'
 import { once } from 'node:events'
 import { dirname, resolve } from 'node:path'
 import { CairnError, fromSystemError } from '../errors.js'
+import { CID } from 'multiformats/cid'
 import { release, removeStaleTemps, removeTempsOnSignal, tempPathFor } from '../fs/temp.js'
-import { checkKind, entryLine, type BalanceJSON } from '../ledger/views.js'
+import { checkKind, entryLine, type BalanceJSON, type VerifyJSON } from '../ledger/views.js'
+import { checkWitnessed, type WitnessReport, type WitnessSource } from '../ledger/witness.js'
 import { resolveRepoPath } from '../repo/repo.js'
 import { withReads, type Reads } from './reads.js'
 import { Output, parseIntegerFlag, type GlobalOptions } from './output.js'
@@ -19,13 +25,14 @@ interface LedgerOptions extends GlobalOptions {
   limit?: string
   output?: string
   allSignatures?: boolean
+  against?: string
 }
 
-const verbs: Record<string, (reads: Reads, out: Output, options: LedgerOptions) => Promise<void>> = { log, verify, export: exportLedger, balance }
+const verbs: Record<string, (reads: Reads, out: Output, options: LedgerOptions) => Promise<void>> = { log, verify, export: exportLedger, balance, witness }
 
 export default async function ledgerCommand (args: string[], options: LedgerOptions): Promise<void> {
   const verb = verbs[args[0] ?? '']
-  if (verb === undefined) throw new CairnError('ERR_USAGE', `unknown ledger command ${JSON.stringify(args[0])}; expected log, verify, export or balance`)
+  if (verb === undefined) throw new CairnError('ERR_USAGE', `unknown ledger command ${JSON.stringify(args[0])}; expected log, verify, export, balance or witness`)
   const out = new Output(options)
   // an export target is checked before the ledger is opened: a wrong path costs no verification
   const target = args[0] === 'export' ? await exportTarget(options.output) : undefined
@@ -46,9 +53,51 @@ async function verify (reads: Reads, out: Output, options: LedgerOptions): Promi
   // every stored proof must still verify against its piece CID (SPEC §2 `ledger verify`)
   const report = await reads.ledgerVerify({ allSignatures: options.allSignatures === true })
   const seconds = (performance.now() - started) / 1000
-  out.result(report, () => report.head === null
+  const against = options.against === undefined ? undefined : await checkWitnessed(witnessSource(reads, report), exportLines(options.against))
+  const own = report.head === null
     ? 'ledger is empty'
-    : `ledger verified: ${report.entries} entries, head ${report.head.seq} ${report.head.cid} (${seconds.toFixed(2)} s)`)
+    : `ledger verified: ${report.entries} entries, head ${report.head.seq} ${report.head.cid}, ${report.indexed} index entries re-derived from the chain (${seconds.toFixed(2)} s)`
+  out.result(against === undefined ? report : { ...report, against }, () => against === undefined ? own : `${own}\n${againstLine(against)}`)
+}
+
+/** The heads this node witnessed, read where its ledger is (the repo, or the node holding it). */
+function witnessSource (reads: Reads, report: VerifyJSON): WitnessSource {
+  return {
+    did: report.signer,
+    witnessed: async function * (counterparty?: string) {
+      for await (const w of reads.ledgerWitnessed({ counterparty })) yield { did: w.counterparty, seq: w.seq, cid: CID.parse(w.cid), entry: w.entry, via: w.via }
+    }
+  }
+}
+
+function againstLine (r: WitnessReport): string {
+  if (r.checked === 0) return `the export of ${r.counterparty} (${r.entries} entries) verifies; this ledger witnessed none of its heads, so nothing more was checked`
+  return `the export of ${r.counterparty} (${r.entries} entries) still holds all ${r.checked} of its heads this ledger witnessed (newest: entry ${r.newest?.seq ?? '?'} in ${r.newest?.via ?? '?'})`
+}
+
+/** The lines of an export file, or ERR_PATH_NOT_FOUND. */
+async function * exportLines (path: string): AsyncIterable<string> {
+  const input = createReadStream(path, { encoding: 'utf8' })
+  try {
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) yield line
+  } catch (err) {
+    throw fromSystemError(err, path)
+  } finally {
+    input.destroy()
+  }
+}
+
+/** Per counterparty: how many of its heads this ledger witnessed, and the newest. */
+async function witness (reads: Reads, out: Output): Promise<void> {
+  const latest = new Map<string, { counterparty: string, heads: number, seq: number, cid: string, via: string, entry: number }>()
+  for await (const w of reads.ledgerWitnessed({})) {
+    const known = latest.get(w.counterparty)
+    latest.set(w.counterparty, { counterparty: w.counterparty, heads: (known?.heads ?? 0) + 1, seq: w.seq, cid: w.cid, via: w.via, entry: w.entry })
+  }
+  const rows = [...latest.values()]
+  out.result(rows, () => rows.length === 0
+    ? 'no counterparty heads witnessed yet'
+    : table(['counterparty', 'heads', 'newest seq', 'newest cid', 'seen in'], rows.map(r => [r.counterparty, String(r.heads), String(r.seq), r.cid, `${r.via} (entry ${r.entry})`])))
 }
 
 /**

@@ -34,6 +34,9 @@ export function termsFrom (settings: ProviderSettings): ProviderTerms {
     provingPeriod: settings.provingPeriod,
     challenges: settings.challenges,
     askTtl: 3600,
+    uploadWindow: settings.uploadWindow,
+    maxStartDelay: settings.maxStartDelay,
+    retentionGrace: settings.retentionGrace,
     ...(settings.payee === undefined ? {} : { payee: settings.payee })
   }
 }
@@ -79,7 +82,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
       log,
       recover: true,
       pdp,
-      limits: { maxUploadBytes: Number(maxPieceSize) },
+      limits: { maxUploadBytes: Number(maxPieceSize), maxConnections: settings.maxConnections, maxConnectionsPerPeer: settings.maxConnectionsPerPeer },
       deals: {
         onPieceFailed: (failure) => { log('piece-corrupt', { ...failure }) },
         onUploadPhase: crashHook(process.env.CAIRN_TEST_CRASH_AT)

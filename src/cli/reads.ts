@@ -1,6 +1,6 @@
 /**
  * The read-only views of a repo that CLI commands show (ledger log, verify,
- * export and balance; the client's deals; the address book; where a DAG can
+ * export, balance and the witnessed heads; the client's deals; the address book; where a DAG can
  * be had; the delegated routers), in one place and as plain JSON. While a node (`provider start`,
  * `watch`) holds the repo's LevelDB lock no other process can open it — and
  * LevelDB offers no read-only snapshot to another process — so the same views
@@ -15,7 +15,7 @@ import { verifyProofEntry } from '../client/audit.js'
 import { AddressBook } from '../client/address-book.js'
 import { sourcesFor, type Source } from '../client/retrieve.js'
 import { LevelLedger } from '../ledger/level.js'
-import { balances, logEntries, verifiedExport, verifyLedger, type BalanceJSON, type EntryJSON, type VerifyJSON } from '../ledger/views.js'
+import { balances, logEntries, verifiedExport, verifyLedger, witnessedHeads, type BalanceJSON, type EntryJSON, type VerifyJSON, type WitnessedJSON } from '../ledger/views.js'
 import { AdminClient, readAdminEndpoint } from '../provider/admin.js'
 import { sendJSON, type Router } from '../provider/http.js'
 import { Repo, type Database } from '../repo/repo.js'
@@ -33,6 +33,8 @@ export interface Reads {
   /** export lines of a ledger that verified first (ERR_LEDGER_BROKEN before any line) */
   ledgerExport (): Promise<AsyncIterable<string>>
   ledgerBalance (): Promise<BalanceJSON[]>
+  /** the counterparties' heads this ledger witnessed (all, or one counterparty's) */
+  ledgerWitnessed (q: { counterparty?: string }): AsyncIterable<WitnessedJSON>
   deals (): Promise<DealRow[]>
   deal (id: string): Promise<DealDetail>
   providers (): Promise<ProviderRow[]>
@@ -52,6 +54,7 @@ export function localReads (repo: Repo, db: Database, ledger: LevelLedger): Read
     ledgerVerify: async (q) => await verifyLedger(ledger, verifyOptions(q.allSignatures)),
     ledgerExport: async () => await verifiedExport(ledger, verifyOptions()),
     ledgerBalance: async () => await balances(ledger),
+    ledgerWitnessed: (q) => witnessedHeads(ledger, q?.counterparty),
     deals: async () => await listDeals(ledger, db),
     deal: async (id) => await dealDetail(ledger, db, id),
     providers: async () => await providerRows(new AddressBook(db), ledger),
@@ -73,9 +76,9 @@ function parseRoot (text: string): CID {
   }
 }
 
-const STREAMS = new Set(['ledgerLog', 'ledgerExport'])
+const STREAMS = new Set(['ledgerLog', 'ledgerExport', 'ledgerWitnessed'])
 type Name = Exclude<keyof Reads, 'via'>
-const NAMES: Name[] = ['ledgerLog', 'ledgerVerify', 'ledgerExport', 'ledgerBalance', 'deals', 'deal', 'providers', 'routers', 'sources', 'rootPiece']
+const NAMES: Name[] = ['ledgerLog', 'ledgerVerify', 'ledgerExport', 'ledgerBalance', 'ledgerWitnessed', 'deals', 'deal', 'providers', 'routers', 'sources', 'rootPiece']
 
 /** The views through a running node's admin API: `GET /admin/v1/read/<name>?q=<JSON arguments>`. */
 export function remoteReads (admin: AdminClient): Reads {
@@ -84,6 +87,7 @@ export function remoteReads (admin: AdminClient): Reads {
   return {
     via: 'daemon',
     ledgerLog: (q) => (async function * () { for await (const line of admin.lines(path('ledgerLog', q))) yield JSON.parse(line) as EntryJSON })(),
+    ledgerWitnessed: (q) => (async function * () { for await (const line of admin.lines(path('ledgerWitnessed', q))) yield JSON.parse(line) as WitnessedJSON })(),
     ledgerVerify: async (q) => await call('ledgerVerify', q),
     ledgerExport: async () => await admin.linesOpened(path('ledgerExport', null)),
     ledgerBalance: async () => await call('ledgerBalance'),

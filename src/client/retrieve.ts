@@ -35,7 +35,7 @@ import { decrypterOf, unpackCar, type DecryptingUnpackResult, type UnpackOptions
 import { checkOutput, unpackStream, UnpackOutputError } from '../unixfs/unpack-stream.js'
 import { release, tempName, tempPathFor, track } from '../fs/temp.js'
 import { AddressBook } from './address-book.js'
-import { ProviderClient } from './provider-client.js'
+import { ProviderClient, type ProviderClientOptions } from './provider-client.js'
 
 export interface Target {
   root: CID
@@ -236,6 +236,8 @@ async function fetchAndUnpack (client: ProviderClient, root: CID, output: string
 }
 
 export interface GetOptions {
+  /** how providers are read: `bodyTimeoutMs` (no byte for that long) and the rate floor (src/client/provider-client.ts) */
+  client?: ProviderClientOptions
   /** write the file or directory here */
   output?: string
   /** or write the verified CAR here */
@@ -301,7 +303,7 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
         car = source.location
       } else {
         car = track(join(repo.tmpDir, tempName('get', '.car')))
-        const client = new ProviderClient(source.location)
+        const client = new ProviderClient(source.location, options.client)
         const total = target.path.length === 0 ? source.size : undefined
         const onBytes = (n: number): void => events.onBytes?.(source, n, total)
         if (streaming) {

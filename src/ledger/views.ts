@@ -1,5 +1,5 @@
 /**
- * What `cairn ledger log|verify|export|balance` show, as plain JSON (CIDs as
+ * What `cairn ledger log|verify|export|balance|witness` show, as plain JSON (CIDs as
  * strings, bigints as decimal strings, bytes as base64, times ISO 8601;
  * docs/json.md). The CLI computes them from the repo's ledger, or a running
  * node's admin API computes the same ones when that node holds the repo.
@@ -7,7 +7,7 @@
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
 import { isEntryKind } from './entry.js'
-import { ENTRY_KINDS, type Balance, type EntryKind, type LedgerEntry, type VerifyOptions } from './interface.js'
+import { ENTRY_KINDS, type Balance, type EntryKind, type LedgerEntry, type VerifyOptions, type WitnessedHead } from './interface.js'
 import type { LevelLedger } from './level.js'
 
 export interface LogQuery {
@@ -28,8 +28,21 @@ export interface EntryJSON {
 export interface VerifyJSON {
   ok: true
   entries: number
+  /** index entries re-derived from the chain and found equal (docs/ledger.md "Indexes") */
+  indexed: number
   head: { seq: number, cid: string } | null
   signer: string
+}
+
+/** A counterparty's head this ledger witnessed (docs/ledger.md "Witnessed heads"). */
+export interface WitnessedJSON {
+  counterparty: string
+  seq: number
+  cid: string
+  /** seq of this ledger's entry that holds the message */
+  entry: number
+  /** entry kind and field of the message, e.g. `deal-accepted.acceptance` */
+  via: string
 }
 
 export interface BalanceJSON {
@@ -56,7 +69,16 @@ export async function * logEntries (ledger: LevelLedger, query: LogQuery): Async
 
 export async function verifyLedger (ledger: LevelLedger, options: VerifyOptions): Promise<VerifyJSON> {
   const report = await ledger.verify(options)
-  return { ok: true, entries: report.entries, head: report.head === null ? null : { seq: report.head.seq, cid: report.head.cid.toString() }, signer: ledger.did }
+  return { ok: true, entries: report.entries, indexed: report.indexed ?? 0, head: report.head === null ? null : { seq: report.head.seq, cid: report.head.cid.toString() }, signer: ledger.did }
+}
+
+/** The heads this ledger witnessed, of one counterparty or all, by counterparty and then seq. */
+export async function * witnessedHeads (ledger: LevelLedger, counterparty?: string): AsyncGenerator<WitnessedJSON> {
+  for await (const w of ledger.witnessed(counterparty)) yield witnessedJSON(w)
+}
+
+export function witnessedJSON (w: WitnessedHead): WitnessedJSON {
+  return { counterparty: w.did, seq: w.seq, cid: w.cid.toString(), entry: w.entry, via: w.via }
 }
 
 /**

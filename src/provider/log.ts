@@ -17,6 +17,8 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 const LEVELS: Record<string, LogLevel> = {
   error: 'error',
   'piece-corrupt': 'error',
+  // the deal lifecycle's tick failed: deals stay unexpired and pieces unremoved until one succeeds
+  'lifecycle-error': 'error',
   'upload-failed': 'warn',
   'request-rejected': 'warn',
   'warm-up-failed': 'warn',

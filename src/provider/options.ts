@@ -45,6 +45,8 @@ const bytes = kind<bigint>({ parse: (v, f) => parseSize(v, f, 0n), json: Number 
 const pieceSize = kind<bigint>({ parse: parsePieceSize, json: Number })
 const amount = kind<bigint>({ parse: parseAmount, json: String })
 const duration = kind<number>({ parse: (v, f) => parseDuration(v, f, 0), json: (v) => v })
+/** a duration that may be 0 (at once) */
+const durationOrNone = kind<number>({ parse: (v, f) => /^0+\s*[smhdw]?$/i.test(v.trim()) ? 0 : parseDuration(v, f, 0), json: (v) => v })
 const count = (min: number, max: number) => kind<number>({ parse: (v, f) => parseCount(v, f, min, max), json: (v) => v })
 const choice = <T extends string>(choices: readonly T[]) => kind<T>({ parse: (v, f) => parseChoice(v, f, choices), json: (v) => v })
 const hostPort = kind<{ host: string, port: number }>({ parse: parseListen, json: ({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}` })
@@ -64,6 +66,13 @@ export const providerOptions = {
   maxDuration: duration('--max-duration <duration>', 'longest deal taken (seconds, or 24h, 180d…)', '540d'),
   provingPeriod: duration('--proving-period <duration>', 'shortest proving period offered', '24h'),
   challenges: count(1, 1024)('--challenges <n>', 'most challenges answered per proof (1 to 1024)', '16'),
+  // the deal lifecycle (docs/protocol.md "Deal lifecycle"); the defaults are src/provider/deals.ts's DEFAULT_* (test/provider/config.test.ts holds them equal)
+  uploadWindow: duration('--upload-window <duration>', 'time an accepted deal has to be uploaded (never past its start) before it expires and its space is freed', '1h'),
+  maxStartDelay: duration('--max-start-delay <duration>', 'how far ahead a proposed deal may start', '7d'),
+  retentionGrace: durationOrNone('--retention-grace <duration>', 'how long a piece no active deal holds is kept before its file is removed (0: at once)', '24h'),
+  // connection caps (docs/protocol.md "Limits"): past them a connection is answered 503 ERR_TOO_MANY_CONNECTIONS and closed
+  maxConnections: count(1, 1_000_000)('--max-connections <n>', 'connections open at once, in total', '4096'),
+  maxConnectionsPerPeer: count(1, 1_000_000)('--max-connections-per-peer <n>', 'connections open at once from one address', '1024'),
   adminPort: count(0, 65535)('--admin-port <port>', 'port of the loopback admin API and dashboard (0: any free port)', '0'),
   logFormat: choice(['text', 'json'] as const)('--log-format <format>', 'log lines on stderr: text, or json (one JSON object per line)', 'text'),
   logLevel: choice(['debug', 'info', 'warn', 'error'] as const)('--log-level <level>', 'least severe level logged: debug, info, warn or error', 'info'),

@@ -11,7 +11,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { CairnError, isCairnError } from '../errors.js'
 import { gatewayHandler } from '../gateway/gateway.js'
 import { parseCid } from '../gateway/request.js'
-import { errorBody, readJSONBody, Router, sendError, sendJSON, toCairnError, UploadGuard, httpStatusOf, type Context } from './http.js'
+import { errorBody, guardedBody, readJSONBody, Router, sendError, sendJSON, toCairnError, httpStatusOf, type Context } from './http.js'
 import type { BlockSource, DealLogFields, DealService, Logger, PieceSource } from './interface.js'
 import { Metrics, type GaugeSnapshot } from './metrics.js'
 import { pieceHandler } from './piece.js'
@@ -32,6 +32,11 @@ export interface ServerLimits {
   keepAliveTimeoutMs: number
   /** How long a stop waits for requests in flight before cutting connections. */
   shutdownGraceMs: number
+  /** Time allowed to send a JSON body whole (a floor on its rate: 64 KiB in 10 s); ERR_TIMEOUT beyond. */
+  bodyTimeoutMs: number
+  /** Connections open at once, in total and from one address; more are answered 503 ERR_TOO_MANY_CONNECTIONS and closed. */
+  maxConnections: number
+  maxConnectionsPerPeer: number
 }
 
 export const defaultLimits: ServerLimits = {
@@ -43,7 +48,10 @@ export const defaultLimits: ServerLimits = {
   maxJSONBodyBytes: 64 * 1024,
   maxUploadBytes: 64 * 1024 ** 3,
   keepAliveTimeoutMs: 5_000,
-  shutdownGraceMs: 5_000
+  shutdownGraceMs: 5_000,
+  bodyTimeoutMs: 10_000,
+  maxConnections: 4096,
+  maxConnectionsPerPeer: 1024
 }
 
 let defaultLogger: Logger | undefined
@@ -67,6 +75,15 @@ function listenError (err: NodeJS.ErrnoException, host: string, port: number): C
     case 'EAI_AGAIN': return new CairnError('ERR_INVALID_ARGUMENT', `cannot listen on ${where}: ${host} is not an address of this machine`, { cause: err })
     default: return new CairnError('ERR_IO', `cannot listen on ${where}: ${err.message}`, { cause: err })
   }
+}
+
+/** Answers a raw socket with a coded error and closes it (no request was parsed, or none will be). */
+function refuseSocket (socket: Socket, err: CairnError): void {
+  const body = JSON.stringify(errorBody(err))
+  const status = httpStatusOf(err.code)
+  socket.on('error', () => {})
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  socket.setTimeout(1000, () => socket.destroy())
 }
 
 export interface HttpService {
@@ -104,6 +121,31 @@ export function createHttpService ({ router, limits, log, metrics, guard }: Serv
   }, (req, res) => { void handle(req, res) })
   server.timeout = limits.idleTimeoutMs
 
+  // connections per address, and in total: a peer opening thousands of slow connections holds
+  // file handles and memory until it is cut off, so past the caps new ones are turned away at once
+  const perPeer = new Map<string, number>()
+  let open = 0
+  server.on('connection', (socket: Socket) => {
+    const peer = socket.remoteAddress ?? 'unknown'
+    const mine = (perPeer.get(peer) ?? 0) + 1
+    if (open >= limits.maxConnections || mine > limits.maxConnectionsPerPeer) {
+      const err = new CairnError('ERR_TOO_MANY_CONNECTIONS', open >= limits.maxConnections
+        ? `the provider has ${open} connections open, its limit`
+        : `${mine - 1} connections from ${peer} are open, the limit per address is ${limits.maxConnectionsPerPeer}`)
+      metrics.errors.inc({ code: err.code })
+      refuseSocket(socket, err)
+      return
+    }
+    open++
+    perPeer.set(peer, mine)
+    socket.once('close', () => {
+      open--
+      const left = (perPeer.get(peer) ?? 1) - 1
+      if (left === 0) perPeer.delete(peer)
+      else perPeer.set(peer, left)
+    })
+  })
+
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const controller = new AbortController()
     inFlight.add(controller)
@@ -128,10 +170,12 @@ export function createHttpService ({ router, limits, log, metrics, guard }: Serv
       await match.handler(ctx)
     } catch (thrown) {
       const err = toCairnError(thrown)
-      if ((err.code === 'ERR_INTERNAL' || err.code === 'ERR_UNREACHABLE') && clientGone(controller.signal)) {
-        // the client hung up: nothing went wrong here, and there is no one to answer
+      // a client that went away mid-request (hung up, or its body cut short) is owed no answer and is no
+      // error of ours: one line at debug, counted apart from errors, never ERR_INTERNAL
+      const gone = (err.code === 'ERR_INTERNAL' || err.code === 'ERR_UNREACHABLE') && clientGone(controller.signal)
+      if (!closing && (gone || err.code === 'ERR_CLIENT_ABORTED' || res.destroyed || req.socket?.destroyed === true)) {
         metrics.requestsAborted.inc({ route })
-        log('request-aborted', { method: req.method, path: req.url?.slice(0, 200), route })
+        log('request-aborted', { method: req.method, path: req.url?.slice(0, 200), route, received: err.details?.received, reason: err.details?.reason ?? (isCairnError(thrown) ? err.code : undefined) })
         req.destroy()
         return
       }
@@ -150,16 +194,16 @@ export function createHttpService ({ router, limits, log, metrics, guard }: Serv
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage
-    if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent === true) { socket.destroy(); return }
+    // a client that went away mid-request (reset, or the stream ended inside a body): the request in
+    // flight, if any, logs it once as aborted
+    if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent === true || (err.code === 'HPE_INVALID_EOF_STATE' && pending !== undefined)) { socket.destroy(); return }
     let cairn: CairnError
     if (err.code === 'HPE_HEADER_OVERFLOW') cairn = new CairnError('ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.maxHeaderSize} bytes`)
     else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') cairn = new CairnError('ERR_TIMEOUT', `request headers not received within ${limits.headersTimeoutMs} ms`)
     else cairn = new CairnError('ERR_BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`)
     metrics.errors.inc({ code: cairn.code })
     log('request-rejected', { status: httpStatusOf(cairn.code), code: cairn.code, message: cairn.message })
-    const body = JSON.stringify(errorBody(cairn))
-    const status = httpStatusOf(cairn.code)
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    refuseSocket(socket, cairn)
   })
 
   return {
@@ -239,7 +283,7 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
 
   router.on('POST', '/v1/deals', async ({ req, res }) => {
     const started = Date.now()
-    const body = await readJSONBody(req, limits.maxJSONBodyBytes)
+    const body = await readJSONBody(req, limits.maxJSONBodyBytes, limits.bodyTimeoutMs)
     const proposed = proposalLogFields(body)
     try {
       const acceptance = await deals.propose(body) as { payload?: { dealId?: unknown } }
@@ -266,27 +310,11 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
     if (contentLength > limits.maxUploadBytes) {
       throw new CairnError('ERR_PAYLOAD_TOO_LARGE', `upload of ${contentLength} bytes is over the limit of ${limits.maxUploadBytes} bytes`)
     }
-    const guard = new UploadGuard(contentLength, {
+    const guard = guardedBody(ctx, contentLength, {
       idleTimeoutMs: limits.idleTimeoutMs,
       minBytesPerSecond: limits.minUploadBytesPerSecond,
       windowMs: limits.uploadRateWindowMs
     })
-    // The guard may fail (client gone, stall, too slow) while nothing is reading it — before the
-    // deal service starts or after it gave up; unobserved, that 'error' event would crash the
-    // provider. The reason is read back from guard.errored below.
-    guard.on('error', () => {})
-    req.on('error', () => { guard.destroy(new CairnError('ERR_CONTENT_LENGTH', `connection closed after ${guard.bytes} of ${contentLength} bytes`)) })
-    req.on('close', () => {
-      if (!req.complete && !guard.destroyed) guard.destroy(new CairnError('ERR_CONTENT_LENGTH', `connection closed after ${guard.bytes} of ${contentLength} bytes`))
-    })
-    signal.addEventListener('abort', () => {
-      if (guard.destroyed) return
-      const reason = toCairnError(signal.reason)
-      guard.destroy(reason.code === 'ERR_SHUTTING_DOWN' || req.complete ? reason : new CairnError('ERR_CONTENT_LENGTH', `connection closed after ${guard.bytes} of ${contentLength} bytes`))
-    }, { once: true })
-    // the guard answers a stall with ERR_TIMEOUT; the socket's own idle cut stays as a backstop behind it
-    req.socket.setTimeout(limits.idleTimeoutMs + Math.max(1000, limits.idleTimeoutMs))
-    req.pipe(guard)
     const about = await deals.summary?.(dealId).catch(() => undefined)
     log('upload-started', { deal: dealId, ...about, bytes: contentLength })
     const started = Date.now()
@@ -301,9 +329,11 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
       // (only a coded reason: a reader that stopped early leaves a plain AbortError there)
       const err = isCairnError(guard.errored) ? guard.errored : toCairnError(thrown)
       metrics.uploads.inc({ result: 'failed' })
-      log('upload-failed', { deal: dealId, ...about, bytes: guard.bytes, ms: Date.now() - started, status: httpStatusOf(err.code), code: err.code, message: err.message })
       req.unpipe(guard)
       guard.destroy()
+      // a client that went away is logged once, as an aborted request, by the service
+      if (res.destroyed || req.socket?.destroyed === true) throw new CairnError('ERR_CLIENT_ABORTED', err.message, { details: { received: guard.bytes, reason: err.code } })
+      log('upload-failed', { deal: dealId, ...about, bytes: guard.bytes, ms: Date.now() - started, status: httpStatusOf(err.code), code: err.code, message: err.message })
       throw err
     }
   })
@@ -312,9 +342,9 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
     const dealId = dealIdParam(ctx)
     if (deals.prove === undefined) throw new CairnError('ERR_NOT_IMPLEMENTED', 'proof challenges are not answered yet')
     const started = Date.now()
-    const body = await readJSONBody(ctx.req, limits.maxJSONBodyBytes)
+    const body = await readJSONBody(ctx.req, limits.maxJSONBodyBytes, limits.bodyTimeoutMs)
     const about = await deals.summary?.(dealId).catch(() => undefined)
-    const count = (body as { count?: unknown } | null)?.count
+    const count = (body as { payload?: { count?: unknown } } | null)?.payload?.count
     try {
       const proof = await deals.prove(dealId, body)
       metrics.proof(dealId, 'answered', Date.now() - started)
@@ -326,6 +356,16 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
       if (e.code !== 'ERR_INTERNAL') log('proof-refused', { deal: dealId, ...about, challenges: count, ms: Date.now() - started, status: httpStatusOf(e.code), code: e.code, message: e.message })
       throw err
     }
+  })
+
+  router.on('POST', '/v1/deals/:id/cancel', async (ctx) => {
+    const dealId = dealIdParam(ctx)
+    if (deals.cancel === undefined) throw new CairnError('ERR_NOT_IMPLEMENTED', 'deals cannot be cancelled here')
+    const body = await readJSONBody(ctx.req, limits.maxJSONBodyBytes, limits.bodyTimeoutMs)
+    const about = await deals.summary?.(dealId).catch(() => undefined)
+    const status = await deals.cancel(dealId, body)
+    log('deal-cancelled', { deal: dealId, ...about, status: 200 })
+    sendJSON(ctx.res, 200, status)
   })
 
   // a successful retrieval is logged at info once it is sent: what, how many bytes, how long

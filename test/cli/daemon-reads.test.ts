@@ -1,6 +1,7 @@
 /**
  * Read-only commands beside a running node: while `cairn watch` or `cairn
- * provider start` holds the repo's LevelDB, `ledger log|verify|export|balance`,
+ * provider start` holds the repo's LevelDB, `ledger log|verify|export|balance|witness`
+ * (and `verify --against` a counterparty's export),
  * `deals`, `deals show`, `providers ls`, `routers ls`, `ls <cid>` (an
  * encrypted tree by its real names, with the repo's age identity) and `get`
  * answer through the node's loopback admin API, and `id` from the repo's
@@ -26,6 +27,7 @@ const READS = (root: string, deal: string, sealed: string): string[][] => [
   ['ledger', 'log'],
   ['ledger', 'verify'],
   ['ledger', 'balance'],
+  ['ledger', 'witness'],
   ['deals'],
   ['deals', 'show', deal],
   ['providers', 'ls'],
@@ -70,8 +72,14 @@ test('beside cairn watch and cairn provider start, read commands answer through 
   const relative = (entries: unknown, root: string): unknown[] => (entries as Array<{ path: string, size: number, type: string }>)
     .map(e => ({ path: e.path.slice(root.length), size: e.size, type: e.type }))
     .sort((a, b) => a.path.localeCompare(b.path))
-  t.deepEqual(relative(direct[9], sealedRoot), relative(direct[8], demo.root))
-  t.deepEqual((direct[6] as Array<Array<{ url: string }>>)[0]?.map(r => r.url), [indexer.url])
+  t.deepEqual(relative(direct[10], sealedRoot), relative(direct[9], demo.root))
+  t.deepEqual((direct[7] as Array<Array<{ url: string }>>)[0]?.map(r => r.url), [indexer.url])
+  // the demo's provider ledger, for verify --against: the client witnessed its heads
+  const providerExport = join(demo.kept, 'provider-ledger.ndjson')
+  t.is((await cairn(['--repo', join(demo.kept, 'provider'), 'ledger', 'export', '-o', providerExport])).code, 0)
+  const againstDirect = await cairn(['--repo', client, '--json', 'ledger', 'verify', '--against', providerExport])
+  t.is(againstDirect.code, 0, againstDirect.stderr)
+  t.true((JSON.parse(againstDirect.stdout) as { against: { checked: number } }).against.checked > 0)
 
   const watch = spawn(process.execPath, [BIN, '--repo', client, 'watch', '--tick', '1s', '--timeout', '1s', '--retries', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CAIRN_REPO: '' } })
   let watchErr = ''
@@ -85,6 +93,9 @@ test('beside cairn watch and cairn provider start, read commands answer through 
     t.regex(locked.stderr, /^error ERR_REPO_LOCKED: /m)
 
     t.deepEqual(await readAll(client, demo.root, demo.deal.id, sealedRoot), direct)
+    const against = await cairn(['--repo', client, '--json', 'ledger', 'verify', '--against', providerExport])
+    t.is(against.code, 0, against.stderr)
+    t.deepEqual(JSON.parse(against.stdout), JSON.parse(againstDirect.stdout))
     const exported = join(demo.kept, 'export.ndjson')
     const ex = await cairn(['--repo', client, 'ledger', 'export', '-o', exported])
     t.is(ex.code, 0, ex.stderr)

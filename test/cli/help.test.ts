@@ -29,8 +29,25 @@ test('every command has examples and shows the global options in --help', async 
     seen.push(path.join(' '))
     for (const sub of subcommands(r.stdout)) queue.push([...path, sub])
   }
-  const expected = ['add', 'get', 'ledger export', 'provider start', 'provider config', 'deals', 'watch', 'share', 'indexer', 'indexer start', 'routers', 'routers add', 'routers ls', 'routers rm']
+  const expected = ['add', 'get', 'deal', 'ledger export', 'ledger verify', 'ledger witness', 'provider start', 'provider config', 'deals', 'watch', 'share', 'indexer', 'indexer start', 'routers', 'routers add', 'routers ls', 'routers rm']
   for (const command of expected) t.true(seen.includes(command), command)
+})
+
+test('the flags and verbs of deal lifecycle, limits and witnessed heads have examples of their own', async t => {
+  const wanted: Array<[string[], string]> = [
+    [['deal'], 'cairn deal --resume '],
+    [['deal'], '--start-delay '],
+    [['deals'], 'cairn deals cancel '],
+    [['get'], '--timeout '],
+    [['ledger', 'verify'], '--against '],
+    [['ledger', 'witness'], 'cairn ledger witness'],
+    [['provider', 'start'], '--upload-window '],
+    [['provider', 'start'], '--max-connections ']
+  ]
+  for (const [path, text] of wanted) {
+    const r = await cairn([...path, '--help'])
+    t.true((r.stdout.split('Examples:')[1] ?? '').includes(text), `cairn ${path.join(' ')} --help: an example with ${text}`)
+  }
 })
 
 test('a progress line shows done of total, the rate and the time left at that rate', t => {

@@ -10,6 +10,9 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cairn, tempDir } from '../helpers/cli.js'
+import { makeDeal } from '../../src/client/deal.js'
+import { LevelLedger } from '../../src/ledger/level.js'
+import { Repo } from '../../src/repo/repo.js'
 import { startIndexerCli, startProviderCli } from '../helpers/provider.js'
 
 const DOC = fileURLToPath(new URL('../../../docs/json.md', import.meta.url))
@@ -24,6 +27,22 @@ async function shapes (): Promise<Map<string, Shape>> {
     out.set(command, { command, mode: (m[2] as Shape['mode'] | undefined) ?? 'document', example: JSON.parse(m[3] as string) })
   }
   return out
+}
+
+class Interrupt extends Error {}
+
+/** A deal of `root` stopped once accepted (as by Ctrl-C there), made in the client repo `dir`: its id. */
+async function interruptedDeal (dir: string, root: string, url: string): Promise<string> {
+  const repo = await Repo.open(dir)
+  try {
+    const ledger = await LevelLedger.open(await repo.db(), repo.identity)
+    await makeDeal({ repo, ledger, onProgress: (_url, p) => { if (p.phase === 'accepted') throw new Interrupt() } }, root, url, { duration: 3 * 86400 })
+      .catch((err) => { if (!(err instanceof Interrupt)) throw err })
+    for await (const e of ledger.log({ kind: 'deal-proposed', limit: 1 })) return String(e.fields.deal)
+    throw new Error('no deal was proposed')
+  } finally {
+    await repo.close()
+  }
 }
 
 const kind = (v: unknown): string => v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
@@ -130,9 +149,21 @@ test('every command documented in docs/json.md prints that shape', async t => {
     await run('cairn get', ['--repo', C, 'get', root, '--provider', provider.url, '-o', join(tmp.path, 'got')])
     const fromProvider = await run('cairn get', ['get', root, '--provider', provider.url, '--car', join(tmp.path, 'got.car')]) as Array<{ car: boolean }>
     t.true(fromProvider[0]?.car)
+    // an interrupted deal taken on again, and another cancelled (docs/protocol.md "Cancelling a deal")
+    const resumed = await interruptedDeal(C, root, provider.url)
+    t.is((await run('cairn deal --resume', ['--repo', C, 'deal', '--resume', resumed]) as Array<{ id: string }>)[0]?.id, resumed)
+    const cancelled = await interruptedDeal(C, root, provider.url)
+    t.like((await run('cairn deals cancel', ['--repo', C, 'deals', 'cancel', cancelled]))[0], { id: cancelled, told: true })
     await run('cairn ledger log', ['--repo', C, 'ledger', 'log'])
     await run('cairn ledger verify', ['--repo', C, 'ledger', 'verify'])
     await run('cairn ledger balance', ['--repo', C, 'ledger', 'balance'])
+    await run('cairn ledger witness', ['--repo', C, 'ledger', 'witness'])
+    // the provider's ledger, exported through the running provider, checked against the heads the client saw
+    const exported = join(tmp.path, 'provider-ledger.ndjson')
+    const ex = await cairn(['--repo', P, 'ledger', 'export', '-o', exported])
+    t.is(ex.code, 0, ex.stderr)
+    const [against] = await run('cairn ledger verify --against', ['--repo', C, 'ledger', 'verify', '--against', exported]) as Array<{ against: { checked: number } }>
+    t.true((against?.against.checked ?? 0) > 0)
     await run('cairn provider status', ['--repo', P, 'provider', 'status'])
     await run('cairn provider deals', ['--repo', P, 'provider', 'deals'])
     await run('cairn providers rm', ['--repo', C, 'providers', 'rm', provider.url])

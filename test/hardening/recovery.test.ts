@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../../src/provider/deals.js'
 import { quarantineDir, recoverProvider } from '../../src/provider/recovery.js'
 import { tempName } from '../../src/fs/temp.js'
-import { destroy, errorCode, makeDeal, payload, summarize, uploadPiece, world, type World } from './helpers.js'
+import { destroy, errorCode, makeDeal, payload, proofRequestBody, summarize, uploadPiece, world, type World } from './helpers.js'
 
 async function keys (w: World, prefix: string): Promise<string[]> {
   const out: string[] = []
@@ -149,7 +149,7 @@ test('a piece a proof finds corrupt is reported and no longer served, until a pr
     const challenge = async (): Promise<Response> => await fetch(`${w.url}/v1/deals/${deal}/proofs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ seed: { '/': { bytes: Buffer.from(randomBytes(32)).toString('base64').replace(/=+$/, '') } }, count: 64 })
+      body: proofRequestBody(w.client, deal, 16)
     })
     const refused = await challenge()
     t.is(await errorCode(refused), 'ERR_PIECE_CORRUPT')

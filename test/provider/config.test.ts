@@ -9,7 +9,10 @@ import { createServer } from 'node:net'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as dagJson from '@ipld/dag-json'
-import { providerOptions } from '../../src/provider/options.js'
+import { providerOptions, settingsFrom } from '../../src/provider/options.js'
+import { termsFrom } from '../../src/cli/provider.js'
+import { DEFAULT_MAX_START_DELAY, DEFAULT_RETENTION_GRACE, DEFAULT_UPLOAD_WINDOW } from '../../src/provider/deals.js'
+import { defaultLimits } from '../../src/provider/server.js'
 import { BIN, cairn, tempDir } from '../helpers/cli.js'
 
 async function initRepo (t: { teardown: (fn: () => Promise<void>) => void }): Promise<{ dir: string, repo: string }> {
@@ -159,6 +162,30 @@ test('the PDP and routing options are rows of the table: config.json holds them,
   const wildcard = await cairn(['--repo', repo, 'provider', 'config'])
   t.is(wildcard.code, 2)
   t.regex(wildcard.stderr, /^error ERR_INVALID_ARGUMENT: --listen 0\.0\.0\.0:7470 is a wildcard address .*--announce-address/m)
+})
+
+test('the deal lifecycle and connection caps are rows of the table, their defaults those of the deal service and the server', t => {
+  const { settings } = settingsFrom({})
+  t.like(termsFrom(settings), { uploadWindow: DEFAULT_UPLOAD_WINDOW, maxStartDelay: DEFAULT_MAX_START_DELAY, retentionGrace: DEFAULT_RETENTION_GRACE })
+  t.is(settings.maxConnections, defaultLimits.maxConnections)
+  t.is(settings.maxConnectionsPerPeer, defaultLimits.maxConnectionsPerPeer)
+  const given = settingsFrom({ uploadWindow: '10m', maxStartDelay: '2d', retentionGrace: '0', maxConnections: '64', maxConnectionsPerPeer: '8' }).settings
+  t.like(termsFrom(given), { uploadWindow: 600, maxStartDelay: 2 * 86400, retentionGrace: 0 })
+  t.like(given, { maxConnections: 64, maxConnectionsPerPeer: 8 })
+  // a grace of 0 removes a piece at once; an upload window or start delay of 0 would refuse every deal
+  for (const [name, value] of [['uploadWindow', '0'], ['maxStartDelay', '0s'], ['maxConnections', '0'], ['maxConnectionsPerPeer', 'many']] as const) {
+    t.is((t.throws(() => settingsFrom({ [name]: value })) as { code?: string } | undefined)?.code, 'ERR_INVALID_ARGUMENT', `${name} ${value}`)
+  }
+})
+
+test('config.json holds the lifecycle settings (a grace of 0 included) and provider config prints them back', async t => {
+  const { repo } = await initRepo(t)
+  await configure(repo, { uploadWindow: '30m', retentionGrace: 0, maxConnectionsPerPeer: 16 })
+  const shown = await cairn(['--repo', repo, '--json', 'provider', 'config', '--max-start-delay', '1d'])
+  t.is(shown.code, 0, shown.stderr)
+  const c = JSON.parse(shown.stdout) as { provider: Record<string, unknown>, sources: Record<string, string> }
+  t.like(c.provider, { uploadWindow: 1800, retentionGrace: 0, maxStartDelay: 86400, maxConnectionsPerPeer: 16, maxConnections: 4096 })
+  t.like(c.sources, { uploadWindow: 'config', retentionGrace: 'config', maxStartDelay: 'flag', maxConnections: 'default' })
 })
 
 test('config.json: a list for a one-value option, null for a required one, or a bad PDP value is a coded error naming the file', async t => {

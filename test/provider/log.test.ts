@@ -34,6 +34,12 @@ test('json: one object per line with level, ISO time, event and fields; levels f
   t.like(custom, { level: 'error', event: 'custom', msg_: 'x' })
 })
 
+test('a failed lifecycle tick is an error: deals stay unexpired and pieces unremoved until one succeeds', t => {
+  const sink = collect()
+  createLogger({ format: 'json', level: 'warn', destination: sink })('lifecycle-error', { code: 'ERR_IO', message: 'disk gone' })
+  t.like(JSON.parse(sink.lines[0] ?? '{}'), { level: 'error', event: 'lifecycle-error', code: 'ERR_IO' })
+})
+
 test('text: the same record as one readable line', t => {
   const sink = collect()
   const log = createLogger({ format: 'text', level: 'debug', destination: sink })
