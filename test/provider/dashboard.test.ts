@@ -32,7 +32,7 @@ async function until (check: () => Promise<boolean>, what: string, ms = 30_000):
 
 test('the dashboard logs in with the admin token and shows a new deal live; every asset comes from the provider', async t => {
   t.timeout(240_000)
-  t.true(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium (npm test's pretest step, test/prereqs.sh, does as root)`)
+  t.true(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium (npm test does, as root: test/prereqs.sh)`)
   const tmp = await tempDir()
   t.teardown(tmp.cleanup)
   const providerRepo = join(tmp.path, 'provider')
