@@ -99,7 +99,9 @@ export class AlertMonitor {
 
   /** An audit result, as watch records it. */
   audit (deal: AuditDeal, result: AuditResult): void {
-    this.enqueue(async () => { await this.onAudit(deal, result) })
+    // the time of the result, not of its turn in the queue
+    const at = this.now()
+    this.enqueue(async () => { await this.onAudit(deal, result, at) })
   }
 
   /** A repair replaced `deal` with another. */
@@ -115,6 +117,7 @@ export class AlertMonitor {
   unrepaired (deal: AuditDeal, err: unknown): void {
     const code = isCairnError(err) ? err.code : 'ERR_INTERNAL'
     const message = (err as Error).message
+    const at = this.now()
     this.enqueue(async () => {
       await this.raise(`repair|${deal.id.toString()}`, {
         source: 'repair',
@@ -124,7 +127,7 @@ export class AlertMonitor {
         piece: deal.proposal.pieceCid.toString(),
         summary: `deal ${deal.id.toString()} needs a repair that could not be made: ${code}`,
         evidence: { code, message },
-        startedAt: this.now()
+        startedAt: at
       })
     })
   }
@@ -152,8 +155,7 @@ export class AlertMonitor {
     })
   }
 
-  private async onAudit (deal: AuditDeal, r: AuditResult): Promise<void> {
-    const at = this.now()
+  private async onAudit (deal: AuditDeal, r: AuditResult, at: number): Promise<void> {
     const id = deal.id.toString()
     const subject = `audit|${id}`
     if (r.outcome === 'passed') {
