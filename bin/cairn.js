@@ -238,7 +238,8 @@ const examples = {
     'cairn provider start --listen 0.0.0.0:7470 --announce-to http://indexer.example:7480 --announce-address http://provider.example:7470',
     'cairn provider start --payee 0x1111111111111111111111111111111111111111 --park-ttl 24h --park-quota 64GiB',
     'cairn provider start --upload-window 30m --max-start-delay 3d --retention-grace 0   # deals that end, and their pieces removed at once',
-    'cairn provider start --max-connections 8192 --max-connections-per-peer 256'
+    'cairn provider start --max-connections 8192 --max-connections-per-peer 256',
+    'cairn provider start --self-check 10m --self-check-sample 8   # prove and verify 8 stored pieces every 10 minutes; see /metrics'
   ],
   'provider config': ['cairn provider config', 'cairn provider config --capacity 8TiB --json > provider.json'],
   'provider status': ['cairn provider status', 'cairn provider status --json | jq .capacity'],
