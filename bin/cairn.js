@@ -112,6 +112,11 @@ auditFlags(program.command('watch').description('audit every active deal once pe
   .option('--until <time>', 'stop at this time (ISO, unix seconds, or a duration from now)')
   .option('--max-periods <n>', 'stop after auditing each deal this many times')
   .option('--tick <duration>', 'how often the schedule is looked at', '1s')
+  .option('--alert-exec <cmd>', 'run this shell command once per incident opened and resolved, the alert as JSON on stdin (docs/monitoring.md)')
+  .option('--alert-webhook <url>', 'POST each alert as JSON to this URL, with retries')
+  .option('--alert-timeout <duration>', 'bound on one alert command or webhook attempt', '10s')
+  .option('--alert-expiring <duration>', "alert on a piece whose last deal ends within this (24h, 7d)", '7d')
+  .option('--alert-below <p>', "alert when a provider's predicted pass probability falls below this", '0.7')
   .action(load('watch'))
 
 const ledger = program.command('ledger').description('the signed, hash-chained record of everything that happened to deals')
@@ -214,7 +219,7 @@ const examples = {
   ],
   deals: ['cairn deals', 'cairn deals --state active --json', 'cairn deals show bafyrei…', 'cairn deals cancel bafyrei…   # a deal not yet active; its provider frees the space'],
   audit: ['cairn audit --all', 'cairn audit bafyrei… --challenges 32 --timeout 1m'],
-  watch: ['cairn watch', 'cairn watch --once --json', 'cairn watch --until 2025-12-31T00:00:00Z'],
+  watch: ['cairn watch', 'cairn watch --once --json', 'cairn watch --until 2025-12-31T00:00:00Z', 'cairn watch --alert-webhook https://alerts.example/cairn', "cairn watch --alert-exec 'logger -t cairn-alert'"],
   ledger: ['cairn ledger log --limit 20', 'cairn ledger verify', 'cairn ledger export -o ledger.ndjson', 'cairn ledger witness'],
   'ledger log': ['cairn ledger log --limit 20', 'cairn ledger log --deal bafyrei… --json', 'cairn ledger log --kind proof-failed | head'],
   'ledger verify': [
@@ -233,7 +238,8 @@ const examples = {
     'cairn provider start --listen 0.0.0.0:7470 --announce-to http://indexer.example:7480 --announce-address http://provider.example:7470',
     'cairn provider start --payee 0x1111111111111111111111111111111111111111 --park-ttl 24h --park-quota 64GiB',
     'cairn provider start --upload-window 30m --max-start-delay 3d --retention-grace 0   # deals that end, and their pieces removed at once',
-    'cairn provider start --max-connections 8192 --max-connections-per-peer 256'
+    'cairn provider start --max-connections 8192 --max-connections-per-peer 256',
+    'cairn provider start --self-check 10m --self-check-sample 8   # prove and verify 8 stored pieces every 10 minutes; see /metrics'
   ],
   'provider config': ['cairn provider config', 'cairn provider config --capacity 8TiB --json > provider.json'],
   'provider status': ['cairn provider status', 'cairn provider status --json | jq .capacity'],

@@ -131,6 +131,8 @@ export const codes = {
   ERR_SHUTTING_DOWN: 'refused',
   ERR_TOO_MANY_CONNECTIONS: 'refused',
   ERR_CLIENT_ABORTED: 'refused',
+  // an alert command or webhook that failed, timed out or refused it (docs/monitoring.md); logged, never fatal
+  ERR_ALERT_FAILED: 'refused',
   // a provider's answer larger than any honest one, or trickling in too slowly to finish
   ERR_RESPONSE_TOO_LARGE: 'refused',
   ERR_TRANSFER_TOO_SLOW: 'refused',

@@ -82,6 +82,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
       log,
       recover: true,
       pdp,
+      selfCheck: settings.selfCheck > 0 ? { intervalMs: settings.selfCheck * 1000, sample: settings.selfCheckSample } : undefined,
       limits: { maxUploadBytes: Number(maxPieceSize), maxConnections: settings.maxConnections, maxConnectionsPerPeer: settings.maxConnectionsPerPeer },
       deals: {
         onPieceFailed: (failure) => { log('piece-corrupt', { ...failure }) },
@@ -101,7 +102,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
     const admin = await startAdmin(repo.path, node.admin(), log, settings.adminPort, {
       mount: (router) => {
         mountReads(router, reads)
-        mountDashboard(router, { admin: node.admin(), metrics: provider.service.metrics })
+        mountDashboard(router, { admin: node.admin(), metrics: provider.service.metrics, selfCheck: () => provider.selfCheck?.last })
       },
       isPublic: isDashboardAsset
     })

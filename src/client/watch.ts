@@ -37,6 +37,8 @@ export interface WatchOptions extends AuditOptions {
   onError?: (deal: string, err: unknown) => void
   /** runs after each recorded result, in the deal's turn: predictive repair (src/reputation/repair-deal.ts); a throw goes to onError */
   afterResult?: (deal: AuditDeal, result: AuditResult) => Promise<void>
+  /** the deals audited now, every tick: alerts resolve the incidents of deals that left it (src/alerts/monitor.ts) */
+  onDeals?: (deals: readonly AuditDeal[]) => void
 }
 
 export interface WatchSummary {
@@ -108,6 +110,7 @@ export async function watch (ctx: AuditContext, options: WatchOptions = {}): Pro
     const active: AuditDeal[] = []
     for (const deal of deals) if ((await ctx.ledger.deal(deal.id))?.state === 'active') active.push(deal)
     deals = active
+    options.onDeals?.(deals)
     for (const deal of deals) {
       const key = deal.id.toString()
       if (inFlight.has(key) || (options.once === true && started.has(key))) continue

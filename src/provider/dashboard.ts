@@ -11,6 +11,7 @@ import { CairnError } from '../errors.js'
 import { sendJSON, type Router } from './http.js'
 import type { ProviderAdmin } from './interface.js'
 import type { Metrics } from './metrics.js'
+import type { SelfCheckReport } from './selfcheck.js'
 
 const ASSETS: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
@@ -36,6 +37,8 @@ export function isDashboardAsset (method: string, path: string): boolean {
 export interface DashboardSources {
   admin: ProviderAdmin
   metrics: Metrics
+  /** the last self-check round (`--self-check`), if any */
+  selfCheck?: () => SelfCheckReport | undefined
 }
 
 export function mountDashboard (router: Router, sources: DashboardSources): void {
@@ -77,6 +80,7 @@ export function mountDashboard (router: Router, sources: DashboardSources): void
       retrievals: { count: metrics.retrievals.total(), bytes: metrics.retrievalBytes.total() },
       uploads: { stored: metrics.uploads.get({ result: 'stored' }), failed: metrics.uploads.get({ result: 'failed' }), bytes: metrics.uploadBytes.total() },
       eventLoop: metrics.loop(),
+      selfCheck: sources.selfCheck?.() ?? null,
       recentDeals: deals.slice(0, 20)
     })), { 'Cache-Control': 'no-store' })
   })

@@ -14,6 +14,7 @@ import { recoverProvider } from './recovery.js'
 import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
 import { startPdp, type PdpOptions, type PdpService } from '../pdp/mount.js'
+import { SelfCheck, type SelfCheckOptions } from './selfcheck.js'
 
 export interface ProviderNode {
   readonly repo: Repo
@@ -27,6 +28,8 @@ export interface ProviderNode {
   readonly lifecycle: LifecycleScheduler | undefined
   /** the PDP API's pieces and sessions (docs/pdp.md) */
   readonly pdp: PdpService
+  /** the scheduled self-check (`--self-check`), when started with one */
+  readonly selfCheck: SelfCheck | undefined
   /** Deals becoming active or ending, for the parts of a node that follow them (content routing, docs/routing.md). */
   readonly events: EventEmitter<ProviderEvents>
   /** Runs `fn` first when the node closes, before it stops serving (e.g. to stop announcing). */
@@ -53,6 +56,8 @@ export interface ProviderNodeOptions {
   lifecycle?: LifecycleOptions | false
   /** park TTL and quotas of the PDP API (docs/pdp.md) */
   pdp?: PdpOptions
+  /** prove and verify a sample of its own pieces on a schedule (src/provider/selfcheck.ts) */
+  selfCheck?: Omit<SelfCheckOptions, 'log'>
 }
 
 export async function startProviderNode (repo: Repo, terms: ProviderTerms, options: ProviderNodeOptions = {}): Promise<ProviderNode> {
@@ -98,6 +103,8 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   terms.endpoint = url
   const lifecycle = options.lifecycle === false ? undefined : new LifecycleScheduler(node, { now: options.now, log, ...options.lifecycle })
   lifecycle?.start()
+  const selfCheck = options.selfCheck === undefined ? undefined : new SelfCheck(node, service.metrics.registry, { log, ...options.selfCheck })
+  selfCheck?.start()
   const closers: Array<() => Promise<void>> = []
   return {
     repo,
@@ -109,10 +116,12 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     terms,
     lifecycle,
     pdp,
+    selfCheck,
     events,
     onClose: (fn) => { closers.push(fn) },
     close: async () => {
       for (const fn of closers.splice(0)) await fn()
+      await selfCheck?.stop()
       await lifecycle?.stop()
       pdp.close()
       await service.close()

@@ -21,6 +21,7 @@ import { PieceStore } from '../store/pieces.js'
 import { reputationsFromLedger } from './ledger.js'
 import { DEFAULT_PARAMS } from './model.js'
 import type { Candidate } from './placement.js'
+import type { DealHistory } from './predictor.js'
 import { DEFAULT_POLICY, planRepairs, type RepairPlan, type RepairPolicy, type Replica } from './repair.js'
 
 export interface RepairContext {
@@ -63,7 +64,7 @@ export async function repairIfNeeded (ctx: RepairContext, deal: AuditDeal, polic
   for (const h of holders) {
     const r = await ledger.deal(h.id)
     const faults = r?.state === 'failed' ? Math.max(policy.consecutiveFaults, r.consecutiveFaults) : r?.consecutiveFaults ?? 0
-    replicas.push({ deal: h.id.toString(), provider: h.provider, host: new URL(h.endpoint).host, consecutiveFaults: faults })
+    replicas.push({ deal: h.id.toString(), provider: h.provider, host: new URL(h.endpoint).host, consecutiveFaults: faults, history: await historyOf(ledger, h.id) })
   }
   const reps = await reputationsFromLedger(ledger)
   const book = await new AddressBook(await repo.db()).list()
@@ -140,6 +141,17 @@ async function carryOut (ctx: RepairContext, deal: AuditDeal, plan: RepairPlan, 
     await ledger.append('deal-terminated', { deal: deal.id, provider: deal.provider, code: 'ERR_REPAIRED', message: `replaced by deal ${replacement.id}: ${plan.reason}` })
   }
   return { deal: deal.id.toString(), provider: deal.provider, reason: plan.reason, source, replacement }
+}
+
+/** A deal's failed proofs from its ledger entries, for the deal-level prediction (src/reputation/predictor.ts). */
+export async function historyOf (ledger: Ledger, id: CID): Promise<DealHistory> {
+  let fails = 0
+  let firstFailAt: number | undefined
+  for await (const entry of ledger.log({ deal: id, kind: 'proof-failed' })) {
+    fails++
+    firstFailAt = firstFailAt === undefined ? entry.at : Math.min(firstFailAt, entry.at)
+  }
+  return firstFailAt === undefined ? { fails } : { fails, firstFailAt }
 }
 
 async function alreadyRepaired (ledger: Ledger, id: CID): Promise<boolean> {

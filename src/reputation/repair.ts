@@ -5,7 +5,8 @@
  * same pure decisions drive `cairn watch` and the simulator.
  */
 import type { ModelParams, Reputation, ReputationSummary } from './interface.js'
-import { DEFAULT_PARAMS, emptyReputation, predictPass } from './model.js'
+import { DEFAULT_PARAMS, emptyReputation } from './model.js'
+import { predictAudit, type DealHistory } from './predictor.js'
 import { hostOf, place, type Candidate, type Choice, type PlacementOptions } from './placement.js'
 
 export interface RepairPolicy {
@@ -33,6 +34,12 @@ export interface Replica {
   host?: string
   /** faults on this deal since its last pass */
   consecutiveFaults: number
+  /**
+   * this deal's own failed proofs, when known: lost leaves do not come back,
+   * so a deal that failed once keeps failing at its own rate, whatever its
+   * provider's average (src/reputation/predictor.ts)
+   */
+  history?: DealHistory
 }
 
 export interface RepairDecision {
@@ -41,15 +48,23 @@ export interface RepairDecision {
   predicted: number
 }
 
+/**
+ * Whether to replace a replica: after faults in a row, or when the predictor
+ * says its next audit passes with less than the threshold — for this deal,
+ * when its own history is known, else for any deal of its provider
+ * (`predicted`, e.g. from a ranking summary, stands in for the latter).
+ */
 export function decide (replica: Replica, reputation: Reputation | undefined, policy: RepairPolicy = DEFAULT_POLICY, p: ModelParams = DEFAULT_PARAMS, at?: number, predicted?: number): RepairDecision {
-  const pass = predicted ?? predictPass(reputation ?? emptyReputation(replica.provider), p, at)
+  const dealKnown = replica.history !== undefined && replica.history.fails > 0
+  const pass = dealKnown || predicted === undefined ? predictAudit(reputation ?? emptyReputation(replica.provider), p, at, replica.history).pass : predicted
   if (replica.consecutiveFaults >= policy.consecutiveFaults) {
     return { repair: true, predicted: pass, reason: `deal ${replica.deal} faulted ${replica.consecutiveFaults} times in a row (repair at ${policy.consecutiveFaults})` }
   }
   // the prediction is only acted on once the provider has been audited enough; a new one is judged by its faults
   const audits = reputation === undefined ? 0 : reputation.passes + reputation.failures + reputation.misses
   if (audits > 0 && audits >= policy.minAudits && pass < policy.threshold) {
-    return { repair: true, predicted: pass, reason: `provider ${replica.provider} is predicted to pass its next audit with probability ${pass.toFixed(3)}, below ${policy.threshold}` }
+    const whose = dealKnown ? `deal ${replica.deal} (${replica.history?.fails ?? 0} failed proofs) of provider ${replica.provider}` : `provider ${replica.provider}`
+    return { repair: true, predicted: pass, reason: `${whose} is predicted to pass its next audit with probability ${pass.toFixed(3)}, below ${policy.threshold}` }
   }
   return { repair: false, predicted: pass, reason: 'healthy' }
 }

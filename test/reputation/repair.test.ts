@@ -65,3 +65,26 @@ test('a young provider is judged by its faults until it has been audited enough'
   t.false(d.repair, d.reason)
   t.true(d.predicted < 0.7)
 })
+
+test('a deal that failed proofs is judged by its own history: repaired on a provider whose average is good', (t) => {
+  const at = 59 * DAY
+  const healthy = decide(replica('a', 0), reps.get('a'), undefined, undefined, at)
+  t.false(healthy.repair, healthy.reason)
+  // deal-a failed three proofs in the last three days, passing between them (never two faults in a row)
+  const lossy: Replica = { ...replica('a', 0), history: { fails: 3, firstFailAt: at - 3 * DAY } }
+  const d = decide(lossy, reps.get('a'), undefined, undefined, at)
+  t.true(d.repair, d.reason)
+  t.true(d.predicted < healthy.predicted)
+  t.regex(d.reason, /^deal deal-a \(3 failed proofs\) of provider a is predicted to pass its next audit with probability 0\.\d+, below 0\.7$/)
+  // a provider-level prediction given by the caller does not hide the deal's own failures
+  t.true(decide(lossy, reps.get('a'), undefined, undefined, at, 0.99).repair)
+  // a deal with no failure is the provider's prediction
+  t.is(decide({ ...replica('a', 0), history: { fails: 0 } }, reps.get('a'), undefined, undefined, at).predicted, healthy.predicted)
+})
+
+test('plan: a replica whose deal failed proofs is not a source, and is the one replaced', (t) => {
+  const lossy: Replica = { ...replica('b', 0), history: { fails: 3, firstFailAt: 57 * DAY } }
+  const plans = planRepairs([replica('a'), lossy, replica('d')], id => reps.get(id), candidates, { at: 59 * DAY })
+  t.deepEqual(plans.map(p => p.replica.deal), ['deal-b'])
+  t.deepEqual(plans[0]?.sources.map(s => s.deal).sort(), ['deal-a', 'deal-d'])
+})

@@ -70,6 +70,11 @@ function render (d) {
   $('retrievals').textContent = String(d.retrievals.count)
   $('retrieval-bytes').textContent = `${formatBytes(d.retrievals.bytes)} sent`
   $('loop').textContent = `${d.eventLoop.p99Ms.toFixed(1)} / ${d.eventLoop.maxMs.toFixed(1)} ms`
+  if (d.selfCheck) {
+    const bad = d.selfCheck.checked.filter((c) => c.outcome !== 'ok')
+    $('self-check').textContent = bad.length === 0 ? `ok · ${d.selfCheck.checked.length} of ${d.selfCheck.pieces} pieces` : `${bad.length} FAILING: ${bad.map((c) => `${c.pieceCid} ${c.code}`).join(', ')}`
+    $('self-check-when').textContent = `last round ${d.selfCheck.at}`
+  }
 
   bars($('deals-chart'), Object.entries(d.deals).map(([state, n]) => [state, n, state === 'active' ? '#1b7f3b' : state === 'failed' ? '#b3261e' : '#3b6fd8']))
   bars($('proof-chart'), d.proofs.slice(-20).map((p) => [p.at.slice(11, 19), p.ms, p.outcome === 'answered' ? '#1b7f3b' : '#b3261e']))
