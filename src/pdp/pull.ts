@@ -13,7 +13,7 @@
  * silence and in total time.
  */
 import { createHash } from 'node:crypto'
-import { request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import { CairnError, isCairnError } from '../errors.js'
 import { readJSONBody, sendJSON, type Router } from '../provider/http.js'
 import { checkPieceSize, clientOf, pieceCidV2, type PdpDeps } from './context.js'
@@ -94,6 +94,8 @@ export function pullRoutes (router: Router, deps: PdpDeps & { dataSets: DataSets
     try {
       let res: Dispatcher.ResponseData
       try {
+        // loaded on first use: undici installs its agent as the process's fetch dispatcher when it loads
+        const { request } = await import('undici')
         res = await request(piece.sourceUrl, { method: 'GET', signal: abort.signal, headersTimeout: options.idleTimeoutMs, bodyTimeout: options.idleTimeoutMs })
       } catch (err) {
         throw new CairnError('ERR_PULL_FAILED', `could not reach ${piece.sourceUrl}: ${(err as Error).message}`, { cause: err })
