@@ -4,36 +4,16 @@
  * itself; a provider that answers with a wrong leaf fails the audit, exit 3.
  */
 import test from 'ava'
-import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
-import { mkdtemp, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createWalletClient, http, type Hex } from 'viem'
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { calibration } from '@filoz/synapse-core/chains'
-import * as Piece from '@filoz/synapse-core/piece'
-import { signAddPieces, signCreateDataSet } from '@filoz/synapse-core/typed-data'
-import { pieceOf } from '../../proofs/index.js'
-import { startProviderNode } from '../../src/provider/node.js'
-import { Repo } from '../../src/repo/repo.js'
-import { CALIBRATION } from '../../src/pdp/eip712.js'
 import { auditDataSet } from '../../src/pdp/audit.js'
 import type { DataSetProof } from '../../src/pdp/prove.js'
-import { testTerms } from '../provider/fixtures.js'
 import { cairn } from '../helpers/cli.js'
-
-const PAYEE = '0x' + '5a'.repeat(20)
-
-function send (url: string, body: unknown): Promise<Response> {
-  return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
-}
+import { dataSetProvider } from './fixtures.js'
 
 test('a data set passes an audit from the command line; a wrong leaf fails it with the proof\'s code', async t => {
-  const dir = await mkdtemp(join(tmpdir(), 'cairn-pdp-audit-'))
-  const repo = await Repo.init(join(dir, 'repo'))
-  const node = await startProviderNode(repo, testTerms({ payee: PAYEE }), {})
+  const set = await dataSetProvider()
+  const { node, dataSetId } = set
   // a provider in front of the real one that flips a bit of the first proven leaf
   const liar = createServer((req, res) => {
     let body = ''
@@ -55,20 +35,6 @@ test('a data set passes an audit from the command line; a wrong leaf fails it wi
   })
   await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', resolve))
   try {
-    const wallet = createWalletClient({ account: privateKeyToAccount(generatePrivateKey()), chain: calibration, transport: http('http://127.0.0.1:9') })
-    const created = await send(`${node.url}/pdp/data-sets`, { recordKeeper: CALIBRATION.fwssAddress, extraData: await signCreateDataSet(wallet, { payee: PAYEE as Hex, clientDataSetId: 1n }) })
-    const { dataSetId } = await created.json() as { dataSetId: number }
-    const cids: string[] = []
-    for (const size of [3000, 9000]) {
-      const bytes = randomBytes(size)
-      const cid = (await pieceOf(bytes)).cid.toString()
-      const post = await send(`${node.url}/pdp/piece`, { pieceCid: cid })
-      await fetch(`${node.url}${post.headers.get('location') ?? ''}`, { method: 'PUT', body: bytes })
-      cids.push(cid)
-    }
-    const added = await send(`${node.url}/pdp/data-sets/${dataSetId}/pieces`, { pieces: cids.map((c) => ({ pieceCid: c })), extraData: await signAddPieces(wallet, { clientDataSetId: 1n, nonce: 5n, pieces: cids.map((c) => ({ pieceCid: Piece.parse(c) })) }) })
-    t.is(added.status, 201)
-
     const run = await cairn(['audit', '--data-set', String(dataSetId), '--provider', node.url, '--challenges', '8', '--json'])
     t.is(run.code, 0, run.stderr)
     const line = JSON.parse(run.stdout.trim()) as { dataSet: number, outcome: string, challenges: number, pieces: number, seed: string }
@@ -88,8 +54,6 @@ test('a data set passes an audit from the command line; a wrong leaf fails it wi
     t.is(usage.code, 2)
   } finally {
     await new Promise((resolve) => liar.close(resolve))
-    await node.close()
-    await repo.close()
-    await rm(dir, { recursive: true, force: true })
+    await set.close()
   }
 })
