@@ -20,6 +20,8 @@ const RAW = join(ROOT, 'dist', 'bench', 'raw-http.js')
 const PDP = join(ROOT, 'dist', 'bench', 'pdp-upload.js')
 /** The largest piece the PDP API takes (1 GiB padded). */
 const MAX_PDP_PIECE = 1_065_353_216
+/** The provider's payee, which a PDP client signs into its CreateDataSet. */
+const PAYEE = '0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a'
 
 /** Starts a long-running process that prints one JSON line naming its URL. */
 async function serve (args: string[]): Promise<{ url: string, child: ChildProcess }> {
@@ -52,7 +54,7 @@ export async function benchTransfer (work: string, input: string, label: string)
   const added = JSON.parse(await cli(['--repo', client, '--json', 'add', input])) as { root: string, piece: { payloadSize: number } }
   const root = added.root
   const carBytes = added.piece.payloadSize
-  const node = await serve([BIN, '--repo', provider, '--json', 'provider', 'start', '--listen', '127.0.0.1:0', '--price', '1', '--max-piece-size', '64GiB', '--capacity', '1TiB'])
+  const node = await serve([BIN, '--repo', provider, '--json', 'provider', 'start', '--listen', '127.0.0.1:0', '--price', '1', '--max-piece-size', '64GiB', '--capacity', '1TiB', '--payee', PAYEE])
   try {
     // other requests are served during the upload: their latency, and the
     // provider's own event-loop delay, show whether verifying blocks it
@@ -84,6 +86,11 @@ export async function benchTransfer (work: string, input: string, label: string)
     const pdp = await measure(`upload ${label}`, 'synapse-core → cairn PDP (streaming)', pdpBytes, process.execPath, [PDP, 'upload', node.url, input, String(pdpBytes), pdpCid])
     if ((JSON.parse(pdp.output) as { pieceCid: string }).pieceCid !== pdpCid) throw new Error('the PDP upload stored another piece')
     results.push(pdp)
+    // the uploaded piece into a data set (create, add pieces, each confirmed), then its first proof
+    const dataSet = await measure(`pdp data set ${label}`, 'synapse-core createDataSet + addPieces, first proof', 0, process.execPath, [PDP, 'data-set', node.url, PAYEE, pdpCid])
+    dataSet.notes = JSON.parse(dataSet.output) as Record<string, number>
+    process.stderr.write(`  pdp data set: ${dataSet.output.trim()}\n`)
+    results.push(dataSet)
     const out = join(work, 'transfer-out')
     results.push(await measure(`get ${label}`, 'cairn get (verified)', carBytes, process.execPath,
       [BIN, '--repo', fetcher, '--json', 'get', root, '--provider', node.url, '-o', out]))

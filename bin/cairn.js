@@ -106,6 +106,8 @@ const auditFlags = (cmd) => cmd
   .option('--backoff <duration>', 'first wait before a re-send, doubled each time', '1s')
 auditFlags(program.command('audit').argument('[deal-id...]').description('challenge providers now, verify the proofs, record the results; exit 3 if any fails or is missed'))
   .option('--all', 'every active deal')
+  .option('--data-set <id>', 'audit this PDP data set at --provider instead: challenges drawn as PDPVerifier draws them, proofs verified here (not recorded)')
+  .option('--provider <url>', 'the PDP service holding --data-set')
   .action(load('audit'))
 auditFlags(program.command('watch').description('audit every active deal once per proving period at a random moment, until SIGINT'))
   .option('--once', 'audit every deal whose current period is not yet audited, now, then stop')
@@ -218,7 +220,7 @@ const examples = {
     'cairn deal --resume bafyrei…   # an interrupted deal, from where it stopped'
   ],
   deals: ['cairn deals', 'cairn deals --state active --json', 'cairn deals show bafyrei…', 'cairn deals cancel bafyrei…   # a deal not yet active; its provider frees the space'],
-  audit: ['cairn audit --all', 'cairn audit bafyrei… --challenges 32 --timeout 1m'],
+  audit: ['cairn audit --all', 'cairn audit bafyrei… --challenges 32 --timeout 1m', 'cairn audit --data-set 3 --provider http://provider.example:7470 --json   # a PDP data set, proofs checked here'],
   watch: ['cairn watch', 'cairn watch --once --json', 'cairn watch --until 2025-12-31T00:00:00Z', 'cairn watch --alert-webhook https://alerts.example/cairn', "cairn watch --alert-exec 'logger -t cairn-alert'"],
   ledger: ['cairn ledger log --limit 20', 'cairn ledger verify', 'cairn ledger export -o ledger.ndjson', 'cairn ledger witness'],
   'ledger log': ['cairn ledger log --limit 20', 'cairn ledger log --deal bafyrei… --json', 'cairn ledger log --kind proof-failed | head'],

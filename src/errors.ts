@@ -176,6 +176,15 @@ export const codes = {
   ERR_PARK_QUOTA_CLIENT: 'refused',
   ERR_TOO_MANY_UPLOADS: 'refused',
   ERR_INVALID_EXTRA_DATA: 'usage',
+  ERR_DATA_SET_NOT_FOUND: 'notFound',
+  ERR_DATA_SET_PIECE_NOT_FOUND: 'notFound',
+  ERR_TX_NOT_FOUND: 'notFound',
+  // a signed CreateDataSet whose (payer, clientDataSetId) already made a data set
+  ERR_REPLAYED_DATA_SET: 'refused',
+  ERR_DATA_SET_TERMINATED: 'refused',
+  ERR_NO_PAYEE: 'refused',
+  // POST /pdp/piece/pull: the source did not give the piece (unreachable, error, other bytes)
+  ERR_PULL_FAILED: 'refused',
   // an indexer's chain for a provider does not end where the advertisement starts (docs/routing.md)
   ERR_AD_CHAIN_GAP: 'refused',
 

@@ -8,6 +8,7 @@ import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { activeDeals, auditDeal, loadDeal, type AuditDeal, type AuditOptions, type AuditResult } from '../client/audit.js'
 import { expireIfEnded } from '../client/accounting.js'
+import { auditDataSet } from '../pdp/audit.js'
 import { Output, parseIntegerFlag, type GlobalOptions } from './output.js'
 
 export interface AuditFlags extends GlobalOptions {
@@ -16,6 +17,9 @@ export interface AuditFlags extends GlobalOptions {
   timeout?: string
   retries?: string
   backoff?: string
+  /** a PDP data set to audit at --provider (docs/pdp.md "Proving data sets") */
+  dataSet?: string
+  provider?: string
 }
 
 /** A time span in ms: `500ms`, `30s`, `2m`, or a bare number of seconds. */
@@ -44,8 +48,25 @@ export function resultLine (r: AuditResult): string {
   return `${r.outcome.padEnd(6)}  ${r.deal}  period ${r.period}  ${r.count} challenges  ${r.ms} ms${money}${why}`
 }
 
+/** `cairn audit --data-set <id> --provider <url>`: one audit of a provider's PDP data set, not recorded in the ledger. */
+async function auditOneDataSet (flags: AuditFlags & { dataSet: string }, out: Output): Promise<void> {
+  if (flags.provider === undefined) throw new CairnError('ERR_USAGE', '--data-set needs --provider <url>, the PDP service that holds it')
+  const id = parseIntegerFlag(flags.dataSet, '--data-set', 'ERR_INVALID_ARGUMENT', 1, Number.MAX_SAFE_INTEGER) as number
+  const result = await auditDataSet(flags.provider, id, {
+    challenges: parseIntegerFlag(flags.challenges, '--challenges', 'ERR_INVALID_ARGUMENT', 1, 1024) ?? 16,
+    timeoutMs: parseMillis(flags.timeout, '--timeout', 30_000)
+  })
+  out.line(result, () => `${result.outcome.padEnd(6)}  data set ${result.dataSet}  ${result.provider}  ${result.challenges} challenges over ${result.pieces} pieces  ${result.ms} ms${result.code === undefined ? '' : `  ${result.code}: ${result.message ?? ''}`}`)
+  if (result.outcome !== 'passed') throw new CairnError('ERR_AUDIT_FAILED', `data set ${result.dataSet} at ${result.provider} failed its audit: ${result.code ?? ''}`)
+}
+
 export default async function audit (ids: string[], flags: AuditFlags): Promise<void> {
   const out = new Output(flags)
+  if (flags.dataSet !== undefined) {
+    if (ids.length > 0 || flags.all === true) throw new CairnError('ERR_USAGE', '--data-set audits one PDP data set; it takes no deal ids and no --all')
+    await auditOneDataSet({ ...flags, dataSet: flags.dataSet }, out)
+    return
+  }
   if (ids.length === 0 && flags.all !== true) throw new CairnError('ERR_USAGE', 'name the deals to audit, or pass --all for every active deal')
   const options = auditOptions(flags)
   const repo = await Repo.open(resolveRepoPath(flags.repo))

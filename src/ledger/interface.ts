@@ -23,7 +23,12 @@ export const ENTRY_KINDS = [
   'deal-failed',
   'deal-repaired',
   // the provider's record of a client-signed proof request it answered (docs/protocol.md)
-  'proof-answered'
+  'proof-answered',
+  // PDP data sets (docs/pdp.md "Data sets"): each change a client signed, with its extraData
+  'data-set-created',
+  'pieces-added',
+  'pieces-removed',
+  'data-set-deleted'
 ] as const
 
 export type EntryKind = typeof ENTRY_KINDS[number]

@@ -11,11 +11,17 @@ import type { Router } from '../provider/http.js'
 import type { BlockSource, Logger, PieceHandle, PieceSource } from '../provider/interface.js'
 import type { Metrics } from '../provider/metrics.js'
 import type { ServerLimits } from '../provider/server.js'
+import type { Ledger } from '../ledger/interface.js'
+import { PieceProver } from '../provider/proofs.js'
 import type { Database } from '../repo/repo.js'
+import { LevelStore } from '../state/level.js'
 import { PieceStore } from '../store/pieces.js'
 import type { PdpDeps } from './context.js'
 import { CALIBRATION, type Eip712Domain } from './eip712.js'
+import { DataSets } from './datasets.js'
+import { dataSetRoutes } from './handlers-datasets.js'
 import { pieceRoutes } from './handlers-piece.js'
+import { pullRoutes, type PullOptions } from './pull.js'
 import { pingRoutes } from './handlers-ping.js'
 import { streamingRoutes } from './handlers-streaming.js'
 import { PdpPieces } from './pieces.js'
@@ -36,6 +42,10 @@ export interface PdpOptions {
   sweepIntervalMs?: number
   now?: () => number
   onCommitted?: (piece: string) => void
+  /** the provider's payee (`provider start --payee`): without one, no data set can be created */
+  payee?: string
+  /** POST /pdp/piece/pull's limits (pull.ts) */
+  pull?: Partial<PullOptions>
 }
 
 export const PDP_DEFAULTS = { parkTtl: 24 * 3600, parkQuota: 64n << 30n, parkQuotaPerClient: 8n << 30n, sweepIntervalMs: 60_000 } as const
@@ -44,6 +54,7 @@ export interface PdpService {
   readonly domain: Eip712Domain
   readonly pieces: PdpPieces
   readonly sessions: UploadSessions
+  readonly dataSets: DataSets
   /** Mounts the `/pdp` routes on a provider's router. */
   mount (router: Router, shared: { limits: ServerLimits, log: Logger, metrics: Metrics }): void
   /** The deal side's sources with the PDP pieces behind them. */
@@ -55,7 +66,7 @@ export interface PdpService {
 }
 
 /** Opens the PDP service on a repo: removes orphaned files, loads the quota, sweeps once, starts the sweep timer. */
-export async function startPdp (db: Database, repo: { path: string, tmpDir: string }, options: PdpOptions = {}, log: Logger = () => {}): Promise<PdpService> {
+export async function startPdp (db: Database, ledger: Ledger, repo: { path: string, tmpDir: string }, options: PdpOptions = {}, log: Logger = () => {}): Promise<PdpService> {
   const store = new PieceStore(join(repo.path, 'pdp', 'pieces'), repo.tmpDir)
   const quota = new ParkQuota({ total: options.parkQuota ?? PDP_DEFAULTS.parkQuota, perClient: options.parkQuotaPerClient ?? PDP_DEFAULTS.parkQuotaPerClient })
   const ttl = options.parkTtl ?? PDP_DEFAULTS.parkTtl
@@ -63,6 +74,12 @@ export async function startPdp (db: Database, repo: { path: string, tmpDir: stri
   await pieces.load()
   const orphans = await pieces.removeOrphans()
   const sessions = new UploadSessions({ ...defaultSessionLimits, receivedMs: ttl * 1000, ...options.sessions })
+  const domain = options.domain ?? { chainId: CALIBRATION.chainId, verifyingContract: CALIBRATION.fwssAddress }
+  const state = new LevelStore(db)
+  const dataSets = new DataSets(state, ledger, pieces, { domain, payee: options.payee, writeIndex: async (writes) => { await state.batch(writes) } })
+  const recovered = await dataSets.recover()
+  if (recovered > 0) log('pdp-recovered', { txIndexed: recovered })
+  const prover = new PieceProver(store)
   let sweeping: Promise<number> | undefined
   const sweep = async (): Promise<number> => {
     // one round at a time; a round still running when the timer fires again is left to finish
@@ -77,14 +94,17 @@ export async function startPdp (db: Database, repo: { path: string, tmpDir: stri
   timer.unref()
 
   return {
-    domain: options.domain ?? { chainId: CALIBRATION.chainId, verifyingContract: CALIBRATION.fwssAddress },
+    domain,
     pieces,
     sessions,
+    dataSets,
     mount (router, shared) {
       const deps: PdpDeps = { pieces, sessions, ...shared }
       pingRoutes(router)
       pieceRoutes(router, deps)
       streamingRoutes(router, deps)
+      dataSetRoutes(router, deps, dataSets, prover)
+      pullRoutes(router, { ...deps, dataSets }, options.pull)
     },
     pieceSource (first) {
       return { open: async (cid: CID) => await first.open(cid) ?? await pieces.open(cid) }

@@ -52,6 +52,8 @@ export interface PieceRecord {
   v1: string
   /** a complete CARv1: its root, and whether it is the canonical DFS CAR of that root */
   car?: { root: string, canonical: boolean, blocks: number }
+  /** how many live pieces of data sets are this piece (absent: none, the piece is parked) */
+  refs?: number
 }
 
 const encoder = new TextEncoder()
@@ -61,7 +63,7 @@ function expiryKey (at: number, piece: string): string {
   return `${K.expiry}${String(at).padStart(16, '0')}!${piece}`
 }
 
-type Op = { type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }
+export type Op = { type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }
 
 export interface StoreRequest {
   body: AsyncIterable<Uint8Array>
@@ -250,6 +252,51 @@ export class PdpPieces implements PieceSource, BlockSource {
     return { ops, settle: () => { for (const [client, delta] of deltas) this.quota.settle(client, delta) } }
   }
 
+  /** Runs `fn` alone among the writers of piece records and counters (a data-set change that references pieces). */
+  async serially<T> (fn: () => Promise<T>): Promise<T> {
+    return await this.exclusive(fn)
+  }
+
+  /**
+   * The writes that make more (`+1`) or fewer (`-1`) data-set pieces be each
+   * given piece, for a batch the caller commits with its ledger entry while it
+   * holds `serially` (docs/pdp.md "Data sets"): a referenced piece never
+   * expires and leaves the park quota; one no data set references any more is
+   * parked again with a fresh TTL. `settle` mirrors the counters into the quota
+   * once the batch is committed. Throws ERR_PIECE_NOT_FOUND for a piece not
+   * held (expired, never uploaded, or its upload never finalized).
+   */
+  async referenceOps (changes: ReadonlyArray<readonly [string, 1 | -1]>): Promise<{ ops: Op[], settle: () => void, records: Map<string, PieceRecord> }> {
+    const deltas = new Map<string, number>()
+    for (const [piece, delta] of changes) deltas.set(piece, (deltas.get(piece) ?? 0) + delta)
+    const ops: Op[] = []
+    const usage: Array<[string, bigint]> = []
+    const records = new Map<string, PieceRecord>()
+    const now = this.now()
+    for (const [piece, delta] of deltas) {
+      const record = await this.live(piece)
+      if (record === undefined || !record.findable) throw new CairnError('ERR_PIECE_NOT_FOUND', `piece ${piece} is not held by this provider (upload it, and finalize a streaming upload, before adding it to a data set)`)
+      records.set(piece, record)
+      if (delta === 0) continue
+      const before = record.refs ?? 0
+      const after = Math.max(0, before + delta)
+      const next: PieceRecord = { ...record, refs: after }
+      if (after === 0) delete next.refs
+      if (before === 0 && after > 0) {
+        next.expiresAt = 0
+        ops.push({ type: 'del', key: expiryKey(record.expiresAt, piece) })
+        usage.push([record.client, -BigInt(record.size)])
+      } else if (before > 0 && after === 0) {
+        next.expiresAt = now + this.options.ttlSeconds
+        ops.push({ type: 'put', key: expiryKey(next.expiresAt, piece), value: new Uint8Array() })
+        usage.push([record.client, BigInt(record.size)])
+      }
+      ops.push({ type: 'put', key: K.piece + piece, value: dagCBOR.encode(next) })
+    }
+    const counted = usage.length === 0 ? { ops: [], settle: () => {} } : this.usageOps(usage)
+    return { ops: [...ops, ...counted.ops], settle: counted.settle, records }
+  }
+
   /** Marks a stored piece findable (a streaming upload was finalized) and restarts its park TTL. */
   async announce (pieceCid: string): Promise<boolean> {
     return await this.exclusive(async () => {
@@ -307,6 +354,7 @@ export class PdpPieces implements PieceSource, BlockSource {
         await this.db.batch([...ops, ...usage.ops], { sync: true })
         usage.settle()
         await rm(this.store.path(piece), { force: true })
+        await rm(`${this.store.dir}/${piece}.layers`, { force: true })
         return true
       })
       if (gone) removed++
@@ -318,7 +366,8 @@ export class PdpPieces implements PieceSource, BlockSource {
   async removeOrphans (): Promise<number> {
     let removed = 0
     for (const name of await readdir(this.store.dir)) {
-      const piece = name.replace(/\.car$/, '')
+      // a piece's layer cache (`.layers`, built when a data set's piece is proven) goes with the piece
+      const piece = name.replace(/\.(car|layers)$/, '')
       if (!/^b[a-z2-7]+$/.test(piece) || (await this.record(piece)) === undefined) {
         await rm(`${this.store.dir}/${name}`, { force: true, recursive: true })
         removed++

@@ -86,7 +86,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     }
   }
   const node = new ProviderDeals(db, ledger, store, repo.identity, terms, options.now, dealOptions)
-  const pdp = await startPdp(db, repo, options.pdp, log)
+  const pdp = await startPdp(db, ledger, repo, { payee: terms.payee, ...options.pdp }, log)
   const service = createProviderServer({
     deals: node,
     blocks: pdp.blockSource(node),

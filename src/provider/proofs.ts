@@ -18,7 +18,7 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { buildLayerCache, LayerCache, provePiece, type PieceProof, type ReadAt } from '../../proofs/index.js'
+import { buildLayerCache, LayerCache, proveLeaves, provePiece, type LeafProof, type PieceProof, type ReadAt } from '../../proofs/index.js'
 import { CairnError, codes, type ErrorCode } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic.js'
 import type { LedgerHead } from '../deal/interface.js'
@@ -234,6 +234,19 @@ export class PieceProver {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new CairnError('ERR_PIECE_CORRUPT', `piece ${pieceCid} is missing from the piece store`, { cause: err })
       throw coded(err, 'ERR_IO', `opening piece ${pieceCid}`)
+    }
+  }
+
+  /** Leaf proofs of the given leaves of a piece (a PDP data set's challenges, src/pdp/prove.ts); fails as `prove` does. */
+  async proveLeaves (pieceCid: string, indices: readonly number[]): Promise<LeafProof[]> {
+    const cache = await this.cache(pieceCid)
+    const handle = await this.openPiece(pieceCid)
+    try {
+      return await proveLeaves(pieceCid, indices, readerOf(handle), cache)
+    } catch (err) {
+      throw coded(err, 'ERR_INTERNAL', `proving ${pieceCid}`)
+    } finally {
+      await handle.close()
     }
   }
 

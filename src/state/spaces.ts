@@ -47,6 +47,14 @@ export const spaces = {
   dags: space('dags', { prefix: 'dags!' }, 'root CID → piece CID v2 whose CAR is exactly that DAG (UTF-8)'),
   retained: space('gc', { prefix: 'gc!' }, '<unix s, 12 digits>/<piece CID v2> → empty: a piece no deal holds, its file removed after that time'),
 
+  // PDP data sets (src/pdp/datasets.ts, docs/pdp.md "Data sets"): written in the batch of the ledger entry that records each change
+  pdpDataSets: space('pdp/data-sets', { prefix: 'pdp!data-set!' }, 'data set id, 20 digits → DAG-CBOR DataSetRecord (payer, payee, clientDataSetId, metadata, next piece id, live pieces, leaves, terminated)'),
+  pdpDataSetPieces: space('pdp/data-set-pieces', { prefix: 'pdp!data-set-piece!' }, '<data set id, 20 digits>/<piece id, 20 digits> → DAG-CBOR {pieceCid, size, leaves, metadata, removed}'),
+  pdpClientDataSets: space('pdp/client-data-sets', { prefix: 'pdp!client-data-set!' }, '<payer, lower-case>/<clientDataSetId, 64 hex digits> → data set id (UTF-8): one data set per signed CreateDataSet'),
+  pdpNonces: space('pdp/nonces', { prefix: 'pdp!nonce!' }, '<payer, lower-case>/<AddPieces nonce, 64 hex digits> → data set id (UTF-8): a signed AddPieces is taken once'),
+  pdpTransactions: space('pdp/transactions', { prefix: 'pdp!tx!' }, '0x + ledger entry hash (64 hex digits) → DAG-CBOR {kind, dataSet, pieceIds, seq}: what a "tx hash" answered to a client did'),
+  pdpMeta: space('pdp/meta', { prefix: 'pdp!meta!' }, '`next-data-set` → the next data set id (decimal)'),
+
   // the client's (src/client, src/store)
   addressBook: space('client/providers', { sublevel: ['client', 'providers'] }, 'provider did → DAG-CBOR address book entry'),
   audits: space('audits', { prefix: 'audits!' }, 'deal id → DAG-CBOR AuditState'),

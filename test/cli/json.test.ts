@@ -14,6 +14,7 @@ import { makeDeal } from '../../src/client/deal.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import { Repo } from '../../src/repo/repo.js'
 import { startIndexerCli, startProviderCli } from '../helpers/provider.js'
+import { dataSetProvider } from '../pdp/fixtures.js'
 
 const DOC = fileURLToPath(new URL('../../../docs/json.md', import.meta.url))
 
@@ -179,6 +180,13 @@ test('every command documented in docs/json.md prints that shape', async t => {
       await run('cairn routers rm', ['--repo', C, 'routers', 'rm', indexer.url])
     } finally {
       t.is(await indexer.stop(), 0)
+    }
+    // a PDP data set audited from the command line (docs/pdp.md "Proving data sets")
+    const set = await dataSetProvider()
+    try {
+      await run('cairn audit --data-set', ['audit', '--data-set', String(set.dataSetId), '--provider', set.url])
+    } finally {
+      await set.close()
     }
     await run('cairn error', ['--repo', C, 'deals', 'show', 'bafyreigdmqpykrgxyaxtlafqpqhzrb7qy2rh75nldvfd4tucqmlkmhzcqu'], 4)
   } finally {

@@ -3,7 +3,10 @@
  * 0.5.2, unmodified, against a real `cairn provider start` process on
  * 127.0.0.1 (docs/pdp.md). ping, classic and streaming uploads, findPiece with
  * polling, downloadAndValidate from /piece, a finalize naming the wrong piece
- * CID, and a park flood refused with a coded 429.
+ * CID, a park flood refused with a coded 429, and data sets: createDataSet,
+ * addPieces, createDataSetAndAddPieces with their status polling, getDataSet,
+ * schedulePieceDeletion, and a pull of pieces between two cairn providers, all
+ * signed by a viem account that signs locally (no RPC).
  *
  * The largest piece (1,065,353,216 bytes) and one byte more are uploaded only
  * with CAIRN_PDP_GIB=1 (`.ci/run` sets it): they move 2 GiB through loopback
@@ -15,6 +18,9 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import * as SP from '@filoz/synapse-core/sp'
 import * as Piece from '@filoz/synapse-core/piece'
+import { calibration } from '@filoz/synapse-core/chains'
+import { createWalletClient, http, type Hex } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { createPieceHasher } from '../../proofs/index.js'
 import { BIN, cairn, tempDir } from '../helpers/cli.js'
 
@@ -178,6 +184,80 @@ test('a park flood is refused with 429 and a code, before or during the upload; 
     await t.notThrowsAsync(SP.ping(serviceURL))
   } finally {
     t.is(await provider.stop(), 0, provider.stderr())
+    await dir.cleanup()
+  }
+})
+
+const PAYEE = '0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a' as Hex
+
+function walletFor (key: Hex) {
+  // the transport is never used: a local account signs typed data without RPC
+  return createWalletClient({ account: privateKeyToAccount(key), chain: calibration, transport: http('http://127.0.0.1:9') })
+}
+
+test('synapse-core 0.5.2 keeps data sets with a cairn provider: create, add, create-and-add, status polling, getDataSet, deletion, a refused replay and wrong key, a pull between two providers', async t => {
+  const dir = await tempDir('cairn-pdp-datasets-')
+  const [provider, second] = await Promise.all([
+    startProvider(join(dir.path, 'provider'), ['--payee', PAYEE]),
+    startProvider(join(dir.path, 'second'), ['--payee', PAYEE])
+  ])
+  const serviceURL = provider.url
+  try {
+    const client = walletFor(generatePrivateKey())
+    const created = await SP.createDataSet(client, { serviceURL, payee: PAYEE, cdn: false, clientDataSetId: 11n, metadata: { project: 'cairn' } })
+    t.regex(created.txHash, /^0x[0-9a-f]{64}$/)
+    const done = await SP.waitForCreateDataSet({ statusUrl: created.statusUrl, pollInterval: 100, timeout: 30_000 })
+    t.is(done.txStatus, 'confirmed')
+    const dataSetId = done.dataSetId
+
+    const pieces: Piece.PieceCID[] = []
+    for (const size of [1000, 70_000]) {
+      const data = new Uint8Array(randomBytes(size))
+      pieces.push((await SP.uploadPieceStreaming({ serviceURL, data })).pieceCid)
+    }
+    const added = await SP.addPieces(client, { serviceURL, dataSetId, clientDataSetId: 11n, pieces: pieces.map((pieceCid) => ({ pieceCid, metadata: { name: 'x' } })) })
+    const confirmed = await SP.waitForAddPieces({ statusUrl: added.statusUrl, pollInterval: 100, timeout: 30_000 })
+    t.deepEqual(confirmed.confirmedPieceIds, [0n, 1n])
+    const set = await SP.getDataSet({ serviceURL, dataSetId })
+    t.is(set.id, dataSetId)
+    t.deepEqual(set.pieces.map((p) => [p.pieceId, p.pieceCid.toString()]), pieces.map((p, i) => [BigInt(i), p.toString()]))
+
+    // the same signed AddPieces again, and one signed by another key
+    const replay = await t.throwsAsync(SP.addPieces(client, { serviceURL, dataSetId, clientDataSetId: 11n, pieces: [{ pieceCid: pieces[0] as Piece.PieceCID }], nonce: 7n }).then(async () => await SP.addPieces(client, { serviceURL, dataSetId, clientDataSetId: 11n, pieces: [{ pieceCid: pieces[0] as Piece.PieceCID }], nonce: 7n })))
+    t.is(replay?.name, 'AddPiecesError')
+    t.regex(details(replay), /ERR_REPLAYED_NONCE/)
+    const stranger = await t.throwsAsync(SP.addPieces(walletFor(generatePrivateKey()), { serviceURL, dataSetId, clientDataSetId: 11n, pieces: [{ pieceCid: pieces[0] as Piece.PieceCID }] }))
+    t.regex(details(stranger), /ERR_WRONG_SIGNER/)
+    const again = await t.throwsAsync(SP.createDataSet(client, { serviceURL, payee: PAYEE, cdn: false, clientDataSetId: 11n }))
+    t.is(again?.name, 'CreateDataSetError')
+    t.regex(details(again), /ERR_REPLAYED_DATA_SET/)
+
+    const deleted = await SP.schedulePieceDeletion(client, { serviceURL, dataSetId, clientDataSetId: 11n, pieceId: 0n })
+    t.regex(deleted.hash, /^0x[0-9a-f]{64}$/)
+    t.deepEqual((await SP.getDataSet({ serviceURL, dataSetId })).pieces.map((p) => p.pieceId), [1n, 2n])
+
+    // create-and-add in one signed message, polled as synapse-core polls it
+    const both = await SP.createDataSetAndAddPieces(client, { serviceURL, payee: PAYEE, pieces: [{ pieceCid: pieces[1] as Piece.PieceCID }] })
+    const result = await SP.waitForCreateDataSetAddPieces({ statusUrl: both.statusUrl })
+    t.deepEqual(result.piecesIds, [0n])
+    t.not(result.dataSetId, dataSetId)
+
+    // the second provider pulls a piece from the first into a new data set of its own
+    const pulledCid = pieces[1] as Piece.PieceCID
+    const pulled = await SP.waitForPullPieces(client, {
+      serviceURL: second.url,
+      payee: PAYEE,
+      pieces: [{ pieceCid: pulledCid, sourceUrl: Piece.createPieceUrlPDP({ cid: pulledCid.toString(), serviceURL }) }],
+      pollInterval: 100,
+      timeout: 60_000
+    })
+    t.is(pulled.status, 'complete')
+    t.is((await SP.findPiece({ serviceURL: second.url, pieceCid: pulledCid })).toString(), pulledCid.toString())
+    const secondSet = await SP.getDataSet({ serviceURL: second.url, dataSetId: 1n })
+    t.deepEqual(secondSet.pieces.map((p) => p.pieceCid.toString()), [pulledCid.toString()])
+  } finally {
+    t.is(await provider.stop(), 0, provider.stderr())
+    t.is(await second.stop(), 0, second.stderr())
     await dir.cleanup()
   }
 })

@@ -1,0 +1,371 @@
+/**
+ * PDP data sets without a chain (docs/pdp.md "Data sets"): what PDPVerifier
+ * and FilecoinWarmStorageService keep on chain for a provider, kept by the
+ * provider itself. Each change is authorised by the payer's EIP-712 signature
+ * in `extraData` (checked in eip712.ts as FWSS checks it), recorded as a
+ * signed ledger entry, and answered with that entry's hash as the "tx hash".
+ *
+ * The data set's state (its record, its pieces, the used clientDataSetIds and
+ * nonces, the pieces' references) is written in the same synced batch as the
+ * ledger entry, so a crash leaves the change whole or absent. Only the tx-hash
+ * index — the entry's hash is known once the entry is built — is written right
+ * after; `recover` writes it again at start for the newest entries, the only
+ * ones that can lack it, since changes run one at a time.
+ *
+ * Piece ids are positions in the data set, as PDPVerifier numbers them: a
+ * removed piece keeps its id and counts no leaves (proofs/pdp-challenge.ts).
+ */
+import * as dagCBOR from '@ipld/dag-cbor'
+import { parsePieceCid, pdpLeafCount, type PieceLink } from '../../proofs/index.js'
+import { CairnError } from '../errors.js'
+import type { EntryKind, ExtraOp, Ledger, LedgerEntry } from '../ledger/interface.js'
+import type { StateReader, WriteOp } from '../state/interface.js'
+import { spaces, type Space } from '../state/spaces.js'
+import {
+  addressBytes, decodeAbi, verifyAddPieces, verifyCreateDataSet, verifyDeleteDataSet, verifySchedulePieceRemovals,
+  type Eip712Domain, type MetadataEntry
+} from './eip712.js'
+import type { PdpPieces } from './pieces.js'
+
+/** Most pieces one request may add (a bound on the batch and on the signed message). */
+export const MAX_PIECES_PER_ADD = 1024
+
+export interface DataSetRecord {
+  id: number
+  payer: string
+  payee: string
+  recordKeeper: string
+  /** decimal: a uint256 the client chose */
+  clientDataSetId: string
+  metadata: MetadataEntry[]
+  nextPieceId: number
+  /** tx hash of its creation (`pending` until indexed, a moment after its entry commits) */
+  created: string
+  /** tx hash of its termination */
+  terminated?: string
+}
+
+export interface DataSetPiece {
+  pieceId: number
+  pieceCid: string
+  size: number
+  /** data-bearing leaves (Cids.leafCount); 0 once removed */
+  leaves: number
+  metadata: MetadataEntry[]
+  /** tx hash of its removal */
+  removed?: string
+}
+
+export type TxKind = 'create' | 'add' | 'remove' | 'terminate'
+
+export interface TxRecord {
+  kind: TxKind
+  dataSet: number
+  pieceIds: number[]
+  seq: number
+}
+
+export interface PieceRequest { pieceCid: string, link: PieceLink }
+
+const KIND_OF_ENTRY: Record<TxKind, EntryKind> = {
+  create: 'data-set-created',
+  add: 'pieces-added',
+  remove: 'pieces-removed',
+  terminate: 'data-set-deleted'
+}
+
+const pad = (n: number): string => String(n).padStart(20, '0')
+const hex64 = (n: bigint): string => n.toString(16).padStart(64, '0')
+const pieceKey = (dataSet: number, pieceId: number): string => `${pad(dataSet)}/${pad(pieceId)}`
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/** The "tx hash" of a ledger entry: the sha2-256 digest in its CID, 0x-prefixed (32 bytes, as an Ethereum hash). */
+export function txHashOf (entry: LedgerEntry): string {
+  return '0x' + Buffer.from(entry.cid.multihash.digest).toString('hex')
+}
+
+/** A tx hash from a path, as ERR_INVALID_ARGUMENT unless it is 0x and 64 hex digits. */
+export function parseTxHash (value: string): string {
+  if (!/^0x[0-9a-fA-F]{64}$/.test(value)) throw new CairnError('ERR_INVALID_ARGUMENT', `a tx hash is 0x and 64 hex digits, got ${JSON.stringify(value.slice(0, 80))}`)
+  return value.toLowerCase()
+}
+
+/** A data set or piece id from a path. */
+export function parseId (value: string, label: string): number {
+  if (!/^\d{1,15}$/.test(value)) throw new CairnError('ERR_INVALID_ARGUMENT', `${label} must be a whole number, got ${JSON.stringify(value.slice(0, 40))}`)
+  return Number(value)
+}
+
+/**
+ * The ledger's extra writes for state-store writes to the PDP spaces. They are
+ * raw-prefix spaces of the repo's LevelDB, so the ledger's batch takes them as
+ * root keys; this is the one place that knows it.
+ */
+function ledgerOps (writes: WriteOp[]): ExtraOp[] {
+  return writes.map((w) => {
+    if (!('prefix' in w.space.level)) throw new TypeError(`space ${w.space.name} is not a raw-prefix space`)
+    const key = w.space.level.prefix + w.key
+    return w.type === 'put' ? { type: 'put', key, value: w.value } : { type: 'del', key }
+  })
+}
+
+function put (space: Space, key: string, value: Uint8Array): WriteOp {
+  return { type: 'put', space, key, value }
+}
+
+export interface DataSetsOptions {
+  domain: Eip712Domain
+  /** the provider's payee; without one, no data set can be created */
+  payee?: string
+  /** writes of the tx index outside the ledger batch (tests: the store's batch) */
+  writeIndex: (writes: WriteOp[]) => Promise<void>
+}
+
+export class DataSets {
+  constructor (
+    private readonly state: StateReader,
+    private readonly ledger: Ledger,
+    private readonly pieces: PdpPieces,
+    private readonly options: DataSetsOptions
+  ) {}
+
+  async record (id: number): Promise<DataSetRecord | undefined> {
+    const value = await this.state.get(spaces.pdpDataSets, pad(id))
+    return value === undefined ? undefined : dagCBOR.decode(value) as DataSetRecord
+  }
+
+  async require (id: number): Promise<DataSetRecord> {
+    const record = await this.record(id)
+    if (record === undefined) throw new CairnError('ERR_DATA_SET_NOT_FOUND', `data set ${id} does not exist on this provider`)
+    return record
+  }
+
+  /** The pieces of a data set in id order, removed ones included (they keep their ids). */
+  async piecesOf (id: number): Promise<DataSetPiece[]> {
+    const out: DataSetPiece[] = []
+    for await (const [, value] of this.state.iterate(spaces.pdpDataSetPieces, { gte: `${pad(id)}/`, lt: `${pad(id)}0` })) out.push(dagCBOR.decode(value) as DataSetPiece)
+    return out
+  }
+
+  async tx (hash: string): Promise<TxRecord | undefined> {
+    const value = await this.state.get(spaces.pdpTransactions, hash)
+    return value === undefined ? undefined : dagCBOR.decode(value) as TxRecord
+  }
+
+  /** Writes the tx index of the newest data-set entries where a crash left it out; returns how many. */
+  async recover (): Promise<number> {
+    let written = 0
+    for (const [kind, entryKind] of Object.entries(KIND_OF_ENTRY) as Array<[TxKind, EntryKind]>) {
+      for await (const entry of this.ledger.log({ kind: entryKind, limit: 1 })) {
+        if (await this.tx(txHashOf(entry)) !== undefined) continue
+        await this.options.writeIndex(await this.indexWrites(kind, entry))
+        written++
+      }
+    }
+    return written
+  }
+
+  /**
+   * The writes that follow an entry once its hash is known: the tx index, and
+   * the hash in the record it changed (a data set's creation or termination, a
+   * piece's removal). Derived from the entry and the state, so `recover` can
+   * make them again.
+   */
+  private async indexWrites (kind: TxKind, entry: LedgerEntry): Promise<WriteOp[]> {
+    const hash = txHashOf(entry)
+    const f = entry.fields as { dataSet: number, pieces?: Array<{ pieceId: number }>, pieceIds?: number[] }
+    const pieceIds = f.pieceIds ?? (f.pieces ?? []).map((p) => p.pieceId)
+    const writes = [put(spaces.pdpTransactions, hash, dagCBOR.encode({ kind, dataSet: f.dataSet, pieceIds, seq: entry.seq } satisfies TxRecord))]
+    if (kind === 'create' || kind === 'terminate') {
+      const record = await this.record(f.dataSet)
+      if (record !== undefined) writes.push(put(spaces.pdpDataSets, pad(f.dataSet), dagCBOR.encode(kind === 'create' ? { ...record, created: hash } : { ...record, terminated: hash })))
+    } else if (kind === 'remove') {
+      for (const pieceId of pieceIds) {
+        const value = await this.state.get(spaces.pdpDataSetPieces, pieceKey(f.dataSet, pieceId))
+        if (value !== undefined) writes.push(put(spaces.pdpDataSetPieces, pieceKey(f.dataSet, pieceId), dagCBOR.encode({ ...dagCBOR.decode(value) as DataSetPiece, removed: hash })))
+      }
+    }
+    return writes
+  }
+
+  /** Appends the entry with its state writes, then indexes its hash. */
+  private async commit (kind: TxKind, fields: Record<string, unknown>, writes: WriteOp[], pieceOps: ExtraOp[]): Promise<string> {
+    const entry = await this.ledger.append(KIND_OF_ENTRY[kind], fields, [...ledgerOps(writes), ...pieceOps])
+    await this.options.writeIndex(await this.indexWrites(kind, entry))
+    return txHashOf(entry)
+  }
+
+  private payee (): string {
+    const payee = this.options.payee
+    if (payee === undefined) throw new CairnError('ERR_NO_PAYEE', 'this provider has no payee address (provider start --payee 0x…), so it takes no data sets')
+    return payee
+  }
+
+  /**
+   * Creates a data set (and adds `pieces` to it, for create-and-add): checks
+   * the signed CreateDataSet (and AddPieces) and that its clientDataSetId
+   * (and nonce) were never used by this payer, then records it.
+   */
+  async create (request: { recordKeeper: string, extraData: string, pieces?: PieceRequest[] }): Promise<{ txHash: string, dataSetId: number, pieceIds: number[] }> {
+    addressBytes(request.recordKeeper, 'recordKeeper')
+    // Curio takes only the record keeper it serves; here that is the service contract of the domain
+    if (request.recordKeeper.toLowerCase() !== this.options.domain.verifyingContract.toLowerCase()) {
+      throw new CairnError('ERR_INVALID_ARGUMENT', `recordKeeper ${request.recordKeeper} is not this provider's service contract ${this.options.domain.verifyingContract}`)
+    }
+    const payee = this.payee()
+    let createData: string | Uint8Array = request.extraData
+    let addData: Uint8Array | undefined
+    if (request.pieces !== undefined) {
+      // create-and-add: abi.encode(bytes createExtraData, bytes addExtraData), as synapse-core signs it
+      [createData, addData] = decodeAbi(['bytes', 'bytes'], request.extraData) as [Uint8Array, Uint8Array]
+    }
+    const auth = verifyCreateDataSet(this.options.domain, createData, payee)
+    const pieces = request.pieces ?? []
+    const add = addData === undefined ? undefined : verifyAddPieces(this.options.domain, addData, { payer: auth.payer, clientDataSetId: auth.clientDataSetId, pieces: pieces.map((p) => p.link.cid.bytes) })
+    return await this.pieces.serially(async () => {
+      const payer = auth.payer.toLowerCase()
+      const clientKey = `${payer}/${hex64(auth.clientDataSetId)}`
+      const used = await this.state.get(spaces.pdpClientDataSets, clientKey)
+      if (used !== undefined) throw new CairnError('ERR_REPLAYED_DATA_SET', `payer ${payer} already created data set ${decoder.decode(used)} with clientDataSetId ${auth.clientDataSetId}; a signed CreateDataSet is taken once`)
+      if (add !== undefined) await this.checkNonce(payer, add.nonce)
+      const next = await this.state.get(spaces.pdpMeta, 'next-data-set')
+      const id = next === undefined ? 1 : Number(decoder.decode(next))
+      const record: DataSetRecord = {
+        id,
+        payer,
+        payee,
+        recordKeeper: request.recordKeeper.toLowerCase(),
+        clientDataSetId: auth.clientDataSetId.toString(),
+        metadata: auth.metadata,
+        nextPieceId: 0,
+        created: 'pending'
+      }
+      const writes: WriteOp[] = [
+        put(spaces.pdpMeta, 'next-data-set', encoder.encode(String(id + 1))),
+        put(spaces.pdpClientDataSets, clientKey, encoder.encode(String(id)))
+      ]
+      const added = add === undefined ? undefined : await this.addWrites(record, pieces, add.metadata, add.nonce, writes)
+      writes.push(put(spaces.pdpDataSets, pad(id), dagCBOR.encode(record)))
+      const fields: Record<string, unknown> = {
+        dataSet: id,
+        payer,
+        payee,
+        recordKeeper: record.recordKeeper,
+        clientDataSetId: record.clientDataSetId,
+        metadata: auth.metadata,
+        extraData: hexBytes(request.extraData),
+        ...(added === undefined ? {} : { pieces: added.entries, nonce: (add as { nonce: bigint }).nonce.toString() })
+      }
+      const txHash = await this.commit('create', fields, writes, added?.pieceOps ?? [])
+      added?.settle()
+      return { txHash, dataSetId: id, pieceIds: added?.entries.map((p) => p.pieceId) ?? [] }
+    })
+  }
+
+  private async checkNonce (payer: string, nonce: bigint): Promise<void> {
+    const used = await this.state.get(spaces.pdpNonces, `${payer}/${hex64(nonce)}`)
+    if (used !== undefined) throw new CairnError('ERR_REPLAYED_NONCE', `payer ${payer} already used AddPieces nonce ${nonce} (data set ${decoder.decode(used)}); a signed AddPieces is taken once`)
+  }
+
+  /** The writes that add `pieces` to `record` (which it advances), and the piece references they take. */
+  private async addWrites (record: DataSetRecord, pieces: PieceRequest[], metadata: MetadataEntry[][], nonce: bigint, writes: WriteOp[]): Promise<{ entries: Array<{ pieceId: number, pieceCid: string, size: number }>, pieceOps: ExtraOp[], settle: () => void }> {
+    const refs = await this.pieces.referenceOps(pieces.map((p) => [p.pieceCid, 1] as const))
+    const entries: Array<{ pieceId: number, pieceCid: string, size: number }> = []
+    pieces.forEach((p, i) => {
+      const pieceId = record.nextPieceId++
+      const size = (refs.records.get(p.pieceCid) as { size: number }).size
+      const piece: DataSetPiece = { pieceId, pieceCid: p.pieceCid, size, leaves: Number(pdpLeafCount(p.link.height, p.link.padding)), metadata: metadata[i] ?? [] }
+      writes.push(put(spaces.pdpDataSetPieces, pieceKey(record.id, pieceId), dagCBOR.encode(piece)))
+      entries.push({ pieceId, pieceCid: p.pieceCid, size })
+    })
+    writes.push(put(spaces.pdpNonces, `${record.payer}/${hex64(nonce)}`, encoder.encode(String(record.id))))
+    return { entries, pieceOps: refs.ops, settle: refs.settle }
+  }
+
+  /** Adds pieces to a live data set, authorised by a signed AddPieces with a nonce never used before. */
+  async addPieces (id: number, request: { extraData: string, pieces: PieceRequest[] }): Promise<{ txHash: string, pieceIds: number[] }> {
+    const record = await this.live(id)
+    const auth = verifyAddPieces(this.options.domain, request.extraData, { payer: record.payer, clientDataSetId: BigInt(record.clientDataSetId), pieces: request.pieces.map((p) => p.link.cid.bytes) })
+    return await this.pieces.serially(async () => {
+      const current = await this.live(id)
+      await this.checkNonce(current.payer, auth.nonce)
+      const writes: WriteOp[] = []
+      const added = await this.addWrites(current, request.pieces, auth.metadata, auth.nonce, writes)
+      writes.push(put(spaces.pdpDataSets, pad(id), dagCBOR.encode(current)))
+      const txHash = await this.commit('add', { dataSet: id, pieces: added.entries, nonce: auth.nonce.toString(), extraData: hexBytes(request.extraData) }, writes, added.pieceOps)
+      added.settle()
+      return { txHash, pieceIds: added.entries.map((p) => p.pieceId) }
+    })
+  }
+
+  /** Removes one piece (a signed SchedulePieceRemovals); it keeps its id with no leaves, and its bytes are parked again unless another data set holds them. */
+  async removePiece (id: number, pieceId: number, extraData: string): Promise<{ txHash: string }> {
+    const record = await this.live(id)
+    verifySchedulePieceRemovals(this.options.domain, extraData, { payer: record.payer, clientDataSetId: BigInt(record.clientDataSetId), pieceIds: [BigInt(pieceId)] })
+    return await this.pieces.serially(async () => {
+      await this.live(id)
+      const value = await this.state.get(spaces.pdpDataSetPieces, pieceKey(id, pieceId))
+      const piece = value === undefined ? undefined : dagCBOR.decode(value) as DataSetPiece
+      if (piece === undefined || piece.removed !== undefined) throw new CairnError('ERR_DATA_SET_PIECE_NOT_FOUND', `data set ${id} has no live piece ${pieceId}`)
+      const refs = await this.pieces.referenceOps([[piece.pieceCid, -1]])
+      // `removed` holds the removal's tx hash once indexed; `pending` only until then
+      const txHash = await this.commit('remove', { dataSet: id, pieceIds: [pieceId], extraData: hexBytes(extraData) }, [
+        put(spaces.pdpDataSetPieces, pieceKey(id, pieceId), dagCBOR.encode({ ...piece, leaves: 0, removed: 'pending' }))
+      ], refs.ops)
+      refs.settle()
+      return { txHash }
+    })
+  }
+
+  /** Terminates a data set (a signed DeleteDataSet or TerminateService): every live piece is released. */
+  async terminate (id: number, extraData: string): Promise<{ txHash: string }> {
+    const record = await this.live(id)
+    verifyDeleteDataSet(this.options.domain, extraData, { payer: record.payer, dataSetId: BigInt(id) })
+    return await this.pieces.serially(async () => {
+      const current = await this.live(id)
+      const live = (await this.piecesOf(id)).filter((p) => p.removed === undefined)
+      const refs = await this.pieces.referenceOps(live.map((p) => [p.pieceCid, -1] as const))
+      const txHash = await this.commit('terminate', { dataSet: id, pieceIds: live.map((p) => p.pieceId), extraData: hexBytes(extraData) }, [
+        put(spaces.pdpDataSets, pad(id), dagCBOR.encode({ ...current, terminated: 'pending' }))
+      ], refs.ops)
+      refs.settle()
+      return { txHash }
+    })
+  }
+
+  private async live (id: number): Promise<DataSetRecord> {
+    const record = await this.require(id)
+    if (record.terminated !== undefined) throw new CairnError('ERR_DATA_SET_TERMINATED', `data set ${id} was terminated`)
+    return record
+  }
+
+  /** The data-bearing leaf counts of a data set's pieces in id order (0 for a removed piece): what its challenges are drawn over. */
+  async leafCounts (id: number): Promise<{ pieces: DataSetPiece[], counts: bigint[] }> {
+    const pieces = await this.piecesOf(id)
+    return { pieces, counts: pieces.map((p) => p.removed === undefined ? BigInt(p.leaves) : 0n) }
+  }
+}
+
+function hexBytes (value: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(value.slice(2), 'hex'))
+}
+
+/** A piece of a request body (`{pieceCid, subPieces}`): cairn takes whole pieces, so a sub-piece list names the piece itself or is absent. */
+export function pieceRequestOf (value: unknown, label: string): PieceRequest {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new CairnError('ERR_INVALID_JSON', `${label} must be an object {pieceCid, subPieces}`)
+  const { pieceCid, subPieces } = value as { pieceCid?: unknown, subPieces?: unknown }
+  let link: PieceLink
+  try {
+    if (typeof pieceCid !== 'string' || pieceCid.length > 200) throw new Error(`expected a piece CID v2, got ${JSON.stringify(pieceCid)?.slice(0, 80)}`)
+    link = parsePieceCid(pieceCid)
+  } catch (err) {
+    throw new CairnError('ERR_INVALID_CID', `${label}.pieceCid: ${(err as Error).message}`)
+  }
+  if (subPieces !== undefined && subPieces !== null) {
+    if (!Array.isArray(subPieces) || subPieces.length > 1 || (subPieces.length === 1 && (subPieces[0] as { subPieceCid?: unknown })?.subPieceCid !== link.cid.toString())) {
+      throw new CairnError('ERR_INVALID_ARGUMENT', `${label}: cairn takes whole pieces; subPieces must be absent or name the piece itself`)
+    }
+  }
+  return { pieceCid: link.cid.toString(), link }
+}
