@@ -55,7 +55,7 @@ program.command('unpack').argument('<file.car>').description('verify a CAR and w
 const many = (value, previous = []) => [...previous, value]
 program.command('get').argument('<cid[/path]>').description('retrieve from the repo, else from providers; verify every block; write the file or directory')
   .option('-o, --output <path>', 'where to write the file or directory (default: its name, or the CID)')
-  .option('--car <file>', 'write the verified CAR instead of the files')
+  .option('--car <file>', 'write the verified CAR instead of the files (- for stdout, once all of it is verified)')
   .option('--provider <url>', 'a provider to try (repeatable), after the local repo and those holding deals', many)
   .option('--force', 'replace an existing target')
   .action(load('get'))

@@ -4,8 +4,12 @@
  * root, else those named; every block verified, the DAG complete, before
  * anything appears at the output (a whole DAG is written into a hidden
  * sibling as it streams and renamed into place). A provider that fails or
- * sends wrong bytes is reported on stderr and the next one tried.
+ * sends wrong bytes is reported on stderr and the next one tried. `--car -`
+ * writes the CAR to stdout once all of it is verified (bytes already in a pipe
+ * cannot be taken back), and the summary to stderr, as `pack -o -` does.
  */
+import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,7 +17,7 @@ import { CairnError, isCairnError } from '../errors.js'
 import { get as retrieve, parseTarget, sourcesFor, type Source } from '../client/retrieve.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
-import { Output, type GlobalOptions, type Progress } from './output.js'
+import { Output, toJSON, writeToStdout, type GlobalOptions, type Progress } from './output.js'
 
 interface GetOptions extends GlobalOptions {
   output?: string
@@ -46,7 +50,9 @@ export default async function get (args: string[], options: GetOptions): Promise
   }
   try {
     let bar: Progress | undefined
-    const result = await retrieve(spool, target, sources, { output: options.output, car: options.car, force: options.force }, {
+    const toStdout = options.car === '-'
+    const car = toStdout ? join(spool.tmpDir, `get-stdout-${randomBytes(8).toString('hex')}.car`) : options.car
+    const result = await retrieve(spool, target, sources, { output: options.output, car, force: options.force }, {
       onBytes: (source, n) => {
         bar ??= out.progress(`fetching from ${source.location}`)
         bar.update(n)
@@ -59,6 +65,17 @@ export default async function get (args: string[], options: GetOptions): Promise
     })
     bar?.done()
     const from = result.source.kind === 'local' ? 'the local repo' : result.source.location
+    if (toStdout) {
+      try {
+        await writeToStdout(createReadStream(result.output, { highWaterMark: 1 << 20 }))
+      } finally {
+        await rm(result.output, { force: true })
+      }
+      // stdout carries the CAR
+      const summary = { root: result.root, path: result.path, cid: result.cid, output: '-', car: true, source: result.source, failed: result.failed }
+      if (!out.quiet) process.stderr.write((out.json ? toJSON(summary) : `wrote the verified CAR of ${result.cid} to stdout (from ${from})`) + '\n')
+      return
+    }
     out.result({
       root: result.root,
       path: result.path,

@@ -4,7 +4,7 @@ import { CairnError, fromSystemError } from '../errors.js'
 import { commitFile, tempPathFor } from '../fs/atomic.js'
 import { carStream, planImport } from '../unixfs/importer.js'
 import { importOptionsFrom, type ContentFlags } from './content-options.js'
-import { Output, type GlobalOptions } from './output.js'
+import { Output, writeToStdout, type GlobalOptions } from './output.js'
 
 interface PackOptions extends GlobalOptions, ContentFlags {
   output?: string
@@ -23,9 +23,7 @@ export default async function pack (args: Array<string | string[]>, options: Pac
   const car = carStream(plan, { onBytes: n => { done += n; bar.update(done) } })
   try {
     if (output === '-') {
-      for await (const chunk of car) {
-        if (!process.stdout.write(chunk)) await new Promise(resolve => process.stdout.once('drain', resolve))
-      }
+      await writeToStdout(car)
     } else {
       await writeAtomic(output, car)
     }
