@@ -10,7 +10,8 @@
  *   npm run bench -- --sizes 16M --pairs 3    # a quick run
  *   npm run bench -- --skip-slow-peers        # leave out data-segment (≈ 3–7 MiB/s)
  *   flags: --pairs 3, --memory-size 2G, --proof-size 1G, --out bench/results.json,
- *          --no-content, --no-transfer, --no-memory, --no-ledger, --no-proofs
+ *          --no-content, --no-transfer, --no-memory, --no-ledger, --no-proofs, --no-piece-load
+ *          (and each section's own: bench/piece-load.ts)
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -62,6 +63,7 @@ const sections: Section[] = [
       return { result, lines: [`ledger: ${JSON.stringify(result)}`] }
     }
   },
+  { name: 'pieceLoad', flag: '--no-piece-load', run: async (ctx) => await (await import('./piece-load.js')).benchPieceLoad(ctx) },
   {
     name: 'proofs',
     flag: '--no-proofs',
@@ -139,11 +141,15 @@ async function main (): Promise<void> {
   const host = machine()
   const text = [
     ...machineLines(host, records),
-    '',
-    ...comparisonTable(comparisons),
-    '',
-    `Each comparison: ${pairs} alternating pairs (cairn, then the peer); figures are medians with (min–max); the ratio is the median of the pair ratios.`,
-    ...noteLines(comparisons),
+    ...(comparisons.length === 0
+      ? []
+      : [
+          '',
+          ...comparisonTable(comparisons),
+          '',
+          `Each comparison: ${pairs} alternating pairs (cairn, then the peer); figures are medians with (min–max); the ratio is the median of the pair ratios.`,
+          ...noteLines(comparisons)
+        ]),
     ...(lines.length === 0 ? [] : ['', ...lines])
   ]
   process.stdout.write(text.join('\n') + '\n')
