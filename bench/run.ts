@@ -9,9 +9,9 @@
  *   npm run bench                             # 256 MiB and 1 GiB, 3 pairs each
  *   npm run bench -- --sizes 16M --pairs 3    # a quick run
  *   npm run bench -- --skip-slow-peers        # leave out data-segment (≈ 3–7 MiB/s)
- *   flags: --pairs 3, --memory-size 2G, --proof-size 1G, --out bench/results.json,
+ *   flags: --pairs 3, --memory-size 2G, --proof-size 1G,32G, --out bench/results.json,
  *          --no-content, --no-transfer, --no-memory, --no-ledger, --no-proofs, --no-piece-load
- *          (and each section's own: bench/piece-load.ts)
+ *          (and each section's own: bench/piece-load.ts, bench/provider-proofs.ts)
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -64,15 +64,7 @@ const sections: Section[] = [
     }
   },
   { name: 'pieceLoad', flag: '--no-piece-load', run: async (ctx) => await (await import('./piece-load.js')).benchPieceLoad(ctx) },
-  {
-    name: 'proofs',
-    flag: '--no-proofs',
-    run: async (ctx) => {
-      const { benchProofs } = await import('./proofs.js')
-      const result = await benchProofs(parseSize(ctx.opt('--proof-size') ?? '1G'), { dir: ctx.work, rounds: 30 })
-      return { result, lines: [`proofs: ${JSON.stringify(result)}`] }
-    }
-  }
+  { name: 'proofs', flag: '--no-proofs', run: async (ctx) => await (await import('./provider-proofs.js')).benchProviderProofs(ctx) }
 ]
 
 async function main (): Promise<void> {
