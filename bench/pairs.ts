@@ -41,6 +41,8 @@ export interface Pair {
   cairn: Command
   /** absent: cairn alone, repeated as often as a pair would be (e.g. peak RSS at 2 GiB) */
   peer?: Command
+  /** how the table labels the figures the commands' `after` hooks return: { providerEventLoopDelayMaxMs: 'event-loop max, ms' } */
+  noteLabels?: Record<string, string>
 }
 
 export interface RunFigures { seconds: number, mibPerSec: number, peakRssMiB: number | null, notes?: Record<string, number> }
@@ -66,6 +68,7 @@ export interface PairResult {
   pairs: number
   cairn: Side
   peer?: Side
+  noteLabels?: Record<string, string>
   /** cairn's MiB/s ÷ the peer's, per pair, and their spread */
   ratios?: number[]
   ratio?: Spread
@@ -118,7 +121,7 @@ export async function runPair (pair: Pair, pairs: number, log: (line: string) =>
     }
     log(line)
   }
-  const result: PairResult = { name: pair.name, what: pair.what, input: pair.input, pairs, cairn: sideOf(pair.cairn, ours) }
+  const result: PairResult = { name: pair.name, what: pair.what, input: pair.input, pairs, cairn: sideOf(pair.cairn, ours), ...(pair.noteLabels === undefined ? {} : { noteLabels: pair.noteLabels }) }
   if (pair.peer !== undefined) {
     result.peer = sideOf(pair.peer, theirs)
     result.ratios = ours.map((a, i) => a.run.mibPerSec / theirs[i].run.mibPerSec)

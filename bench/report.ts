@@ -17,28 +17,22 @@ export function machineLines (machine: Machine, sections: SectionRecord[]): stri
 
 const rss = (s: PairResult['cairn'] | undefined): string => s?.peakRssMiB == null ? '?' : formatSpread(s.peakRssMiB, 0)
 
-/** One row per comparison: medians with (min–max) over the pairs, and the median of the pair ratios. */
+/** A side's own figures (the provider's event loop during an upload, …), as the table shows them. */
+function notesOf (r: PairResult, side: PairResult['cairn'] | undefined): string {
+  if (side?.notes === undefined) return ''
+  return Object.entries(side.notes).map(([name, s]) => `${r.noteLabels?.[name] ?? name} ${formatSpread(s)}`).join('; ')
+}
+
+/** One row per comparison: medians with (min–max) over the pairs, the median of the pair ratios, and the sides' own figures. */
 export function comparisonTable (results: PairResult[]): string[] {
   const rows = [
-    '| measure | cairn | MiB/s | peer | MiB/s | cairn ÷ peer | peak RSS MiB, cairn / peer | pairs |',
-    '|---|---|---:|---|---:|---:|---:|---:|'
+    '| measure | cairn | MiB/s | peer | MiB/s | cairn ÷ peer | peak RSS MiB, cairn / peer | pairs | beside |',
+    '|---|---|---:|---|---:|---:|---:|---:|---|'
   ]
   for (const r of results) {
     const ratio = r.ratio === undefined ? '' : formatSpread(r.ratio, 2, '×')
-    rows.push(`| ${r.name} | ${r.cairn.tool} | ${formatSpread(r.cairn.mibPerSec)} | ${r.peer?.tool ?? '—'} | ${r.peer === undefined ? '' : formatSpread(r.peer.mibPerSec)} | ${ratio} | ${rss(r.cairn)} / ${r.peer === undefined ? '—' : rss(r.peer)} | ${r.pairs} |`)
+    const beside = [notesOf(r, r.cairn), notesOf(r, r.peer)].filter(n => n !== '').join(' / ')
+    rows.push(`| ${r.name} | ${r.cairn.tool} | ${formatSpread(r.cairn.mibPerSec)} | ${r.peer?.tool ?? '—'} | ${r.peer === undefined ? '' : formatSpread(r.peer.mibPerSec)} | ${ratio} | ${rss(r.cairn)} / ${r.peer === undefined ? '—' : rss(r.peer)} | ${r.pairs} | ${beside} |`)
   }
   return rows
-}
-
-/** Figures a command reported beside its own (the provider's event loop during an upload, …). */
-export function noteLines (results: PairResult[]): string[] {
-  const lines: string[] = []
-  for (const r of results) {
-    for (const side of [r.cairn, r.peer]) {
-      if (side?.notes === undefined) continue
-      const notes = Object.entries(side.notes).map(([name, s]) => `${name} ${formatSpread(s)}`).join(', ')
-      lines.push(`${r.name}, ${side.tool}: ${notes}`)
-    }
-  }
-  return lines
 }

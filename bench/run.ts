@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { generate, machine, machineState, parseSize, sizeLabel } from './measure.js'
 import { runPair, type PairResult } from './pairs.js'
 import { ROOT, type Section, type SectionContext, type SizeGroup } from './plan.js'
-import { comparisonTable, machineLines, noteLines, type SectionRecord } from './report.js'
+import { comparisonTable, machineLines, type SectionRecord } from './report.js'
 import { addCommand, contentPairs } from './content.js'
 import { transferPairs } from './transfer.js'
 
@@ -139,8 +139,7 @@ async function main (): Promise<void> {
           '',
           ...comparisonTable(comparisons),
           '',
-          `Each comparison: ${pairs} alternating pairs (cairn, then the peer); figures are medians with (min–max); the ratio is the median of the pair ratios.`,
-          ...noteLines(comparisons)
+          `Each comparison: ${pairs} alternating pairs (cairn, then the peer); figures are medians with (min–max); the ratio is the median of the pair ratios.`
         ]),
     ...(lines.length === 0 ? [] : ['', ...lines])
   ]

@@ -94,7 +94,12 @@ export async function transferPairs (ctx: SizeContext): Promise<{ pairs: Pair[],
           return { providerEventLoopDelayMaxMs: round(loop.maxMs), providerEventLoopDelayP99Ms: round(loop.p99Ms), slowestHealthzDuringUploadMs: round(slowest) }
         }
       },
-      peer: plainPut
+      peer: plainPut,
+      noteLabels: {
+        providerEventLoopDelayMaxMs: 'provider event-loop delay during the upload: max, ms',
+        providerEventLoopDelayP99Ms: 'p99, ms',
+        slowestHealthzDuringUploadMs: 'slowest /healthz, ms'
+      }
     },
     {
       // the same bytes through the PDP API, as a Filecoin Onchain Cloud client sends them (at most the largest PDP piece)
