@@ -76,6 +76,7 @@ async function main (): Promise<void> {
   if (!Number.isSafeInteger(pairs) || pairs < 1) throw new TypeError(`--pairs must be a whole number ≥ 1, got ${opt('--pairs')}`)
   const out = resolve(opt('--out') ?? join(ROOT, 'bench', 'results.json'))
   const log = (line: string): void => { process.stderr.write(line + '\n') }
+  if (pairs < 3) log(`warning: --pairs ${pairs}: with fewer than 3 pairs a median and its range say little; quote only runs of 3 or more`)
 
   const started = new Date().toISOString()
   const comparisons: PairResult[] = []
