@@ -49,11 +49,12 @@ export async function measure (name: string, tool: string, bytes: number, cmd: s
   })
   const [code] = await once(child, 'close') as [number]
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
-  if (code !== 0) throw new Error(`${name}: ${cmd} ${args.join(' ')} exited ${code}`)
   let peakRssMiB: number | null = null
-  if (useTime) {
-    peakRssMiB = Math.round(Number((await readFile(rssFile, 'utf8')).trim().split('\n').at(-1)) / 1024)
-    await rm(rssFile, { force: true })
+  try {
+    if (code !== 0) throw new Error(`${name}: ${cmd} ${args.join(' ')} exited ${code}`)
+    if (useTime) peakRssMiB = Math.round(Number((await readFile(rssFile, 'utf8')).trim().split('\n').at(-1)) / 1024)
+  } finally {
+    if (useTime) await rm(rssFile, { force: true })
   }
   return { name, tool, bytes, seconds, mibPerSec: bytes / MiB / seconds, peakRssMiB, output: output.trim(), stdoutBytes }
 }
