@@ -16,6 +16,7 @@ import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { createReadStream } from 'node:fs'
 import { createPieceHasher, buildLayerCache, provePiece, verifyPieceProof, LayerCache, type ReadAt } from '../proofs/index.js'
+import { DAG_CBOR, SHA2_256 } from '../src/codecs.js'
 import { generate } from './commp.js'
 
 export interface ProofBench {
@@ -42,7 +43,7 @@ export async function benchProof (file: string, options: { rounds?: number, chal
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) await hasher.update(chunk as Uint8Array)
   const piece = await hasher.digest()
   const pieceCid = piece.cid.toString()
-  const dealId = CID.createV1(0x71, Digest.create(0x12, randomBytes(32)))
+  const dealId = CID.createV1(DAG_CBOR, Digest.create(SHA2_256, randomBytes(32)))
 
   const handle = await open(file, 'r')
   const read: ReadAt = async (offset, length) => {

@@ -18,7 +18,7 @@ import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import * as DataSegment from '@web3-storage/data-segment/multihash'
 import * as Wasm from 'fr32-sha2-256-trunc254-padded-binary-tree-multihash'
-import { createPieceHasher } from '../proofs/index.js'
+import { createPieceHasher, RAW_CODE } from '../proofs/index.js'
 import { generate, parseSize } from './measure.js'
 
 const MiB = 1024 * 1024
@@ -79,7 +79,7 @@ async function dataSegment (file: string, bytes: number): Promise<CommpMeasure> 
   return await timed('@web3-storage/data-segment', bytes, async () => {
     const hasher = DataSegment.create()
     for await (const chunk of read(file)) hasher.write(chunk)
-    return CID.createV1(0x55, Digest.decode(hasher.digest().bytes)).toString()
+    return CID.createV1(RAW_CODE, Digest.decode(hasher.digest().bytes)).toString()
   })
 }
 
@@ -90,7 +90,7 @@ async function wasm (file: string, bytes: number): Promise<CommpMeasure> {
     const multihash = new Uint8Array(hasher.multihashByteLength())
     hasher.digestInto(multihash, 0, true)
     hasher.free()
-    return CID.createV1(0x55, Digest.decode(multihash)).toString()
+    return CID.createV1(RAW_CODE, Digest.decode(multihash)).toString()
   })
 }
 

@@ -11,12 +11,15 @@ import { BIN, IPFS_CAR, PEERS, type SizeContext } from './plan.js'
 
 const rootOf = (run: Measure): string => run.tool.startsWith('cairn') ? (JSON.parse(run.output) as { root: string }).root : run.output.trim()
 
-/** `cairn add` into a repo of its own each run: a second add of the same bytes into one repo would store nothing. */
-export function addCommand (repo: string, input: string, size: number, check?: (run: Measure) => Promise<unknown>): Command {
+/**
+ * `cairn add` into a repo of its own each run: a second add of the same bytes
+ * into one repo would store nothing. `flags` go after `add` (`--encrypt`).
+ */
+export function addCommand (repo: string, input: string, size: number, check?: (run: Measure) => Promise<unknown>, flags: string[] = [], tool = 'cairn add'): Command {
   return {
-    tool: 'cairn add',
+    tool,
     cmd: process.execPath,
-    args: [BIN, '--repo', repo, '--json', 'add', input],
+    args: [BIN, '--repo', repo, '--json', 'add', ...flags, input],
     bytes: size,
     before: async () => { await measure('init', 'cairn', 0, process.execPath, [BIN, '--repo', repo, 'init']) },
     after: async (run) => { await check?.(run); await rm(repo, { recursive: true, force: true }) }

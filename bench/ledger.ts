@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { Level } from 'level'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
+import { DAG_CBOR, SHA2_256 } from '../src/codecs.js'
 import { createSigner } from '../src/deal/signing.js'
 import { LevelLedger } from '../src/ledger/level.js'
 import type { EntryFields, EntryKind } from '../src/ledger/interface.js'
@@ -86,7 +87,7 @@ function * workload (self: string, provider: string): Generator<[EntryKind, Entr
   for (let i = 0; ; i++) {
     if (live.length < 64 || i % 8 === 0) {
       const digest = randomBytes(32)
-      const deal = CID.createV1(0x71, createDigest(0x12, new Uint8Array(digest.buffer, digest.byteOffset, 32)))
+      const deal = CID.createV1(DAG_CBOR, createDigest(SHA2_256, new Uint8Array(digest.buffer, digest.byteOffset, 32)))
       yield ['deal-proposed', { deal, provider, client: self, nonce: BigInt(i), pieceSize: 1n << 30n }]
       yield ['deal-accepted', { deal }]
       yield ['deal-active', { deal }]

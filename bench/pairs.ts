@@ -41,6 +41,8 @@ export interface Pair {
   cairn: Command
   /** absent: cairn alone, repeated as often as a pair would be (e.g. peak RSS at 2 GiB) */
   peer?: Command
+  /** this comparison's own number of pairs (a flag of its own, e.g. --encrypt-pairs); else the bench's --pairs */
+  pairs?: number
   /** how the table labels the figures the commands' `after` hooks return: { providerEventLoopDelayMaxMs: 'event-loop max, ms' } */
   noteLabels?: Record<string, string>
 }

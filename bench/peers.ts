@@ -8,13 +8,14 @@
 import { createReadStream } from 'node:fs'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
+import { RAW_CODE } from '../proofs/index.js'
 
 interface StreamingHasher { write (bytes: Uint8Array): unknown, multihash (): Uint8Array }
 
 /** The piece CID v2 (raw codec, FRC-0069 multihash) of a file, streamed. */
 async function hashFile (hasher: StreamingHasher, file: string): Promise<string> {
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hasher.write(chunk as Buffer)
-  return CID.createV1(0x55, Digest.decode(hasher.multihash())).toString()
+  return CID.createV1(RAW_CODE, Digest.decode(hasher.multihash())).toString()
 }
 
 const [name, file] = process.argv.slice(2)

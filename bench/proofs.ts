@@ -25,6 +25,7 @@ import * as dagJson from '@ipld/dag-json'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { createPieceHasher } from '../proofs/index.js'
+import { DAG_CBOR, SHA2_256 } from '../src/codecs.js'
 import { verifyProofAnswer } from '../src/client/audit.js'
 import { answerChallenge, PieceProver } from '../src/provider/proofs.js'
 import { generateSecretKey, identityFromSecret } from '../src/repo/identity.js'
@@ -95,7 +96,7 @@ export async function benchProofs (size = 1 << 30, options: { rounds?: number, c
 
     const prover = new PieceProver(store, { cacheLevel: options.cacheLevel })
     const provider = identityFromSecret(generateSecretKey())
-    const dealId = CID.createV1(0x71, Digest.create(0x12, randomBytes(32)))
+    const dealId = CID.createV1(DAG_CBOR, Digest.create(SHA2_256, randomBytes(32)))
     const deal = { dealId, pieceCid: piece.cid }
 
     let t = process.hrtime.bigint()

@@ -10,7 +10,9 @@
  *   npm run bench -- --sizes 16M --pairs 3    # a quick run
  *   npm run bench -- --skip-slow-peers        # leave out data-segment (≈ 3–7 MiB/s)
  *   flags: --pairs 3, --memory-size 2G, --proof-size 1G,32G, --out bench/results.json,
- *          --no-content, --no-transfer, --no-memory, --no-ledger, --no-proofs, --no-piece-load
+ *          --encrypt-pairs N (default --pairs), --routing-multihashes 1M,
+ *          --no-content, --no-transfer, --no-encrypt, --no-memory, --no-ledger, --no-cluster,
+ *          --no-proofs, --no-piece-load, --no-routing
  *          (and each section's own: bench/piece-load.ts, bench/provider-proofs.ts)
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -23,11 +25,13 @@ import { ROOT, type Section, type SectionContext, type SizeGroup } from './plan.
 import { comparisonTable, machineLines, type SectionRecord } from './report.js'
 import { addCommand, contentPairs } from './content.js'
 import { transferPairs } from './transfer.js'
+import { encryptPairs } from './encrypt.js'
 
 /** Comparisons run on every input size, in this order. */
 const groups: SizeGroup[] = [
   { name: 'content', skip: '--no-content', pairs: async (ctx) => ({ pairs: await contentPairs(ctx) }) },
-  { name: 'transfer', skip: '--no-transfer', pairs: transferPairs }
+  { name: 'transfer', skip: '--no-transfer', pairs: transferPairs },
+  { name: 'encrypt', skip: '--no-encrypt', pairs: encryptPairs }
 ]
 
 /** Benches run once, after the sizes, in this order. */
@@ -63,8 +67,20 @@ const sections: Section[] = [
       return { result, lines: [`ledger: ${JSON.stringify(result)}`] }
     }
   },
+  {
+    name: 'cluster',
+    flag: '--no-cluster',
+    // PostgreSQL beside LevelDB: a throwaway server with its defaults, or CAIRN_BENCH_PG_URL
+    run: async (ctx) => await (await import('./cluster.js')).clusterSection(ctx)
+  },
   { name: 'pieceLoad', flag: '--no-piece-load', run: async (ctx) => await (await import('./piece-load.js')).benchPieceLoad(ctx) },
-  { name: 'proofs', flag: '--no-proofs', run: async (ctx) => await (await import('./provider-proofs.js')).benchProviderProofs(ctx) }
+  { name: 'proofs', flag: '--no-proofs', run: async (ctx) => await (await import('./provider-proofs.js')).benchProviderProofs(ctx) },
+  {
+    name: 'routing',
+    flag: '--no-routing',
+    // lookups at an indexer holding 1 M multihashes; announcing a 1 GiB DAG's 4,100 blocks (docs/routing.md)
+    run: async (ctx) => await (await import('./routing.js')).routingSection(ctx)
+  }
 ]
 
 async function main (): Promise<void> {
@@ -94,7 +110,7 @@ async function main (): Promise<void> {
     }
   }
   const compare = async (pair: Parameters<typeof runPair>[0]): Promise<PairResult> => {
-    const r = await runPair(pair, pairs, log)
+    const r = await runPair(pair, pair.pairs ?? pairs, log)
     comparisons.push(r)
     return r
   }
@@ -140,7 +156,7 @@ async function main (): Promise<void> {
           '',
           ...comparisonTable(comparisons),
           '',
-          `Each comparison: ${pairs} alternating pairs (cairn, then the peer); figures are medians with (min–max); the ratio is the median of the pair ratios.`
+          `Each comparison: alternating pairs (cairn, then the peer; ${pairs} unless the pairs column says otherwise); figures are medians with (min–max); the ratio is the median of the pair ratios.`
         ]),
     ...(lines.length === 0 ? [] : ['', ...lines])
   ]

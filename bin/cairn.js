@@ -34,7 +34,9 @@ const contentOptions = (cmd) => cmd
   .option('--hidden', 'include hidden files (names starting with .)')
 
 program.command('init').description('create the repo: Ed25519 identity, config.json, ledger, piece store').action(load('init'))
-program.command('id').description("print this node's did:key, repo path and roles").action(load('id'))
+program.command('id').description("print this node's did:key, age recipient, repo path and roles")
+  .option('--age-identity', 'print the age identity (AGE-SECRET-KEY-1…) instead, for `age -d -i`; keep it secret')
+  .action(load('id'))
 program.command('demo').description('run a provider and a client on loopback in a temporary repo and store, retrieve and compare a sample directory')
   .option('--keep', 'keep the temporary repos').action(load('demo'))
 
@@ -46,7 +48,7 @@ contentOptions(program.command('pack').argument('<path...>').description('write 
   .requiredOption('-o, --output <file>', 'output CAR file, or - for stdout')
   .action(load('pack'))
 program.command('piece').argument('<file>').description('piece CID (v2 and v1), padded size and payload size of any file').action(load('piece'))
-program.command('ls').argument('<cid|file.car>').description('list the entries of a DAG, verifying every block').action(load('ls'))
+program.command('ls').argument('<cid|file.car>').description('list the entries of a DAG, verifying every block; an encrypted tree by its real names when this node can open them').action(load('ls'))
 program.command('unpack').argument('<file.car>').description('verify a CAR and write its files')
   .requiredOption('-o, --output <dir>', 'target directory')
   .option('--force', 'overwrite an existing target')
@@ -57,7 +59,14 @@ program.command('get').argument('<cid[/path]>').description('retrieve from the r
   .option('-o, --output <path>', 'where to write the file or directory (default: its name, or the CID)')
   .option('--car <file>', 'write the verified CAR instead of the files (- for stdout, once all of it is verified)')
   .option('--provider <url>', 'a provider to try (repeatable), after the local repo and those holding deals', many)
+  .option('--router <url>', 'a delegated router to ask for providers when none is named (repeatable; default: `cairn routers ls`)', many)
   .option('--force', 'replace an existing target')
+  .addHelpText('after', `
+Examples:
+  cairn get bafy… -o photos/                      # the repo, providers with deals, then the configured routers
+  cairn get bafy…/cat.jpg --provider http://provider.example:7470
+  cairn get bafy…/notes/diary.txt                 # in an encrypted tree too: real names, looked up in its encrypted names
+  cairn get bafy… --router http://indexer.example:7480   # no repo needed`)
   .action(load('get'))
 
 const providers = program.command('providers').description('the address book: providers known by URL and did:key, with their signed asks')
@@ -65,6 +74,16 @@ const providersVerb = (verb) => (...args) => load('providers')(verb, ...args)
 providers.command('add').argument('<url>').description("fetch and verify a provider's signed ask and keep it").action(providersVerb('add'))
 providers.command('ls').description('known providers: price, free capacity, last seen').action(providersVerb('ls'))
 providers.command('rm').argument('<did|url>').description('forget a provider').action(providersVerb('rm'))
+const routers = program.command('routers').description('delegated routers (Delegated Routing V1 HTTP API, e.g. a cairn indexer) that `get` asks for providers')
+  .addHelpText('after', `
+Examples:
+  cairn routers add http://indexer.example:7480   # checked with a lookup before it is kept
+  cairn routers ls
+  cairn routers rm http://indexer.example:7480`)
+const routersVerb = (verb) => (...args) => load('routers')(verb, ...args)
+routers.command('add').argument('<url>').description('check that a router answers and keep it').action(routersVerb('add'))
+routers.command('ls').description('the configured routers').action(routersVerb('ls'))
+routers.command('rm').argument('<url>').description('forget a router').action(routersVerb('rm'))
 program.command('ask').argument('<url>').description("show a provider's signed ask, verified").action(load('ask'))
 program.command('deal').argument('<cid>').description('propose the piece of <cid>, upload it, wait until the provider has verified and stored it')
   .option('--provider <url>', 'provider to deal with (repeatable; default: the cheapest in the address book)', many)
@@ -126,11 +145,42 @@ provider.command('start').description('run the provider in the foreground (HTTP 
   .option('--park-ttl <duration>', 'how long an uploaded PDP piece no data set references is kept', '24h')
   .option('--park-quota <size>', 'parked PDP bytes in total', '64GiB')
   .option('--park-quota-per-client <size>', 'parked PDP bytes per client', '8GiB')
+  .option('--announce-to <url>', "an indexer to announce active deals' blocks to (repeatable)", many)
+  .option('--announce-address <url>', 'where clients reach this provider, as announced (repeatable; default: the --listen URL)', many)
+  .addHelpText('after', `
+Examples:
+  cairn provider start --listen 0.0.0.0:7470 --price 40 --capacity 4TiB \\
+        --announce-to http://indexer.example:7480 --announce-address http://provider.example:7470`)
   .action(load('provider', 'start'))
 provider.command('status').description('capacity used and free, deals by state, proofs answered, earnings (from the running provider)').action(load('provider', 'status'))
 provider.command('deals').description("the running provider's deals")
   .option('--state <state>', 'only deals in this state (accepted, active, failed, …)')
   .action(load('provider', 'deals'))
+
+// Encryption (docs/encryption.md): the flags of add and pack, and share
+const encryptOptions = (cmd) => cmd
+  .option('--encrypt', "encrypt every file and name (age format) for this node's age key and any --recipient")
+  .option('--recipient <age1…>', 'also encrypt for this age recipient (repeatable; implies --encrypt)', many)
+  .option('--recipients-file <file>', 'also encrypt for the recipients in this file, one per line as age -R reads them (repeatable)', many)
+for (const name of ['add', 'pack']) encryptOptions(program.commands.find(c => c.name() === name))
+const decryptOptions = (cmd) => cmd
+  .option('--identity <file>', "also decrypt with the age identities in this file (repeatable; the repo's own is always tried)", many)
+  .option('--no-decrypt', 'take an encrypted tree as it is stored: entries by number, files in the age format')
+for (const name of ['get', 'unpack', 'ls']) decryptOptions(program.commands.find(c => c.name() === name))
+program.command('share').argument('<root|file.car>').description('a new root of an encrypted tree that these recipients can read too: each file\'s age header is rewritten, no payload block changes')
+  .option('--to <age1…>', 'share with this age recipient (repeatable)', many)
+  .option('--recipients-file <file>', 'share with the recipients in this file, one per line as age -R reads them (repeatable)', many)
+  .option('--identity <file>', "also open the headers with the age identities in this file (the repo's own is always tried)", many)
+  .action(load('share'))
+
+const indexer = program.command('indexer').description('run an indexer: takes signed advertisements from providers, answers Delegated Routing V1 lookups')
+indexer.command('start').description('run the indexer in the foreground until SIGINT/SIGTERM; the index is kept in the repo')
+  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7480')
+  .addHelpText('after', `
+Examples:
+  cairn --repo /srv/indexer init && cairn --repo /srv/indexer indexer start --listen 0.0.0.0:7480
+  curl http://127.0.0.1:7480/routing/v1/providers/bafy…       # who serves a CID (JSON; NDJSON with Accept: application/x-ndjson)`)
+  .action(load('indexer', 'start'))
 
 try {
   await program.parseAsync(process.argv)

@@ -17,7 +17,8 @@
  */
 export { createPieceHasher, pieceOf } from './commp.js'
 export type { PieceInfo, PieceHasher, PieceHasherOptions } from './commp.js'
-export { parsePieceCid, pieceCidV1, pieceCidV2, pieceCidV1FromV2, pieceCidV2FromV1 } from './piece-cid.js'
+export { parsePieceCid, parsePieceCidV1, pieceCidV1, pieceCidV2, pieceCidV1FromV2, pieceCidV2FromV1 } from './piece-cid.js'
+export { RAW_CODE, PIECE_MULTIHASH_CODE, FIL_COMMITMENT_UNSEALED_CODE, SHA2_256_TRUNC254_PADDED_CODE } from './piece-cid.js'
 export type { PieceLink } from './piece-cid.js'
 export { padQuads, unpadQuads, heightFor, paddingFor, paddedSizeFromHeight, payloadSizeFrom } from './fr32.js'
 export { hashNode, zeroRoot } from './node-hash.js'

@@ -135,11 +135,8 @@ export function pieceCidV1FromV2 (input: string | CID): { cidV1: CID, paddedSize
   return { cidV1: pieceCidV1(piece.root), paddedSize: piece.paddedSize }
 }
 
-/**
- * The v2 piece CID of a v1 piece CID and its padded size. `padding` defaults
- * to 0, the FRC-0069 convention for a piece whose payload size is unknown.
- */
-export function pieceCidV2FromV1 (input: string | CID, paddedSize: bigint, padding = 0n): CID {
+/** Parses and checks a legacy v1 piece CID (baga6ea4sea…); throws `ERR_INVALID_PIECE_CID` for anything else. */
+export function parsePieceCidV1 (input: string | CID): CID {
   let cid: CID | null
   try {
     cid = typeof input === 'string' ? CID.parse(input.trim()) : CID.asCID(input)
@@ -149,6 +146,15 @@ export function pieceCidV2FromV1 (input: string | CID, paddedSize: bigint, paddi
   if (cid == null || cid.code !== FIL_COMMITMENT_UNSEALED_CODE || cid.multihash.code !== SHA2_256_TRUNC254_PADDED_CODE || cid.multihash.digest.length !== 32) {
     throw proofsError('ERR_INVALID_PIECE_CID', `not a v1 piece CID (expected codec 0xf101 with multihash 0x1012): ${String(input)}`)
   }
+  return cid
+}
+
+/**
+ * The v2 piece CID of a v1 piece CID and its padded size. `padding` defaults
+ * to 0, the FRC-0069 convention for a piece whose payload size is unknown.
+ */
+export function pieceCidV2FromV1 (input: string | CID, paddedSize: bigint, padding = 0n): CID {
+  const cid = parsePieceCidV1(input)
   if (paddedSize < 32n || (paddedSize & (paddedSize - 1n)) !== 0n) {
     throw proofsError('ERR_INVALID_PIECE_CID', `padded piece size must be a power of two ≥ 32 bytes, got ${paddedSize}`)
   }

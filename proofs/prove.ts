@@ -8,6 +8,7 @@
  * them, and takes the upper siblings from the cache, as Curio does with its
  * cached tree layer.
  */
+import { equals } from 'multiformats/bytes'
 import type { CID } from 'multiformats/cid'
 import { challengeIndices, MAX_PROVABLE_HEIGHT, type Challenge } from './challenge.js'
 import { proofsError } from './errors.js'
@@ -28,12 +29,6 @@ export type ReadAt = (offset: number, length: number) => Uint8Array | Promise<Ui
 export const DEFAULT_CACHE_LEVEL = 10
 
 const MAGIC = new TextEncoder().encode('cairn/layer-cache/v1\n')
-
-function equal (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
 
 /** One cached layer of a piece tree, plus the layers above it (derived on first use). */
 export class LayerCache {
@@ -106,7 +101,7 @@ export class LayerCache {
 
   /** Reads an encoded cache; checks it against the piece when given one. Throws ERR_LAYER_CACHE_INVALID. */
   static decode (bytes: Uint8Array, piece?: string | CID | PieceLink): LayerCache {
-    if (bytes.length < MAGIC.length + 2 || !equal(bytes.subarray(0, MAGIC.length), MAGIC)) {
+    if (bytes.length < MAGIC.length + 2 || !equals(bytes.subarray(0, MAGIC.length), MAGIC)) {
       throw proofsError('ERR_LAYER_CACHE_INVALID', 'not a cairn layer cache (bad magic)')
     }
     let cache: LayerCache
@@ -125,7 +120,7 @@ function toPiece (piece: string | CID | PieceLink): PieceLink {
 }
 
 function checkCache (cache: LayerCache, piece: PieceLink): void {
-  if (cache.height !== piece.height || !equal(cache.root(), piece.root)) {
+  if (cache.height !== piece.height || !equals(cache.root(), piece.root)) {
     throw proofsError('ERR_LAYER_CACHE_INVALID', `layer cache does not belong to ${piece.cid.toString()}`)
   }
 }
@@ -183,7 +178,7 @@ export async function buildLayerCache (piece: string | CID | PieceLink, read: Re
     }
   }
   const cache = new LayerCache(p.height, level, nodes)
-  if (!equal(cache.root(), p.root)) throw proofsError('ERR_PIECE_CORRUPT', `the piece's bytes do not hash to ${p.cid.toString()}`)
+  if (!equals(cache.root(), p.root)) throw proofsError('ERR_PIECE_CORRUPT', `the piece's bytes do not hash to ${p.cid.toString()}`)
   return cache
 }
 
@@ -217,7 +212,7 @@ export async function proveLeaves (piece: string | CID | PieceLink, indices: rea
     let bytes = regions.get(region)
     if (bytes === undefined) {
       bytes = await readRegion(read, p, level, region)
-      if (!equal(engine.rootSync(bytes, 0, 2 ** (level - 2)), cache.node(level, region))) {
+      if (!equals(engine.rootSync(bytes, 0, 2 ** (level - 2)), cache.node(level, region))) {
         throw proofsError('ERR_PIECE_CORRUPT', `region ${region} of ${p.cid.toString()} no longer matches its commitment`)
       }
       regions.set(region, bytes)

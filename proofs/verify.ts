@@ -3,6 +3,7 @@
  * leaf and its `height` siblings must hash (sha2-256-trunc254-padded) to the
  * root inside the CID, at the index the challenge selects (SPEC §4).
  */
+import { equals } from 'multiformats/bytes'
 import { CID } from 'multiformats/cid'
 import { challengeIndices, type Challenge } from './challenge.js'
 import { proofsError } from './errors.js'
@@ -36,13 +37,6 @@ export function rootFromPath (leaf: Uint8Array, index: number, path: Uint8Array[
     i = Math.floor(i / 2)
   }
   return node
-}
-
-function equal (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  let diff = 0
-  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i]
-  return diff === 0
 }
 
 /**
@@ -84,7 +78,7 @@ export function verifyLeafProof (pieceCid: string | CID, index: number, proof: L
   for (const sibling of path) {
     if (!(sibling instanceof Uint8Array) || sibling.length !== 32) throw proofsError('ERR_PROOF_MALFORMED', `${label}: siblings must be 32 bytes`)
   }
-  if (!equal(rootFromPath(leaf, index, path), piece.root)) {
+  if (!equals(rootFromPath(leaf, index, path), piece.root)) {
     throw proofsError('ERR_PROOF_ROOT_MISMATCH', `${label} (leaf ${index}) does not hash to the root of ${piece.cid.toString()}`)
   }
 }

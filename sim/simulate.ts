@@ -8,8 +8,11 @@ import type { ReputationSummary } from '../src/reputation/interface.js'
 import { DEFAULT_PARAMS, emptyReputation, rawPassRate, summarize, updateTally, type Tally } from '../src/reputation/model.js'
 import type { Reputation } from '../src/reputation/interface.js'
 import { place, type Candidate } from '../src/reputation/placement.js'
+import { dealFeatures, features, predictFrom, type DealHistory } from '../src/reputation/predictor.js'
+import { posteriorMean, previousPredictor } from './baselines.js'
 import { AFTER_FAILURE_POLICY, decide, DEFAULT_POLICY, planRepairs, type RepairPolicy, type Replica } from '../src/reputation/repair.js'
-import { audit, corruption, isDead, isReachable, latencyMs, makeProviders, type BehaviourName, type Provider } from './behaviours.js'
+import { audit, corruption, isDead, isReachable, latencyMs, makeProviders, type BehaviourName, type Provider, type World } from './behaviours.js'
+import { Coalition, coalitionOf } from './collusion.js'
 import { hashUnit, Rng } from './random.js'
 
 const DAY_MS = 86_400_000
@@ -26,6 +29,12 @@ export interface SimConfig {
   capacityFactor: number
   /** shares of the behaviours (default: BEHAVIOURS' shares) */
   mix?: Partial<Record<BehaviourName, number>>
+  /** how behaviour parameters are drawn (sim/behaviours.ts); A by default */
+  world?: World
+  /** providers in a colluding coalition (sim/collusion.ts); 0 by default */
+  coalition?: number
+  /** replicas are distinct copies (own encryption, own piece CID); identical by default */
+  distinct?: boolean
 }
 
 export const DEFAULT_CONFIG: Omit<SimConfig, 'seed'> = {
@@ -66,11 +75,32 @@ export interface SimResult {
   /** repairs decided but postponed a day because no intact replica was reachable */
   postponed: number
   /** replicas placed at arrival on providers that later lost data or died */
-  brier: { model: number, posteriorMean: number, rawPassRate: number, audits: number }
+  /**
+   * mean squared error of each predictor over the run's audits (pass = 1):
+   * the fault predictor with the deal's history, the same for the provider
+   * alone, the previous predictor, the posterior mean and the raw pass rate
+   */
+  brier: Brier
   /** pieces with fewer than 2 intact replicas at the end of each day */
   atRisk: number[]
   /** pieces with no replica left intact, cumulative, at the end of each day */
   lost: number[]
+  /**
+   * piece-days with fewer intact real copies than the replicas the client
+   * believes healthy (last audit passed): loss the audits do not show
+   */
+  hiddenLoss: number
+  /** replica-days on which the provider held no copy of its own (collusion) */
+  hollowDays: number
+}
+
+export interface Brier {
+  audits: number
+  model: number
+  provider: number
+  previous: number
+  posteriorMean: number
+  rawPassRate: number
 }
 
 interface ReplicaState {
@@ -81,6 +111,30 @@ interface ReplicaState {
   consecutiveFaults: number
   /** fraction of the piece's leaves lost (0: intact) */
   lostFraction: number
+  /** the deal's own record: day placed, failed proofs, day of the last failed proof */
+  placedDay: number
+  fails: number
+  firstFailDay: number
+  lastFailDay: number
+  /** collusion: its provider holds no copy of its own and answers from a partner's */
+  hollow: boolean
+}
+
+/** One audit as seen by an observer (the predictor's evaluation): the state that morning and the outcome. */
+export interface AuditObservation {
+  day: number
+  at: number
+  provider: Provider
+  /** the provider's reputation before the day's audits */
+  reputation: Reputation
+  replica: { placedDay: number, fails: number, firstFailDay: number, lastFailDay: number, consecutiveFaults: number }
+  /** the deal's record as the predictor reads it */
+  deal: DealHistory
+  outcome: 'pass' | 'fail' | 'miss'
+}
+
+export interface SimHooks {
+  onAudit?: (o: AuditObservation) => void
 }
 
 interface Piece {
@@ -91,10 +145,10 @@ interface Piece {
   lost: boolean
 }
 
-export function simulate (config: SimConfig, strategy: Strategy): SimResult {
+export function simulate (config: SimConfig, strategy: Strategy, hooks: SimHooks = {}): SimResult {
   const { seed, days, replicas } = config
   const capacity = Math.ceil(config.capacityFactor * config.pieces * replicas / config.providers)
-  const providers = makeProviders(seed, config.providers, days, capacity, config.mix)
+  const providers = makeProviders(seed, config.providers, days, capacity, config.mix, config.world)
   const held = new Array<number>(providers.length).fill(0)
   const rng = new Rng(seed * 31 + strategy.name.length * 1009 + (strategy.placement === 'random' ? 1 : 2) * 17 + (strategy.policy === DEFAULT_POLICY ? 3 : 5))
   const pieces: Piece[] = Array.from({ length: config.pieces }, (_, i) => ({
@@ -115,10 +169,13 @@ export function simulate (config: SimConfig, strategy: Strategy): SimResult {
     repairsFrom: { honest: 0, flaky: 0, degrading: 0, 'sudden-death': 0, dropping: 0 },
     repairsBy: { faults: 0, prediction: 0 },
     postponed: 0,
-    brier: { model: 0, posteriorMean: 0, rawPassRate: 0, audits: 0 },
+    brier: { audits: 0, model: 0, provider: 0, previous: 0, posteriorMean: 0, rawPassRate: 0 },
     atRisk: [],
-    lost: []
+    lost: [],
+    hiddenLoss: 0,
+    hollowDays: 0
   }
+  const coalition = new Coalition(coalitionOf(seed, providers.length, config.coalition ?? 0), config.distinct !== true)
   const params = DEFAULT_PARAMS
 
   const candidatesFor = (day: number): Candidate[] => {
@@ -145,16 +202,27 @@ export function simulate (config: SimConfig, strategy: Strategy): SimResult {
     return out
   }
 
-  const addReplica = (piece: Piece, p: Provider): void => {
+  const addReplica = (piece: Piece, p: Provider, day: number): void => {
     const deal = deals++
-    piece.replicas.push({ view: { deal: String(deal), provider: p.id, host: p.id, consecutiveFaults: 0 }, provider: p.index, deal, consecutiveFaults: 0, lostFraction: 0 })
+    const r: ReplicaState = { view: { deal: String(deal), provider: p.id, host: p.id, consecutiveFaults: 0 }, provider: p.index, deal, consecutiveFaults: 0, lostFraction: 0, placedDay: day, fails: 0, firstFailDay: -1, lastFailDay: -1, hollow: false }
+    piece.replicas.push(r)
+    coalition.placed(piece.replicas, r)
     held[p.index]++
   }
-  const dropReplica = (piece: Piece, r: ReplicaState): void => {
+  const dropReplica = (piece: Piece, r: ReplicaState, day: number): void => {
+    coalition.leaving(piece.replicas, r, isReachable(providers[r.provider], day))
     piece.replicas.splice(piece.replicas.indexOf(r), 1)
     held[r.provider]--
   }
-  const intact = (r: ReplicaState, day: number): boolean => r.lostFraction === 0 && !isDead(providers[r.provider], day)
+  const intact = (r: ReplicaState, day: number): boolean => !r.hollow && r.lostFraction === 0 && !isDead(providers[r.provider], day)
+  /** A replica's audit: a hollow one answers from its keeper's copy, or not at all. */
+  const auditOf = (piece: Piece, r: ReplicaState, day: number): 'pass' | 'fail' | 'miss' => {
+    const p = providers[r.provider]
+    if (!r.hollow) return audit(seed, p, piece.index, day, r.lostFraction)
+    const keeper = coalition.keeperOf(piece.replicas, r)
+    if (keeper === undefined || !isReachable(providers[keeper.provider], day)) return 'miss'
+    return audit(seed, p, piece.index, day, keeper.lostFraction)
+  }
 
   for (let day = 0; day < days; day++) {
     const at = day * DAY_MS + DAY_MS / 2
@@ -162,24 +230,37 @@ export function simulate (config: SimConfig, strategy: Strategy): SimResult {
     const summaries = new Map<string, ReputationSummary>()
     for (const [i, p] of providers.entries()) summaries.set(p.id, summarize(reps[i], params, at))
 
+    // each predictor's forecast for the day, per provider, from the morning's state
+    const morning = providers.map((_, i) => {
+      const f = features(reps[i], params, at)
+      return { features: f, model: predictFrom(f).pass, previous: previousPredictor(reps[i], params, at), mean: posteriorMean(reps[i], params, at), raw: rawPassRate(reps[i]) }
+    })
     // the day's audits of every replica placed before today, counted per provider
     const tallies: Tally[] = providers.map(() => ({ at, pass: 0, fail: 0, miss: 0, latencyMs: 0 }))
     for (const piece of pieces) {
       if (piece.lost) continue
       for (const r of piece.replicas) {
         const p = providers[r.provider]
-        if (r.lostFraction === 0) {
+        if (r.lostFraction === 0 && !r.hollow) {
           const f = corruption(seed, p, piece.index, day)
           if (f !== undefined) r.lostFraction = f
         }
-        const outcome = audit(seed, p, piece.index, day, r.lostFraction)
+        const outcome = auditOf(piece, r, day)
+        if (hooks.onAudit !== undefined) {
+          const deal: DealHistory = r.fails === 0 ? { fails: 0 } : { fails: r.fails, firstFailAt: r.firstFailDay * DAY_MS + DAY_MS / 2 }
+          hooks.onAudit({ day, at, provider: p, reputation: reps[r.provider], replica: { placedDay: r.placedDay, fails: r.fails, firstFailDay: r.firstFailDay, lastFailDay: r.lastFailDay, consecutiveFaults: r.consecutiveFaults }, deal, outcome })
+        }
+        if (outcome === 'fail') { if (r.fails === 0) r.firstFailDay = day; r.fails++; r.lastFailDay = day }
         r.consecutiveFaults = outcome === 'pass' ? 0 : r.consecutiveFaults + 1
         r.view.consecutiveFaults = r.consecutiveFaults
-        const s = summaries.get(p.id) as ReputationSummary
+        const m = morning[r.provider]
         const y = outcome === 'pass' ? 1 : 0
-        result.brier.model += (s.predicted - y) ** 2
-        result.brier.posteriorMean += (s.mean - y) ** 2
-        result.brier.rawPassRate += (rawPassRate(reps[r.provider]) - y) ** 2
+        const own = r.fails === 0 ? m.model : predictFrom({ ...m.features, ...dealFeatures({ fails: r.fails, firstFailAt: r.firstFailDay * DAY_MS + DAY_MS / 2 }, at, params) }).pass
+        result.brier.model += (own - y) ** 2
+        result.brier.provider += (m.model - y) ** 2
+        result.brier.previous += (m.previous - y) ** 2
+        result.brier.posteriorMean += (m.mean - y) ** 2
+        result.brier.rawPassRate += (m.raw - y) ** 2
         result.brier.audits++
         const tally = tallies[r.provider]
         tally[outcome]++
@@ -199,7 +280,7 @@ export function simulate (config: SimConfig, strategy: Strategy): SimResult {
       if (!piece.replicas.some(r => intact(r, day))) {
         piece.lost = true
         result.piecesLost++
-        for (const r of [...piece.replicas]) dropReplica(piece, r)
+        for (const r of [...piece.replicas]) dropReplica(piece, r, day)
         continue
       }
       // the policy's own decision, replica by replica; a plan (with targets) only when one needs repair
@@ -222,8 +303,8 @@ export function simulate (config: SimConfig, strategy: Strategy): SimResult {
         result.repairsFrom[providers[r.provider].behaviour]++
         if (plan.reason.includes('in a row')) result.repairsBy.faults++
         else result.repairsBy.prediction++
-        dropReplica(piece, r)
-        addReplica(piece, target)
+        dropReplica(piece, r, day)
+        addReplica(piece, target, day)
         result.repairs++
         result.gibMoved += piece.gib
       }
@@ -233,22 +314,26 @@ export function simulate (config: SimConfig, strategy: Strategy): SimResult {
     for (const piece of pieces) {
       if (piece.arrival !== day) continue
       // new pieces may explore; repairs go to proven providers only
-      for (const p of choose(day, replicas, new Set(), summaries, strategy.probationSlots)) addReplica(piece, p)
+      for (const p of choose(day, replicas, new Set(), summaries, strategy.probationSlots)) addReplica(piece, p, day)
     }
 
     let atRisk = 0
     for (const piece of pieces) {
       if (piece.lost || piece.replicas.length === 0) continue
       let good = 0
-      for (const r of piece.replicas) if (intact(r, day)) good++
+      let believed = 0
+      for (const r of piece.replicas) {
+        if (intact(r, day)) good++
+        if (r.consecutiveFaults === 0) believed++
+        if (r.hollow) result.hollowDays++
+      }
       if (good < 2) atRisk++
+      if (good < believed) result.hiddenLoss++
     }
     result.atRisk.push(atRisk)
     result.lost.push(result.piecesLost)
   }
   const n = Math.max(1, result.brier.audits)
-  result.brier.model /= n
-  result.brier.posteriorMean /= n
-  result.brier.rawPassRate /= n
+  for (const k of ['model', 'provider', 'previous', 'posteriorMean', 'rawPassRate'] as const) result.brier[k] /= n
   return result
 }

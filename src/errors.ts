@@ -49,6 +49,13 @@ export const codes = {
   ERR_METHOD_NOT_ALLOWED: 'usage',
   ERR_NOT_ACCEPTABLE: 'usage',
   ERR_RANGE_NOT_SATISFIABLE: 'usage',
+  // encryption (docs/encryption.md)
+  ERR_INVALID_RECIPIENT: 'usage',
+  ERR_INVALID_IDENTITY: 'usage',
+  ERR_NOT_ENCRYPTED: 'usage',
+  // content routing (docs/routing.md)
+  ERR_INVALID_PEER_ID: 'usage',
+  ERR_INVALID_MULTIADDR: 'usage',
 
   // verification
   ERR_BLOCK_MISMATCH: 'verification',
@@ -92,6 +99,12 @@ export const codes = {
   ERR_PROOF_REFUSED: 'verification',
   ERR_PROOF_MISSED: 'verification',
   ERR_AUDIT_FAILED: 'verification',
+  // encrypted content: no identity here opens the file, or its header or payload does not authenticate
+  ERR_NOT_A_RECIPIENT: 'verification',
+  ERR_DECRYPTION_FAILED: 'verification',
+  // content routing (docs/routing.md): an advertisement or a router's answer that does not check out
+  ERR_INVALID_ADVERTISEMENT: 'verification',
+  ERR_INVALID_ROUTER_RESPONSE: 'verification',
 
   // not found
   ERR_NOT_FOUND: 'notFound',
@@ -143,7 +156,21 @@ export const codes = {
   ERR_PARK_QUOTA: 'refused',
   ERR_PARK_QUOTA_CLIENT: 'refused',
   ERR_TOO_MANY_UPLOADS: 'refused',
-  ERR_INVALID_EXTRA_DATA: 'usage'
+  ERR_INVALID_EXTRA_DATA: 'usage',
+  // an indexer's chain for a provider does not end where the advertisement starts (docs/routing.md)
+  ERR_AD_CHAIN_GAP: 'refused',
+
+  // cluster mode (docs/cluster.md): the shared PostgreSQL database, tasks, node-to-node reads
+  ERR_DB_URL: 'usage',
+  ERR_DB_UNREACHABLE: 'refused',
+  ERR_DB_AUTH: 'refused',
+  ERR_DB_TIMEOUT: 'refused',
+  ERR_DB_CONFLICT: 'refused',
+  ERR_DB_SCHEMA: 'refused',
+  ERR_DB: 'internal',
+  ERR_CLUSTER_SECRET: 'usage',
+  ERR_CLUSTER_AUTH: 'refused',
+  ERR_TASK_NOT_OWNED: 'refused'
 } as const satisfies Record<string, ExitKind>
 
 export type ErrorCode = keyof typeof codes

@@ -4,27 +4,26 @@
  * times faster than the pure-JS hasher multiformats would pick.
  */
 import { createHash } from 'node:crypto'
+import { equals } from 'multiformats/bytes'
 import type { CID } from 'multiformats/cid'
+import { IDENTITY, SHA2_256 } from '../codecs.js'
 import { CairnError } from '../errors.js'
-
-export const SHA2_256 = 0x12
-export const IDENTITY = 0x00
 
 export function sha256 (bytes: Uint8Array): Uint8Array {
   return createHash('sha256').update(bytes).digest()
 }
 
-function equal (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+/** The block an identity CID carries inline, or undefined for any other CID. */
+export function inlined (cid: CID): Uint8Array | undefined {
+  return cid.multihash.code === IDENTITY ? cid.multihash.digest : undefined
 }
 
 /** True when `bytes` hash to `cid`; throws for a hash function cairn does not verify. */
 export function matches (cid: CID, bytes: Uint8Array): boolean {
   const mh = cid.multihash
   switch (mh.code) {
-    case SHA2_256: return equal(sha256(bytes), mh.digest)
-    case IDENTITY: return equal(bytes, mh.digest)
+    case SHA2_256: return equals(sha256(bytes), mh.digest)
+    case IDENTITY: return equals(bytes, mh.digest)
     default:
       throw new CairnError('ERR_DAG_INVALID', `cannot verify block ${cid.toString()}: unsupported multihash 0x${mh.code.toString(16)} (expected sha2-256 or identity)`)
   }

@@ -1,7 +1,10 @@
+/** CARv1 (https://ipld.io/specs/transport/car/carv1/): what the rest of cairn imports from car/. */
 export * from './interface.js'
-export { encodeHeader, encodeFramePrefix, frameLength, Batcher } from './writer.js'
+export { encodeHeader, encodeFrame, encodeFramePrefix, frameLength, Batcher } from './writer.js'
 export { readCar, readCarHeader, indexCar, MAX_BLOCK_SIZE } from './reader.js'
+export { openCarFile } from './file.js'
+export type { CarFile, OpenCarFileOptions } from './file.js'
 export { DagVerifier } from './verify.js'
 export type { DagOrder, DagVerifierOptions } from './verify.js'
-export { verifyBlock, matches, cidKey } from './hash.js'
+export { verifyBlock, matches, mismatch, cidKey, inlined, sha256 } from './hash.js'
 export { linksOf } from './links.js'

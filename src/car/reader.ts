@@ -13,7 +13,8 @@ import * as raw from 'multiformats/codecs/raw'
 import { varint } from 'multiformats'
 import { CairnError } from '../errors.js'
 import { buffers } from '../fs/pool.js'
-import { cidKey, mismatch, SHA2_256, verifyBlock } from './hash.js'
+import { SHA2_256 } from '../codecs.js'
+import { cidKey, mismatch, verifyBlock } from './hash.js'
 import type { BlockIndexEntry, CarBlock, CarHeader, ReadCarOptions } from './interface.js'
 
 /** 2 MiB: the largest block IPFS implementations exchange (Bitswap's limit). */

@@ -11,7 +11,8 @@
  */
 import type { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
-import { cidKey, IDENTITY } from './hash.js'
+import { IDENTITY } from '../codecs.js'
+import { cidKey } from './hash.js'
 import { linksOf } from './links.js'
 
 export type DagOrder = 'linked' | 'dfs'

@@ -5,7 +5,8 @@
  *
  * Written by hand rather than with @ipld/car's CarWriter because the
  * importer streams blocks it re-reads from disk and needs exact byte counts
- * up front (the piece size); the framing is a few lines.
+ * up front (the piece size), and the gateway streams frames straight to the
+ * socket; the framing is a few lines.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { varint } from 'multiformats'
@@ -29,6 +30,15 @@ export function encodeFramePrefix (cid: CID, blockLength: number): Uint8Array {
   const out = new Uint8Array(varint.encodingLength(len) + cid.bytes.byteLength)
   varint.encodeTo(len, out, 0)
   out.set(cid.bytes, out.byteLength - cid.bytes.byteLength)
+  return out
+}
+
+/** A whole block frame in one buffer: varint(length of CID + block) ‖ CID bytes ‖ block bytes. */
+export function encodeFrame (cid: CID, bytes: Uint8Array): Uint8Array {
+  const prefix = encodeFramePrefix(cid, bytes.byteLength)
+  const out = new Uint8Array(prefix.byteLength + bytes.byteLength)
+  out.set(prefix, 0)
+  out.set(bytes, prefix.byteLength)
   return out
 }
 

@@ -4,9 +4,10 @@ import { PieceStore } from '../store/pieces.js'
 import { recordRoot } from '../store/roots.js'
 import { pieceOf, type PieceInfo } from '../../proofs/index.js'
 import { importOptionsFrom, type ContentFlags } from './content-options.js'
+import { encryptionFrom, type EncryptionFlags } from './encryption-options.js'
 import { Output, type GlobalOptions } from './output.js'
 
-interface AddOptions extends GlobalOptions, ContentFlags {
+interface AddOptions extends GlobalOptions, ContentFlags, EncryptionFlags {
   onlyHash?: boolean
   quieter?: boolean
 }
@@ -17,7 +18,8 @@ export default async function add (paths: string[], options: AddOptions): Promis
   // open the repo first: a missing repo should not cost a pass over the input
   const repo = options.onlyHash === true ? undefined : await Repo.open(resolveRepoPath(options.repo))
   try {
-    const plan = await planImport(paths, importOptions)
+    const encryption = await encryptionFrom(options, repo ?? resolveRepoPath(options.repo))
+    const plan = await planImport(paths, { ...importOptions, encryption })
     const root = plan.root.toString()
     const bar = out.progress('adding', plan.carSize)
     let written = 0
@@ -49,11 +51,12 @@ export default async function add (paths: string[], options: AddOptions): Promis
       root,
       piece: { cid: piece.cid.toString(), cidV1: piece.cidV1.toString(), size: piece.paddedSize, payloadSize: size },
       bytes: plan.bytes,
-      files: plan.files
+      files: plan.files,
+      encrypted: encryption !== undefined
     }
     out.result(result, () => options.quieter === true || out.quiet
       ? root
-      : `added ${root}\npiece ${result.piece.cid}\n      ${result.piece.cidV1} (v1)\nsize  ${size} bytes in ${plan.files} file(s), padded piece ${piece.paddedSize} bytes`)
+      : `added ${root}${encryption === undefined ? '' : ' (encrypted)'}\npiece ${result.piece.cid}\n      ${result.piece.cidV1} (v1)\nsize  ${size} bytes in ${plan.files} file(s), padded piece ${piece.paddedSize} bytes`)
   } finally {
     await repo?.close()
   }

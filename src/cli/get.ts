@@ -1,7 +1,8 @@
 /**
  * `cairn get <cid>[/path] [-o out] [--car out.car] [--provider URL]…` (SPEC §2
  * Content): from the local repo, else the providers holding deals for the
- * root, else those named; every block verified, the DAG complete, before
+ * root, else those named, else — when none is named — the providers the
+ * configured delegated routers know (docs/routing.md); every block verified, the DAG complete, before
  * anything appears at the output (a whole DAG is written into a hidden
  * sibling as it streams and renamed into place). A provider that fails or
  * sends wrong bytes is reported on stderr and the next one tried. `--car -`
@@ -17,12 +18,16 @@ import { CairnError, isCairnError } from '../errors.js'
 import { get as retrieve, parseTarget, sourcesFor, type Source } from '../client/retrieve.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
+import { RouterBook } from '../routing/routers.js'
+import { routedSources } from '../routing/sources.js'
+import { decrypterFrom, type DecryptionFlags } from './encryption-options.js'
 import { Output, toJSON, writeToStdout, type GlobalOptions, type Progress } from './output.js'
 
-interface GetOptions extends GlobalOptions {
+interface GetOptions extends GlobalOptions, DecryptionFlags {
   output?: string
   car?: string
   provider?: string[]
+  router?: string[]
   force?: boolean
 }
 
@@ -33,6 +38,7 @@ export default async function get (args: string[], options: GetOptions): Promise
   const out = new Output(options)
   const target = parseTarget(arg)
   const named = options.provider ?? []
+  const decrypter = await decrypterFrom(options, resolveRepoPath(options.repo))
   let repo: Repo | undefined
   let spool: { tmpDir: string }
   let sources: Source[]
@@ -42,17 +48,24 @@ export default async function get (args: string[], options: GetOptions): Promise
     sources = await sourcesFor(repo, await LevelLedger.open(await repo.db(), repo.identity), target.root, named)
   } catch (err) {
     await repo?.close()
-    // retrieving from named providers needs no repo of one's own (as with ipfs-car or lassie)
-    if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND' || named.length === 0) throw err
+    // retrieving from named providers or routers needs no repo of one's own (as with ipfs-car or lassie)
+    if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND' || (named.length === 0 && (options.router ?? []).length === 0)) throw err
     repo = undefined
     spool = { tmpDir: await mkdtemp(join(tmpdir(), 'cairn-get-')) }
     sources = await sourcesFor(undefined, undefined, target.root, named)
   }
   try {
+    // content routing: only when no provider was named and the repo does not hold the DAG
+    if (named.length === 0 && !sources.some(s => s.kind === 'local')) {
+      const routers = options.router ?? (repo === undefined ? [] : (await new RouterBook(await repo.db()).list()).map(r => r.url))
+      const known = new Set(sources.map(s => s.location))
+      const routed = await routedSources(routers, target.root, { onRouterError: (router, err) => out.warn(`router ${router} failed with ${err.code}: ${err.message}`) })
+      sources.push(...routed.filter(s => !known.has(s.location)))
+    }
     let bar: Progress | undefined
     const toStdout = options.car === '-'
     const car = toStdout ? join(spool.tmpDir, `get-stdout-${randomBytes(8).toString('hex')}.car`) : options.car
-    const result = await retrieve(spool, target, sources, { output: options.output, car, force: options.force }, {
+    const result = await retrieve(spool, target, sources, { output: options.output, car, force: options.force, decrypt: options.decrypt, decrypter }, {
       onBytes: (source, n) => {
         bar ??= out.progress(`fetching from ${source.location}`)
         bar.update(n)
@@ -86,12 +99,13 @@ export default async function get (args: string[], options: GetOptions): Promise
       failed: result.failed,
       files: result.unpacked?.files,
       directories: result.unpacked?.directories,
-      bytes: result.unpacked?.bytes
+      bytes: result.unpacked?.bytes,
+      decrypted: result.unpacked?.decrypted
     }, () => out.quiet
       ? result.output
       : result.car
         ? `wrote the verified CAR of ${result.cid} to ${result.output} (from ${from})`
-        : `retrieved ${result.cid} from ${from} to ${result.output}: ${result.unpacked?.files ?? 0} file(s), ${result.unpacked?.bytes ?? 0} bytes, every block verified`)
+        : `retrieved ${result.cid} from ${from} to ${result.output}: ${result.unpacked?.files ?? 0} file(s), ${result.unpacked?.bytes ?? 0} bytes, every block verified${result.unpacked?.decrypted === true ? ', decrypted' : ''}`)
   } finally {
     if (repo !== undefined) await repo.close()
     else await rm(spool.tmpDir, { recursive: true, force: true })

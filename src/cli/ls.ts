@@ -1,20 +1,29 @@
-/** `cairn ls <cid|file.car>`: the entries of a DAG (CID, size, path), every block verified. */
+/**
+ * `cairn ls <cid|file.car>`: the entries of a DAG (CID, size, path), every
+ * block verified; an encrypted tree by its real names and plaintext sizes
+ * when an identity here opens it (docs/encryption.md), else as stored.
+ */
 import { stat } from 'node:fs/promises'
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
+import { lsCar } from '../crypto/unpack.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { findRoot } from '../store/roots.js'
-import { lsCarFile } from '../unixfs/exporter.js'
+import { decrypterFrom, type DecryptionFlags } from './encryption-options.js'
 import { Output, type GlobalOptions } from './output.js'
 
-export default async function ls (args: string[], options: GlobalOptions): Promise<void> {
+interface LsOptions extends GlobalOptions, DecryptionFlags {}
+
+export default async function ls (args: string[], options: LsOptions): Promise<void> {
   const out = new Output(options)
   const arg = args[0]
   if (arg === undefined) throw new CairnError('ERR_USAGE', 'expected a CID or a CAR file')
+  const decrypter = await decrypterFrom(options, resolveRepoPath(options.repo))
   const info = await stat(arg).catch(() => undefined)
   const carPath = info?.isFile() === true ? arg : await carOfRoot(arg, options)
-  for await (const entry of lsCarFile(carPath)) {
+  const onStored = (err: CairnError): void => out.warn(`${err.message}; listed as stored (entries by number)`)
+  for await (const entry of lsCar(carPath, { decrypt: options.decrypt, decrypter, onStored })) {
     out.line({ cid: entry.cid.toString(), size: entry.size, path: entry.path, type: entry.type },
       () => out.quiet ? entry.path : `${entry.cid.toString()}\t${entry.type === 'directory' ? '-' : entry.size}\t${entry.path}${entry.type === 'directory' ? '/' : ''}`)
   }

@@ -4,9 +4,11 @@ import { CairnError, fromSystemError } from '../errors.js'
 import { commitFile, tempPathFor } from '../fs/atomic.js'
 import { carStream, planImport } from '../unixfs/importer.js'
 import { importOptionsFrom, type ContentFlags } from './content-options.js'
+import { encryptionFrom, type EncryptionFlags } from './encryption-options.js'
+import { resolveRepoPath } from '../repo/repo.js'
 import { Output, writeToStdout, type GlobalOptions } from './output.js'
 
-interface PackOptions extends GlobalOptions, ContentFlags {
+interface PackOptions extends GlobalOptions, ContentFlags, EncryptionFlags {
   output?: string
 }
 
@@ -16,7 +18,9 @@ export default async function pack (args: Array<string | string[]>, options: Pac
   const out = new Output(options)
   const output = options.output
   if (output === undefined || output === '') throw new CairnError('ERR_USAGE', 'missing -o/--output: a CAR file, or - for stdout')
-  const plan = await planImport(paths, importOptionsFrom(options))
+  const importOptions = importOptionsFrom(options)
+  const encryption = await encryptionFrom(options, resolveRepoPath(options.repo))
+  const plan = await planImport(paths, { ...importOptions, encryption })
   const root = plan.root.toString()
   const bar = out.progress('packing', plan.carSize)
   let done = 0
@@ -30,7 +34,7 @@ export default async function pack (args: Array<string | string[]>, options: Pac
   } finally {
     bar.done()
   }
-  const result = { root, bytes: plan.bytes, car: output, carSize: plan.carSize }
+  const result = { root, bytes: plan.bytes, car: output, carSize: plan.carSize, encrypted: encryption !== undefined }
   if (output === '-') {
     // stdout carries the CAR; the root goes to stderr, as ipfs-car does
     if (!out.quiet) process.stderr.write((options.json === true ? JSON.stringify(result) : root) + '\n')

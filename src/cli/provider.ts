@@ -6,9 +6,12 @@
 import { CairnError } from '../errors.js'
 import { AdminClient, startAdmin } from '../provider/admin.js'
 import type { ProviderTerms, UploadPhase } from '../provider/deals.js'
+import { normaliseUrl } from '../client/provider-client.js'
 import { startProviderNode } from '../provider/node.js'
 import { PDP_DEFAULTS, type PdpOptions } from '../pdp/mount.js'
 import { CALIBRATION } from '../pdp/eip712.js'
+import { announceProvider } from '../routing/announce-provider.js'
+import { announceAddress } from '../routing/multiaddr.js'
 import { stderrLogger } from '../provider/server.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
@@ -29,6 +32,8 @@ interface StartOptions extends GlobalOptions {
   parkTtl?: string
   parkQuota?: string
   parkQuotaPerClient?: string
+  announceTo?: string[]
+  announceAddress?: string[]
 }
 
 const UNITS: Record<string, bigint> = { '': 1n, b: 1n, kib: 1n << 10n, mib: 1n << 20n, gib: 1n << 30n, tib: 1n << 40n, kb: 1000n, mb: 1000n ** 2n, gb: 1000n ** 3n, tb: 1000n ** 4n }
@@ -59,7 +64,7 @@ function parseAmount (value: string | undefined, flag: string, fallback: bigint)
   return BigInt(value.trim())
 }
 
-function parseListen (value: string): { host: string, port: number } {
+export function parseListen (value: string): { host: string, port: number } {
   const m = /^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value)
   const port = Number(m?.[2])
   if (m === null || port > 65535) throw new CairnError('ERR_INVALID_ARGUMENT', `--listen must be host:port such as 127.0.0.1:7470, got ${JSON.stringify(value)}`)
@@ -117,6 +122,13 @@ export async function start (_positional: string[], options: StartOptions): Prom
     ...(payee === undefined ? {} : { payee })
   }
 
+  const announceTo = (options.announceTo ?? []).map(normaliseUrl)
+  if (options.announceAddress !== undefined && announceTo.length === 0) throw new CairnError('ERR_USAGE', '--announce-address says where clients reach the provider; it needs --announce-to')
+  const announceAddresses = options.announceAddress?.map(announceAddress)
+  if (announceTo.length > 0 && announceAddresses === undefined && (host === '0.0.0.0' || host === '::')) {
+    throw new CairnError('ERR_INVALID_ARGUMENT', `--listen ${options.listen ?? ''} is a wildcard address that clients cannot reach; name the provider's public URL with --announce-address`)
+  }
+
   const repo = await Repo.open(resolveRepoPath(options.repo))
   const log = stderrLogger
   try {
@@ -133,6 +145,12 @@ export async function start (_positional: string[], options: StartOptions): Prom
       }
     })
     const { node, url } = provider
+    if (announceTo.length > 0) {
+      await announceProvider(provider, { indexers: announceTo, addresses: announceAddresses }, log).catch(async (err) => {
+        await provider.close()
+        throw err
+      })
+    }
     const admin = await startAdmin(repo.path, node.admin(), log)
     log('provider-started', { did: repo.identity.did, url, admin: admin.url, repo: repo.path })
     out.result({ did: repo.identity.did, url, admin: admin.url }, () => options.quiet === true ? url : `provider ${repo.identity.did} listening on ${url}`)

@@ -3,7 +3,7 @@
  * piece holds the root — what `cairn add` does, as a library call for flows
  * such as `cairn demo` that run without a shell.
  */
-import { planImport, carStream, type ImportOptions } from '../unixfs/importer.js'
+import { planImport, carStream, type ImportOptions, type ImportPlan } from '../unixfs/importer.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { recordRoot } from '../store/roots.js'
@@ -16,7 +16,11 @@ export interface Added {
 }
 
 export async function addToRepo (repo: Repo, paths: string[], options: ImportOptions = {}): Promise<Added> {
-  const plan = await planImport(paths, options)
+  return await storePlan(repo, await planImport(paths, options))
+}
+
+/** Writes a planned DAG's piece into the repo and records which piece holds its root. */
+export async function storePlan (repo: Repo, plan: ImportPlan): Promise<Added> {
   const staged = await new PieceStore(repo.piecesDir, repo.tmpDir).stage(carStream(plan))
   await staged.commit()
   const root = plan.root.toString()

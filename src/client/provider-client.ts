@@ -7,6 +7,7 @@
  */
 import { request, type Dispatcher } from 'undici'
 import type { CID } from 'multiformats/cid'
+import { MAX_BLOCK_SIZE, verifyBlock } from '../car/index.js'
 import { CairnError, codes, type ErrorCode } from '../errors.js'
 import { verifyAcceptance, verifyDealStatus } from '../deal/acceptance.js'
 import { verifyAsk } from '../deal/ask.js'
@@ -16,6 +17,7 @@ import { uploadAuthorization } from '../provider/auth.js'
 
 /** Trustless Gateway CAR response asked for by `get` (order=dfs, no duplicates). */
 export const CAR_ACCEPT = 'application/vnd.ipld.car; version=1; order=dfs; dups=n'
+const RAW_ACCEPT = 'application/vnd.ipld.raw'
 
 export interface ProviderClientOptions {
   /** time to connect and receive the response headers, ms */
@@ -122,6 +124,34 @@ export class ProviderClient {
     const type = String(res.headers['content-type'] ?? '')
     const param = (name: string): string => new RegExp(`;\\s*${name}=([a-z]+)`, 'i').exec(type)?.[1]?.toLowerCase() ?? 'unk'
     return { body: res.body, order: param('order'), dups: param('dups') }
+  }
+
+  /**
+   * One block by CID (Trustless Gateway, `application/vnd.ipld.raw`),
+   * verified against its CID: for the few blocks of a DAG a lookup reads
+   * (an encrypted directory's names) without fetching all of it.
+   */
+  async block (cid: CID, signal?: AbortSignal): Promise<Uint8Array> {
+    const res = await this.send('GET', `/ipfs/${cid.toString()}`, undefined, { accept: RAW_ACCEPT }, signal)
+    await this.expectOk(res)
+    const chunks: Uint8Array[] = []
+    let size = 0
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        size += chunk.byteLength
+        // no block cairn verifies is larger: the body cannot be this block
+        if (size > MAX_BLOCK_SIZE) {
+          res.body.destroy()
+          throw new CairnError('ERR_BLOCK_MISMATCH', `provider ${this.url} sent more than ${MAX_BLOCK_SIZE} bytes for block ${cid.toString()}`)
+        }
+        chunks.push(chunk)
+      }
+    } catch (err) {
+      throw this.networkError(err)
+    }
+    const bytes = Buffer.concat(chunks, size)
+    verifyBlock(cid, bytes)
+    return bytes
   }
 
   /** `GET /piece/{pieceCid}`, optionally a byte range (inclusive, as HTTP Range takes it). */

@@ -9,7 +9,12 @@
  * complete; otherwise (a path, `--car`, another order) the CAR is spooled
  * into the repo's tmp dir and must be complete before anything is written.
  * A provider that fails, stalls or sends wrong bytes is reported and the
- * next one is tried.
+ * next one is tried. An encrypted tree (docs/encryption.md) is decrypted as
+ * it is written; from a provider it is spooled first, since its names are
+ * known only once each directory's manifest has been read. A path inside an
+ * encrypted tree names real names: each is looked up in its directory's
+ * decrypted names, from the provider's blocks one at a time, and the path
+ * as stored is fetched.
  */
 import { createReadStream, createWriteStream } from 'node:fs'
 import { copyFile, open, rename, rm, stat } from 'node:fs/promises'
@@ -18,14 +23,16 @@ import { randomBytes } from 'node:crypto'
 import { basename, dirname, join, resolve } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { CairnError, fromSystemError, isCairnError } from '../errors.js'
-import { cidKey, DagVerifier, encodeHeader, indexCar, readCar, readCarHeader, verifyBlock } from '../car/index.js'
-import { resolvePath as resolveGatewayPath } from '../gateway/traverse.js'
+import { DagVerifier, encodeFramePrefix, encodeHeader, openCarFile, readCar, readCarHeader, type CarBlock } from '../car/index.js'
 import type { Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { findRoot } from '../store/roots.js'
-import { openCarFile, unpack, type UnpackResult } from '../unixfs/exporter.js'
-import type { CarBlock } from '../car/interface.js'
+import type { Load } from '../unixfs/interface.js'
+import { resolvePath as resolveUnixfsPath } from '../unixfs/reader.js'
+import { isEncryptedDirectory, peekEncrypted } from '../crypto/layout.js'
+import { storedPath } from '../crypto/tree.js'
+import { decrypterOf, unpackCar, type DecryptingUnpackResult, type UnpackOptions } from '../crypto/unpack.js'
 import { checkOutput, unpackStream, UnpackOutputError } from '../unixfs/unpack-stream.js'
 import { AddressBook } from './address-book.js'
 import { ProviderClient } from './provider-client.js'
@@ -64,7 +71,7 @@ export interface Source {
   /** the piece file (local) or the provider's URL */
   location: string
   /** why this source was chosen */
-  reason: 'repo' | 'deal' | 'named'
+  reason: 'repo' | 'deal' | 'named' | 'router'
 }
 
 /** Where the DAG of `root` can be had, in the order to try them. */
@@ -168,7 +175,7 @@ function transferError (client: ProviderClient, err: unknown, file: string): Cai
  * read back. Otherwise the body is spooled to `spool` and verified as before,
  * and `spooled` says so.
  */
-async function fetchAndUnpack (client: ProviderClient, root: CID, output: string, spool: string, options: GetOptions, onBytes?: (n: number) => void): Promise<{ unpacked: UnpackResult } | { spooled: true }> {
+async function fetchAndUnpack (client: ProviderClient, root: CID, output: string, spool: string, options: GetOptions, onBytes?: (n: number) => void): Promise<{ unpacked: DecryptingUnpackResult } | { spooled: true }> {
   let response: Awaited<ReturnType<ProviderClient['carResponse']>>
   try {
     response = await client.carResponse(root)
@@ -202,7 +209,18 @@ async function fetchAndUnpack (client: ProviderClient, root: CID, output: string
     verifier.finish()
   }
   try {
-    return { unpacked: await unpackStream(verified(), root, output, { force: options.force }) }
+    let blocks: AsyncIterable<CarBlock> = verified()
+    if (options.decrypt !== false) {
+      const iterator = blocks[Symbol.asyncIterator]()
+      const { maybe, peeked } = await peekEncrypted(root, iterator)
+      const rest = { [Symbol.asyncIterator]: () => iterator }
+      if (maybe) {
+        await spoolBlocks(spool, root, peeked, rest)
+        return { spooled: true }
+      }
+      blocks = (async function * () { yield * peeked; yield * rest })()
+    }
+    return { unpacked: { ...await unpackStream(blocks, root, output, { force: options.force }), decrypted: false } }
   } catch (err) {
     if (err instanceof UnpackOutputError) throw err
     throw transferError(client, err, output)
@@ -215,6 +233,32 @@ export interface GetOptions {
   /** or write the verified CAR here */
   car?: string
   force?: boolean
+  /** false: write an encrypted tree as stored */
+  decrypt?: boolean
+  /** the age identities an encrypted tree is decrypted with */
+  decrypter?: UnpackOptions['decrypter']
+}
+
+/** Writes verified blocks as a CAR at `file`, for an encrypted tree to be unpacked from. */
+async function spoolBlocks (file: string, root: CID, first: CarBlock[], rest: AsyncIterable<CarBlock>): Promise<void> {
+  const out = createWriteStream(file, { flags: 'wx' })
+  out.on('error', () => {})
+  try {
+    const put = async (bytes: Uint8Array): Promise<void> => { if (!out.write(bytes)) await once(out, 'drain') }
+    await put(encodeHeader([root]))
+    const frame = async (block: CarBlock): Promise<void> => {
+      await put(encodeFramePrefix(block.cid, block.bytes.byteLength))
+      await put(block.bytes)
+    }
+    for (const block of first) await frame(block)
+    for await (const block of rest) await frame(block)
+    out.end()
+    await once(out, 'finish')
+  } catch (err) {
+    out.destroy()
+    await rm(file, { force: true })
+    throw err
+  }
 }
 
 export interface GetResult {
@@ -225,13 +269,13 @@ export interface GetResult {
   output: string
   car: boolean
   failed: Array<{ source: Source, code: string, message: string }>
-  unpacked?: UnpackResult
+  unpacked?: DecryptingUnpackResult
 }
 
 /** Retrieves `target` from the first source that gives a verified, complete DAG. */
 export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: Source[], options: GetOptions, events: FetchEvents = {}): Promise<GetResult> {
   if (sources.length === 0) {
-    throw new CairnError('ERR_NOT_FOUND', `${target.root.toString()} is not in this repo and no provider holds a deal for it; name one with --provider`)
+    throw new CairnError('ERR_NOT_FOUND', `${target.root.toString()} is not in this repo, no provider holds a deal for it and no router knows a provider; name one with --provider, or add a router with \`cairn routers add\``)
   }
   const failed: GetResult['failed'] = []
   let lastError: CairnError | undefined
@@ -242,6 +286,8 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
   for (const [i, source] of sources.entries()) {
     let car: string
     let spooled = false
+    // the path as stored, once resolved from a provider's blocks; a local piece resolves it in write()
+    let stored: string[] | undefined
     try {
       if (source.kind === 'local') {
         car = source.location
@@ -255,7 +301,8 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
             return { root: target.root.toString(), path: '', cid: target.root.toString(), output, car: false, unpacked: got.unpacked, source, failed }
           }
         } else {
-          await fetchVerifiedCar(client, target.root, car, onBytes, target.path)
+          stored = await storedPathOf(target, async cid => await client.block(cid), options)
+          await fetchVerifiedCar(client, target.root, car, onBytes, stored)
         }
         spooled = true
       }
@@ -277,7 +324,7 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
       continue
     }
     try {
-      return { ...await write(repo, car, target, options, spooled), source, failed }
+      return { ...await write(repo, car, target, options, spooled, stored), source, failed }
     } catch (err) {
       // a damaged local piece, or a provider's CAR incomplete below a path, is one more
       // source that failed (the unpacker wrote nothing); anything else (target exists, disk full) is final
@@ -293,14 +340,14 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
   throw lastError as CairnError
 }
 
-async function write (repo: Pick<Repo, 'tmpDir'>, car: string, target: Target, options: GetOptions, spooled: boolean): Promise<Omit<GetResult, 'source' | 'failed'>> {
+async function write (repo: Pick<Repo, 'tmpDir'>, car: string, target: Target, options: GetOptions, spooled: boolean, stored?: string[]): Promise<Omit<GetResult, 'source' | 'failed'>> {
   const root = target.root.toString()
   let cid = target.root
   let source = car
   let rewritten: string | undefined
   try {
     if (target.path.length > 0) {
-      cid = await resolvePath(car, target)
+      cid = await resolvePath(car, target, options, stored)
       rewritten = join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`)
       await rerootCar(car, cid, rewritten)
       source = rewritten
@@ -319,7 +366,7 @@ async function write (repo: Pick<Repo, 'tmpDir'>, car: string, target: Target, o
       return { root, path: target.path.join('/'), cid: cid.toString(), output: dest, car: true }
     }
     const output = resolve(options.output ?? name)
-    const unpacked = await unpack(source, output, { force: options.force })
+    const unpacked = await unpackCar(source, output, { force: options.force, decrypt: options.decrypt, decrypter: options.decrypter })
     return { root, path: target.path.join('/'), cid: cid.toString(), output, car: false, unpacked }
   } finally {
     if (rewritten !== undefined) await rm(rewritten, { force: true })
@@ -352,44 +399,33 @@ async function moveNew (from: string, dest: string, force: boolean): Promise<voi
 
 /**
  * The CID at `root/path` in a CAR holding at least the path's blocks, resolved
- * through UnixFS directories and HAMT shards as the gateway resolves it
- * (the CAR's blocks are verified against their CIDs first).
+ * through UnixFS directories and HAMT shards by the one UnixFS resolver (the
+ * CAR's blocks are verified against their CIDs first). The path is `stored`
+ * when already resolved; otherwise it is resolved from the CAR's own blocks.
  */
-async function resolvePath (car: string, target: Target): Promise<CID> {
-  const index = new Map<string, { offset: number, length: number }>()
-  const input = createReadStream(car, { highWaterMark: 1 << 20 })
+async function resolvePath (file: string, target: Target, options: GetOptions, stored?: string[]): Promise<CID> {
+  const car = await openCarFile(file, { complete: false })
   try {
-    for await (const entry of indexCar(input as AsyncIterable<Uint8Array>)) {
-      index.set(cidKey(entry.cid), { offset: entry.offset, length: entry.length })
-    }
+    if (!car.has(target.root)) throw new CairnError('ERR_PATH_NOT_FOUND', `${target.root.toString()} is not a UnixFS directory, so it has no ${target.path.join('/')}`)
+    const path = stored ?? await storedPathOf(target, car.get, options)
+    const { terminal } = await resolveUnixfsPath({ cid: target.root, bytes: await car.get(target.root) }, path, car.get)
+    return terminal.cid
   } finally {
-    input.destroy()
+    await car.close()
   }
-  const handle = await open(car, 'r')
-  try {
-    const load = async (cid: CID): Promise<Uint8Array | undefined> => {
-      const at = index.get(cidKey(cid))
-      if (at === undefined) return undefined
-      const bytes = new Uint8Array(at.length)
-      const { bytesRead } = await handle.read(bytes, 0, at.length, at.offset)
-      if (bytesRead !== at.length) throw new CairnError('ERR_CAR_TRUNCATED', `${car} ends inside block ${cid.toString()}`)
-      verifyBlock(cid, bytes)
-      return bytes
-    }
-    const rootBytes = await load(target.root)
-    if (rootBytes === undefined) throw new CairnError('ERR_PATH_NOT_FOUND', `${target.root.toString()} is not a UnixFS directory, so it has no ${target.path.join('/')}`)
-    try {
-      const { terminal } = await resolveGatewayPath({ cid: target.root, bytes: rootBytes }, target.path, load)
-      return terminal.cid
-    } catch (err) {
-      if (isCairnError(err) && err.code === 'ERR_BLOCK_NOT_FOUND') {
-        throw new CairnError('ERR_CAR_BLOCK_MISSING', `the CAR lacks a block on the path ${target.path.join('/')}: ${err.message}`, { cause: err })
-      }
-      throw err
-    }
-  } finally {
-    await handle.close()
-  }
+}
+
+/**
+ * The path of `target` as stored: inside an encrypted tree (unless
+ * `decrypt` is false) a path names real names, turned into the ordinals
+ * they are stored under by the tree's decrypted names; elsewhere it is
+ * stored as given. Reads only the blocks on the way.
+ */
+async function storedPathOf (target: Target, load: Load, options: GetOptions): Promise<string[]> {
+  if (target.path.length === 0 || options.decrypt === false) return target.path
+  const root = { cid: target.root, bytes: await load(target.root) }
+  if (!await isEncryptedDirectory(root, load)) return target.path
+  return await storedPath(root, target.path, load, await decrypterOf(options.decrypter, target.root))
 }
 
 /** The same blocks under a header naming `root`: the unpacker then writes that entry. */

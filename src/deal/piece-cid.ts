@@ -1,40 +1,26 @@
 /**
- * What a FRC-0069 piece CID v2 says about its piece: the digest is
- * uvarint(padding) ‖ u8(height) ‖ root, under multihash 0x1011
- * (fr32-sha256-trunc254-padbintree), so the padded size (2^height × 32) and the
- * payload size (unpadded size − padding) can be read without the data.
+ * A piece CID where a deal names one. proofs/ parses and checks it (FRC-0069
+ * piece CID v2: the padded and payload sizes are read from its digest); here
+ * a refusal becomes the deal's ERR_INVALID_MESSAGE naming the field, and the
+ * deal's own limit on the tree height applies.
  */
-import { CID } from 'multiformats/cid'
-import { varint } from 'multiformats'
+import type { CID } from 'multiformats/cid'
+import { parsePieceCid, type PieceLink } from '../../proofs/index.js'
 import { CairnError } from '../errors.js'
 
-export const PIECE_CID_V2_MULTIHASH = 0x1011
-export const RAW_CODEC = 0x55
+/** 32 · 2^58 bytes = 2^63: a padded size that still fits the u64 `pieceSize` of a proposal with room. */
+export const MAX_PIECE_HEIGHT = 58
 
-export interface PieceCidInfo {
-  height: number
-  padding: bigint
-  paddedSize: bigint
-  payloadSize: bigint
-  root: Uint8Array
-}
-
-export function pieceCidInfo (cid: CID, label = 'pieceCid'): PieceCidInfo {
-  if (cid.version !== 1 || cid.code !== RAW_CODEC || cid.multihash.code !== PIECE_CID_V2_MULTIHASH) {
-    throw new CairnError('ERR_INVALID_MESSAGE', `${label}: expected a piece CID v2 (raw codec, multihash 0x1011, bafkzcib…), found ${cid.toString()}`)
-  }
-  const digest = cid.multihash.digest
-  let padding: number, offset: number
+export function pieceCidInfo (cid: CID, label = 'pieceCid'): PieceLink {
+  let piece: PieceLink
   try {
-    [padding, offset] = varint.decode(digest)
-  } catch {
-    throw new CairnError('ERR_INVALID_MESSAGE', `${label}: malformed padding in piece CID ${cid.toString()}`)
+    piece = parsePieceCid(cid)
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ERR_INVALID_PIECE_CID') throw err
+    throw new CairnError('ERR_INVALID_MESSAGE', `${label}: ${(err as Error).message}`, { cause: err })
   }
-  if (digest.length !== offset + 1 + 32) throw new CairnError('ERR_INVALID_MESSAGE', `${label}: piece CID digest must be padding ‖ height ‖ 32-byte root, found ${digest.length} bytes`)
-  const height = digest[offset]
-  if (height > 58) throw new CairnError('ERR_INVALID_MESSAGE', `${label}: piece tree height ${height} is out of range`)
-  const paddedSize = 32n << BigInt(height)
-  const unpadded = paddedSize - paddedSize / 128n
-  if (BigInt(padding) > unpadded) throw new CairnError('ERR_INVALID_MESSAGE', `${label}: padding ${padding} exceeds the unpadded size ${unpadded}`)
-  return { height, padding: BigInt(padding), paddedSize, payloadSize: unpadded - BigInt(padding), root: digest.subarray(offset + 1) }
+  if (piece.height > MAX_PIECE_HEIGHT) {
+    throw new CairnError('ERR_INVALID_MESSAGE', `${label}: piece tree height ${piece.height} is out of range (at most ${MAX_PIECE_HEIGHT})`)
+  }
+  return piece
 }

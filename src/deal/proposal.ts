@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
+import { DAG_CBOR, SHA2_256 } from '../codecs.js'
 import { CairnError } from '../errors.js'
 import type { Proposal, SignedProposal } from './interface.js'
 import { pieceCidInfo } from './piece-cid.js'
@@ -14,9 +15,6 @@ import { sign, Tag, verifySigned, type Signed, type Signer } from './signing.js'
 import { cid, did, record, text, u64, uint } from './validate.js'
 
 const FIELDS = ['pieceCid', 'pieceSize', 'payloadCid', 'payloadSize', 'client', 'provider', 'label', 'start', 'end', 'pricePerGiBDay', 'providerCollateral', 'clientCollateral', 'provingPeriod', 'challenges', 'nonce'] as const
-
-const DAG_CBOR = 0x71
-const SHA2_256 = 0x12
 
 /**
  * Checks and normalises a proposal read from outside. Shape only: the rules a

@@ -21,7 +21,8 @@ export const Tag = {
   status: 'cairn/deal-status/v1\n',
   proof: 'cairn/proof/v1\n',
   upload: 'cairn/upload/v1\n',
-  ledgerEntry: 'cairn/ledger-entry/v1\n'
+  ledgerEntry: 'cairn/ledger-entry/v1\n',
+  advertisement: 'cairn/advertisement/v1\n'
 } as const
 
 export type Tag = typeof Tag[keyof typeof Tag]

@@ -9,14 +9,15 @@ import { once } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import { base32 } from 'multiformats/bases/base32'
 import { CairnError } from '../errors.js'
-import { DagVerifier, encodeFramePrefix, readCar } from '../car/index.js'
+import { DagVerifier, encodeFrame, encodeFramePrefix, encodeHeader, inlined, readCar } from '../car/index.js'
 import { buffers } from '../fs/pool.js'
 import * as raw from 'multiformats/codecs/raw'
 import type { BlockSource, PieceHandle } from '../provider/interface.js'
 import type { Context } from '../provider/http.js'
-import { carFrame, carHeader } from './car.js'
 import { CAR, RAW, parseGatewayRequest, type GatewayRequest } from './request.js'
-import { entitySize, loadBlock, resolveEntityBytes, resolvePath, walk, type Block, type ByteRange } from './traverse.js'
+import type { Block, ByteRange, Load } from '../unixfs/interface.js'
+import { resolvePath } from '../unixfs/reader.js'
+import { entitySize, resolveEntityBytes, walk } from './traverse.js'
 
 /** Content addressed by CID never changes (path-gateway spec, `Cache-Control`). */
 export const IMMUTABLE = 'public, max-age=29030400, immutable'
@@ -55,7 +56,7 @@ async function wholeDag (source: BlockSource, request: Extract<GatewayRequest, {
   if (source.dag === undefined || request.path.length > 0 || scope !== 'all' || request.dups || request.entityBytes !== undefined || range !== undefined) return undefined
   const whole = await source.dag(request.cid)
   if (whole === undefined) return undefined
-  const header = carHeader([request.cid])
+  const header = encodeHeader([request.cid])
   if (whole.size < header.length) return undefined
   const stored = new Uint8Array(header.length)
   let at = 0
@@ -67,7 +68,11 @@ async function wholeDag (source: BlockSource, request: Extract<GatewayRequest, {
 }
 
 export function gatewayHandler (source: BlockSource, events: GatewayEvents = {}) {
-  const load = async (cid: Parameters<BlockSource['get']>[0]): Promise<Uint8Array | undefined> => await source.get(cid)
+  const load: Load = async (cid) => {
+    const bytes = inlined(cid) ?? await source.get(cid)
+    if (bytes === undefined) throw new CairnError('ERR_BLOCK_NOT_FOUND', `block ${cid.toString()} is not held by this provider`)
+    return bytes
+  }
 
   return async function handle (ctx: Context): Promise<void> {
     const { req, res, url, params, signal } = ctx
@@ -82,7 +87,7 @@ export function gatewayHandler (source: BlockSource, events: GatewayEvents = {})
       Vary: 'Accept'
     }
 
-    const rootBytes = await loadBlock(load, request.cid)
+    const rootBytes = inlined(request.cid) ?? await source.get(request.cid)
     if (rootBytes === undefined) {
       // path-gateway spec: only-if-cached asks "do you have it right now?"
       if (/\bonly-if-cached\b/i.test(req.headers['cache-control'] ?? '')) {
@@ -139,7 +144,7 @@ export function gatewayHandler (source: BlockSource, events: GatewayEvents = {})
 
     let sent = 0
     try {
-      const header = carHeader([request.cid])
+      const header = encodeHeader([request.cid])
       await write(res, header, signal)
       sent += header.length
       if (whole !== undefined) {
@@ -165,12 +170,12 @@ export function gatewayHandler (source: BlockSource, events: GatewayEvents = {})
         const key = block.cid.toString()
         if (!request.dups && seen.has(key)) continue
         seen.add(key)
-        const frame = carFrame(block.cid, block.bytes)
+        const frame = encodeFrame(block.cid, block.bytes)
         await write(res, frame, signal)
         sent += frame.length
       }
       for await (const block of walk(terminal, { scope, range, dups: request.dups }, load, seen)) {
-        const frame = carFrame(block.cid, block.bytes)
+        const frame = encodeFrame(block.cid, block.bytes)
         await write(res, frame, signal)
         sent += frame.length
       }

@@ -85,6 +85,22 @@ export interface ProviderDealsOptions extends PieceProverOptions {
    * kill the process exactly between two of them.
    */
   onUploadPhase?: (phase: UploadPhase, dealId: string) => void
+  /**
+   * A deal became active (its piece stored and recorded), with the blocks it
+   * serves; content routing announces them (src/routing/announcer.ts). Must
+   * not throw or block: it runs on the upload's path.
+   */
+  onDealActive?: (deal: ActiveDeal) => void
+  /** A deal stopped being served (expired, terminated, failed); content routing withdraws its blocks. */
+  onDealEnded?: (dealId: string) => void
+}
+
+/** What `onDealActive` is told. */
+export interface ActiveDeal {
+  dealId: string
+  payloadCid: CID
+  pieceCid: CID
+  blocks: readonly CID[]
 }
 
 /** The durable steps of an upload: body staged and fsync'd, renamed into the store, ledger batch committed. */
@@ -302,6 +318,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       throw err
     }
     this.options.onUploadPhase?.('recorded', dealId.toString())
+    this.options.onDealActive?.({ dealId: dealId.toString(), payloadCid: proposal.payloadCid, pieceCid: staged.piece.cid, blocks: blocks.map(b => b.cid) })
     this.signedAsk = undefined
     // the upper tree layers, so that proofs read only the challenged regions (SPEC §4 "Speed")
     const layers = staged.piece.layers

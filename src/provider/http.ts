@@ -27,6 +27,7 @@ const statusOverrides: Partial<Record<ErrorCode, number>> = {
   ERR_DEAL_STATE: 409,
   ERR_REPLAYED_DEAL: 409,
   ERR_REPLAYED_NONCE: 409,
+  ERR_AD_CHAIN_GAP: 409,
   ERR_PAYLOAD_TOO_LARGE: 413,
   // the PDP API's statuses (Curio's pdp/handlers_upload.go; docs/pdp.md)
   ERR_UPLOAD_DONE: 409,

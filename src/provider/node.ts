@@ -3,10 +3,11 @@
  * service wired together and listening. `cairn provider start`, `cairn demo`
  * and the tests all start a provider this one way.
  */
+import { EventEmitter } from 'node:events'
 import { LevelLedger } from '../ledger/level.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
-import { ProviderDeals, type ProviderDealsOptions, type ProviderTerms } from './deals.js'
+import { ProviderDeals, type ActiveDeal, type ProviderDealsOptions, type ProviderTerms } from './deals.js'
 import type { Logger } from './interface.js'
 import { recoverProvider } from './recovery.js'
 import { warmUploadCheck } from './upload-check.js'
@@ -23,8 +24,17 @@ export interface ProviderNode {
   readonly terms: ProviderTerms
   /** the PDP API's pieces and sessions (docs/pdp.md) */
   readonly pdp: PdpService
+  /** Deals becoming active or ending, for the parts of a node that follow them (content routing, docs/routing.md). */
+  readonly events: EventEmitter<ProviderEvents>
+  /** Runs `fn` first when the node closes, before it stops serving (e.g. to stop announcing). */
+  onClose (fn: () => Promise<void>): void
   /** Stops serving and flushes the ledger; the repo stays open for the caller. */
   close (): Promise<void>
+}
+
+export interface ProviderEvents {
+  'deal-active': [ActiveDeal]
+  'deal-ended': [string]
 }
 
 export interface ProviderNodeOptions {
@@ -52,7 +62,20 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   // compile the upload check before the first upload needs it, and before the event-loop
   // histogram starts (an optimisation: a failure only costs that)
   await warmUploadCheck().catch((err) => { log('warm-up-failed', { error: (err as Error).message }) })
-  const node = new ProviderDeals(db, ledger, store, repo.identity, terms, options.now, options.deals)
+  // the deal service's two seams, passed on as events (a listener must not throw: it runs on the upload's path)
+  const events = new EventEmitter<ProviderEvents>()
+  const dealOptions: ProviderDealsOptions = {
+    ...options.deals,
+    onDealActive: (deal) => {
+      options.deals?.onDealActive?.(deal)
+      events.emit('deal-active', deal)
+    },
+    onDealEnded: (dealId) => {
+      options.deals?.onDealEnded?.(dealId)
+      events.emit('deal-ended', dealId)
+    }
+  }
+  const node = new ProviderDeals(db, ledger, store, repo.identity, terms, options.now, dealOptions)
   const pdp = await startPdp(db, repo, options.pdp, log)
   const service = createProviderServer({
     deals: node,
@@ -68,6 +91,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   })
   const url = await service.listen(options.host ?? '127.0.0.1', options.port ?? 0)
   terms.endpoint = url
+  const closers: Array<() => Promise<void>> = []
   return {
     repo,
     ledger,
@@ -77,7 +101,10 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     url,
     terms,
     pdp,
+    events,
+    onClose: (fn) => { closers.push(fn) },
     close: async () => {
+      for (const fn of closers.splice(0)) await fn()
       pdp.close()
       await service.close()
       await ledger.flush?.()

@@ -5,26 +5,24 @@
  */
 import { pipeline } from 'node:stream/promises'
 import { CID } from 'multiformats/cid'
+import { parsePieceCid, parsePieceCidV1 } from '../../proofs/index.js'
+import { FIL_COMMITMENT_UNSEALED } from '../codecs.js'
 import { CairnError } from '../errors.js'
 import type { Context } from './http.js'
 import type { PieceSource } from './interface.js'
 import { IMMUTABLE } from '../gateway/gateway.js'
 
-/** Raw codec with the FRC-0069 multihash (piece CID v2), or the v1 fil-commitment-unsealed codec. */
-const RAW = 0x55
-const FR32_SHA256_TRUNC254_PADDED_BINARY_TREE = 0x1011
-const FIL_COMMITMENT_UNSEALED = 0xf101
-
+/** A piece CID v2 (FRC-0069) or a legacy v1, as proofs/ checks them; anything else is ERR_INVALID_CID. */
 export function parsePieceCidParam (text: string): CID {
   let cid: CID
   try { cid = CID.parse(text) } catch {
     throw new CairnError('ERR_INVALID_CID', `not a valid piece CID: ${JSON.stringify(text.slice(0, 120))}`)
   }
-  const v2 = cid.code === RAW && cid.multihash.code === FR32_SHA256_TRUNC254_PADDED_BINARY_TREE
-  if (!v2 && cid.code !== FIL_COMMITMENT_UNSEALED) {
-    throw new CairnError('ERR_INVALID_CID', `${text} is not a piece CID (expected bafkzcib… v2 or baga6ea4sea… v1)`)
+  try {
+    return cid.code === FIL_COMMITMENT_UNSEALED ? parsePieceCidV1(cid) : parsePieceCid(cid).cid
+  } catch (err) {
+    throw new CairnError('ERR_INVALID_CID', `${text} is not a piece CID (expected bafkzcib… v2 or baga6ea4sea… v1): ${(err as Error).message}`, { cause: err })
   }
-  return cid
 }
 
 export type ParsedRange = { start: number, end: number } | 'unsatisfiable' | undefined

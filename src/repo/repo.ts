@@ -5,6 +5,8 @@
  *
  *   config.json       version, did, defaults
  *   identity.key      Ed25519 secret key, base64, mode 0600
+ *   age.key           X25519 age identity (age-keygen's format), mode 0600; made
+ *                     on first use in repos older than encryption
  *   db/               LevelDB: ledger, deal and block indexes
  *   pieces/           one CARv1 per piece, named <pieceCid>.car
  *   tmp/              partial writes; emptied whenever the repo is opened
@@ -16,6 +18,7 @@ import { Level } from 'level'
 import { CairnError, fromSystemError } from '../errors.js'
 import { writeFileAtomic, fsyncDir } from '../fs/atomic.js'
 import { generateSecretKey, identityFromSecret, type Identity } from './identity.js'
+import { repoAgeIdentity } from '../crypto/keys.js'
 
 export const REPO_VERSION = 1
 
@@ -55,6 +58,7 @@ export class Repo {
       const secret = generateSecretKey()
       const identity = identityFromSecret(secret)
       await writeFileAtomic(join(path, 'identity.key'), Buffer.from(secret).toString('base64') + '\n', 0o600)
+      await repoAgeIdentity(path)
       const config: RepoConfig = { version: REPO_VERSION, did: identity.did, created: new Date().toISOString() }
       // config.json is written last: its presence marks a complete repo
       await writeFileAtomic(join(path, 'config.json'), JSON.stringify(config, null, 2) + '\n')

@@ -68,6 +68,22 @@ export interface Reputation {
   firstAt?: number
   lastAt?: number
   lastSeen?: number
+  /** unix ms of the last pass and of the last fault (fail or miss) */
+  lastPassAt?: number
+  lastFaultAt?: number
+  /**
+   * answer latency as means weighted by time (forgotten like the counters,
+   * so audits of one instant weigh alike whether applied one by one or as a
+   * tally), with short and long memory: their ratio is the latency trend
+   */
+  latencyFast?: WeightedMean
+  latencySlow?: WeightedMean
+}
+
+/** Σ weight·x and Σ weight, both decayed with time. */
+export interface WeightedMean {
+  sum: number
+  weight: number
 }
 
 export interface ReputationSummary {

@@ -3,7 +3,8 @@
  * forgetting, after Storj's audit reputation (α ← λα + w·pass,
  * β ← λβ + w·fail, λ ≈ 0.98), kept separately for proof integrity (pass vs
  * fail), availability (answered vs missed or unknown) and overall outcome
- * (pass vs any fault), plus an EWMA of latency.
+ * (pass vs any fault), plus an EWMA of latency and the signals the fault
+ * predictor reads (last pass, last fault, latency means).
  *
  * Pure functions over a sequence of events, so a score can be recomputed from
  * the ledger by anyone and audited (src/reputation/ledger.ts reads them).
@@ -15,12 +16,13 @@
  *
  * The score is the 5th percentile of Beta(prior + evidence), so a provider
  * with few audits ranks below one with a long clean record (FilOzone dealbot
- * practice). The prediction is the posterior mean, pulled down by a
- * short-memory estimate when that is lower: a provider that starts faulting
- * is believed quickly, one that recovers is trusted back slowly.
+ * practice). The prediction of the next audit is the fault predictor's
+ * (src/reputation/predictor.ts), which reads these counters, the miss run and
+ * the latency trend kept here.
  */
 import { betaQuantile } from './beta.js'
-import type { Evidence, ModelParams, Reputation, ReputationEvent, ReputationSummary } from './interface.js'
+import { predictAudit } from './predictor.js'
+import type { Evidence, ModelParams, Reputation, ReputationEvent, ReputationSummary, WeightedMean } from './interface.js'
 
 export const DEFAULT_PARAMS: Readonly<ModelParams> = Object.freeze({
   lambda: 0.98,
@@ -45,6 +47,19 @@ export function params (overrides: Partial<ModelParams> = {}): ModelParams {
 }
 
 const ZERO: Evidence = Object.freeze({ alpha: 0, beta: 0 })
+
+/**
+ * Forgetting of the latency means, per period: the short one follows the
+ * last few periods, the long one about the last month; their ratio is the
+ * latency trend the predictor reads (src/reputation/predictor.ts).
+ */
+export const LATENCY_FAST_LAMBDA = 0.7
+export const LATENCY_SLOW_LAMBDA = 0.97
+
+function addMean (m: WeightedMean | undefined, decay: number, count: number, total: number): WeightedMean {
+  if (m === undefined) return { sum: total, weight: count }
+  return { sum: m.sum * decay + total, weight: m.weight * decay + count }
+}
 
 export function emptyReputation (provider: string): Reputation {
   return { provider, proofs: ZERO, integrity: ZERO, availability: ZERO, recent: ZERO, passes: 0, failures: 0, misses: 0, unknowns: 0, consecutiveFaults: 0 }
@@ -94,7 +109,24 @@ export function update (rep: Reputation, event: ReputationEvent, p: ModelParams 
   if (latencyMs !== undefined) next.latencyMs = latencyMs
   const lastSeen = answered ? event.at : rep.lastSeen
   if (lastSeen !== undefined) next.lastSeen = lastSeen
+  const sample = answered && event.latencyMs !== undefined && Number.isFinite(event.latencyMs) && event.latencyMs >= 0
+  signals(next, rep, p, event.at, o === 'pass' ? 1 : 0, o === 'fail' || o === 'miss' ? 1 : 0, sample ? 1 : 0, sample ? event.latencyMs as number : 0)
   return next
+}
+
+/** The predictor's signals (last pass, last fault, latency means) carried from `rep` to `next`. */
+function signals (next: Reputation, rep: Reputation, p: ModelParams, at: number, passes: number, faults: number, samples: number, latencyTotal: number): void {
+  const lastPassAt = passes > 0 ? Math.max(at, rep.lastPassAt ?? at) : rep.lastPassAt
+  if (lastPassAt !== undefined) next.lastPassAt = lastPassAt
+  const lastFaultAt = faults > 0 ? Math.max(at, rep.lastFaultAt ?? at) : rep.lastFaultAt
+  if (lastFaultAt !== undefined) next.lastFaultAt = lastFaultAt
+  if (samples > 0) {
+    next.latencyFast = addMean(rep.latencyFast, decayOf(LATENCY_FAST_LAMBDA, p, rep.lastAt, at), samples, latencyTotal)
+    next.latencySlow = addMean(rep.latencySlow, decayOf(LATENCY_SLOW_LAMBDA, p, rep.lastAt, at), samples, latencyTotal)
+  } else {
+    if (rep.latencyFast !== undefined) next.latencyFast = addMean(rep.latencyFast, decayOf(LATENCY_FAST_LAMBDA, p, rep.lastAt, at), 0, 0)
+    if (rep.latencySlow !== undefined) next.latencySlow = addMean(rep.latencySlow, decayOf(LATENCY_SLOW_LAMBDA, p, rep.lastAt, at), 0, 0)
+  }
 }
 
 /** Audit results of one provider at one instant, counted: a proving period's audits of all its deals. */
@@ -142,6 +174,8 @@ export function updateTally (rep: Reputation, t: Tally, p: ModelParams = DEFAULT
   if (latencyMs !== undefined) next.latencyMs = latencyMs
   const lastSeen = answered > 0 ? t.at : rep.lastSeen
   if (lastSeen !== undefined) next.lastSeen = lastSeen
+  const sample = answered > 0 && t.latencyMs !== undefined && Number.isFinite(t.latencyMs) && t.latencyMs >= 0
+  signals(next, rep, p, t.at, t.pass, faults, sample ? answered : 0, sample ? answered * (t.latencyMs as number) : 0)
   return next
 }
 
@@ -169,15 +203,11 @@ export function score (rep: Reputation, p: ModelParams = DEFAULT_PARAMS, at?: nu
 }
 
 /**
- * Predicted probability that the provider's next audit passes: the long-memory
- * posterior mean, or the short-memory estimate (shrunk toward it by
- * `trendShrink` pseudo-audits) when that is lower.
+ * Predicted probability that the provider's next audit passes: the fault
+ * predictor of src/reputation/predictor.ts, for a deal with no failed proof.
  */
 export function predictPass (rep: Reputation, p: ModelParams = DEFAULT_PARAMS, at?: number): number {
-  const slow = mean(decayedTo(rep.proofs, p.lambda, p, rep.lastAt, at), p.prior)
-  const r = decayedTo(rep.recent, p.fastLambda, p, rep.lastAt, at)
-  const fast = (r.alpha + p.trendShrink * slow) / (r.alpha + r.beta + p.trendShrink)
-  return Math.min(slow, fast)
+  return predictAudit(rep, p, at).pass
 }
 
 export function summarize (rep: Reputation, p: ModelParams = DEFAULT_PARAMS, at?: number): ReputationSummary {

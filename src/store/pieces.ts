@@ -14,6 +14,7 @@ import { createPieceHasher, type PieceInfo } from '../../proofs/index.js'
 import { CairnError, fromSystemError } from '../errors.js'
 import { commitFile } from '../fs/atomic.js'
 import { buffers } from '../fs/pool.js'
+import { writeAll } from '../fs/write.js'
 
 export interface StagedPiece {
   readonly piece: PieceInfo
@@ -49,14 +50,6 @@ const WRITE_BEHIND = 8 * 1024 * 1024
  * 2-core machine: 20 % of its samples sat in `writeBuffer` during an upload.
  */
 const GATHER = 1024 * 1024
-
-async function writeAll (handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0
-  while (done < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done)
-    done += bytesWritten
-  }
-}
 
 export class PieceStore {
   constructor (readonly dir: string, readonly tmpDir: string, private readonly faults: StoreFaults = {}) {}

@@ -25,6 +25,14 @@
  * - Hidden names (starting with `.`) inside directories are skipped unless
  *   `hidden`; paths given explicitly are always included.
  * - No mtime or mode is recorded (neither profile records them).
+ *
+ * With `encryption` (docs/encryption.md), each file is stored as an age file:
+ * its header is the file's first leaf, then the payload (nonce and sealed
+ * chunks) in leaves of the chunk size, so a new recipient set changes the
+ * first leaf and the nodes above it and never a payload leaf. Directories name
+ * their entries by ordinal and keep the names, and symbolic links, in an
+ * encrypted manifest. Pass 1 draws each file's key and nonce; pass 2 re-seals
+ * the leaves it re-reads with them (ContentEncryption says how).
  */
 import { createHash } from 'node:crypto'
 import { lstat, open, readdir, readlink } from 'node:fs/promises'
@@ -37,8 +45,8 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import * as Digest from 'multiformats/hashes/digest'
 import { CairnError, fromSystemError } from '../errors.js'
-import { cidKey, SHA2_256 } from '../car/hash.js'
-import { Batcher, encodeFramePrefix, encodeHeader, frameLength } from '../car/writer.js'
+import { SHA2_256 } from '../codecs.js'
+import { Batcher, cidKey, encodeFramePrefix, encodeHeader, frameLength } from '../car/index.js'
 import { bitfield, buildHamt, HAMT_HASH_CODE, slotLabel } from './hamt.js'
 import type { HamtNode } from './hamt.js'
 import { resolveProfile } from './profile.js'
@@ -53,6 +61,8 @@ export interface ImportOptions {
   maxLinks?: number
   wrap?: boolean
   hidden?: boolean
+  /** encrypt every file and name (src/crypto/encrypt.ts makes one) */
+  encryption?: ContentEncryption
   /** progress of pass 1: called with the number of file bytes just read */
   onBytes?: (n: number) => void
 }
@@ -62,21 +72,64 @@ export interface CarStreamOptions {
   onBytes?: (n: number) => void
 }
 
-/** A file as pass 1 saw it; pass 2 refuses to read it if it changed. */
-interface FileRef {
+/**
+ * How an import is encrypted: the importer lays the DAG out, the
+ * implementation (src/crypto/encrypt.ts) supplies the bytes.
+ */
+export interface ContentEncryption {
+  /** a fresh encryption (its own key and nonce) of one file of `size` plaintext bytes */
+  file: (size: number) => Promise<FileEncryption>
+  /** the entry under which an encrypted directory keeps its names */
+  readonly manifestName: string
+  /** the entry name of the `index`-th stored entry */
+  ordinalName: (index: number) => string
+  /** the plaintext of a directory's manifest: `entries[i]` is stored as ordinalName(i) */
+  manifest: (entries: string[], symlinks: Array<{ name: string, target: Uint8Array }>) => Uint8Array
+}
+
+export interface FileEncryption {
+  /** the header: the file's first leaf */
+  readonly header: Uint8Array
+  /**
+   * pass 1: a writer taking the plaintext in order (`update` resolves once
+   * its buffer may be reused); `sink` gets the payload bytes in order, as
+   * views to copy before it returns, until `final` resolves
+   */
+  seal: (sink: (bytes: Uint8Array) => void) => { update: (plaintext: Uint8Array) => Promise<void>, final: () => Promise<void>, abort: () => void }
+  /**
+   * pass 2: payload bytes [offset, offset + length) into `into`, reading
+   * plaintext through `read`; ERR_FILE_CHANGED unless they are the bytes
+   * pass 1 made (checked by the cipher's own tags, so they are not hashed again)
+   */
+  range: (offset: number, length: number, into: Uint8Array, read: (buffer: Uint8Array, length: number, position: number) => Promise<number>) => Promise<void>
+}
+
+/**
+ * A file as pass 1 saw it; pass 2 refuses to read it if it changed.
+ * @internal exported for DAG rewrites (src/crypto/share.ts)
+ */
+export interface FileRef {
   path: string
   size: number
   mtimeMs: number
   ino: number
+  /** leaves are payload ranges of this encryption of the file */
+  cipher?: FileEncryption
+  /** the file holds whole blocks (a CAR): a leaf is read as the block itself */
+  blocks?: boolean
 }
 
-/** A link in the DAG: either a block pass 1 kept, or a leaf to re-read from a file. */
-interface Child {
+/**
+ * A link in the DAG: either a block pass 1 kept, or a leaf to re-read from a file.
+ * @internal
+ */
+export interface Child {
   cid: CID
   leaf?: { file: FileRef, offset: number, length: number }
 }
 
-interface StoredNode {
+/** @internal */
+export interface StoredNode {
   bytes: Uint8Array
   children: Child[]
 }
@@ -116,28 +169,41 @@ export interface ImportPlan {
 /** Bytes read ahead by each pass: large reads, few syscalls, and the disk works while the CPU hashes. */
 const READ_SPAN = 4 * 1024 * 1024
 
-class Context {
+/**
+ * The blocks of a DAG being planned: each counted once toward the CAR's
+ * size, nodes kept for pass 2.
+ * @internal exported for DAG rewrites (src/crypto/share.ts)
+ */
+export class PlannedBlocks {
   readonly nodes = new Map<string, StoredNode>()
   readonly seen = new Set<string>()
-  bytes = 0
-  files = 0
-  directories = 0
   carSize = 0
-  /** pass 1 reads a span of whole chunks into one buffer while the other is hashed */
-  readonly span: number
-  readonly spans: [Buffer, Buffer]
-  constructor (readonly params: ProfileParams, readonly hidden: boolean, readonly onBytes?: (n: number) => void) {
-    this.span = params.chunkSize * Math.max(1, Math.floor(READ_SPAN / params.chunkSize))
-    this.spans = [Buffer.allocUnsafe(this.span), Buffer.allocUnsafe(this.span)]
-  }
 
   /** Records a block the DAG holds; `node` is kept for pass 2 unless it is a leaf re-read from disk. */
   add (cid: CID, length: number, node?: StoredNode): void {
     const key = cidKey(cid)
-    if (this.seen.has(key)) return
+    if (this.seen.has(key)) {
+      // the same bytes met first as a leaf to re-read: keep them anyway, pass 2 may meet this copy first
+      if (node !== undefined && !this.nodes.has(key)) this.nodes.set(key, node)
+      return
+    }
     this.seen.add(key)
     this.carSize += frameLength(cid, length)
     if (node !== undefined) this.nodes.set(key, node)
+  }
+}
+
+class Context extends PlannedBlocks {
+  bytes = 0
+  files = 0
+  directories = 0
+  /** pass 1 reads a span of whole chunks into one buffer while the other is hashed */
+  readonly span: number
+  readonly spans: [Buffer, Buffer]
+  constructor (readonly params: ProfileParams, readonly hidden: boolean, readonly onBytes?: (n: number) => void, readonly encryption?: ContentEncryption) {
+    super()
+    this.span = params.chunkSize * Math.max(1, Math.floor(READ_SPAN / params.chunkSize))
+    this.spans = [Buffer.allocUnsafe(this.span), Buffer.allocUnsafe(this.span)]
   }
 
   /** A dag-pb node in this profile's CID version. */
@@ -149,7 +215,8 @@ class Context {
   }
 }
 
-function cidOf (version: 0 | 1, code: number, bytes: Uint8Array): CID {
+/** @internal the CID of a block this importer makes: sha2-256, in the given version and codec */
+export function cidOf (version: 0 | 1, code: number, bytes: Uint8Array): CID {
   const digest = Digest.create(SHA2_256, createHash('sha256').update(bytes).digest())
   return version === 0 ? CID.createV0(digest as Digest.Digest<typeof SHA2_256, number>) : CID.createV1(code, digest)
 }
@@ -170,21 +237,31 @@ export async function planImport (paths: string[], options: ImportOptions = {}):
   if (!Array.isArray(paths) || paths.length === 0) {
     throw new CairnError('ERR_INVALID_ARGUMENT', 'nothing to import: expected at least one path')
   }
-  const ctx = new Context(params, options.hidden === true, options.onBytes)
+  const ctx = new Context(params, options.hidden === true, options.onBytes, options.encryption)
   let root: Built
   if (paths.length === 1 && options.wrap !== true) {
-    root = await buildPath(ctx, paths[0])
+    const stats = await lstatOf(paths[0])
+    if (ctx.encryption !== undefined && stats.isSymbolicLink()) {
+      throw new CairnError('ERR_INVALID_ARGUMENT', `${paths[0]} is a symbolic link: encrypted, its target is kept in its directory's names, so it needs one (use --wrap)`)
+    }
+    root = await buildPath(ctx, paths[0], stats)
   } else {
-    const entries: Array<{ name: string, built: Built }> = []
+    const inputs: Array<{ name: string, path: string }> = []
     const names = new Set<string>()
     for (const path of paths) {
       const name = basename(resolve(path))
       if (name === '') throw new CairnError('ERR_INVALID_ARGUMENT', `cannot wrap ${path}: it has no name`)
       if (names.has(name)) throw new CairnError('ERR_INVALID_ARGUMENT', `two inputs share the name ${JSON.stringify(name)}; a directory cannot hold both`)
       names.add(name)
-      entries.push({ name, built: await buildPath(ctx, path) })
+      inputs.push({ name, path })
     }
-    root = buildDirectory(ctx, entries)
+    if (ctx.encryption !== undefined) {
+      root = await buildEncryptedDirectory(ctx, ctx.encryption, inputs.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    } else {
+      const entries: Array<{ name: string, built: Built }> = []
+      for (const { name, path } of inputs) entries.push({ name, built: await buildPath(ctx, path) })
+      root = buildDirectory(ctx, entries)
+    }
   }
   const header = encodeHeader([root.cid])
   return {
@@ -199,13 +276,16 @@ export async function planImport (paths: string[], options: ImportOptions = {}):
   }
 }
 
-async function buildPath (ctx: Context, path: string): Promise<Built> {
-  let stats: Stats
+async function lstatOf (path: string): Promise<Stats> {
   try {
-    stats = await lstat(path)
+    return await lstat(path)
   } catch (err) {
     throw fromSystemError(err, path)
   }
+}
+
+async function buildPath (ctx: Context, path: string, known?: Stats): Promise<Built> {
+  const stats = known ?? await lstatOf(path)
   if (stats.isFile()) return await buildFile(ctx, path)
   if (stats.isDirectory()) return await buildTree(ctx, path)
   if (stats.isSymbolicLink()) return await buildSymlink(ctx, path)
@@ -228,21 +308,45 @@ async function buildTree (ctx: Context, path: string): Promise<Built> {
     throw fromSystemError(err, path)
   }
   names.sort()
+  const shown = names.filter(name => ctx.hidden || !name.startsWith('.'))
+  if (ctx.encryption !== undefined) return await buildEncryptedDirectory(ctx, ctx.encryption, shown.map(name => ({ name, path: join(path, name) })))
   const entries: Array<{ name: string, built: Built }> = []
-  for (const name of names) {
-    if (!ctx.hidden && name.startsWith('.')) continue
-    entries.push({ name, built: await buildPath(ctx, join(path, name)) })
-  }
+  for (const name of shown) entries.push({ name, built: await buildPath(ctx, join(path, name)) })
   return buildDirectory(ctx, entries)
 }
 
-async function buildSymlink (ctx: Context, path: string): Promise<Built> {
-  let target: Buffer
+/**
+ * An encrypted directory: its entries under ordinal names, and its manifest,
+ * an encrypted file of the real names and the symbolic links (whose targets
+ * a UnixFS symlink node would show).
+ */
+async function buildEncryptedDirectory (ctx: Context, encryption: ContentEncryption, inputs: Array<{ name: string, path: string }>): Promise<Built> {
+  const entries: Array<{ name: string, built: Built }> = []
+  const names: string[] = []
+  const symlinks: Array<{ name: string, target: Uint8Array }> = []
+  for (const { name, path } of inputs) {
+    const stats = await lstatOf(path)
+    if (stats.isSymbolicLink()) {
+      symlinks.push({ name, target: await readlinkOf(path) })
+      continue
+    }
+    entries.push({ name: encryption.ordinalName(names.length), built: await buildPath(ctx, path, stats) })
+    names.push(name)
+  }
+  entries.push({ name: encryption.manifestName, built: await buildBytes(ctx, encryption, encryption.manifest(names, symlinks)) })
+  return buildDirectory(ctx, entries)
+}
+
+async function readlinkOf (path: string): Promise<Buffer> {
   try {
-    target = await readlink(path, { encoding: 'buffer' })
+    return await readlink(path, { encoding: 'buffer' })
   } catch (err) {
     throw fromSystemError(err, path)
   }
+}
+
+async function buildSymlink (ctx: Context, path: string): Promise<Built> {
+  const target = await readlinkOf(path)
   const unixfs = new UnixFS({ type: 'symlink', data: new Uint8Array(target) })
   const { cid, bytes } = ctx.pbNode({ Data: unixfs.marshal(), Links: [] }, [])
   return { cid, size: bytes.byteLength, fileSize: 0, counted: true, child: { cid } }
@@ -274,7 +378,7 @@ function fileNode (ctx: Context, items: Item[]): Item {
   return { cid, size: size + bytes.byteLength, fileSize, child: { cid } }
 }
 
-async function readFully (handle: FileHandle, buffer: Buffer, length: number, position: number): Promise<number> {
+async function readFully (handle: FileHandle, buffer: Uint8Array, length: number, position: number): Promise<number> {
   let done = 0
   while (done < length) {
     const { bytesRead } = await handle.read(buffer, done, length - done, position + done)
@@ -282,6 +386,80 @@ async function readFully (handle: FileHandle, buffer: Buffer, length: number, po
     done += bytesRead
   }
   return done
+}
+
+/** Leaves of one file, in order, grouped into the balanced layout as they come. */
+class FileLayout {
+  private readonly parents: Item[] = []
+  private batch: Item[] = []
+  private first: Item | undefined
+  leaves = 0
+
+  constructor (private readonly ctx: Context) {}
+
+  push (item: Item): void {
+    if (++this.leaves === 1) this.first = item
+    this.batch.push(item)
+    if (this.batch.length === this.ctx.params.maxLinks) {
+      this.parents.push(fileNode(this.ctx, this.batch))
+      this.batch = []
+    }
+  }
+
+  /** The file's top node; a file of one leaf is that leaf itself. */
+  finish (): Item {
+    if (this.leaves === 1 && this.first !== undefined) return this.first
+    if (this.batch.length > 0) this.parents.push(fileNode(this.ctx, this.batch))
+    let level = this.parents
+    while (level.length > 1) {
+      const next: Item[] = []
+      for (let i = 0; i < level.length; i += this.ctx.params.maxLinks) next.push(fileNode(this.ctx, level.slice(i, i + this.ctx.params.maxLinks)))
+      level = next
+    }
+    return level[0]
+  }
+}
+
+/** A leaf of file data: kept in memory for pass 2 (`data` must not be reused), or re-read through `leaf`. */
+function leafItem (ctx: Context, data: Uint8Array, leaf?: Child['leaf']): Item {
+  const block = leafBlock(ctx.params, data)
+  const cid = cidOf(block.version, block.code, block.bytes)
+  ctx.add(cid, block.bytes.byteLength, leaf === undefined ? { bytes: block.bytes, children: [] } : undefined)
+  return { cid, size: block.bytes.byteLength, fileSize: data.byteLength, child: leaf === undefined ? { cid } : { cid, leaf } }
+}
+
+/** Cuts bytes arriving in parts of any size into leaves of `size` bytes (the last may be short). */
+class Cutter {
+  private readonly buffer: Buffer
+  private used = 0
+  /** whether any leaf was cut: an empty input is still one (empty) leaf */
+  private cut = false
+
+  constructor (size: number, private readonly onLeaf: (data: Uint8Array) => void) {
+    this.buffer = Buffer.allocUnsafe(size)
+  }
+
+  push (parts: Uint8Array[]): void {
+    for (let part of parts) {
+      while (part.byteLength > 0) {
+        const n = Math.min(this.buffer.byteLength - this.used, part.byteLength)
+        this.buffer.set(part.subarray(0, n), this.used)
+        this.used += n
+        part = part.subarray(n)
+        if (this.used === this.buffer.byteLength) this.emit()
+      }
+    }
+  }
+
+  finish (): void {
+    if (this.used > 0 || !this.cut) this.emit()
+  }
+
+  private emit (): void {
+    this.onLeaf(this.buffer.subarray(0, this.used))
+    this.used = 0
+    this.cut = true
+  }
 }
 
 async function buildFile (ctx: Context, path: string): Promise<Built> {
@@ -292,14 +470,25 @@ async function buildFile (ctx: Context, path: string): Promise<Built> {
   } catch (err) {
     throw fromSystemError(err, path)
   }
+  let sealer: ReturnType<FileEncryption['seal']> | undefined
   try {
     const before = await handle.stat()
-    const file: FileRef = { path, size: before.size, mtimeMs: before.mtimeMs, ino: before.ino }
-    const parents: Item[] = []
-    let batch: Item[] = []
-    let leaves = 0
-    let first: Item | undefined
+    const cipher = await ctx.encryption?.file(before.size)
+    const file: FileRef = { path, size: before.size, mtimeMs: before.mtimeMs, ino: before.ino, cipher }
+    const layout = new FileLayout(ctx)
     let offset = 0
+    // encrypted: the header is the first leaf, then the payload is cut into leaves as it is sealed
+    let payload: Cutter | undefined
+    if (cipher !== undefined) {
+      layout.push(leafItem(ctx, cipher.header))
+      let at = 0
+      const cutter = new Cutter(params.chunkSize, data => {
+        layout.push(leafItem(ctx, data, { file, offset: at, length: data.byteLength }))
+        at += data.byteLength
+      })
+      payload = cutter
+      sealer = cipher.seal(bytes => cutter.push([bytes]))
+    }
     // Spans of whole chunks, double-buffered: the next span is read while this one is hashed.
     // Only a short read ends the file, as with one read per chunk.
     const read = (which: number, position: number): Promise<number> => {
@@ -322,24 +511,24 @@ async function buildFile (ctx: Context, path: string): Promise<Built> {
         which ^= 1
         pending = read(which, offset + got)
       }
-      // an empty file is one empty chunk, as the importer's fixed-size chunker yields
-      for (let at = 0; at < got || (got === 0 && leaves === 0); at += params.chunkSize) {
-        const n = Math.min(params.chunkSize, got - at)
-        const block = leafBlock(params, span.subarray(at, at + n))
-        const cid = cidOf(block.version, block.code, block.bytes)
-        ctx.add(cid, block.bytes.byteLength)
-        const item: Item = { cid, size: block.bytes.byteLength, fileSize: n, child: { cid, leaf: { file, offset, length: n } } }
-        leaves++
-        offset += n
-        ctx.onBytes?.(n)
-        if (leaves === 1) first = item
-        batch.push(item)
-        if (batch.length === params.maxLinks) {
-          parents.push(fileNode(ctx, batch))
-          batch = []
+      if (sealer !== undefined) {
+        await sealer.update(span.subarray(0, got))
+        offset += got
+        ctx.onBytes?.(got)
+      } else {
+        // an empty file is one empty chunk, as the importer's fixed-size chunker yields
+        for (let at = 0; at < got || (got === 0 && layout.leaves === 0); at += params.chunkSize) {
+          const n = Math.min(params.chunkSize, got - at)
+          layout.push(leafItem(ctx, span.subarray(at, at + n), { file, offset, length: n }))
+          offset += n
+          ctx.onBytes?.(n)
         }
       }
       if (!more) break
+    }
+    if (sealer !== undefined && payload !== undefined) {
+      await sealer.final()
+      payload.finish()
     }
     const after = await handle.stat()
     if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || offset !== before.size) {
@@ -347,23 +536,27 @@ async function buildFile (ctx: Context, path: string): Promise<Built> {
     }
     ctx.files++
     ctx.bytes += offset
-    let top: Item
-    if (leaves === 1 && first !== undefined) {
-      top = first
-    } else {
-      if (batch.length > 0) parents.push(fileNode(ctx, batch))
-      let level = parents
-      while (level.length > 1) {
-        const next: Item[] = []
-        for (let i = 0; i < level.length; i += params.maxLinks) next.push(fileNode(ctx, level.slice(i, i + params.maxLinks)))
-        level = next
-      }
-      top = level[0]
-    }
+    const top = layout.finish()
     return { cid: top.cid, size: top.size, fileSize: top.fileSize, counted: true, child: top.child }
   } finally {
+    // a failed file gives back what its sealer holds (after `final` this does nothing)
+    sealer?.abort()
     await handle.close()
   }
+}
+
+/** An encrypted file made from bytes in memory (a directory's manifest): every leaf is kept for pass 2. */
+async function buildBytes (ctx: Context, encryption: ContentEncryption, plaintext: Uint8Array): Promise<Built> {
+  const cipher = await encryption.file(plaintext.byteLength)
+  const layout = new FileLayout(ctx)
+  layout.push(leafItem(ctx, cipher.header))
+  const payload = new Cutter(ctx.params.chunkSize, data => layout.push(leafItem(ctx, Uint8Array.from(data))))
+  const sealer = cipher.seal(bytes => payload.push([bytes]))
+  await sealer.update(plaintext)
+  await sealer.final()
+  payload.finish()
+  const top = layout.finish()
+  return { cid: top.cid, size: top.size, fileSize: top.fileSize, counted: true, child: top.child }
 }
 
 // ---------------------------------------------------------------------------
@@ -471,7 +664,13 @@ class LeafReader {
   async read (leaf: NonNullable<Child['leaf']>, head: number): Promise<Buffer> {
     if (this.file !== leaf.file) throw new Error('internal: leaf read from a file that is not open')
     const buffer = buffers.alloc(head + leaf.length)
-    const n = await readFully(this.handle as FileHandle, buffer.subarray(head), leaf.length, leaf.offset)
+    const handle = this.handle as FileHandle
+    if (leaf.file.cipher !== undefined) {
+      // an encrypted leaf: its payload range, re-sealed from the plaintext with pass 1's key and nonce
+      await leaf.file.cipher.range(leaf.offset, leaf.length, buffer.subarray(head), async (into, length, position) => await readFully(handle, into, length, position))
+      return buffer
+    }
+    const n = await readFully(handle, buffer.subarray(head), leaf.length, leaf.offset)
     if (n !== leaf.length) {
       throw new CairnError('ERR_FILE_CHANGED', `${leaf.file.path} is shorter than when it was read`)
     }
@@ -559,7 +758,7 @@ export async function * carStream (plan: ImportPlan, options: CarStreamOptions =
         if (window.some(w => w.leaf !== undefined)) { parked = step; return }
         await reader.open(leaf.file)
       }
-      const head = params.rawLeaves ? encodeFramePrefix(child.cid, leaf.length).byteLength : 0
+      const head = params.rawLeaves || leaf.file.blocks === true ? encodeFramePrefix(child.cid, leaf.length).byteLength : 0
       const frame = reader.read(leaf, head).then(buffer => [buffer])
       frame.catch(() => {})
       window.push({ leaf, cid: child.cid, frame })
@@ -578,12 +777,16 @@ export async function * carStream (plan: ImportPlan, options: CarStreamOptions =
       if (leaf !== undefined) {
         ahead -= leaf.length
         const buffer = parts[0] as Buffer
-        if (params.rawLeaves) {
-          // raw leaf: the block is the data; check it against pass 1's CID, then put the prefix in front
+        const whole = leaf.file.blocks === true
+        // a sealed leaf was checked by its cipher's tags as it was made
+        const sealed = leaf.file.cipher !== undefined
+        if (params.rawLeaves || whole) {
+          // raw leaf (or a whole block read back from a CAR): the block is the data; check it against pass 1's CID, then put the prefix in front
           const prefix = encodeFramePrefix(entry.cid, leaf.length)
-          const data = buffer.subarray(prefix.byteLength)
-          const digest = createHash('sha256').update(data).digest()
-          if (entry.cid.code !== raw.code || entry.cid.multihash.code !== SHA2_256 || !digest.equals(entry.cid.multihash.digest)) throw changed(leaf)
+          if (!sealed) {
+            const digest = createHash('sha256').update(buffer.subarray(prefix.byteLength)).digest()
+            if ((entry.cid.code !== raw.code && !whole) || entry.cid.multihash.code !== SHA2_256 || !digest.equals(entry.cid.multihash.digest)) throw changed(leaf)
+          }
           buffer.set(prefix, 0)
           // a pooled frame goes out on its own, for the consumer to give back (see PieceStore.stage)
           chunk = out(batcher.flush())
@@ -593,7 +796,7 @@ export async function * carStream (plan: ImportPlan, options: CarStreamOptions =
           continue
         } else {
           const block = leafBlock(params, buffer)
-          if (!cidOf(block.version, block.code, block.bytes).equals(entry.cid)) throw changed(leaf)
+          if (!sealed && !cidOf(block.version, block.code, block.bytes).equals(entry.cid)) throw changed(leaf)
           parts[0] = encodeFramePrefix(entry.cid, block.bytes.byteLength)
           parts.push(block.bytes)
           // leafBlock copied the data into the dag-pb node

@@ -192,7 +192,7 @@ test('get of a path asks the provider for that path only, through a HAMT-sharded
     const added = await addToRepo(w.client.repo, [big])
     const { UnixFS } = await import('ipfs-unixfs')
     const dagPb = await import('@ipld/dag-pb')
-    const { openCarFile } = await import('../../src/unixfs/exporter.js')
+    const { openCarFile } = await import('../../src/car/index.js')
     const car = await openCarFile(join(w.client.repo.piecesDir, `${added.piece.cid}.car`))
     t.is(UnixFS.unmarshal(dagPb.decode(await car.get(car.root)).Data as Uint8Array).type, 'hamt-sharded-directory')
     await car.close()

@@ -86,19 +86,25 @@ export async function offlineVerifiedFetch (blocks: Iterable<{ cid: CID, bytes: 
   }
 }
 
-export async function verifiedFetchOf (gateway: string): Promise<Oracle> {
-  const { hostname } = new URL(gateway)
+type Routers = typeof import('@helia/routers')
+
+/**
+ * verified-fetch over a Helia node with the routers `routers` makes and the
+ * trustless-gateway block broker, which may use http loopback addresses;
+ * `url` (the gateway or router) must be on loopback.
+ */
+async function gatewayOracle (url: string, routers: (modules: Routers) => unknown[]): Promise<Oracle> {
+  const { hostname } = new URL(url)
   // the oracle must never reach past loopback
-  if (hostname !== '127.0.0.1' && hostname !== 'localhost' && hostname !== '[::1]') throw new RangeError(`oracle gateway must be loopback, got ${gateway}`)
+  if (!LOOPBACK.has(hostname.replace(/^\[|\]$/g, ''))) throw new RangeError(`oracle gateway or router must be loopback, got ${url}`)
   installWithResolvers()
   const refused: string[] = []
   const unguard = guardConnections(refused)
   const { createHeliaHTTP } = await import('@helia/http')
-  const { httpGatewayRouting } = await import('@helia/routers')
   const { trustlessGateway } = await import('@helia/block-brokers')
   const { createVerifiedFetch } = await import('@helia/verified-fetch')
   const helia = await createHeliaHTTP({
-    routers: [httpGatewayRouting({ gateways: [gateway] })],
+    routers: routers(await import('@helia/routers')) as never,
     blockBrokers: [trustlessGateway({ allowInsecure: true, allowLocal: true })],
     libp2p: { services: {} } as never
   })
@@ -111,4 +117,26 @@ export async function verifiedFetchOf (gateway: string): Promise<Oracle> {
       try { await verifiedFetch.stop() } finally { unguard() }
     }
   }
+}
+
+/** verified-fetch with the provider at `gateway` as its only gateway. */
+export async function verifiedFetchOf (gateway: string): Promise<Oracle> {
+  return await gatewayOracle(gateway, ({ httpGatewayRouting }) => [httpGatewayRouting({ gateways: [gateway] })])
+}
+
+/**
+ * verified-fetch over a Helia node that knows no gateway: its only router is
+ * Helia's delegated routing client (@helia/routers `delegatedHTTPRouting`,
+ * on @helia/delegated-routing-v1-http-api-client) pointed at `router`, so
+ * every provider it fetches from was found there.
+ */
+export async function routedVerifiedFetch (router: string): Promise<Oracle> {
+  return await gatewayOracle(router, ({ delegatedHTTPRouting }) => [delegatedHTTPRouting(router, { filterProtocols: ['transport-ipfs-gateway-http'], filterAddrs: ['http', 'https'] })])
+}
+
+/** Helia's delegated routing client on its own, pointed at `router`, with the Node 20 polyfill in place. */
+export async function delegatedRoutingClient (router: string): Promise<import('@helia/delegated-routing-v1-http-api-client').DelegatedRoutingV1HttpApiClient> {
+  installWithResolvers()
+  const { createDelegatedRoutingV1HttpApiClient } = await import('@helia/delegated-routing-v1-http-api-client')
+  return createDelegatedRoutingV1HttpApiClient(router, { cacheTTL: 0 })
 }

@@ -16,8 +16,10 @@ import { signProposal } from '../../src/deal/proposal.js'
 import { uploadAuthorization } from '../../src/provider/auth.js'
 import { ProviderDeals } from '../../src/provider/deals.js'
 import type { HttpService } from '../../src/provider/server.js'
-import { startProviderNode } from '../../src/provider/node.js'
-import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
+import { startProviderNode, type ProviderNodeOptions } from '../../src/provider/node.js'
+import { generateSecretKey, identityFromSecret, type Identity } from '../../src/repo/identity.js'
+import { announceProvider, type AnnounceOptions } from '../../src/routing/announce-provider.js'
+import type { Announcer } from '../../src/routing/announcer.js'
 import { Repo } from '../../src/repo/repo.js'
 import { dfsPiece, importInto, MemoryBlocks, testTerms, type ImportShape } from '../provider/fixtures.js'
 
@@ -44,53 +46,66 @@ export interface World {
   url: string
   service: HttpService
   node: ProviderDeals
+  announcer: Announcer | undefined
+  repo: Repo
   /** Stores `p` under an active deal; resolves to the deal id. */
   deal (p: Payload): Promise<string>
   close (): Promise<void>
 }
 
-export async function startWorld (): Promise<World> {
+/**
+ * Stores `p` at the provider at `url` (did `provider`) under an active deal
+ * made as a client makes one: a signed proposal, then the signed upload.
+ * Resolves to the deal id.
+ */
+export async function storeUnderDeal (url: string, provider: string, client: Identity, p: Payload, nonce: bigint): Promise<string> {
+  const piece = await pieceOf(p.car)
+  const now = Math.floor(Date.now() / 1000)
+  const signed = signProposal(client, {
+    pieceCid: piece.cid,
+    pieceSize: piece.paddedSize,
+    payloadCid: p.root,
+    payloadSize: BigInt(p.car.length),
+    client: client.did,
+    provider,
+    label: 'interop',
+    start: now,
+    end: now + 86400,
+    pricePerGiBDay: 40n,
+    providerCollateral: 0n,
+    clientCollateral: 0n,
+    provingPeriod: 3600,
+    challenges: 16,
+    nonce
+  })
+  const proposed = await fetch(`${url}/v1/deals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: dagJSON.stringify(signed) })
+  if (proposed.status !== 201) throw new Error(`proposal refused: ${proposed.status} ${await proposed.text()}`)
+  const dealId = (dagJSON.parse(await proposed.text()) as { payload: { dealId: CID } }).payload.dealId.toString()
+  const put = await fetch(`${url}/v1/deals/${dealId}/piece`, { method: 'PUT', body: p.car, headers: { authorization: uploadAuthorization(client, dealId) } })
+  if (put.status !== 200) throw new Error(`upload refused: ${put.status} ${await put.text()}`)
+  return dealId
+}
+
+export async function startWorld (options: ProviderNodeOptions & { announce?: AnnounceOptions } = {}): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-interop-'))
   const repo = await Repo.init(join(dir, 'repo'))
-  const { node, service, url } = await startProviderNode(repo, testTerms())
+  const provider = await startProviderNode(repo, testTerms(), options)
+  const announcer = options.announce === undefined ? undefined : await announceProvider(provider, options.announce)
+  const { node, service, url } = provider
   const client = identityFromSecret(generateSecretKey())
   let nonce = 0n
 
   async function deal (p: Payload): Promise<string> {
-    const piece = await pieceOf(p.car)
-    const now = Math.floor(Date.now() / 1000)
-    const signed = signProposal(client, {
-      pieceCid: piece.cid,
-      pieceSize: piece.paddedSize,
-      payloadCid: p.root,
-      payloadSize: BigInt(p.car.length),
-      client: client.did,
-      provider: repo.identity.did,
-      label: 'interop',
-      start: now,
-      end: now + 86400,
-      pricePerGiBDay: 40n,
-      providerCollateral: 0n,
-      clientCollateral: 0n,
-      provingPeriod: 3600,
-      challenges: 16,
-      nonce: ++nonce
-    })
-    const proposed = await fetch(`${url}/v1/deals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: dagJSON.stringify(signed) })
-    if (proposed.status !== 201) throw new Error(`proposal refused: ${proposed.status} ${await proposed.text()}`)
-    const dealId = (dagJSON.parse(await proposed.text()) as { payload: { dealId: CID } }).payload.dealId.toString()
-    const put = await fetch(`${url}/v1/deals/${dealId}/piece`, { method: 'PUT', body: p.car, headers: { authorization: uploadAuthorization(client, dealId) } })
-    if (put.status !== 200) throw new Error(`upload refused: ${put.status} ${await put.text()}`)
-    return dealId
+    return await storeUnderDeal(url, repo.identity.did, client, p, ++nonce)
   }
 
   async function close (): Promise<void> {
-    await service.close()
+    await provider.close()
     await repo.close()
     await rm(dir, { recursive: true, force: true })
   }
 
-  return { url, service, node, deal, close }
+  return { url, service, node, announcer, repo, deal, close }
 }
 
 /** Deterministic pseudo-random bytes (xorshift32), fast enough for a few MiB. */

@@ -15,7 +15,7 @@ import { CID } from 'multiformats/cid'
 import { pieceOf } from '../../proofs/index.js'
 import { signProposal } from '../../src/deal/proposal.js'
 import type { Proposal } from '../../src/deal/interface.js'
-import { carFrame, carHeader } from '../../src/gateway/car.js'
+import { encodeFrame, encodeHeader } from '../../src/car/index.js'
 import { uploadAuthorization } from '../../src/provider/auth.js'
 import { ProviderDeals } from '../../src/provider/deals.js'
 import { createProviderServer, type HttpService } from '../../src/provider/server.js'
@@ -208,7 +208,7 @@ test('uploads refused or failing leave no piece, no index and no active deal', a
 
 /** The same DAG as `payload`, its blocks breadth first: linked from the root, but not the gateway's DFS order. */
 async function breadthFirst (p: Payload): Promise<Payload> {
-  const parts: Uint8Array[] = [carHeader([p.root])]
+  const parts: Uint8Array[] = [encodeHeader([p.root])]
   const seen = new Set<string>()
   const queue: CID[] = [p.root]
   while (queue.length > 0) {
@@ -216,7 +216,7 @@ async function breadthFirst (p: Payload): Promise<Payload> {
     if (seen.has(cid.toString())) continue
     seen.add(cid.toString())
     const bytes = p.blocks.map.get(cid.toString()) as Uint8Array
-    parts.push(carFrame(cid, bytes))
+    parts.push(encodeFrame(cid, bytes))
     if (cid.code === dagPB.code) for (const l of dagPB.decode(bytes).Links) queue.push(l.Hash)
   }
   const car = new Uint8Array(Buffer.concat(parts))

@@ -13,7 +13,7 @@ import * as dagPB from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import { pieceOf } from '../../proofs/index.js'
 import { CairnError } from '../../src/errors.js'
-import { carFrame, carHeader } from '../../src/gateway/car.js'
+import { encodeFrame, encodeHeader } from '../../src/car/index.js'
 import type { ProviderTerms } from '../../src/provider/deals.js'
 import type { BlockSource, DealService, PieceSource, UploadRequest } from '../../src/provider/interface.js'
 import { createProviderServer, type HttpService, type ServerLimits } from '../../src/provider/server.js'
@@ -32,7 +32,7 @@ export class MemoryBlocks implements BlockSource {
   }
 }
 
-export interface ImportShape { chunkSize?: number, maxLinks?: number, shardSplitThresholdBytes?: number, rawLeaves?: boolean, cidVersion?: 0 | 1 }
+export interface ImportShape { chunkSize?: number, maxLinks?: number, shardSplitThresholdBytes?: number, shardFanoutBits?: number, rawLeaves?: boolean, cidVersion?: 0 | 1 }
 
 export async function importInto (blocks: MemoryBlocks, candidates: ImportCandidate[], shape: ImportShape = {}, wrap = false): Promise<CID> {
   const options: ImporterOptions = {
@@ -41,6 +41,7 @@ export async function importInto (blocks: MemoryBlocks, candidates: ImportCandid
     chunker: fixedSize({ chunkSize: shape.chunkSize ?? 1024 }),
     layout: balanced({ maxChildrenPerNode: shape.maxLinks ?? 174 }),
     shardSplitThresholdBytes: shape.shardSplitThresholdBytes ?? 262144,
+    shardFanoutBits: shape.shardFanoutBits ?? 8,
     wrapWithDirectory: wrap
   }
   let root: CID | undefined
@@ -176,7 +177,7 @@ export async function rawRequest (url: string, chunks: Array<string | Uint8Array
  * no duplicates), its block order and its piece: what a client uploads in a deal.
  */
 export async function dfsPiece (root: CID, blocks: MemoryBlocks): Promise<{ car: Uint8Array, order: string[], pieceCid: CID, pieceSize: bigint }> {
-  const parts: Uint8Array[] = [carHeader([root])]
+  const parts: Uint8Array[] = [encodeHeader([root])]
   const order: string[] = []
   const seen = new Set<string>()
   const visit = (cid: CID): void => {
@@ -186,7 +187,7 @@ export async function dfsPiece (root: CID, blocks: MemoryBlocks): Promise<{ car:
     order.push(key)
     const bytes = blocks.map.get(key)
     if (bytes === undefined) throw new Error(`no block ${key}`)
-    parts.push(carFrame(cid, bytes))
+    parts.push(encodeFrame(cid, bytes))
     if (cid.code === dagPB.code) for (const link of dagPB.decode(bytes).Links) visit(link.Hash)
   }
   visit(root)

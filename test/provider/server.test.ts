@@ -7,7 +7,8 @@ import test from 'ava'
 import * as dagJSON from '@ipld/dag-json'
 import { CID } from 'multiformats/cid'
 import { httpStatusOf } from '../../src/provider/http.js'
-import { parseRange } from '../../src/provider/piece.js'
+import { parsePieceCidParam, parseRange } from '../../src/provider/piece.js'
+import { pieceCidV1, pieceCidV2 } from '../../proofs/index.js'
 import { FakeDeals, rawRequest, startProvider, type Running } from './fixtures.js'
 
 const PIECE_V2 = 'bafkzcibcaapao7vvnopbr3xbvhmrxr7anzwwbj6jglbhfs3lbnwhqnsl4c46dzq'
@@ -252,6 +253,21 @@ test('GET /piece/{pieceCid}: whole, ranges (206), suffix, open-ended, unsatisfia
   const notPiece = await fetch(`${run.url}/piece/${DEAL}`)
   t.is(notPiece.status, 400)
   t.is(await errorCode(notPiece), 'ERR_INVALID_CID')
+})
+
+test('the piece route names a piece by a CID proofs/ accepts, v2 or v1; anything else is ERR_INVALID_CID', (t) => {
+  const root = Uint8Array.from({ length: 32 }, (_, i) => i)
+  for (const good of [pieceCidV2(root, 10, 0n), pieceCidV1(root)]) t.true(parsePieceCidParam(good.toString()).equals(good))
+  const refused = [
+    // FRC-0069: 1000 bytes of data in a 32 KiB tree; a lower tree holds them
+    pieceCidV2(root, 10, 31512n),
+    // the v1 codec over a plain sha2-256 digest
+    CID.createV1(0xf101, CID.parse(DEAL).multihash)
+  ]
+  for (const cid of refused) {
+    const err = t.throws(() => parsePieceCidParam(cid.toString()))
+    t.is((err as { code?: string }).code, 'ERR_INVALID_CID', cid.toString())
+  }
 })
 
 test('parseRange follows RFC 9110 for one range', (t) => {

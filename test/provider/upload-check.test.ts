@@ -1,9 +1,9 @@
 import test from 'ava'
 import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
-import { linksOf } from '../../src/car/links.js'
+import { linksOf } from '../../src/car/index.js'
 import { CairnError } from '../../src/errors.js'
-import { carFrame, carHeader } from '../../src/gateway/car.js'
+import { encodeFrame, encodeHeader } from '../../src/car/index.js'
 import { checkUploadCar, warmUploadCheck } from '../../src/provider/upload-check.js'
 import { bytesOf, dfsPiece, importInto, MemoryBlocks } from './fixtures.js'
 
@@ -44,7 +44,7 @@ test('the same blocks in another linked order: complete but not canonical', asyn
     queue.push(...linksOf(cid, blocks.map.get(cid.toString()) as Uint8Array))
   }
   t.notDeepEqual(bfs, order)
-  const car = Buffer.concat([carHeader([root]), ...bfs.map(k => carFrame(CID.parse(k), blocks.map.get(k) as Uint8Array))])
+  const car = Buffer.concat([encodeHeader([root]), ...bfs.map(k => encodeFrame(CID.parse(k), blocks.map.get(k) as Uint8Array))])
   const check = await checkUploadCar(chunks(car), root)
   t.false(check.canonical)
   t.is(check.blocks.length, order.length)
@@ -52,13 +52,13 @@ test('the same blocks in another linked order: complete but not canonical', asyn
 
 test('a missing block, a wrong root and a block out of nowhere each fail with their code', async t => {
   const { root, blocks, order } = await file()
-  const frames = (keys: string[]): Uint8Array[] => keys.map(k => carFrame(CID.parse(k), blocks.map.get(k) as Uint8Array))
-  const missing = Buffer.concat([carHeader([root]), ...frames(order.filter((_, i) => i !== order.length - 1))])
+  const frames = (keys: string[]): Uint8Array[] => keys.map(k => encodeFrame(CID.parse(k), blocks.map.get(k) as Uint8Array))
+  const missing = Buffer.concat([encodeHeader([root]), ...frames(order.filter((_, i) => i !== order.length - 1))])
   await t.throwsAsync(checkUploadCar(chunks(missing), root), { instanceOf: CairnError, code: 'ERR_CAR_BLOCK_MISSING' })
   const other = CID.parse(order[1])
-  const wrongRoot = Buffer.concat([carHeader([other]), ...frames(order)])
+  const wrongRoot = Buffer.concat([encodeHeader([other]), ...frames(order)])
   await t.throwsAsync(checkUploadCar(chunks(wrongRoot), root), { instanceOf: CairnError, code: 'ERR_CAR_ROOT_MISSING' })
-  const stray = Buffer.concat([carHeader([root]), ...frames([order[0], order[order.length - 1], ...order.slice(1)])])
+  const stray = Buffer.concat([encodeHeader([root]), ...frames([order[0], order[order.length - 1], ...order.slice(1)])])
   await t.throwsAsync(checkUploadCar(chunks(stray), root), { instanceOf: CairnError, code: 'ERR_DAG_INVALID' })
 })
 

@@ -13,8 +13,8 @@ const DAY = 86_400_000
 const events: ReputationEvent[] = []
 for (let d = 0; d < 60; d++) {
   for (const p of ['a', 'b', 'd', 'e']) events.push({ provider: p, at: d * DAY, outcome: 'pass' })
-  // c starts failing over the last three days, on a deal of another piece
-  events.push({ provider: 'c', at: d * DAY, outcome: d >= 57 ? 'fail' : 'pass' })
+  // c stops answering over the last three days (audits of a deal of another piece)
+  events.push({ provider: 'c', at: d * DAY, outcome: d >= 57 ? 'miss' : 'pass' })
   events.push({ provider: 'e', at: d * DAY + 1, outcome: d % 3 === 0 ? 'miss' : 'pass' })
 }
 events.sort((x, y) => x.at - y.at)
@@ -59,8 +59,8 @@ test('plan: no healthy source and no target are said plainly', (t) => {
 })
 
 test('a young provider is judged by its faults until it has been audited enough', (t) => {
-  const young = reputations([{ provider: 'y', at: 0, outcome: 'pass' }]).get('y')
-  // one pass under a uniform prior predicts 2/3, below the threshold, yet says nothing bad about it
+  const young = reputations([{ provider: 'y', at: 0, outcome: 'pass' }, { provider: 'y', at: DAY, outcome: 'miss' }]).get('y')
+  // one missed audit predicts another, below the threshold, yet two audits say little about a provider
   const d = decide(replica('y', 0), young)
   t.false(d.repair, d.reason)
   t.true(d.predicted < 0.7)

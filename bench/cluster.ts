@@ -1,0 +1,153 @@
+/**
+ * Cluster mode on PostgreSQL, beside LevelDB (issue "cluster mode": ≥ 1,000
+ * chained appends/s with synchronous commit; ≥ 1,000 tasks claimed and
+ * finished per second). The chained append is the
+ * ledger's pattern on the state store (test/state/chain.ts): under the head
+ * lock, read the last entry, link to it, commit a group of waiting appends in
+ * one transaction — on PostgreSQL with its defaults (fsync, synchronous_commit
+ * on), on a throwaway server unless CAIRN_BENCH_PG_URL names one.
+ *
+ * Tasks: no-op tasks drained by two nodes (two pools, two machines, four
+ * workers each) in this process, from the first claim to the last record.
+ *
+ *   node dist/bench/cluster.js [appends] [tasks]
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Machine } from '../src/cluster/machines.js'
+import { addTasks, TaskEngine } from '../src/cluster/tasks.js'
+import { Db } from '../src/postgres/db.js'
+import { migrate } from '../src/postgres/migrate.js'
+import type { StateStore } from '../src/state/interface.js'
+import { LevelStore } from '../src/state/level.js'
+import { PgStore } from '../src/state/pg.js'
+import { namedLock, testSpace } from '../src/state/spaces.js'
+import { testDatabase } from '../test/helpers/postgres.js'
+import { ChainAppender, readChain } from '../test/state/chain.js'
+import type { SectionContext } from './plan.js'
+
+/** Appends in flight at once, as in bench/ledger.ts. */
+const CONCURRENCY = 256
+
+export interface ClusterBench {
+  /** the server's settings the figures were taken with */
+  postgres: { version: string, fsync: string, synchronousCommit: string }
+  /** chained appends/s, 256 callers, group commit, one node */
+  pgAppendPerSec: number
+  /** the same from two nodes (two pools, two queues) appending to one chain */
+  pgTwoNodeAppendPerSec: number
+  /** one caller awaiting each append: one transaction (and WAL flush) per entry */
+  pgSequentialAppendPerSec: number
+  /** the same chained append on LevelDB (LevelStore), 256 callers */
+  levelAppendPerSec: number
+  /** no-op tasks claimed, run and recorded per second by two nodes of four workers */
+  tasksPerSec: number
+}
+
+async function appendMany (appenders: ChainAppender[], n: number): Promise<number> {
+  const payload = randomBytes(100).toString('hex')
+  const started = performance.now()
+  for (let done = 0; done < n;) {
+    const wave: Array<Promise<number>> = []
+    for (; wave.length < CONCURRENCY && done < n; done++) wave.push((appenders[done % appenders.length] as ChainAppender).append(`${done} ${payload}`))
+    await Promise.all(wave)
+  }
+  return n / ((performance.now() - started) / 1000)
+}
+
+async function check (store: StateStore, name: string, n: number): Promise<void> {
+  const chain = await readChain(store, testSpace(name))
+  if (chain.length !== n) throw new Error(`chain ${name} has ${chain.length} entries, expected ${n}`)
+}
+
+async function drainTasks (url: string, db: Db, n: number): Promise<number> {
+  await addTasks(db, 'noop', Array.from({ length: n }, (_, i) => ({ i })))
+  const nodes = await Promise.all(['a', 'b'].map(async (name) => {
+    const pool = await Db.connect({ url })
+    const machine = await Machine.register(pool, { name: `bench-${name}`, address: `bench://${name}` })
+    const engine = new TaskEngine(pool, machine, { workers: 4, pollMs: 20 })
+    engine.registerTaskType('noop', async () => {})
+    return { pool, machine, engine }
+  }))
+  const started = performance.now()
+  for (const node of nodes) node.engine.start()
+  try {
+    while ((await db.query('SELECT 1 FROM cluster_tasks LIMIT 1')).rowCount !== 0) await new Promise(resolve => setTimeout(resolve, 10))
+    return n / ((performance.now() - started) / 1000)
+  } finally {
+    for (const node of nodes) {
+      await node.engine.stop()
+      await node.machine.stop()
+      await node.pool.close()
+    }
+  }
+}
+
+export async function benchCluster (dir: string, n: number, tasks = 10_000): Promise<ClusterBench> {
+  const database = await testDatabase({ durable: true })
+  const dbs = [await Db.connect({ url: database.url }), await Db.connect({ url: database.url })] as const
+  try {
+    await migrate(dbs[0])
+    const show = async (setting: string): Promise<string> => String((await dbs[0].query(`SHOW ${setting}`)).rows[0]?.[setting])
+    const postgres = { version: await show('server_version'), fsync: await show('fsync'), synchronousCommit: await show('synchronous_commit') }
+    const stores = dbs.map(db => new PgStore(db))
+    const appender = (store: StateStore, name: string): ChainAppender => new ChainAppender(store, testSpace(name), namedLock(name))
+
+    const pgAppendPerSec = await appendMany([appender(stores[0] as PgStore, 'one-node')], n)
+    await check(stores[0] as PgStore, 'one-node', n)
+    const pgTwoNodeAppendPerSec = await appendMany(stores.map(s => appender(s, 'two-nodes')), n)
+    await check(stores[0] as PgStore, 'two-nodes', n)
+    const sequential = Math.min(500, n)
+    const one = appender(stores[0] as PgStore, 'sequential')
+    let started = performance.now()
+    for (let i = 0; i < sequential; i++) await one.append(String(i))
+    const pgSequentialAppendPerSec = sequential / ((performance.now() - started) / 1000)
+
+    const level = await LevelStore.open(join(dir, 'cluster-bench-level'))
+    let levelAppendPerSec: number
+    try {
+      levelAppendPerSec = await appendMany([appender(level, 'level')], n)
+      await check(level, 'level', n)
+    } finally {
+      await level.close()
+    }
+    const tasksPerSec = await drainTasks(database.url, dbs[0], tasks)
+    const done = (await dbs[0].query<{ n: number }>("SELECT count(*)::int AS n FROM cluster_task_history WHERE result = 'done'")).rows[0]?.n
+    if (done !== tasks) throw new Error(`${String(done)} tasks recorded done, expected ${tasks}`)
+    return { postgres, pgAppendPerSec, pgTwoNodeAppendPerSec, pgSequentialAppendPerSec, levelAppendPerSec, tasksPerSec }
+  } finally {
+    for (const db of dbs) await db.close()
+    await database.cleanup()
+  }
+}
+
+function describe (r: ClusterBench, n: number, tasks: number): string[] {
+  return [
+    `cluster, chained appends, ${n} entries (PostgreSQL ${r.postgres.version}, fsync ${r.postgres.fsync}, synchronous_commit ${r.postgres.synchronousCommit}): ` +
+      `PostgreSQL ${r.pgAppendPerSec.toFixed(0)}/s (target ≥ 1,000), two nodes ${r.pgTwoNodeAppendPerSec.toFixed(0)}/s, ` +
+      `one caller at a time ${r.pgSequentialAppendPerSec.toFixed(0)}/s; LevelDB ${r.levelAppendPerSec.toFixed(0)}/s`,
+    `cluster, tasks, ${tasks} no-ops on two nodes of four workers: ${r.tasksPerSec.toFixed(0)}/s claimed, run and recorded (target ≥ 1,000)`
+  ]
+}
+
+/** The `cluster` section of `npm run bench` (`--no-cluster`). */
+export async function clusterSection (ctx: SectionContext): Promise<{ result: ClusterBench, lines: string[] }> {
+  const n = 20_000
+  const tasks = 10_000
+  const result = await benchCluster(ctx.work, n, tasks)
+  return { result, lines: describe(result, n, tasks) }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const n = Number(process.argv[2] ?? 20_000)
+  const tasks = Number(process.argv[3] ?? 10_000)
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-bench-cluster-'))
+  try {
+    console.log(describe(await benchCluster(dir, n, tasks), n, tasks).join('\n'))
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Every key space a node keeps, in one place, with what its keys and values
+ * are and where it lives in the repo's LevelDB. PostgreSQL keeps all of them
+ * in one table, `state_kv (space, key, value)`, under the names below
+ * (docs/cluster.md).
+ *
+ * The LevelDB locations are the ones the repo has always used, so a store
+ * opened on an existing repo finds its data where it is: most spaces are
+ * sublevels; four provider indexes and two client ones still use a hand-made
+ * `name!` prefix in the root of the database.
+ */
+
+/** Where a space lives in LevelDB: a sublevel path, or a raw key prefix in the root. */
+export type LevelLocation = { sublevel: readonly string[] } | { prefix: string }
+
+export interface Space {
+  /** the space's name in PostgreSQL and in messages */
+  readonly name: string
+  readonly level: LevelLocation
+  /** what a key is, and what a value holds */
+  readonly doc: string
+}
+
+function space (name: string, level: LevelLocation, doc: string): Space {
+  return Object.freeze({ name, level: Object.freeze(level), doc })
+}
+
+export const spaces = {
+  // the ledger (src/ledger): entries and the indexes derived from them, written together
+  ledgerEntries: space('ledger/entries', { sublevel: ['ledger', 'entries'] }, 'seq, 16 digits zero-padded → signed DAG-CBOR record'),
+  ledgerByDeal: space('ledger/by-deal', { sublevel: ['ledger', 'by-deal'] }, '<deal id>/<seq padded> → empty'),
+  ledgerDeals: space('ledger/deals', { sublevel: ['ledger', 'deals'] }, 'deal id → DAG-CBOR DealRecord'),
+  ledgerBalances: space('ledger/balances', { sublevel: ['ledger', 'balances'] }, 'counterparty did → DAG-CBOR Balance'),
+  ledgerProviders: space('ledger/providers', { sublevel: ['ledger', 'providers'] }, 'provider did → DAG-CBOR ProviderCounters'),
+  ledgerNonces: space('ledger/nonces', { sublevel: ['ledger', 'nonces'] }, '<client did>/<nonce, 20 digits> → deal id (UTF-8)'),
+
+  // the provider's indexes of what it stores (src/provider)
+  blocks: space('blocks', { prefix: 'blocks!' }, 'block CID → DAG-CBOR {piece, offset, length}'),
+  pieces: space('pieces', { prefix: 'pieces!' }, 'piece CID v2 → DAG-CBOR {deal, size}'),
+  piecesV1: space('pieces-v1', { prefix: 'pieces-v1!' }, 'piece CID v1 → piece CID v2 (UTF-8)'),
+  dags: space('dags', { prefix: 'dags!' }, 'root CID → piece CID v2 whose CAR is exactly that DAG (UTF-8)'),
+
+  // the client's (src/client, src/store)
+  addressBook: space('client/providers', { sublevel: ['client', 'providers'] }, 'provider did → DAG-CBOR address book entry'),
+  audits: space('audits', { prefix: 'audits!' }, 'deal id → DAG-CBOR AuditState'),
+  roots: space('roots', { prefix: 'roots!' }, 'root CID → JSON record of a local add')
+} as const
+
+export type SpaceName = keyof typeof spaces
+
+/** A name transactions lock to run one at a time (StateTransaction.lock). */
+export type LockName = string & { readonly __lock: unique symbol }
+
+function lockName (name: string): LockName {
+  return name as LockName
+}
+
+export const locks = {
+  /** held by every ledger append: the entries of all nodes form one chain */
+  ledgerHead: lockName('ledger/head')
+} as const
+
+/** A lock for tests and for one-off names; real users add theirs to `locks`. */
+export function namedLock (name: string): LockName {
+  if (name === '' || name.length > 200) throw new RangeError(`a lock name has 1 to 200 characters, got ${name.length}`)
+  return lockName(name)
+}
+
+/** A space for tests of the store itself, kept as the real ones are (a sublevel, or a raw prefix). */
+export function testSpace (name: string, kind: 'sublevel' | 'prefix' = 'sublevel'): Space {
+  if (!/^[a-z0-9-]+$/.test(name)) throw new RangeError(`a test space is named with a-z, 0-9 and -, got ${JSON.stringify(name)}`)
+  return space(`test/${name}`, kind === 'sublevel' ? { sublevel: ['test', name] } : { prefix: `test-${name}!` }, 'test data')
+}
