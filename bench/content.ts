@@ -40,6 +40,11 @@ export async function contentPairs (ctx: SizeContext): Promise<Pair[]> {
   }
 
   const roots = sameAnswer(`roots of ${label}`, rootOf)
+  // add stores its CAR under the piece CID that pack computes of the same CAR
+  const stored = sameAnswer(`piece CIDs of add and pack, ${label}`, run => {
+    const out = JSON.parse(run.output) as { piece?: { cid: string }, pieceCid?: string }
+    return out.piece?.cid ?? out.pieceCid ?? '(none)'
+  })
   const ipfsCarOut = join(work, 'ipfs-car.car')
   const ipfsCar = {
     tool: 'ipfs-car pack --no-wrap',
@@ -52,21 +57,25 @@ export async function contentPairs (ctx: SizeContext): Promise<Pair[]> {
     name: `add ${label}`,
     what: `${what}; cairn builds the DAG, writes the DFS CAR into its piece store and computes CommP`,
     input: given,
-    cairn: addCommand(join(work, 'add-repo'), input, size, roots),
+    cairn: addCommand(join(work, 'add-repo'), input, size, async (run) => { await roots(run); await stored(run) }),
     peer: ipfsCar
   })
 
   const packed = join(work, 'cairn-pack.car')
   pairs.push({
     name: `pack ${label}`,
-    what: `${what}; both build the DAG and write a CAR file (cairn's in DFS order; pack computes no CommP, add does)`,
+    what: `${what}; both build the DAG and write a CAR file (cairn's in DFS order, its piece CID computed from the same bytes as it writes; ipfs-car computes none)`,
     input: given,
     cairn: {
       tool: 'cairn pack',
       cmd: process.execPath,
       args: [BIN, '--json', 'pack', input, '-o', packed],
       bytes: size,
-      after: async (run) => { await roots(run); await rm(packed, { force: true }) }
+      after: async (run) => {
+        await roots(run)
+        await stored(run)
+        await rm(packed, { force: true })
+      }
     },
     peer: ipfsCar
   })

@@ -44,7 +44,7 @@ contentOptions(program.command('add').argument('<path...>').description('chunk f
   .option('--only-hash', 'compute the CIDs only; store nothing')
   .option('-Q, --quieter', 'print the root CID only')
   .action(load('add'))
-contentOptions(program.command('pack').argument('<path...>').description('write the piece (a DFS-ordered CARv1) of files or directories'))
+contentOptions(program.command('pack').argument('<path...>').description('write the piece (a DFS-ordered CARv1) of files or directories, and print its piece CID'))
   .requiredOption('-o, --output <file>', 'output CAR file, or - for stdout')
   .action(load('pack'))
 program.command('piece').argument('<file>').description('piece CID (v2 and v1), padded size and payload size of any file').action(load('piece'))
