@@ -28,6 +28,8 @@ export interface StagedPiece {
 export interface PieceReader {
   readonly size: number
   createReadStream (start?: number, end?: number): ReadStream
+  /** the piece file, for positional reads; the caller closes it */
+  openFile (): Promise<FileHandle>
 }
 
 /**
@@ -69,7 +71,8 @@ export class PieceStore {
     if (info === undefined) return undefined
     return {
       size: info.size,
-      createReadStream: (start?: number, end?: number) => createReadStream(path, { start, end, highWaterMark: 1 << 20 })
+      createReadStream: (start?: number, end?: number) => createReadStream(path, { start, end, highWaterMark: 1 << 20 }),
+      openFile: async () => await open(path, 'r')
     }
   }
 
