@@ -12,7 +12,7 @@
  *   flags: --pairs 3, --memory-size 2G, --proof-size 1G,32G, --out bench/results.json,
  *          --encrypt-pairs N (default --pairs), --routing-multihashes 1M,
  *          --no-content, --no-transfer, --no-encrypt, --no-memory, --no-ledger, --no-cluster,
- *          --no-proofs, --no-piece-load, --no-routing
+ *          --no-proofs, --no-piece-load, --no-routing, --no-ask, --ask-deals 10,1000,100000
  *          (and each section's own: bench/piece-load.ts, bench/provider-proofs.ts)
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -80,6 +80,21 @@ const sections: Section[] = [
     flag: '--no-routing',
     // lookups at an indexer holding 1 M multihashes; announcing a 1 GiB DAG's 4,100 blocks (docs/routing.md)
     run: async (ctx) => await (await import('./routing.js')).routingSection(ctx)
+  },
+  {
+    name: 'ask',
+    flag: '--no-ask',
+    // GET /v1/ask and /metrics must stay flat as the ledger grows
+    run: async (ctx) => {
+      const { benchAsk, askLine } = await import('./ask.js')
+      const result = []
+      for (const deals of (ctx.opt('--ask-deals') ?? '10,1000,100000').split(',').map(Number)) {
+        const r = await benchAsk(ctx.work, deals)
+        ctx.log(`  ${askLine(r)}`)
+        result.push(r)
+      }
+      return { result, lines: result.map(r => `ask: ${askLine(r)}`) }
+    }
   }
 ]
 

@@ -49,9 +49,9 @@ export async function transferPairs (ctx: SizeContext): Promise<{ pairs: Pair[],
   const client = join(work, 'transfer-client')
   const fetcher = join(work, 'transfer-fetcher')
   for (const repo of [providerRepo, client, fetcher]) await cli(['--repo', repo, 'init'])
-  const added = JSON.parse(await cli(['--repo', client, '--json', 'add', input])) as { root: string, piece: { payloadSize: number } }
+  const added = JSON.parse(await cli(['--repo', client, '--json', 'add', input])) as { root: string, payloadSize: number }
   const root = added.root
-  const carBytes = added.piece.payloadSize
+  const carBytes = added.payloadSize
   const pdpBytes = Math.min(size, MAX_PDP_PIECE)
   const pdpCid = (await measure('pdp piece cid', 'cairn', 0, process.execPath, [PDP, 'cid', input, String(pdpBytes)])).output.trim()
   const raw = await serve([RAW_HTTP, 'serve', input])

@@ -4,6 +4,14 @@
 import { Command, CommanderError, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 
+// A reader that stops early (`cairn ledger log | head`) is no failure: stop quietly, as a
+// SIGPIPE would, instead of dying on an unhandled EPIPE.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  process.stderr.write(`error ERR_IO: cannot write to stdout: ${err.message}\n`)
+  process.exit(1)
+})
+
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 
 const load = (name, fn = 'default') => async (...args) => {
@@ -21,6 +29,7 @@ const program = new Command('cairn')
   .option('--json', 'print one JSON document (streaming commands: one object per line)')
   .option('-q, --quiet', 'print only the essential result')
   .option('--no-progress', 'never draw progress bars')
+  .configureHelp({ showGlobalOptions: true })
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text.startsWith('error: ') ? `error ERR_USAGE: ${text.slice(7)}` : text) })
@@ -61,12 +70,7 @@ program.command('get').argument('<cid[/path]>').description('retrieve from the r
   .option('--provider <url>', 'a provider to try (repeatable), after the local repo and those holding deals', many)
   .option('--router <url>', 'a delegated router to ask for providers when none is named (repeatable; default: `cairn routers ls`)', many)
   .option('--force', 'replace an existing target')
-  .addHelpText('after', `
-Examples:
-  cairn get bafy… -o photos/                      # the repo, providers with deals, then the configured routers
-  cairn get bafy…/cat.jpg --provider http://provider.example:7470
-  cairn get bafy…/notes/diary.txt                 # in an encrypted tree too: real names, looked up in its encrypted names
-  cairn get bafy… --router http://indexer.example:7480   # no repo needed`)
+  .option('--timeout <duration>', 'give up on a provider that sends no byte for this long, or averages under 16 KiB/s from twice this on (500ms, 30s, 2m)', '30s')
   .action(load('get'))
 
 const providers = program.command('providers').description('the address book: providers known by URL and did:key, with their signed asks')
@@ -75,26 +79,23 @@ providers.command('add').argument('<url>').description("fetch and verify a provi
 providers.command('ls').description('known providers: price, free capacity, last seen').action(providersVerb('ls'))
 providers.command('rm').argument('<did|url>').description('forget a provider').action(providersVerb('rm'))
 const routers = program.command('routers').description('delegated routers (Delegated Routing V1 HTTP API, e.g. a cairn indexer) that `get` asks for providers')
-  .addHelpText('after', `
-Examples:
-  cairn routers add http://indexer.example:7480   # checked with a lookup before it is kept
-  cairn routers ls
-  cairn routers rm http://indexer.example:7480`)
 const routersVerb = (verb) => (...args) => load('routers')(verb, ...args)
 routers.command('add').argument('<url>').description('check that a router answers and keep it').action(routersVerb('add'))
 routers.command('ls').description('the configured routers').action(routersVerb('ls'))
 routers.command('rm').argument('<url>').description('forget a router').action(routersVerb('rm'))
 program.command('ask').argument('<url>').description("show a provider's signed ask, verified").action(load('ask'))
-program.command('deal').argument('<cid>').description('propose the piece of <cid>, upload it, wait until the provider has verified and stored it')
+program.command('deal').argument('[cid]').description('propose the piece of <cid>, upload it, wait until the provider has verified and stored it; --resume <id> takes an interrupted deal on')
   .option('--provider <url>', 'provider to deal with (repeatable; default: the cheapest in the address book)', many)
   .option('--replicas <n>', 'without --provider: how many distinct providers to use', '1')
   .option('--duration <duration>', 'deal length (seconds, or 24h, 180d…)', '180d')
-  .option('--max-price <amount>', 'most paid per GiB per day, base units')
+  .option('--max-price <amount>', 'most paid per GiB per day, base units (default 1000: a provider\'s ask is never taken as it is)')
   .option('--challenges <n>', 'challenges per proof')
   .option('--proving-period <duration>', 'how often the provider proves possession (default: its ask)')
   .option('--label <text>', 'a label of up to 256 bytes')
+  .option('--resume <id>', 'resume an interrupted deal (proposed or accepted) instead of making a new one')
+  .option('--start-delay <duration>', 'time from now to the deal\'s start, by which the upload must be done (default: the upload at 1 MiB/s, 0 up to 60 MiB)')
   .action(load('deal'))
-program.command('deals').argument('[show]').argument('[id]').description("the client's deals; `deals show <id>` for one")
+program.command('deals').argument('[show|cancel]').argument('[id]').description("the client's deals; `deals show <id>` for one; `deals cancel <id>` cancels one not yet active and tells its provider")
   .option('--state <state>', 'only deals in this state')
   .option('--provider <did|url>', 'only deals with this provider')
   .action(load('deals'))
@@ -120,38 +121,30 @@ ledger.command('log').description('entries, newest first')
   .option('--kind <kind>', 'only entries of this kind (deal-proposed, proof-passed, payment-accrued, …)')
   .option('--limit <n>', 'at most this many entries')
   .action(ledgerVerb('log'))
-ledger.command('verify').description('re-check the whole chain: links, entry CIDs, signatures; exit 3 at the first broken entry')
+ledger.command('verify').description('re-check the whole chain (links, entry CIDs, signatures) and re-derive every index from it; exit 3 at the first broken entry or index')
   .option('--all-signatures', 'verify every signature on its own, not only through the hash chain')
+  .option('--against <export>', "also check a counterparty's `ledger export` still holds every head of it this ledger witnessed (exit 3 if cut short or rewritten)")
   .action(ledgerVerb('verify'))
 ledger.command('export').description('all entries as newline-delimited DAG-JSON, verifiable by a third party')
   .option('-o, --output <file>', 'write to a new file instead of stdout')
   .action(ledgerVerb('export'))
 ledger.command('balance').description('per counterparty: earned, paid, slashed collateral, outstanding').action(ledgerVerb('balance'))
+ledger.command('witness').description("counterparties' ledger heads seen in signed messages: how many, and the newest").action(ledgerVerb('witness'))
 
 const provider = program.command('provider').description('run a storage provider and ask the running one about itself')
-provider.command('start').description('run the provider in the foreground (HTTP API, Trustless Gateway, piece retrieval) until SIGINT/SIGTERM')
-  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7470')
-  .option('--price <amount>', 'price per GiB per day, base units', '40')
-  .option('--collateral <amount>', 'provider collateral per GiB, base units', '0')
-  .option('--min-piece-size <size>', 'smallest padded piece taken (bytes, or 1MiB, 2GiB…)', '128')
-  .option('--max-piece-size <size>', 'largest padded piece taken', '32GiB')
-  .option('--capacity <size>', 'total padded bytes this provider holds', '100GiB')
-  .option('--max-duration <duration>', 'longest deal taken (seconds, or 24h, 180d…)', '540d')
-  .option('--proving-period <duration>', 'shortest proving period offered', '24h')
-  .option('--challenges <n>', 'most challenges answered per proof', '16')
-  .option('--payee <address>', 'Ethereum address PDP clients name as payee (announced in the ask)')
-  .option('--chain-id <id>', 'EIP-712 chain id of PDP clients\' signatures (314159: Filecoin calibration)', '314159')
-  .option('--fwss-address <address>', 'EIP-712 verifying contract: the FilecoinWarmStorageService address', '0x02925630df557F957f70E112bA06e50965417CA0')
-  .option('--park-ttl <duration>', 'how long an uploaded PDP piece no data set references is kept', '24h')
-  .option('--park-quota <size>', 'parked PDP bytes in total', '64GiB')
-  .option('--park-quota-per-client <size>', 'parked PDP bytes per client', '8GiB')
-  .option('--announce-to <url>', "an indexer to announce active deals' blocks to (repeatable)", many)
-  .option('--announce-address <url>', 'where clients reach this provider, as announced (repeatable; default: the --listen URL)', many)
-  .addHelpText('after', `
-Examples:
-  cairn provider start --listen 0.0.0.0:7470 --price 40 --capacity 4TiB \\
-        --announce-to http://indexer.example:7480 --announce-address http://provider.example:7470`)
+// every `provider start` option comes from one table (src/provider/options.ts), which also reads config.json
+const { providerOptions } = await import('../dist/src/provider/options.js')
+const providerSettings = (cmd) => {
+  for (const o of Object.values(providerOptions)) {
+    if (o.arity === 'many') cmd.option(o.flag, o.help, many)
+    else cmd.option(o.flag, o.default === undefined ? o.help : `${o.help} (default: ${o.default})`)
+  }
+  return cmd.option('--config <file>', "read the provider's options from this JSON file's \"provider\" object (default: the repo's config.json)")
+}
+providerSettings(provider.command('start').description('run the provider in the foreground (HTTP API, Trustless Gateway, piece retrieval) until SIGINT/SIGTERM'))
   .action(load('provider', 'start'))
+providerSettings(provider.command('config').description('print the settings `provider start` would use: flags over the config file over the defaults, and where each came from'))
+  .action(load('provider', 'config'))
 provider.command('status').description('capacity used and free, deals by state, proofs answered, earnings (from the running provider)').action(load('provider', 'status'))
 provider.command('deals').description("the running provider's deals")
   .option('--state <state>', 'only deals in this state (accepted, active, failed, …)')
@@ -176,11 +169,82 @@ program.command('share').argument('<root|file.car>').description('a new root of 
 const indexer = program.command('indexer').description('run an indexer: takes signed advertisements from providers, answers Delegated Routing V1 lookups')
 indexer.command('start').description('run the indexer in the foreground until SIGINT/SIGTERM; the index is kept in the repo')
   .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7480')
-  .addHelpText('after', `
-Examples:
-  cairn --repo /srv/indexer init && cairn --repo /srv/indexer indexer start --listen 0.0.0.0:7480
-  curl http://127.0.0.1:7480/routing/v1/providers/bafy…       # who serves a CID (JSON; NDJSON with Accept: application/x-ndjson)`)
   .action(load('indexer', 'start'))
+
+// Examples shown at the end of each command's --help (every command has some: test/cli/help.test.ts)
+const examples = {
+  '': ['cairn init', 'cairn add photos/', 'cairn deal bafy… --provider http://provider.example:7470', 'cairn demo'],
+  init: ['cairn init', 'cairn --repo /srv/cairn init'],
+  id: ['cairn id', 'cairn id --json', 'cairn id --age-identity > key.txt   # for age -d -i key.txt; keep it secret'],
+  demo: ['cairn demo', 'cairn demo --keep --json'],
+  add: ['cairn add photos/', 'cairn add --json big.iso', 'cairn add -Q --profile unixfs-v0-2015 notes.txt', 'cairn add --only-hash --wrap photos/', 'cairn add --encrypt --recipient age1… photos/'],
+  pack: ['cairn pack photos/ -o photos.car', 'cairn pack photos/ -o - | ipfs dag import', 'cairn pack --encrypt --recipients-file team.txt photos/ -o photos.car'],
+  piece: ['cairn piece photos.car', 'cairn piece --json photos.car | jq -r .pieceCid'],
+  ls: ['cairn ls photos.car', 'cairn ls bafy…', 'cairn ls --json bafy… | jq -r .path', 'cairn ls bafy… --identity key.txt   # an encrypted tree by its real names', 'cairn ls --no-decrypt bafy…'],
+  unpack: ['cairn unpack photos.car -o restored/', 'cairn unpack photos.car -o restored/ --force', 'cairn unpack photos.car -o restored/ --identity key.txt'],
+  get: [
+    'cairn get bafy… -o photos/   # the repo, providers with deals, then the configured routers',
+    'cairn get bafy…/cat.jpg -o - > cat.jpg',
+    'cairn get bafy… --car - --provider http://provider.example:7470 > photos.car',
+    'cairn get bafy…/notes/diary.txt   # in an encrypted tree too: real names, looked up in its encrypted names',
+    'cairn get bafy… --router http://indexer.example:7480   # no repo needed',
+    'cairn get bafy… -o photos/ --timeout 2m   # give up on a provider silent for 2 minutes, or slower than 16 KiB/s on average'
+  ],
+  share: ['cairn share bafy… --to age1…', 'cairn share photos.car --recipients-file team.txt --json'],
+  providers: ['cairn providers add http://provider.example:7470', 'cairn providers ls'],
+  'providers add': ['cairn providers add http://provider.example:7470'],
+  'providers ls': ['cairn providers ls', 'cairn providers ls --json | jq -r ".[].url"'],
+  'providers rm': ['cairn providers rm http://provider.example:7470', 'cairn providers rm did:key:z6Mk…'],
+  routers: ['cairn routers add http://indexer.example:7480', 'cairn routers ls', 'cairn routers rm http://indexer.example:7480'],
+  'routers add': ['cairn routers add http://indexer.example:7480   # checked with a lookup before it is kept'],
+  'routers ls': ['cairn routers ls', 'cairn routers ls --json | jq -r ".[].url"'],
+  'routers rm': ['cairn routers rm http://indexer.example:7480'],
+  indexer: ['cairn --repo /srv/indexer indexer start --listen 0.0.0.0:7480'],
+  'indexer start': [
+    'cairn --repo /srv/indexer init && cairn --repo /srv/indexer indexer start --listen 0.0.0.0:7480',
+    'cairn indexer start --json   # prints its URL; GET /routing/v1/providers/<cid> asks it who serves a CID'
+  ],
+  ask: ['cairn ask http://provider.example:7470', 'cairn ask --json http://provider.example:7470 | jq .ask.pricePerGiBDay'],
+  deal: [
+    'cairn deal bafy… --provider http://provider.example:7470 --duration 180d --max-price 50',
+    'cairn deal bafy… --replicas 3   # at most 1000 per GiB per day: a provider\'s ask is never taken as it is',
+    'cairn deal --json bafy… --provider http://a:7470 --provider http://b:7470',
+    'cairn deal bafy… --provider http://provider.example:7470 --start-delay 1h   # the upload must be done by the start',
+    'cairn deal --resume bafyrei…   # an interrupted deal, from where it stopped'
+  ],
+  deals: ['cairn deals', 'cairn deals --state active --json', 'cairn deals show bafyrei…', 'cairn deals cancel bafyrei…   # a deal not yet active; its provider frees the space'],
+  audit: ['cairn audit --all', 'cairn audit bafyrei… --challenges 32 --timeout 1m'],
+  watch: ['cairn watch', 'cairn watch --once --json', 'cairn watch --until 2025-12-31T00:00:00Z'],
+  ledger: ['cairn ledger log --limit 20', 'cairn ledger verify', 'cairn ledger export -o ledger.ndjson', 'cairn ledger witness'],
+  'ledger log': ['cairn ledger log --limit 20', 'cairn ledger log --deal bafyrei… --json', 'cairn ledger log --kind proof-failed | head'],
+  'ledger verify': [
+    'cairn ledger verify',
+    'cairn ledger verify --all-signatures --json',
+    'cairn ledger verify --against provider-ledger.ndjson   # the provider\'s export still holds every head of it seen here'
+  ],
+  'ledger export': ['cairn ledger export -o ledger.ndjson', 'cairn ledger export | gzip > ledger.ndjson.gz'],
+  'ledger balance': ['cairn ledger balance', 'cairn ledger balance --json'],
+  'ledger witness': ['cairn ledger witness', 'cairn ledger witness --json | jq -r ".[].counterparty"'],
+  provider: ['cairn provider start --listen 0.0.0.0:7470', 'cairn provider status', 'cairn provider config --json'],
+  'provider start': [
+    'cairn --repo /srv/cairn provider start --listen 0.0.0.0:7470 --price 40 --capacity 4TiB',
+    'cairn provider start --log-format json --admin-port 7471',
+    'cairn provider start --config /etc/cairn/provider.json',
+    'cairn provider start --listen 0.0.0.0:7470 --announce-to http://indexer.example:7480 --announce-address http://provider.example:7470',
+    'cairn provider start --payee 0x1111111111111111111111111111111111111111 --park-ttl 24h --park-quota 64GiB',
+    'cairn provider start --upload-window 30m --max-start-delay 3d --retention-grace 0   # deals that end, and their pieces removed at once',
+    'cairn provider start --max-connections 8192 --max-connections-per-peer 256'
+  ],
+  'provider config': ['cairn provider config', 'cairn provider config --capacity 8TiB --json > provider.json'],
+  'provider status': ['cairn provider status', 'cairn provider status --json | jq .capacity'],
+  'provider deals': ['cairn provider deals', 'cairn provider deals --state active --json']
+}
+const withExamples = (cmd, path = []) => {
+  const key = path.join(' ')
+  if (examples[key] !== undefined) cmd.addHelpText('after', `\nExamples:\n${examples[key].map((e) => `  $ ${e}`).join('\n')}\n`)
+  for (const sub of cmd.commands) withExamples(sub, [...path, sub.name()])
+}
+withExamples(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -1,8 +1,20 @@
 /**
- * Loads the optional native CommP addon (proofs/native/commp.c, built by the
- * package's install script). Absent or broken, it is simply not used.
+ * Loads the optional native CommP addon (proofs/native/commp.c). A clone's
+ * `npm ci` and `npm pack` build it; an installed package, whose install
+ * scripts npm 11 skips, builds it here on first use with the C compiler and
+ * the running node's own headers (never the network), into the package when
+ * that is writable, else into the user's cache. Absent or broken, it is
+ * simply not used and the caller falls back to the portable engine.
+ *
+ * Environment: CAIRN_COMMP_ADDON names one addon file to load (nothing else
+ * is tried); CAIRN_NATIVE_BUILD=0 never builds on first use; CAIRN_CACHE_DIR
+ * moves the cache (default $XDG_CACHE_HOME/cairn or ~/.cache/cairn).
  */
+import { spawnSync } from 'node:child_process'
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { homedir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 export interface NativeAddon {
@@ -17,29 +29,87 @@ export interface NativeAddon {
   shaNi: boolean
 }
 
-let cached: { addon?: NativeAddon, reason?: string } | undefined
+let cached: { addon?: NativeAddon, reason?: string, built?: string } | undefined
+
+const ADDON = 'cairn_commp.node'
+
+/** The package's own copy (compiled: dist/proofs/native.js; from source: proofs/native.ts). */
+function packageCandidates (): URL[] {
+  return [
+    new URL(`../../proofs/native/build/Release/${ADDON}`, import.meta.url),
+    new URL(`./native/build/Release/${ADDON}`, import.meta.url)
+  ]
+}
+
+/** Where a first-use build goes when the package directory is not writable. */
+export function nativeCacheFile (): string {
+  const base = process.env.CAIRN_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'cairn')
+  // Node-API 8 is ABI-stable across Node versions: one build per platform and architecture
+  return join(base, 'native', `${process.platform}-${process.arch}-napi8`, ADDON)
+}
+
+function buildScript (): string | undefined {
+  for (const url of [new URL('../../proofs/native/build.mjs', import.meta.url), new URL('./native/build.mjs', import.meta.url)]) {
+    const path = fileURLToPath(url)
+    if (existsSync(path)) return path
+  }
+  return undefined
+}
+
+function writable (dir: string): boolean {
+  try {
+    mkdirSync(dir, { recursive: true })
+    accessSync(dir, constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Builds the addon once, where it may go; the path built, or undefined. */
+function buildOnFirstUse (): string | undefined {
+  if (process.env.CAIRN_NATIVE_BUILD === '0') return undefined
+  const script = buildScript()
+  if (script === undefined) return undefined
+  const own = fileURLToPath(packageCandidates()[0] as URL)
+  const target = writable(dirname(own)) ? own : nativeCacheFile()
+  if (!writable(dirname(target))) return undefined
+  process.stderr.write('cairn: building the native CommP addon for this machine (first use, a few seconds)\n')
+  spawnSync(process.execPath, [script, '--cc-only', '--quiet', '--out', target], { stdio: 'ignore', timeout: 120_000 })
+  return existsSync(target) ? target : undefined
+}
 
 /** The addon, or the reason it could not be loaded. */
 export function loadNative (): { addon?: NativeAddon, reason?: string } {
   if (cached !== undefined) return cached
   const require = createRequire(import.meta.url)
-  // compiled: dist/proofs/native.js; from source: proofs/native.ts
   const override = process.env.CAIRN_COMMP_ADDON
-  const candidates = override !== undefined ? [pathToFileURL(override)] : [
-    new URL('../../proofs/native/build/Release/cairn_commp.node', import.meta.url),
-    new URL('./native/build/Release/cairn_commp.node', import.meta.url)
-  ]
-  let reason = override !== undefined ? `no addon at CAIRN_COMMP_ADDON=${override}` : 'addon not built (npm install builds it; see proofs/native/build.mjs)'
-  for (const url of candidates) {
+  const candidates = override !== undefined ? [pathToFileURL(override)] : [...packageCandidates(), pathToFileURL(nativeCacheFile())]
+  let reason = override !== undefined ? `no addon at CAIRN_COMMP_ADDON=${override}` : 'addon not built and no C compiler to build it (see proofs/native/build.mjs)'
+  const attempt = (url: URL): NativeAddon | undefined => {
     try {
       const addon = require(fileURLToPath(url)) as NativeAddon
-      if (typeof addon.rootSync === 'function' && typeof addon.root === 'function') {
-        cached = { addon }
-        return cached
-      }
+      if (typeof addon.rootSync === 'function' && typeof addon.root === 'function') return addon
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
+      // e.g. an addon packed on another platform: built again below
       if (code !== 'MODULE_NOT_FOUND') reason = `addon failed to load: ${(err as Error).message}`
+    }
+    return undefined
+  }
+  for (const url of candidates) {
+    const addon = attempt(url)
+    if (addon !== undefined) {
+      cached = { addon }
+      return cached
+    }
+  }
+  if (override === undefined) {
+    const built = buildOnFirstUse()
+    const addon = built === undefined ? undefined : attempt(pathToFileURL(built))
+    if (addon !== undefined) {
+      cached = { addon, built }
+      return cached
     }
   }
   cached = { reason }

@@ -78,6 +78,8 @@ export const codes = {
   ERR_WRONG_SIGNER: 'verification',
   ERR_BAD_SIGNATURE: 'verification',
   ERR_LEDGER_BROKEN: 'verification',
+  // a counterparty's ledger no longer holds a head it signed (docs/ledger.md "Witnessed heads")
+  ERR_LEDGER_REWRITTEN: 'verification',
   // proofs of storage (SPEC §4): each way a proof can fail its audit has its own code
   ERR_PIECE_CORRUPT: 'verification',
   // raised by proofs/ (which imports nothing from src/) and shown as they are
@@ -122,12 +124,20 @@ export const codes = {
   // refused or unreachable
   ERR_PERMISSION_DENIED: 'refused',
   ERR_UNREACHABLE: 'refused',
+  ERR_ADDRESS_IN_USE: 'refused',
   ERR_TIMEOUT: 'refused',
   ERR_UPLOAD_TOO_SLOW: 'refused',
   ERR_UNAUTHORIZED: 'refused',
   ERR_SHUTTING_DOWN: 'refused',
+  ERR_TOO_MANY_CONNECTIONS: 'refused',
+  ERR_CLIENT_ABORTED: 'refused',
+  // a provider's answer larger than any honest one, or trickling in too slowly to finish
+  ERR_RESPONSE_TOO_LARGE: 'refused',
+  ERR_TRANSFER_TOO_SLOW: 'refused',
   ERR_UPLOAD_IN_PROGRESS: 'refused',
   ERR_DEAL_STATE: 'refused',
+  // a deal past its end, or not uploaded by its deadline (docs/protocol.md "Deal lifecycle")
+  ERR_DEAL_EXPIRED: 'refused',
   // deal rules (src/deal/rules.ts): each names the rule and both values
   ERR_WRONG_PROVIDER: 'refused',
   ERR_ASK_EXPIRED: 'refused',
@@ -137,9 +147,11 @@ export const codes = {
   ERR_PIECE_TOO_LARGE: 'refused',
   ERR_PROPOSAL_EXPIRED: 'refused',
   ERR_START_IN_PAST: 'refused',
+  ERR_START_TOO_LATE: 'refused',
   ERR_DURATION_TOO_SHORT: 'refused',
   ERR_DURATION_TOO_LONG: 'refused',
   ERR_PRICE_TOO_LOW: 'refused',
+  ERR_AMOUNT_TOO_LARGE: 'refused',
   ERR_COLLATERAL_TOO_LOW: 'refused',
   ERR_COLLATERAL_TOO_HIGH: 'refused',
   ERR_PROVING_PERIOD_TOO_SHORT: 'refused',
@@ -147,6 +159,11 @@ export const codes = {
   ERR_INSUFFICIENT_CAPACITY: 'refused',
   ERR_REPLAYED_DEAL: 'refused',
   ERR_REPLAYED_NONCE: 'refused',
+  // a message version this node no longer takes (docs/protocol.md)
+  ERR_UNSUPPORTED_VERSION: 'refused',
+  // proof requests (docs/protocol.md "Proof requests")
+  ERR_REQUEST_EXPIRED: 'refused',
+  ERR_RATE_LIMITED: 'refused',
   // the PDP HTTP API (docs/pdp.md)
   ERR_UPLOAD_NOT_FOUND: 'notFound',
   ERR_UPLOAD_DONE: 'refused',

@@ -47,16 +47,20 @@ export default async function add (paths: string[], options: AddOptions): Promis
     } finally {
       bar.done()
     }
+    // docs/json.md: one name per concept, sizes as numbers of bytes
     const result = {
       root,
-      piece: { cid: piece.cid.toString(), cidV1: piece.cidV1.toString(), size: piece.paddedSize, payloadSize: size },
+      pieceCid: piece.cid.toString(),
+      pieceCidV1: piece.cidV1.toString(),
+      pieceSize: Number(piece.paddedSize),
+      payloadSize: size,
       bytes: plan.bytes,
       files: plan.files,
       encrypted: encryption !== undefined
     }
     out.result(result, () => options.quieter === true || out.quiet
       ? root
-      : `added ${root}${encryption === undefined ? '' : ' (encrypted)'}\npiece ${result.piece.cid}\n      ${result.piece.cidV1} (v1)\nsize  ${size} bytes in ${plan.files} file(s), padded piece ${piece.paddedSize} bytes`)
+      : `added ${root}${encryption === undefined ? '' : ' (encrypted)'}\npiece ${result.pieceCid}\n      ${result.pieceCidV1} (v1)\nsize  ${size} bytes in ${plan.files} file(s), padded piece ${piece.paddedSize} bytes`)
   } finally {
     await repo?.close()
   }

@@ -2,7 +2,8 @@
 import { CairnError } from '../errors.js'
 import { ProviderClient } from '../client/provider-client.js'
 import { Output, type GlobalOptions } from './output.js'
-import { askJSON, describeAsk } from './providers.js'
+import { describeAsk } from './providers.js'
+import { askJSON } from './views.js'
 
 export default async function ask (args: string[], options: GlobalOptions): Promise<void> {
   const url = args[0]

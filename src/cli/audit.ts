@@ -7,6 +7,7 @@ import { CairnError } from '../errors.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { activeDeals, auditDeal, loadDeal, type AuditDeal, type AuditOptions, type AuditResult } from '../client/audit.js'
+import { expireIfEnded } from '../client/accounting.js'
 import { Output, parseIntegerFlag, type GlobalOptions } from './output.js'
 
 export interface AuditFlags extends GlobalOptions {
@@ -52,12 +53,20 @@ export default async function audit (ids: string[], flags: AuditFlags): Promise<
   try {
     const db = await repo.db()
     const ledger = await LevelLedger.open(db, repo.identity)
-    const deals: AuditDeal[] = ids.length > 0 ? await Promise.all([...new Set(ids)].map(async id => await loadDeal(ledger, id))) : await activeDeals(ledger)
-    for (const deal of deals) {
+    const listed: AuditDeal[] = ids.length > 0 ? await Promise.all([...new Set(ids)].map(async id => await loadDeal(ledger, id))) : await activeDeals(ledger)
+    for (const deal of listed) {
       if (deal.state !== 'active') throw new CairnError('ERR_DEAL_STATE', `deal ${deal.id.toString()} is ${deal.state}; only active deals are audited`)
     }
-    if (deals.length === 0) out.info('no active deals to audit')
-    const results = await Promise.all(deals.map(async deal => await auditDeal({ ledger, db }, deal, {
+    // a deal past its end is not challenged (and no period past it paid): it is marked expired
+    const now = Math.floor(Date.now() / 1000)
+    const deals: AuditDeal[] = []
+    for (const deal of listed) {
+      if (now < deal.proposal.end) { deals.push(deal); continue }
+      await expireIfEnded({ ledger, db }, deal, now)
+      out.line({ deal: deal.id.toString(), outcome: 'expired', end: new Date(deal.proposal.end * 1000).toISOString() }, () => `expired ${deal.id.toString()}  ended ${new Date(deal.proposal.end * 1000).toISOString()}; not audited`)
+    }
+    if (listed.length === 0) out.info('no active deals to audit')
+    const results = await Promise.all(deals.map(async deal => await auditDeal({ ledger, db, signer: repo.identity }, deal, {
       ...options,
       onAttempt: (a) => { if (a.outcome === 'unknown') out.info(`unknown ${a.deal}: ${a.message ?? ''} (retrying)`) }
     })))

@@ -1,56 +1,40 @@
 /**
  * `cairn deals [--state S] [--provider P]` and `cairn deals show <id>` (SPEC
  * §2 Client): the client's deals as its own ledger records them.
+ * `cairn deals cancel <id>` cancels a deal not yet active, telling its provider.
  */
-import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
 import { isDealState } from '../deal/state.js'
-import { parseDealId, proposalFrom } from '../deal/proposal.js'
-import type { Proposal } from '../deal/interface.js'
-import { auditState, periodCount, periodOf } from '../client/accounting.js'
-import type { Database } from '../repo/repo.js'
-import type { DealRecord, LedgerEntry } from '../ledger/interface.js'
+import { cancelDeal } from '../client/deal.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
-import { Output, toJSON, type GlobalOptions } from './output.js'
+import { withReads } from './reads.js'
+import { Output, type GlobalOptions } from './output.js'
 import { table } from './providers.js'
+import type { DealDetail } from './views.js'
 
 interface DealsOptions extends GlobalOptions {
   state?: string
   provider?: string
 }
 
-export interface DealRow {
-  id: string
-  state: string
-  provider: string
-  endpoint: string
-  root: string
-  pieceCid: string
-  pieceSize: string
-  passed: number
-  failed: number
-  missed: number
-  proposed: string
-  updated: string
-  /** active deals: when the next proving period's audit is due (ISO time), or 'now' when the current one is not yet audited */
-  nextAudit?: string
-}
-
 export default async function deals (args: string[], options: DealsOptions): Promise<void> {
   const out = new Output(options)
   const [verb, id] = args
-  if (verb !== undefined && verb !== 'show') throw new CairnError('ERR_USAGE', `unknown deals command ${JSON.stringify(verb)}; expected \`cairn deals\` or \`cairn deals show <id>\``)
+  if (verb !== undefined && verb !== 'show' && verb !== 'cancel') throw new CairnError('ERR_USAGE', `unknown deals command ${JSON.stringify(verb)}; expected \`cairn deals\`, \`cairn deals show <id>\` or \`cairn deals cancel <id>\``)
   if (options.state !== undefined && !isDealState(options.state)) throw new CairnError('ERR_INVALID_ARGUMENT', `--state must be a deal state (proposed, accepted, active, rejected, failed, …), got ${JSON.stringify(options.state)}`)
-  const repo = await Repo.open(resolveRepoPath(options.repo))
-  try {
-    const ledger = await LevelLedger.open(await repo.db(), repo.identity)
+  if (verb === 'cancel') {
+    if (id === undefined) throw new CairnError('ERR_USAGE', 'expected a deal id: cairn deals cancel <id>')
+    await cancel(id, out, resolveRepoPath(options.repo))
+    return
+  }
+  if (verb === 'show' && id === undefined) throw new CairnError('ERR_USAGE', 'expected a deal id: cairn deals show <id>')
+  await withReads(resolveRepoPath(options.repo), async (reads) => {
     if (verb === 'show') {
-      if (id === undefined) throw new CairnError('ERR_USAGE', 'expected a deal id: cairn deals show <id>')
-      await show(ledger, await repo.db(), out, id)
+      showDeal(await reads.deal(id as string), out)
       return
     }
-    const rows = (await listDeals(ledger, await repo.db())).filter(r =>
+    const rows = (await reads.deals()).filter(r =>
       (options.state === undefined || r.state === options.state) &&
       (options.provider === undefined || r.provider === options.provider || r.endpoint === options.provider.replace(/\/+$/, '')))
     out.result(rows, () => {
@@ -59,93 +43,44 @@ export default async function deals (args: string[], options: DealsOptions): Pro
       return table(['deal', 'state', 'provider', 'root', 'proofs', 'next audit'],
         rows.map(r => [r.id, r.state, r.endpoint, r.root, `${r.passed} passed, ${r.failed} failed, ${r.missed} missed`, r.nextAudit ?? '-']))
     })
+  })
+}
+
+/** Cancels a deal not yet active: a write, so it needs the repo to itself (a running node holds it). */
+async function cancel (id: string, out: Output, repoPath: string): Promise<void> {
+  const repo = await Repo.open(repoPath)
+  try {
+    const ledger = await LevelLedger.open(await repo.db(), repo.identity)
+    const done = await cancelDeal({ repo, ledger }, id)
+    out.result({ ...done, state: 'terminated' }, () => done.told
+      ? `deal ${done.id} cancelled; its provider ${done.provider} freed the reservation`
+      : `deal ${done.id} cancelled; its provider never received the proposal`)
   } finally {
     await repo.close()
   }
 }
 
-/** Every deal this client proposed, newest first. */
-export async function listDeals (ledger: LevelLedger, db: Database, now = Math.floor(Date.now() / 1000)): Promise<DealRow[]> {
-  const rows: DealRow[] = []
-  for await (const entry of ledger.log({ kind: 'deal-proposed' })) {
-    const record = await ledger.deal(entry.fields.deal as CID)
-    if (record === undefined) continue
-    const r = row(entry, record)
-    const proposal = (entry.fields.proposal as { payload?: unknown } | undefined)?.payload
-    if (record.state === 'active' && proposal !== undefined) r.nextAudit = await nextAudit(db, r.id, proposalFrom(proposal), now)
-    rows.push(r)
-  }
-  return rows
-}
-
-/** SPEC §2 `deals`: the current period is due now until audited, then the next period's start. */
-async function nextAudit (db: Database, id: string, proposal: Proposal, now: number): Promise<string | undefined> {
-  const period = periodOf(proposal, now)
-  if (period >= periodCount(proposal)) return undefined
-  const { audited } = await auditState(db, id)
-  if (period >= 0 && audited < period) return 'now'
-  const next = proposal.start + (Math.max(period, audited) + 1) * proposal.provingPeriod
-  return next + proposal.provingPeriod > proposal.end ? undefined : new Date(next * 1000).toISOString()
-}
-
-function row (proposed: LedgerEntry, record: DealRecord): DealRow {
-  const f = proposed.fields
-  return {
-    id: String(f.deal),
-    state: record.state,
-    provider: String(f.provider),
-    endpoint: String(f.endpoint ?? ''),
-    root: String(f.payloadCid),
-    pieceCid: String(f.pieceCid),
-    pieceSize: String(f.pieceSize),
-    passed: record.passed,
-    failed: record.failed,
-    missed: record.missed,
-    proposed: new Date(proposed.at).toISOString(),
-    updated: new Date(record.at).toISOString()
-  }
-}
-
-async function show (ledger: LevelLedger, db: Database, out: Output, value: string): Promise<void> {
-  const id = parseDealId(value)
-  const record = await ledger.deal(id)
-  if (record === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${value} in this client's ledger`)
-  const entries: LedgerEntry[] = []
-  for await (const entry of ledger.log({ deal: id })) entries.push(entry)
-  entries.reverse()
-  const proposed = entries.find(e => e.kind === 'deal-proposed')
-  const proposal = (proposed?.fields.proposal as { payload?: Record<string, unknown> } | undefined)?.payload
-  const summary = proposed === undefined ? { id: id.toString(), state: record.state } : row(proposed, record)
-  if (proposed !== undefined && proposal !== undefined && record.state === 'active') {
-    (summary as DealRow).nextAudit = await nextAudit(db, id.toString(), proposalFrom(proposal), Math.floor(Date.now() / 1000))
-  }
-  const rejected = entries.find(e => e.kind === 'deal-rejected' || e.kind === 'deal-failed')
-  const value_ = {
-    ...summary,
-    proposal: proposal === undefined ? undefined : JSON.parse(toJSON(proposal)),
-    error: rejected === undefined ? undefined : { code: rejected.fields.code, message: rejected.fields.message },
-    entries: entries.map(e => ({ seq: e.seq, cid: e.cid.toString(), at: new Date(e.at).toISOString(), kind: e.kind }))
-  }
-  out.result(value_, () => {
+function showDeal (d: DealDetail, out: Output): void {
+  out.result(d, () => {
     const lines = [
-      `deal      ${id.toString()}`,
-      `state     ${record.state}`
+      `deal      ${d.id}`,
+      `state     ${d.state}`
     ]
-    if (proposed !== undefined) {
-      const r = summary as DealRow
-      lines.push(`provider  ${r.provider}`, `endpoint  ${r.endpoint}`, `root      ${r.root}`, `piece     ${r.pieceCid} (${r.pieceSize} bytes padded)`)
+    if (d.provider !== undefined) {
+      lines.push(`provider  ${d.provider}`, `endpoint  ${d.endpoint ?? ''}`, `root      ${d.root ?? ''}`, `piece     ${d.pieceCid ?? ''} (${String(d.pieceSize)} bytes padded)`)
     }
+    const proposal = d.proposal
     if (proposal !== undefined) {
       lines.push(`price     ${String(proposal.pricePerGiBDay)} per GiB per day`,
-        `term      ${new Date(Number(proposal.start) * 1000).toISOString()} to ${new Date(Number(proposal.end) * 1000).toISOString()}`,
+        `term      ${String(proposal.start)} to ${String(proposal.end)}`,
         `proving   every ${String(proposal.provingPeriod)} s, ${String(proposal.challenges)} challenges`)
-      if (proposal.label !== '') lines.push(`label     ${String(proposal.label)}`)
+      if (proposal.label !== '' && proposal.label !== undefined) lines.push(`label     ${String(proposal.label)}`)
     }
-    lines.push(`proofs    ${record.passed} passed, ${record.failed} failed, ${record.missed} missed`)
-    if ((summary as DealRow).nextAudit !== undefined) lines.push(`next audit ${String((summary as DealRow).nextAudit)}`)
-    if (rejected !== undefined) lines.push(`error     ${String(rejected.fields.code)}: ${String(rejected.fields.message)}`)
+    lines.push(`proofs    ${d.passed ?? 0} passed, ${d.failed ?? 0} failed, ${d.missed ?? 0} missed`)
+    if (d.nextAudit !== undefined) lines.push(`next audit ${d.nextAudit}`)
+    if (d.error !== undefined) lines.push(`error     ${String(d.error.code)}: ${String(d.error.message)}`)
     lines.push('ledger')
-    for (const e of entries) lines.push(`  ${String(e.seq).padStart(5)}  ${new Date(e.at).toISOString()}  ${e.kind}`)
+    for (const e of d.entries) lines.push(`  ${String(e.seq).padStart(5)}  ${e.at}  ${e.kind}`)
     return lines.join('\n')
   })
 }

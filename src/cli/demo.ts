@@ -87,11 +87,11 @@ export default async function demo (_args: string[], options: DemoOptions): Prom
         if (p.phase === 'accepted') say('deal      proposed and accepted (signed by both sides)')
         if (p.phase === 'active') say('          piece uploaded, verified and stored by the provider')
       }
-    }, added.root, url, { duration: 30 * 86400, label: 'cairn demo' })
+    }, added.root, url, { duration: 30 * 86400, label: 'cairn demo', maxPrice: terms.pricePerGiBDay })
     say(`          deal ${deal.id} is active`)
 
     // a proof of storage (SPEC §4): random challenges into the piece's CommP tree, checked against the piece CID alone
-    const audit = await auditDeal({ ledger: clientLedger, db: await clientRepo.db() }, await loadDeal(clientLedger, deal.id), { timeoutMs: 15_000, retries: 1, backoffMs: 200 })
+    const audit = await auditDeal({ ledger: clientLedger, db: await clientRepo.db(), signer: clientRepo.identity }, await loadDeal(clientLedger, deal.id), { timeoutMs: 15_000, retries: 1, backoffMs: 200 })
     if (audit.outcome !== 'passed') {
       const code = audit.code !== undefined && Object.hasOwn(codes, audit.code) ? audit.code as ErrorCode : 'ERR_PROOF_MISSED'
       throw new CairnError(code, `the demo provider's proof ${audit.outcome}: ${audit.message ?? ''}`)
@@ -126,7 +126,10 @@ audit     ${audit.count} challenges answered, proof verified against the piece C
         provider: { did: providerRepo.identity.did, url },
         client: { did: clientRepo.identity.did },
         root: added.root,
-        piece: added.piece,
+        pieceCid: added.piece.cid,
+        pieceCidV1: added.piece.cidV1,
+        pieceSize: Number(added.piece.size),
+        payloadSize: added.piece.payloadSize,
         deal: { id: deal.id, state: deal.state },
         audit: { outcome: audit.outcome, challenges: audit.count, ms: audit.ms },
         retrieved: { files: got.unpacked?.files, bytes: got.unpacked?.bytes, identical: true },

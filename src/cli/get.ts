@@ -5,23 +5,26 @@
  * configured delegated routers know (docs/routing.md); every block verified, the DAG complete, before
  * anything appears at the output (a whole DAG is written into a hidden
  * sibling as it streams and renamed into place). A provider that fails or
- * sends wrong bytes is reported on stderr and the next one tried. `--car -`
- * writes the CAR to stdout once all of it is verified (bytes already in a pipe
- * cannot be taken back), and the summary to stderr, as `pack -o -` does.
+ * sends wrong bytes is reported on stderr and the next one tried.
+ *
+ * `-o -` writes the file's bytes and `--car -` the verified CAR to stdout, as
+ * `pack -o -` does; both are verified whole in a spool first, so a failure
+ * never leaves a script half a file, and the result then goes to stderr.
  */
-import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CairnError, isCairnError } from '../errors.js'
 import { get as retrieve, parseTarget, sourcesFor, type Source } from '../client/retrieve.js'
-import { LevelLedger } from '../ledger/level.js'
-import { Repo, resolveRepoPath } from '../repo/repo.js'
-import { RouterBook } from '../routing/routers.js'
+import { release, removeTempsOnSignal, tempName, track } from '../fs/temp.js'
+import { resolveRepoPath } from '../repo/repo.js'
 import { routedSources } from '../routing/sources.js'
 import { decrypterFrom, type DecryptionFlags } from './encryption-options.js'
-import { Output, toJSON, writeToStdout, type GlobalOptions, type Progress } from './output.js'
+import { Output, type GlobalOptions, type Progress } from './output.js'
+import { parseMillis } from './audit.js'
+import { withReads } from './reads.js'
 
 interface GetOptions extends GlobalOptions, DecryptionFlags {
   output?: string
@@ -29,45 +32,62 @@ interface GetOptions extends GlobalOptions, DecryptionFlags {
   provider?: string[]
   router?: string[]
   force?: boolean
+  timeout?: string
 }
 
 export default async function get (args: string[], options: GetOptions): Promise<void> {
   const arg = args[0]
   if (arg === undefined) throw new CairnError('ERR_USAGE', 'expected <cid>[/path]')
   if (options.output !== undefined && options.car !== undefined) throw new CairnError('ERR_USAGE', '-o and --car exclude each other: write the files or the CAR')
-  const out = new Output(options)
+  removeTempsOnSignal()
+  const toStdout = options.output === '-' || options.car === '-'
+  // stdout carries the data: the result goes to stderr, as `pack -o -` does
+  const out = new Output(options, toStdout ? process.stderr : process.stdout)
   const target = parseTarget(arg)
+  // no byte from a provider for --timeout, or a slower average than the floor after it, moves on to the next
+  const timeout = parseMillis(options.timeout, '--timeout', 30_000)
+  const client = { bodyTimeoutMs: timeout, headersTimeoutMs: timeout }
   const named = options.provider ?? []
-  const decrypter = await decrypterFrom(options, resolveRepoPath(options.repo))
-  let repo: Repo | undefined
+  const repoPath = resolveRepoPath(options.repo)
+  const decrypter = await decrypterFrom(options, repoPath)
+  let routers = options.router ?? []
   let spool: { tmpDir: string }
+  let scratch: string | undefined
   let sources: Source[]
   try {
-    repo = await Repo.open(resolveRepoPath(options.repo))
-    spool = repo
-    sources = await sourcesFor(repo, await LevelLedger.open(await repo.db(), repo.identity), target.root, named)
+    // the repo's own pieces, deals and routers, read from it or through the node that holds it
+    sources = await withReads(repoPath, async (reads) => {
+      if (options.router === undefined) routers = (await reads.routers()).map(r => r.url)
+      return await reads.sources({ root: target.root.toString(), named })
+    })
+    spool = { tmpDir: join(repoPath, 'tmp') }
   } catch (err) {
-    await repo?.close()
     // retrieving from named providers or routers needs no repo of one's own (as with ipfs-car or lassie)
-    if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND' || (named.length === 0 && (options.router ?? []).length === 0)) throw err
-    repo = undefined
-    spool = { tmpDir: await mkdtemp(join(tmpdir(), 'cairn-get-')) }
+    if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND' || (named.length === 0 && routers.length === 0)) throw err
+    scratch = track(await mkdtemp(join(tmpdir(), 'cairn-get-')))
+    spool = { tmpDir: scratch }
     sources = await sourcesFor(undefined, undefined, target.root, named)
   }
+  // stdout: the verified result is written into the spool first, then copied out
+  const staged = toStdout ? track(join(spool.tmpDir, tempName('stdout'))) : undefined
   try {
     // content routing: only when no provider was named and the repo does not hold the DAG
     if (named.length === 0 && !sources.some(s => s.kind === 'local')) {
-      const routers = options.router ?? (repo === undefined ? [] : (await new RouterBook(await repo.db()).list()).map(r => r.url))
       const known = new Set(sources.map(s => s.location))
       const routed = await routedSources(routers, target.root, { onRouterError: (router, err) => out.warn(`router ${router} failed with ${err.code}: ${err.message}`) })
       sources.push(...routed.filter(s => !known.has(s.location)))
     }
     let bar: Progress | undefined
-    const toStdout = options.car === '-'
-    const car = toStdout ? join(spool.tmpDir, `get-stdout-${randomBytes(8).toString('hex')}.car`) : options.car
-    const result = await retrieve(spool, target, sources, { output: options.output, car, force: options.force, decrypt: options.decrypt, decrypter }, {
-      onBytes: (source, n) => {
-        bar ??= out.progress(`fetching from ${source.location}`)
+    const result = await retrieve(spool, target, sources, {
+      output: options.car === undefined ? staged ?? options.output : undefined,
+      car: options.car === undefined ? undefined : staged ?? options.car,
+      force: options.force,
+      decrypt: options.decrypt,
+      decrypter,
+      client
+    }, {
+      onBytes: (source, n, total) => {
+        bar ??= out.progress(`fetching from ${source.location}`, total)
         bar.update(n)
       },
       onFailover: (source, err, next) => {
@@ -77,23 +97,20 @@ export default async function get (args: string[], options: GetOptions): Promise
       }
     })
     bar?.done()
-    const from = result.source.kind === 'local' ? 'the local repo' : result.source.location
-    if (toStdout) {
-      try {
-        await writeToStdout(createReadStream(result.output, { highWaterMark: 1 << 20 }))
-      } finally {
-        await rm(result.output, { force: true })
+    if (staged !== undefined) {
+      if (!(await stat(staged)).isFile()) {
+        throw new CairnError('ERR_NOT_A_FILE', `${result.cid} is a directory; -o - writes one file's bytes (use --car - for the CAR, or -o <dir>)`)
       }
-      // stdout carries the CAR
-      const summary = { root: result.root, path: result.path, cid: result.cid, output: '-', car: true, source: result.source, failed: result.failed }
-      if (!out.quiet) process.stderr.write((out.json ? toJSON(summary) : `wrote the verified CAR of ${result.cid} to stdout (from ${from})`) + '\n')
-      return
+      // large reads: the copy out runs at pipe speed, not at 64 KiB a turn
+      await pipeline(createReadStream(staged, { highWaterMark: 1 << 20 }), process.stdout, { end: false })
     }
+    const from = result.source.kind === 'local' ? 'the local repo' : result.source.location
+    const output = staged === undefined ? result.output : '-'
     out.result({
       root: result.root,
       path: result.path,
       cid: result.cid,
-      output: result.output,
+      output,
       car: result.car,
       source: result.source,
       failed: result.failed,
@@ -102,12 +119,12 @@ export default async function get (args: string[], options: GetOptions): Promise
       bytes: result.unpacked?.bytes,
       decrypted: result.unpacked?.decrypted
     }, () => out.quiet
-      ? result.output
+      ? (staged === undefined ? output : '')
       : result.car
-        ? `wrote the verified CAR of ${result.cid} to ${result.output} (from ${from})`
-        : `retrieved ${result.cid} from ${from} to ${result.output}: ${result.unpacked?.files ?? 0} file(s), ${result.unpacked?.bytes ?? 0} bytes, every block verified${result.unpacked?.decrypted === true ? ', decrypted' : ''}`)
+        ? `wrote the verified CAR of ${result.cid} to ${output === '-' ? 'stdout' : output} (from ${from})`
+        : `retrieved ${result.cid} from ${from} to ${output === '-' ? 'stdout' : output}: ${result.unpacked?.files ?? 0} file(s), ${result.unpacked?.bytes ?? 0} bytes, every block verified${result.unpacked?.decrypted === true ? ', decrypted' : ''}`)
   } finally {
-    if (repo !== undefined) await repo.close()
-    else await rm(spool.tmpDir, { recursive: true, force: true })
+    if (staged !== undefined) { await rm(staged, { recursive: true, force: true }); release(staged) }
+    if (scratch !== undefined) { await rm(scratch, { recursive: true, force: true }); release(scratch) }
   }
 }

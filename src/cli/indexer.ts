@@ -9,7 +9,7 @@ import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { LevelIndexStore } from '../routing/level-index.js'
 import { createIndexerServer } from '../routing/server.js'
 import { Output, type GlobalOptions } from './output.js'
-import { parseListen } from './provider.js'
+import { parseListen } from '../config/values.js'
 
 interface StartOptions extends GlobalOptions {
   listen?: string

@@ -7,11 +7,10 @@ import { stat } from 'node:fs/promises'
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
 import { lsCar } from '../crypto/unpack.js'
-import { Repo, resolveRepoPath } from '../repo/repo.js'
-import { PieceStore } from '../store/pieces.js'
-import { findRoot } from '../store/roots.js'
+import { resolveRepoPath } from '../repo/repo.js'
 import { decrypterFrom, type DecryptionFlags } from './encryption-options.js'
 import { Output, type GlobalOptions } from './output.js'
+import { withReads } from './reads.js'
 
 interface LsOptions extends GlobalOptions, DecryptionFlags {}
 
@@ -37,13 +36,7 @@ async function carOfRoot (arg: string, options: GlobalOptions): Promise<string> 
   } catch {
     throw new CairnError('ERR_PATH_NOT_FOUND', `${arg} is neither a file nor a CID`)
   }
-  const repo = await Repo.open(resolveRepoPath(options.repo))
-  try {
-    const record = await findRoot(await repo.db(), cid.toV1().toString())
-      ?? await findRoot(await repo.db(), cid.toString())
-    if (record === undefined) throw new CairnError('ERR_NOT_FOUND', `${arg} is not the root of any piece in the repo`)
-    return new PieceStore(repo.piecesDir, repo.tmpDir).path(record.piece)
-  } finally {
-    await repo.close()
-  }
+  const piece = await withReads(resolveRepoPath(options.repo), async (reads) => await reads.rootPiece({ root: cid.toString() }))
+  if (piece === null) throw new CairnError('ERR_NOT_FOUND', `${arg} is not the root of any piece in the repo`)
+  return piece
 }

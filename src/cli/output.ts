@@ -66,23 +66,13 @@ class Bar implements Progress {
     const now = Date.now()
     if (now - this.last < 100) return
     this.last = now
-    const secs = Math.max((now - this.started) / 1000, 0.001)
-    const rate = `${formatBytes(done / secs)}/s`
-    let text: string
-    if (this.total !== undefined && this.total > 0) {
-      const width = 30
-      const filled = Math.min(width, Math.round(width * done / this.total))
-      text = `${this.label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${formatBytes(done)}/${formatBytes(this.total)} ${rate}`
-    } else {
-      text = `${this.label} ${formatBytes(done)} ${rate}`
-    }
-    this.stream.write(`\r${text}\x1b[K`)
+    this.stream.write(`\r${progressLine(this.label, done, (now - this.started) / 1000, this.total)}\x1b[K`)
   }
 
   done (): void { this.stream.write('\r\x1b[K') }
 }
 
-/** Writes bytes to stdout as they come, waiting while the pipe is full (`pack -o -`, `get --car -`). */
+/** Writes bytes to stdout as they come, waiting while the pipe is full (`pack -o -`). */
 export async function writeToStdout (source: AsyncIterable<Uint8Array>): Promise<void> {
   const stdout = process.stdout
   for await (const chunk of source) {
@@ -97,6 +87,25 @@ export async function writeToStdout (source: AsyncIterable<Uint8Array>): Promise
   }
 }
 
+/** One progress line: bytes done (of the total when known), rate, and the time left at that rate. */
+export function progressLine (label: string, done: number, seconds: number, total?: number): string {
+  const perSecond = done / Math.max(seconds, 0.001)
+  const rate = `${formatBytes(perSecond)}/s`
+  if (total === undefined || total <= 0) return `${label} ${formatBytes(done)} ${rate}`
+  const width = 30
+  const filled = Math.min(width, Math.round(width * done / total))
+  const eta = perSecond > 0 && done > 0 ? formatSeconds(Math.max(0, total - done) / perSecond) : '?'
+  return `${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${formatBytes(done)}/${formatBytes(total)} ${rate} eta ${eta}`
+}
+
+/** 42s, 3m05s, 2h07m */
+export function formatSeconds (s: number): string {
+  const whole = Math.ceil(s)
+  if (whole < 60) return `${whole}s`
+  if (whole < 3600) return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`
+  return `${Math.floor(whole / 3600)}h${String(Math.floor(whole % 3600 / 60)).padStart(2, '0')}m`
+}
+
 export function formatBytes (n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
   let i = 0
@@ -106,10 +115,12 @@ export function formatBytes (n: number): string {
 
 /** JSON with bigints as decimal strings and CIDs/bytes in their string forms. */
 export function toJSON (value: unknown): string {
-  return JSON.stringify(value, (_key, v) => {
-    if (typeof v === 'bigint') return v.toString()
-    if (v instanceof Uint8Array) return Buffer.from(v).toString('base64')
-    if (v != null && typeof v === 'object' && (v as { asCID?: unknown }).asCID === v) return String(v)
+  return JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
+    // the holder's own value: JSON.stringify has already applied a CID's toJSON ({"/": …}) to `v`
+    const raw = this[key]
+    if (typeof raw === 'bigint') return raw.toString()
+    if (raw instanceof Uint8Array) return Buffer.from(raw).toString('base64')
+    if (raw != null && typeof raw === 'object' && (raw as { asCID?: unknown }).asCID === raw) return String(raw)
     return v
   })
 }

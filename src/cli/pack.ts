@@ -6,7 +6,8 @@
 import { open, rm } from 'node:fs/promises'
 import { createPieceHasher, type PieceInfo } from '../../proofs/index.js'
 import { CairnError, fromSystemError } from '../errors.js'
-import { commitFile, tempPathFor } from '../fs/atomic.js'
+import { commitFile } from '../fs/atomic.js'
+import { release, removeStaleTemps, removeTempsOnSignal, tempPathFor } from '../fs/temp.js'
 import { writePiece } from '../store/pieces.js'
 import { carStream, planImport } from '../unixfs/importer.js'
 import { importOptionsFrom, type ContentFlags } from './content-options.js'
@@ -24,6 +25,7 @@ export default async function pack (args: Array<string | string[]>, options: Pac
   const out = new Output(options)
   const output = options.output
   if (output === undefined || output === '') throw new CairnError('ERR_USAGE', 'missing -o/--output: a CAR file, or - for stdout')
+  removeTempsOnSignal()
   const importOptions = importOptionsFrom(options)
   const encryption = await encryptionFrom(options, resolveRepoPath(options.repo))
   const plan = await planImport(paths, { ...importOptions, encryption })
@@ -39,12 +41,11 @@ export default async function pack (args: Array<string | string[]>, options: Pac
   }
   const result = {
     root,
+    output,
     bytes: plan.bytes,
-    car: output,
-    carSize: plan.carSize,
     pieceCid: piece.cid.toString(),
     pieceCidV1: piece.cidV1.toString(),
-    pieceSize: piece.paddedSize,
+    pieceSize: Number(piece.paddedSize),
     payloadSize: Number(piece.payloadSize),
     encrypted: encryption !== undefined
   }
@@ -71,6 +72,7 @@ async function hashToStdout (car: AsyncIterable<Uint8Array>): Promise<PieceInfo>
 }
 
 async function writeAtomic (target: string, source: AsyncIterable<Uint8Array>): Promise<PieceInfo> {
+  await removeStaleTemps(target)
   const temp = tempPathFor(target)
   try {
     const handle = await open(temp, 'wx', 0o644)
@@ -85,6 +87,7 @@ async function writeAtomic (target: string, source: AsyncIterable<Uint8Array>): 
     return piece
   } catch (err) {
     await rm(temp, { force: true })
+    release(temp)
     throw err instanceof CairnError ? err : fromSystemError(err, target)
   }
 }

@@ -26,8 +26,9 @@ export default async function piece ([file]: string[], options: GlobalOptions): 
   if (p.payloadSize !== BigInt(info.size)) {
     throw new CairnError('ERR_FILE_CHANGED', `${file} changed while being read: expected ${info.size} bytes, read ${p.payloadSize}`)
   }
-  const result = { cid: p.cid.toString(), cidV1: p.cidV1.toString(), paddedSize: p.paddedSize, payloadSize: p.payloadSize, height: p.height }
+  // docs/json.md: one name per concept, sizes as numbers of bytes
+  const result = { pieceCid: p.cid.toString(), pieceCidV1: p.cidV1.toString(), pieceSize: Number(p.paddedSize), payloadSize: Number(p.payloadSize), height: p.height }
   out.result(result, () => out.quiet
-    ? result.cid
-    : `piece CID    ${result.cid}\npiece CID v1 ${result.cidV1}\npadded size  ${p.paddedSize} bytes (height ${p.height})\npayload size ${p.payloadSize} bytes`)
+    ? result.pieceCid
+    : `piece CID    ${result.pieceCid}\npiece CID v1 ${result.pieceCidV1}\npadded size  ${p.paddedSize} bytes (height ${p.height})\npayload size ${p.payloadSize} bytes`)
 }

@@ -5,20 +5,23 @@
  */
 import { CairnError } from '../errors.js'
 import { AddressBook, type ProviderEntry } from '../client/address-book.js'
-import { LevelLedger } from '../ledger/level.js'
-import type { ReputationSummary } from '../reputation/interface.js'
-import { reputationsFromLedger } from '../reputation/ledger.js'
-import { emptyReputation, summarize } from '../reputation/model.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
+import { withReads } from './reads.js'
+import { entryJSON, type ProviderRow } from './views.js'
 
-const verbs: Record<string, (book: AddressBook, out: Output, args: string[], repo: Repo) => Promise<void>> = { add, ls, rm }
+const verbs: Record<string, (book: AddressBook, out: Output, args: string[], repo: Repo) => Promise<void>> = { add, rm }
 
 export default async function providers (args: string[], options: GlobalOptions): Promise<void> {
   const [verb, ...rest] = args
+  const out = new Output(options)
+  // ls only reads: it also works beside a running node, through its admin API
+  if (verb === 'ls') {
+    await withReads(resolveRepoPath(options.repo), async (reads) => { showProviders(await reads.providers(), out) })
+    return
+  }
   const run = verbs[verb ?? '']
   if (run === undefined) throw new CairnError('ERR_USAGE', `unknown providers command ${JSON.stringify(verb)}; expected add, ls or rm`)
-  const out = new Output(options)
   const repo = await Repo.open(resolveRepoPath(options.repo))
   try {
     await run(new AddressBook(await repo.db()), out, rest, repo)
@@ -34,28 +37,15 @@ async function add (book: AddressBook, out: Output, args: string[]): Promise<voi
   out.result(entryJSON(entry), () => out.quiet ? entry.did : `added ${entry.did} at ${entry.url}\n${describeAsk(entry)}`)
 }
 
-async function ls (book: AddressBook, out: Output, _args: string[], repo: Repo): Promise<void> {
-  const list = (await book.list()).sort((a, b) => a.url.localeCompare(b.url))
-  // reputation is recomputed from this client's own audits in its ledger (SPEC §6)
-  const reps = await reputationsFromLedger(await LevelLedger.open(await repo.db(), repo.identity))
-  const rep = (e: ProviderEntry): ReputationSummary => summarize(reps.get(e.did) ?? emptyReputation(e.did))
-  const lastSeen = (e: ProviderEntry): number => Math.max(e.lastSeen, rep(e).lastSeen ?? 0)
-  out.result(list.map(e => ({ ...entryJSON(e), lastSeen: new Date(lastSeen(e)).toISOString(), reputation: reputationJSON(rep(e)) })), () => {
-    if (list.length === 0) return out.quiet ? '' : 'no providers; add one with `cairn providers add <url>`'
-    if (out.quiet) return list.map(e => e.url).join('\n')
-    const rows = list.map(e => {
-      const r = rep(e)
-      return [e.url, e.did, String(e.ask.payload.pricePerGiBDay), formatBytes(Number(e.ask.payload.freeCapacity)), r.score.toFixed(3), String(r.passes), String(r.failures), String(r.misses), ago(lastSeen(e))]
-    })
-    return table(['url', 'did', 'price/GiB/day', 'free', 'score', 'passed', 'failed', 'missed', 'last seen'], rows)
+function showProviders (rows: ProviderRow[], out: Output): void {
+  out.result(rows, () => {
+    if (rows.length === 0) return out.quiet ? '' : 'no providers; add one with `cairn providers add <url>`'
+    if (out.quiet) return rows.map(e => e.url).join('\n')
+    return table(['url', 'did', 'price/GiB/day', 'free', 'score', 'passed', 'failed', 'missed', 'last seen'], rows.map(e => {
+      const r = e.reputation
+      return [e.url, e.did, String(e.ask.pricePerGiBDay), formatBytes(Number(e.ask.freeCapacity)), r.score.toFixed(3), String(r.passes), String(r.failures), String(r.misses), ago(Date.parse(e.lastSeen))]
+    }))
   })
-}
-
-export function reputationJSON (r: ReputationSummary): Record<string, unknown> {
-  const out: Record<string, unknown> = { score: r.score, predicted: r.predicted, passes: r.passes, failures: r.failures, misses: r.misses, consecutiveFaults: r.consecutiveFaults }
-  if (r.latencyMs !== undefined) out.latencyMs = Math.round(r.latencyMs)
-  if (r.lastSeen !== undefined) out.lastAudit = new Date(r.lastSeen).toISOString()
-  return out
 }
 
 async function rm (book: AddressBook, out: Output, args: string[]): Promise<void> {
@@ -63,14 +53,6 @@ async function rm (book: AddressBook, out: Output, args: string[]): Promise<void
   if (key === undefined) throw new CairnError('ERR_USAGE', 'expected the did:key or URL of the provider to remove')
   const entry = await book.remove(key)
   out.result({ removed: entry.did, url: entry.url }, () => out.quiet ? '' : `removed ${entry.did} (${entry.url})`)
-}
-
-export function entryJSON (entry: ProviderEntry): Record<string, unknown> {
-  return { url: entry.url, did: entry.did, ask: askJSON(entry.ask.payload), added: new Date(entry.added).toISOString(), lastSeen: new Date(entry.lastSeen).toISOString() }
-}
-
-export function askJSON (ask: ProviderEntry['ask']['payload']): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(ask).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]))
 }
 
 export function describeAsk (entry: { url: string, ask: ProviderEntry['ask'] }): string {

@@ -12,17 +12,21 @@ import { findProviders } from '../routing/http-client.js'
 import { RouterBook } from '../routing/routers.js'
 import { Output, type GlobalOptions } from './output.js'
 import { table } from './providers.js'
+import { withReads } from './reads.js'
+import type { RouterRow } from './views.js'
 
 /** The empty identity CID (`bafkqaaa`): any router can answer for it without holding anything. */
 const PROBE = CID.parse('bafkqaaa')
 
-const verbs: Record<string, (book: RouterBook, out: Output, args: string[]) => Promise<void>> = { add, ls, rm }
+const verbs: Record<string, (book: RouterBook, out: Output, args: string[]) => Promise<void>> = { add, rm }
 
 export default async function routers (args: string[], options: GlobalOptions): Promise<void> {
   const [verb, ...rest] = args
+  const out = new Output(options)
+  // reading works beside a running node too (src/cli/reads.ts); add and rm need the repo itself
+  if (verb === 'ls') return await ls(out, await withReads(resolveRepoPath(options.repo), async (reads) => await reads.routers()))
   const run = verbs[verb ?? '']
   if (run === undefined) throw new CairnError('ERR_USAGE', `unknown routers command ${JSON.stringify(verb)}; expected add, ls or rm`)
-  const out = new Output(options)
   const repo = await Repo.open(resolveRepoPath(options.repo))
   try {
     await run(new RouterBook(await repo.db()), out, rest)
@@ -39,12 +43,11 @@ async function add (book: RouterBook, out: Output, args: string[]): Promise<void
   out.result({ url: entry.url, added: new Date(entry.added).toISOString() }, () => out.quiet ? entry.url : `added router ${entry.url}`)
 }
 
-async function ls (book: RouterBook, out: Output): Promise<void> {
-  const list = await book.list()
-  out.result(list.map(e => ({ url: e.url, added: new Date(e.added).toISOString() })), () => {
+async function ls (out: Output, list: RouterRow[]): Promise<void> {
+  out.result(list, () => {
     if (list.length === 0) return out.quiet ? '' : 'no routers; add one with `cairn routers add <url>`'
     if (out.quiet) return list.map(e => e.url).join('\n')
-    return table(['url', 'added'], list.map(e => [e.url, new Date(e.added).toISOString()]))
+    return table(['url', 'added'], list.map(e => [e.url, e.added]))
   })
 }
 

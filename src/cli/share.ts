@@ -38,7 +38,18 @@ export default async function share (args: string[], options: ShareOptions): Pro
     const recipients = uniqueRecipients([(await repoAgeIdentity(repo.path)).recipient, ...named])
     const plan = await shareTree(source, decrypter, recipients)
     const added = await storePlan(repo, plan)
-    const result = { root: added.root, from: arg, piece: added.piece, recipients, headers: plan.headers, files: plan.files }
+    // docs/json.md: the piece as add prints it
+    const result = {
+      root: added.root,
+      from: arg,
+      pieceCid: added.piece.cid,
+      pieceCidV1: added.piece.cidV1,
+      pieceSize: Number(added.piece.size),
+      payloadSize: added.piece.payloadSize,
+      recipients,
+      headers: plan.headers,
+      files: plan.files
+    }
     out.result(result, () => out.quiet
       ? added.root
       : `shared ${added.root}\n  from ${arg}, for ${recipients.length} recipient(s): ${plan.headers} age header(s) rewritten, every payload block unchanged\npiece ${added.piece.cid}\n      ${added.piece.cidV1} (v1)`)

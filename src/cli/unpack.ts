@@ -1,5 +1,6 @@
 /** `cairn unpack <file.car> -o <dir> [--force]`: verify every block and write the files. */
 import { CairnError } from '../errors.js'
+import { removeTempsOnSignal } from '../fs/temp.js'
 import { unpackCar } from '../crypto/unpack.js'
 import { resolveRepoPath } from '../repo/repo.js'
 import { decrypterFrom, type DecryptionFlags } from './encryption-options.js'
@@ -15,6 +16,7 @@ export default async function unpack (args: string[], options: UnpackOptions): P
   const car = args[0]
   if (car === undefined) throw new CairnError('ERR_USAGE', 'expected a CAR file')
   if (options.output === undefined || options.output === '') throw new CairnError('ERR_USAGE', 'missing -o/--output: the target directory')
+  removeTempsOnSignal()
   const decrypter = await decrypterFrom(options, resolveRepoPath(options.repo))
   const result = await unpackCar(car, options.output, { force: options.force === true, decrypt: options.decrypt, decrypter })
   out.result({ ...result, root: result.root.toString() }, () => out.quiet

@@ -3,13 +3,16 @@
  * period until SIGINT/SIGTERM (or `--once`, `--until`, `--max-periods`), one
  * line per result.
  */
-import { CairnError, isCairnError } from '../errors.js'
+import { CairnError, isCairnError, type ErrorCode } from '../errors.js'
 import { repairIfNeeded } from '../reputation/repair-deal.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { watch } from '../client/watch.js'
 import { auditOptions, parseMillis, resultLine, type AuditFlags } from './audit.js'
 import { Output, parseIntegerFlag } from './output.js'
+import { localReads, mountReads } from './reads.js'
+import { startAdmin, type RunningAdmin } from '../provider/admin.js'
+import { createLogger } from '../provider/log.js'
 
 interface WatchFlags extends AuditFlags {
   once?: boolean
@@ -39,13 +42,18 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
   const tickMs = parseMillis(flags.tick, '--tick', 1000)
   const repo = await Repo.open(resolveRepoPath(flags.repo))
   const controller = new AbortController()
+  let admin: RunningAdmin | undefined
   const stop = (): void => { controller.abort() }
+  // repairs that could not be made: each is reported as it happens, and the run exits non-zero
+  const unrepaired: Array<{ deal: string, code: ErrorCode, message: string }> = []
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   try {
     const db = await repo.db()
     const ledger = await LevelLedger.open(db, repo.identity)
-    const summary = await watch({ ledger, db }, {
+    // while watch holds the repo, read commands (ledger, deals, providers ls, get) reach it here
+    admin = await startAdmin(repo.path, undefined, createLogger({ level: 'error' }), 0, { mount: (router) => { mountReads(router, localReads(repo, db, ledger)) } })
+    const summary = await watch({ ledger, db, signer: repo.identity }, {
       ...options,
       once: flags.once === true,
       until,
@@ -66,13 +74,23 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
           }
         } catch (err) {
           // never quiet: a piece that cannot be repaired is a piece about to be lost
-          const code = isCairnError(err) ? err.code : 'ERR_INTERNAL'
+          const code: ErrorCode = isCairnError(err) ? err.code : 'ERR_INTERNAL'
+          unrepaired.push({ deal: deal.id.toString(), code, message: (err as Error).message })
+          out.line({ deal: deal.id.toString(), outcome: 'unrepaired', code, message: (err as Error).message }, () => `UNREPAIRED ${deal.id.toString()}: ${code}`)
           process.stderr.write(`error ${code}: repair of ${deal.id.toString()} failed: ${(err as Error).message}\n`)
         }
       }
     })
-    out.info(`watch stopped: ${summary.audits} audits (${summary.passed} passed, ${summary.failed} failed, ${summary.missed} missed), ${summary.expired} deals expired, ${summary.dealsFailed} deals failed`)
+    const deals = [...new Set(unrepaired.map(u => u.deal))]
+    // --json: the summary is the last line, as a script reads it
+    if (out.json) out.line({ summary: { ...summary, unrepaired: deals.length } }, () => '')
+    else out.info(`watch stopped: ${summary.audits} audits (${summary.passed} passed, ${summary.failed} failed, ${summary.missed} missed), ${summary.expired} deals expired, ${summary.dealsFailed} deals failed${deals.length > 0 ? `, ${deals.length} not repaired` : ''}`)
+    const first = unrepaired[0]
+    if (first !== undefined) {
+      throw new CairnError(first.code, `${deals.length} deal${deals.length === 1 ? '' : 's'} needed a repair that could not be made (${deals.join(', ')}); the first: ${first.message}`)
+    }
   } finally {
+    await admin?.close()
     process.removeListener('SIGINT', stop)
     process.removeListener('SIGTERM', stop)
     await repo.close()

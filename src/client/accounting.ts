@@ -15,17 +15,17 @@
  *   - after 3 consecutive faults the deal is `deal-failed`.
  *
  * A period is floor((t − start) / provingPeriod) and is settled at most once:
- * the per-deal audit state (last audited period, last settled period,
- * collateral slashed so far) is written in the same ledger batch as the entry
- * that changes it, so a restart never counts a period twice, and a proof
- * result whose settlement did not commit before a crash is settled on the
- * next run.
+ * the proof result, its settlement and the per-deal audit state (last audited
+ * period, last settled period, collateral slashed so far) are written in one
+ * ledger batch, so a restart never counts a period twice and no period is
+ * proven without being settled.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
 import type { Proposal } from '../deal/interface.js'
 import { faultFee, periodPayment } from '../deal/rules.js'
-import type { EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry } from '../ledger/interface.js'
+import { CairnError } from '../errors.js'
+import type { AppendItem, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 
 /** SPEC §5: this many faults in a row fail a deal. */
@@ -108,17 +108,30 @@ export function periodCount (proposal: Pick<Proposal, 'start' | 'end' | 'proving
 }
 
 /**
- * Records a proof result for `period` together with the deal's audit state.
+ * Records a proof result for `period` and, when it counts, settles the period
+ * in the same batch: the result, its payment or fault fee, `deal-failed`
+ * after MAX_CONSECUTIVE_FAULTS faults in a row and the deal's audit state
+ * commit together or not at all, so no period is ever proven but unpaid.
  * A period already audited keeps its first result for accounting; the later
  * result is still recorded (it is evidence) but settles nothing.
  */
-export async function recordResult (ctx: AccountingContext, deal: DealTermsView, period: number, outcome: ProofOutcome, fields: EntryFields): Promise<{ entry: LedgerEntry, counts: boolean }> {
+export async function recordResult (ctx: AccountingContext, deal: DealTermsView, period: number, outcome: ProofOutcome, fields: EntryFields): Promise<{ entry: LedgerEntry, counts: boolean, settlement?: Settlement }> {
+  // a result an older version recorded without settling it is settled first
+  await settle(ctx, deal)
   const state = await auditState(ctx.db, deal.id)
-  const counts = period > state.audited
+  // only the deal's whole periods are paid or charged: none before its start, none past its end
+  const counts = period >= 0 && period < periodCount(deal.proposal) && period > state.audited
   const kind: EntryKind = outcome === 'passed' ? 'proof-passed' : outcome === 'failed' ? 'proof-failed' : 'proof-missed'
-  const next: AuditState = counts ? { ...state, audited: period, outcome } : state
-  const entry = await ctx.ledger.append(kind, { deal: deal.id, provider: deal.provider, period, ...fields }, counts ? [stateOp(deal.id, next)] : [])
-  return { entry, counts }
+  const result: AppendItem = { kind, fields: { deal: deal.id, provider: deal.provider, period, ...fields } }
+  if (!counts) {
+    const [entry] = await ctx.ledger.appendAll([result])
+    return { entry: entry as LedgerEntry, counts }
+  }
+  const record = await ctx.ledger.deal(deal.id)
+  const faults = outcome === 'passed' ? 0 : (record?.consecutiveFaults ?? 0) + 1
+  const { items, settlement } = settlementOf(ctx.ledger.did, deal, { ...state, audited: period, outcome }, record?.state === 'active' ? faults : 0)
+  const [entry] = await ctx.ledger.appendAll([result, ...items])
+  return { entry: entry as LedgerEntry, counts, settlement }
 }
 
 export interface Settlement {
@@ -131,40 +144,80 @@ export interface Settlement {
   dealFailed: boolean
 }
 
+/** Amounts a ledger entry can hold (DAG-CBOR integers are 64-bit). */
+const U64_MAX = (1n << 64n) - 1n
+
 /**
- * Settles the last audited period of a deal if it is not settled yet: a
- * payment for a pass, a fault fee for a fault, and `deal-failed` after
- * MAX_CONSECUTIVE_FAULTS faults in a row.
+ * The entries that settle `state.audited` (its payment, or its fault fee and
+ * maybe `deal-failed` when `faults` reach MAX_CONSECUTIVE_FAULTS), the last
+ * carrying the deal's new audit state. ERR_AMOUNT_TOO_LARGE for a deal made
+ * before amounts were bounded whose payment cannot be recorded.
  */
-export async function settle (ctx: AccountingContext, deal: DealTermsView): Promise<Settlement | undefined> {
-  const state = await auditState(ctx.db, deal.id)
-  if (state.audited <= state.settled || state.outcome === undefined) return undefined
+function settlementOf (self: string, deal: DealTermsView, state: AuditState, faults: number): { items: AppendItem[], settlement: Settlement } {
   const period = state.audited
-  const client = ctx.ledger.did
   const p = deal.proposal
+  const items: AppendItem[] = []
   let settlement: Settlement
+  let slashed = state.slashed
   if (state.outcome === 'passed') {
     const amount = periodPayment(p)
-    await ctx.ledger.append('payment-accrued', { deal: deal.id, from: client, to: deal.provider, amount, period },
-      [stateOp(deal.id, { audited: period, settled: period, slashed: state.slashed })])
+    tooLarge(deal, amount)
+    items.push({ kind: 'payment-accrued', fields: { deal: deal.id, from: self, to: deal.provider, amount, period } })
     settlement = { kind: 'payment-accrued', period, amount, dealFailed: false }
   } else {
     const fee = faultFee(p)
     const left = p.providerCollateral > state.slashed ? p.providerCollateral - state.slashed : 0n
     const amount = fee < left ? fee : left
-    await ctx.ledger.append('collateral-slashed', { deal: deal.id, from: deal.provider, to: client, amount, fee, period, reason: state.outcome },
-      [stateOp(deal.id, { audited: period, settled: period, slashed: state.slashed + amount })])
-    settlement = { kind: 'collateral-slashed', period, amount, fee, dealFailed: false }
-    const record = await ctx.ledger.deal(deal.id)
-    if (record !== undefined && record.state === 'active' && record.consecutiveFaults >= MAX_CONSECUTIVE_FAULTS) {
-      await ctx.ledger.append('deal-failed', {
-        deal: deal.id,
-        provider: deal.provider,
-        code: 'ERR_TOO_MANY_FAULTS',
-        message: `${record.consecutiveFaults} consecutive proving periods failed or missed (SPEC §5 fails a deal at ${MAX_CONSECUTIVE_FAULTS})`
+    tooLarge(deal, fee)
+    items.push({ kind: 'collateral-slashed', fields: { deal: deal.id, from: deal.provider, to: self, amount, fee, period, reason: state.outcome ?? 'failed' } })
+    slashed += amount
+    settlement = { kind: 'collateral-slashed', period, amount, fee, dealFailed: faults >= MAX_CONSECUTIVE_FAULTS }
+    if (settlement.dealFailed) {
+      items.push({
+        kind: 'deal-failed',
+        fields: {
+          deal: deal.id,
+          provider: deal.provider,
+          code: 'ERR_TOO_MANY_FAULTS',
+          message: `${faults} consecutive proving periods failed or missed (a deal fails at ${MAX_CONSECUTIVE_FAULTS})`
+        }
       })
-      settlement.dealFailed = true
     }
   }
+  const last = items[items.length - 1] as AppendItem
+  last.extra = [stateOp(deal.id, { audited: period, settled: period, slashed })]
+  return { items, settlement }
+}
+
+function tooLarge (deal: DealTermsView, amount: bigint): void {
+  if (amount > U64_MAX) {
+    throw new CairnError('ERR_AMOUNT_TOO_LARGE', `deal ${deal.id.toString()} owes ${amount} base units for one period, more than a ledger entry holds; it was made before deal amounts were bounded`)
+  }
+}
+
+/**
+ * Settles the last audited period of a deal if it is not settled yet (a
+ * result recorded by an older version, which settled in a second step).
+ */
+export async function settle (ctx: AccountingContext, deal: DealTermsView): Promise<Settlement | undefined> {
+  const state = await auditState(ctx.db, deal.id)
+  if (state.audited <= state.settled || state.outcome === undefined) return undefined
+  const record = await ctx.ledger.deal(deal.id)
+  const { items, settlement } = settlementOf(ctx.ledger.did, deal, state, record?.state === 'active' ? record.consecutiveFaults : 0)
+  await ctx.ledger.appendAll(items)
   return settlement
+}
+
+/**
+ * Records `deal-expired` for an active deal whose end has passed (once, in
+ * the deal's turn); true when it did. Past its end a deal is neither
+ * challenged nor paid.
+ */
+export async function expireIfEnded (ctx: AccountingContext, deal: DealTermsView, now: number): Promise<boolean> {
+  if (now < deal.proposal.end) return false
+  return await serialByDeal(deal.id, async () => {
+    if ((await ctx.ledger.deal(deal.id))?.state !== 'active') return false
+    await ctx.ledger.append('deal-expired', { deal: deal.id, provider: deal.provider, end: deal.proposal.end })
+    return true
+  })
 }

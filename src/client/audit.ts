@@ -23,13 +23,14 @@ import { CID } from 'multiformats/cid'
 import { request } from 'undici'
 import { verifyPieceProof } from '../../proofs/index.js'
 import { CairnError, codes, isCairnError, type ErrorCode } from '../errors.js'
-import type { Proposal } from '../deal/interface.js'
+import type { Proposal, SignedProofRequest } from '../deal/interface.js'
+import { signProofRequest } from '../deal/proof-request.js'
 import { parseDealId, proposalFrom } from '../deal/proposal.js'
-import { Tag, verifyByDid, signingBytes, publicKeyOf } from '../deal/signing.js'
+import { verifyByDid, signingBytes, publicKeyOf, type Signer } from '../deal/signing.js'
 import type { Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
-import { pieceProofOf, proofPayloadFrom, type SignedProof } from '../provider/proofs.js'
-import { periodOf, recordResult, serialByDeal, settle, type ProofOutcome, type Settlement } from './accounting.js'
+import { pieceProofOf, proofPayloadFrom, proofTag, type SignedProof } from '../provider/proofs.js'
+import { expireIfEnded, periodOf, recordResult, serialByDeal, type ProofOutcome, type Settlement } from './accounting.js'
 
 export const DEFAULT_CHALLENGE_TIMEOUT_MS = 30_000
 
@@ -49,6 +50,8 @@ export interface Challenge {
   dealId: CID
   seed: Uint8Array
   count: number
+  /** the same challenge signed by the client (docs/protocol.md "Proof requests"): what is sent */
+  request: SignedProofRequest
 }
 
 /** Sends a challenge to a provider and returns the decoded (unverified) answer. */
@@ -100,6 +103,8 @@ export interface AuditResult {
 export interface AuditContext {
   ledger: Ledger
   db: Database
+  /** the client's key: proof requests are signed with it */
+  signer: Signer
 }
 
 /** The deal's terms and endpoint from its `deal-proposed` entry, and its state. */
@@ -144,7 +149,7 @@ export const httpTransport: ProofTransport = async (deal, challenge, signal) => 
     res = await request(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: dagJson.encode({ seed: challenge.seed, count: challenge.count }),
+      body: dagJson.encode(challenge.request),
       signal
     })
   } catch (err) {
@@ -195,8 +200,8 @@ function answeredError (endpoint: string, status: number, body: Uint8Array): Cai
 function isUnreachable (err: unknown): boolean {
   if (!isCairnError(err)) return false
   if (err.code === 'ERR_UNREACHABLE' && err.details?.status === undefined) return true
-  // a provider shutting down or overloaded did not answer the challenge
-  return err.details?.status === 503
+  // a provider shutting down, overloaded or rate-limiting did not answer the challenge
+  return err.details?.status === 503 || err.details?.status === 429
 }
 
 function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
@@ -216,7 +221,7 @@ const PROOF_CODES: Record<string, ErrorCode> = {
  * `provider`. Returns the checked signed proof or throws a CairnError whose
  * code names the first thing wrong.
  */
-export function verifyProofAnswer (answer: unknown, expect: { dealId: CID, pieceCid: CID, provider: string, seed: Uint8Array, count: number }): SignedProof {
+export function verifyProofAnswer (answer: unknown, expect: { dealId: CID, pieceCid: CID, provider: string, seed: Uint8Array, count: number, witnessed?: boolean }): SignedProof {
   if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw new CairnError('ERR_PROOF_MALFORMED', 'a proof answer must be a signed object {payload, signer, signature}')
   const envelope = answer as Record<string, unknown>
   if (envelope.payload === undefined) throw new CairnError('ERR_PROOF_MALFORMED', 'the proof answer has no payload')
@@ -228,12 +233,12 @@ export function verifyProofAnswer (answer: unknown, expect: { dealId: CID, piece
   const signature = envelope.signature
   if (!(signature instanceof Uint8Array) || signature.length !== 64) throw new CairnError('ERR_PROOF_BAD_SIGNATURE', 'the proof signature must be 64 bytes of Ed25519')
   publicKeyOf(expect.provider, 'provider')
+  const payload = proofPayloadFrom(envelope.payload)
   let good = false
   try {
-    good = verifyByDid(expect.provider, signingBytes(Tag.proof, envelope.payload), signature)
+    good = verifyByDid(expect.provider, signingBytes(proofTag(payload), envelope.payload), signature)
   } catch {}
   if (!good) throw new CairnError('ERR_PROOF_BAD_SIGNATURE', `the proof signature does not verify for ${expect.provider}`)
-  const payload = proofPayloadFrom(envelope.payload)
   if (!payload.dealId.equals(expect.dealId)) throw new CairnError('ERR_PROOF_WRONG_DEAL', `the proof is for deal ${String(payload.dealId)}, the challenge for ${String(expect.dealId)}`)
   if (!payload.pieceCid.equals(expect.pieceCid)) throw new CairnError('ERR_PROOF_WRONG_PIECE', `the proof is for piece ${String(payload.pieceCid)}, the deal's piece is ${String(expect.pieceCid)}`)
   if (!equalBytes(payload.seed, expect.seed)) throw new CairnError('ERR_PROOF_SEED_MISMATCH', 'the proof answers another seed than the one sent: a replayed or old proof')
@@ -245,6 +250,9 @@ export function verifyProofAnswer (answer: unknown, expect: { dealId: CID, piece
   } catch (err) {
     const code = (err as { code?: string }).code
     throw new CairnError(PROOF_CODES[code ?? ''] ?? 'ERR_PROOF_MALFORMED', (err as Error).message, { cause: err })
+  }
+  if (expect.witnessed === true && payload.head === undefined) {
+    throw new CairnError('ERR_PROOF_MALFORMED', 'the proof carries no ledger head (proof/v1); proofs must be proof/v2 (docs/protocol.md "Witnessed heads")')
   }
   return { payload, signer: expect.provider, signature }
 }
@@ -271,16 +279,26 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
   const now = options.now ?? (() => Math.floor(Date.now() / 1000))
   const count = options.challenges ?? deal.proposal.challenges
   if (!Number.isSafeInteger(count) || count < 1) throw new CairnError('ERR_INVALID_ARGUMENT', `challenges must be a positive whole number, got ${count}`)
+  if (count > deal.proposal.challenges) {
+    throw new CairnError('ERR_INVALID_ARGUMENT', `${count} challenges asked; deal ${deal.id.toString()} was made for at most ${deal.proposal.challenges} per proof`)
+  }
+  if (now() >= deal.proposal.end) {
+    // past its end a deal is not challenged and no period is paid: it is marked expired instead
+    await expireIfEnded(ctx, deal, now())
+    throw new CairnError('ERR_DEAL_EXPIRED', `deal ${deal.id.toString()} ended at ${new Date(deal.proposal.end * 1000).toISOString()}; it is expired, not audited`, { details: { deal: deal.id.toString(), end: deal.proposal.end } })
+  }
   const timeoutMs = options.timeoutMs ?? DEFAULT_CHALLENGE_TIMEOUT_MS
   const retries = options.retries ?? 3
   const transport = options.transport ?? httpTransport
   const period = options.period ?? periodOf(deal.proposal, now())
   const seed = options.seed?.() ?? new Uint8Array(randomBytes(32))
   if (seed.length !== 32) throw new TypeError(`a challenge seed is 32 bytes, got ${seed.length}`)
-  const challenge: Challenge = { dealId: deal.id, seed, count }
   const started = Date.now()
   const deadline = started + timeoutMs
   const issued = await ctx.ledger.append('challenge-issued', { deal: deal.id, provider: deal.provider, period, seed, count, deadline })
+  // signed with the head that records the challenge (docs/protocol.md "Proof requests")
+  const request = signProofRequest(ctx.signer, { dealId: deal.id, seed, count, at: now(), head: { seq: issued.seq, cid: issued.cid } })
+  const challenge: Challenge = { dealId: deal.id, seed, count, request }
 
   const attempts: AuditAttempt[] = []
   const note = (a: AuditAttempt): void => { attempts.push(a); options.onAttempt?.(a) }
@@ -303,7 +321,7 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
     try {
       const answer = await transport(deal, challenge, controller.signal)
       if (controller.signal.aborted) throw new CairnError('ERR_TIMEOUT', 'the proof arrived after its deadline')
-      proof = verifyProofAnswer(answer, { dealId: deal.id, pieceCid: deal.proposal.pieceCid, provider: deal.provider, seed, count })
+      proof = verifyProofAnswer(answer, { dealId: deal.id, pieceCid: deal.proposal.pieceCid, provider: deal.provider, seed, count, witnessed: true })
       outcome = 'passed'
       note({ deal: deal.id.toString(), outcome, ms: Date.now() - t0 })
       break
@@ -347,10 +365,7 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
   if (message !== undefined) fields.message = message
   if (providerCode !== undefined) fields.providerCode = providerCode
   if (outcome === 'missed') fields.attempts = attempts.length
-  const { counts, settlement } = await serialByDeal(deal.id, async () => {
-    const { counts } = await recordResult(ctx, deal, period, outcome, fields)
-    return { counts, settlement: counts ? await settle(ctx, deal) : undefined }
-  })
+  const { counts, settlement } = await serialByDeal(deal.id, async () => await recordResult(ctx, deal, period, outcome, fields))
   const result: AuditResult = {
     deal: deal.id.toString(),
     provider: deal.provider,

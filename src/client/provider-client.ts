@@ -8,10 +8,11 @@
 import { request, type Dispatcher } from 'undici'
 import type { CID } from 'multiformats/cid'
 import { MAX_BLOCK_SIZE, verifyBlock } from '../car/index.js'
-import { CairnError, codes, type ErrorCode } from '../errors.js'
+import { CairnError, codes, isCairnError, type ErrorCode } from '../errors.js'
+import { parseHttpUrl } from '../config/values.js'
 import { verifyAcceptance, verifyDealStatus } from '../deal/acceptance.js'
 import { verifyAsk } from '../deal/ask.js'
-import type { SignedAcceptance, SignedAsk, SignedDealStatus, SignedProposal } from '../deal/interface.js'
+import type { SignedAcceptance, SignedAsk, SignedCancellation, SignedDealStatus, SignedProposal } from '../deal/interface.js'
 import { decodeSignedJson, encodeSignedJson, type Signer } from '../deal/signing.js'
 import { uploadAuthorization } from '../provider/auth.js'
 
@@ -19,11 +20,21 @@ import { uploadAuthorization } from '../provider/auth.js'
 export const CAR_ACCEPT = 'application/vnd.ipld.car; version=1; order=dfs; dups=n'
 const RAW_ACCEPT = 'application/vnd.ipld.raw'
 
+/** Largest signed message read from a provider (ask, acceptance, status): honest ones are well under 4 KiB. */
+export const MAX_MESSAGE_BYTES = 64 * 1024
+
+/** A retrieval's average rate must stay above this (judged from twice `bodyTimeoutMs` on), bytes per second. */
+export const DEFAULT_MIN_TRANSFER_RATE = 16 * 1024
+
 export interface ProviderClientOptions {
   /** time to connect and receive the response headers, ms */
   headersTimeoutMs?: number
-  /** longest silence while a body streams, ms */
+  /** longest silence while a body streams, ms (a retrieval's `--timeout`) */
   bodyTimeoutMs?: number
+  /** whole time a signed message may take to arrive, ms */
+  messageTimeoutMs?: number
+  /** bytes per second a retrieval must average, judged from twice `bodyTimeoutMs` on (ERR_TRANSFER_TOO_SLOW below) */
+  minBytesPerSecond?: number
   dispatcher?: Dispatcher
 }
 
@@ -39,12 +50,16 @@ export class ProviderClient {
   readonly url: string
   private readonly headersTimeout: number
   private readonly bodyTimeout: number
+  private readonly messageTimeout: number
+  private readonly minRate: number
   private readonly dispatcher: Dispatcher | undefined
 
   constructor (url: string, options: ProviderClientOptions = {}) {
     this.url = normaliseUrl(url)
     this.headersTimeout = options.headersTimeoutMs ?? 30_000
     this.bodyTimeout = options.bodyTimeoutMs ?? 30_000
+    this.messageTimeout = options.messageTimeoutMs ?? 30_000
+    this.minRate = options.minBytesPerSecond ?? DEFAULT_MIN_TRANSFER_RATE
     this.dispatcher = options.dispatcher
   }
 
@@ -97,6 +112,12 @@ export class ProviderClient {
     }
   }
 
+  /** Sends the client's signed cancellation; returns the provider's signed status of the deal. */
+  async cancel (signed: SignedCancellation, provider: string): Promise<SignedDealStatus> {
+    const body = await this.json('POST', `/v1/deals/${signed.payload.dealId.toString()}/cancel`, encodeSignedJson(signed), { 'content-type': 'application/json' })
+    return verifyDealStatus(decodeSignedJson(body), provider)
+  }
+
   async status (dealId: CID, provider: string): Promise<SignedDealStatus> {
     const body = await this.json('GET', `/v1/deals/${dealId.toString()}`)
     return verifyDealStatus(decodeSignedJson(body), provider)
@@ -123,7 +144,7 @@ export class ProviderClient {
     await this.expectOk(res)
     const type = String(res.headers['content-type'] ?? '')
     const param = (name: string): string => new RegExp(`;\\s*${name}=([a-z]+)`, 'i').exec(type)?.[1]?.toLowerCase() ?? 'unk'
-    return { body: res.body, order: param('order'), dups: param('dups') }
+    return { body: this.paced(res.body), order: param('order'), dups: param('dups') }
   }
 
   /**
@@ -160,17 +181,90 @@ export class ProviderClient {
     if (range !== undefined) headers.range = `bytes=${range.start}-${range.end ?? ''}`
     const res = await this.send('GET', `/piece/${pieceCid.toString()}`, undefined, headers, signal)
     await this.expectOk(res)
-    return res.body
+    return this.paced(res.body)
+  }
+
+  /**
+   * A retrieval body under an overall progress deadline: undici cuts a silence
+   * of `bodyTimeoutMs` (ERR_TIMEOUT); from twice that on the average rate must
+   * stay above `minBytesPerSecond` (ERR_TRANSFER_TOO_SLOW), so a provider
+   * trickling bytes cannot hold a `get` for ever.
+   */
+  private async * paced (body: Dispatcher.ResponseData['body']): AsyncGenerator<Uint8Array> {
+    const started = Date.now()
+    let bytes = 0
+    let last = started
+    let slow: CairnError | undefined
+    const check = (): void => {
+      const now = Date.now()
+      const elapsed = now - started
+      // silence is undici's to cut (bodyTimeout, ERR_TIMEOUT); the average is judged from twice that on
+      if (elapsed < 2 * this.bodyTimeout || this.minRate <= 0) return
+      const rate = bytes * 1000 / elapsed
+      if (rate < this.minRate) {
+        // a stalled event loop can run this check before undici's silence timer: a body that has
+        // been silent for the body timeout is still a silence, whichever timer noticed it
+        slow = now - last >= this.bodyTimeout
+          ? new CairnError('ERR_TIMEOUT', `provider ${this.url} sent nothing for ${now - last} ms (after ${bytes} bytes); the limit is ${this.bodyTimeout} ms`)
+          : new CairnError('ERR_TRANSFER_TOO_SLOW', `provider ${this.url} sent ${bytes} bytes in ${elapsed} ms (${Math.floor(rate)} bytes/s); at least ${this.minRate} bytes/s are expected`)
+        body.destroy(slow)
+      }
+    }
+    const timer = setInterval(check, Math.max(50, Math.min(1000, this.bodyTimeout / 4)))
+    timer.unref()
+    try {
+      for await (const chunk of body as AsyncIterable<Uint8Array>) {
+        bytes += chunk.length
+        last = Date.now()
+        yield chunk
+      }
+    } catch (err) {
+      throw slow ?? this.networkError(err)
+    } finally {
+      clearInterval(timer)
+      if (!body.destroyed) body.destroy()
+    }
+    if (slow !== undefined) throw slow
   }
 
   private async json (method: Dispatcher.HttpMethod, path: string, body?: Dispatcher.DispatchOptions['body'] | AsyncIterable<Uint8Array>, headers: Record<string, string> = {}, signal?: AbortSignal, headersTimeout?: number): Promise<Uint8Array> {
     const res = await this.send(method, path, body, { accept: 'application/json', ...headers }, signal, headersTimeout)
     await this.expectOk(res)
-    try {
-      return new Uint8Array(await res.body.arrayBuffer())
-    } catch (err) {
-      throw this.networkError(err)
+    return await this.readMessage(res, `${method} ${path}`)
+  }
+
+  /**
+   * A signed message's body, at most MAX_MESSAGE_BYTES and whole within
+   * `messageTimeoutMs`: a provider streaming without end gets
+   * ERR_RESPONSE_TOO_LARGE or ERR_TIMEOUT, never this process's memory.
+   */
+  private async readMessage (res: Dispatcher.ResponseData, what: string, limit = MAX_MESSAGE_BYTES): Promise<Uint8Array> {
+    const declared = Number(res.headers['content-length'])
+    if (Number.isFinite(declared) && declared > limit) {
+      res.body.destroy()
+      throw new CairnError('ERR_RESPONSE_TOO_LARGE', `provider ${this.url} answered ${what} with ${declared} bytes; a message is at most ${limit} bytes`)
     }
+    const chunks: Uint8Array[] = []
+    let size = 0
+    let late = false
+    const timer = setTimeout(() => { late = true; res.body.destroy() }, this.messageTimeout)
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        size += chunk.length
+        if (size > limit) {
+          res.body.destroy()
+          throw new CairnError('ERR_RESPONSE_TOO_LARGE', `provider ${this.url} answered ${what} with more than ${limit} bytes; a message is at most ${limit} bytes`)
+        }
+        chunks.push(chunk)
+      }
+    } catch (err) {
+      if (late) throw new CairnError('ERR_TIMEOUT', `provider ${this.url} took more than ${this.messageTimeout} ms to send its answer to ${what} (${size} bytes came)`)
+      throw this.networkError(err)
+    } finally {
+      clearTimeout(timer)
+    }
+    if (late) throw new CairnError('ERR_TIMEOUT', `provider ${this.url} took more than ${this.messageTimeout} ms to send its answer to ${what}`)
+    return new Uint8Array(Buffer.concat(chunks))
   }
 
   private async send (method: Dispatcher.HttpMethod, path: string, body: Dispatcher.DispatchOptions['body'] | AsyncIterable<Uint8Array> | undefined, headers: Record<string, string>, signal?: AbortSignal, headersTimeout = this.headersTimeout): Promise<Dispatcher.ResponseData> {
@@ -189,13 +283,15 @@ export class ProviderClient {
     }
   }
 
-  /** Turns a non-2xx answer into the provider's coded error. */
+  /** Turns a non-2xx answer into the provider's coded error (its body read up to a message's size). */
   private async expectOk (res: Dispatcher.ResponseData): Promise<void> {
     if (res.statusCode >= 200 && res.statusCode < 300) return
     let text = ''
     try {
-      text = await res.body.text()
-    } catch {}
+      text = new TextDecoder().decode(await this.readMessage(res, `a request (HTTP ${res.statusCode})`))
+    } catch (err) {
+      if (isCairnError(err) && err.code === 'ERR_RESPONSE_TOO_LARGE') throw err
+    }
     throw providerError(this.url, res.statusCode, text)
   }
 
@@ -232,14 +328,5 @@ export function providerError (url: string, status: number, text: string): Cairn
 
 /** An http(s) base URL without a trailing slash, or ERR_INVALID_ARGUMENT. */
 export function normaliseUrl (value: string): string {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new CairnError('ERR_INVALID_ARGUMENT', `expected a provider URL such as http://127.0.0.1:7470, got ${JSON.stringify(value)}`)
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new CairnError('ERR_INVALID_ARGUMENT', `a provider URL must be http or https, got ${JSON.stringify(value)}`)
-  }
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`
+  return parseHttpUrl(value, 'a provider URL')
 }

@@ -19,8 +19,7 @@
 import { createReadStream, createWriteStream } from 'node:fs'
 import { copyFile, open, rename, rm, stat } from 'node:fs/promises'
 import { once } from 'node:events'
-import { randomBytes } from 'node:crypto'
-import { basename, dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { CairnError, fromSystemError, isCairnError } from '../errors.js'
 import { DagVerifier, encodeFramePrefix, encodeHeader, openCarFile, readCar, readCarHeader, type CarBlock } from '../car/index.js'
@@ -34,8 +33,9 @@ import { isEncryptedDirectory, peekEncrypted } from '../crypto/layout.js'
 import { storedPath } from '../crypto/tree.js'
 import { decrypterOf, unpackCar, type DecryptingUnpackResult, type UnpackOptions } from '../crypto/unpack.js'
 import { checkOutput, unpackStream, UnpackOutputError } from '../unixfs/unpack-stream.js'
+import { release, tempName, tempPathFor, track } from '../fs/temp.js'
 import { AddressBook } from './address-book.js'
-import { ProviderClient } from './provider-client.js'
+import { ProviderClient, type ProviderClientOptions } from './provider-client.js'
 
 export interface Target {
   root: CID
@@ -72,6 +72,8 @@ export interface Source {
   location: string
   /** why this source was chosen */
   reason: 'repo' | 'deal' | 'named' | 'router'
+  /** bytes of the whole DAG's CAR, when a deal recorded it (progress shows a total) */
+  size?: number
 }
 
 /** Where the DAG of `root` can be had, in the order to try them. */
@@ -98,7 +100,12 @@ export async function sourcesFor (repo: Repo | undefined, ledger: Ledger | undef
       const endpoint = known?.url ?? entry.fields.endpoint
       if (typeof endpoint !== 'string' || seen.has(endpoint)) continue
       seen.add(endpoint)
-      sources.push({ kind: 'provider', location: endpoint, reason: 'deal' })
+      let size: number | undefined
+      for await (const proposed of ledger.log({ deal: entry.fields.deal as CID, kind: 'deal-proposed', limit: 1 })) {
+        const n = proposed.fields.payloadSize
+        if (typeof n === 'bigint' || typeof n === 'number') size = Number(n)
+      }
+      sources.push({ kind: 'provider', location: endpoint, reason: 'deal', ...(size === undefined ? {} : { size }) })
     }
   }
   for (const url of named) {
@@ -111,7 +118,8 @@ export async function sourcesFor (repo: Repo | undefined, ledger: Ledger | undef
 }
 
 export interface FetchEvents {
-  onBytes?: (source: Source, bytes: number) => void
+  /** `total`: the whole CAR's size, when known and the whole DAG is fetched */
+  onBytes?: (source: Source, bytes: number, total?: number) => void
   /** a source failed; `next` is the source tried next, if any */
   onFailover?: (source: Source, err: CairnError, next?: Source) => void
 }
@@ -228,6 +236,8 @@ async function fetchAndUnpack (client: ProviderClient, root: CID, output: string
 }
 
 export interface GetOptions {
+  /** how providers are read: `bodyTimeoutMs` (no byte for that long) and the rate floor (src/client/provider-client.ts) */
+  client?: ProviderClientOptions
   /** write the file or directory here */
   output?: string
   /** or write the verified CAR here */
@@ -292,9 +302,10 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
       if (source.kind === 'local') {
         car = source.location
       } else {
-        car = join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`)
-        const client = new ProviderClient(source.location)
-        const onBytes = (n: number): void => events.onBytes?.(source, n)
+        car = track(join(repo.tmpDir, tempName('get', '.car')))
+        const client = new ProviderClient(source.location, options.client)
+        const total = target.path.length === 0 ? source.size : undefined
+        const onBytes = (n: number): void => events.onBytes?.(source, n, total)
         if (streaming) {
           const got = await fetchAndUnpack(client, target.root, output, car, options, onBytes)
           if ('unpacked' in got) {
@@ -334,7 +345,7 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
       lastError = err
       events.onFailover?.(source, err, next)
     } finally {
-      if (spooled) await rm(car, { force: true })
+      if (spooled) { await rm(car, { force: true }); release(car) }
     }
   }
   throw lastError as CairnError
@@ -348,7 +359,7 @@ async function write (repo: Pick<Repo, 'tmpDir'>, car: string, target: Target, o
   try {
     if (target.path.length > 0) {
       cid = await resolvePath(car, target, options, stored)
-      rewritten = join(repo.tmpDir, `get-${randomBytes(8).toString('hex')}.car`)
+      rewritten = track(join(repo.tmpDir, tempName('get', '.car')))
       await rerootCar(car, cid, rewritten)
       source = rewritten
     }
@@ -369,7 +380,7 @@ async function write (repo: Pick<Repo, 'tmpDir'>, car: string, target: Target, o
     const unpacked = await unpackCar(source, output, { force: options.force, decrypt: options.decrypt, decrypter: options.decrypter })
     return { root, path: target.path.join('/'), cid: cid.toString(), output, car: false, unpacked }
   } finally {
-    if (rewritten !== undefined) await rm(rewritten, { force: true })
+    if (rewritten !== undefined) { await rm(rewritten, { force: true }); release(rewritten) }
   }
 }
 
@@ -383,17 +394,21 @@ async function moveNew (from: string, dest: string, force: boolean): Promise<voi
     // claim the name first so an existing file is never replaced
     const handle = await open(dest, 'wx').catch(err => { throw copyError(err, dest) })
     await handle.close()
+    // an empty placeholder until the rename: not to be left behind by an interrupted run
+    track(dest)
   }
   try {
     await rename(from, dest)
+    release(dest)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') {
       if (!force) await rm(dest, { force: true })
       throw fromSystemError(err, dest)
     }
-    const tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.tmp`)
+    const tmp = tempPathFor(dest)
     await copyFile(from, tmp)
     await rename(tmp, dest)
+    release(tmp)
   }
 }
 

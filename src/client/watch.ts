@@ -11,7 +11,7 @@
  * no proof was asked, so nothing is paid and nothing is slashed.
  */
 import { CairnError } from '../errors.js'
-import { auditState, periodCount, periodOf, serialByDeal, settle } from './accounting.js'
+import { auditState, expireIfEnded, periodCount, periodOf, serialByDeal, settle } from './accounting.js'
 import { activeDeals, auditDeal, type AuditContext, type AuditDeal, type AuditOptions, type AuditResult } from './audit.js'
 
 export interface WatchOptions extends AuditOptions {
@@ -114,10 +114,11 @@ export async function watch (ctx: AuditContext, options: WatchOptions = {}): Pro
       const p = deal.proposal
       const t = Math.floor(now / 1000)
       if (t >= p.end) {
-        await ctx.ledger.append('deal-expired', { deal: deal.id, provider: deal.provider, end: p.end })
-        summary.expired++
+        if (await expireIfEnded(ctx, deal, t)) {
+          summary.expired++
+          options.onExpired?.(key)
+        }
         finished.add(key)
-        options.onExpired?.(key)
         continue
       }
       const period = periodOf(p, t)

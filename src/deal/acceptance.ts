@@ -2,30 +2,40 @@
 import type { Acceptance, DealStatus, SignedAcceptance, SignedDealStatus } from './interface.js'
 import { sign, Tag, verifySigned, type Signed, type Signer } from './signing.js'
 import { DEAL_STATES } from './state.js'
-import { cid, did, oneOf, record, uint } from './validate.js'
+import { cid, did, ledgerHead, oneOf, record, uint } from './validate.js'
 import { parseDealId } from './proposal.js'
 
 export function acceptanceFrom (value: unknown): Acceptance {
-  const m = record(value, 'acceptance', ['dealId', 'client', 'provider', 'pieceCid', 'acceptedAt'])
-  return {
+  const m = record(value, 'acceptance', ['dealId', 'client', 'provider', 'pieceCid', 'acceptedAt'], ['uploadBy', 'head'])
+  const acceptance: Acceptance = {
     dealId: parseDealId(m.dealId, 'acceptance.dealId'),
     client: did(m.client, 'acceptance.client'),
     provider: did(m.provider, 'acceptance.provider'),
     pieceCid: cid(m.pieceCid, 'acceptance.pieceCid'),
     acceptedAt: uint(m.acceptedAt, 'acceptance.acceptedAt')
   }
+  // v2: both or neither
+  if (m.head !== undefined || m.uploadBy !== undefined) {
+    acceptance.uploadBy = uint(m.uploadBy, 'acceptance.uploadBy')
+    acceptance.head = ledgerHead(m.head, 'acceptance.head')
+  }
+  return acceptance
+}
+
+function acceptanceTag (a: Acceptance): typeof Tag.acceptance | typeof Tag.acceptanceV2 {
+  return a.head === undefined ? Tag.acceptance : Tag.acceptanceV2
 }
 
 export function signAcceptance (signer: Signer, acceptance: Acceptance): SignedAcceptance {
   const checked = acceptanceFrom(acceptance)
   if (checked.provider !== signer.did) throw new TypeError(`an acceptance by ${checked.provider} cannot be signed by ${signer.did}`)
-  return sign(signer, Tag.acceptance, checked)
+  return sign(signer, acceptanceTag(checked), checked)
 }
 
 /** Validates an acceptance signed by `provider` (the one the proposal named). */
 export function verifyAcceptance (envelope: Signed<unknown>, provider: string): SignedAcceptance {
   const payload = acceptanceFrom(envelope.payload)
-  return verifySigned(Tag.acceptance, { payload, signer: envelope.signer, signature: envelope.signature }, provider)
+  return verifySigned(acceptanceTag(payload), { payload, signer: envelope.signer, signature: envelope.signature }, provider)
 }
 
 export function dealStatusFrom (value: unknown): DealStatus {

@@ -5,6 +5,18 @@
 import type { CID } from 'multiformats/cid'
 import type { Signed } from './signing.js'
 
+/**
+ * A node's ledger head: the seq and CID of its newest entry. Every signed
+ * message between client and provider (proposal, acceptance, proof request,
+ * proof, cancellation) carries its sender's, so that the receiver can later
+ * check the sender's ledger still holds that entry (docs/protocol.md
+ * "Witnessed heads"). `null`: the sender's ledger was empty.
+ */
+export interface LedgerHead {
+  seq: number
+  cid: CID
+}
+
 /** A provider's signed offer: its terms for any deal it will take now. */
 export interface Ask {
   provider: string
@@ -44,6 +56,8 @@ export interface Proposal {
   provingPeriod: number
   challenges: number
   nonce: bigint
+  /** the client's ledger head when it signed (deal-proposal/v2); absent in v1 proposals */
+  head?: LedgerHead | null
 }
 
 /** The provider's signed answer that it takes the deal. */
@@ -53,6 +67,30 @@ export interface Acceptance {
   provider: string
   pieceCid: CID
   acceptedAt: number
+  /** unix seconds: the upload must be complete by then or the deal expires (deal-acceptance/v2) */
+  uploadBy?: number
+  /** the provider's ledger head once the deal is recorded (deal-acceptance/v2) */
+  head?: LedgerHead | null
+}
+
+/** A client's signed request for a proof of its deal's piece (proof-request/v1). */
+export interface ProofRequest {
+  dealId: CID
+  /** 32 fresh random bytes */
+  seed: Uint8Array
+  /** leaves challenged: at most the deal's own `challenges` */
+  count: number
+  /** unix seconds when the request was signed */
+  at: number
+  head: LedgerHead | null
+}
+
+/** A client's signed cancellation of a deal not yet active (deal-cancel/v1). */
+export interface Cancellation {
+  dealId: CID
+  /** unix seconds */
+  at: number
+  head: LedgerHead | null
 }
 
 export type DealState = 'proposed' | 'accepted' | 'transferring' | 'active' | 'expired' | 'terminated' | 'rejected' | 'failed'
@@ -69,3 +107,5 @@ export type SignedAsk = Signed<Ask>
 export type SignedProposal = Signed<Proposal>
 export type SignedAcceptance = Signed<Acceptance>
 export type SignedDealStatus = Signed<DealStatus>
+export type SignedProofRequest = Signed<ProofRequest>
+export type SignedCancellation = Signed<Cancellation>

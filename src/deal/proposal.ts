@@ -12,7 +12,7 @@ import { CairnError } from '../errors.js'
 import type { Proposal, SignedProposal } from './interface.js'
 import { pieceCidInfo } from './piece-cid.js'
 import { sign, Tag, verifySigned, type Signed, type Signer } from './signing.js'
-import { cid, did, record, text, u64, uint } from './validate.js'
+import { cid, did, ledgerHead, record, text, u64, uint } from './validate.js'
 
 const FIELDS = ['pieceCid', 'pieceSize', 'payloadCid', 'payloadSize', 'client', 'provider', 'label', 'start', 'end', 'pricePerGiBDay', 'providerCollateral', 'clientCollateral', 'provingPeriod', 'challenges', 'nonce'] as const
 
@@ -22,7 +22,7 @@ const FIELDS = ['pieceCid', 'pieceSize', 'payloadCid', 'payloadSize', 'client', 
  * so that each refusal carries its own code.
  */
 export function proposalFrom (value: unknown): Proposal {
-  const m = record(value, 'proposal', FIELDS)
+  const m = record(value, 'proposal', FIELDS, ['head'])
   const proposal: Proposal = {
     pieceCid: cid(m.pieceCid, 'proposal.pieceCid'),
     pieceSize: u64(m.pieceSize, 'proposal.pieceSize'),
@@ -40,6 +40,7 @@ export function proposalFrom (value: unknown): Proposal {
     challenges: uint(m.challenges, 'proposal.challenges', 1),
     nonce: u64(m.nonce, 'proposal.nonce')
   }
+  if (m.head !== undefined) proposal.head = ledgerHead(m.head, 'proposal.head')
   pieceCidInfo(proposal.pieceCid, 'proposal.pieceCid')
   if (proposal.end <= proposal.start) {
     throw new CairnError('ERR_INVALID_MESSAGE', `proposal: end ${proposal.end} must be after start ${proposal.start} (unix seconds)`)
@@ -50,13 +51,18 @@ export function proposalFrom (value: unknown): Proposal {
 export function signProposal (signer: Signer, proposal: Proposal): SignedProposal {
   const checked = proposalFrom(proposal)
   if (checked.client !== signer.did) throw new TypeError(`a proposal from ${checked.client} cannot be signed by ${signer.did}`)
-  return sign(signer, Tag.proposal, checked)
+  return sign(signer, proposalTag(checked), checked)
+}
+
+/** v2 carries the client's ledger head; a v1 proposal (recorded before heads were witnessed) has none. */
+function proposalTag (p: Proposal): typeof Tag.proposal | typeof Tag.proposalV2 {
+  return p.head === undefined ? Tag.proposal : Tag.proposalV2
 }
 
 /** Validates an envelope's payload as a proposal signed by its own client. */
 export function verifyProposal (envelope: Signed<unknown>): SignedProposal {
   const payload = proposalFrom(envelope.payload)
-  return verifySigned(Tag.proposal, { payload, signer: envelope.signer, signature: envelope.signature }, payload.client)
+  return verifySigned(proposalTag(payload), { payload, signer: envelope.signer, signature: envelope.signature }, payload.client)
 }
 
 /** The deal id: CID (dag-cbor, sha2-256) of DAG-CBOR({payload, signer, signature}). */

@@ -18,6 +18,12 @@ export const MAX_LABEL_BYTES = 256
 export const DEFAULT_CLOCK_SKEW = 60
 /** SPEC §5: a failed or missed period costs the provider twice the period's price. */
 export const FAULT_FEE_MULTIPLIER = 2n
+/**
+ * A deal's whole price (and each collateral) must stay below this many base
+ * units, so that every payment, fault fee and collateral the ledger records
+ * for it fits a 64-bit integer (DAG-CBOR's) with room to spare.
+ */
+export const MAX_DEAL_AMOUNT = 1n << 62n
 
 /** What the rules need to know about the provider beyond its ask. */
 export interface ProviderState {
@@ -33,6 +39,8 @@ export interface CheckOptions {
   /** unix seconds; defaults to the clock */
   now?: number
   clockSkew?: number
+  /** how far ahead a start may lie, seconds (the provider's --max-start-delay); unbounded when unset */
+  maxStartDelay?: number
 }
 
 export interface CheckedProposal {
@@ -54,6 +62,9 @@ export async function checkProposal (envelope: Signed<unknown>, ask: Ask, state:
   const signed = verifyProposal(envelope)
   const p = signed.payload
   checkTerms(p, ask, now, skew)
+  if (options.maxStartDelay !== undefined && p.start > now + options.maxStartDelay) {
+    throw refuse('ERR_START_TOO_LATE', `deal starts at ${p.start}, ${p.start - now} s from now; provider takes starts at most ${options.maxStartDelay} s ahead`, { start: p.start, max: options.maxStartDelay })
+  }
   if (p.pieceSize > state.freeCapacity) {
     throw refuse('ERR_INSUFFICIENT_CAPACITY', `piece needs ${p.pieceSize} bytes, provider has ${state.freeCapacity} bytes free`, { needed: p.pieceSize, free: state.freeCapacity })
   }
@@ -108,6 +119,7 @@ export function checkTerms (p: Proposal, ask: Ask, now: number, clockSkew = DEFA
   if (p.pricePerGiBDay < ask.pricePerGiBDay) {
     throw refuse('ERR_PRICE_TOO_LOW', `offered ${p.pricePerGiBDay} per GiB per day, provider asks at least ${ask.pricePerGiBDay}`, { offered: p.pricePerGiBDay, min: ask.pricePerGiBDay })
   }
+  checkAmounts(p)
   const collateral = requiredCollateral(ask.collateralPerGiB, p.pieceSize)
   if (p.providerCollateral < collateral) {
     throw refuse('ERR_COLLATERAL_TOO_LOW', `provider collateral is ${p.providerCollateral}, the ask's ${ask.collateralPerGiB} per GiB makes ${collateral} for ${p.pieceSize} bytes`, { offered: p.providerCollateral, expected: collateral })
@@ -120,6 +132,21 @@ export function checkTerms (p: Proposal, ask: Ask, now: number, clockSkew = DEFA
   }
   if (p.challenges > ask.challenges) {
     throw refuse('ERR_TOO_MANY_CHALLENGES', `${p.challenges} challenges per proof asked, provider answers at most ${ask.challenges}`, { offered: p.challenges, max: ask.challenges })
+  }
+}
+
+/**
+ * Price × size × duration, and the collaterals, within MAX_DEAL_AMOUNT
+ * (ERR_AMOUNT_TOO_LARGE): both sides check before a deal is made, so no
+ * payment or fee of it can overflow later.
+ */
+export function checkAmounts (p: Pick<Proposal, 'pricePerGiBDay' | 'pieceSize' | 'start' | 'end' | 'providerCollateral' | 'clientCollateral'>): void {
+  const total = dealPrice(p)
+  if (total >= MAX_DEAL_AMOUNT) {
+    throw refuse('ERR_AMOUNT_TOO_LARGE', `the deal would cost ${total} base units (${p.pricePerGiBDay} per GiB per day for ${p.pieceSize} bytes over ${p.end - p.start} s); less than ${MAX_DEAL_AMOUNT} is allowed`, { offered: total, max: MAX_DEAL_AMOUNT })
+  }
+  for (const key of ['providerCollateral', 'clientCollateral'] as const) {
+    if (p[key] >= MAX_DEAL_AMOUNT) throw refuse('ERR_AMOUNT_TOO_LARGE', `${key} is ${p[key]} base units; less than ${MAX_DEAL_AMOUNT} is allowed`, { offered: p[key], max: MAX_DEAL_AMOUNT })
   }
 }
 

@@ -17,9 +17,15 @@ import { didFromPublicKey, publicKeyFromDid } from '../repo/identity.js'
 export const Tag = {
   ask: 'cairn/ask/v1\n',
   proposal: 'cairn/deal-proposal/v1\n',
+  // v2 of the proposal, acceptance and proof: v1 plus the sender's ledger head (docs/protocol.md "Witnessed heads")
+  proposalV2: 'cairn/deal-proposal/v2\n',
   acceptance: 'cairn/deal-acceptance/v1\n',
+  acceptanceV2: 'cairn/deal-acceptance/v2\n',
   status: 'cairn/deal-status/v1\n',
   proof: 'cairn/proof/v1\n',
+  proofV2: 'cairn/proof/v2\n',
+  proofRequest: 'cairn/proof-request/v1\n',
+  cancel: 'cairn/deal-cancel/v1\n',
   upload: 'cairn/upload/v1\n',
   ledgerEntry: 'cairn/ledger-entry/v1\n',
   advertisement: 'cairn/advertisement/v1\n'

@@ -5,6 +5,9 @@
  * aborted upload returns a deal to accepted so the client may retry; a
  * provider-side upload that verifies and stores in one step goes straight from
  * accepted to active. Three consecutive faults fail an active deal (SPEC §5).
+ * A deal that is accepted but not uploaded before its upload deadline expires
+ * (its reservation is freed), and a client may cancel a deal before it is
+ * active (terminated), even one whose proposal may never have arrived.
  */
 import type { DealState } from './interface.js'
 
@@ -16,9 +19,9 @@ export const DEAL_STATES: readonly DealState[] = ['proposed', 'accepted', 'trans
 export const INITIAL_STATES: readonly DealState[] = ['proposed', 'accepted', 'rejected']
 
 export const TRANSITIONS: Readonly<Record<DealState, readonly DealState[]>> = {
-  proposed: ['accepted', 'rejected', 'failed'],
-  accepted: ['transferring', 'active', 'failed', 'terminated'],
-  transferring: ['active', 'accepted', 'failed', 'terminated'],
+  proposed: ['accepted', 'rejected', 'failed', 'terminated'],
+  accepted: ['transferring', 'active', 'expired', 'failed', 'terminated'],
+  transferring: ['active', 'accepted', 'expired', 'failed', 'terminated'],
   active: ['expired', 'terminated', 'failed'],
   expired: [],
   terminated: [],

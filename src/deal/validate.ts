@@ -103,3 +103,10 @@ export function oneOf<T extends string> (value: unknown, label: string, choices:
   if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) throw invalid(label, `one of ${choices.join(', ')}`, value)
   return value as T
 }
+
+/** A ledger head `{seq, cid}` (seq ≥ 1), or null for an empty ledger. */
+export function ledgerHead (value: unknown, label: string): { seq: number, cid: CID } | null {
+  if (value === null) return null
+  const m = record(value, label, ['seq', 'cid'])
+  return { seq: uint(m.seq, `${label}.seq`, 1), cid: cid(m.cid, `${label}.cid`) }
+}

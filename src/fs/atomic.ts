@@ -4,13 +4,11 @@
  * fsync'd so the rename itself is durable.
  */
 import { open, rename, rm, mkdir } from 'node:fs/promises'
-import { dirname, join, basename } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { dirname } from 'node:path'
 import { fromSystemError } from '../errors.js'
+import { release, tempPathFor } from './temp.js'
 
-export function tempPathFor (target: string): string {
-  return join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
-}
+export { tempPathFor } from './temp.js'
 
 export async function fsyncDir (dir: string): Promise<void> {
   const handle = await open(dir, 'r')
@@ -33,12 +31,15 @@ export async function writeFileAtomic (target: string, data: Uint8Array | string
   } catch (err) {
     await rm(temp, { force: true })
     throw fromSystemError(err, target)
+  } finally {
+    release(temp)
   }
 }
 
 /** Moves a complete, fsync'd temporary file into place durably. */
 export async function commitFile (temp: string, target: string): Promise<void> {
   await rename(temp, target)
+  release(temp)
   await fsyncDir(dirname(target))
 }
 
@@ -52,9 +53,11 @@ export async function replaceTree (temp: string, target: string, exists: boolean
     const old = `${temp}.old`
     await rename(target, old)
     await rename(temp, target)
+    release(temp)
     await rm(old, { recursive: true, force: true })
   } else {
     await rename(temp, target)
+    release(temp)
   }
   await fsyncDir(dirname(target))
 }

@@ -16,6 +16,7 @@ import { ENTRY_KINDS, type EntryFields, type EntryKind, type LedgerEntry } from 
 const DAG_CBOR = 0x71
 const SHA2_256 = 0x12
 const RESERVED = new Set(['seq', 'prev', 'at', 'kind'])
+const U64_MAX = (1n << 64n) - 1n
 
 export function sha256 (bytes: Uint8Array): Uint8Array {
   const d = createHash('sha256').update(bytes).digest()
@@ -47,6 +48,8 @@ export function checkFields (kind: EntryKind, fields: EntryFields): void {
 function checkValue (value: unknown, path: string): void {
   if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new TypeError(`ledger entry field ${path} is ${value}; only integers are allowed (use bigint for amounts)`)
   if (value === undefined) throw new TypeError(`ledger entry field ${path} is undefined`)
+  // DAG-CBOR integers are 64-bit: a larger one would be written but could never be read back
+  if (typeof value === 'bigint' && (value > U64_MAX || value < -U64_MAX - 1n)) throw new TypeError(`ledger entry field ${path} is ${value}, outside the 64-bit integers DAG-CBOR holds`)
   if (Array.isArray(value)) value.forEach((v, i) => checkValue(v, `${path}[${i}]`))
   else if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array) && CID.asCID(value) === null) {
     for (const [k, v] of Object.entries(value)) checkValue(v, `${path}.${k}`)

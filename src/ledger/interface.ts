@@ -21,7 +21,9 @@ export const ENTRY_KINDS = [
   'deal-expired',
   'deal-terminated',
   'deal-failed',
-  'deal-repaired'
+  'deal-repaired',
+  // the provider's record of a client-signed proof request it answered (docs/protocol.md)
+  'proof-answered'
 ] as const
 
 export type EntryKind = typeof ENTRY_KINDS[number]
@@ -34,6 +36,8 @@ export type EntryKind = typeof ENTRY_KINDS[number]
  *   provider: did       proof-* and challenge-issued (per-provider counters); deal-proposed/accepted
  *   client: did, nonce  deal-proposed/accepted (replay index), pieceCid, payloadCid, pieceSize
  *   from, to: did, amount: bigint   payment-accrued (payer → payee), collateral-slashed (provider → beneficiary)
+ *   payloadSize, start, end, uploadBy, challenges   deal-accepted on a provider (the deal's terms its scheduler reads)
+ *   any field holding a signed message {payload: {head, …}, signer, signature} of another node: a witnessed head
  */
 export type EntryFields = Record<string, unknown>
 
@@ -70,6 +74,13 @@ export interface DealRecord {
   pieceCid?: CID
   payloadCid?: CID
   pieceSize?: bigint
+  payloadSize?: bigint
+  /** unix seconds: the deal's start and end, and the provider's upload deadline (provider side) */
+  start?: number
+  end?: number
+  uploadBy?: number
+  /** the deal's challenges per proof */
+  challenges?: number
   passed: number
   failed: number
   missed: number
@@ -99,6 +110,40 @@ export interface Balance {
   outstanding: bigint
 }
 
+/** The node's totals as a provider, kept as an index in the same batch as each entry (O(1) to read). */
+export interface LedgerStats {
+  /** deals this node provides, by state */
+  deals: Partial<Record<DealState, number>>
+  /** padded bytes of deals accepted but not yet stored */
+  reserved: bigint
+  /** padded bytes of active deals */
+  used: bigint
+  /** payload (CAR) bytes of active deals */
+  stored: bigint
+  /** payments accrued to this node, base units */
+  earned: bigint
+  /** proof requests answered */
+  proofsAnswered: number
+}
+
+/** A counterparty's ledger head seen in a signed message, and where it was recorded. */
+export interface WitnessedHead {
+  did: string
+  seq: number
+  cid: CID
+  /** seq of this node's entry that holds the message */
+  entry: number
+  /** entry kind and field of the message, e.g. `deal-accepted.acceptance` */
+  via: string
+}
+
+/** One entry of an atomic multi-entry append. */
+export interface AppendItem {
+  kind: EntryKind
+  fields: EntryFields
+  extra?: Iterable<ExtraOp>
+}
+
 export interface LogOptions {
   deal?: CID | string
   kind?: EntryKind
@@ -119,6 +164,8 @@ export interface VerifyOptions {
 
 export interface VerifyReport {
   entries: number
+  /** index entries re-derived from the chain and found equal to the stored ones */
+  indexed?: number
   head: { seq: number, cid: CID } | null
 }
 
@@ -131,6 +178,8 @@ export interface Ledger {
    * in time slices, and an error thrown while reading it fails this entry alone.
    */
   append (kind: EntryKind, fields: EntryFields, extra?: Iterable<ExtraOp>): Promise<LedgerEntry>
+  /** Appends several entries in one batch: all of them commit, or none (e.g. a proof with its payment). */
+  appendAll (items: readonly AppendItem[]): Promise<LedgerEntry[]>
   head (): { seq: number, cid: CID } | null
   get (seq: number): Promise<LedgerEntry | undefined>
   /** Newest first. */
@@ -143,4 +192,12 @@ export interface Ledger {
   deal (id: CID | string): Promise<DealRecord | undefined>
   counters (provider: string): Promise<ProviderCounters>
   nonceUsed (client: string, nonce: bigint): Promise<boolean>
+  /** The node's provider totals (O(1)). */
+  stats (): Promise<LedgerStats>
+  /** Deals of this provider due by `until` (unix seconds: upload deadlines and ends), earliest first, at most `limit`. */
+  due (until: number, limit: number): Promise<Array<{ at: number, deal: string }>>
+  /** Active deals of this provider holding `pieceCid`. */
+  holders (pieceCid: string): Promise<string[]>
+  /** Counterparties' heads seen in signed messages (all, or one did's), oldest seq first. */
+  witnessed (did?: string): AsyncIterable<WitnessedHead>
 }

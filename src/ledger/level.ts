@@ -1,14 +1,18 @@
 /**
  * The ledger on the repo's LevelDB. Entries live in sublevel `ledger/entries`
- * keyed by seq; the indexes derived from them (deal records, per-deal entry
- * list, balances, provider counters, nonces) live beside them, and each entry
- * commits together with every index it changes and the caller's extra writes
- * in one `batch(…, {sync: true})` (SPEC §5): LevelDB applies a batch whole or
- * not at all, so a crash leaves the ledger at an entry boundary.
+ * keyed by seq; the indexes derived from them (src/ledger/indexes.ts: deal
+ * records, per-deal entry list, balances, provider counters, nonces, the
+ * provider's totals and schedule, piece holders, witnessed heads, the head)
+ * live beside them, and each entry commits together with every index it
+ * changes and the caller's extra writes in one `batch(…, {sync: true})`
+ * (SPEC §5): LevelDB applies a batch whole or not at all, so a crash leaves
+ * the ledger at an entry boundary.
  *
  * Appends are serialised through one queue, so seq and prev stay consistent
  * under concurrency, and every append waiting while a batch is being synced
- * joins the next one (group commit): one fsync for many entries.
+ * joins the next one (group commit): one fsync for many entries. A ledger
+ * whose indexes were written by another index version is re-indexed from its
+ * chain when opened.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import * as dagJson from '@ipld/dag-json'
@@ -21,8 +25,14 @@ import { parseDealId } from '../deal/proposal.js'
 import { verifyByDid, concatTag, Tag, type Signer } from '../deal/signing.js'
 import type { Database } from '../repo/repo.js'
 import { buildEntry, checkFields, decodeRecord, MalformedRecord, recordCid, seqKey, sha256 } from './entry.js'
-import { balanceFrom, counterpartyOf, dealOf, nextBalance, nextCounters, nextDeal, zeroCounters } from './indexes.js'
-import type { Balance, DealRecord, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry, LogOptions, ProviderCounters, VerifyOptions, VerifyReport } from './interface.js'
+import {
+  balanceFrom, dealRecordFrom, deriveWrites, HEAD_KEY, INDEX_SPACES, INDEX_VERSION, isValueless, nonceKey, readsOf, secondsKey, STATS_KEY,
+  statsFrom, storedIndexValue, VALUELESS, VERSION_KEY, zeroCounters, type IndexSpace, type IndexValues, type IndexWrite
+} from './indexes.js'
+import type {
+  AppendItem, Balance, DealRecord, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry, LedgerStats, LogOptions, ProviderCounters,
+  VerifyOptions, VerifyReport, WitnessedHead
+} from './interface.js'
 
 function sublevel (db: Database, name: string) {
   return db.sublevel<string, Uint8Array>(['ledger', name], { valueEncoding: 'view' })
@@ -34,10 +44,8 @@ type BatchOp = AbstractBatchOperation<Database, string, Uint8Array>
 const MAX_GROUP = 512
 
 interface Pending {
-  kind: EntryKind
-  fields: EntryFields
-  extra: Iterable<ExtraOp>
-  resolve: (entry: LedgerEntry) => void
+  items: readonly AppendItem[]
+  resolve: (entries: LedgerEntry[]) => void
   reject: (err: unknown) => void
 }
 
@@ -46,27 +54,57 @@ export interface LevelLedgerOptions {
   now?: () => number
 }
 
+/** An index value as stored. */
+export function encodeIndexValue (space: IndexSpace, value: unknown): Uint8Array {
+  return isValueless(space) ? VALUELESS : dagCbor.encode(storedIndexValue(space, value))
+}
+
+/** The index values read to derive an entry's writes, through `read`. */
+async function valuesFor (entry: LedgerEntry, self: string, read: (space: IndexSpace, key: string) => unknown): Promise<IndexValues> {
+  const reads = readsOf(entry, self)
+  const deal = reads.deal === undefined ? undefined : await read('deals', reads.deal)
+  const counters = reads.provider === undefined ? undefined : await read('providers', reads.provider)
+  const balance = reads.counterparty === undefined ? undefined : await read('balances', reads.counterparty)
+  return {
+    deal: deal === undefined ? undefined : dealRecordFrom(deal),
+    counters: counters as ProviderCounters | undefined,
+    balance: balance === undefined ? undefined : balanceFrom(balance as Balance),
+    stats: statsFrom(await read('stats', STATS_KEY))
+  }
+}
+
+/**
+ * The indexes of a chain, derived by replaying it entry by entry in memory
+ * with the same pure functions an append uses (re-indexing, `verify`).
+ */
+class IndexReplay {
+  readonly spaces = new Map<IndexSpace, Map<string, unknown>>(INDEX_SPACES.map(s => [s, new Map()]))
+  constructor (private readonly self: string) {}
+
+  async apply (entry: LedgerEntry): Promise<void> {
+    const values = await valuesFor(entry, this.self, (space, key) => this.spaces.get(space)?.get(key))
+    for (const w of deriveWrites(entry, values, this.self)) {
+      const space = this.spaces.get(w.space) as Map<string, unknown>
+      if ('del' in w) space.delete(w.key)
+      else space.set(w.key, w.value)
+    }
+  }
+}
+
 export class LevelLedger implements Ledger {
   private readonly entries: Sub
-  private readonly byDeal: Sub
-  private readonly deals: Sub
-  private readonly balances: Sub
-  private readonly providers: Sub
-  private readonly nonces: Sub
+  private readonly indexes: Record<IndexSpace, Sub>
   private headSeq = 0
   private headCid: CID | null = null
+  /** the stats index as last committed: read by every entry and by every ask, so kept in memory */
+  private statsValue: unknown
   private pending: Pending[] = []
   private flushing: Promise<void> | undefined
   private readonly now: () => number
 
   private constructor (readonly db: Database, private readonly signer: Signer, options: LevelLedgerOptions) {
-    const sub = (name: string): Sub => sublevel(db, name)
-    this.entries = sub('entries')
-    this.byDeal = sub('by-deal')
-    this.deals = sub('deals')
-    this.balances = sub('balances')
-    this.providers = sub('providers')
-    this.nonces = sub('nonces')
+    this.entries = sublevel(db, 'entries')
+    this.indexes = Object.fromEntries(INDEX_SPACES.map(s => [s, sublevel(db, s)])) as Record<IndexSpace, Sub>
     this.now = options.now ?? Date.now
   }
 
@@ -77,7 +115,33 @@ export class LevelLedger implements Ledger {
       ledger.headSeq = Number(key)
       ledger.headCid = recordCid(value)
     }
+    const version = await ledger.indexes.meta.get(VERSION_KEY)
+    if (version === undefined || dagCbor.decode(version) !== INDEX_VERSION) await ledger.reindex()
     return ledger
+  }
+
+  /**
+   * Rebuilds every index from the chain (a ledger written by an older version).
+   * The version mark is written last, so an interrupted rebuild starts over.
+   */
+  private async reindex (): Promise<void> {
+    const replay = new IndexReplay(this.did)
+    for await (const value of this.entries.values()) await replay.apply(decodeRecord(value))
+    for (const space of INDEX_SPACES) await this.indexes[space].clear()
+    let batch = this.db.batch()
+    let size = 0
+    for (const [space, values] of replay.spaces) {
+      for (const [key, value] of values) {
+        batch.put(key, encodeIndexValue(space, value), { sublevel: this.indexes[space] })
+        if (++size % 10_000 === 0) {
+          await batch.write()
+          batch = this.db.batch()
+        }
+      }
+    }
+    batch.put(VERSION_KEY, dagCbor.encode(INDEX_VERSION), { sublevel: this.indexes.meta })
+    await batch.write({ sync: true })
+    this.statsValue = undefined
   }
 
   get did (): string { return this.signer.did }
@@ -87,9 +151,14 @@ export class LevelLedger implements Ledger {
   }
 
   append (kind: EntryKind, fields: EntryFields, extra: Iterable<ExtraOp> = []): Promise<LedgerEntry> {
-    checkFields(kind, fields)
+    return this.appendAll([{ kind, fields, extra }]).then(([entry]) => entry as LedgerEntry)
+  }
+
+  appendAll (items: readonly AppendItem[]): Promise<LedgerEntry[]> {
+    for (const item of items) checkFields(item.kind, item.fields)
+    if (items.length === 0) return Promise.resolve([])
     return new Promise((resolve, reject) => {
-      this.pending.push({ kind, fields, extra, resolve, reject })
+      this.pending.push({ items, resolve, reject })
       if (this.flushing === undefined) this.flushing = this.drain()
     })
   }
@@ -102,7 +171,13 @@ export class LevelLedger implements Ledger {
   private async drain (): Promise<void> {
     try {
       while (this.pending.length > 0) {
-        const group = this.pending.splice(0, MAX_GROUP)
+        const group: Pending[] = []
+        let entries = 0
+        while (this.pending.length > 0 && (group.length === 0 || entries + (this.pending[0] as Pending).items.length <= MAX_GROUP)) {
+          const next = this.pending.shift() as Pending
+          group.push(next)
+          entries += next.items.length
+        }
         await this.commit(group)
       }
     } finally {
@@ -110,64 +185,74 @@ export class LevelLedger implements Ledger {
     }
   }
 
-  private async commit (group: Pending[]): Promise<void> {
-    // index values written earlier in this group, which reads must see
-    const overlay = new Map<string, unknown>()
-    const read = async <T>(space: Sub, name: string, key: string): Promise<T | undefined> => {
-      const k = `${name}\0${key}`
-      if (overlay.has(k)) return overlay.get(k) as T
-      const bytes = await space.get(key)
-      return bytes === undefined ? undefined : dagCbor.decode(bytes) as T
+  private async readIndex (space: IndexSpace, key: string): Promise<unknown> {
+    if (space === 'stats' && key === STATS_KEY) {
+      if (this.statsValue === undefined) {
+        const stored = await this.indexes.stats.get(STATS_KEY)
+        this.statsValue = stored === undefined ? null : dagCbor.decode(stored)
+      }
+      return this.statsValue ?? undefined
     }
+    const bytes = await this.indexes[space].get(key)
+    return bytes === undefined ? undefined : dagCbor.decode(bytes)
+  }
+
+  private async commit (group: Pending[]): Promise<void> {
+    // index values written earlier in this group, which reads must see (undefined: deleted)
+    const overlay = new Map<string, unknown>()
     const ops: BatchOp[] = []
-    const done: Array<[Pending, LedgerEntry]> = []
+    const done: Array<[Pending, LedgerEntry[]]> = []
     const slicer = new TimeSlicer()
     let seq = this.headSeq
     let prev = this.headCid
-    for (const item of group) {
-      try {
-        const entry = buildEntry(this.signer, seq + 1, prev, this.now(), item.kind, item.fields)
-        const writes: Array<[Sub, string, string, unknown]> = []
-        const dealId = dealOf(entry.kind, entry.fields)
-        if (dealId !== undefined) {
-          const id = dealId.toString()
-          const deal = nextDeal(await read<DealRecord>(this.deals, 'deals', id), entry)
-          if (deal !== undefined) writes.push([this.deals, 'deals', id, deal])
-          ops.push({ type: 'put', sublevel: this.byDeal, key: `${id}/${seqKey(entry.seq)}`, value: new Uint8Array(0) })
-          if ((entry.kind === 'deal-proposed' || entry.kind === 'deal-accepted') && typeof entry.fields.client === 'string' &&
-            (typeof entry.fields.nonce === 'bigint' || typeof entry.fields.nonce === 'number')) {
-            writes.push([this.nonces, 'nonces', nonceKey(entry.fields.client, BigInt(entry.fields.nonce)), id])
-          }
-        }
-        const provider = entry.fields.provider
-        if (typeof provider === 'string') {
-          const counters = nextCounters(await read<ProviderCounters>(this.providers, 'providers', provider), entry)
-          if (counters !== undefined) writes.push([this.providers, 'providers', provider, counters])
-        }
-        const counterparty = counterpartyOf(entry, this.did)
-        if (counterparty !== undefined) {
-          writes.push([this.balances, 'balances', counterparty, nextBalance(await read<Balance>(this.balances, 'balances', counterparty), entry, this.did)])
-        }
-        ops.push({ type: 'put', sublevel: this.entries, key: seqKey(entry.seq), value: entry.recordBytes })
-        for (const [space, name, key, value] of writes) {
-          overlay.set(`${name}\0${key}`, value)
-          ops.push({ type: 'put', sublevel: space, key, value: dagCbor.encode(value) })
-        }
-        // the extra writes may be many (an upload's block index) and produced lazily: taken in
-        // time slices, and only once all of them are in hand do they join the batch
-        const extra: BatchOp[] = []
-        for (const op of item.extra) {
-          extra.push(op as BatchOp)
-          if (slicer.due) await slicer.pause()
-        }
-        for (const op of extra) ops.push(op)
-        done.push([item, entry])
-        seq = entry.seq
-        prev = entry.cid
-      } catch (err) {
-        // a bad entry (e.g. an illegal transition) fails alone; the rest of the group goes on
-        item.reject(err)
+    for (const unit of group) {
+      // a unit (one appendAll) commits whole or not at all: its writes are staged apart until it is complete
+      const staged = new Map<string, unknown>()
+      const read = async (space: IndexSpace, key: string): Promise<unknown> => {
+        const k = `${space}\0${key}`
+        if (staged.has(k)) return staged.get(k)
+        if (overlay.has(k)) return overlay.get(k)
+        return await this.readIndex(space, key)
       }
+      const unitOps: BatchOp[] = []
+      const entries: LedgerEntry[] = []
+      let unitSeq = seq
+      let unitPrev = prev
+      try {
+        for (const item of unit.items) {
+          const entry = buildEntry(this.signer, unitSeq + 1, unitPrev, this.now(), item.kind, item.fields)
+          const writes: IndexWrite[] = deriveWrites(entry, await valuesFor(entry, this.did, read), this.did)
+          unitOps.push({ type: 'put', sublevel: this.entries, key: seqKey(entry.seq), value: entry.recordBytes })
+          for (const w of writes) {
+            const k = `${w.space}\0${w.key}`
+            if ('del' in w) {
+              staged.set(k, undefined)
+              unitOps.push({ type: 'del', sublevel: this.indexes[w.space], key: w.key })
+            } else {
+              staged.set(k, w.value)
+              unitOps.push({ type: 'put', sublevel: this.indexes[w.space], key: w.key, value: encodeIndexValue(w.space, w.value) })
+            }
+          }
+          // the extra writes may be many (an upload's block index) and produced lazily: taken in
+          // time slices, and only once all of them are in hand do they join the batch
+          for (const op of item.extra ?? []) {
+            unitOps.push(op as BatchOp)
+            if (slicer.due) await slicer.pause()
+          }
+          entries.push(entry)
+          unitSeq = entry.seq
+          unitPrev = entry.cid
+        }
+      } catch (err) {
+        // a bad entry (e.g. an illegal transition) fails its unit alone; the rest of the group goes on
+        unit.reject(err)
+        continue
+      }
+      for (const [k, v] of staged) overlay.set(k, v)
+      for (const op of unitOps) ops.push(op)
+      done.push([unit, entries])
+      seq = unitSeq
+      prev = unitPrev
     }
     if (done.length === 0) return
     // a chained batch is filled in time slices: thousands of operations in one
@@ -182,13 +267,16 @@ export class LevelLedger implements Ledger {
       await batch.write({ sync: true })
     } catch (err) {
       await batch.close().catch(() => {})
-      const failure = new CairnError('ERR_IO', `could not commit ${done.length} ledger entries: ${(err as Error).message}`, { cause: err })
-      for (const [item] of done) item.reject(failure)
+      const count = done.reduce((n, [, e]) => n + e.length, 0)
+      const failure = new CairnError('ERR_IO', `could not commit ${count} ledger entries: ${(err as Error).message}`, { cause: err })
+      for (const [unit] of done) unit.reject(failure)
       return
     }
     this.headSeq = seq
     this.headCid = prev
-    for (const [item, entry] of done) item.resolve(entry)
+    const stats = `stats\0${STATS_KEY}`
+    if (overlay.has(stats)) this.statsValue = overlay.get(stats) ?? null
+    for (const [unit, entries] of done) unit.resolve(entries)
   }
 
   async get (seq: number): Promise<LedgerEntry | undefined> {
@@ -202,7 +290,7 @@ export class LevelLedger implements Ledger {
     let count = 0
     if (options.deal !== undefined) {
       const id = parseDealId(options.deal).toString()
-      for await (const key of this.byDeal.keys({ gt: `${id}/`, lt: `${id}/~`, reverse: true })) {
+      for await (const key of this.indexes['by-deal'].keys({ gt: `${id}/`, lt: `${id}/~`, reverse: true })) {
         const entry = await this.get(Number(key.slice(id.length + 1)))
         if (entry === undefined || (options.kind !== undefined && entry.kind !== options.kind)) continue
         yield entry
@@ -231,6 +319,8 @@ export class LevelLedger implements Ledger {
         return false
       }
     }
+    // the indexes are re-derived from the chain as it is read, then compared with the stored ones
+    const replay = new IndexReplay(this.did)
     // records in batches (nextv), links compared as digest bytes
     let prevDigest: Uint8Array | null = null
     const iterator = this.entries.iterator()
@@ -268,6 +358,11 @@ export class LevelLedger implements Ledger {
               throw broken(seq, entry.cid, `fails its check: ${(err as Error).message}`)
             }
           }
+          try {
+            await replay.apply(entry)
+          } catch (err) {
+            throw broken(seq, entry.cid, `cannot follow the entries before it: ${(err as Error).message}`)
+          }
           prev = entry
           prevDigest = digest
           expected++
@@ -278,7 +373,60 @@ export class LevelLedger implements Ledger {
       await iterator.close()
     }
     if (prev !== null && !all && !signatureOk(prev)) throw broken(prev.seq, prev.cid, 'has a signature that does not verify')
-    return { entries: expected - 1, head: prev === null ? null : { seq: prev.seq, cid: prev.cid } }
+    const indexed = await this.compareIndexes(replay)
+    return { entries: expected - 1, indexed, head: prev === null ? null : { seq: prev.seq, cid: prev.cid } }
+  }
+
+  /**
+   * Compares every stored index entry with the one the chain gives, space by
+   * space in key order, and throws ERR_LEDGER_BROKEN at the first that differs,
+   * is missing or is derived from nothing (an edited balance, a deal state
+   * changed by hand, entries cut off the end while the head index stayed).
+   */
+  private async compareIndexes (replay: IndexReplay): Promise<number> {
+    let compared = 0
+    const text = (value: unknown): string => {
+      const t = new TextDecoder().decode(dagJson.encode(value ?? null))
+      return t.length > 200 ? t.slice(0, 200) + '…' : t
+    }
+    // what the stored value says against what the chain gives: only the fields that differ
+    const differ = (space: IndexSpace, stored: unknown, derived: unknown): string => {
+      const a = storedIndexValue(space, stored)
+      const b = storedIndexValue(space, derived)
+      if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object' || Array.isArray(a) || Array.isArray(b) || CID.asCID(a) !== null || CID.asCID(b) !== null) {
+        return `holds ${text(a)}; the chain gives ${text(b)}`
+      }
+      const x = a as Record<string, unknown>
+      const y = b as Record<string, unknown>
+      const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].filter(k => text(x[k]) !== text(y[k]))
+      const side = (r: Record<string, unknown>): string => keys.map(k => `${k} ${r[k] === undefined ? 'unset' : text(r[k])}`).join(', ')
+      return `holds ${side(x)}; the chain gives ${side(y)}`
+    }
+    const fail = (space: IndexSpace, key: string, reason: string): CairnError =>
+      new CairnError('ERR_LEDGER_BROKEN', `ledger index ${space}/${key} ${reason}`, { details: { index: space, key } })
+    for (const space of INDEX_SPACES) {
+      const derived = replay.spaces.get(space) as Map<string, unknown>
+      if (space === 'meta') derived.set(VERSION_KEY, INDEX_VERSION)
+      const iterator = this.indexes[space].iterator()
+      try {
+        for (let batch = await iterator.nextv(1024); batch.length > 0; batch = await iterator.nextv(1024)) {
+          for (const [key, stored] of batch) {
+            if (!derived.has(key)) throw fail(space, key, `holds ${text(safeDecode(space, stored))}, which no entry of the chain gives`)
+            const value = derived.get(key)
+            if (!equalBytes(encodeIndexValue(space, value), stored)) {
+              throw fail(space, key, differ(space, safeDecode(space, stored), value))
+            }
+            derived.delete(key)
+            compared++
+          }
+        }
+      } finally {
+        await iterator.close()
+      }
+      const missing = derived.keys().next()
+      if (missing.done !== true) throw fail(space, missing.value, `is missing; the chain gives ${text(storedIndexValue(space, derived.get(missing.value)))}`)
+    }
+    return compared
   }
 
   async * export (): AsyncIterable<string> {
@@ -289,26 +437,55 @@ export class LevelLedger implements Ledger {
 
   async balance (): Promise<Balance[]> {
     const out: Balance[] = []
-    for await (const value of this.balances.values()) out.push(dagCbor.decode(value) as Balance)
+    for await (const value of this.indexes.balances.values()) out.push(dagCbor.decode(value) as Balance)
     return out.map(balanceFrom)
   }
 
   async deal (id: CID | string): Promise<DealRecord | undefined> {
-    const bytes = await this.deals.get(parseDealId(id).toString())
-    if (bytes === undefined) return undefined
-    const record = dagCbor.decode(bytes) as DealRecord
-    if (record.pieceSize !== undefined) record.pieceSize = BigInt(record.pieceSize)
-    return record
+    const value = await this.readIndex('deals', parseDealId(id).toString())
+    return value === undefined ? undefined : dealRecordFrom(value)
   }
 
   async counters (provider: string): Promise<ProviderCounters> {
-    const bytes = await this.providers.get(provider)
-    return bytes === undefined ? zeroCounters() : dagCbor.decode(bytes) as ProviderCounters
+    return (await this.readIndex('providers', provider) as ProviderCounters | undefined) ?? zeroCounters()
   }
 
   async nonceUsed (client: string, nonce: bigint): Promise<boolean> {
-    return (await this.nonces.get(nonceKey(client, nonce))) !== undefined
+    return (await this.indexes.nonces.get(nonceKey(client, nonce))) !== undefined
   }
+
+  async stats (): Promise<LedgerStats> {
+    return statsFrom(await this.readIndex('stats', STATS_KEY))
+  }
+
+  async due (until: number, limit: number): Promise<Array<{ at: number, deal: string }>> {
+    const out: Array<{ at: number, deal: string }> = []
+    for await (const key of this.indexes.due.keys({ lt: secondsKey(until + 1), limit })) {
+      const slash = key.indexOf('/')
+      out.push({ at: Number(key.slice(0, slash)), deal: key.slice(slash + 1) })
+    }
+    return out
+  }
+
+  async holders (pieceCid: string): Promise<string[]> {
+    const out: string[] = []
+    for await (const key of this.indexes.holders.keys({ gt: `${pieceCid}/`, lt: `${pieceCid}/~` })) out.push(key.slice(pieceCid.length + 1))
+    return out
+  }
+
+  async * witnessed (did?: string): AsyncIterable<WitnessedHead> {
+    const range = did === undefined ? {} : { gt: `${did}/`, lt: `${did}/~` }
+    for await (const [key, value] of this.indexes.witnessed.iterator(range)) {
+      const [owner, seq, cid] = key.split('/') as [string, string, string]
+      const { entry, via } = dagCbor.decode(value) as { entry: number, via: string }
+      yield { did: owner, seq: Number(seq), cid: CID.parse(cid), entry, via }
+    }
+  }
+}
+
+function safeDecode (space: IndexSpace, bytes: Uint8Array): unknown {
+  if (isValueless(space)) return null
+  try { return dagCbor.decode(bytes) } catch { return `${bytes.length} bytes that are not DAG-CBOR` }
 }
 
 function cidOf (digest: Uint8Array): CID {
@@ -317,10 +494,6 @@ function cidOf (digest: Uint8Array): CID {
 
 function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0
-}
-
-function nonceKey (client: string, nonce: bigint): string {
-  return `${client}/${nonce.toString().padStart(20, '0')}`
 }
 
 /**

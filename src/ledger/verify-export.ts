@@ -22,7 +22,12 @@ export interface ExportReport {
   head: { seq: number, cid: CID } | null
 }
 
-export async function verifyExport (lines: Iterable<string> | AsyncIterable<string>, expectedSigner?: string): Promise<ExportReport> {
+export interface VerifyExportOptions {
+  /** called with each entry once it has checked out */
+  onEntry?: (seq: number, cid: CID) => void
+}
+
+export async function verifyExport (lines: Iterable<string> | AsyncIterable<string>, expectedSigner?: string, options: VerifyExportOptions = {}): Promise<ExportReport> {
   let expected = 1
   let prev: CID | null = null
   let signer: string | null = expectedSigner ?? null
@@ -66,6 +71,7 @@ export async function verifyExport (lines: Iterable<string> | AsyncIterable<stri
     message.set(TAG)
     message.set(record.entry, TAG.length)
     if (record.signature.length !== 64 || !verify(null, message, key, record.signature)) fail('has a signature that does not verify', cid)
+    options.onEntry?.(expected, cid)
     prev = cid
     expected++
   }

@@ -26,14 +26,7 @@ export interface Eip712Domain {
   verifyingContract: string
 }
 
-/**
- * The Filecoin calibration network as @filoz/synapse-core 0.5.2 defines it
- * (`chains.ts`: `calibration.id` and `contracts.fwss.address`).
- */
-export const CALIBRATION = {
-  chainId: 314159n,
-  fwssAddress: '0x02925630df557F957f70E112bA06e50965417CA0'
-} as const
+export { CALIBRATION } from './calibration.js'
 
 export interface MetadataEntry { key: string, value: string }
 

@@ -17,7 +17,7 @@ export function pieceRoutes (router: Router, deps: PdpDeps): void {
   const { pieces, sessions, limits } = deps
 
   router.on('POST', '/pdp/piece', async ({ req, res }) => {
-    const link = pieceCidOfBody(await readJSONBody(req, limits.maxJSONBodyBytes))
+    const link = pieceCidOfBody(await readJSONBody(req, limits.maxJSONBodyBytes, limits.bodyTimeoutMs))
     const size = checkPieceSize(link)
     const piece = link.cid.toString()
     const held = await pieces.live(piece)

@@ -34,7 +34,7 @@ export function streamingRoutes (router: Router, deps: PdpDeps): void {
   router.on('POST', '/pdp/piece/uploads/:id', async ({ req, res, params }) => {
     const session = sessions.get(params.id ?? '', 'streaming')
     if (session.state !== 'received' || session.piece === undefined) throw new CairnError('ERR_UPLOAD_PENDING', `upload ${session.id} has no bytes yet; PUT them before finalizing`)
-    const link = pieceCidOfBody(await readJSONBody(req, limits.maxJSONBodyBytes))
+    const link = pieceCidOfBody(await readJSONBody(req, limits.maxJSONBodyBytes, limits.bodyTimeoutMs))
     if (link.cid.toString() !== session.piece) {
       throw new CairnError('ERR_PIECE_CID_MISMATCH', `the uploaded bytes have piece CID ${session.piece}, not ${link.cid.toString()}`)
     }

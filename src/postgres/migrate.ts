@@ -92,7 +92,8 @@ export async function migrate (db: Db, options: { dir?: string } = {}): Promise<
 /**
  * Creates the bookkeeping tables. Two sessions running CREATE TABLE IF NOT
  * EXISTS at the same moment can still collide in PostgreSQL's catalog
- * (unique_violation 23505, or duplicate_table 42P07); the loser just tries again.
+ * (unique_violation 23505, duplicate_table 42P07, or duplicate_object 42710 on
+ * the table's row type); the loser just tries again.
  */
 async function bootstrap (db: Db): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -101,7 +102,7 @@ async function bootstrap (db: Db): Promise<void> {
       return
     } catch (err) {
       const sqlstate = (err as CairnError).details?.sqlstate
-      if (attempt >= 5 || (sqlstate !== '23505' && sqlstate !== '42P07')) throw err
+      if (attempt >= 5 || !['23505', '42P07', '42710'].includes(String(sqlstate))) throw err
     }
   }
 }

@@ -9,7 +9,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
 import { join } from 'node:path'
-import { CairnError, isCairnError, type ErrorCode } from '../errors.js'
+import * as dagJSON from '@ipld/dag-json'
+import { CairnError, codes, type ErrorCode } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic.js'
 import { Router, sendJSON } from './http.js'
 import type { DealSummary, Logger, ProviderAdmin, ProviderStatus } from './interface.js'
@@ -36,20 +37,36 @@ function bearerMatches (req: IncomingMessage, token: string): boolean {
 }
 
 /** Starts the admin listener on 127.0.0.1 and publishes its endpoint in the repo. */
-export async function startAdmin (repoPath: string, admin: ProviderAdmin, log: Logger, port = 0): Promise<RunningAdmin> {
+export interface AdminOptions {
+  /** more routes: the repo's read views (src/cli/reads.ts), the dashboard */
+  mount?: (router: Router) => void
+  /** routes that need no token (the dashboard's login page and assets) */
+  isPublic?: (method: string, path: string) => boolean
+}
+
+/**
+ * Starts the admin listener on 127.0.0.1 and publishes its endpoint in the
+ * repo. `admin` is the running provider's view; a node that is not a provider
+ * (`cairn watch`) passes none and serves only what `options.mount` adds.
+ */
+export async function startAdmin (repoPath: string, admin: ProviderAdmin | undefined, log: Logger, port = 0, options: AdminOptions = {}): Promise<RunningAdmin> {
   const token = randomBytes(32).toString('base64url')
   const router = new Router()
-  router.on('GET', '/admin/v1/status', async ({ res }) => { sendJSON(res, 200, await admin.status(), { 'Cache-Control': 'no-store' }) })
-  router.on('GET', '/admin/v1/deals', async ({ res, url }) => {
-    const state = url.searchParams.get('state') ?? undefined
-    sendJSON(res, 200, await admin.deals(state === undefined ? {} : { state }), { 'Cache-Control': 'no-store' })
-  })
+  if (admin !== undefined) {
+    router.on('GET', '/admin/v1/status', async ({ res }) => { sendJSON(res, 200, await admin.status(), { 'Cache-Control': 'no-store' }) })
+    router.on('GET', '/admin/v1/deals', async ({ res, url }) => {
+      const state = url.searchParams.get('state') ?? undefined
+      sendJSON(res, 200, await admin.deals(state === undefined ? {} : { state }), { 'Cache-Control': 'no-store' })
+    })
+  }
+  options.mount?.(router)
   const service = createHttpService({
     router,
     limits: { ...defaultLimits, maxJSONBodyBytes: 4096 },
     log,
     metrics: new Metrics(),
     guard: (req) => {
+      if (options.isPublic?.(req.method ?? 'GET', new URL(req.url ?? '/', 'http://localhost').pathname) === true) return
       if (!bearerMatches(req, token)) throw new CairnError('ERR_UNAUTHORIZED', 'the admin API wants `Authorization: Bearer <token>` from the repo\'s admin.json')
     }
   })
@@ -89,23 +106,63 @@ export class AdminClient {
     return new AdminClient(await readAdminEndpoint(repoPath))
   }
 
-  private async get<T> (path: string): Promise<T> {
+  private async fetch (path: string, timeoutMs: number): Promise<Response> {
     let res: Response
     try {
-      res = await fetch(this.endpoint.url + path, { headers: { authorization: `Bearer ${this.endpoint.token}` }, signal: AbortSignal.timeout(10_000) })
+      res = await fetch(this.endpoint.url + path, { headers: { authorization: `Bearer ${this.endpoint.token}` }, signal: AbortSignal.timeout(timeoutMs) })
     } catch (err) {
-      throw new CairnError('ERR_PROVIDER_NOT_RUNNING', `the provider's admin API at ${this.endpoint.url} does not answer (a stale admin.json?)`, { cause: err })
+      if ((err as Error).name === 'TimeoutError') throw new CairnError('ERR_TIMEOUT', `the admin API at ${this.endpoint.url} did not answer within ${timeoutMs} ms`, { cause: err })
+      throw new CairnError('ERR_PROVIDER_NOT_RUNNING', `the node's admin API at ${this.endpoint.url} does not answer (a stale admin.json?)`, { cause: err })
     }
-    const body = await res.json().catch(() => undefined) as { error?: { code?: string, message?: string } } | undefined
     if (!res.ok) {
+      const body = await res.json().catch(() => undefined) as { error?: { code?: string, message?: string } } | undefined
       const code = body?.error?.code
-      const err = new CairnError(typeof code === 'string' && code.startsWith('ERR_') ? code as ErrorCode : 'ERR_INTERNAL', body?.error?.message ?? `admin API answered ${res.status}`)
-      throw isCairnError(err) ? err : new CairnError('ERR_INTERNAL', `admin API answered ${res.status}`)
+      const known = typeof code === 'string' && Object.hasOwn(codes, code)
+      throw new CairnError(known ? code as ErrorCode : 'ERR_INTERNAL', body?.error?.message ?? `admin API answered ${res.status}`)
     }
-    return body as T
+    return res
   }
 
-  async status (): Promise<ProviderStatus> { return await this.get('/admin/v1/status') }
+  async get<T> (path: string, timeoutMs = 10_000): Promise<T> {
+    const res = await this.fetch(path, timeoutMs)
+    return dagJSON.decode(new Uint8Array(await res.arrayBuffer())) as T
+  }
+
+  /** An NDJSON answer, line by line, once its status says it started well. */
+  async linesOpened (path: string, timeoutMs = 600_000): Promise<AsyncIterable<string>> {
+    const res = await this.fetch(path, timeoutMs)
+    const body = res.body
+    return (async function * () {
+      if (body === null) return
+      let rest = ''
+      const decoder = new TextDecoder()
+      for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+        rest += decoder.decode(chunk, { stream: true })
+        let at: number
+        while ((at = rest.indexOf('\n')) >= 0) {
+          yield rest.slice(0, at)
+          rest = rest.slice(at + 1)
+        }
+      }
+      if (rest !== '') yield rest
+    })()
+  }
+
+  /** `linesOpened`, asked for when the first line is wanted. */
+  lines (path: string): AsyncIterable<string> {
+    const open = async (): Promise<AsyncIterable<string>> => await this.linesOpened(path)
+    return (async function * () { yield * await open() })()
+  }
+
+  async status (): Promise<ProviderStatus> {
+    try {
+      return await this.get('/admin/v1/status')
+    } catch (err) {
+      // the node holding the repo is not a provider (e.g. `cairn watch`)
+      if ((err as CairnError).code === 'ERR_NOT_FOUND') throw new CairnError('ERR_PROVIDER_NOT_RUNNING', 'the node holding this repo is not a provider (is `cairn watch` running on it?)')
+      throw err
+    }
+  }
 
   async deals (filter: { state?: string } = {}): Promise<DealSummary[]> {
     return await this.get(`/admin/v1/deals${filter.state === undefined ? '' : `?state=${encodeURIComponent(filter.state)}`}`)

@@ -23,8 +23,7 @@ import { matches } from '../car/hash.js'
 import { signAcceptance } from '../deal/acceptance.js'
 import { signDealStatus } from '../deal/acceptance.js'
 import { signAsk } from '../deal/ask.js'
-import type { Ask, DealState, Proposal, SignedAsk } from '../deal/interface.js'
-import { pieceCidInfo } from '../deal/piece-cid.js'
+import type { Ask, Proposal, SignedAsk, SignedProofRequest } from '../deal/interface.js'
 import { parseDealId, proposalFrom } from '../deal/proposal.js'
 import { checkProposal } from '../deal/rules.js'
 import type { Signed, Signer } from '../deal/signing.js'
@@ -36,9 +35,17 @@ import { verifyUploadAuthorization } from './auth.js'
 import { checkUploadCar, type UploadCheck } from './upload-check.js'
 import { DEFAULT_CACHE_LEVEL } from '../../proofs/index.js'
 import { writeFileAtomic } from '../fs/atomic.js'
+import { pieceCidV1FromV2 } from '../../proofs/index.js'
+import { DEFAULT_CLOCK_SKEW } from '../deal/rules.js'
+import { secondsKey } from '../ledger/indexes.js'
+import { carBlockCids } from '../car/index.js'
+import { KeyedQueue } from './serial.js'
 import type { FailedPiece } from './recovery.js'
-import { answerChallenge, challengeFrom, MAX_CHALLENGES, PieceProver, type PieceProverOptions } from './proofs.js'
-import type { BlockSource, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
+import { verifyCancellation } from '../deal/cancel.js'
+import { MAX_CHALLENGES, REQUEST_CLOCK_SKEW, verifyProofRequest } from '../deal/proof-request.js'
+import { PieceProver, proveChallenge, signProof, type PieceProverOptions, type ProofPayload } from './proofs.js'
+import { RateLimiter, type RateLimit } from './rate-limit.js'
+import type { BlockSource, DealLogFields, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
 
 /** The terms a provider offers (`cairn provider start` flags). */
 export interface ProviderTerms {
@@ -55,27 +62,46 @@ export interface ProviderTerms {
   challenges: number
   /** how long a signed ask stays valid, seconds */
   askTtl: number
+  /** seconds an accepted deal may take to be uploaded (never past its start) before it expires; default 1 h */
+  uploadWindow?: number
+  /** how far ahead a proposal's start may lie, seconds; default 7 d */
+  maxStartDelay?: number
+  /** seconds a piece no active deal holds is kept before its file is removed; default 24 h */
+  retentionGrace?: number
   /** the Ethereum address announced as `payee` in the ask (PDP, docs/pdp.md), lower-case */
   payee?: string
 }
+
+/**
+ * When an accepted deal must be uploaded by: within the upload window and not
+ * after the deal starts (the deal's proving begins then), except that a deal
+ * starting about now still gets the clock skew a start may lie in the past
+ * (60 s) rather than no time at all.
+ */
+export function uploadDeadline (acceptedAt: number, start: number, uploadWindow: number): number {
+  return Math.min(acceptedAt + uploadWindow, Math.max(start, acceptedAt + DEFAULT_CLOCK_SKEW))
+}
+
+export const DEFAULT_UPLOAD_WINDOW = 3600
+export const DEFAULT_MAX_START_DELAY = 7 * 86400
+export const DEFAULT_RETENTION_GRACE = 86400
 
 export const BLOCK_PREFIX = 'blocks!'
 export const PIECE_PREFIX = 'pieces!'
 export const PIECE_V1_PREFIX = 'pieces-v1!'
 /** root CID → the piece that is exactly the DFS, duplicate-free CAR of its DAG (what the gateway may stream whole) */
 export const DAG_PREFIX = 'dags!'
+/** `<unix s>/<pieceCid>`: a piece no active deal holds any more, whose file goes once its retention grace ends */
+export const GC_PREFIX = 'gc!'
 
 /** The highest layer the piece hasher collects (its chunk's level: 1 MiB of fr32 quads). */
 const MAX_HASHER_LAYER_LEVEL = 15
 
 interface BlockLocation { piece: string, offset: number, length: number }
 
-/** States whose pieces count against capacity. */
-const HOLDING: readonly DealState[] = ['accepted', 'transferring', 'active']
-
 export interface ProviderDealsOptions extends PieceProverOptions {
-  /** most challenges one proof answers (ERR_INVALID_ARGUMENT above) */
-  maxChallenges?: number
+  /** proof requests per deal: `burst` at once, then `perSecond` (ERR_RATE_LIMITED beyond); default 8, then one per 15 s */
+  proofRate?: RateLimit
   /** where a failure to build a piece's layer cache at store time is reported (it is rebuilt on first proof) */
   onCacheError?: (pieceCid: string, err: unknown) => void
   /** where a piece found corrupt by a proof is reported (its deal is then failed and the piece no longer served) */
@@ -91,7 +117,13 @@ export interface ProviderDealsOptions extends PieceProverOptions {
    * not throw or block: it runs on the upload's path.
    */
   onDealActive?: (deal: ActiveDeal) => void
-  /** A deal stopped being served (expired, terminated, failed); content routing withdraws its blocks. */
+  /**
+   * A deal ended — expired (at its end, or never uploaded in its window) or
+   * cancelled by its client — told once its ledger entry has committed;
+   * content routing withdraws its blocks (a deal never announced is nothing to
+   * withdraw). A deal failed by start-up recovery is found ended by the
+   * announcer's reconciliation instead. Must not throw or block.
+   */
   onDealEnded?: (dealId: string) => void
 }
 
@@ -106,18 +138,30 @@ export interface ActiveDeal {
 /** The durable steps of an upload: body staged and fsync'd, renamed into the store, ledger batch committed. */
 export type UploadPhase = 'staged' | 'committed' | 'recorded'
 
+/** An honest client asks once per proving period; a few retries and manual audits fit in the burst. */
+export const DEFAULT_PROOF_RATE: RateLimit = { burst: 8, perSecond: 1 / 15 }
+
 export class ProviderDeals implements DealService, BlockSource, PieceSource {
   private signedAsk: SignedAsk | undefined
   private askSeq = 0
-  /** deal ids and client nonces being accepted right now (closes the check-then-append race) */
-  private readonly accepting = new Set<string>()
-  private readonly uploading = new Set<string>()
+  /**
+   * Proposals are checked and recorded one at a time: the capacity and replay
+   * checks read the ledger, and two proposals checked before either is recorded
+   * could both take the last free bytes or the same nonce.
+   */
+  private proposals: Promise<unknown> = Promise.resolve()
+  /** uploads in flight, each abortable when its deal expires */
+  private readonly uploading = new Map<string, AbortController>()
+  /** pieces renamed into the store whose ledger batch has not committed yet: never collected */
+  private readonly committing = new Set<string>()
+  /** what reads a deal's state and appends on it (upload commit, expiry, proofs) runs one at a time per deal */
+  private readonly lanes = new KeyedQueue()
   /** pieces a proof found corrupt: neither the gateway nor the piece route serves them */
   private readonly suspect = new Set<string>()
   private readonly startedAt = new Date().toISOString()
-  proofsAnswered = 0
   /** layer caches and proofs of the stored pieces (SPEC §4) */
   readonly prover: PieceProver
+  private readonly proofRate: RateLimiter
 
   constructor (
     private readonly db: Database,
@@ -129,6 +173,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     private readonly options: ProviderDealsOptions = {}
   ) {
     this.prover = new PieceProver(store, options)
+    this.proofRate = new RateLimiter(options.proofRate ?? DEFAULT_PROOF_RATE)
   }
 
   /** Deal ids the ledger knows, newest first. */
@@ -138,24 +183,16 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return [...ids]
   }
 
-  private async usage (): Promise<{ used: bigint, byState: Record<string, number>, bytesStored: number }> {
-    let used = 0n
-    let bytesStored = 0
-    const byState: Record<string, number> = {}
-    for (const id of await this.dealIds()) {
-      const deal = await this.ledger.deal(id)
-      if (deal === undefined) continue
-      byState[deal.state] = (byState[deal.state] ?? 0) + 1
-      if (HOLDING.includes(deal.state)) used += deal.pieceSize ?? 0n
-      if (deal.state === 'active' && deal.pieceCid !== undefined) bytesStored += Number(pieceCidInfo(deal.pieceCid).payloadSize)
-    }
-    return { used, byState, bytesStored }
+  /** Padded bytes still free: capacity less what accepted and active deals hold (the ledger's totals, O(1)). */
+  private async freeCapacity (): Promise<bigint> {
+    const { reserved, used } = await this.ledger.stats()
+    const held = reserved + used
+    return this.terms.capacity > held ? this.terms.capacity - held : 0n
   }
 
   async ask (): Promise<SignedAsk> {
     const now = this.now()
-    const { used } = await this.usage()
-    const free = this.terms.capacity > used ? this.terms.capacity - used : 0n
+    const free = await this.freeCapacity()
     const current = this.signedAsk?.payload
     // re-sign when half the validity has passed or the free capacity changed
     if (current === undefined || current.expiry - now < this.terms.askTtl / 2 || current.freeCapacity !== free) {
@@ -183,37 +220,42 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   async propose (body: unknown): Promise<unknown> {
     const m = record(body, 'signed proposal', ['payload', 'signer', 'signature'])
     const envelope: Signed<unknown> = { payload: m.payload, signer: m.signer as string, signature: m.signature as Uint8Array }
+    const turn = this.proposals.then(async () => await this.accept(envelope))
+    this.proposals = turn.catch(() => {})
+    return await turn
+  }
+
+  /** Checks a proposal against the ask and the ledger and records it: one proposal at a time (see `proposals`). */
+  private async accept (envelope: Signed<unknown>): Promise<unknown> {
     const ask = (await this.ask()).payload
-    const payload = proposalFrom(envelope.payload)
-    const nonceKey = `${payload.client}\0${payload.nonce}`
     const checked = await checkProposal(envelope, ask, {
       freeCapacity: ask.freeCapacity,
-      hasDeal: async (id) => this.accepting.has(id.toString()) || (await this.ledger.deal(id)) !== undefined,
-      hasNonce: async (client, nonce) => this.accepting.has(`${client}\0${nonce}`) || await this.ledger.nonceUsed(client, nonce)
-    }, { now: this.now() })
-    const dealKey = checked.dealId.toString()
-    this.accepting.add(dealKey)
-    this.accepting.add(nonceKey)
-    try {
-      const p = checked.signed.payload
-      const acceptedAt = this.now()
-      await this.ledger.append('deal-accepted', {
-        deal: checked.dealId,
-        client: p.client,
-        provider: p.provider,
-        nonce: p.nonce,
-        pieceCid: p.pieceCid,
-        payloadCid: p.payloadCid,
-        pieceSize: p.pieceSize,
-        payloadSize: p.payloadSize,
-        proposal: { payload: p, signer: checked.signed.signer, signature: checked.signed.signature }
-      })
-      this.signedAsk = undefined
-      return signAcceptance(this.signer, { dealId: checked.dealId, client: p.client, provider: p.provider, pieceCid: p.pieceCid, acceptedAt })
-    } finally {
-      this.accepting.delete(dealKey)
-      this.accepting.delete(nonceKey)
+      hasDeal: async (id) => (await this.ledger.deal(id)) !== undefined,
+      hasNonce: async (client, nonce) => await this.ledger.nonceUsed(client, nonce)
+    }, { now: this.now(), maxStartDelay: this.terms.maxStartDelay ?? DEFAULT_MAX_START_DELAY })
+    const p = checked.signed.payload
+    if (p.head === undefined) {
+      throw new CairnError('ERR_UNSUPPORTED_VERSION', 'the proposal carries no ledger head (deal-proposal/v1); this provider takes deal-proposal/v2 (docs/protocol.md)')
     }
+    const acceptedAt = this.now()
+    const uploadBy = uploadDeadline(acceptedAt, p.start, this.terms.uploadWindow ?? DEFAULT_UPLOAD_WINDOW)
+    const entry = await this.ledger.append('deal-accepted', {
+      deal: checked.dealId,
+      client: p.client,
+      provider: p.provider,
+      nonce: p.nonce,
+      pieceCid: p.pieceCid,
+      payloadCid: p.payloadCid,
+      pieceSize: p.pieceSize,
+      payloadSize: p.payloadSize,
+      start: p.start,
+      end: p.end,
+      uploadBy,
+      challenges: p.challenges,
+      proposal: { payload: p, signer: checked.signed.signer, signature: checked.signed.signature }
+    })
+    this.signedAsk = undefined
+    return signAcceptance(this.signer, { dealId: checked.dealId, client: p.client, provider: p.provider, pieceCid: p.pieceCid, acceptedAt, uploadBy, head: { seq: entry.seq, cid: entry.cid } })
   }
 
   /** The accepted proposal of a deal, from its `deal-accepted` entry. */
@@ -233,14 +275,22 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     if (proposal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId.toString()} has no accepted proposal here`)
     verifyUploadAuthorization(request.authorization, proposal.client, dealId)
     if (deal.state !== 'accepted') throw new CairnError('ERR_DEAL_STATE', `deal ${dealId.toString()} is ${deal.state}; a piece is taken only for an accepted deal`)
+    if (deal.uploadBy !== undefined && this.now() > deal.uploadBy) {
+      throw new CairnError('ERR_DEAL_EXPIRED', `deal ${dealId.toString()} had to be uploaded by ${deal.uploadBy} (unix seconds); it is now ${this.now()}`)
+    }
     if (BigInt(request.contentLength) !== proposal.payloadSize) {
       throw new CairnError('ERR_CONTENT_LENGTH', `Content-Length is ${request.contentLength} bytes; the deal's payloadSize is ${proposal.payloadSize} bytes`)
     }
     const key = dealId.toString()
     if (this.uploading.has(key)) throw new CairnError('ERR_UPLOAD_IN_PROGRESS', `an upload for deal ${key} is already in progress`)
-    this.uploading.add(key)
+    // an upload still running at the deal's upload deadline is cut off by its expiry
+    const expiry = new AbortController()
+    this.uploading.set(key, expiry)
     try {
-      return await this.receive(dealId, proposal, request)
+      return await this.receive(dealId, proposal, { ...request, signal: AbortSignal.any([request.signal, expiry.signal]) })
+    } catch (err) {
+      if (expiry.signal.aborted) throw expiry.signal.reason
+      throw err
     } finally {
       this.uploading.delete(key)
     }
@@ -290,10 +340,6 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     }
     const { blocks, canonical } = check as UploadCheck
     const piece = staged.piece.cid.toString()
-    // another active deal may already hold these very bytes under the same name
-    const sharedPiece = (await this.db.get(PIECE_PREFIX + piece)) !== undefined
-    await staged.commit()
-    this.options.onUploadPhase?.('committed', dealId.toString())
     // one index entry per block (4,100 for 1 GiB): encoded lazily, as the ledger takes them in time slices
     function * extra (): Generator<ExtraOp> {
       for (const { cid, offset, length } of blocks) {
@@ -303,20 +349,38 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       yield { type: 'put', key: PIECE_V1_PREFIX + staged.piece.cidV1.toString(), value: new TextEncoder().encode(piece) }
       if (canonical) yield { type: 'put', key: DAG_PREFIX + proposal.payloadCid.toString(), value: new TextEncoder().encode(piece) }
     }
-    try {
-      await this.ledger.append('deal-active', {
-        deal: dealId,
-        pieceCid: staged.piece.cid,
-        pieceCidV1: staged.piece.cidV1,
-        payloadCid: proposal.payloadCid,
-        payloadSize: BigInt(staged.size),
-        blocks: blocks.length
-      }, extra())
-    } catch (err) {
-      // the batch did not commit: the renamed piece is indexed by nothing and must not stay in the store
-      if (!sharedPiece) await rm(this.store.path(piece), { force: true }).catch(() => {})
-      throw err
-    }
+    // the deal's state is read and the piece committed in the deal's lane, so an expiry cannot come in between
+    await this.lanes.run(dealId.toString(), async () => {
+      const now = await this.ledger.deal(dealId)
+      if (now?.state !== 'accepted' || request.signal.aborted) {
+        await staged.abort()
+        if (request.signal.aborted) throw request.signal.reason
+        throw new CairnError('ERR_DEAL_STATE', `deal ${dealId.toString()} became ${now?.state ?? 'unknown'} during its upload`)
+      }
+      // another active deal may already hold these very bytes under the same name
+      const sharedPiece = (await this.db.get(PIECE_PREFIX + piece)) !== undefined
+      this.committing.add(piece)
+      try {
+        await staged.commit()
+        this.options.onUploadPhase?.('committed', dealId.toString())
+        try {
+          await this.ledger.append('deal-active', {
+            deal: dealId,
+            pieceCid: staged.piece.cid,
+            pieceCidV1: staged.piece.cidV1,
+            payloadCid: proposal.payloadCid,
+            payloadSize: BigInt(staged.size),
+            blocks: blocks.length
+          }, extra())
+        } catch (err) {
+          // the batch did not commit: the renamed piece is indexed by nothing and must not stay in the store
+          if (!sharedPiece) await rm(this.store.path(piece), { force: true }).catch(() => {})
+          throw err
+        }
+      } finally {
+        this.committing.delete(piece)
+      }
+    })
     this.options.onUploadPhase?.('recorded', dealId.toString())
     this.options.onDealActive?.({ dealId: dealId.toString(), payloadCid: proposal.payloadCid, pieceCid: staged.piece.cid, blocks: blocks.map(b => b.cid) })
     this.signedAsk = undefined
@@ -330,29 +394,190 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return await this.status(dealId.toString())
   }
 
-  /** Answers a challenge `{seed, count}` for an active deal with a provider-signed proof (SPEC §4). */
+  /**
+   * Answers the deal's client's signed proof request (docs/protocol.md "Proof
+   * requests") with a provider-signed proof: only the client's key,
+   * at most the deal's own challenges, a request signed within the last few
+   * minutes, and a few per deal at a time. The answered request is recorded
+   * (`proof-answered`) and the proof carries the head that records it.
+   */
   async prove (dealId: string, body: unknown): Promise<unknown> {
     const id = parseDealId(dealId)
-    const challenge = challengeFrom(body, Math.min(this.options.maxChallenges ?? MAX_CHALLENGES, MAX_CHALLENGES))
     const deal = await this.ledger.deal(id)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
+    const client = deal.client ?? (await this.proposalOf(id))?.client
+    if (client === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId} has no accepted proposal here`)
+    const request = verifyProofRequest(body, client)
+    const r = request.payload
+    if (!r.dealId.equals(id)) throw new CairnError('ERR_INVALID_ARGUMENT', `the request is for deal ${r.dealId.toString()}, sent to deal ${dealId}`)
     if (deal.state !== 'active' || deal.pieceCid === undefined) throw new CairnError('ERR_DEAL_STATE', `deal ${dealId} is ${deal.state}; only active deals are proven`)
-    const piece = deal.pieceCid.toString()
-    let proof: unknown
+    const allowed = Math.min(deal.challenges ?? (await this.proposalOf(id))?.challenges ?? this.terms.challenges, MAX_CHALLENGES)
+    if (r.count > allowed) {
+      throw new CairnError('ERR_TOO_MANY_CHALLENGES', `${r.count} challenges asked; deal ${dealId} was made for ${allowed} per proof`, { details: { offered: r.count, max: allowed } })
+    }
+    const now = this.now()
+    if (deal.end !== undefined && now >= deal.end) throw new CairnError('ERR_DEAL_EXPIRED', `deal ${dealId} ended at ${deal.end} (unix seconds); it is no longer proven`)
+    if (Math.abs(now - r.at) > REQUEST_CLOCK_SKEW) {
+      throw new CairnError('ERR_REQUEST_EXPIRED', `the proof request was signed at ${r.at}, it is now ${now} (unix seconds); requests are taken within ${REQUEST_CLOCK_SKEW} s`)
+    }
+    const wait = this.proofRate.take(id.toString())
+    if (wait !== undefined) throw new CairnError('ERR_RATE_LIMITED', `too many proof requests for deal ${dealId}; try again in ${wait} s`, { details: { retryAfter: wait } })
+    return await this.lanes.run(id.toString(), async () => {
+      // the deal may have expired while this request waited for its turn
+      if ((await this.ledger.deal(id))?.state !== 'active') throw new CairnError('ERR_DEAL_STATE', `deal ${dealId} is no longer active`)
+      return await this.answer(id, deal.pieceCid as CID, client, request)
+    })
+  }
+
+  /**
+   * Cancels a deal not yet active on its client's signed request
+   * (docs/protocol.md "Cancelling a deal"): an upload in flight is cut off,
+   * `deal-terminated` records the request and the reservation is freed. A
+   * deal already cancelled answers the same; an active one cannot be.
+   */
+  async cancel (dealId: string, body: unknown): Promise<unknown> {
+    const id = parseDealId(dealId)
+    const deal = await this.ledger.deal(id)
+    if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
+    const client = deal.client ?? (await this.proposalOf(id))?.client
+    if (client === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId} has no accepted proposal here`)
+    const signed = verifyCancellation(body, client)
+    if (!signed.payload.dealId.equals(id)) throw new CairnError('ERR_INVALID_ARGUMENT', `the cancellation is for deal ${signed.payload.dealId.toString()}, sent to deal ${dealId}`)
+    const now = this.now()
+    if (Math.abs(now - signed.payload.at) > REQUEST_CLOCK_SKEW) {
+      throw new CairnError('ERR_REQUEST_EXPIRED', `the cancellation was signed at ${signed.payload.at}, it is now ${now} (unix seconds); it is taken within ${REQUEST_CLOCK_SKEW} s`)
+    }
+    const key = id.toString()
+    await this.lanes.run(key, async () => {
+      const current = await this.ledger.deal(id)
+      if (current?.state === 'terminated') return
+      if (current?.state !== 'accepted' && current?.state !== 'transferring') {
+        throw new CairnError('ERR_DEAL_STATE', `deal ${dealId} is ${current?.state ?? 'unknown'}; only a deal not yet active can be cancelled`)
+      }
+      this.uploading.get(key)?.abort(new CairnError('ERR_DEAL_STATE', `deal ${dealId} was cancelled by its client`))
+      await this.ledger.append('deal-terminated', {
+        deal: id,
+        provider: this.signer.did,
+        reason: 'cancelled by the client',
+        cancel: { payload: signed.payload, signer: signed.signer, signature: signed.signature }
+      })
+      this.signedAsk = undefined
+      this.options.onDealEnded?.(key)
+    })
+    return await this.status(dealId)
+  }
+
+  /**
+   * Expires up to `limit` deals the ledger's schedule says are due by `now`
+   * (docs/protocol.md "Deal lifecycle"): an accepted deal past its upload
+   * deadline (an upload still running is cut off) and an active deal past its
+   * end. An ended deal's piece stops being served in the same batch, unless
+   * another active deal holds it, and is queued for removal after the grace.
+   */
+  async expireDue (now: number, limit: number): Promise<{ due: number, expired: string[] }> {
+    const due = await this.ledger.due(now, limit)
+    const expired: string[] = []
+    for (const { deal } of due) {
+      if (await this.lanes.run(deal, async () => await this.expire(deal, now))) expired.push(deal)
+    }
+    if (expired.length > 0) this.signedAsk = undefined
+    return { due: due.length, expired }
+  }
+
+  private async expire (deal: string, now: number): Promise<boolean> {
+    const record = await this.ledger.deal(deal)
+    const id = parseDealId(deal)
+    if (record === undefined) return false
+    if (record.state === 'accepted' || record.state === 'transferring') {
+      if (record.uploadBy === undefined || record.uploadBy > now) return false
+      this.uploading.get(deal)?.abort(new CairnError('ERR_DEAL_EXPIRED', `deal ${deal} had to be uploaded by ${record.uploadBy} (unix seconds)`))
+      await this.ledger.append('deal-expired', { deal: id, provider: this.signer.did, reason: 'upload-window', uploadBy: record.uploadBy })
+      this.options.onDealEnded?.(deal)
+      return true
+    }
+    if (record.state !== 'active' || record.end === undefined || record.end > now) return false
+    const extra: ExtraOp[] = []
+    const piece = record.pieceCid?.toString()
+    if (piece !== undefined && (await this.ledger.holders(piece)).every(d => d === deal)) {
+      extra.push(...await this.unserve(piece, record.payloadCid))
+      extra.push({ type: 'put', key: `${GC_PREFIX}${secondsKey(now + (this.terms.retentionGrace ?? DEFAULT_RETENTION_GRACE))}/${piece}`, value: new Uint8Array(0) })
+    }
+    await this.ledger.append('deal-expired', { deal: id, provider: this.signer.did, reason: 'end', end: record.end }, extra)
+    this.options.onDealEnded?.(deal)
+    return true
+  }
+
+  /**
+   * The index deletions that stop a piece being served: its piece entries, its
+   * whole-DAG entry, and every block entry that points into it (listed from
+   * the piece file's frame headers, without reading the blocks).
+   */
+  private async unserve (piece: string, payloadCid: CID | undefined): Promise<ExtraOp[]> {
+    const ops: ExtraOp[] = [{ type: 'del', key: PIECE_PREFIX + piece }, { type: 'del', key: PIECE_V1_PREFIX + pieceCidV1FromV2(CID.parse(piece)).toString() }]
+    if (payloadCid !== undefined) {
+      const dag = await this.db.get(DAG_PREFIX + payloadCid.toString())
+      if (dag !== undefined && new TextDecoder().decode(dag) === piece) ops.push({ type: 'del', key: DAG_PREFIX + payloadCid.toString() })
+    }
+    const cids = await carBlockCids(this.store.path(piece)).catch(() => [])
+    for (const cid of cids) {
+      const key = BLOCK_PREFIX + cid.toString()
+      const at = await this.db.get(key)
+      // a block another piece indexed last stays (it is that piece's to serve)
+      if (at !== undefined && (dagCBOR.decode(at) as BlockLocation).piece === piece) ops.push({ type: 'del', key })
+    }
+    return ops
+  }
+
+  /** Removes up to `limit` piece files whose retention grace ended by `now` and that no deal holds again. */
+  async collect (now: number, limit: number): Promise<{ due: number, removed: string[] }> {
+    const removed: string[] = []
+    const keys = await this.db.keys({ gte: GC_PREFIX, lt: `${GC_PREFIX}${secondsKey(now + 1)}`, limit }).all()
+    for (const key of keys) {
+      const piece = key.slice(key.indexOf('/') + 1)
+      // a new deal for the same piece may have stored it again meanwhile
+      const held = (await this.db.get(PIECE_PREFIX + piece)) !== undefined || this.committing.has(piece) || (await this.ledger.holders(piece)).length > 0
+      if (!held) {
+        await rm(this.store.path(piece), { force: true })
+        await rm(this.prover.cachePath(piece), { force: true })
+        this.prover.forget(piece)
+        this.suspect.delete(piece)
+        removed.push(piece)
+      }
+      await this.db.del(key)
+    }
+    return { due: keys.length, removed }
+  }
+
+  private async answer (id: CID, pieceCid: CID, client: string, request: SignedProofRequest): Promise<unknown> {
+    const piece = pieceCid.toString()
+    const { seed, count } = request.payload
+    let payload: ProofPayload
     try {
-      proof = await answerChallenge(this.prover, this.signer, { dealId: id, pieceCid: deal.pieceCid }, challenge, this.now())
+      payload = await proveChallenge(this.prover, { dealId: id, pieceCid }, { seed, count }, this.now())
     } catch (err) {
       if ((err as { code?: string }).code === 'ERR_PIECE_CORRUPT') {
         // lost or changed bytes are reported and the piece is not served until a proof passes again
         // (start-up recovery re-checks it and fails the deal if it is still wrong)
-        if (!this.suspect.has(piece)) this.options.onPieceFailed?.({ deal: dealId, piece, code: 'ERR_PIECE_CORRUPT', reason: (err as Error).message })
+        if (!this.suspect.has(piece)) this.options.onPieceFailed?.({ deal: id.toString(), piece, code: 'ERR_PIECE_CORRUPT', reason: (err as Error).message })
         this.suspect.add(piece)
       }
       throw err
     }
     this.suspect.delete(piece)
-    this.proofsAnswered++
-    return proof
+    const entry = await this.ledger.append('proof-answered', {
+      deal: id,
+      client,
+      seed,
+      count,
+      request: { payload: request.payload, signer: request.signer, signature: request.signature }
+    })
+    return signProof(this.signer, { ...payload, head: { seq: entry.seq, cid: entry.cid } })
+  }
+
+  async summary (dealId: string): Promise<DealLogFields | undefined> {
+    const deal = await this.ledger.deal(dealId).catch(() => undefined)
+    if (deal === undefined) return undefined
+    return { client: deal.client, pieceCid: deal.pieceCid?.toString(), pieceSize: deal.pieceSize === undefined ? undefined : Number(deal.pieceSize) }
   }
 
   async status (dealId: string): Promise<unknown> {
@@ -407,17 +632,16 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
 
   // ProviderAdmin
   async status_ (): Promise<ProviderStatus> {
-    const { used, byState, bytesStored } = await this.usage()
-    let earned = 0n
-    for (const b of await this.ledger.balance()) earned += b.earned
+    const stats = await this.ledger.stats()
+    const used = stats.reserved + stats.used
     return {
       did: this.signer.did,
       url: this.terms.endpoint,
       capacity: { total: Number(this.terms.capacity), used: Number(used), free: Number(this.terms.capacity > used ? this.terms.capacity - used : 0n) },
-      deals: byState,
-      bytesStored,
-      proofsAnswered: this.proofsAnswered,
-      earnings: earned.toString(),
+      deals: { ...stats.deals },
+      bytesStored: Number(stats.stored),
+      proofsAnswered: stats.proofsAnswered,
+      earnings: stats.earned.toString(),
       startedAt: this.startedAt
     }
   }
@@ -431,9 +655,10 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
         id,
         state: deal.state,
         client: deal.client,
+        // docs/json.md: one name per concept (root), sizes as numbers of bytes
+        root: deal.payloadCid?.toString(),
         pieceCid: deal.pieceCid?.toString(),
-        payloadCid: deal.payloadCid?.toString(),
-        pieceSize: deal.pieceSize?.toString(),
+        pieceSize: deal.pieceSize === undefined ? undefined : Number(deal.pieceSize),
         passed: deal.passed,
         failed: deal.failed,
         missed: deal.missed,

@@ -25,6 +25,7 @@ const statusOverrides: Partial<Record<ErrorCode, number>> = {
   ERR_INVALID_MESSAGE: 400,
   ERR_UPLOAD_IN_PROGRESS: 409,
   ERR_DEAL_STATE: 409,
+  ERR_DEAL_EXPIRED: 410,
   ERR_REPLAYED_DEAL: 409,
   ERR_REPLAYED_NONCE: 409,
   ERR_AD_CHAIN_GAP: 409,
@@ -38,7 +39,9 @@ const statusOverrides: Partial<Record<ErrorCode, number>> = {
   ERR_TOO_MANY_UPLOADS: 429,
   ERR_RANGE_NOT_SATISFIABLE: 416,
   ERR_HEADERS_TOO_LARGE: 431,
+  ERR_RATE_LIMITED: 429,
   ERR_SHUTTING_DOWN: 503,
+  ERR_TOO_MANY_CONNECTIONS: 503,
   ERR_UNREACHABLE: 503
 }
 
@@ -153,9 +156,11 @@ export function toCairnError (err: unknown): CairnError {
 
 /**
  * Reads a DAG-JSON body of at most `limit` bytes (SPEC §3.1: JSON bodies are
- * DAG-JSON). A declared or actual size over the limit is ERR_PAYLOAD_TOO_LARGE.
+ * DAG-JSON) within `deadlineMs` (a floor on its rate: a body sent a byte at a
+ * time is cut off, ERR_TIMEOUT). A declared or actual size over the limit is
+ * ERR_PAYLOAD_TOO_LARGE; a client that goes away mid-body ERR_CLIENT_ABORTED.
  */
-export async function readJSONBody (req: IncomingMessage, limit: number): Promise<unknown> {
+export async function readJSONBody (req: IncomingMessage, limit: number, deadlineMs = 10_000): Promise<unknown> {
   const declared = req.headers['content-length']
   if (declared !== undefined && Number(declared) > limit) {
     throw new CairnError('ERR_PAYLOAD_TOO_LARGE', `JSON body is ${declared} bytes; the limit is ${limit} bytes`)
@@ -166,10 +171,26 @@ export async function readJSONBody (req: IncomingMessage, limit: number): Promis
   }
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > limit) throw new CairnError('ERR_PAYLOAD_TOO_LARGE', `JSON body is over the limit of ${limit} bytes`)
-    chunks.push(chunk)
+  const reading = (async () => {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > limit) throw new CairnError('ERR_PAYLOAD_TOO_LARGE', `JSON body is over the limit of ${limit} bytes`)
+      chunks.push(chunk)
+    }
+  })()
+  // what is still being read when the deadline passes is dropped with the connection (the caller closes it)
+  reading.catch(() => {})
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new CairnError('ERR_TIMEOUT', `JSON body not received within ${deadlineMs} ms (${size} bytes came)`)) }, deadlineMs)
+  })
+  try {
+    await Promise.race([reading, late])
+  } catch (err) {
+    if (isCairnError(err)) throw err
+    throw new CairnError('ERR_CLIENT_ABORTED', `the client went away after ${size} bytes of its body`, { details: { received: size } })
+  } finally {
+    clearTimeout(timer)
   }
   const bytes = Buffer.concat(chunks)
   if (bytes.length === 0) throw new CairnError('ERR_INVALID_JSON', 'expected a JSON body, got an empty one')

@@ -34,6 +34,20 @@ export interface DealService {
 
   /** Answers a challenge (SPEC §4); ERR_NOT_IMPLEMENTED until proofs land. */
   prove? (dealId: string, body: unknown): Promise<unknown>
+
+  /** Cancels a deal not yet active on its client's signed request; answers with the signed status. */
+  cancel? (dealId: string, body: unknown): Promise<unknown>
+
+  /** Who and what a deal is about, for the log lines of its requests; undefined when unknown. */
+  summary? (dealId: string): Promise<DealLogFields | undefined>
+}
+
+/** The fields an operator finds on every log line about a deal. */
+export interface DealLogFields {
+  client?: string
+  pieceCid?: string
+  /** padded piece bytes */
+  pieceSize?: number
 }
 
 export interface UploadRequest {

@@ -9,6 +9,7 @@ import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { ProviderDeals, type ActiveDeal, type ProviderDealsOptions, type ProviderTerms } from './deals.js'
 import type { Logger } from './interface.js'
+import { LifecycleScheduler, type LifecycleOptions } from './expiry.js'
 import { recoverProvider } from './recovery.js'
 import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
@@ -22,6 +23,8 @@ export interface ProviderNode {
   readonly service: HttpService
   readonly url: string
   readonly terms: ProviderTerms
+  /** expires deals and removes pieces as they fall due (undefined when started without it) */
+  readonly lifecycle: LifecycleScheduler | undefined
   /** the PDP API's pieces and sessions (docs/pdp.md) */
   readonly pdp: PdpService
   /** Deals becoming active or ending, for the parts of a node that follow them (content routing, docs/routing.md). */
@@ -46,6 +49,8 @@ export interface ProviderNodeOptions {
   now?: () => number
   /** Clean up what a crash left behind before serving (SPEC §3 "Transfer"). */
   recover?: boolean
+  /** the expiry and piece-removal schedule (docs/protocol.md "Deal lifecycle"); false: none (tests drive it by hand) */
+  lifecycle?: LifecycleOptions | false
   /** park TTL and quotas of the PDP API (docs/pdp.md) */
   pdp?: PdpOptions
 }
@@ -86,11 +91,13 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     limits: options.limits,
     gauges: async () => {
       const s = await node.admin().status()
-      return { dealsByState: s.deals, bytesStored: s.bytesStored }
+      return { dealsByState: s.deals, bytesStored: s.bytesStored, capacity: s.capacity }
     }
   })
   const url = await service.listen(options.host ?? '127.0.0.1', options.port ?? 0)
   terms.endpoint = url
+  const lifecycle = options.lifecycle === false ? undefined : new LifecycleScheduler(node, { now: options.now, log, ...options.lifecycle })
+  lifecycle?.start()
   const closers: Array<() => Promise<void>> = []
   return {
     repo,
@@ -100,11 +107,13 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     service,
     url,
     terms,
+    lifecycle,
     pdp,
     events,
     onClose: (fn) => { closers.push(fn) },
     close: async () => {
       for (const fn of closers.splice(0)) await fn()
+      await lifecycle?.stop()
       pdp.close()
       await service.close()
       await ledger.flush?.()

@@ -10,7 +10,8 @@
  * the data is lost, and the provider says so (ERR_PIECE_CORRUPT) rather than
  * sign something that cannot verify.
  *
- * The proof message is provider-signed under `cairn/proof/v1\n` and echoes the
+ * The proof message is provider-signed under `cairn/proof/v2\n` (v1 without
+ * the provider's ledger head, as older ledgers hold it) and echoes the
  * challenge (deal, piece, seed, count), so a verifier can tell a replayed or
  * misdirected proof from a wrong one.
  */
@@ -20,13 +21,13 @@ import { CID } from 'multiformats/cid'
 import { buildLayerCache, LayerCache, provePiece, type PieceProof, type ReadAt } from '../../proofs/index.js'
 import { CairnError, codes, type ErrorCode } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic.js'
+import type { LedgerHead } from '../deal/interface.js'
 import { sign, Tag, type Signed, type Signer } from '../deal/signing.js'
-import { cid, record, uint } from '../deal/validate.js'
+import { cid, ledgerHead, record, uint } from '../deal/validate.js'
 import { parseDealId } from '../deal/proposal.js'
 import type { PieceStore } from '../store/pieces.js'
 
-/** Most challenges one proof answers: bounds the work a request can ask for. */
-export const MAX_CHALLENGES = 1024
+export { MAX_CHALLENGES } from '../deal/proof-request.js'
 
 /**
  * One challenged leaf: the 32-byte Fr32 leaf and its `height` siblings, leaf
@@ -49,6 +50,8 @@ export interface ProofPayload {
   /** unix seconds when the proof was made */
   at: number
   proofs: LeafProofMessage[]
+  /** the provider's ledger head once it recorded the request (proof/v2); absent in v1 proofs */
+  head?: LedgerHead | null
 }
 
 export type SignedProof = Signed<ProofPayload>
@@ -63,29 +66,11 @@ function bytes (value: unknown, label: string, length?: number): Uint8Array {
   return value
 }
 
-/** A challenge request body (DAG-JSON `{seed, count}`); ERR_INVALID_ARGUMENT otherwise. */
-export function challengeFrom (body: unknown, maxChallenges = MAX_CHALLENGES): ChallengeBody {
-  let m: Record<string, unknown>
-  try {
-    m = record(body, 'challenge', ['seed', 'count'])
-  } catch (err) {
-    throw new CairnError('ERR_INVALID_ARGUMENT', (err as Error).message)
-  }
-  if (!(m.seed instanceof Uint8Array) || m.seed.length !== 32) {
-    throw new CairnError('ERR_INVALID_ARGUMENT', `challenge seed must be 32 bytes, found ${m.seed instanceof Uint8Array ? `${m.seed.length} bytes` : typeof m.seed}`)
-  }
-  const count = m.count
-  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || count > maxChallenges) {
-    throw new CairnError('ERR_INVALID_ARGUMENT', `challenge count must be 1…${maxChallenges} leaves, got ${String(count)}`)
-  }
-  return { seed: m.seed, count }
-}
-
 /** Checks the shape of a proof payload as it arrives (from the wire or the ledger). */
 export function proofPayloadFrom (value: unknown): ProofPayload {
   let m: Record<string, unknown>
   try {
-    m = record(value, 'proof', ['dealId', 'pieceCid', 'seed', 'count', 'at', 'proofs'])
+    m = record(value, 'proof', ['dealId', 'pieceCid', 'seed', 'count', 'at', 'proofs'], ['head'])
   } catch (err) {
     throw new CairnError('ERR_PROOF_MALFORMED', (err as Error).message)
   }
@@ -112,11 +97,24 @@ export function proofPayloadFrom (value: unknown): ProofPayload {
     if (path.length % 32 !== 0) throw new CairnError('ERR_PROOF_MALFORMED', `${label}.path: expected 32-byte siblings, found ${path.length} bytes`)
     return { index: leaf.index, leaf: bytes(leaf.leaf, `${label}.leaf`, 32), path }
   })
-  return { dealId, pieceCid, seed: bytes(m.seed, 'proof.seed', 32), count, at, proofs }
+  const payload: ProofPayload = { dealId, pieceCid, seed: bytes(m.seed, 'proof.seed', 32), count, at, proofs }
+  if (m.head !== undefined) {
+    try {
+      payload.head = ledgerHead(m.head, 'proof.head')
+    } catch (err) {
+      throw new CairnError('ERR_PROOF_MALFORMED', (err as Error).message)
+    }
+  }
+  return payload
+}
+
+/** The tag a proof is signed under: v2 when it carries the provider's head. */
+export function proofTag (payload: Pick<ProofPayload, 'head'>): typeof Tag.proof | typeof Tag.proofV2 {
+  return payload.head === undefined ? Tag.proof : Tag.proofV2
 }
 
 export function signProof (signer: Signer, payload: ProofPayload): SignedProof {
-  return sign(signer, Tag.proof, payload)
+  return sign(signer, proofTag(payload), payload)
 }
 
 /** The proofs library's shape of a signed proof's leaves: each path split into its siblings. */
@@ -253,15 +251,21 @@ export class PieceProver {
   }
 }
 
-/** Builds the signed proof message for a deal's piece. */
-export async function answerChallenge (prover: PieceProver, signer: Signer, deal: { dealId: CID, pieceCid: CID }, challenge: ChallengeBody, now: number): Promise<SignedProof> {
+/** The proof payload (unsigned) answering a challenge for a deal's piece. */
+export async function proveChallenge (prover: PieceProver, deal: { dealId: CID, pieceCid: CID }, challenge: ChallengeBody, now: number): Promise<ProofPayload> {
   const proof = await prover.prove(deal.pieceCid.toString(), { dealId: deal.dealId, seed: challenge.seed, count: challenge.count })
-  return signProof(signer, {
+  return {
     dealId: deal.dealId,
     pieceCid: deal.pieceCid,
     seed: challenge.seed,
     count: challenge.count,
     at: now,
     proofs: proof.proofs.map(p => ({ index: p.index, leaf: p.leaf, path: joinPath(p.path) }))
-  })
+  }
+}
+
+/** Builds the signed proof message for a deal's piece, carrying `head` when given (proof/v2). */
+export async function answerChallenge (prover: PieceProver, signer: Signer, deal: { dealId: CID, pieceCid: CID }, challenge: ChallengeBody, now: number, head?: LedgerHead | null): Promise<SignedProof> {
+  const payload = await proveChallenge(prover, deal, challenge, now)
+  return signProof(signer, head === undefined ? payload : { ...payload, head })
 }

@@ -8,10 +8,12 @@
  * whose ledger batch never committed. Recovery runs before the provider
  * listens and restores the invariants the rest of the node relies on:
  *
- * - `tmp/` is empty (partial uploads are never valid data);
- * - every file in `pieces/` belongs to an indexed piece; an unindexed piece
- *   (and its layer cache) is moved to `quarantine/`, never served, never
- *   silently deleted;
+ * - `tmp/` holds nothing of a writer that is gone (partial uploads are never
+ *   valid data; a live command's spool, its pid in the name, is left alone);
+ * - every file in `pieces/` belongs to an indexed piece or to one whose last
+ *   deal ended and that waits out its retention grace (`gc!`, removed by the
+ *   deal lifecycle, src/provider/expiry.ts); any other piece (and its layer
+ *   cache) is moved to `quarantine/`, never served, never silently deleted;
  * - every indexed piece of an active deal is present with the size the index
  *   recorded (and, with `verify: 'full'`, hashes to its piece CID); one that is
  *   missing or wrong is reported, its deal recorded `deal-failed` and its
@@ -29,7 +31,8 @@ import type { ErrorCode } from '../errors.js'
 import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import type { PieceStore } from '../store/pieces.js'
-import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from './deals.js'
+import { writerGone } from '../fs/temp.js'
+import { BLOCK_PREFIX, DAG_PREFIX, GC_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from './deals.js'
 
 export interface RecoveryOptions {
   db: Database
@@ -121,8 +124,10 @@ export async function recoverProvider (options: RecoveryOptions): Promise<Recove
   const log = options.log ?? (() => {})
   const report: RecoveryReport = { tempFilesRemoved: 0, quarantined: [], failed: [], danglingBlocks: 0, piecesChecked: 0 }
 
+  // a temporary file whose writer still runs (a `get` spooling beside this start) is not debris (src/fs/temp.ts)
   await mkdir(store.tmpDir, { recursive: true })
   for (const name of await readdir(store.tmpDir)) {
+    if (!writerGone(name)) continue
     await rm(join(store.tmpDir, name), { recursive: true, force: true })
     report.tempFilesRemoved++
   }
@@ -132,17 +137,22 @@ export async function recoverProvider (options: RecoveryOptions): Promise<Recove
     indexed.set(key.slice(PIECE_PREFIX.length), dagCBOR.decode(value) as PieceRecord)
   }
 
+  // pieces no deal serves any more, kept until their retention grace ends: not debris
+  const retained = new Set<string>()
+  for await (const [key] of range(db, GC_PREFIX)) retained.add(key.slice(key.indexOf('/') + 1))
+
   // debris in pieces/: interrupted atomic writes, and pieces whose ledger batch never committed
   await mkdir(store.dir, { recursive: true })
   for (const name of await readdir(store.dir)) {
     const path = join(store.dir, name)
     if (name.startsWith('.') && name.endsWith('.tmp')) {
+      if (!writerGone(name)) continue
       await rm(path, { force: true })
       report.tempFilesRemoved++
       continue
     }
     const m = /^(b[a-z2-7]+)\.(car|layers)$/.exec(name)
-    if (m !== null && indexed.has(m[1] as string)) continue
+    if (m !== null && (indexed.has(m[1] as string) || retained.has(m[1] as string))) continue
     const into = quarantineDir(store)
     await mkdir(into, { recursive: true })
     await rename(path, join(into, `${name}.${Date.now()}`))

@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path'
 import { Level } from 'level'
 import { CairnError, fromSystemError } from '../errors.js'
 import { writeFileAtomic, fsyncDir } from '../fs/atomic.js'
+import { writerGone } from '../fs/temp.js'
 import { generateSecretKey, identityFromSecret, type Identity } from './identity.js'
 import { repoAgeIdentity } from '../crypto/keys.js'
 
@@ -98,13 +99,19 @@ export class Repo {
     return repo
   }
 
-  /** Leftovers of interrupted writes are never valid data. */
+  /**
+   * Leftovers of interrupted writes are never valid data. Files a live process
+   * is writing (a running provider's upload, another command's spool) are not
+   * leftovers: their names carry their writer's pid (src/fs/temp.ts).
+   */
   private async cleanTmp (): Promise<void> {
     await mkdir(this.tmpDir, { recursive: true })
-    for (const name of await readdir(this.tmpDir)) await rm(join(this.tmpDir, name), { recursive: true, force: true })
+    for (const name of await readdir(this.tmpDir)) {
+      if (writerGone(name)) await rm(join(this.tmpDir, name), { recursive: true, force: true })
+    }
     await mkdir(this.piecesDir, { recursive: true })
     for (const name of await readdir(this.piecesDir)) {
-      if (name.startsWith('.') && name.endsWith('.tmp')) await rm(join(this.piecesDir, name), { force: true })
+      if (name.startsWith('.') && name.endsWith('.tmp') && writerGone(name)) await rm(join(this.piecesDir, name), { force: true })
     }
   }
 

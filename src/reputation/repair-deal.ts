@@ -3,15 +3,17 @@
  * provider faults twice in a row or is predicted to fail, get the piece —
  * from this repo when it still holds it, else from a healthy replica's
  * `/piece/{pieceCid}`, re-hashed to its piece CID before it is kept — make a
- * new deal with the best provider not holding the piece, record
+ * new deal with the best provider not holding the piece, within the price
+ * ceiling the client dealt under (not the failed deal's price), record
  * `deal-repaired` and terminate the bad deal. With no healthy replica left it
- * fails loudly with ERR_NO_HEALTHY_REPLICA.
+ * fails loudly with ERR_NO_HEALTHY_REPLICA, with no provider that qualifies
+ * with ERR_NO_REPAIR_TARGET.
  */
 import type { CID } from 'multiformats/cid'
 import { CairnError, isCairnError } from '../errors.js'
 import { activeDeals, type AuditDeal } from '../client/audit.js'
 import { AddressBook } from '../client/address-book.js'
-import { makeDeal, type DealResult } from '../client/deal.js'
+import { DEFAULT_MAX_PRICE, makeDeal, type DealResult } from '../client/deal.js'
 import { ProviderClient } from '../client/provider-client.js'
 import type { Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
@@ -66,17 +68,29 @@ export async function repairIfNeeded (ctx: RepairContext, deal: AuditDeal, polic
   const reps = await reputationsFromLedger(ledger)
   const book = await new AddressBook(await repo.db()).list()
   const candidates: Candidate[] = book.map(e => ({ id: e.did, url: e.url, pricePerGiBDay: e.ask.payload.pricePerGiBDay, freeCapacity: e.ask.payload.freeCapacity, reputation: reps.get(e.did) }))
+  // the client's price policy when it made the deal, not the failed deal's price: a replacement
+  // may cost more than the replica it replaces, as long as it is within what the client would pay
+  const maxPrice = await pricePolicyOf(ledger, deal.id)
   const plans = planRepairs(replicas, id => reps.get(id), candidates, {
     policy,
     params: DEFAULT_PARAMS,
-    placement: { maxPrice: deal.proposal.pricePerGiBDay, pieceSize: deal.proposal.pieceSize }
+    placement: { maxPrice, pieceSize: deal.proposal.pieceSize }
   })
   const plan = plans.find(p => p.replica.deal === deal.id.toString())
   if (plan === undefined) return undefined
-  return await carryOut(ctx, deal, plan, holders)
+  return await carryOut(ctx, deal, plan, holders, maxPrice)
 }
 
-async function carryOut (ctx: RepairContext, deal: AuditDeal, plan: RepairPlan, holders: AuditDeal[]): Promise<RepairOutcome> {
+/** The ceiling the client dealt under: recorded in `deal-proposed`, else the default of deals made before it was recorded. */
+export async function pricePolicyOf (ledger: Ledger, id: CID): Promise<bigint> {
+  for await (const entry of ledger.log({ deal: id, kind: 'deal-proposed', limit: 1 })) {
+    const recorded = entry.fields.maxPrice
+    if (typeof recorded === 'bigint' || typeof recorded === 'number') return BigInt(recorded)
+  }
+  return DEFAULT_MAX_PRICE
+}
+
+async function carryOut (ctx: RepairContext, deal: AuditDeal, plan: RepairPlan, holders: AuditDeal[], maxPrice: bigint): Promise<RepairOutcome> {
   const { repo, ledger } = ctx
   const pieceCid = deal.proposal.pieceCid.toString()
   const store = new PieceStore(repo.piecesDir, repo.tmpDir)
@@ -108,7 +122,7 @@ async function carryOut (ctx: RepairContext, deal: AuditDeal, plan: RepairPlan, 
   const p = deal.proposal
   const replacement = await makeDeal({ repo, ledger, now, pollIntervalMs: ctx.pollIntervalMs, activeTimeoutMs: ctx.activeTimeoutMs }, p.payloadCid.toString(), plan.target.candidate.url as string, {
     duration: Math.max(p.provingPeriod, p.end - now()),
-    maxPrice: p.pricePerGiBDay,
+    maxPrice,
     challenges: p.challenges,
     provingPeriod: p.provingPeriod,
     label: p.label

@@ -6,7 +6,7 @@
  *
  * The LevelDB locations are the ones the repo has always used, so a store
  * opened on an existing repo finds its data where it is: most spaces are
- * sublevels; four provider indexes and two client ones still use a hand-made
+ * sublevels; five provider indexes and two client ones still use a hand-made
  * `name!` prefix in the root of the database.
  */
 
@@ -33,12 +33,19 @@ export const spaces = {
   ledgerBalances: space('ledger/balances', { sublevel: ['ledger', 'balances'] }, 'counterparty did → DAG-CBOR Balance'),
   ledgerProviders: space('ledger/providers', { sublevel: ['ledger', 'providers'] }, 'provider did → DAG-CBOR ProviderCounters'),
   ledgerNonces: space('ledger/nonces', { sublevel: ['ledger', 'nonces'] }, '<client did>/<nonce, 20 digits> → deal id (UTF-8)'),
+  // the provider's totals and schedule, and the heads of other nodes this one saw (docs/ledger.md "Indexes")
+  ledgerStats: space('ledger/stats', { sublevel: ['ledger', 'stats'] }, '`provider` → DAG-CBOR LedgerStats (capacity reserved and used, deals by state, earnings; amounts as decimal strings)'),
+  ledgerDue: space('ledger/due', { sublevel: ['ledger', 'due'] }, '<unix s, 12 digits>/<deal id> → deal state when it falls due (upload deadline or end)'),
+  ledgerHolders: space('ledger/holders', { sublevel: ['ledger', 'holders'] }, '<piece CID v2>/<deal id> → true while that active deal holds the piece'),
+  ledgerWitnessed: space('ledger/witnessed', { sublevel: ['ledger', 'witnessed'] }, '<did>/<seq, 16 digits>/<entry CID> → DAG-CBOR {entry, via}: a head of another node seen in a signed message'),
+  ledgerMeta: space('ledger/meta', { sublevel: ['ledger', 'meta'] }, '`head` → DAG-CBOR {seq, cid}; `version` → the index version'),
 
   // the provider's indexes of what it stores (src/provider)
   blocks: space('blocks', { prefix: 'blocks!' }, 'block CID → DAG-CBOR {piece, offset, length}'),
   pieces: space('pieces', { prefix: 'pieces!' }, 'piece CID v2 → DAG-CBOR {deal, size}'),
   piecesV1: space('pieces-v1', { prefix: 'pieces-v1!' }, 'piece CID v1 → piece CID v2 (UTF-8)'),
   dags: space('dags', { prefix: 'dags!' }, 'root CID → piece CID v2 whose CAR is exactly that DAG (UTF-8)'),
+  retained: space('gc', { prefix: 'gc!' }, '<unix s, 12 digits>/<piece CID v2> → empty: a piece no deal holds, its file removed after that time'),
 
   // the client's (src/client, src/store)
   addressBook: space('client/providers', { sublevel: ['client', 'providers'] }, 'provider did → DAG-CBOR address book entry'),

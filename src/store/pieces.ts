@@ -9,7 +9,7 @@
 import { open, rm, stat, type FileHandle } from 'node:fs/promises'
 import { createReadStream, type ReadStream } from 'node:fs'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { tempName } from '../fs/temp.js'
 import { createPieceHasher, type PieceInfo } from '../../proofs/index.js'
 import { CairnError, fromSystemError } from '../errors.js'
 import { commitFile } from '../fs/atomic.js'
@@ -83,7 +83,7 @@ export class PieceStore {
    * time, never refill one it yielded.
    */
   async stage (source: AsyncIterable<Uint8Array>, options: { onBytes?: (total: number) => void, signal?: AbortSignal, layerLevel?: number } = {}): Promise<StagedPiece> {
-    const temp = join(this.tmpDir, `piece-${randomBytes(8).toString('hex')}.car`)
+    const temp = join(this.tmpDir, tempName('piece', '.car'))
     let handle: FileHandle | undefined
     try {
       handle = await open(temp, 'wx', 0o644)

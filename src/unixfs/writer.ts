@@ -3,7 +3,9 @@
  * directory tree or a symlink, as stored or as another reading of the same
  * blocks gives them (an encrypted tree, decrypted). Everything goes into a temporary sibling of
  * the output, renamed into place by `commit` (an existing target is replaced
- * only with `force`), so a failure leaves nothing behind. Names that could
+ * only with `force`), so a failure leaves nothing behind; an interrupted run
+ * removes it on SIGINT/SIGTERM, and a killed one's is removed by the next
+ * run onto the same target (src/fs/temp.ts). Names that could
  * escape their directory are refused; files are opened with `wx`, so nothing
  * is ever written through a link; symlinks are created as stored, never
  * followed.
@@ -16,7 +18,8 @@ import type { FileHandle } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { CairnError, fromSystemError, isCairnError } from '../errors.js'
-import { replaceTree, tempPathFor } from '../fs/atomic.js'
+import { replaceTree } from '../fs/atomic.js'
+import { release, removeStaleTemps, tempPathFor } from '../fs/temp.js'
 import { writeAll } from '../fs/write.js'
 import type { Block, Load, UnpackResult } from './interface.js'
 import { checkDirectoryNames, checkName, decodeNode, type DirectoryNode, type FileNode, type SymlinkNode } from './node.js'
@@ -110,6 +113,8 @@ export class TreeWriter {
   /** A writer of the entry `root` at `output`; makes the parent directory. */
   static async create (output: string, root: CID): Promise<TreeWriter> {
     const target = resolve(output)
+    // what an interrupted run left beside the target (its pid is gone: src/fs/temp.ts)
+    await removeStaleTemps(target)
     const writer = new TreeWriter(output, target, tempPathFor(target), root)
     const parent = dirname(target)
     await writer.fs(async () => { await mkdir(parent, { recursive: true }) }, parent)
@@ -140,6 +145,7 @@ export class TreeWriter {
   async discard (): Promise<void> {
     await Promise.allSettled(this.writes.map(w => w.done))
     await rm(this.temp, { recursive: true, force: true })
+    release(this.temp)
   }
 
   private async entry (load: Load, cid: CID, path: string): Promise<void> {

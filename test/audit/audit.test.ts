@@ -9,8 +9,9 @@ import { readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { parsePieceCid, challengeIndices } from '../../proofs/index.js'
 import { auditDeal, verifyProofEntry, type AuditDeal, type AuditOptions } from '../../src/client/audit.js'
 import { faultFee, periodPayment, requiredCollateral } from '../../src/deal/rules.js'
+import type { SignedProofRequest } from '../../src/deal/interface.js'
 import { sign, Tag, type Signed } from '../../src/deal/signing.js'
-import { answerChallenge, challengeFrom, type ProofPayload } from '../../src/provider/proofs.js'
+import { answerChallenge, signProof, type ProofPayload } from '../../src/provider/proofs.js'
 import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
 import { entries, seed, world, type TestProvider, type World } from './helpers.js'
 
@@ -93,7 +94,7 @@ test('one changed byte fails the audit that challenges its leaf, and only that o
 test('statistically: with every leaf challenged, a change anywhere in a small piece is always caught', async (t) => {
   const w = await world(1, { prover: { cacheLevel: 2 } })
   try {
-    const deal = await w.deal(0, { bytes: 2000 })
+    const deal = await w.deal(0, { bytes: 2000, challenges: 1024 })
     const path = piecePath(w.providers[0] as TestProvider, deal)
     const original = new Uint8Array(await readFile(path))
     for (let trial = 0; trial < 12; trial++) {
@@ -132,12 +133,18 @@ test('a deleted or truncated piece fails the next audit', async (t) => {
 type Tamper = (answer: Signed<ProofPayload>, ctx: { w: World, p: TestProvider, body: unknown, other: AuditDeal, deal: AuditDeal }) => Promise<unknown> | unknown
 
 function resign (p: TestProvider, payload: ProofPayload): Signed<ProofPayload> {
-  return sign(p.repo.identity, Tag.proof, payload)
+  return signProof(p.repo.identity, payload)
+}
+
+/** The challenge of a signed proof request, as the provider reads it. */
+function challengeOf (body: unknown): { seed: Uint8Array, count: number } {
+  const { seed, count } = (body as SignedProofRequest).payload
+  return { seed, count }
 }
 
 const tampers: Record<string, Tamper> = {
-  ERR_PROOF_WRONG_PIECE: async (_a, { p, body, other, deal }) => await answerChallenge(p.node.prover, p.repo.identity, { dealId: deal.id, pieceCid: other.proposal.pieceCid }, challengeFrom(body), 1),
-  ERR_PROOF_WRONG_DEAL: async (_a, { p, body, other }) => await answerChallenge(p.node.prover, p.repo.identity, { dealId: other.id, pieceCid: other.proposal.pieceCid }, challengeFrom(body), 1),
+  ERR_PROOF_WRONG_PIECE: async (a, { p, body, other, deal }) => await answerChallenge(p.node.prover, p.repo.identity, { dealId: deal.id, pieceCid: other.proposal.pieceCid }, challengeOf(body), 1, a.payload.head),
+  ERR_PROOF_WRONG_DEAL: async (a, { p, body, other }) => await answerChallenge(p.node.prover, p.repo.identity, { dealId: other.id, pieceCid: other.proposal.pieceCid }, challengeOf(body), 1, a.payload.head),
   ERR_PROOF_ROOT_MISMATCH: (a, { p }) => {
     const proofs = a.payload.proofs.map(x => ({ ...x, path: x.path.slice() }))
     ;(proofs[0]?.path as Uint8Array)[3 * 32] ^= 1 // the fourth sibling of the first leaf

@@ -17,6 +17,9 @@ import { startProviderNode } from '../../src/provider/node.js'
 import type { Database } from '../../src/repo/repo.js'
 import { Repo } from '../../src/repo/repo.js'
 import { PieceStore } from '../../src/store/pieces.js'
+import type { SignedProofRequest } from '../../src/deal/interface.js'
+import { signProofRequest } from '../../src/deal/proof-request.js'
+import type { Signer } from '../../src/deal/signing.js'
 
 export interface TestProvider {
   repo: Repo
@@ -34,9 +37,14 @@ export interface World {
   client: { repo: Repo, ledger: LevelLedger, db: Database }
   ctx: AuditContext
   /** a deal for a fresh sample of `bytes` random bytes with provider `i`, through to active */
-  deal: (i: number, options?: { bytes?: number, duration?: number, provingPeriod?: number }) => Promise<AuditDeal>
+  deal: (i: number, options?: DealOptions) => Promise<AuditDeal>
   cleanup: () => Promise<void>
 }
+
+export interface DealOptions { bytes?: number, duration?: number, provingPeriod?: number, challenges?: number }
+
+/** Proof requests per deal the test providers take: audits here come much faster than once a period. */
+export const TEST_PROOF_RATE = { burst: 1000, perSecond: 100 }
 
 export const TERMS: Omit<ProviderTerms, 'endpoint'> = {
   // a price high enough that a few KiB for a few seconds earn whole base units
@@ -57,27 +65,27 @@ export async function world (count = 1, options: { terms?: Partial<ProviderTerms
   for (let i = 0; i < count; i++) {
     const repo = await Repo.init(join(dir, `provider-${i}`))
     const terms: ProviderTerms = { endpoint: '', ...TERMS, ...options.terms }
-    const { ledger, node, store, service, url } = await startProviderNode(repo, terms, { deals: options.prover })
+    const { ledger, node, store, service, url } = await startProviderNode(repo, terms, { deals: { proofRate: TEST_PROOF_RATE, ...options.prover } })
     providers.push({ repo, ledger, node, store, service, url, terms })
   }
   const clientRepo = await Repo.init(join(dir, 'client'))
   const clientDb = await clientRepo.db()
   const clientLedger = await LevelLedger.open(clientDb, clientRepo.identity)
   let samples = 0
-  const deal = async (i: number, o: { bytes?: number, duration?: number, provingPeriod?: number } = {}): Promise<AuditDeal> => {
+  const deal = async (i: number, o: DealOptions = {}): Promise<AuditDeal> => {
     const p = providers[i] as TestProvider
     const sample = join(dir, `sample-${samples++}`)
     await mkdir(sample, { recursive: true })
     await writeFile(join(sample, 'data.bin'), randomBytes(o.bytes ?? 3000))
     const added = await addToRepo(clientRepo, [sample])
-    const made = await makeDeal({ repo: clientRepo, ledger: clientLedger, pollIntervalMs: 20 }, added.root, p.url, { duration: o.duration ?? 86400, provingPeriod: o.provingPeriod })
+    const made = await makeDeal({ repo: clientRepo, ledger: clientLedger, pollIntervalMs: 20 }, added.root, p.url, { duration: o.duration ?? 86400, provingPeriod: o.provingPeriod, challenges: o.challenges ?? 64, maxPrice: p.terms.pricePerGiBDay, startDelay: 0 })
     return await loadDeal(clientLedger, made.id)
   }
   return {
     dir,
     providers,
     client: { repo: clientRepo, ledger: clientLedger, db: clientDb },
-    ctx: { ledger: clientLedger, db: clientDb },
+    ctx: { ledger: clientLedger, db: clientDb, signer: clientRepo.identity },
     deal,
     cleanup: async () => {
       for (const p of providers) {
@@ -98,3 +106,8 @@ export async function entries (ledger: LevelLedger, kind?: string, deal?: string
 }
 
 export function seed (): Uint8Array { return new Uint8Array(randomBytes(32)) }
+
+/** A proof request for `deal` signed by `signer` (the deal's client unless given), as the audit sends it. */
+export function proofRequest (w: World, deal: AuditDeal, count: number, options: { seed?: Uint8Array, signer?: Signer, at?: number } = {}): SignedProofRequest {
+  return signProofRequest(options.signer ?? w.client.repo.identity, { dealId: deal.id, seed: options.seed ?? seed(), count, at: options.at ?? Math.floor(Date.now() / 1000), head: w.client.ledger.head() })
+}

@@ -42,8 +42,8 @@ test('add stores the piece that pack writes; piece of that CAR equals data-segme
   t.is(added.code, 0, added.stderr)
   const result = JSON.parse(added.stdout)
   t.regex(result.root, /^bafy/)
-  t.regex(result.piece.cid, /^bafkzcib/)
-  t.regex(result.piece.cidV1, /^baga6ea4sea/)
+  t.regex(result.pieceCid, /^bafkzcib/)
+  t.regex(result.pieceCidV1, /^baga6ea4sea/)
   t.is(result.files, 2)
   t.is(result.bytes, 1_300_006)
 
@@ -51,13 +51,13 @@ test('add stores the piece that pack writes; piece of that CAR equals data-segme
   const packed = await cairn(['pack', input, '-o', car])
   t.is(packed.code, 0, packed.stderr)
   const bytes = await readFile(car)
-  t.is(result.piece.payloadSize, bytes.length)
-  t.deepEqual(await readFile(join(repo, 'pieces', `${result.piece.cid}.car`)), bytes)
-  t.is(Piece.fromPayload(bytes).link.toString(), result.piece.cid)
+  t.is(result.payloadSize, bytes.length)
+  t.deepEqual(await readFile(join(repo, 'pieces', `${result.pieceCid}.car`)), bytes)
+  t.is(Piece.fromPayload(bytes).link.toString(), result.pieceCid)
 
   const piece = await cairn(['--json', 'piece', car])
   t.is(piece.code, 0, piece.stderr)
-  t.like(JSON.parse(piece.stdout), { cid: result.piece.cid, cidV1: result.piece.cidV1, paddedSize: result.piece.size, payloadSize: String(bytes.length) })
+  t.like(JSON.parse(piece.stdout), { pieceCid: result.pieceCid, pieceCidV1: result.pieceCidV1, pieceSize: result.pieceSize, payloadSize: bytes.length })
 })
 
 test('pack reports the piece CID of the CAR it writes, computed on the way, as add and data-segment do', async t => {
@@ -75,22 +75,22 @@ test('pack reports the piece CID of the CAR it writes, computed on the way, as a
   const result = JSON.parse(packed.stdout)
   const bytes = await readFile(car)
   t.is(result.pieceCid, Piece.fromPayload(bytes).link.toString())
-  t.like(result, { root: added.root, pieceCid: added.piece.cid, pieceCidV1: added.piece.cidV1, pieceSize: added.piece.size, payloadSize: bytes.length, carSize: bytes.length })
+  t.like(result, { root: added.root, pieceCid: added.pieceCid, pieceCidV1: added.pieceCidV1, pieceSize: added.pieceSize, payloadSize: bytes.length, output: car })
 
   // human mode: the root on stdout, the piece on stderr
   const human = await cairn(['pack', input, '-o', join(dir, 'human.car')])
   t.is(human.code, 0, human.stderr)
   t.is(human.stdout, `${added.root}\n`)
-  t.true(human.stderr.includes(`piece ${added.piece.cid}`), human.stderr)
-  t.true(human.stderr.includes(`${added.piece.cidV1} (v1)`), human.stderr)
+  t.true(human.stderr.includes(`piece ${added.pieceCid}`), human.stderr)
+  t.true(human.stderr.includes(`${added.pieceCidV1} (v1)`), human.stderr)
 
   // to stdout: the CAR there, the same figures on stderr
   const streamed = await cairn(['--json', 'pack', input, '-o', '-'])
   t.is(streamed.code, 0, streamed.stderr)
-  t.like(JSON.parse(streamed.stderr), { root: added.root, car: '-', pieceCid: added.piece.cid, pieceCidV1: added.piece.cidV1, payloadSize: bytes.length })
+  t.like(JSON.parse(streamed.stderr), { root: added.root, output: '-', pieceCid: added.pieceCid, pieceCidV1: added.pieceCidV1, payloadSize: bytes.length })
   const streamedHuman = await cairn(['pack', input, '-o', '-'])
   t.is(streamedHuman.code, 0, streamedHuman.stderr)
-  t.true(streamedHuman.stderr.startsWith(`${added.root}\npiece ${added.piece.cid}\n`), streamedHuman.stderr)
+  t.true(streamedHuman.stderr.startsWith(`${added.root}\npiece ${added.pieceCid}\n`), streamedHuman.stderr)
 })
 
 test('add -Q prints the root only; --only-hash stores nothing and needs no repo', async t => {

@@ -168,14 +168,14 @@ test('share --to: a new root another node opens; the old root stays closed to it
   const root = (await cairn(['--repo', repo, 'add', '-Q', '--encrypt', input])).stdout.trim()
   const shared = await cairn(['--repo', repo, '--json', 'share', root, '--to', friend])
   t.is(shared.code, 0, shared.stderr)
-  const result = JSON.parse(shared.stdout) as { root: string, from: string, recipients: string[], headers: number, files: number, piece: { cid: string } }
+  const result = JSON.parse(shared.stdout) as { root: string, from: string, recipients: string[], headers: number, files: number, pieceCid: string }
   t.not(result.root, root)
   t.is(result.from, root)
   t.is(result.recipients.length, 2)
   t.true(result.recipients.includes(friend))
   t.is(result.files, 2)
   t.is(result.headers, 4)
-  t.regex(result.piece.cid, /^bafkzcib/)
+  t.regex(result.pieceCid, /^bafkzcib/)
   for (const [r, name] of [[result.root, 'new.car'], [root, 'old.car']]) {
     const car = await cairn(['--repo', repo, 'get', r, '--car', join(dir, name)])
     t.is(car.code, 0, car.stderr)

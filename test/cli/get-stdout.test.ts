@@ -30,11 +30,11 @@ test('get --car - writes the verified CAR to stdout and the summary to stderr', 
   t.is((await cairn(['--repo', repo, 'init'])).code, 0)
   const file = join(dir.path, 'data.bin')
   await writeFile(file, randomBytes(1_500_000))
-  const added = JSON.parse((await cairn(['--repo', repo, '--json', 'add', file])).stdout) as { root: string, piece: { cid: string } }
+  const added = JSON.parse((await cairn(['--repo', repo, '--json', 'add', file])).stdout) as { root: string, pieceCid: string }
 
   const got = await run(['--repo', repo, '--json', 'get', added.root, '--car', '-'], dir.path)
   t.is(got.code, 0, got.stderr)
-  t.deepEqual(got.stdout, await readFile(join(repo, 'pieces', `${added.piece.cid}.car`)))
+  t.deepEqual(got.stdout, await readFile(join(repo, 'pieces', `${added.pieceCid}.car`)))
   t.like(JSON.parse(got.stderr) as object, { root: added.root, output: '-', car: true, source: { kind: 'local' } })
   t.deepEqual(await readdir(join(repo, 'tmp')), [])
   t.false((await readdir(dir.path)).includes('-'))

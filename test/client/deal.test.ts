@@ -7,7 +7,7 @@ import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AddressBook } from '../../src/client/address-book.js'
 import { addToRepo } from '../../src/client/content.js'
-import { makeDeal } from '../../src/client/deal.js'
+import { defaultStartDelay, makeDeal } from '../../src/client/deal.js'
 import { ProviderClient } from '../../src/client/provider-client.js'
 import { get, parseTarget, sourcesFor } from '../../src/client/retrieve.js'
 import { sampleTree, tamperingProxy, tree, world } from './helpers.js'
@@ -212,4 +212,11 @@ test('get of a path asks the provider for that path only, through a HAMT-sharded
   } finally {
     await w.cleanup()
   }
+})
+
+test('the default start leaves the upload time at 1 MiB/s: at once up to 60 MiB, later beyond', (t) => {
+  t.is(defaultStartDelay(1000n), 0)
+  t.is(defaultStartDelay(60n << 20n), 0)
+  t.is(defaultStartDelay((60n << 20n) + 1n), 1)
+  t.is(defaultStartDelay(1n << 30n), 1024 - 60)
 })

@@ -24,7 +24,7 @@ export async function newIdentity (): Promise<{ identity: string, recipient: Rec
 }
 
 /**
- * The `age` command (Debian's package, 1.1.1 here). `.ci/run` installs it;
+ * The `age` command (Debian's package, 1.1.1 here). `npm test` installs it (test/prereqs.sh, as root);
  * a machine without it fails these tests rather than skipping them.
  */
 export async function age (args: string[], input?: Uint8Array): Promise<Buffer> {
@@ -32,7 +32,7 @@ export async function age (args: string[], input?: Uint8Array): Promise<Buffer> 
     const child = execFile('age', args, { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err !== null) {
         const missing = (err as NodeJS.ErrnoException).code === 'ENOENT'
-        reject(new Error(missing ? 'the age command is missing: apt-get install -y age (.ci/run installs it)' : `age ${args.join(' ')} failed: ${String(stderr)}`))
+        reject(new Error(missing ? 'the age command is missing: apt-get install -y age (npm test\'s pretest step does as root)' : `age ${args.join(' ')} failed: ${String(stderr)}`))
       } else {
         resolve(stdout)
       }

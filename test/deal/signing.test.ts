@@ -175,3 +175,21 @@ test('deal ids are stable across re-encoding and distinct for distinct proposals
   }), { numRuns: 100 })
   t.throws(() => parseDealId(pieceCid.toString()), { code: 'ERR_INVALID_CID' } as never)
 })
+
+test('v2 messages carry the sender\'s ledger head under their own tag; v1 and v2 signatures do not stand for each other', t => {
+  const head = { seq: 7, cid: CID.parse('bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy') }
+  const v2 = signProposal(client, { ...proposalFor(client, provider), head })
+  t.deepEqual(verifyProposal(wire(v2)).payload.head, head)
+  t.throws(() => verifySigned(Tag.proposal, v2), { code: 'ERR_BAD_SIGNATURE' } as never)
+  t.notThrows(() => verifySigned(Tag.proposalV2, v2))
+  // a v1 signature over a payload with a head added is not a v2 signature
+  const v1 = signProposal(client, proposalFor(client, provider))
+  t.throws(() => verifyProposal({ ...v1, payload: { ...v1.payload, head } }), { code: 'ERR_BAD_SIGNATURE' } as never)
+  t.false(dealIdOf(v1).equals(dealIdOf(v2)))
+  t.is(verifyProposal(wire(signProposal(client, { ...proposalFor(client, provider), head: null }))).payload.head, null)
+  const acceptance = { dealId: dealIdOf(v2), client: client.did, provider: provider.did, pieceCid, acceptedAt: NOW, uploadBy: NOW + 3600, head }
+  const signed = verifyAcceptance(wire(signAcceptance(provider, acceptance)), provider.did)
+  t.like(signed.payload, { uploadBy: NOW + 3600, head })
+  t.throws(() => verifySigned(Tag.acceptance, signed), { code: 'ERR_BAD_SIGNATURE' } as never)
+  t.throws(() => proposalFrom({ ...v2.payload, head: { seq: 0, cid: head.cid } }), { code: 'ERR_INVALID_MESSAGE' } as never)
+})

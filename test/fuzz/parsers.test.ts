@@ -33,7 +33,8 @@ import { codes, isCairnError } from '../../src/errors.js'
 import { parseCid, parseGatewayRequest } from '../../src/gateway/request.js'
 import { verifyUploadAuthorization } from '../../src/provider/auth.js'
 import { parsePieceCidParam, parseRange } from '../../src/provider/piece.js'
-import { challengeFrom, proofPayloadFrom } from '../../src/provider/proofs.js'
+import { proofRequestFrom } from '../../src/deal/proof-request.js'
+import { proofPayloadFrom } from '../../src/provider/proofs.js'
 import { lsCarFile } from '../../src/unixfs/exporter.js'
 import { newClient, payload, proposalOf, SOAK, summarize } from '../hardening/helpers.js'
 
@@ -176,7 +177,7 @@ test.serial('proposals: shape, signature and deal rules inputs', async (t) => {
 
 test.serial('asks, acceptances, deal statuses, challenges and proofs from arbitrary values', async (t) => {
   await fuzz(t, 'ask/acceptance/status/challenge/proof parsers', ipldValue, (value) => {
-    for (const parse of [askFrom, acceptanceFrom, dealStatusFrom, challengeFrom, proofPayloadFrom]) {
+    for (const parse of [askFrom, acceptanceFrom, dealStatusFrom, proofRequestFrom, proofPayloadFrom]) {
       try { parse(value) } catch (err) { assertCoded(err) }
     }
   })

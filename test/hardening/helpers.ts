@@ -12,6 +12,9 @@ import * as dagJSON from '@ipld/dag-json'
 import type { CID } from 'multiformats/cid'
 import type { Proposal } from '../../src/deal/interface.js'
 import { signProposal } from '../../src/deal/proposal.js'
+import { signProofRequest } from '../../src/deal/proof-request.js'
+import { randomBytes } from 'node:crypto'
+import { CID as CIDClass } from 'multiformats/cid'
 import type { Signer } from '../../src/deal/signing.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import { uploadAuthorization } from '../../src/provider/auth.js'
@@ -30,7 +33,7 @@ export const scale = (ci: number, soak: number): number => SOAK ? soak : ci
 // ---------------------------------------------------------------- summary
 
 export interface SummaryRow {
-  /** malformed | fuzz | crash | disk | hostile */
+  /** malformed | fuzz | crash | disk | hostile | attack */
   area: string
   what: string
   /** times injected in this run */
@@ -94,8 +97,9 @@ export function proposalOf (client: Signer, provider: string, p: Pick<Payload, '
     client: client.did,
     provider,
     label: 'hardening',
-    start: now,
-    end: now + 86400,
+    // an hour to upload in, however often a crash test restarts the provider (the upload is due by the start)
+    start: now + 3600,
+    end: now + 3600 + 86400,
     pricePerGiBDay: 40n,
     providerCollateral: 0n,
     clientCollateral: 0n,
@@ -103,6 +107,7 @@ export function proposalOf (client: Signer, provider: string, p: Pick<Payload, '
     provingPeriod: 86400,
     challenges: 16,
     nonce,
+    head: null,
     ...overrides
   }
 }
@@ -111,9 +116,14 @@ export async function postJSON (url: string, body: string | Uint8Array, headers:
   return await fetch(url, { method: 'POST', headers, body })
 }
 
+/** The DAG-JSON body of a proof request for `dealId` signed by `client` (docs/protocol.md "Proof requests"). */
+export function proofRequestBody (client: Signer, dealId: string, count: number, at = Math.floor(Date.now() / 1000)): string {
+  return dagJSON.stringify(signProofRequest(client, { dealId: CIDClass.parse(dealId), seed: new Uint8Array(randomBytes(32)), count, at, head: null }))
+}
+
 /** Proposes and returns the accepted deal id, or throws with the refusal. */
-export async function makeDeal (url: string, client: Signer, provider: string, p: Payload, nonce: bigint): Promise<string> {
-  const res = await postJSON(`${url}/v1/deals`, dagJSON.stringify(signProposal(client, proposalOf(client, provider, p, nonce))))
+export async function makeDeal (url: string, client: Signer, provider: string, p: Payload, nonce: bigint, overrides: Partial<Proposal> = {}): Promise<string> {
+  const res = await postJSON(`${url}/v1/deals`, dagJSON.stringify(signProposal(client, proposalOf(client, provider, p, nonce, overrides))))
   const text = await res.text()
   if (res.status !== 201) throw new Error(`proposal refused (${res.status}): ${text}`)
   return (dagJSON.parse(text) as { payload: { dealId: CID } }).payload.dealId.toString()

@@ -16,7 +16,7 @@ import * as dagJSON from '@ipld/dag-json'
 import { uploadAuthorization } from '../../src/provider/auth.js'
 import { Repo } from '../../src/repo/repo.js'
 import { rawRequest } from '../provider/fixtures.js'
-import { destroy, errorCode, makeDeal, newClient, payload, peakRss, postJSON, scale, startProviderProcess, summarize, uploadPiece, world, type World } from './helpers.js'
+import { destroy, errorCode, makeDeal, newClient, payload, peakRss, postJSON, proofRequestBody, scale, startProviderProcess, summarize, uploadPiece, world, type World } from './helpers.js'
 
 const limits = {
   headersTimeoutMs: 600,
@@ -181,7 +181,7 @@ test.serial('64 concurrent clients: deals, uploads, retrievals and audits agains
             if (Buffer.compare(car, p.car) !== 0) throw new Error('gateway CAR differs')
             const piece = new Uint8Array(await (await fetch(`${provider.url}/piece/${p.pieceCid.toString()}`)).arrayBuffer())
             if (Buffer.compare(piece, p.car) !== 0) throw new Error('piece differs')
-            const proof = await postJSON(`${provider.url}/v1/deals/${id}/proofs`, dagJSON.stringify({ seed: randomBytes(32), count: 4 }))
+            const proof = await postJSON(`${provider.url}/v1/deals/${id}/proofs`, proofRequestBody(client, id, 4))
             if (proof.status !== 200) throw new Error(`proof ${proof.status}: ${await proof.text()}`)
             await proof.arrayBuffer()
             bytes += p.car.length * 3

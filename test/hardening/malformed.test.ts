@@ -152,6 +152,15 @@ function signedProposal (nonce: bigint, overrides = {}): { payload: Record<strin
   return signProposal(w.client, proposalOf(w.client, w.repo.identity.did, p, nonce, overrides)) as never
 }
 
+/** A valid proof request payload for the accepted deal. */
+function proofRequestPayload (): Record<string, unknown> {
+  return { dealId: CID.parse(dealId), seed: new Uint8Array(32), count: 1, at: Math.floor(Date.now() / 1000), head: null }
+}
+
+async function challengeCode (body: unknown): Promise<string> {
+  return await errorCode(await postJSON(`${w.url}/v1/deals/${dealId}/proofs`, typeof body === 'string' ? body : dagJSON.stringify(body)))
+}
+
 async function proposeCode (body: unknown): Promise<string> {
   return await errorCode(await postJSON(`${w.url}/v1/deals`, typeof body === 'string' ? body : dagJSON.stringify(body)))
 }
@@ -346,8 +355,10 @@ const classes: Class[] = [
   { area: 'json', name: 'pieceCid that is not a piece CID', code: 'ERR_INVALID_MESSAGE', run: async () => { const s = signedProposal(105n); throw { code: await proposeCode({ ...s, payload: { ...s.payload, pieceCid: p.root } }) } } },
   { area: 'json', name: 'payloadCid garbage', code: 'ERR_INVALID_MESSAGE', run: async () => { const s = signedProposal(106n); throw { code: await proposeCode({ ...s, payload: { ...s.payload, payloadCid: 'not-a-cid' } }) } } },
   { area: 'json', name: 'end before start', code: 'ERR_INVALID_MESSAGE', run: async () => { const s = signedProposal(107n); throw { code: await proposeCode({ ...s, payload: { ...s.payload, end: 1 } }) } } },
-  { area: 'json', name: 'challenge body with an unknown field', code: 'ERR_INVALID_ARGUMENT', run: async () => { throw { code: await errorCode(await postJSON(`${w.url}/v1/deals/${dealId}/proofs`, '{"seed":{"/":{"bytes":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}},"count":1,"x":1}')) } } },
-  { area: 'json', name: 'challenge count as a float', code: 'ERR_INVALID_ARGUMENT', run: async () => { throw { code: await errorCode(await postJSON(`${w.url}/v1/deals/${dealId}/proofs`, '{"seed":{"/":{"bytes":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}},"count":1.5}')) } } },
+  { area: 'json', name: 'proof request with an unknown field', code: 'ERR_INVALID_ARGUMENT', run: async () => { throw { code: await challengeCode(sign(w.client, Tag.proofRequest, { ...proofRequestPayload(), x: 1 })) } } },
+  { area: 'json', name: 'proof request count as a float', code: 'ERR_INVALID_ARGUMENT', run: async () => { throw { code: await challengeCode(sign(w.client, Tag.proofRequest, { ...proofRequestPayload(), count: 1.5 })) } } },
+  { area: 'signature', name: 'unsigned proof request ({seed, count})', code: 'ERR_UNAUTHORIZED', run: async () => { throw { code: await challengeCode('{"seed":{"/":{"bytes":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}},"count":1}') } } },
+  { area: 'signature', name: 'proof request signed by a key other than the deal\'s client', code: 'ERR_UNAUTHORIZED', run: async () => { throw { code: await challengeCode(sign(newClient(), Tag.proofRequest, proofRequestPayload())) } } },
 
   // signatures and keys
   { area: 'signature', name: 'signature of 63 bytes', code: 'ERR_BAD_SIGNATURE', run: async () => { const s = signedProposal(110n); throw { code: await proposeCode({ ...s, signature: s.signature.subarray(0, 63) }) } } },

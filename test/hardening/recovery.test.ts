@@ -11,7 +11,8 @@ import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promi
 import { join } from 'node:path'
 import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../../src/provider/deals.js'
 import { quarantineDir, recoverProvider } from '../../src/provider/recovery.js'
-import { destroy, errorCode, makeDeal, payload, summarize, uploadPiece, world, type World } from './helpers.js'
+import { tempName } from '../../src/fs/temp.js'
+import { destroy, errorCode, makeDeal, payload, proofRequestBody, summarize, uploadPiece, world, type World } from './helpers.js'
 
 async function keys (w: World, prefix: string): Promise<string[]> {
   const out: string[] = []
@@ -34,6 +35,20 @@ async function served (w: World, p: Awaited<ReturnType<typeof payload>>): Promis
   await piece.arrayBuffer()
   return { raw: raw.status, piece: piece.status }
 }
+
+test('a temporary file whose writer still runs is left alone (a get spooling beside the start)', async (t) => {
+  const w = await world()
+  try {
+    const live = tempName('get', '.car')
+    await writeFile(join(w.repo.tmpDir, live), 'spooling')
+    await writeFile(join(w.repo.tmpDir, 'piece-2147483646-0123456789abcdef.car'), 'a dead writer')
+    const report = await recoverProvider({ db: await w.repo.db(), ledger: w.ledger, store: w.store })
+    t.is(report.tempFilesRemoved, 1)
+    t.deepEqual(await readdir(w.repo.tmpDir), [live])
+  } finally {
+    await destroy(w)
+  }
+})
 
 test('temporary files and interrupted atomic writes are removed', async (t) => {
   const w = await world()
@@ -134,7 +149,7 @@ test('a piece a proof finds corrupt is reported and no longer served, until a pr
     const challenge = async (): Promise<Response> => await fetch(`${w.url}/v1/deals/${deal}/proofs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ seed: { '/': { bytes: Buffer.from(randomBytes(32)).toString('base64').replace(/=+$/, '') } }, count: 64 })
+      body: proofRequestBody(w.client, deal, 16)
     })
     const refused = await challenge()
     t.is(await errorCode(refused), 'ERR_PIECE_CORRUPT')

@@ -27,6 +27,7 @@ const AREAS: Record<string, string> = {
   disk: 'Disk faults',
   recovery: 'Start-up recovery of damaged pieces',
   hostile: 'Hostile and heavy clients',
+  attack: 'Attacks on deals, limits and the ledger',
   fuzz: 'Fuzzing (fast-check, bounded time per parser)',
   malformed: 'Malformed input (one class per row, exact code asserted)'
 }
@@ -56,6 +57,7 @@ export function render (rows: Row[], commit: string): string {
     `| fuzz inputs | ${total('fuzz')} over ${rows.filter((r) => r.area === 'fuzz').length} parsers |`,
     `| disk faults injected | ${total('disk')} |`,
     `| hostile / concurrent clients | ${total('hostile')} |`,
+    `| attacks on deals, limits and the ledger | ${total('attack')} over ${rows.filter((r) => r.area === 'attack').length} kinds |`,
     `| unexpected outcomes | ${unexpected} |`,
     `| **acknowledged data lost** | **${lost} bytes** |`,
     ''
@@ -84,6 +86,12 @@ export function render (rows: Row[], commit: string): string {
     '  two process starts); `npm run test:soak` does 20 of each.',
     '- Faults inside LevelDB other than a failing batch (a corrupt table file) are reported by',
     '  `ledger verify`, not repaired.',
+    '- When a deal ends, the block index entries pointing into its piece are removed. A block that',
+    '  two different pieces both contain is indexed to the one stored last; if that one ends first,',
+    '  the block is no longer served on `/ipfs` for the other piece (its `/piece` route and proofs',
+    '  are unaffected) until that piece is stored again.',
+    '- `ledger verify --against` catches a counterparty\'s ledger cut short or rewritten before the',
+    '  last head it signed to this node, not after it (docs/ledger.md).',
     ''
   )
   return out.join('\n')

@@ -1,9 +1,9 @@
 /**
- * A PostgreSQL database for a test file. With CAIRN_TEST_PG_URL set (CI sets it
- * in .ci/run) a fresh database is created on that server; without it the test
- * process starts a throwaway server of its own (initdb in a temporary
- * directory, loopback only, a free port), which stops when the process ends —
- * also when it is killed, through a small watchdog.
+ * A PostgreSQL database for a test file. With CAIRN_TEST_PG_URL set, a fresh
+ * database is created on that server; without it the test process starts a
+ * throwaway server of its own (initdb in a temporary directory, loopback only,
+ * a free port), which stops when the process ends — also when it is killed,
+ * through a small watchdog.
  *
  * The throwaway server runs without fsync: tests check logic, not durability.
  * `durable: true` (benches) keeps PostgreSQL's defaults — fsync, synchronous

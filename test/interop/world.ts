@@ -76,7 +76,8 @@ export async function storeUnderDeal (url: string, provider: string, client: Ide
     clientCollateral: 0n,
     provingPeriod: 3600,
     challenges: 16,
-    nonce
+    nonce,
+    head: null
   })
   const proposed = await fetch(`${url}/v1/deals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: dagJSON.stringify(signed) })
   if (proposed.status !== 201) throw new Error(`proposal refused: ${proposed.status} ${await proposed.text()}`)

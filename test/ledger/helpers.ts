@@ -8,6 +8,8 @@ import { create as createDigest } from 'multiformats/hashes/digest'
 import { createSigner, type Signer } from '../../src/deal/signing.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import type { Database } from '../../src/repo/repo.js'
+import * as dagJson from '@ipld/dag-json'
+import { decodeRecord } from '../../src/ledger/entry.js'
 
 export interface Fixture {
   dir: string
@@ -51,3 +53,33 @@ export function dealId (n: number): CID {
 
 export const provider = createSigner(new Uint8Array(32).fill(1)).did
 export const other = createSigner(new Uint8Array(32).fill(2)).did
+
+export async function exportLines (ledger: LevelLedger): Promise<string[]> {
+  const out: string[] = []
+  for await (const line of ledger.export()) out.push(line)
+  return out
+}
+
+/**
+ * The same ledger written again with the node's own key, entry for entry and
+ * at the same times, with `change` applied to the fields of each entry: a
+ * chain that verifies on its own.
+ */
+export async function resigned (dir: string, signer: Signer, original: string[], change: (kind: string, fields: Record<string, unknown>) => Record<string, unknown>): Promise<string[]> {
+  const db: Database = new Level<string, Uint8Array>(join(dir, `forged-${Math.random()}`), { valueEncoding: 'view' })
+  await db.open()
+  try {
+    const entries = original.map(line => decodeRecord((dagJson.parse(line) as { record: Uint8Array }).record))
+    let next = 0
+    const forged = await LevelLedger.open(db, signer, { now: () => entries[next]!.at })
+    for (; next < entries.length; next++) {
+      const e = entries[next]!
+      await forged.append(e.kind, change(e.kind, e.fields))
+    }
+    await forged.verify()
+    return await exportLines(forged)
+  } finally {
+    await db.close()
+  }
+}
+

@@ -18,7 +18,7 @@ test('append then verify: seq, prev links and signatures', async t => {
   const f = await openLedger()
   t.teardown(f.cleanup)
   t.is(f.ledger.head(), null)
-  t.deepEqual(await f.ledger.verify(), { entries: 0, head: null })
+  t.like(await f.ledger.verify(), { entries: 0, head: null })
   const a = await f.ledger.append('deal-proposed', { deal: dealId(1), provider, client: f.signer.did, nonce: 7n })
   const b = await f.ledger.append('deal-accepted', { deal: dealId(1) })
   t.is(a.seq, 1)
@@ -26,7 +26,7 @@ test('append then verify: seq, prev links and signatures', async t => {
   t.is(b.seq, 2)
   t.true(b.prev!.equals(a.cid))
   t.true(a.cid.equals(recordCid(a.recordBytes)))
-  t.deepEqual(await f.ledger.verify({ signatures: 'all' }), { entries: 2, head: { seq: 2, cid: b.cid } })
+  t.like(await f.ledger.verify({ signatures: 'all' }), { entries: 2, head: { seq: 2, cid: b.cid } })
   const again = await f.reopen()
   t.true(again.head()!.cid.equals(b.cid))
   const c = await again.append('transfer-started', { deal: dealId(1) })
@@ -44,7 +44,7 @@ test('the deal index follows the state machine; an illegal transition fails alon
   await f.ledger.append('deal-proposed', { deal: id, provider, client: f.signer.did, nonce: 1n, pieceSize: 1024n })
   const [ok, bad] = await Promise.allSettled([
     f.ledger.append('deal-accepted', { deal: id }),
-    f.ledger.append('deal-expired', { deal: id })
+    f.ledger.append('deal-rejected', { deal: id })
   ])
   t.is(ok.status, 'fulfilled')
   t.true(bad.status === 'rejected' && bad.reason instanceof TypeError)

@@ -377,3 +377,19 @@ test('a crash between the rename and the batch leaves a file no key names; the n
     t.is(again.node.pdp.pieces.quota.total, 0n)
   } finally { await stop(again) }
 })
+
+test('the provider\'s body deadline holds on the PDP routes: a JSON body sent a byte at a time is cut off with 408 ERR_TIMEOUT', async t => {
+  const base = await mkdtemp(join(tmpdir(), 'cairn-pdp-'))
+  const repo = await Repo.init(join(base, 'repo'))
+  const node = await startProviderNode(repo, testTerms(), { limits: { bodyTimeoutMs: 400, idleTimeoutMs: 10_000 } })
+  t.teardown(async () => {
+    await node.close()
+    await repo.close()
+    await rm(base, { recursive: true, force: true })
+  })
+  const body = JSON.stringify({ pieceCid: 'bafkzcibdqqcapug2lehfxfgkijckuezzipiwt2wihm3ukrv5htag3dw5zwjudqyu' })
+  const drip = [...body].flatMap(ch => [ch, { pauseMs: 100 }])
+  const res = await rawRequest(node.url, [`POST /pdp/piece HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`, ...drip], 20_000)
+  t.is(res.status, 408)
+  t.regex(res.body, /"code":"ERR_TIMEOUT".*within 400 ms/)
+})

@@ -77,6 +77,7 @@ function proposalFor (w: World, p: Payload, nonce: bigint, overrides: Partial<Pr
     provingPeriod: 3600,
     challenges: 16,
     nonce,
+    head: null,
     ...overrides
   }
 }
@@ -152,6 +153,11 @@ test('refused proposals carry the rule: price too low, replayed deal (409), malf
     const junk = await fetch(`${w.url}/v1/deals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload: {}, signer: 'x', signature: 'y', extra: 1 }) })
     t.is(junk.status, 400)
     t.is(await code(junk), 'ERR_INVALID_MESSAGE')
+    // a v1 proposal carries no ledger head to witness
+    const { head: _head, ...v1 } = proposalFor(w, p, 3n)
+    const old = await propose(w, v1)
+    t.is(old.status, 403)
+    t.is(await code(old), 'ERR_UNSUPPORTED_VERSION')
   } finally {
     await teardown(w)
   }

@@ -11,9 +11,11 @@ import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
 import * as dagPB from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
-import { pieceOf } from '../../proofs/index.js'
+import { randomBytes } from 'node:crypto'
+import { pieceCidV2, pieceOf } from '../../proofs/index.js'
 import { CairnError } from '../../src/errors.js'
 import { encodeFrame, encodeHeader } from '../../src/car/index.js'
+import type { Proposal } from '../../src/deal/interface.js'
 import type { ProviderTerms } from '../../src/provider/deals.js'
 import type { BlockSource, DealService, PieceSource, UploadRequest } from '../../src/provider/interface.js'
 import { createProviderServer, type HttpService, type ServerLimits } from '../../src/provider/server.js'
@@ -209,6 +211,34 @@ export function testTerms (overrides: Partial<ProviderTerms> = {}): ProviderTerm
     provingPeriod: 3600,
     challenges: 16,
     askTtl: 3600,
+    ...overrides
+  }
+}
+
+/** A piece CID v2 of `paddedSize` bytes (a power of two) with a random root: proposals need no data. */
+export function pieceOfSize (paddedSize: bigint): { pieceCid: CID, pieceSize: bigint, payloadSize: bigint } {
+  const height = paddedSize.toString(2).length - 1 - 5
+  return { pieceCid: pieceCidV2(new Uint8Array(randomBytes(32)), height, 0n), pieceSize: paddedSize, payloadSize: paddedSize / 128n * 127n }
+}
+
+/** A proposal for a made-up piece of `size` padded bytes (a provider accepts it without data), starting in 10 minutes. */
+export function proposalOfSize (client: string, provider: string, size: bigint, nonce: bigint, overrides: Partial<Proposal> = {}): Proposal {
+  const now = Math.floor(Date.now() / 1000)
+  return {
+    ...pieceOfSize(size),
+    payloadCid: CID.parse('bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi'),
+    client,
+    provider,
+    label: '',
+    start: now + 600,
+    end: now + 600 + 86400,
+    pricePerGiBDay: 40n,
+    providerCollateral: 0n,
+    clientCollateral: 0n,
+    provingPeriod: 3600,
+    challenges: 16,
+    nonce,
+    head: null,
     ...overrides
   }
 }

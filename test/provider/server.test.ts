@@ -180,15 +180,18 @@ test('upload without Content-Length is 411; over the limit 413; not the deal siz
   }
 })
 
-test('a body shorter than its Content-Length (client hangs up) fails the upload with ERR_CONTENT_LENGTH', async (t) => {
+test('a body shorter than its Content-Length (client hangs up) fails the upload with ERR_CONTENT_LENGTH, logged once as an aborted request', async (t) => {
   const deals = new FakeDeals()
   const other = await startProvider(limits, { deals })
   try {
     await fetch(`${other.url}/v1/deals`, { method: 'POST', body: JSON.stringify({ payloadSize: 4000 }), headers: { 'content-type': 'application/json' } })
     await rawRequest(other.url, [`PUT /v1/deals/${DEAL}/piece HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n`, 'x'.repeat(100)], 200)
+    for (let i = 0; i < 100 && !other.logs.some(l => l.event === 'request-aborted'); i++) await new Promise((resolve) => setTimeout(resolve, 20))
     await new Promise((resolve) => setTimeout(resolve, 100))
-    const failed = other.logs.find((l) => l.event === 'upload-failed')
-    t.is(failed?.fields?.code, 'ERR_CONTENT_LENGTH')
+    const failed = other.logs.filter((l) => ['upload-failed', 'request-aborted', 'request-rejected', 'error'].includes(l.event))
+    t.deepEqual(failed.map(l => l.event), ['request-aborted'], JSON.stringify(failed))
+    t.like(failed[0]?.fields, { reason: 'ERR_CONTENT_LENGTH', received: 100 })
+    t.false((await (await fetch(`${other.url}/metrics`)).text()).includes('ERR_INTERNAL'))
     t.is(deals.deals.get(DEAL)?.state, 'accepted')
   } finally {
     await other.service.close()

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { cairn } from '../helpers/cli.js'
-import { world } from '../audit/helpers.js'
+import { TERMS, world } from '../audit/helpers.js'
 
 interface Listed { url: string, did: string, lastSeen: string, reputation: { score: number, passes: number, failures: number, misses: number } }
 
@@ -29,7 +29,7 @@ test('CLI: deal --replicas places by reputation with reasons; providers ls shows
     t.is(added.code, 0, added.stderr)
     const root = added.stdout.trim()
 
-    const human = await cairn(['deal', root, '--replicas', '2', '--duration', '1d', '--repo', repo])
+    const human = await cairn(['deal', root, '--replicas', '2', '--duration', '1d', '--max-price', String(TERMS.pricePerGiBDay), '--repo', repo])
     t.is(human.code, 0, human.stderr)
     const chose = human.stdout.split('\n').filter(l => l.startsWith('chose '))
     t.is(chose.length, 2)
@@ -68,7 +68,7 @@ test('CLI: watch repairs a replica whose provider corrupts its copy, printing th
     await mkdir(sample)
     await writeFile(join(sample, 'a.bin'), randomBytes(5000))
     const root = (await cairn(['add', sample, '--repo', repo, '-Q'])).stdout.trim()
-    const made = await cairn(['deal', root, '--replicas', '3', '--duration', '1d', '--repo', repo, '--json'])
+    const made = await cairn(['deal', root, '--replicas', '3', '--duration', '1d', '--max-price', String(TERMS.pricePerGiBDay), '--repo', repo, '--json'])
     t.is(made.code, 0, made.stderr)
     const deals = made.stdout.trim().split('\n').map(l => JSON.parse(l) as { id: string, url: string, pieceCid: string, placement: string })
     t.is(deals.length, 3)

@@ -21,7 +21,7 @@ import { watch } from '../../src/client/watch.js'
 import { place } from '../../src/reputation/placement.js'
 import { repairIfNeeded, type RepairOutcome } from '../../src/reputation/repair-deal.js'
 import { PieceStore } from '../../src/store/pieces.js'
-import { entries, world } from '../audit/helpers.js'
+import { entries, TERMS, world } from '../audit/helpers.js'
 
 test('watch: a corrupting replica is repaired onto the fourth provider and its deal terminated; the piece stays retrievable', async (t) => {
   const w = await world(4)
@@ -39,7 +39,7 @@ test('watch: a corrupting replica is repaired onto the fourth provider and its d
     t.is(placement.chosen.length, 3)
     for (const c of placement.chosen) t.regex(c.reason, /no audits yet/)
     const deals: DealResult[] = []
-    for (const c of placement.chosen) deals.push(await makeDeal({ repo, ledger, pollIntervalMs: 20 }, added.root, c.candidate.url as string, { duration: 86400 }))
+    for (const c of placement.chosen) deals.push(await makeDeal({ repo, ledger, pollIntervalMs: 20 }, added.root, c.candidate.url as string, { duration: 86400, maxPrice: TERMS.pricePerGiBDay }))
     const spare = w.providers.find(p => !deals.some(d => d.url === p.url))
     if (spare === undefined) throw new Error('no fourth provider')
     const bad = deals[0]
@@ -118,7 +118,7 @@ test('repair: with every replica faulting and no copy in this repo, ERR_NO_HEALT
     await writeFile(join(sample, 'data.bin'), randomBytes(4000))
     const added = await addToRepo(repo, [sample])
     const made: DealResult[] = []
-    for (const p of w.providers.slice(0, 2)) made.push(await makeDeal({ repo, ledger, pollIntervalMs: 20 }, added.root, p.url, { duration: 86400 }))
+    for (const p of w.providers.slice(0, 2)) made.push(await makeDeal({ repo, ledger, pollIntervalMs: 20 }, added.root, p.url, { duration: 86400, maxPrice: TERMS.pricePerGiBDay }))
     for (const [i, d] of made.entries()) {
       const path = w.providers[i].store.path(d.pieceCid)
       const bytes = await readFile(path)

@@ -23,12 +23,28 @@ import { testTerms } from '../provider/fixtures.js'
 import { cairn } from '../helpers/cli.js'
 import { MiB, payload, randomBytes, storeUnderDeal } from '../interop/world.js'
 
-test('a deal made with an announcing provider is found at the indexer by its root and leaves; withdrawn when the deal ends (onDealEnded) or is no longer served', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'cairn-routing-provider-'))
+/** An indexer on its own repo in a new temporary folder; `closeIndexer` removes the folder. */
+async function indexerIn (prefix: string): Promise<{ dir: string, store: LevelIndexStore, indexerUrl: string, closeIndexer: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
   const indexerRepo = await Repo.init(join(dir, 'indexer'))
   const store = await LevelIndexStore.open(await indexerRepo.db())
   const indexer = createIndexerServer({ store, log: () => {} })
   const indexerUrl = await indexer.listen('127.0.0.1', 0)
+  return {
+    dir,
+    store,
+    indexerUrl,
+    closeIndexer: async () => {
+      await indexer.close()
+      await store.close()
+      await indexerRepo.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+test('a deal made with an announcing provider is found at the indexer by its root and leaves; withdrawn when the deal ends (onDealEnded) or is no longer served', async (t) => {
+  const { dir, store, indexerUrl, closeIndexer } = await indexerIn('cairn-routing-provider-')
   const repo = await Repo.init(join(dir, 'provider'))
   let provider: ProviderNode | undefined
   try {
@@ -70,10 +86,53 @@ test('a deal made with an announcing provider is found at the indexer by its roo
   } finally {
     await provider?.close()
     await repo.close()
-    await indexer.close()
-    await store.close()
-    await indexerRepo.close()
-    await rm(dir, { recursive: true, force: true })
+    await closeIndexer()
+  }
+})
+
+test('a deal past its end is withdrawn when the lifecycle expires it; one that ended while the provider was down, at its next start', async (t) => {
+  const { dir, indexerUrl, closeIndexer } = await indexerIn('cairn-routing-expiry-')
+  const repo = await Repo.init(join(dir, 'provider'))
+  const clock = { now: Math.floor(Date.now() / 1000) }
+  const start = async (): Promise<ProviderNode> => await startProviderNode(repo, testTerms(), { now: () => clock.now, lifecycle: { tickMs: 3_600_000 } })
+  let provider: ProviderNode | undefined
+  try {
+    provider = await start()
+    let announcer = await announceProvider(provider, { indexers: [indexerUrl], initialBackoffMs: 10 })
+    const client = identityFromSecret(generateSecretKey())
+    // storeUnderDeal makes deals that end a day from now
+    const first = await payload([{ content: randomBytes(300_000, 7) }], { chunkSize: MiB, maxLinks: 1024 })
+    const firstDeal = await storeUnderDeal(provider.url, repo.identity.did, client, first, 1n)
+    await announcer.settled(AbortSignal.timeout(30_000))
+    const providers = async (cid: string): Promise<number> =>
+      ((await (await fetch(`${indexerUrl}/routing/v1/providers/${cid}`)).json()) as { Providers: unknown[] }).Providers.length
+    t.is(await providers(first.root.toString()), 1)
+    clock.now += 86400 + 10
+    t.deepEqual((await provider.lifecycle!.tick()).expired, [firstDeal])
+    await announcer.settled(AbortSignal.timeout(30_000))
+    t.is(await providers(first.root.toString()), 0, 'withdrawn once the deal expired')
+    t.is(await providers(first.order.at(-1) as string), 0)
+
+    // back to now, for a proposal that starts now
+    clock.now = Math.floor(Date.now() / 1000)
+    const second = await payload([{ content: randomBytes(300_000, 8) }], { chunkSize: MiB, maxLinks: 1024 })
+    const secondDeal = await storeUnderDeal(provider.url, repo.identity.did, client, second, 2n)
+    await announcer.settled(AbortSignal.timeout(30_000))
+    t.is(await providers(second.root.toString()), 1)
+    await provider.lifecycle!.stop()
+    await provider.close()
+    // the deal's end passes while the provider is down; the new node's first tick expires it before the announcer listens
+    clock.now = Math.floor(Date.now() / 1000) + 2 * 86400 + 10
+    provider = await start()
+    announcer = await announceProvider(provider, { indexers: [indexerUrl], initialBackoffMs: 10 })
+    for (let i = 0; i < 200 && (await provider.ledger.deal(secondDeal))?.state !== 'expired'; i++) await new Promise(resolve => setTimeout(resolve, 20))
+    t.is((await provider.ledger.deal(secondDeal))?.state, 'expired')
+    await announcer.settled(AbortSignal.timeout(30_000))
+    t.is(await providers(second.root.toString()), 0, 'withdrawn after the restart')
+  } finally {
+    await provider?.close()
+    await repo.close()
+    await closeIndexer()
   }
 })
 

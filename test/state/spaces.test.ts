@@ -6,7 +6,8 @@
 import test from 'ava'
 import * as dagCbor from '@ipld/dag-cbor'
 import { recordCid } from '../../src/ledger/entry.js'
-import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../../src/provider/deals.js'
+import { BLOCK_PREFIX, DAG_PREFIX, GC_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../../src/provider/deals.js'
+import { INDEX_SPACES } from '../../src/ledger/indexes.js'
 import { LevelStore } from '../../src/state/level.js'
 import { spaces } from '../../src/state/spaces.js'
 import { dealId, openLedger, provider } from '../ledger/helpers.js'
@@ -24,8 +25,13 @@ test('every space has its own name and its own place in LevelDB, none inside ano
 })
 
 test('the provider\'s index prefixes are the ones its code writes today', (t) => {
-  t.deepEqual([spaces.blocks, spaces.pieces, spaces.piecesV1, spaces.dags].map(s => 'prefix' in s.level ? s.level.prefix : ''),
-    [BLOCK_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX, DAG_PREFIX])
+  t.deepEqual([spaces.blocks, spaces.pieces, spaces.piecesV1, spaces.dags, spaces.retained].map(s => 'prefix' in s.level ? s.level.prefix : ''),
+    [BLOCK_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX, DAG_PREFIX, GC_PREFIX])
+})
+
+test('every index sublevel the ledger keeps is a declared space', (t) => {
+  const declared = new Set(Object.values(spaces).flatMap(s => 'sublevel' in s.level && s.level.sublevel[0] === 'ledger' ? [s.level.sublevel[1]] : []))
+  t.deepEqual(INDEX_SPACES.filter(name => !declared.has(name)), [])
 })
 
 test('a ledger written by LevelLedger reads back through LevelStore at the declared spaces', async (t) => {

@@ -109,10 +109,10 @@ test('cairn pack: coded errors and exit statuses, nothing partial left', async t
     t.deepEqual((await readdir(dir.path)).sort(), ['in'])
     r = await cairn(['pack', join(dir.path, 'in', 'a'), '-o', out, '--json'])
     t.is(r.code, 0)
-    const result = JSON.parse(r.stdout) as { root: string, bytes: number, car: string }
+    const result = JSON.parse(r.stdout) as { root: string, bytes: number, output: string }
     t.is(result.root, 'bafkreigks6arfsq3xxfpvqrrwonchxcnu6do76auprhhfomao6c273sixm')
     t.is(result.bytes, 1)
-    t.is(result.car, out)
+    t.is(result.output, out)
     t.deepEqual((await readdir(dir.path)).sort(), ['in', 'out.car'])
   } finally {
     await dir.cleanup()
