@@ -30,7 +30,8 @@ export async function contentPairs (ctx: SizeContext): Promise<Pair[]> {
   const { work, input, size, label } = ctx
   const what = 'wall time of the whole command in its own process; MiB/s of the input file'
   const given = `${label} of AES-CTR bytes, one file`
-  const piece = sameAnswer(`piece CIDs of ${label}`, run => (JSON.parse(run.output) as { cid: string }).cid)
+  // cairn piece --json says pieceCid (docs/json.md), the peers' scripts cid
+  const piece = sameAnswer(`piece CIDs of ${label}`, run => { const out = JSON.parse(run.output) as { cid?: string, pieceCid?: string }; return out.pieceCid ?? out.cid ?? '(none)' })
   const cairnPiece = { tool: 'cairn piece', cmd: process.execPath, args: [BIN, '--json', 'piece', input], bytes: size, after: piece }
   const pairs: Pair[] = [
     { name: `piece ${label}`, what, input: given, cairn: cairnPiece, peer: { tool: 'fr32-sha2-256-trunc254 (WASM)', cmd: process.execPath, args: [PEERS, 'fr32-wasm', input], bytes: size, after: piece } }
@@ -42,8 +43,8 @@ export async function contentPairs (ctx: SizeContext): Promise<Pair[]> {
   const roots = sameAnswer(`roots of ${label}`, rootOf)
   // add stores its CAR under the piece CID that pack computes of the same CAR
   const stored = sameAnswer(`piece CIDs of add and pack, ${label}`, run => {
-    const out = JSON.parse(run.output) as { piece?: { cid: string }, pieceCid?: string }
-    return out.piece?.cid ?? out.pieceCid ?? '(none)'
+    const out = JSON.parse(run.output) as { pieceCid?: string }
+    return out.pieceCid ?? '(none)'
   })
   const ipfsCarOut = join(work, 'ipfs-car.car')
   const ipfsCar = {
