@@ -27,6 +27,7 @@ import { PgStore } from '../src/state/pg.js'
 import { namedLock, testSpace } from '../src/state/spaces.js'
 import { testDatabase } from '../test/helpers/postgres.js'
 import { ChainAppender, readChain } from '../test/state/chain.js'
+import type { SectionContext } from './plan.js'
 
 /** Appends in flight at once, as in bench/ledger.ts. */
 const CONCURRENCY = 256
@@ -123,16 +124,29 @@ export async function benchCluster (dir: string, n: number, tasks = 10_000): Pro
   }
 }
 
+function describe (r: ClusterBench, n: number, tasks: number): string[] {
+  return [
+    `cluster, chained appends, ${n} entries (PostgreSQL ${r.postgres.version}, fsync ${r.postgres.fsync}, synchronous_commit ${r.postgres.synchronousCommit}): ` +
+      `PostgreSQL ${r.pgAppendPerSec.toFixed(0)}/s (target ≥ 1,000), two nodes ${r.pgTwoNodeAppendPerSec.toFixed(0)}/s, ` +
+      `one caller at a time ${r.pgSequentialAppendPerSec.toFixed(0)}/s; LevelDB ${r.levelAppendPerSec.toFixed(0)}/s`,
+    `cluster, tasks, ${tasks} no-ops on two nodes of four workers: ${r.tasksPerSec.toFixed(0)}/s claimed, run and recorded (target ≥ 1,000)`
+  ]
+}
+
+/** The `cluster` section of `npm run bench` (`--no-cluster`). */
+export async function clusterSection (ctx: SectionContext): Promise<{ result: ClusterBench, lines: string[] }> {
+  const n = 20_000
+  const tasks = 10_000
+  const result = await benchCluster(ctx.work, n, tasks)
+  return { result, lines: describe(result, n, tasks) }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const n = Number(process.argv[2] ?? 20_000)
   const tasks = Number(process.argv[3] ?? 10_000)
   const dir = await mkdtemp(join(tmpdir(), 'cairn-bench-cluster-'))
   try {
-    const r = await benchCluster(dir, n, tasks)
-    console.log(`chained appends, ${n} entries (PostgreSQL ${r.postgres.version}, fsync ${r.postgres.fsync}, synchronous_commit ${r.postgres.synchronousCommit}): ` +
-      `PostgreSQL ${r.pgAppendPerSec.toFixed(0)}/s (target ≥ 1,000), two nodes ${r.pgTwoNodeAppendPerSec.toFixed(0)}/s, ` +
-      `one caller at a time ${r.pgSequentialAppendPerSec.toFixed(0)}/s; LevelDB ${r.levelAppendPerSec.toFixed(0)}/s\n` +
-      `tasks, ${tasks} no-ops on two nodes of four workers: ${r.tasksPerSec.toFixed(0)}/s claimed, run and recorded (target ≥ 1,000)`)
+    console.log(describe(await benchCluster(dir, n, tasks), n, tasks).join('\n'))
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

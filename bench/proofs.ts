@@ -64,7 +64,7 @@ function ms (since: bigint): number {
 }
 
 /** Evicts a file from the page cache; true when `fincore` confirms no page is left. */
-function evict (path: string): boolean {
+export function evict (path: string): boolean {
   const dd = spawnSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' })
   if (dd.status !== 0) return false
   const check = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' })

@@ -4,7 +4,7 @@
  *
  *   node dist/bench/raw-http.js serve <file>       prints {"url"} and serves GET (the file) and PUT (discarded)
  *   node dist/bench/raw-http.js put <url> <file>
- *   node dist/bench/raw-http.js get <url> <out>
+ *   node dist/bench/raw-http.js get <url> <out>   (<out> - : to stdout)
  */
 import { createServer } from 'node:http'
 import { createReadStream, createWriteStream } from 'node:fs'
@@ -35,7 +35,7 @@ if (verb === 'serve' && a !== undefined) {
   await res.body.dump()
 } else if (verb === 'get' && a !== undefined && b !== undefined) {
   const res = await request(a)
-  await pipeline(res.body, createWriteStream(b))
+  await pipeline(res.body, b === '-' ? process.stdout : createWriteStream(b))
 } else {
   throw new TypeError('usage: raw-http.js serve <file> | put <url> <file> | get <url> <out>')
 }

@@ -35,6 +35,7 @@ import { encodeFramePrefix, encodeHeader } from '../src/car/index.js'
 import { Ingester } from '../src/routing/ingest.js'
 import { LevelIndexStore } from '../src/routing/level-index.js'
 import type { Database } from '../src/repo/repo.js'
+import type { SectionContext } from './plan.js'
 
 const BIN = fileURLToPath(new URL('../../bin/cairn.js', import.meta.url))
 /** blocks of a 1 GiB file in 256 KiB chunks: 4,096 leaves and their parents */
@@ -222,6 +223,20 @@ export async function benchRouting (work: string, options: RoutingBenchOptions =
     }
   } finally {
     await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** The `routing` section of `npm run bench` (`--routing-multihashes 1M`, `--no-routing`). */
+export async function routingSection (ctx: SectionContext): Promise<{ result: RoutingBench, lines: string[] }> {
+  const result = await benchRouting(ctx.work, { multihashes: parseCount(ctx.opt('--routing-multihashes') ?? '1M') })
+  const r = result
+  return {
+    result,
+    lines: [
+      `routing, an indexer holding ${r.multihashes} multihashes from ${r.providers} providers (${r.advertisements} advertisements, built in ${r.buildSeconds.toFixed(1)} s, ${r.buildMultihashesPerSec} multihashes/s, ${(r.indexBytes / 1048576).toFixed(0)} MiB): ` +
+        `${r.lookupsPerSec} lookups/s from ${r.concurrency} callers, p50 ${r.lookupP50Ms.toFixed(2)} ms, p99 ${r.lookupP99Ms.toFixed(2)} ms, max ${r.lookupMaxMs.toFixed(1)} ms, ${(r.foundRatio * 100).toFixed(1)} % of indexed CIDs found`,
+      `routing, announcing ${r.announce.multihashes} blocks end to end (${r.announce.rounds} rounds): p50 ${r.announce.p50Ms.toFixed(0)} ms (${r.announce.minMs.toFixed(0)}–${r.announce.maxMs.toFixed(0)})`
+    ]
   }
 }
 

@@ -53,7 +53,7 @@ contentOptions(program.command('add').argument('<path...>').description('chunk f
   .option('--only-hash', 'compute the CIDs only; store nothing')
   .option('-Q, --quieter', 'print the root CID only')
   .action(load('add'))
-contentOptions(program.command('pack').argument('<path...>').description('write the piece (a DFS-ordered CARv1) of files or directories'))
+contentOptions(program.command('pack').argument('<path...>').description('write the piece (a DFS-ordered CARv1) of files or directories, and print its piece CID'))
   .requiredOption('-o, --output <file>', 'output CAR file, or - for stdout')
   .action(load('pack'))
 program.command('piece').argument('<file>').description('piece CID (v2 and v1), padded size and payload size of any file').action(load('piece'))
@@ -66,7 +66,7 @@ program.command('unpack').argument('<file.car>').description('verify a CAR and w
 const many = (value, previous = []) => [...previous, value]
 program.command('get').argument('<cid[/path]>').description('retrieve from the repo, else from providers; verify every block; write the file or directory')
   .option('-o, --output <path>', 'where to write the file or directory (default: its name, or the CID)')
-  .option('--car <file>', 'write the verified CAR instead of the files')
+  .option('--car <file>', 'write the verified CAR instead of the files (- for stdout, once all of it is verified)')
   .option('--provider <url>', 'a provider to try (repeatable), after the local repo and those holding deals', many)
   .option('--router <url>', 'a delegated router to ask for providers when none is named (repeatable; default: `cairn routers ls`)', many)
   .option('--force', 'replace an existing target')

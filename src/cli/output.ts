@@ -3,7 +3,7 @@
  * document with --json), diagnostics to stderr, progress bars only when stderr
  * is a terminal and --no-progress was not given.
  */
-import { CairnError } from '../errors.js'
+import { CairnError, fromSystemError } from '../errors.js'
 
 export interface GlobalOptions {
   repo?: string
@@ -70,6 +70,21 @@ class Bar implements Progress {
   }
 
   done (): void { this.stream.write('\r\x1b[K') }
+}
+
+/** Writes bytes to stdout as they come, waiting while the pipe is full (`pack -o -`). */
+export async function writeToStdout (source: AsyncIterable<Uint8Array>): Promise<void> {
+  const stdout = process.stdout
+  for await (const chunk of source) {
+    if (stdout.write(chunk)) continue
+    await new Promise<void>((resolve, reject) => {
+      const drained = (): void => { stdout.off('error', failed); resolve() }
+      // a reader that went away never drains the pipe; EPIPE itself stays as it is (bin/cairn.js: a closed pipe is no failure)
+      const failed = (err: NodeJS.ErrnoException): void => { stdout.off('drain', drained); reject(err.code === 'EPIPE' ? err : fromSystemError(err, 'stdout')) }
+      stdout.once('drain', drained)
+      stdout.once('error', failed)
+    })
+  }
 }
 
 /** One progress line: bytes done (of the total when known), rate, and the time left at that rate. */

@@ -1,13 +1,19 @@
-/** `cairn pack <path…> -o out.car|-`: the piece CAR of files or directories, written atomically. */
+/**
+ * `cairn pack <path…> -o out.car|-`: the piece CAR of files or directories,
+ * written atomically, with its piece CID computed from the same bytes as they
+ * are written (no second pass), as `add` computes it.
+ */
 import { open, rm } from 'node:fs/promises'
+import { createPieceHasher, type PieceInfo } from '../../proofs/index.js'
 import { CairnError, fromSystemError } from '../errors.js'
 import { commitFile } from '../fs/atomic.js'
 import { release, removeStaleTemps, removeTempsOnSignal, tempPathFor } from '../fs/temp.js'
+import { writePiece } from '../store/pieces.js'
 import { carStream, planImport } from '../unixfs/importer.js'
 import { importOptionsFrom, type ContentFlags } from './content-options.js'
 import { encryptionFrom, type EncryptionFlags } from './encryption-options.js'
 import { resolveRepoPath } from '../repo/repo.js'
-import { Output, type GlobalOptions } from './output.js'
+import { Output, toJSON, writeToStdout, type GlobalOptions } from './output.js'
 
 interface PackOptions extends GlobalOptions, ContentFlags, EncryptionFlags {
   output?: string
@@ -27,38 +33,58 @@ export default async function pack (args: Array<string | string[]>, options: Pac
   const bar = out.progress('packing', plan.carSize)
   let done = 0
   const car = carStream(plan, { onBytes: n => { done += n; bar.update(done) } })
+  let piece: PieceInfo
   try {
-    if (output === '-') {
-      for await (const chunk of car) {
-        if (!process.stdout.write(chunk)) await new Promise(resolve => process.stdout.once('drain', resolve))
-      }
-    } else {
-      await writeAtomic(output, car)
-    }
+    piece = output === '-' ? await hashToStdout(car) : await writeAtomic(output, car)
   } finally {
     bar.done()
   }
-  const result = { root, output, payloadSize: plan.carSize, bytes: plan.bytes, encrypted: encryption !== undefined }
+  const result = {
+    root,
+    output,
+    bytes: plan.bytes,
+    pieceCid: piece.cid.toString(),
+    pieceCidV1: piece.cidV1.toString(),
+    pieceSize: Number(piece.paddedSize),
+    payloadSize: Number(piece.payloadSize),
+    encrypted: encryption !== undefined
+  }
+  const pieceLines = `piece ${result.pieceCid}\n      ${result.pieceCidV1} (v1)\nsize  ${result.payloadSize} bytes in ${plan.files} file(s), padded piece ${result.pieceSize} bytes`
   if (output === '-') {
-    // stdout carries the CAR; the root goes to stderr, as ipfs-car does
-    if (!out.quiet) process.stderr.write((options.json === true ? JSON.stringify(result) : root) + '\n')
+    // stdout carries the CAR; the root and piece go to stderr (ipfs-car prints the root there too)
+    if (!out.quiet) process.stderr.write((out.json ? toJSON(result) : `${root}\n${pieceLines}`) + '\n')
   } else {
     out.result(result, () => root)
+    out.info(pieceLines)
   }
 }
 
-async function writeAtomic (target: string, source: AsyncIterable<Uint8Array>): Promise<void> {
+/** The CAR to stdout, its piece CID computed from the same chunks on the way. */
+async function hashToStdout (car: AsyncIterable<Uint8Array>): Promise<PieceInfo> {
+  const hasher = createPieceHasher()
+  await writeToStdout((async function * () {
+    for await (const chunk of car) {
+      await hasher.update(chunk)
+      yield chunk
+    }
+  })())
+  return await hasher.digest()
+}
+
+async function writeAtomic (target: string, source: AsyncIterable<Uint8Array>): Promise<PieceInfo> {
   await removeStaleTemps(target)
   const temp = tempPathFor(target)
   try {
     const handle = await open(temp, 'wx', 0o644)
+    let piece: PieceInfo
     try {
-      for await (const chunk of source) await handle.write(chunk)
+      piece = (await writePiece(handle, source)).piece
       await handle.sync()
     } finally {
       await handle.close()
     }
     await commitFile(temp, target)
+    return piece
   } catch (err) {
     await rm(temp, { force: true })
     release(temp)

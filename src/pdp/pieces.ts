@@ -384,7 +384,7 @@ export class PdpPieces implements PieceSource, BlockSource {
     if (record === undefined || !record.findable) return undefined
     const reader = await this.store.open(piece)
     if (reader === undefined) return undefined
-    return { size: reader.size, createReadStream: (start, end) => reader.createReadStream(start, end) }
+    return { size: reader.size, createReadStream: (start, end) => reader.createReadStream(start, end), openFile: reader.openFile }
   }
 
   // BlockSource: blocks of findable, unexpired CAR pieces, checked against their CID as they are read

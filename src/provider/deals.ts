@@ -627,7 +627,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     if ((await this.db.get(PIECE_PREFIX + v2)) === undefined || this.suspect.has(v2)) return undefined
     const reader = await this.store.open(v2)
     if (reader === undefined) return undefined
-    return { size: reader.size, createReadStream: (start, end) => reader.createReadStream(start, end) }
+    return { size: reader.size, createReadStream: (start, end) => reader.createReadStream(start, end), openFile: reader.openFile }
   }
 
   // ProviderAdmin

@@ -3,6 +3,7 @@
  * these interfaces, so each route can be tested with an in-memory stand-in and
  * the real implementations (ledger, piece store, block index) plug in behind.
  */
+import type { FileHandle } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { CID } from 'multiformats/cid'
 
@@ -77,6 +78,12 @@ export interface PieceHandle {
   size: number
   /** Inclusive byte range, as `fs.createReadStream` takes it. */
   createReadStream (start: number, end: number): Readable
+  /**
+   * The piece file for positional reads, when the piece is one; `GET /piece`
+   * then streams it with a bounded number of bytes in flight across all
+   * responses (src/provider/piece.ts). The caller closes it.
+   */
+  openFile?: () => Promise<FileHandle>
 }
 
 /** Where `GET /piece/{pieceCid}` finds piece bytes. */

@@ -28,6 +28,8 @@ export interface StagedPiece {
 export interface PieceReader {
   readonly size: number
   createReadStream (start?: number, end?: number): ReadStream
+  /** the piece file, for positional reads; the caller closes it */
+  openFile (): Promise<FileHandle>
 }
 
 /**
@@ -69,7 +71,8 @@ export class PieceStore {
     if (info === undefined) return undefined
     return {
       size: info.size,
-      createReadStream: (start?: number, end?: number) => createReadStream(path, { start, end, highWaterMark: 1 << 20 })
+      createReadStream: (start?: number, end?: number) => createReadStream(path, { start, end, highWaterMark: 1 << 20 }),
+      openFile: async () => await open(path, 'r')
     }
   }
 
@@ -82,67 +85,13 @@ export class PieceStore {
   async stage (source: AsyncIterable<Uint8Array>, options: { onBytes?: (total: number) => void, signal?: AbortSignal, layerLevel?: number } = {}): Promise<StagedPiece> {
     const temp = join(this.tmpDir, tempName('piece', '.car'))
     let handle: FileHandle | undefined
-    const writes: Array<{ done: Promise<void>, length: number, chunk: Uint8Array }> = []
-    let writing = 0
     try {
       handle = await open(temp, 'wx', 0o644)
-      const file = handle
-      // with layerLevel, the hasher also collects the proof layer cache (piece.layers) as it goes
-      const hasher = createPieceHasher({ layerLevel: options.layerLevel })
-      let size = 0
-      let written = 0
-      // Writes run behind (each at its own offset) while the hasher takes the same
-      // bytes and the source makes the next chunk; only WRITE_BEHIND bytes wait on the disk.
-      const submit = (bytes: Uint8Array, chunk: Uint8Array): void => {
-        const done = writeAll(file, bytes, written)
-        done.catch(() => {})
-        writes.push({ done, length: bytes.length, chunk })
-        writing += bytes.length
-        written += bytes.length
-      }
-      let gather: Buffer | undefined
-      let gathered = 0
-      const flush = (): void => {
-        if (gather === undefined || gathered === 0) return
-        submit(gather.subarray(0, gathered), gather)
-        gather = undefined
-        gathered = 0
-      }
-      for await (const chunk of source) {
-        options.signal?.throwIfAborted()
-        this.faults.write?.(size, chunk.length)
-        if (chunk.length >= GATHER / 2) {
-          flush()
-          submit(chunk, chunk)
-        } else {
-          if (gather !== undefined && gathered + chunk.length > GATHER) flush()
-          gather ??= buffers.alloc(GATHER)
-          gather.set(chunk, gathered)
-          gathered += chunk.length
-        }
-        size += chunk.length
-        await hasher.update(chunk)
-        // a gathered chunk was copied, and the hasher is done with it: a pooled one can be used again
-        if (chunk.length < GATHER / 2) buffers.release(chunk)
-        while (writing > WRITE_BEHIND) {
-          const oldest = writes.shift() as { done: Promise<void>, length: number, chunk: Uint8Array }
-          await oldest.done
-          writing -= oldest.length
-          // written and hashed: a pooled chunk can be used again
-          buffers.release(oldest.chunk)
-        }
-        options.onBytes?.(size)
-      }
-      flush()
-      for (const { done, chunk } of writes.splice(0)) {
-        await done
-        buffers.release(chunk)
-      }
+      const { piece, size } = await writePiece(handle, source, { ...options, faults: this.faults })
       this.faults.sync?.()
       await handle.sync()
       await handle.close()
       handle = undefined
-      const piece = await hasher.digest()
       const target = this.path(piece.cid.toString())
       return {
         piece,
@@ -160,10 +109,79 @@ export class PieceStore {
         abort: async () => { await rm(temp, { force: true }) }
       }
     } catch (err) {
-      await Promise.allSettled(writes.map(w => w.done))
       await handle?.close().catch(() => {})
       await rm(temp, { force: true })
       throw err instanceof CairnError ? err : fromSystemError(err, temp)
     }
+  }
+}
+
+/**
+ * Writes `source` to `handle` from offset 0 while computing its piece
+ * commitment, in one pass over the bytes (the store's `stage`, `cairn pack`).
+ * Writes run behind, each at its own offset, while the hasher takes the same
+ * bytes and the source makes the next chunk; only WRITE_BEHIND bytes wait on
+ * the disk. `source` must yield a fresh buffer each time, never refill one it
+ * yielded; a pooled buffer (src/fs/pool.ts) is given back once it is written
+ * and hashed. Does not sync: the caller decides what durability it needs.
+ * On failure, every write started has settled before this rejects.
+ */
+export async function writePiece (handle: FileHandle, source: AsyncIterable<Uint8Array>, options: { onBytes?: (total: number) => void, signal?: AbortSignal, layerLevel?: number, faults?: Pick<StoreFaults, 'write'> } = {}): Promise<{ piece: PieceInfo, size: number }> {
+  const writes: Array<{ done: Promise<void>, length: number, chunk: Uint8Array }> = []
+  let writing = 0
+  try {
+    // with layerLevel, the hasher also collects the proof layer cache (piece.layers) as it goes
+    const hasher = createPieceHasher({ layerLevel: options.layerLevel })
+    let size = 0
+    let written = 0
+    const submit = (bytes: Uint8Array, chunk: Uint8Array): void => {
+      const done = writeAll(handle, bytes, written)
+      done.catch(() => {})
+      writes.push({ done, length: bytes.length, chunk })
+      writing += bytes.length
+      written += bytes.length
+    }
+    let gather: Buffer | undefined
+    let gathered = 0
+    const flush = (): void => {
+      if (gather === undefined || gathered === 0) return
+      submit(gather.subarray(0, gathered), gather)
+      gather = undefined
+      gathered = 0
+    }
+    for await (const chunk of source) {
+      options.signal?.throwIfAborted()
+      options.faults?.write?.(size, chunk.length)
+      if (chunk.length >= GATHER / 2) {
+        flush()
+        submit(chunk, chunk)
+      } else {
+        if (gather !== undefined && gathered + chunk.length > GATHER) flush()
+        gather ??= buffers.alloc(GATHER)
+        gather.set(chunk, gathered)
+        gathered += chunk.length
+      }
+      size += chunk.length
+      await hasher.update(chunk)
+      // a gathered chunk was copied, and the hasher is done with it: a pooled one can be used again
+      if (chunk.length < GATHER / 2) buffers.release(chunk)
+      while (writing > WRITE_BEHIND) {
+        const oldest = writes.shift() as { done: Promise<void>, length: number, chunk: Uint8Array }
+        await oldest.done
+        writing -= oldest.length
+        // written and hashed: a pooled chunk can be used again
+        buffers.release(oldest.chunk)
+      }
+      options.onBytes?.(size)
+    }
+    flush()
+    for (const { done, chunk } of writes.splice(0)) {
+      await done
+      buffers.release(chunk)
+    }
+    return { piece: await hasher.digest(), size }
+  } catch (err) {
+    await Promise.allSettled(writes.map(w => w.done))
+    throw err
   }
 }

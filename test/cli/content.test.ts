@@ -60,6 +60,39 @@ test('add stores the piece that pack writes; piece of that CAR equals data-segme
   t.like(JSON.parse(piece.stdout), { pieceCid: result.pieceCid, pieceCidV1: result.pieceCidV1, pieceSize: result.pieceSize, payloadSize: bytes.length })
 })
 
+test('pack reports the piece CID of the CAR it writes, computed on the way, as add and data-segment do', async t => {
+  const { dir, repo } = await setup(t)
+  const input = join(dir, 'in')
+  await mkdir(join(input, 'sub'), { recursive: true })
+  await writeFile(join(input, 'a.txt'), 'hello\n')
+  // more than one CommP chunk (1,040,384 bytes) and a partial one
+  await writeFile(join(input, 'sub', 'b.bin'), randomBytes(3_300_000))
+  const added = JSON.parse((await cairn(['--repo', repo, '--json', 'add', input])).stdout)
+
+  const car = join(dir, 'out.car')
+  const packed = await cairn(['--json', 'pack', input, '-o', car])
+  t.is(packed.code, 0, packed.stderr)
+  const result = JSON.parse(packed.stdout)
+  const bytes = await readFile(car)
+  t.is(result.pieceCid, Piece.fromPayload(bytes).link.toString())
+  t.like(result, { root: added.root, pieceCid: added.pieceCid, pieceCidV1: added.pieceCidV1, pieceSize: added.pieceSize, payloadSize: bytes.length, output: car })
+
+  // human mode: the root on stdout, the piece on stderr
+  const human = await cairn(['pack', input, '-o', join(dir, 'human.car')])
+  t.is(human.code, 0, human.stderr)
+  t.is(human.stdout, `${added.root}\n`)
+  t.true(human.stderr.includes(`piece ${added.pieceCid}`), human.stderr)
+  t.true(human.stderr.includes(`${added.pieceCidV1} (v1)`), human.stderr)
+
+  // to stdout: the CAR there, the same figures on stderr
+  const streamed = await cairn(['--json', 'pack', input, '-o', '-'])
+  t.is(streamed.code, 0, streamed.stderr)
+  t.like(JSON.parse(streamed.stderr), { root: added.root, output: '-', pieceCid: added.pieceCid, pieceCidV1: added.pieceCidV1, payloadSize: bytes.length })
+  const streamedHuman = await cairn(['pack', input, '-o', '-'])
+  t.is(streamedHuman.code, 0, streamedHuman.stderr)
+  t.true(streamedHuman.stderr.startsWith(`${added.root}\npiece ${added.pieceCid}\n`), streamedHuman.stderr)
+})
+
 test('add -Q prints the root only; --only-hash stores nothing and needs no repo', async t => {
   const { dir, repo } = await setup(t)
   const file = join(dir, 'f')
