@@ -13,7 +13,7 @@ import { DagVerifier, encodeFrame, encodeFramePrefix, encodeHeader, inlined, rea
 import { buffers } from '../fs/pool.js'
 import * as raw from 'multiformats/codecs/raw'
 import type { BlockSource, PieceHandle } from '../provider/interface.js'
-import type { Context } from '../provider/http.js'
+import type { Context } from '../http/server.js'
 import { CAR, RAW, parseGatewayRequest, type GatewayRequest } from './request.js'
 import type { Block, ByteRange, Load } from '../unixfs/interface.js'
 import { resolvePath } from '../unixfs/reader.js'

@@ -12,10 +12,11 @@ import { join } from 'node:path'
 import * as dagJSON from '@ipld/dag-json'
 import { CairnError, codes, type ErrorCode } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic.js'
-import { Router, sendJSON } from './http.js'
+import { Router, sendJSON } from '../http/server.js'
 import type { DealSummary, Logger, ProviderAdmin, ProviderStatus } from './interface.js'
 import { Metrics } from './metrics.js'
-import { createHttpService, defaultLimits, type HttpService } from './server.js'
+import { createHttpService, defaultLimits } from '../http/service.js'
+import type { HttpService } from './server.js'
 
 export const ADMIN_FILE = 'admin.json'
 

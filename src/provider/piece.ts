@@ -8,7 +8,7 @@ import { CID } from 'multiformats/cid'
 import { parsePieceCid, parsePieceCidV1 } from '../../proofs/index.js'
 import { FIL_COMMITMENT_UNSEALED } from '../codecs.js'
 import { CairnError } from '../errors.js'
-import type { Context } from './http.js'
+import type { Context } from '../http/server.js'
 import type { PieceSource } from './interface.js'
 import { IMMUTABLE } from '../gateway/gateway.js'
 

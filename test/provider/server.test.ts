@@ -6,7 +6,7 @@
 import test from 'ava'
 import * as dagJSON from '@ipld/dag-json'
 import { CID } from 'multiformats/cid'
-import { httpStatusOf } from '../../src/provider/http.js'
+import { httpStatusOf } from '../../src/http/server.js'
 import { parsePieceCidParam, parseRange } from '../../src/provider/piece.js'
 import { pieceCidV1, pieceCidV2 } from '../../proofs/index.js'
 import { FakeDeals, rawRequest, startProvider, type Running } from './fixtures.js'
