@@ -4,7 +4,7 @@
  * `cairn deals cancel <id>` cancels a deal not yet active, telling its provider.
  */
 import { CairnError } from '../errors.js'
-import { isDealState } from '../deal/state.js'
+import { isDealState } from '../protocol/state.js'
 import { cancelDeal } from '../client/deal.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'

@@ -6,8 +6,8 @@
  */
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
-import { parseDealId, proposalFrom } from '../deal/proposal.js'
-import type { Proposal } from '../deal/interface.js'
+import { parseDealId, proposalFrom } from '../protocol/proposal.js'
+import type { Proposal } from '../protocol/interface.js'
 import { auditState, periodCount, periodOf } from '../client/accounting.js'
 import type { AddressBook, ProviderEntry } from '../client/address-book.js'
 import type { DealRecord, LedgerEntry } from '../ledger/interface.js'

@@ -22,8 +22,8 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import type { Proposal } from '../deal/interface.js'
-import { faultFee, periodPayment } from '../deal/rules.js'
+import type { Proposal } from '../protocol/interface.js'
+import { faultFee, periodPayment } from '../protocol/rules.js'
 import { CairnError } from '../errors.js'
 import type { AppendItem, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'

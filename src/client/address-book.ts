@@ -6,8 +6,8 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { CairnError } from '../errors.js'
-import { verifyAsk } from '../deal/ask.js'
-import type { SignedAsk } from '../deal/interface.js'
+import { verifyAsk } from '../protocol/ask.js'
+import type { SignedAsk } from '../protocol/interface.js'
 import type { Database } from '../repo/repo.js'
 import { normaliseUrl, ProviderClient } from './provider-client.js'
 

@@ -18,7 +18,7 @@ export interface BoundedBody {
 }
 
 /** Fails before reading when the declared length is already over the limit. */
-function checkDeclared (options: BoundedBody): void {
+export function checkDeclared (options: BoundedBody): void {
   if (options.declared === undefined) return
   const declared = Number(options.declared)
   if (Number.isFinite(declared) && declared > options.limit) throw options.tooLarge(declared)

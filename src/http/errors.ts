@@ -54,7 +54,9 @@ export function providerError (url: string, status: number, text: string): Cairn
   const code = parsed?.error?.code
   const message = typeof parsed?.error?.message === 'string' ? parsed.error.message : `HTTP ${status} ${text.slice(0, 200)}`
   const details = parsed?.error?.details !== null && typeof parsed?.error?.details === 'object' ? parsed.error.details as Record<string, unknown> : undefined
-  const extra = { details: { ...details, provider: url, status } }
+  // a code this version does not know is kept, so that a caller can still report what the peer said
+  const unknown = typeof code === 'string' && !Object.hasOwn(codes, code) ? { providerCode: code } : {}
+  const extra = { details: { ...details, provider: url, status, ...unknown } }
   if (typeof code === 'string' && Object.hasOwn(codes, code)) return new CairnError(code as ErrorCode, message, extra)
   if (status === 404) return new CairnError('ERR_NOT_FOUND', `provider ${url}: ${message}`, extra)
   if (status === 408 || status === 504) return new CairnError('ERR_TIMEOUT', `provider ${url}: ${message}`, extra)

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Transform, type TransformCallback } from 'node:stream'
 import * as dagJSON from '@ipld/dag-json'
 import { CairnError, codes, isCairnError, type ErrorCode } from '../errors.js'
+import { checkDeclared, readBounded, type BoundedBody } from './body.js'
 
 /** HTTP statuses of codes whose kind alone does not say enough. */
 const statusOverrides: Partial<Record<ErrorCode, number>> = {
@@ -161,38 +162,34 @@ export function toCairnError (err: unknown): CairnError {
  * ERR_PAYLOAD_TOO_LARGE; a client that goes away mid-body ERR_CLIENT_ABORTED.
  */
 export async function readJSONBody (req: IncomingMessage, limit: number, deadlineMs = 10_000): Promise<unknown> {
-  const declared = req.headers['content-length']
-  if (declared !== undefined && Number(declared) > limit) {
-    throw new CairnError('ERR_PAYLOAD_TOO_LARGE', `JSON body is ${declared} bytes; the limit is ${limit} bytes`)
-  }
   const type = req.headers['content-type']
+  let size = 0
+  const bounds: BoundedBody = {
+    limit,
+    declared: req.headers['content-length'],
+    tooLarge: (length) => new CairnError('ERR_PAYLOAD_TOO_LARGE', length === undefined ? `JSON body is over the limit of ${limit} bytes` : `JSON body is ${length} bytes; the limit is ${limit} bytes`),
+    progress: (n) => { size = n }
+  }
+  checkDeclared(bounds)
   if (type !== undefined && !/^application\/(json|vnd\.ipld\.dag-json)\b/i.test(type)) {
     throw new CairnError('ERR_BAD_REQUEST', `expected Content-Type application/json or application/vnd.ipld.dag-json, got ${type}`)
   }
-  const chunks: Buffer[] = []
-  let size = 0
-  const reading = (async () => {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length
-      if (size > limit) throw new CairnError('ERR_PAYLOAD_TOO_LARGE', `JSON body is over the limit of ${limit} bytes`)
-      chunks.push(chunk)
-    }
-  })()
+  const reading = readBounded(req, bounds)
   // what is still being read when the deadline passes is dropped with the connection (the caller closes it)
   reading.catch(() => {})
   let timer: NodeJS.Timeout | undefined
+  let bytes: Uint8Array = new Uint8Array(0)
   const late = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => { reject(new CairnError('ERR_TIMEOUT', `JSON body not received within ${deadlineMs} ms (${size} bytes came)`)) }, deadlineMs)
   })
   try {
-    await Promise.race([reading, late])
+    bytes = await Promise.race([reading, late])
   } catch (err) {
     if (isCairnError(err)) throw err
     throw new CairnError('ERR_CLIENT_ABORTED', `the client went away after ${size} bytes of its body`, { details: { received: size } })
   } finally {
     clearTimeout(timer)
   }
-  const bytes = Buffer.concat(chunks)
   if (bytes.length === 0) throw new CairnError('ERR_INVALID_JSON', 'expected a JSON body, got an empty one')
   try {
     return dagJSON.decode(bytes)

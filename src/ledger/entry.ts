@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
-import { concatTag, Tag, type Signer } from '../deal/signing.js'
+import { concatTag, Tag, type Signer } from '../protocol/signing.js'
 import { ENTRY_KINDS, type EntryFields, type EntryKind, type LedgerEntry } from './interface.js'
 
 const DAG_CBOR = 0x71

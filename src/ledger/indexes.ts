@@ -11,8 +11,8 @@
  * read, so any store — LevelDB here, another later — gets the same indexes.
  */
 import { CID } from 'multiformats/cid'
-import { transition } from '../deal/state.js'
-import type { DealState } from '../deal/interface.js'
+import { transition } from '../protocol/state.js'
+import type { DealState } from '../protocol/interface.js'
 import type { Balance, DealRecord, EntryKind, LedgerEntry, LedgerStats, ProviderCounters } from './interface.js'
 
 /** Bumped whenever what the indexes hold changes; a ledger with another version is re-indexed on open. */

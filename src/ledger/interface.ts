@@ -3,7 +3,7 @@
  * everything that happened to deals, with the indexes derived from it.
  */
 import type { CID } from 'multiformats/cid'
-import type { DealState } from '../deal/interface.js'
+import type { DealState } from '../protocol/interface.js'
 
 export const ENTRY_KINDS = [
   'deal-proposed',

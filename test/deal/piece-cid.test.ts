@@ -6,7 +6,7 @@
 import test from 'ava'
 import fc from 'fast-check'
 import { parsePieceCid, pieceCidV1, pieceCidV2 } from '../../proofs/index.js'
-import { MAX_PIECE_HEIGHT, pieceCidInfo } from '../../src/deal/piece-cid.js'
+import { MAX_PIECE_HEIGHT, pieceCidInfo } from '../../src/protocol/piece-cid.js'
 
 const root = Uint8Array.from({ length: 32 }, (_, i) => 255 - i)
 

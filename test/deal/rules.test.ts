@@ -1,9 +1,9 @@
 import test from 'ava'
 import type { CID } from 'multiformats/cid'
-import { dealIdOf, signProposal } from '../../src/deal/proposal.js'
-import { checkProposal, dealPrice, faultFee, periodPayment, requiredCollateral, type ProviderState } from '../../src/deal/rules.js'
-import type { Ask, Proposal } from '../../src/deal/interface.js'
-import { sign, Tag } from '../../src/deal/signing.js'
+import { dealIdOf, signProposal } from '../../src/protocol/proposal.js'
+import { checkProposal, dealPrice, faultFee, periodPayment, requiredCollateral, type ProviderState } from '../../src/protocol/rules.js'
+import type { Ask, Proposal } from '../../src/protocol/interface.js'
+import { sign, Tag } from '../../src/protocol/signing.js'
 import { codes } from '../../src/errors.js'
 import { askFor, DAY, newSigner, NOW, proposalFor } from './fixtures.js'
 

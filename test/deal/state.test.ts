@@ -1,5 +1,5 @@
 import test from 'ava'
-import { canTransition, DEAL_STATES, isTerminal, transition, TRANSITIONS } from '../../src/deal/state.js'
+import { canTransition, DEAL_STATES, isTerminal, transition, TRANSITIONS } from '../../src/protocol/state.js'
 
 test('the happy path of SPEC §3 is legal', t => {
   let s = transition(undefined, 'proposed')
