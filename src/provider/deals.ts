@@ -19,11 +19,10 @@ import { PassThrough } from 'node:stream'
 import * as dagCBOR from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
-import { matches } from '../car/hash.js'
 import { signAcceptance } from '../protocol/acceptance.js'
 import { signDealStatus } from '../protocol/acceptance.js'
 import { signAsk } from '../protocol/ask.js'
-import type { Ask, Proposal, SignedAsk, SignedProofRequest } from '../protocol/interface.js'
+import type { Ask, Proposal, SignedAcceptance, SignedAsk, SignedDealStatus, SignedProofRequest } from '../protocol/interface.js'
 import { parseDealId, proposalFrom } from '../protocol/proposal.js'
 import { checkProposal } from '../protocol/rules.js'
 import type { Signed, Signer } from '../protocol/signing.js'
@@ -38,14 +37,13 @@ import { writeFileAtomic } from '../fs/atomic.js'
 import { pieceCidV1FromV2 } from '../../proofs/index.js'
 import { DEFAULT_CLOCK_SKEW } from '../protocol/rules.js'
 import { secondsKey } from '../ledger/indexes.js'
-import { carBlockCids } from '../car/index.js'
+import { carBlockCids, matches } from '../car/index.js'
 import { KeyedQueue } from './serial.js'
-import type { FailedPiece } from './recovery.js'
 import { verifyCancellation } from '../protocol/cancel.js'
 import { MAX_CHALLENGES, REQUEST_CLOCK_SKEW, verifyProofRequest } from '../protocol/proof-request.js'
-import { PieceProver, proveChallenge, signProof, type PieceProverOptions, type ProofPayload } from './proofs.js'
+import { PieceProver, proveChallenge, signProof, type PieceProverOptions, type ProofPayload, type SignedProof } from './proofs.js'
 import { RateLimiter, type RateLimit } from './rate-limit.js'
-import type { BlockSource, DealLogFields, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
+import type { BlockSource, DealLogFields, FailedPiece, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
 
 /** The terms a provider offers (`cairn provider start` flags). */
 export interface ProviderTerms {
@@ -217,7 +215,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return this.signedAsk as SignedAsk
   }
 
-  async propose (body: unknown): Promise<unknown> {
+  async propose (body: unknown): Promise<SignedAcceptance> {
     const m = record(body, 'signed proposal', ['payload', 'signer', 'signature'])
     const envelope: Signed<unknown> = { payload: m.payload, signer: m.signer as string, signature: m.signature as Uint8Array }
     const turn = this.proposals.then(async () => await this.accept(envelope))
@@ -226,7 +224,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   }
 
   /** Checks a proposal against the ask and the ledger and records it: one proposal at a time (see `proposals`). */
-  private async accept (envelope: Signed<unknown>): Promise<unknown> {
+  private async accept (envelope: Signed<unknown>): Promise<SignedAcceptance> {
     const ask = (await this.ask()).payload
     const checked = await checkProposal(envelope, ask, {
       freeCapacity: ask.freeCapacity,
@@ -267,7 +265,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return undefined
   }
 
-  async upload (request: UploadRequest): Promise<unknown> {
+  async upload (request: UploadRequest): Promise<SignedDealStatus> {
     const dealId = parseDealId(request.dealId)
     const deal = await this.ledger.deal(dealId)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId.toString()} at this provider`)
@@ -296,7 +294,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     }
   }
 
-  private async receive (dealId: CID, proposal: Proposal, request: UploadRequest): Promise<unknown> {
+  private async receive (dealId: CID, proposal: Proposal, request: UploadRequest): Promise<SignedDealStatus> {
     // The same bytes feed the piece store (disk + CommP) and the CAR check.
     const carSide = new PassThrough({ highWaterMark: 4 << 20 })
     let verifyError: unknown
@@ -401,7 +399,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
    * minutes, and a few per deal at a time. The answered request is recorded
    * (`proof-answered`) and the proof carries the head that records it.
    */
-  async prove (dealId: string, body: unknown): Promise<unknown> {
+  async prove (dealId: string, body: unknown): Promise<SignedProof> {
     const id = parseDealId(dealId)
     const deal = await this.ledger.deal(id)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
@@ -435,7 +433,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
    * `deal-terminated` records the request and the reservation is freed. A
    * deal already cancelled answers the same; an active one cannot be.
    */
-  async cancel (dealId: string, body: unknown): Promise<unknown> {
+  async cancel (dealId: string, body: unknown): Promise<SignedDealStatus> {
     const id = parseDealId(dealId)
     const deal = await this.ledger.deal(id)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
@@ -548,7 +546,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return { due: keys.length, removed }
   }
 
-  private async answer (id: CID, pieceCid: CID, client: string, request: SignedProofRequest): Promise<unknown> {
+  private async answer (id: CID, pieceCid: CID, client: string, request: SignedProofRequest): Promise<SignedProof> {
     const piece = pieceCid.toString()
     const { seed, count } = request.payload
     let payload: ProofPayload
@@ -580,7 +578,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return { client: deal.client, pieceCid: deal.pieceCid?.toString(), pieceSize: deal.pieceSize === undefined ? undefined : Number(deal.pieceSize) }
   }
 
-  async status (dealId: string): Promise<unknown> {
+  async status (dealId: string): Promise<SignedDealStatus> {
     const id = parseDealId(dealId)
     const deal = await this.ledger.deal(id)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
@@ -631,7 +629,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   }
 
   // ProviderAdmin
-  async status_ (): Promise<ProviderStatus> {
+  async providerStatus (): Promise<ProviderStatus> {
     const stats = await this.ledger.stats()
     const used = stats.reserved + stats.used
     return {
@@ -670,6 +668,6 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
 
   /** The admin view (ProviderAdmin) of this provider. */
   admin (): ProviderAdmin {
-    return { status: async () => await this.status_(), deals: async (filter) => await this.deals(filter) }
+    return { status: async () => await this.providerStatus(), deals: async (filter) => await this.deals(filter) }
   }
 }

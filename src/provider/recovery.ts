@@ -28,6 +28,7 @@ import * as dagCBOR from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { createPieceHasher } from '../../proofs/index.js'
 import type { ErrorCode } from '../errors.js'
+import type { FailedPiece } from './interface.js'
 import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import type { PieceStore } from '../store/pieces.js'
@@ -43,12 +44,7 @@ export interface RecoveryOptions {
   log?: (event: string, fields?: Record<string, unknown>) => void
 }
 
-export interface FailedPiece {
-  deal: string
-  piece: string
-  code: ErrorCode
-  reason: string
-}
+export type { FailedPiece }
 
 export interface RecoveryReport {
   tempFilesRemoved: number

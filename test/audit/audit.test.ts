@@ -170,7 +170,8 @@ test('each wrong proof fails with its own code: wrong piece, wrong deal, wrong s
     p.node.prove = async (id, body) => {
       const answer = await honest(id, body) as Signed<ProofPayload>
       first ??= answer
-      return tamper === undefined ? answer : await tamper(answer, { w, p, body, other, deal })
+      // a tampered answer need not be a proof at all: the server sends whatever it is given
+      return tamper === undefined ? answer : await tamper(answer, { w, p, body, other, deal }) as Signed<ProofPayload>
     }
     const honestRun = await auditDeal(w.ctx, deal, fast)
     t.is(honestRun.outcome, 'passed', honestRun.message)
