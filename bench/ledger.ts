@@ -1,5 +1,5 @@
 /**
- * Ledger throughput (SPEC §7: ≥ 1,000 synced entries/s appended, `ledger
+ * Ledger throughput (docs/performance.md: ≥ 1,000 synced entries/s appended, `ledger
  * verify` ≥ 20,000 entries/s). Appends come from many concurrent callers, as
  * deal events do on a busy provider, so waiting appends share one fsync
  * (group commit); every batch is written with `sync: true`.

@@ -1,5 +1,5 @@
 /**
- * The provider's proofs as a client sees them (SPEC §7: 16 challenges on a
+ * The provider's proofs as a client sees them (docs/performance.md: 16 challenges on a
  * 1 GiB piece, p50 ≤ 20 ms warm and ≤ 200 ms cold; verification ≤ 2 ms):
  * the piece sits in a piece store, its layer cache beside it, and each proof is
  * the signed answer `POST /v1/deals/{id}/proofs` sends (src/provider/proofs.ts),

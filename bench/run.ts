@@ -68,7 +68,7 @@ async function main (): Promise<void> {
       await rm(input, { force: true })
     }
     if (memorySize > 0) {
-      // SPEC §7: add's peak RSS stays under 256 MiB, flat in the input size
+      // docs/performance.md: add's peak RSS stays under 256 MiB, flat in the input size
       const input = join(work, 'memory.bin')
       await generate(input, memorySize)
       const repo = join(work, 'repo-memory')

@@ -2,7 +2,7 @@
  * Upload to a provider on loopback (the provider verifying every block and the
  * piece CID as the body streams) and `cairn get` of the same content (every
  * block verified, files written), beside plain HTTP moving the same bytes.
- * SPEC §7 targets: upload ≥ 100 MiB/s, get ≥ 300 MiB/s on 1 GiB. Beside the
+ * Targets (docs/performance.md): upload ≥ 100 MiB/s, get ≥ 300 MiB/s on 1 GiB. Beside the
  * deal upload, the same bytes go through the PDP API with synapse-core's
  * streaming upload (bench/pdp-upload.ts; docs/pdp.md).
  */

@@ -1,6 +1,5 @@
 /**
- * `cairn deals [--state S] [--provider P]` and `cairn deals show <id>` (SPEC
- * §2 Client): the client's deals as its own ledger records them.
+ * `cairn deals [--state S] [--provider P]` and `cairn deals show <id>` (README "Client"): the client's deals as its own ledger records them.
  * `cairn deals cancel <id>` cancels a deal not yet active, telling its provider.
  */
 import { CairnError } from '../errors.js'

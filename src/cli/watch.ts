@@ -1,5 +1,5 @@
 /**
- * `cairn watch` (SPEC §2 Client): audits every active deal once per proving
+ * `cairn watch` (README "Client"): audits every active deal once per proving
  * period until SIGINT/SIGTERM (or `--once`, `--until`, `--max-periods`), one
  * line per result.
  */
@@ -64,7 +64,7 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
       onResult: (r) => { out.line(r, () => resultLine(r)) },
       onExpired: (deal) => { out.line({ deal, outcome: 'expired' }, () => `expired ${deal}`) },
       onError: (deal, err) => { out.warn(`audit of ${deal} not recorded: ${(err as Error).message}`) },
-      // SPEC §6: a deal whose provider faults twice in a row or is predicted to fail is re-replicated
+      // README "Reputation, placement and repair": a deal whose provider faults twice in a row or is predicted to fail is re-replicated
       afterResult: async (deal) => {
         try {
           const repaired = await repairIfNeeded({ repo, ledger }, deal)

@@ -1,5 +1,5 @@
 /**
- * The client's address book (SPEC §2 Client, `cairn providers`): providers
+ * The client's address book (README "Client", `cairn providers`): providers
  * known by URL and `did:key`, each with the last signed ask it gave and when
  * it was last seen. Kept in the repo's LevelDB, sublevel `client/providers`,
  * keyed by did; records are DAG-CBOR so the signed ask stays verifiable.

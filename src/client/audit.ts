@@ -1,5 +1,5 @@
 /**
- * Auditing a provider (SPEC §4): challenge it with a fresh random seed, verify
+ * Auditing a provider (docs/protocol.md "Proofs"): challenge it with a fresh random seed, verify
  * the signed proof against nothing but the deal's piece CID, and record the
  * result in the client's ledger.
  *
@@ -158,7 +158,7 @@ const sleep = async (ms: number): Promise<void> => await new Promise(resolve => 
 
 /**
  * Challenges the deal's provider once, verifies, records `challenge-issued`
- * and the result (and settles the period, SPEC §5) in the ledger.
+ * and the result (and settles the period, docs/ledger.md) in the ledger.
  */
 export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: AuditOptions = {}): Promise<AuditResult> {
   const now = options.now ?? (() => Math.floor(Date.now() / 1000))

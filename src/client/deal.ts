@@ -1,10 +1,10 @@
 /**
- * The client's side of a deal (SPEC §3): read the provider's signed ask,
+ * The client's side of a deal (docs/protocol.md): read the provider's signed ask,
  * propose on its terms, record every step in the client's own ledger, upload
  * the piece with the client's signature, and wait until the provider says the
  * deal is active.
  *
- * Ledger entries (SPEC §5): `deal-proposed` before the proposal leaves, then
+ * Ledger entries (docs/ledger.md): `deal-proposed` before the proposal leaves, then
  * `deal-accepted` with the provider's signed acceptance or `deal-rejected`
  * with its code, and `deal-active` with the provider's signed status. A
  * provider that cannot be reached leaves the deal `failed`.

@@ -1,5 +1,5 @@
 /**
- * The client side of the provider API (SPEC §3.1) over undici. Every answer
+ * The client side of the provider API (docs/protocol.md) over undici. Every answer
  * that carries a signature is verified before it is returned; an HTTP error
  * body `{error: {code, message}}` becomes a `CairnError` with the provider's
  * code, and a provider that cannot be reached or stops answering becomes

@@ -1,5 +1,5 @@
 /**
- * Verified retrieval (SPEC §2 `cairn get`): the local repo first, else the
+ * Verified retrieval (README "Content", `cairn get`): the local repo first, else the
  * providers holding deals for the root (from the client's ledger), else the
  * providers named. A provider's CAR (Trustless Gateway, dag-scope=all) is
  * verified as it streams: every block hashed against its CID and checked to

@@ -1,6 +1,6 @@
 /**
  * The small HTTP toolkit the provider's routes share: a method + path router,
- * coded error responses (`{"error": {"code", "message"}}`, SPEC §3.1), bounded
+ * coded error responses (`{"error": {"code", "message"}}`, docs/protocol.md), bounded
  * JSON bodies and a guard that cuts off stalled or too-slow uploads.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -156,7 +156,7 @@ export function toCairnError (err: unknown): CairnError {
 }
 
 /**
- * Reads a DAG-JSON body of at most `limit` bytes (SPEC §3.1: JSON bodies are
+ * Reads a DAG-JSON body of at most `limit` bytes (docs/protocol.md: JSON bodies are
  * DAG-JSON) within `deadlineMs` (a floor on its rate: a body sent a byte at a
  * time is cut off, ERR_TIMEOUT). A declared or actual size over the limit is
  * ERR_PAYLOAD_TOO_LARGE; a client that goes away mid-body ERR_CLIENT_ABORTED.
@@ -208,7 +208,7 @@ export interface UploadLimits {
 
 /**
  * Passes an upload body through while enforcing its declared length and the
- * liveness limits (SPEC §3.1: slow or stalled clients are cut off). Fails with
+ * liveness limits (docs/protocol.md "Limits": slow or stalled clients are cut off). Fails with
  * a coded error instead of letting a client hold a transfer slot forever.
  */
 export class UploadGuard extends Transform {

@@ -112,7 +112,7 @@ const KEY_SIGNATURE = Uint8Array.of(0x69, 0x73, 0x69, 0x67, 0x6e, 0x61, 0x74, 0x
 /**
  * The record exactly as buildEntry writes it — a3 "entry" bytes "signer"
  * ascii-text "signature" 64-bytes, minimal lengths, nothing after — read
- * without a general decoder (verify is bound by decoding, SPEC §7). Anything
+ * without a general decoder (verify is bound by decoding, docs/performance.md). Anything
  * else returns undefined and goes to the strict DAG-CBOR decoder.
  */
 function parseCanonicalRecord (b: Uint8Array): { entry: Uint8Array, signer: string, signature: Uint8Array } | undefined {

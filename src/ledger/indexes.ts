@@ -115,7 +115,7 @@ export function counterpartyOf (entry: Pick<LedgerEntry, 'kind' | 'fields'>, sel
   throw new TypeError(`a ${entry.kind} entry must involve this node (${self}); it is from ${from} to ${to}`)
 }
 
-/** SPEC §5 accounting: payment-accrued moves `amount` from payer to payee; collateral-slashed from the provider's collateral to the client. */
+/** docs/protocol.md "Amounts": payment-accrued moves `amount` from payer to payee; collateral-slashed from the provider's collateral to the client. */
 export function nextBalance (current: Balance | undefined, entry: LedgerEntry, self: string): Balance | undefined {
   const counterparty = counterpartyOf(entry, self)
   if (counterparty === undefined) return undefined

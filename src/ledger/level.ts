@@ -5,7 +5,7 @@
  * provider's totals and schedule, piece holders, witnessed heads, the head)
  * live beside them, and each entry commits together with every index it
  * changes and the caller's extra writes in one `batch(…, {sync: true})`
- * (SPEC §5): LevelDB applies a batch whole or not at all, so a crash leaves
+ * (docs/ledger.md): LevelDB applies a batch whole or not at all, so a crash leaves
  * the ledger at an entry boundary.
  *
  * Appends are serialised through one queue, so seq and prev stay consistent

@@ -1,4 +1,4 @@
-/** The provider's signed acceptance and deal status messages (SPEC §3, §3.1). */
+/** The provider's signed acceptance and deal status messages (docs/protocol.md). */
 import type { Acceptance, DealStatus, SignedAcceptance, SignedDealStatus } from './interface.js'
 import { sign, Tag, verifySigned, type Signed, type Signer } from './signing.js'
 import { DEAL_STATES } from './state.js'

@@ -1,4 +1,4 @@
-/** The provider's signed ask (SPEC §3). */
+/** The provider's signed ask (docs/protocol.md). */
 import { CairnError } from '../errors.js'
 import type { Ask, SignedAsk } from './interface.js'
 import { sign, Tag, verifySigned, type Signed, type Signer } from './signing.js'

@@ -1,5 +1,5 @@
 /**
- * The client's signature on a piece upload (SPEC §3 "Transfer": only the
+ * The client's signature on a piece upload (docs/protocol.md "Upload": only the
  * proposing client may upload). The request carries
  * `Authorization: Cairn <base64url signature>` over the domain-tagged
  * DAG-CBOR of `{deal}`, made with the key of the proposal's client.

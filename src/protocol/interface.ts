@@ -1,5 +1,5 @@
 /**
- * The messages of a deal (SPEC §3). Amounts are base units and sizes are
+ * The messages of a deal (docs/protocol.md). Amounts are base units and sizes are
  * bytes, both `bigint`; times are unix seconds and durations seconds.
  */
 import type { CID } from 'multiformats/cid'

@@ -24,7 +24,7 @@ export { MAX_CHALLENGES } from './proof-request.js'
  * One challenged leaf: the 32-byte Fr32 leaf and its `height` siblings, leaf
  * level first, concatenated into one byte string (32 × height bytes) — one
  * CBOR item instead of `height`, which keeps signing and verifying the
- * message cheap (SPEC §7: verification ≤ 2 ms).
+ * message cheap (docs/performance.md: verification ≤ 2 ms).
  */
 export interface LeafProofMessage {
   index: number

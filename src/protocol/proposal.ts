@@ -1,6 +1,6 @@
 /**
  * The client's signed deal proposal and the deal id: the CID (dag-cbor,
- * sha2-256) of the signed proposal envelope (SPEC §3), so the same signed
+ * sha2-256) of the signed proposal envelope (docs/protocol.md), so the same signed
  * proposal always names the same deal and any change names another.
  */
 import { createHash } from 'node:crypto'

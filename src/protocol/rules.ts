@@ -1,6 +1,6 @@
 /**
  * The rules a provider applies to a signed proposal against its ask and its
- * state (SPEC §3). Each refusal is its own error code and its message names
+ * state (docs/protocol.md). Each refusal is its own error code and its message names
  * the rule and both values with their units, so a client can act on it.
  * Clients run the same checks before proposing.
  */
@@ -16,7 +16,7 @@ export const SECONDS_PER_DAY = 86_400n
 export const MAX_LABEL_BYTES = 256
 /** How far in the past a proposal's start may lie, for clock skew and transit (seconds). */
 export const DEFAULT_CLOCK_SKEW = 60
-/** SPEC §5: a failed or missed period costs the provider twice the period's price. */
+/** docs/ledger.md: a failed or missed period costs the provider twice the period's price. */
 export const FAULT_FEE_MULTIPLIER = 2n
 /**
  * A deal's whole price (and each collateral) must stay below this many base
@@ -159,12 +159,12 @@ export function requiredCollateral (collateralPerGiB: bigint, pieceSize: bigint)
   return ceilDiv(collateralPerGiB * pieceSize, GiB)
 }
 
-/** SPEC §5: what one proven period earns: pricePerGiBDay × GiB × days, rounded down. */
+/** docs/ledger.md: what one proven period earns: pricePerGiBDay × GiB × days, rounded down. */
 export function periodPayment (p: Pick<Proposal, 'pricePerGiBDay' | 'pieceSize' | 'provingPeriod'>): bigint {
   return p.pricePerGiBDay * p.pieceSize * BigInt(p.provingPeriod) / (GiB * SECONDS_PER_DAY)
 }
 
-/** SPEC §5: what a failed or missed period charges the provider's collateral. */
+/** docs/ledger.md: what a failed or missed period charges the provider's collateral. */
 export function faultFee (p: Pick<Proposal, 'pricePerGiBDay' | 'pieceSize' | 'provingPeriod'>): bigint {
   return FAULT_FEE_MULTIPLIER * periodPayment(p)
 }

@@ -1,11 +1,11 @@
 /**
- * Domain-tagged signatures (SPEC §1): the signed bytes are utf8(tag) ‖
+ * Domain-tagged signatures (docs/protocol.md "Signed messages"): the signed bytes are utf8(tag) ‖
  * DAG-CBOR(payload). The tag names the message type and its version, so a
  * signature made for one kind of message can never be replayed as another.
  *
  * Ed25519 runs through node:crypto (OpenSSL): about ten times faster than the
  * pure-JS implementation for signing and verifying, which the ledger needs
- * (SPEC §7). Tests check both implementations agree.
+ * (docs/performance.md). Tests check both implementations agree.
  */
 import { createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
@@ -162,7 +162,7 @@ export function createSigner (secretKey: Uint8Array): Signer {
   }
 }
 
-/** The wire form of an envelope: DAG-JSON (SPEC §3.1). */
+/** The wire form of an envelope: DAG-JSON (docs/protocol.md). */
 export function encodeSignedJson<T> (envelope: Signed<T>): Uint8Array {
   return dagJson.encode(envelope)
 }

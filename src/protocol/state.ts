@@ -1,10 +1,10 @@
 /**
- * The deal state machine (SPEC §3): proposed → accepted → transferring →
+ * The deal state machine (docs/protocol.md): proposed → accepted → transferring →
  * active → (expired | terminated), plus rejected and failed. Each side keeps
  * its own view. A provider records a deal first as accepted or rejected; an
  * aborted upload returns a deal to accepted so the client may retry; a
  * provider-side upload that verifies and stores in one step goes straight from
- * accepted to active. Three consecutive faults fail an active deal (SPEC §5).
+ * accepted to active. Three consecutive faults fail an active deal (docs/ledger.md).
  * A deal that is accepted but not uploaded before its upload deadline expires
  * (its reservation is freed), and a client may cancel a deal before it is
  * active (terminated), even one whose proposal may never have arrived.

@@ -1,5 +1,5 @@
 /**
- * The admin API (SPEC §2 Provider): while a provider runs it holds the
+ * The admin API (README "Provider"): while a provider runs it holds the
  * LevelDB lock, so `cairn provider status|deals` on the same repo ask the
  * running process instead. It listens on loopback only and wants the bearer
  * token the provider writes to `admin.json` ({url, token}, mode 0600) in the

@@ -4,7 +4,7 @@
  * piece uploads — verifying while they stream — and serves what it holds under
  * a deal to the gateway and the piece route.
  *
- * An upload is all or nothing (SPEC §3 "Transfer"): the body goes to a
+ * An upload is all or nothing (docs/protocol.md "Upload"): the body goes to a
  * temporary file while every block is hashed against its CID, the DAG is
  * checked complete from the payload root and the piece commitment computed;
  * only when the byte count and piece CID match the proposal is the file
@@ -157,7 +157,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   /** pieces a proof found corrupt: neither the gateway nor the piece route serves them */
   private readonly suspect = new Set<string>()
   private readonly startedAt = new Date().toISOString()
-  /** layer caches and proofs of the stored pieces (SPEC §4) */
+  /** layer caches and proofs of the stored pieces (docs/protocol.md "Proofs") */
   readonly prover: PieceProver
   private readonly proofRate: RateLimiter
 
@@ -382,7 +382,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     this.options.onUploadPhase?.('recorded', dealId.toString())
     this.options.onDealActive?.({ dealId: dealId.toString(), payloadCid: proposal.payloadCid, pieceCid: staged.piece.cid, blocks: blocks.map(b => b.cid) })
     this.signedAsk = undefined
-    // the upper tree layers, so that proofs read only the challenged regions (SPEC §4 "Speed")
+    // the upper tree layers, so that proofs read only the challenged regions (docs/performance.md)
     const layers = staged.piece.layers
     if (layers !== undefined) {
       await writeFileAtomic(this.prover.cachePath(piece), layers.encode()).catch((err) => { this.options.onCacheError?.(piece, err) })

@@ -18,11 +18,11 @@ export type { BlockSource, PieceHandle }
 export type WireMessage = object
 
 /**
- * The deal side of SPEC §3: proposals, uploads and status. Implementations
+ * The deal side of docs/protocol.md: proposals, uploads and status. Implementations
  * throw `CairnError`s; the HTTP layer turns their codes into statuses.
  */
 export interface DealService {
-  /** The provider-signed ask (SPEC §3 "Ask"), DAG-JSON encodable. */
+  /** The provider-signed ask (docs/protocol.md "Ask"), DAG-JSON encodable. */
   ask (): Promise<WireMessage>
 
   /**
@@ -42,7 +42,7 @@ export interface DealService {
   /** The provider-signed status of a deal, or ERR_DEAL_NOT_FOUND. */
   status (dealId: string): Promise<WireMessage>
 
-  /** Answers a challenge (SPEC §4); ERR_NOT_IMPLEMENTED until proofs land. */
+  /** Answers a challenge (docs/protocol.md "Proofs"); ERR_NOT_IMPLEMENTED until proofs land. */
   prove? (dealId: string, body: unknown): Promise<WireMessage>
 
   /** Cancels a deal not yet active on its client's signed request; answers with the signed status. */
@@ -77,7 +77,7 @@ export interface PieceSource {
   open (pieceCid: CID): Promise<PieceHandle | undefined>
 }
 
-/** What `cairn provider status` shows (SPEC §2 Provider). */
+/** What `cairn provider status` shows (README "Provider"). */
 export interface ProviderStatus {
   did: string
   url: string

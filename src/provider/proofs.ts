@@ -1,5 +1,5 @@
 /**
- * Answering storage challenges (SPEC §4) on the provider, and the signed proof
+ * Answering storage challenges (docs/protocol.md "Proofs") on the provider, and the signed proof
  * message both sides speak.
  *
  * Each stored piece keeps one layer of its CommP tree beside it

@@ -1,7 +1,6 @@
 /**
- * Start-up recovery of a provider's repo (SPEC §3 "Transfer": a failed or
- * interrupted upload leaves no piece, no index entry and no active deal; SPEC
- * §5: a crash at any moment leaves the ledger at a whole entry boundary).
+ * Start-up recovery of a provider's repo (docs/protocol.md "Upload": a failed or
+ * interrupted upload leaves no piece, no index entry and no active deal; docs/ledger.md: a crash at any moment leaves the ledger at a whole entry boundary).
  *
  * The upload path orders its writes so that a crash leaves at worst debris that
  * nothing serves: a temporary file in `tmp/`, or a piece renamed into `pieces/`

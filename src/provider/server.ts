@@ -1,5 +1,5 @@
 /**
- * The provider's HTTP service (SPEC §3.1): deal routes over a DealService, the
+ * The provider's HTTP service (docs/protocol.md): deal routes over a DealService, the
  * Trustless Gateway over a BlockSource, piece retrieval over a PieceSource,
  * health and metrics. Every limit a hostile or broken client could push on is
  * bounded: header size and time, JSON body size, upload length, idle time and
@@ -57,7 +57,7 @@ function dealIdParam (ctx: Context): string {
   return id
 }
 
-/** The provider's public HTTP API (SPEC §3.1). */
+/** The provider's public HTTP API (docs/protocol.md). */
 export function createProviderServer (options: ProviderServerOptions): HttpService {
   const limits = { ...defaultLimits, ...options.limits }
   const log = options.log ?? stderrLogger

@@ -1,6 +1,6 @@
 /**
- * Audits (SPEC §4) against real providers on loopback: honest proofs pass and
- * pay (SPEC §5); lost or changed data fails; every way a proof can be wrong
+ * Audits (docs/protocol.md "Proofs") against real providers on loopback: honest proofs pass and
+ * pay (docs/ledger.md); lost or changed data fails; every way a proof can be wrong
  * fails with its own code; silence is `unknown`, then a miss; three faults in
  * a row fail the deal, with fault fees capped at the pledged collateral.
  */

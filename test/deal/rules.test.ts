@@ -87,7 +87,7 @@ test('replay checks see the deal id the provider will record', async t => {
   t.true(seen[0].equals(dealId))
 })
 
-test('SPEC §5 money: a period earns price × GiB × days; a fault costs twice that; collateral rounds up', t => {
+test('docs/protocol.md "Amounts": a period earns price × GiB × days; a fault costs twice that; collateral rounds up', t => {
   const p = { pricePerGiBDay: 40n, pieceSize: 1n << 30n, provingPeriod: DAY, start: 0, end: 10 * DAY }
   t.is(periodPayment(p), 40n)
   t.is(faultFee(p), 80n)

@@ -1,5 +1,5 @@
 /**
- * Crash consistency with real processes (SPEC §3 "Transfer", §5): the
+ * Crash consistency with real processes (docs/protocol.md "Upload", docs/ledger.md): the
  * provider runs as `cairn provider start` and is killed with SIGKILL
  *
  *   - after N bytes of an upload reached it (N spread over the whole CAR),

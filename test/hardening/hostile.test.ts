@@ -1,7 +1,7 @@
 /**
- * Hostile and broken clients (SPEC §3.1: bodies have size limits; slow or
+ * Hostile and broken clients (docs/protocol.md "Limits": bodies have size limits; slow or
  * stalled clients are cut off; a malformed request gets a 4xx with a code,
- * never a crash), and the load SPEC §7 names: 64 concurrent clients making
+ * never a crash), and the load docs/performance.md names: 64 concurrent clients making
  * deals, uploads, retrievals and audits against a real `cairn provider start`
  * process — no errors for the honest ones, peak RSS (VmHWM) ≤ 512 MiB — while
  * idle and slowloris connections sit beside them.

@@ -3,7 +3,7 @@
  * behind createProviderServer on 127.0.0.1:0, holding content only under
  * deals made the way clients make them (signed proposal, signed upload).
  * DAGs come from the reference importer (ipfs-unixfs-importer) and the piece
- * is their CARv1 in DFS first-seen order (SPEC §1.1).
+ * is their CARv1 in DFS first-seen order (the unixfs-v1-2025 profile, IPIP-499).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

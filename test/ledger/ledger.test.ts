@@ -76,7 +76,7 @@ test('proof counters per deal and per provider, and consecutive faults', async t
   t.deepEqual(await f.ledger.counters(other), { challenges: 0, passed: 0, failed: 0, missed: 0 })
 })
 
-test('balances per counterparty (SPEC §5)', async t => {
+test('balances per counterparty (docs/ledger.md)', async t => {
   const f = await openLedger()
   t.teardown(f.cleanup)
   const me = f.signer.did

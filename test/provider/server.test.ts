@@ -1,5 +1,5 @@
 /**
- * The provider's HTTP API (SPEC §3.1) over in-memory services: every route's
+ * The provider's HTTP API (docs/protocol.md) over in-memory services: every route's
  * happy path, and hostile inputs — each answered with a 4xx and an ERR_ code
  * while the server keeps serving other clients.
  */
