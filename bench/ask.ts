@@ -90,8 +90,18 @@ export async function benchAsk (dir: string, deals: number, requests = 1000): Pr
       unit.push({
         kind: 'deal-accepted',
         fields: {
-          deal, client: p.client, provider: p.provider, nonce: p.nonce, pieceCid: p.pieceCid, payloadCid: p.payloadCid, pieceSize: p.pieceSize,
-          payloadSize: p.payloadSize, start: p.start, end: p.end, uploadBy: p.start, challenges: p.challenges,
+          deal,
+          client: p.client,
+          provider: p.provider,
+          nonce: p.nonce,
+          pieceCid: p.pieceCid,
+          payloadCid: p.payloadCid,
+          pieceSize: p.pieceSize,
+          payloadSize: p.payloadSize,
+          start: p.start,
+          end: p.end,
+          uploadBy: p.start,
+          challenges: p.challenges,
           proposal: { payload: p, signer: signed.signer, signature: signed.signature }
         }
       })

@@ -45,7 +45,6 @@ export async function generate (path: string, bytes: number): Promise<void> {
   await once(out, 'finish')
 }
 
-
 /** `64M`, `1G`, `512K` or bytes. */
 export function parseSize (text: string): number {
   const m = /^(\d+)([KMG]?)$/i.exec(text)

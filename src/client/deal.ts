@@ -307,7 +307,7 @@ export async function resumeDeal (ctx: DealContext, id: string): Promise<DealRes
   if (record.state !== 'proposed' && record.state !== 'accepted') {
     throw new CairnError('ERR_DEAL_STATE', `deal ${id} is ${record.state}; only a proposed or accepted deal can be resumed`)
   }
-  let status = await client.status(dealId, proposal.provider).catch((err) => {
+  const status = await client.status(dealId, proposal.provider).catch((err) => {
     if (isCairnError(err) && err.code === 'ERR_DEAL_NOT_FOUND') return undefined
     throw err
   })

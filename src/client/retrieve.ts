@@ -348,7 +348,8 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
       if (spooled) { await rm(car, { force: true }); release(car) }
     }
   }
-  throw lastError as CairnError
+  // every source was tried and failed, each recording its error; with no source at all there is none
+  throw lastError ?? new CairnError('ERR_NOT_FOUND', `no source to fetch ${target.root.toString()} from`)
 }
 
 async function write (repo: Pick<Repo, 'tmpDir'>, car: string, target: Target, options: GetOptions, spooled: boolean, stored?: string[]): Promise<Omit<GetResult, 'source' | 'failed'>> {

@@ -57,7 +57,6 @@ export const defaultLimits: ServerLimits = {
   maxConnectionsPerPeer: 1024
 }
 
-
 /** True when a request's signal was aborted because its client went away (not by a stop). */
 export function clientGone (signal: AbortSignal): boolean {
   return signal.aborted && isCairnError(signal.reason) && signal.reason.code === 'ERR_UNREACHABLE'

@@ -26,7 +26,7 @@ import { verifyByDid, concatTag, Tag, type Signer } from '../protocol/signing.js
 import type { Database } from '../repo/repo.js'
 import { buildEntry, checkFields, decodeRecord, MalformedRecord, recordCid, seqKey, sha256 } from './entry.js'
 import {
-  balanceFrom, dealRecordFrom, deriveWrites, HEAD_KEY, INDEX_SPACES, INDEX_VERSION, isValueless, nonceKey, readsOf, secondsKey, STATS_KEY,
+  balanceFrom, dealRecordFrom, deriveWrites, INDEX_SPACES, INDEX_VERSION, isValueless, nonceKey, readsOf, secondsKey, STATS_KEY,
   statsFrom, storedIndexValue, VALUELESS, VERSION_KEY, zeroCounters, type IndexSpace, type IndexValues, type IndexWrite
 } from './indexes.js'
 import type {

@@ -22,11 +22,9 @@ import { buildLayerCache, LayerCache, provePiece, type PieceProof, type ReadAt }
 import { CairnError, codes, type ErrorCode } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic.js'
 import type { LedgerHead } from '../protocol/interface.js'
-import { sign, Tag, type Signed, type Signer } from '../protocol/signing.js'
-import { cid, ledgerHead, record, uint } from '../protocol/validate.js'
-import { parseDealId } from '../protocol/proposal.js'
+import type { Signer } from '../protocol/signing.js'
 import type { PieceStore } from '../store/pieces.js'
-import { signProof, type LeafProofMessage, type ProofPayload, type SignedProof, type ChallengeBody } from '../protocol/proof.js'
+import { signProof, type ProofPayload, type SignedProof, type ChallengeBody } from '../protocol/proof.js'
 
 // the proof message is the protocol's; these names stay importable from here
 export { MAX_CHALLENGES, pieceProofOf, proofPayloadFrom, proofTag, signProof, type ChallengeBody, type LeafProofMessage, type ProofPayload, type SignedProof } from '../protocol/proof.js'

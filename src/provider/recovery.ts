@@ -26,7 +26,6 @@ import { dirname, join } from 'node:path'
 import * as dagCBOR from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { createPieceHasher } from '../../proofs/index.js'
-import type { ErrorCode } from '../errors.js'
 import type { FailedPiece } from './interface.js'
 import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
@@ -115,7 +114,7 @@ async function quarantine (store: PieceStore, pieceCid: string): Promise<string[
 
 /** Brings a provider repo back to its invariants after any crash; see the module comment. */
 export async function recoverProvider (options: RecoveryOptions): Promise<RecoveryReport> {
-  const { db, ledger, store } = options
+  const { db, store } = options
   const log = options.log ?? (() => {})
   const report: RecoveryReport = { tempFilesRemoved: 0, quarantined: [], failed: [], danglingBlocks: 0, piecesChecked: 0 }
 

@@ -91,13 +91,18 @@ async function carFile (bytes: Uint8Array): Promise<string> {
 
 async function unpackCar (bytes: Uint8Array): Promise<void> {
   const out = join(scratch, `out${counter++}`)
+  let failed = false
+  let failure: unknown
   try {
     await unpack(await carFile(bytes), out)
-  } finally {
-    // nothing may be left outside the target, and a failure leaves no target
-    const left = (await readdir(scratch)).filter((n) => n.startsWith('.out'))
-    if (left.length > 0) throw new Error(`unpack left ${left.join(', ')} behind`)
+  } catch (err) {
+    failed = true
+    failure = err
   }
+  // nothing may be left outside the target, and a failure leaves no target
+  const left = (await readdir(scratch)).filter((n) => n.startsWith('.out'))
+  if (left.length > 0) throw new Error(`unpack left ${left.join(', ')} behind`)
+  if (failed) throw failure
 }
 
 async function lsCar (bytes: Uint8Array): Promise<void> {

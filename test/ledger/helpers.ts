@@ -82,4 +82,3 @@ export async function resigned (dir: string, signer: Signer, original: string[],
     await db.close()
   }
 }
-
