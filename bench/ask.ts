@@ -89,21 +89,8 @@ export async function benchAsk (dir: string, deals: number, requests = 1000): Pr
       const p = signed.payload
       unit.push({
         kind: 'deal-accepted',
-        fields: {
-          deal,
-          client: p.client,
-          provider: p.provider,
-          nonce: p.nonce,
-          pieceCid: p.pieceCid,
-          payloadCid: p.payloadCid,
-          pieceSize: p.pieceSize,
-          payloadSize: p.payloadSize,
-          start: p.start,
-          end: p.end,
-          uploadBy: p.start,
-          challenges: p.challenges,
-          proposal: { payload: p, signer: signed.signer, signature: signed.signature }
-        }
+        // the fields ProviderDeals records on acceptance (src/provider/deals.ts)
+        fields: { deal, client: p.client, provider: p.provider, nonce: p.nonce, pieceCid: p.pieceCid, payloadCid: p.payloadCid, pieceSize: p.pieceSize, payloadSize: p.payloadSize, start: p.start, end: p.end, uploadBy: p.start, challenges: p.challenges, proposal: { payload: p, signer: signed.signer, signature: signed.signature } }
       })
       if (i % 10 !== 0) {
         unit.push({ kind: 'deal-active', fields: { deal, pieceCid: p.pieceCid, payloadCid: p.payloadCid, payloadSize: p.payloadSize, blocks: 5 } })
