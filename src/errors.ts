@@ -138,7 +138,7 @@ export const codes = {
   ERR_DEAL_STATE: 'refused',
   // a deal past its end, or not uploaded by its deadline (docs/protocol.md "Deal lifecycle")
   ERR_DEAL_EXPIRED: 'refused',
-  // deal rules (src/deal/rules.ts): each names the rule and both values
+  // deal rules (src/protocol/rules.ts): each names the rule and both values
   ERR_WRONG_PROVIDER: 'refused',
   ERR_ASK_EXPIRED: 'refused',
   ERR_LABEL_TOO_LONG: 'refused',

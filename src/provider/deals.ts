@@ -1,6 +1,6 @@
 /**
  * The provider's deal side over the repo: it signs its ask, checks proposals
- * against it (src/deal/rules.ts) and records acceptances in the ledger, takes
+ * against it (src/protocol/rules.ts) and records acceptances in the ledger, takes
  * piece uploads — verifying while they stream — and serves what it holds under
  * a deal to the gateway and the piece route.
  *
