@@ -18,9 +18,9 @@ import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import { CID } from 'multiformats/cid'
 import { pieceCidV2 } from '../proofs/index.js'
-import { signProposal } from '../src/deal/proposal.js'
-import { dealIdOf } from '../src/deal/proposal.js'
-import { createSigner } from '../src/deal/signing.js'
+import { signProposal } from '../src/protocol/proposal.js'
+import { dealIdOf } from '../src/protocol/proposal.js'
+import { createSigner } from '../src/protocol/signing.js'
 import type { AppendItem } from '../src/ledger/interface.js'
 import { startProviderNode } from '../src/provider/node.js'
 import { Repo } from '../src/repo/repo.js'
@@ -89,11 +89,8 @@ export async function benchAsk (dir: string, deals: number, requests = 1000): Pr
       const p = signed.payload
       unit.push({
         kind: 'deal-accepted',
-        fields: {
-          deal, client: p.client, provider: p.provider, nonce: p.nonce, pieceCid: p.pieceCid, payloadCid: p.payloadCid, pieceSize: p.pieceSize,
-          payloadSize: p.payloadSize, start: p.start, end: p.end, uploadBy: p.start, challenges: p.challenges,
-          proposal: { payload: p, signer: signed.signer, signature: signed.signature }
-        }
+        // the fields ProviderDeals records on acceptance (src/provider/deals.ts)
+        fields: { deal, client: p.client, provider: p.provider, nonce: p.nonce, pieceCid: p.pieceCid, payloadCid: p.payloadCid, pieceSize: p.pieceSize, payloadSize: p.payloadSize, start: p.start, end: p.end, uploadBy: p.start, challenges: p.challenges, proposal: { payload: p, signer: signed.signer, signature: signed.signature } }
       })
       if (i % 10 !== 0) {
         unit.push({ kind: 'deal-active', fields: { deal, pieceCid: p.pieceCid, payloadCid: p.payloadCid, payloadSize: p.payloadSize, blocks: 5 } })

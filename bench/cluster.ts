@@ -102,7 +102,7 @@ export async function benchCluster (dir: string, n: number, tasks = 10_000): Pro
     await check(stores[0] as PgStore, 'two-nodes', n)
     const sequential = Math.min(500, n)
     const one = appender(stores[0] as PgStore, 'sequential')
-    let started = performance.now()
+    const started = performance.now()
     for (let i = 0; i < sequential; i++) await one.append(String(i))
     const pgSequentialAppendPerSec = sequential / ((performance.now() - started) / 1000)
 

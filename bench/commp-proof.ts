@@ -1,5 +1,5 @@
 /**
- * Proof-of-storage timings (SPEC §7: 16 challenges on a 1 GiB piece, p50 ≤ 20 ms
+ * Proof-of-storage timings (docs/performance.md: 16 challenges on a 1 GiB piece, p50 ≤ 20 ms
  * warm and ≤ 200 ms cold; verification ≤ 2 ms).
  *
  *   node dist/bench/commp-proof.js [size=1G] [--file path] [--rounds 50]

@@ -1,5 +1,5 @@
 /**
- * Ledger throughput (SPEC §7: ≥ 1,000 synced entries/s appended, `ledger
+ * Ledger throughput (docs/performance.md: ≥ 1,000 synced entries/s appended, `ledger
  * verify` ≥ 20,000 entries/s). Appends come from many concurrent callers, as
  * deal events do on a busy provider, so waiting appends share one fsync
  * (group commit); every batch is written with `sync: true`.
@@ -15,7 +15,7 @@ import { Level } from 'level'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { DAG_CBOR, SHA2_256 } from '../src/codecs.js'
-import { createSigner } from '../src/deal/signing.js'
+import { createSigner } from '../src/protocol/signing.js'
 import { LevelLedger } from '../src/ledger/level.js'
 import type { EntryFields, EntryKind } from '../src/ledger/interface.js'
 import type { Database } from '../src/repo/repo.js'

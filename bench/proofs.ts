@@ -1,5 +1,5 @@
 /**
- * The provider's proofs as a client sees them (SPEC §7: 16 challenges on a
+ * The provider's proofs as a client sees them (docs/performance.md: 16 challenges on a
  * 1 GiB piece, p50 ≤ 20 ms warm and ≤ 200 ms cold; verification ≤ 2 ms):
  * the piece sits in a piece store, its layer cache beside it, and each proof is
  * the signed answer `POST /v1/deals/{id}/proofs` sends (src/provider/proofs.ts),
@@ -26,7 +26,7 @@ import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { createPieceHasher } from '../proofs/index.js'
 import { DAG_CBOR, SHA2_256 } from '../src/codecs.js'
-import { verifyProofAnswer } from '../src/client/audit.js'
+import { verifyProofAnswer } from '../src/protocol/proof.js'
 import { answerChallenge, PieceProver } from '../src/provider/proofs.js'
 import { generateSecretKey, identityFromSecret } from '../src/repo/identity.js'
 import { PieceStore } from '../src/store/pieces.js'

@@ -77,10 +77,13 @@ export async function seedPieces (path: string, sizes: number[], options: { seed
       // no DAG: the payload CID names the raw bytes' first MiB, only so that the proposal is well formed
       const payloadCid = CID.createV1(0x55, await sha256.digest(keystream(Math.min(size, MiB), (options.seed ?? 11) + i, MiB).next().value as Uint8Array))
       // head null: a client with an empty ledger (deal-proposal/v2, docs/protocol.md)
-      const proposal = { ...proposalFor(client.did, await deals.ask(), {
-        root: payloadCid,
-        record: { piece, pieceV1: staged.piece.cidV1.toString(), payloadSize: size, paddedSize: staged.piece.paddedSize.toString(), added: new Date().toISOString() }
-      }, { duration: 180 * 86400 }, Math.floor(Date.now() / 1000)), head: null }
+      const proposal = {
+        ...proposalFor(client.did, await deals.ask(), {
+          root: payloadCid,
+          record: { piece, pieceV1: staged.piece.cidV1.toString(), payloadSize: size, paddedSize: staged.piece.paddedSize.toString(), added: new Date().toISOString() }
+        }, { duration: 180 * 86400 }, Math.floor(Date.now() / 1000)),
+        head: null
+      }
       const signed = signProposal(client, proposal)
       await deals.propose(signed)
       const dealId = dealIdOf(signed)

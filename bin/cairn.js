@@ -117,7 +117,7 @@ auditFlags(program.command('watch').description('audit every active deal once pe
   .option('--alert-exec <cmd>', 'run this shell command once per incident opened and resolved, the alert as JSON on stdin (docs/monitoring.md)')
   .option('--alert-webhook <url>', 'POST each alert as JSON to this URL, with retries')
   .option('--alert-timeout <duration>', 'bound on one alert command or webhook attempt', '10s')
-  .option('--alert-expiring <duration>', "alert on a piece whose last deal ends within this (24h, 7d)", '7d')
+  .option('--alert-expiring <duration>', 'alert on a piece whose last deal ends within this (24h, 7d)', '7d')
   .option('--alert-below <p>', "alert when a provider's predicted pass probability falls below this", '0.7')
   .action(load('watch'))
 

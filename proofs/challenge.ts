@@ -1,5 +1,5 @@
 /**
- * Challenge leaf indices (SPEC §4):
+ * Challenge leaf indices (docs/protocol.md "Proofs"):
  *
  *   i_k = uint256(SHA-256("cairn/challenge/v1" ‖ seed ‖ dealId bytes ‖ u64be(k))) mod leafCount
  *   leafCount = 2^height − floor((128·padding/127) / 32)
@@ -28,7 +28,7 @@ function dealIdBytes (dealId: CID | Uint8Array): Uint8Array {
   return dealId instanceof Uint8Array ? dealId : dealId.bytes
 }
 
-/** Leaves that hold payload (challengeable), per SPEC §4. */
+/** Leaves that hold payload (challengeable), per docs/protocol.md "Proofs". */
 export function challengeLeafCount (height: number, padding: bigint): number {
   if (!Number.isInteger(height) || height < 0 || height > MAX_PROVABLE_HEIGHT) throw new RangeError(`piece height must be 0…${MAX_PROVABLE_HEIGHT}, got ${height}`)
   const count = (1n << BigInt(height)) - (128n * padding / 127n) / 32n

@@ -1,6 +1,6 @@
 /**
  * cairn proofs: Filecoin piece commitment (CommP), FRC-0069 piece CIDs, and
- * PDP-style storage proofs (SPEC §4). Stands alone: imports nothing from the
+ * PDP-style storage proofs (docs/protocol.md "Proofs"). Stands alone: imports nothing from the
  * node, so a third party can verify proofs with this directory alone.
  *
  * Failures are `Error`s with a stable `code`:

@@ -1,5 +1,5 @@
 /**
- * Proving possession of a piece (SPEC §4) without rehashing it.
+ * Proving possession of a piece (docs/protocol.md "Proofs") without rehashing it.
  *
  * The provider keeps a LayerCache: the nodes of one tree layer (by default
  * level 10, one node per 32 KiB of Fr32 data, 1 MiB per GiB of piece), from

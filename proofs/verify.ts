@@ -1,7 +1,7 @@
 /**
  * Verifies a storage proof with nothing but the piece CID v2: each challenged
  * leaf and its `height` siblings must hash (sha2-256-trunc254-padded) to the
- * root inside the CID, at the index the challenge selects (SPEC §4).
+ * root inside the CID, at the index the challenge selects (docs/protocol.md "Proofs").
  */
 import { equals } from 'multiformats/bytes'
 import { CID } from 'multiformats/cid'

@@ -4,7 +4,7 @@
  * each behaviour before any result was looked at, and are not tuned to them.
  *
  * Time is in days; one audit of each deal per day (a 24 h proving period,
- * SPEC §4), k = 16 challenges per audit.
+ * docs/protocol.md "Proofs"), k = 16 challenges per audit.
  */
 import { hashUnit, Rng } from './random.js'
 

@@ -2,7 +2,7 @@
  * One simulated year of one seeded world under one strategy. The
  * reputation-guided strategy runs the real model, placement and repair code
  * of src/reputation; the baseline places at random and repairs a replica only
- * once its deal has failed (3 consecutive faults, SPEC §5).
+ * once its deal has failed (3 consecutive faults, docs/ledger.md).
  */
 import type { ReputationSummary } from '../src/reputation/interface.js'
 import { DEFAULT_PARAMS, emptyReputation, rawPassRate, summarize, updateTally, type Tally } from '../src/reputation/model.js'

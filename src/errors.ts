@@ -2,7 +2,7 @@
  * One error family for everything cairn reports to a user. Callers match on
  * `code`, never on the message: codes are stable, messages may change.
  *
- * The exit status of each code is decided here and only here (SPEC §2):
+ * The exit status of each code is decided here and only here (README "Exit status and error codes"):
  * 1 internal · 2 usage · 3 verification failed · 4 not found · 5 refused or unreachable.
  */
 
@@ -80,7 +80,7 @@ export const codes = {
   ERR_LEDGER_BROKEN: 'verification',
   // a counterparty's ledger no longer holds a head it signed (docs/ledger.md "Witnessed heads")
   ERR_LEDGER_REWRITTEN: 'verification',
-  // proofs of storage (SPEC §4): each way a proof can fail its audit has its own code
+  // proofs of storage (docs/protocol.md "Proofs"): each way a proof can fail its audit has its own code
   ERR_PIECE_CORRUPT: 'verification',
   // raised by proofs/ (which imports nothing from src/) and shown as they are
   ERR_INVALID_PIECE_CID: 'usage',
@@ -117,7 +117,7 @@ export const codes = {
   ERR_PIECE_NOT_FOUND: 'notFound',
   ERR_PROVIDER_NOT_RUNNING: 'notFound',
   ERR_PRECONDITION_FAILED: 'notFound',
-  // repair (SPEC §6): nothing left to copy from, or nowhere to copy to
+  // repair (README "Reputation, placement and repair"): nothing left to copy from, or nowhere to copy to
   ERR_NO_HEALTHY_REPLICA: 'notFound',
   ERR_NO_REPAIR_TARGET: 'notFound',
 
@@ -140,7 +140,7 @@ export const codes = {
   ERR_DEAL_STATE: 'refused',
   // a deal past its end, or not uploaded by its deadline (docs/protocol.md "Deal lifecycle")
   ERR_DEAL_EXPIRED: 'refused',
-  // deal rules (src/deal/rules.ts): each names the rule and both values
+  // deal rules (src/protocol/rules.ts): each names the rule and both values
   ERR_WRONG_PROVIDER: 'refused',
   ERR_ASK_EXPIRED: 'refused',
   ERR_LABEL_TOO_LONG: 'refused',

@@ -1,7 +1,7 @@
 /**
  * Cooperative time slicing for long synchronous loops on the event loop.
  *
- * A provider serves every request from one thread, and SPEC §7 allows no
+ * A provider serves every request from one thread, and docs/performance.md allows no
  * stall above 50 ms. Work that is only CPU on the main thread — encoding the
  * block index of a 1 GiB upload (4,100 entries), building its LevelDB batch,
  * verifying the blocks already buffered — runs in a chain of microtasks,

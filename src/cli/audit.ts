@@ -1,5 +1,5 @@
 /**
- * `cairn audit [<deal-id>…] [--all] [--challenges K]` (SPEC §2 Client):
+ * `cairn audit [<deal-id>…] [--all] [--challenges K]` (README "Client"):
  * challenge providers now, verify their proofs, record the results and settle
  * the period in the ledger. Exit 3 if any proof failed or was missed.
  */

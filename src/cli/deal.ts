@@ -1,7 +1,7 @@
 /**
  * `cairn deal <cid> [--provider URL]… [--replicas N] [--duration 180d]
  * [--max-price P] [--challenges K] [--proving-period 24h] [--label L]`
- * (SPEC §2 Client, §3): propose the piece holding `<cid>` to each provider,
+ * (README "Client", docs/protocol.md): propose the piece holding `<cid>` to each provider,
  * upload it with a progress bar, wait until the provider has verified and
  * stored it. Prints one deal id per provider (--json: one object per line).
  * `cairn deal --resume <id>` takes an interrupted deal on from where it stopped.
@@ -61,7 +61,7 @@ export default async function deal (args: string[], options: DealOptions): Promi
     let urls = options.provider ?? []
     const reasons = new Map<string, string>()
     if (urls.length === 0) {
-      // no provider named: the best distinct hosts in the address book by reputation, then price, within --max-price (SPEC §6)
+      // no provider named: the best distinct hosts in the address book by reputation, then price, within --max-price (README "Reputation, placement and repair")
       const book = await new AddressBook(await repo.db()).list()
       const reps = await reputationsFromLedger(ledger)
       const { record } = await localPiece(repo, root)

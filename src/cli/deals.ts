@@ -1,10 +1,9 @@
 /**
- * `cairn deals [--state S] [--provider P]` and `cairn deals show <id>` (SPEC
- * §2 Client): the client's deals as its own ledger records them.
+ * `cairn deals [--state S] [--provider P]` and `cairn deals show <id>` (README "Client"): the client's deals as its own ledger records them.
  * `cairn deals cancel <id>` cancels a deal not yet active, telling its provider.
  */
 import { CairnError } from '../errors.js'
-import { isDealState } from '../deal/state.js'
+import { isDealState } from '../protocol/state.js'
 import { cancelDeal } from '../client/deal.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'

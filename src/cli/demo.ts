@@ -1,5 +1,5 @@
 /**
- * `cairn demo [--keep]` (SPEC §2 Node): the whole product in a few seconds on
+ * `cairn demo [--keep]` (README "Content"): the whole product in a few seconds on
  * loopback. A provider runs in this process on 127.0.0.1 (port 0) in a
  * temporary repo; a client in another temporary repo adds a sample directory,
  * makes a deal, waits for it to be active, audits it with a proof of
@@ -90,7 +90,7 @@ export default async function demo (_args: string[], options: DemoOptions): Prom
     }, added.root, url, { duration: 30 * 86400, label: 'cairn demo', maxPrice: terms.pricePerGiBDay })
     say(`          deal ${deal.id} is active`)
 
-    // a proof of storage (SPEC §4): random challenges into the piece's CommP tree, checked against the piece CID alone
+    // a proof of storage (docs/protocol.md "Proofs"): random challenges into the piece's CommP tree, checked against the piece CID alone
     const audit = await auditDeal({ ledger: clientLedger, db: await clientRepo.db(), signer: clientRepo.identity }, await loadDeal(clientLedger, deal.id), { timeoutMs: 15_000, retries: 1, backoffMs: 200 })
     if (audit.outcome !== 'passed') {
       const code = audit.code !== undefined && Object.hasOwn(codes, audit.code) ? audit.code as ErrorCode : 'ERR_PROOF_MISSED'

@@ -1,6 +1,6 @@
 /**
- * `cairn get <cid>[/path] [-o out] [--car out.car] [--provider URL]…` (SPEC §2
- * Content): from the local repo, else the providers holding deals for the
+ * `cairn get <cid>[/path] [-o out] [--car out.car] [--provider URL]…` (README
+ * "Content"): from the local repo, else the providers holding deals for the
  * root, else those named, else — when none is named — the providers the
  * configured delegated routers know (docs/routing.md); every block verified, the DAG complete, before
  * anything appears at the output (a whole DAG is written into a hidden

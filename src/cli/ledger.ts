@@ -50,7 +50,7 @@ async function log (reads: Reads, out: Output, options: LedgerOptions): Promise<
 
 async function verify (reads: Reads, out: Output, options: LedgerOptions): Promise<void> {
   const started = performance.now()
-  // every stored proof must still verify against its piece CID (SPEC §2 `ledger verify`)
+  // every stored proof must still verify against its piece CID (README "Ledger")
   const report = await reads.ledgerVerify({ allSignatures: options.allSignatures === true })
   const seconds = (performance.now() - started) / 1000
   const against = options.against === undefined ? undefined : await checkWitnessed(witnessSource(reads, report), exportLines(options.against))

@@ -1,5 +1,5 @@
 /**
- * `cairn provider start|config|status|deals` (SPEC §2 Provider). `start` runs
+ * `cairn provider start|config|status|deals` (README "Provider"). `start` runs
  * the provider in the foreground until SIGINT/SIGTERM with the settings of
  * src/provider/options.ts (flags over config file over defaults), which
  * `config` prints; `status` and `deals` ask the running provider over its
@@ -21,7 +21,7 @@ type StartOptions = GlobalOptions & RawOptions & { config?: string }
 
 export { parseDuration, parseSize } from '../config/values.js'
 
-/** The terms a provider with these settings offers (SPEC §3 "Ask"). */
+/** The terms a provider with these settings offers (docs/protocol.md "Ask"). */
 export function termsFrom (settings: ProviderSettings): ProviderTerms {
   return {
     endpoint: '',

@@ -1,5 +1,5 @@
 /**
- * `cairn providers add <url> | ls | rm <did|url>` (SPEC §2 Client): the
+ * `cairn providers add <url> | ls | rm <did|url>` (README "Client"): the
  * client's address book. `add` fetches the provider's signed ask and keeps it
  * only when the signature verifies for the did it names.
  */

@@ -6,8 +6,8 @@
  */
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
-import { parseDealId, proposalFrom } from '../deal/proposal.js'
-import type { Proposal } from '../deal/interface.js'
+import { parseDealId, proposalFrom } from '../protocol/proposal.js'
+import type { Proposal } from '../protocol/interface.js'
 import { auditState, periodCount, periodOf } from '../client/accounting.js'
 import type { AddressBook, ProviderEntry } from '../client/address-book.js'
 import type { DealRecord, LedgerEntry } from '../ledger/interface.js'
@@ -51,7 +51,7 @@ export async function listDeals (ledger: LevelLedger, db: Database, now = Math.f
   return rows
 }
 
-/** SPEC §2 `deals`: the current period is due now until audited, then the next period's start. */
+/** README "Client", `deals`: the current period is due now until audited, then the next period's start. */
 async function nextAudit (db: Database, id: string, proposal: Proposal, now: number): Promise<string | undefined> {
   const period = periodOf(proposal, now)
   if (period >= periodCount(proposal)) return undefined
@@ -139,7 +139,7 @@ export interface ProviderRow extends Record<string, unknown> {
   reputation: Record<string, unknown> & { score: number, passes: number, failures: number, misses: number }
 }
 
-/** `providers ls` as JSON: the address book with each provider's reputation from this client's own audits (SPEC §6). */
+/** `providers ls` as JSON: the address book with each provider's reputation from this client's own audits (README "Reputation, placement and repair"). */
 export async function providerRows (book: AddressBook, ledger: LevelLedger): Promise<ProviderRow[]> {
   const list = (await book.list()).sort((a, b) => a.url.localeCompare(b.url))
   const reps = await reputationsFromLedger(ledger)

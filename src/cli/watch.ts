@@ -1,5 +1,5 @@
 /**
- * `cairn watch` (SPEC §2 Client): audits every active deal once per proving
+ * `cairn watch` (README "Client"): audits every active deal once per proving
  * period until SIGINT/SIGTERM (or `--once`, `--until`, `--max-periods`), one
  * line per result.
  */
@@ -95,7 +95,7 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
       onDeals: (deals) => { alerts?.deals(deals) },
       onExpired: (deal) => { out.line({ deal, outcome: 'expired' }, () => `expired ${deal}`) },
       onError: (deal, err) => { out.warn(`audit of ${deal} not recorded: ${(err as Error).message}`) },
-      // SPEC §6: a deal whose provider faults twice in a row or is predicted to fail is re-replicated
+      // README "Reputation, placement and repair": a deal whose provider faults twice in a row or is predicted to fail is re-replicated
       afterResult: async (deal, result) => {
         alerts?.audit(deal, result)
         try {

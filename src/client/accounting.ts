@@ -1,5 +1,5 @@
 /**
- * The money of proofs (SPEC §5, after Filecoin PDP payments), kept in the
+ * The money of proofs (docs/ledger.md, after Filecoin PDP payments), kept in the
  * client's ledger:
  *
  *   - a proven period accrues `payment-accrued` from the client to the
@@ -22,13 +22,13 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import type { Proposal } from '../deal/interface.js'
-import { faultFee, periodPayment } from '../deal/rules.js'
+import type { Proposal } from '../protocol/interface.js'
+import { faultFee, periodPayment } from '../protocol/rules.js'
 import { CairnError } from '../errors.js'
 import type { AppendItem, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 
-/** SPEC §5: this many faults in a row fail a deal. */
+/** docs/ledger.md: this many faults in a row fail a deal. */
 export const MAX_CONSECUTIVE_FAULTS = 3
 
 const STATE_PREFIX = 'audits!'

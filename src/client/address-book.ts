@@ -1,13 +1,13 @@
 /**
- * The client's address book (SPEC §2 Client, `cairn providers`): providers
+ * The client's address book (README "Client", `cairn providers`): providers
  * known by URL and `did:key`, each with the last signed ask it gave and when
  * it was last seen. Kept in the repo's LevelDB, sublevel `client/providers`,
  * keyed by did; records are DAG-CBOR so the signed ask stays verifiable.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { CairnError } from '../errors.js'
-import { verifyAsk } from '../deal/ask.js'
-import type { SignedAsk } from '../deal/interface.js'
+import { verifyAsk } from '../protocol/ask.js'
+import type { SignedAsk } from '../protocol/interface.js'
 import type { Database } from '../repo/repo.js'
 import { normaliseUrl, ProviderClient } from './provider-client.js'
 

@@ -1,10 +1,10 @@
 /**
- * The client's side of a deal (SPEC §3): read the provider's signed ask,
+ * The client's side of a deal (docs/protocol.md): read the provider's signed ask,
  * propose on its terms, record every step in the client's own ledger, upload
  * the piece with the client's signature, and wait until the provider says the
  * deal is active.
  *
- * Ledger entries (SPEC §5): `deal-proposed` before the proposal leaves, then
+ * Ledger entries (docs/ledger.md): `deal-proposed` before the proposal leaves, then
  * `deal-accepted` with the provider's signed acceptance or `deal-rejected`
  * with its code, and `deal-active` with the provider's signed status. A
  * provider that cannot be reached leaves the deal `failed`.
@@ -14,11 +14,11 @@ import { stat } from 'node:fs/promises'
 import { createReadStream } from 'node:fs'
 import { CID } from 'multiformats/cid'
 import { CairnError, isCairnError, type ErrorCode } from '../errors.js'
-import { signCancellation } from '../deal/cancel.js'
-import type { Proposal, SignedAcceptance, SignedAsk, SignedDealStatus, SignedProposal } from '../deal/interface.js'
-import { dealIdOf, parseDealId, proposalFrom, signProposal } from '../deal/proposal.js'
-import type { Signed } from '../deal/signing.js'
-import { checkAmounts, DEFAULT_CLOCK_SKEW, requiredCollateral } from '../deal/rules.js'
+import { signCancellation } from '../protocol/cancel.js'
+import type { Proposal, SignedAcceptance, SignedAsk, SignedDealStatus, SignedProposal } from '../protocol/interface.js'
+import { dealIdOf, parseDealId, proposalFrom, signProposal } from '../protocol/proposal.js'
+import type { Signed } from '../protocol/signing.js'
+import { checkAmounts, DEFAULT_CLOCK_SKEW, requiredCollateral } from '../protocol/rules.js'
 import type { Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
@@ -307,7 +307,7 @@ export async function resumeDeal (ctx: DealContext, id: string): Promise<DealRes
   if (record.state !== 'proposed' && record.state !== 'accepted') {
     throw new CairnError('ERR_DEAL_STATE', `deal ${id} is ${record.state}; only a proposed or accepted deal can be resumed`)
   }
-  let status = await client.status(dealId, proposal.provider).catch((err) => {
+  const status = await client.status(dealId, proposal.provider).catch((err) => {
     if (isCairnError(err) && err.code === 'ERR_DEAL_NOT_FOUND') return undefined
     throw err
   })

@@ -1,20 +1,27 @@
 /**
- * The client side of the provider API (SPEC §3.1) over undici. Every answer
+ * The client side of the provider API (docs/protocol.md) over undici. Every answer
  * that carries a signature is verified before it is returned; an HTTP error
  * body `{error: {code, message}}` becomes a `CairnError` with the provider's
  * code, and a provider that cannot be reached or stops answering becomes
  * ERR_UNREACHABLE or ERR_TIMEOUT (exit 5).
  */
 import { request, type Dispatcher } from 'undici'
+import * as dagJson from '@ipld/dag-json'
 import type { CID } from 'multiformats/cid'
 import { MAX_BLOCK_SIZE, verifyBlock } from '../car/index.js'
-import { CairnError, codes, isCairnError, type ErrorCode } from '../errors.js'
+import { CairnError, isCairnError } from '../errors.js'
 import { parseHttpUrl } from '../config/values.js'
-import { verifyAcceptance, verifyDealStatus } from '../deal/acceptance.js'
-import { verifyAsk } from '../deal/ask.js'
-import type { SignedAcceptance, SignedAsk, SignedCancellation, SignedDealStatus, SignedProposal } from '../deal/interface.js'
-import { decodeSignedJson, encodeSignedJson, type Signer } from '../deal/signing.js'
-import { uploadAuthorization } from '../provider/auth.js'
+import { verifyAcceptance, verifyDealStatus } from '../protocol/acceptance.js'
+import { verifyAsk } from '../protocol/ask.js'
+import type { SignedAcceptance, SignedAsk, SignedCancellation, SignedDealStatus, SignedProposal } from '../protocol/interface.js'
+import { decodeSignedJson, encodeSignedJson, type Signer } from '../protocol/signing.js'
+import { uploadAuthorization } from '../protocol/auth.js'
+import type { SignedProofRequest } from '../protocol/interface.js'
+import { verifyProofAnswer, type ProofExpectation, type SignedProof } from '../protocol/proof.js'
+import { readBounded } from '../http/body.js'
+import { networkError, providerError } from '../http/errors.js'
+
+export { providerError }
 
 /** Trustless Gateway CAR response asked for by `get` (order=dfs, no duplicates). */
 export const CAR_ACCEPT = 'application/vnd.ipld.car; version=1; order=dfs; dups=n'
@@ -22,6 +29,9 @@ const RAW_ACCEPT = 'application/vnd.ipld.raw'
 
 /** Largest signed message read from a provider (ask, acceptance, status): honest ones are well under 4 KiB. */
 export const MAX_MESSAGE_BYTES = 64 * 1024
+
+/** Largest proof answer read: 1024 leaves of a 2^50-leaf tree in DAG-JSON stay well below it. */
+export const MAX_PROOF_BYTES = 8 << 20
 
 /** A retrieval's average rate must stay above this (judged from twice `bodyTimeoutMs` on), bytes per second. */
 export const DEFAULT_MIN_TRANSFER_RATE = 16 * 1024
@@ -124,6 +134,25 @@ export class ProviderClient {
   }
 
   /**
+   * Sends a signed challenge (`POST /v1/deals/{id}/proofs`) and returns the
+   * provider's proof once it verifies against `expect`; a proof that does not
+   * throws the code of the first thing wrong (src/protocol/proof.ts).
+   */
+  async prove (challenge: SignedProofRequest, expect: ProofExpectation, signal?: AbortSignal): Promise<SignedProof> {
+    const what = `POST /v1/deals/${challenge.payload.dealId.toString()}/proofs`
+    const res = await this.send('POST', what.slice(5), dagJson.encode(challenge), { 'content-type': 'application/json', accept: 'application/json' }, signal)
+    await this.expectOk(res)
+    const body = await this.readMessage(res, what, MAX_PROOF_BYTES, 'ERR_PROOF_MALFORMED')
+    let answer: unknown
+    try {
+      answer = dagJson.decode(body)
+    } catch (err) {
+      throw new CairnError('ERR_PROOF_MALFORMED', `provider ${this.url} answered with something that is not DAG-JSON: ${(err as Error).message}`)
+    }
+    return verifyProofAnswer(answer, expect)
+  }
+
+  /**
    * A Trustless Gateway CAR of the whole DAG at `root/path` (dag-scope=all):
    * the blocks of the path, then everything under its last entry, rooted at
    * `root`. The body is returned unverified: the caller verifies every block
@@ -155,22 +184,13 @@ export class ProviderClient {
   async block (cid: CID, signal?: AbortSignal): Promise<Uint8Array> {
     const res = await this.send('GET', `/ipfs/${cid.toString()}`, undefined, { accept: RAW_ACCEPT }, signal)
     await this.expectOk(res)
-    const chunks: Uint8Array[] = []
-    let size = 0
+    let bytes: Uint8Array
     try {
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        size += chunk.byteLength
-        // no block cairn verifies is larger: the body cannot be this block
-        if (size > MAX_BLOCK_SIZE) {
-          res.body.destroy()
-          throw new CairnError('ERR_BLOCK_MISMATCH', `provider ${this.url} sent more than ${MAX_BLOCK_SIZE} bytes for block ${cid.toString()}`)
-        }
-        chunks.push(chunk)
-      }
+      // no block cairn verifies is larger: a longer body cannot be this block
+      bytes = await readBounded(res.body, { limit: MAX_BLOCK_SIZE, tooLarge: () => new CairnError('ERR_BLOCK_MISMATCH', `provider ${this.url} sent more than ${MAX_BLOCK_SIZE} bytes for block ${cid.toString()}`) })
     } catch (err) {
       throw this.networkError(err)
     }
-    const bytes = Buffer.concat(chunks, size)
     verifyBlock(cid, bytes)
     return bytes
   }
@@ -238,33 +258,24 @@ export class ProviderClient {
    * `messageTimeoutMs`: a provider streaming without end gets
    * ERR_RESPONSE_TOO_LARGE or ERR_TIMEOUT, never this process's memory.
    */
-  private async readMessage (res: Dispatcher.ResponseData, what: string, limit = MAX_MESSAGE_BYTES): Promise<Uint8Array> {
-    const declared = Number(res.headers['content-length'])
-    if (Number.isFinite(declared) && declared > limit) {
-      res.body.destroy()
-      throw new CairnError('ERR_RESPONSE_TOO_LARGE', `provider ${this.url} answered ${what} with ${declared} bytes; a message is at most ${limit} bytes`)
-    }
-    const chunks: Uint8Array[] = []
+  private async readMessage (res: Dispatcher.ResponseData, what: string, limit = MAX_MESSAGE_BYTES, tooLargeCode: 'ERR_RESPONSE_TOO_LARGE' | 'ERR_PROOF_MALFORMED' = 'ERR_RESPONSE_TOO_LARGE'): Promise<Uint8Array> {
     let size = 0
     let late = false
     const timer = setTimeout(() => { late = true; res.body.destroy() }, this.messageTimeout)
     try {
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        size += chunk.length
-        if (size > limit) {
-          res.body.destroy()
-          throw new CairnError('ERR_RESPONSE_TOO_LARGE', `provider ${this.url} answered ${what} with more than ${limit} bytes; a message is at most ${limit} bytes`)
-        }
-        chunks.push(chunk)
-      }
+      return await readBounded(res.body, {
+        limit,
+        declared: res.headers['content-length'] as string | undefined,
+        tooLarge: (declared) => new CairnError(tooLargeCode, `provider ${this.url} answered ${what} with ${declared ?? `more than ${limit}`} bytes; a message is at most ${limit} bytes`),
+        progress: (n) => { size = n }
+      })
     } catch (err) {
       if (late) throw new CairnError('ERR_TIMEOUT', `provider ${this.url} took more than ${this.messageTimeout} ms to send its answer to ${what} (${size} bytes came)`)
+      if (isCairnError(err)) res.body.destroy()
       throw this.networkError(err)
     } finally {
       clearTimeout(timer)
     }
-    if (late) throw new CairnError('ERR_TIMEOUT', `provider ${this.url} took more than ${this.messageTimeout} ms to send its answer to ${what}`)
-    return new Uint8Array(Buffer.concat(chunks))
   }
 
   private async send (method: Dispatcher.HttpMethod, path: string, body: Dispatcher.DispatchOptions['body'] | AsyncIterable<Uint8Array> | undefined, headers: Record<string, string>, signal?: AbortSignal, headersTimeout = this.headersTimeout): Promise<Dispatcher.ResponseData> {
@@ -296,34 +307,8 @@ export class ProviderClient {
   }
 
   private networkError (err: unknown): CairnError {
-    if (err instanceof CairnError) return err
-    const e = err as { code?: string, name?: string, message?: string, cause?: { code?: string } }
-    const code = e.code ?? e.cause?.code ?? e.name ?? 'error'
-    if (/TIMEOUT/i.test(code) || e.name === 'TimeoutError') {
-      return new CairnError('ERR_TIMEOUT', `provider ${this.url} did not answer in time (${code})`, { cause: err })
-    }
-    if (e.name === 'AbortError' || code === 'UND_ERR_ABORTED') {
-      return new CairnError('ERR_UNREACHABLE', `request to ${this.url} was aborted`, { cause: err })
-    }
-    return new CairnError('ERR_UNREACHABLE', `cannot reach provider ${this.url}: ${code}${e.message !== undefined && !e.message.includes(code) ? ` (${e.message})` : ''}`, { cause: err })
+    return networkError(err, `provider ${this.url}`)
   }
-}
-
-/** The coded error in a provider's error body; a body without one still gets a code from its status. */
-export function providerError (url: string, status: number, text: string): CairnError {
-  let parsed: { error?: { code?: unknown, message?: unknown, details?: unknown } } | undefined
-  try {
-    parsed = JSON.parse(text)
-  } catch {}
-  const code = parsed?.error?.code
-  const message = typeof parsed?.error?.message === 'string' ? parsed.error.message : `HTTP ${status} ${text.slice(0, 200)}`
-  const details = parsed?.error?.details !== null && typeof parsed?.error?.details === 'object' ? parsed.error.details as Record<string, unknown> : undefined
-  const extra = { details: { ...details, provider: url, status } }
-  if (typeof code === 'string' && Object.hasOwn(codes, code)) return new CairnError(code as ErrorCode, message, extra)
-  if (status === 404) return new CairnError('ERR_NOT_FOUND', `provider ${url}: ${message}`, extra)
-  if (status === 408 || status === 504) return new CairnError('ERR_TIMEOUT', `provider ${url}: ${message}`, extra)
-  if (status >= 500) return new CairnError('ERR_UNREACHABLE', `provider ${url} failed (HTTP ${status}${typeof code === 'string' ? ` ${code}` : ''}): ${message}`, extra)
-  return new CairnError('ERR_BAD_REQUEST', `provider ${url} refused the request (HTTP ${status}${typeof code === 'string' ? ` ${code}` : ''}): ${message}`, extra)
 }
 
 /** An http(s) base URL without a trailing slash, or ERR_INVALID_ARGUMENT. */

@@ -1,5 +1,5 @@
 /**
- * Verified retrieval (SPEC §2 `cairn get`): the local repo first, else the
+ * Verified retrieval (README "Content", `cairn get`): the local repo first, else the
  * providers holding deals for the root (from the client's ledger), else the
  * providers named. A provider's CAR (Trustless Gateway, dag-scope=all) is
  * verified as it streams: every block hashed against its CID and checked to
@@ -36,6 +36,7 @@ import { checkOutput, unpackStream, UnpackOutputError } from '../unixfs/unpack-s
 import { release, tempName, tempPathFor, track } from '../fs/temp.js'
 import { AddressBook } from './address-book.js'
 import { ProviderClient, type ProviderClientOptions } from './provider-client.js'
+import { isNetworkFailure, networkError } from '../http/errors.js'
 
 export interface Target {
   root: CID
@@ -167,11 +168,10 @@ export async function fetchVerifiedCar (client: ProviderClient, root: CID, file:
   }
 }
 
+/** A failed transfer: the connection's failure as ERR_TIMEOUT / ERR_UNREACHABLE, anything else as the disk's. */
 function transferError (client: ProviderClient, err: unknown, file: string): CairnError {
   if (isCairnError(err)) return err
-  const e = err as { code?: string }
-  if (typeof e.code === 'string' && e.code.startsWith('UND_ERR')) return new CairnError(/TIMEOUT/.test(e.code) ? 'ERR_TIMEOUT' : 'ERR_UNREACHABLE', `provider ${client.url} broke off the transfer: ${e.code}`, { cause: err })
-  if (e.code === 'ECONNRESET' || e.code === 'EPIPE') return new CairnError('ERR_UNREACHABLE', `provider ${client.url} broke off the transfer: ${e.code}`, { cause: err })
+  if (isNetworkFailure(err)) return networkError(err, `provider ${client.url}`)
   return fromSystemError(err, file)
 }
 
@@ -348,7 +348,8 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
       if (spooled) { await rm(car, { force: true }); release(car) }
     }
   }
-  throw lastError as CairnError
+  // every source was tried and failed, each recording its error; with no source at all there is none
+  throw lastError ?? new CairnError('ERR_NOT_FOUND', `no source to fetch ${target.root.toString()} from`)
 }
 
 async function write (repo: Pick<Repo, 'tmpDir'>, car: string, target: Target, options: GetOptions, spooled: boolean, stored?: string[]): Promise<Omit<GetResult, 'source' | 'failed'>> {

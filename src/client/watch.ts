@@ -1,5 +1,5 @@
 /**
- * `cairn watch` (SPEC §2 Client): audit every active deal once per proving
+ * `cairn watch` (README "Client"): audit every active deal once per proving
  * period, at a random moment within it, and expire deals at their end.
  *
  * The moment is drawn uniformly from the first `window` fraction of the period

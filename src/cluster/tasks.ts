@@ -305,7 +305,7 @@ export class TaskEngine {
   /** One transaction for a group of ended runs: each task's row changed only if it is still this node's, and its history row. */
   private async writeOutcomes (group: Pending[]): Promise<Map<number, 'done' | 'failed' | 'stopped'>> {
     const name = this.machine.name
-    const history = `INSERT INTO cluster_task_history (task_id, type, machine_id, machine_name, attempt, started_at, ended_at, result, error)`
+    const history = 'INSERT INTO cluster_task_history (task_id, type, machine_id, machine_name, attempt, started_at, ended_at, result, error)'
     return await this.db.transaction(async (q) => {
       const results = new Map<number, 'done' | 'failed' | 'stopped'>()
       const byOwner = new Map<number, Pending[]>()

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
-import { concatTag, Tag, type Signer } from '../deal/signing.js'
+import { concatTag, Tag, type Signer } from '../protocol/signing.js'
 import { ENTRY_KINDS, type EntryFields, type EntryKind, type LedgerEntry } from './interface.js'
 
 const DAG_CBOR = 0x71
@@ -112,7 +112,7 @@ const KEY_SIGNATURE = Uint8Array.of(0x69, 0x73, 0x69, 0x67, 0x6e, 0x61, 0x74, 0x
 /**
  * The record exactly as buildEntry writes it — a3 "entry" bytes "signer"
  * ascii-text "signature" 64-bytes, minimal lengths, nothing after — read
- * without a general decoder (verify is bound by decoding, SPEC §7). Anything
+ * without a general decoder (verify is bound by decoding, docs/performance.md). Anything
  * else returns undefined and goes to the strict DAG-CBOR decoder.
  */
 function parseCanonicalRecord (b: Uint8Array): { entry: Uint8Array, signer: string, signature: Uint8Array } | undefined {

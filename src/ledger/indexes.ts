@@ -11,8 +11,8 @@
  * read, so any store — LevelDB here, another later — gets the same indexes.
  */
 import { CID } from 'multiformats/cid'
-import { transition } from '../deal/state.js'
-import type { DealState } from '../deal/interface.js'
+import { transition } from '../protocol/state.js'
+import type { DealState } from '../protocol/interface.js'
 import type { Balance, DealRecord, EntryKind, LedgerEntry, LedgerStats, ProviderCounters } from './interface.js'
 
 /** Bumped whenever what the indexes hold changes; a ledger with another version is re-indexed on open. */
@@ -115,7 +115,7 @@ export function counterpartyOf (entry: Pick<LedgerEntry, 'kind' | 'fields'>, sel
   throw new TypeError(`a ${entry.kind} entry must involve this node (${self}); it is from ${from} to ${to}`)
 }
 
-/** SPEC §5 accounting: payment-accrued moves `amount` from payer to payee; collateral-slashed from the provider's collateral to the client. */
+/** docs/protocol.md "Amounts": payment-accrued moves `amount` from payer to payee; collateral-slashed from the provider's collateral to the client. */
 export function nextBalance (current: Balance | undefined, entry: LedgerEntry, self: string): Balance | undefined {
   const counterparty = counterpartyOf(entry, self)
   if (counterparty === undefined) return undefined

@@ -1,9 +1,9 @@
 /**
- * The ledger (SPEC §5): a local, append-only, hash-chained, signed log of
+ * The ledger (docs/ledger.md): a local, append-only, hash-chained, signed log of
  * everything that happened to deals, with the indexes derived from it.
  */
 import type { CID } from 'multiformats/cid'
-import type { DealState } from '../deal/interface.js'
+import type { DealState } from '../protocol/interface.js'
 
 export const ENTRY_KINDS = [
   'deal-proposed',
@@ -89,7 +89,7 @@ export interface DealRecord {
   passed: number
   failed: number
   missed: number
-  /** failed or missed periods since the last pass; SPEC §5 fails the deal at 3 */
+  /** failed or missed periods since the last pass; docs/ledger.md fails the deal at 3 */
   consecutiveFaults: number
 }
 
@@ -100,7 +100,7 @@ export interface ProviderCounters {
   missed: number
 }
 
-/** Money between this node and one counterparty, in base units (SPEC §5). */
+/** Money between this node and one counterparty, in base units (docs/ledger.md). */
 export interface Balance {
   counterparty: string
   /** payments accrued to this node */

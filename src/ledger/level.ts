@@ -5,7 +5,7 @@
  * provider's totals and schedule, piece holders, witnessed heads, the head)
  * live beside them, and each entry commits together with every index it
  * changes and the caller's extra writes in one `batch(…, {sync: true})`
- * (SPEC §5): LevelDB applies a batch whole or not at all, so a crash leaves
+ * (docs/ledger.md): LevelDB applies a batch whole or not at all, so a crash leaves
  * the ledger at an entry boundary.
  *
  * Appends are serialised through one queue, so seq and prev stay consistent
@@ -21,12 +21,12 @@ import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { CairnError } from '../errors.js'
 import { TimeSlicer } from '../slice.js'
-import { parseDealId } from '../deal/proposal.js'
-import { verifyByDid, concatTag, Tag, type Signer } from '../deal/signing.js'
+import { parseDealId } from '../protocol/proposal.js'
+import { verifyByDid, concatTag, Tag, type Signer } from '../protocol/signing.js'
 import type { Database } from '../repo/repo.js'
 import { buildEntry, checkFields, decodeRecord, MalformedRecord, recordCid, seqKey, sha256 } from './entry.js'
 import {
-  balanceFrom, dealRecordFrom, deriveWrites, HEAD_KEY, INDEX_SPACES, INDEX_VERSION, isValueless, nonceKey, readsOf, secondsKey, STATS_KEY,
+  balanceFrom, dealRecordFrom, deriveWrites, INDEX_SPACES, INDEX_VERSION, isValueless, nonceKey, readsOf, secondsKey, STATS_KEY,
   statsFrom, storedIndexValue, VALUELESS, VERSION_KEY, zeroCounters, type IndexSpace, type IndexValues, type IndexWrite
 } from './indexes.js'
 import type {

@@ -6,7 +6,7 @@
  */
 import { CairnError } from '../errors.js'
 import { readJSONBody, sendJSON, type Router } from '../provider/http.js'
-import { clientOf, pieceBody, pieceCidOfBody, pieceCidV2, type PdpDeps } from './context.js'
+import { clientOf, pieceBody, pieceCidOfBody, type PdpDeps } from './context.js'
 import { MAX_PIECE_BYTES, MIN_PIECE_BYTES } from './pieces.js'
 import { answeringCleanly, receive } from './receive.js'
 

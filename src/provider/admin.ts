@@ -1,5 +1,5 @@
 /**
- * The admin API (SPEC §2 Provider): while a provider runs it holds the
+ * The admin API (README "Provider"): while a provider runs it holds the
  * LevelDB lock, so `cairn provider status|deals` on the same repo ask the
  * running process instead. It listens on loopback only and wants the bearer
  * token the provider writes to `admin.json` ({url, token}, mode 0600) in the
@@ -12,10 +12,11 @@ import { join } from 'node:path'
 import * as dagJSON from '@ipld/dag-json'
 import { CairnError, codes, type ErrorCode } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic.js'
-import { Router, sendJSON } from './http.js'
+import { Router, sendJSON } from '../http/server.js'
 import type { DealSummary, Logger, ProviderAdmin, ProviderStatus } from './interface.js'
 import { Metrics } from './metrics.js'
-import { createHttpService, defaultLimits, type HttpService } from './server.js'
+import { createHttpService, defaultLimits } from '../http/service.js'
+import type { HttpService } from './server.js'
 
 export const ADMIN_FILE = 'admin.json'
 

@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { CairnError } from '../errors.js'
-import { sendJSON, type Router } from './http.js'
+import { sendJSON, type Router } from '../http/server.js'
 import type { ProviderAdmin } from './interface.js'
 import type { Metrics } from './metrics.js'
 import type { SelfCheckReport } from './selfcheck.js'

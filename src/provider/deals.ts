@@ -1,10 +1,10 @@
 /**
  * The provider's deal side over the repo: it signs its ask, checks proposals
- * against it (src/deal/rules.ts) and records acceptances in the ledger, takes
+ * against it (src/protocol/rules.ts) and records acceptances in the ledger, takes
  * piece uploads — verifying while they stream — and serves what it holds under
  * a deal to the gateway and the piece route.
  *
- * An upload is all or nothing (SPEC §3 "Transfer"): the body goes to a
+ * An upload is all or nothing (docs/protocol.md "Upload"): the body goes to a
  * temporary file while every block is hashed against its CID, the DAG is
  * checked complete from the payload root and the piece commitment computed;
  * only when the byte count and piece CID match the proposal is the file
@@ -19,33 +19,31 @@ import { PassThrough } from 'node:stream'
 import * as dagCBOR from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
-import { matches } from '../car/hash.js'
-import { signAcceptance } from '../deal/acceptance.js'
-import { signDealStatus } from '../deal/acceptance.js'
-import { signAsk } from '../deal/ask.js'
-import type { Ask, Proposal, SignedAsk, SignedProofRequest } from '../deal/interface.js'
-import { parseDealId, proposalFrom } from '../deal/proposal.js'
-import { checkProposal } from '../deal/rules.js'
-import type { Signed, Signer } from '../deal/signing.js'
-import { record } from '../deal/validate.js'
+import { signAcceptance } from '../protocol/acceptance.js'
+import { signDealStatus } from '../protocol/acceptance.js'
+import { signAsk } from '../protocol/ask.js'
+import type { Ask, Proposal, SignedAcceptance, SignedAsk, SignedDealStatus, SignedProofRequest } from '../protocol/interface.js'
+import { parseDealId, proposalFrom } from '../protocol/proposal.js'
+import { checkProposal } from '../protocol/rules.js'
+import type { Signed, Signer } from '../protocol/signing.js'
+import { record } from '../protocol/validate.js'
 import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import type { PieceStore } from '../store/pieces.js'
-import { verifyUploadAuthorization } from './auth.js'
+import { verifyUploadAuthorization } from '../protocol/auth.js'
 import { checkUploadCar, type UploadCheck } from './upload-check.js'
 import { DEFAULT_CACHE_LEVEL } from '../../proofs/index.js'
 import { writeFileAtomic } from '../fs/atomic.js'
 import { pieceCidV1FromV2 } from '../../proofs/index.js'
-import { DEFAULT_CLOCK_SKEW } from '../deal/rules.js'
+import { DEFAULT_CLOCK_SKEW } from '../protocol/rules.js'
 import { secondsKey } from '../ledger/indexes.js'
-import { carBlockCids } from '../car/index.js'
+import { carBlockCids, matches } from '../car/index.js'
 import { KeyedQueue } from './serial.js'
-import type { FailedPiece } from './recovery.js'
-import { verifyCancellation } from '../deal/cancel.js'
-import { MAX_CHALLENGES, REQUEST_CLOCK_SKEW, verifyProofRequest } from '../deal/proof-request.js'
-import { PieceProver, proveChallenge, signProof, type PieceProverOptions, type ProofPayload } from './proofs.js'
+import { verifyCancellation } from '../protocol/cancel.js'
+import { MAX_CHALLENGES, REQUEST_CLOCK_SKEW, verifyProofRequest } from '../protocol/proof-request.js'
+import { PieceProver, proveChallenge, signProof, type PieceProverOptions, type ProofPayload, type SignedProof } from './proofs.js'
 import { RateLimiter, type RateLimit } from './rate-limit.js'
-import type { BlockSource, DealLogFields, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
+import type { BlockSource, DealLogFields, FailedPiece, DealService, DealSummary, PieceHandle, PieceSource, ProviderAdmin, ProviderStatus, UploadRequest } from './interface.js'
 
 /** The terms a provider offers (`cairn provider start` flags). */
 export interface ProviderTerms {
@@ -159,7 +157,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   /** pieces a proof found corrupt: neither the gateway nor the piece route serves them */
   private readonly suspect = new Set<string>()
   private readonly startedAt = new Date().toISOString()
-  /** layer caches and proofs of the stored pieces (SPEC §4) */
+  /** layer caches and proofs of the stored pieces (docs/protocol.md "Proofs") */
   readonly prover: PieceProver
   private readonly proofRate: RateLimiter
 
@@ -217,7 +215,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return this.signedAsk as SignedAsk
   }
 
-  async propose (body: unknown): Promise<unknown> {
+  async propose (body: unknown): Promise<SignedAcceptance> {
     const m = record(body, 'signed proposal', ['payload', 'signer', 'signature'])
     const envelope: Signed<unknown> = { payload: m.payload, signer: m.signer as string, signature: m.signature as Uint8Array }
     const turn = this.proposals.then(async () => await this.accept(envelope))
@@ -226,7 +224,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   }
 
   /** Checks a proposal against the ask and the ledger and records it: one proposal at a time (see `proposals`). */
-  private async accept (envelope: Signed<unknown>): Promise<unknown> {
+  private async accept (envelope: Signed<unknown>): Promise<SignedAcceptance> {
     const ask = (await this.ask()).payload
     const checked = await checkProposal(envelope, ask, {
       freeCapacity: ask.freeCapacity,
@@ -267,7 +265,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return undefined
   }
 
-  async upload (request: UploadRequest): Promise<unknown> {
+  async upload (request: UploadRequest): Promise<SignedDealStatus> {
     const dealId = parseDealId(request.dealId)
     const deal = await this.ledger.deal(dealId)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId.toString()} at this provider`)
@@ -296,7 +294,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     }
   }
 
-  private async receive (dealId: CID, proposal: Proposal, request: UploadRequest): Promise<unknown> {
+  private async receive (dealId: CID, proposal: Proposal, request: UploadRequest): Promise<SignedDealStatus> {
     // The same bytes feed the piece store (disk + CommP) and the CAR check.
     const carSide = new PassThrough({ highWaterMark: 4 << 20 })
     let verifyError: unknown
@@ -384,7 +382,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     this.options.onUploadPhase?.('recorded', dealId.toString())
     this.options.onDealActive?.({ dealId: dealId.toString(), payloadCid: proposal.payloadCid, pieceCid: staged.piece.cid, blocks: blocks.map(b => b.cid) })
     this.signedAsk = undefined
-    // the upper tree layers, so that proofs read only the challenged regions (SPEC §4 "Speed")
+    // the upper tree layers, so that proofs read only the challenged regions (docs/performance.md)
     const layers = staged.piece.layers
     if (layers !== undefined) {
       await writeFileAtomic(this.prover.cachePath(piece), layers.encode()).catch((err) => { this.options.onCacheError?.(piece, err) })
@@ -401,7 +399,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
    * minutes, and a few per deal at a time. The answered request is recorded
    * (`proof-answered`) and the proof carries the head that records it.
    */
-  async prove (dealId: string, body: unknown): Promise<unknown> {
+  async prove (dealId: string, body: unknown): Promise<SignedProof> {
     const id = parseDealId(dealId)
     const deal = await this.ledger.deal(id)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
@@ -435,7 +433,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
    * `deal-terminated` records the request and the reservation is freed. A
    * deal already cancelled answers the same; an active one cannot be.
    */
-  async cancel (dealId: string, body: unknown): Promise<unknown> {
+  async cancel (dealId: string, body: unknown): Promise<SignedDealStatus> {
     const id = parseDealId(dealId)
     const deal = await this.ledger.deal(id)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
@@ -548,7 +546,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return { due: keys.length, removed }
   }
 
-  private async answer (id: CID, pieceCid: CID, client: string, request: SignedProofRequest): Promise<unknown> {
+  private async answer (id: CID, pieceCid: CID, client: string, request: SignedProofRequest): Promise<SignedProof> {
     const piece = pieceCid.toString()
     const { seed, count } = request.payload
     let payload: ProofPayload
@@ -580,7 +578,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     return { client: deal.client, pieceCid: deal.pieceCid?.toString(), pieceSize: deal.pieceSize === undefined ? undefined : Number(deal.pieceSize) }
   }
 
-  async status (dealId: string): Promise<unknown> {
+  async status (dealId: string): Promise<SignedDealStatus> {
     const id = parseDealId(dealId)
     const deal = await this.ledger.deal(id)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
@@ -631,7 +629,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   }
 
   // ProviderAdmin
-  async status_ (): Promise<ProviderStatus> {
+  async providerStatus (): Promise<ProviderStatus> {
     const stats = await this.ledger.stats()
     const used = stats.reserved + stats.used
     return {
@@ -670,6 +668,6 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
 
   /** The admin view (ProviderAdmin) of this provider. */
   admin (): ProviderAdmin {
-    return { status: async () => await this.status_(), deals: async (filter) => await this.deals(filter) }
+    return { status: async () => await this.providerStatus(), deals: async (filter) => await this.deals(filter) }
   }
 }

@@ -3,40 +3,50 @@
  * these interfaces, so each route can be tested with an in-memory stand-in and
  * the real implementations (ledger, piece store, block index) plug in behind.
  */
-import type { FileHandle } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { CID } from 'multiformats/cid'
+import type { ErrorCode } from '../errors.js'
+import type { BlockSource, PieceHandle } from '../gateway/interface.js'
+
+export type { BlockSource, PieceHandle }
 
 /**
- * The deal side of SPEC §3: proposals, uploads and status. Implementations
+ * A message the HTTP layer answers with as DAG-JSON: the real service's are
+ * signed envelopes (src/protocol/interface.ts); stand-ins in tests answer
+ * plain objects.
+ */
+export type WireMessage = object
+
+/**
+ * The deal side of docs/protocol.md: proposals, uploads and status. Implementations
  * throw `CairnError`s; the HTTP layer turns their codes into statuses.
  */
 export interface DealService {
-  /** The provider-signed ask (SPEC §3 "Ask"), DAG-JSON encodable. */
-  ask (): Promise<unknown>
+  /** The provider-signed ask (docs/protocol.md "Ask"), DAG-JSON encodable. */
+  ask (): Promise<WireMessage>
 
   /**
    * Checks a decoded DAG-JSON proposal body against the ask and the deal rules.
    * Returns the provider-signed acceptance, or throws a coded rejection
    * (e.g. ERR_PRICE_TOO_LOW naming both values).
    */
-  propose (body: unknown): Promise<unknown>
+  propose (body: unknown): Promise<WireMessage>
 
   /**
    * Streams a piece into the store: verify every block, DAG completeness, byte
    * count and piece CID, then commit all or nothing. Must leave nothing behind
    * when `body` errors or `signal` aborts.
    */
-  upload (request: UploadRequest): Promise<unknown>
+  upload (request: UploadRequest): Promise<WireMessage>
 
   /** The provider-signed status of a deal, or ERR_DEAL_NOT_FOUND. */
-  status (dealId: string): Promise<unknown>
+  status (dealId: string): Promise<WireMessage>
 
-  /** Answers a challenge (SPEC §4); ERR_NOT_IMPLEMENTED until proofs land. */
-  prove? (dealId: string, body: unknown): Promise<unknown>
+  /** Answers a challenge (docs/protocol.md "Proofs"); ERR_NOT_IMPLEMENTED until proofs land. */
+  prove? (dealId: string, body: unknown): Promise<WireMessage>
 
   /** Cancels a deal not yet active on its client's signed request; answers with the signed status. */
-  cancel? (dealId: string, body: unknown): Promise<unknown>
+  cancel? (dealId: string, body: unknown): Promise<WireMessage>
 
   /** Who and what a deal is about, for the log lines of its requests; undefined when unknown. */
   summary? (dealId: string): Promise<DealLogFields | undefined>
@@ -62,36 +72,12 @@ export interface UploadRequest {
   signal: AbortSignal
 }
 
-/** Where the gateway finds blocks: only content held under a deal is served. */
-export interface BlockSource {
-  get (cid: CID): Promise<Uint8Array | undefined>
-  /**
-   * Optional: a stored CAR that is exactly the depth-first, duplicate-free CAR
-   * of the whole DAG under `root` (header, then every block once in DFS
-   * pre-order, minimal varints), which the gateway may stream as it is.
-   */
-  dag? (root: CID): Promise<PieceHandle | undefined>
-}
-
-export interface PieceHandle {
-  /** Bytes in the stored piece file (the CAR, unpadded). */
-  size: number
-  /** Inclusive byte range, as `fs.createReadStream` takes it. */
-  createReadStream (start: number, end: number): Readable
-  /**
-   * The piece file for positional reads, when the piece is one; `GET /piece`
-   * then streams it with a bounded number of bytes in flight across all
-   * responses (src/provider/piece.ts). The caller closes it.
-   */
-  openFile?: () => Promise<FileHandle>
-}
-
 /** Where `GET /piece/{pieceCid}` finds piece bytes. */
 export interface PieceSource {
   open (pieceCid: CID): Promise<PieceHandle | undefined>
 }
 
-/** What `cairn provider status` shows (SPEC §2 Provider). */
+/** What `cairn provider status` shows (README "Provider"). */
 export interface ProviderStatus {
   did: string
   url: string
@@ -114,6 +100,14 @@ export interface DealSummary {
 export interface ProviderAdmin {
   status (): Promise<ProviderStatus>
   deals (filter: { state?: string }): Promise<DealSummary[]>
+}
+
+/** A piece the provider found lost or changed, and will not serve. */
+export interface FailedPiece {
+  deal: string
+  piece: string
+  code: ErrorCode
+  reason: string
 }
 
 /** One line per event on stderr; tests pass a recorder. */

@@ -80,7 +80,7 @@ export class Metrics {
     name: 'cairn_proof_duration_seconds',
     help: 'Time from a challenge received to its proof sent, by outcome',
     labelNames: ['outcome'],
-    // SPEC §7: a 16-challenge proof on 1 GiB takes ~20 ms warm, ~200 ms cold
+    // docs/performance.md: a 16-challenge proof on 1 GiB takes ~20 ms warm, ~200 ms cold
     buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
     registers: [this.registry]
   })
@@ -90,7 +90,7 @@ export class Metrics {
 
   /**
    * How long the event loop was held up: hashing and verifying uploads must never
-   * block other requests (SPEC §7, ≤ 50 ms). The histogram records the time between
+   * block other requests (docs/performance.md, ≤ 50 ms). The histogram records the time between
    * consecutive samples, so each value is a stall plus up to one sampling interval:
    * at the default 10 ms a 40 ms stall could read as 50 ms. Sampling every 2 ms
    * keeps that error small, for ~500 wake-ups a second: an idle provider uses

@@ -50,7 +50,7 @@ export interface ProviderNodeOptions {
   limits?: Partial<ServerLimits>
   deals?: ProviderDealsOptions
   now?: () => number
-  /** Clean up what a crash left behind before serving (SPEC §3 "Transfer"). */
+  /** Clean up what a crash left behind before serving (docs/protocol.md "Upload"). */
   recover?: boolean
   /** the expiry and piece-removal schedule (docs/protocol.md "Deal lifecycle"); false: none (tests drive it by hand) */
   lifecycle?: LifecycleOptions | false

@@ -1,5 +1,5 @@
 /**
- * Answering storage challenges (SPEC §4) on the provider, and the signed proof
+ * Answering storage challenges (docs/protocol.md "Proofs") on the provider, and the signed proof
  * message both sides speak.
  *
  * Each stored piece keeps one layer of its CommP tree beside it
@@ -21,113 +21,13 @@ import { CID } from 'multiformats/cid'
 import { buildLayerCache, LayerCache, proveLeaves, provePiece, type LeafProof, type PieceProof, type ReadAt } from '../../proofs/index.js'
 import { CairnError, codes, type ErrorCode } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic.js'
-import type { LedgerHead } from '../deal/interface.js'
-import { sign, Tag, type Signed, type Signer } from '../deal/signing.js'
-import { cid, ledgerHead, record, uint } from '../deal/validate.js'
-import { parseDealId } from '../deal/proposal.js'
+import type { LedgerHead } from '../protocol/interface.js'
+import type { Signer } from '../protocol/signing.js'
 import type { PieceStore } from '../store/pieces.js'
+import { signProof, type ProofPayload, type SignedProof, type ChallengeBody } from '../protocol/proof.js'
 
-export { MAX_CHALLENGES } from '../deal/proof-request.js'
-
-/**
- * One challenged leaf: the 32-byte Fr32 leaf and its `height` siblings, leaf
- * level first, concatenated into one byte string (32 × height bytes) — one
- * CBOR item instead of `height`, which keeps signing and verifying the
- * message cheap (SPEC §7: verification ≤ 2 ms).
- */
-export interface LeafProofMessage {
-  index: number
-  leaf: Uint8Array
-  path: Uint8Array
-}
-
-/** What the provider signs in answer to `{seed, count}` for a deal. */
-export interface ProofPayload {
-  dealId: CID
-  pieceCid: CID
-  seed: Uint8Array
-  count: number
-  /** unix seconds when the proof was made */
-  at: number
-  proofs: LeafProofMessage[]
-  /** the provider's ledger head once it recorded the request (proof/v2); absent in v1 proofs */
-  head?: LedgerHead | null
-}
-
-export type SignedProof = Signed<ProofPayload>
-
-export interface ChallengeBody { seed: Uint8Array, count: number }
-
-function bytes (value: unknown, label: string, length?: number): Uint8Array {
-  if (!(value instanceof Uint8Array) || (length !== undefined && value.length !== length)) {
-    const found = value instanceof Uint8Array ? `${value.length} bytes` : typeof value
-    throw new CairnError('ERR_PROOF_MALFORMED', `${label}: expected ${length ?? 'some'} bytes, found ${found}`)
-  }
-  return value
-}
-
-/** Checks the shape of a proof payload as it arrives (from the wire or the ledger). */
-export function proofPayloadFrom (value: unknown): ProofPayload {
-  let m: Record<string, unknown>
-  try {
-    m = record(value, 'proof', ['dealId', 'pieceCid', 'seed', 'count', 'at', 'proofs'], ['head'])
-  } catch (err) {
-    throw new CairnError('ERR_PROOF_MALFORMED', (err as Error).message)
-  }
-  let dealId: CID, pieceCid: CID, count: number, at: number
-  try {
-    dealId = parseDealId(m.dealId, 'proof.dealId')
-    pieceCid = cid(m.pieceCid, 'proof.pieceCid')
-    count = uint(m.count, 'proof.count')
-    at = uint(m.at, 'proof.at')
-  } catch (err) {
-    throw new CairnError('ERR_PROOF_MALFORMED', (err as Error).message)
-  }
-  if (!Array.isArray(m.proofs)) throw new CairnError('ERR_PROOF_MALFORMED', 'proof.proofs: expected a list of leaf proofs')
-  const proofs = m.proofs.map((p: unknown, k: number): LeafProofMessage => {
-    const label = `proof.proofs[${k}]`
-    let leaf: Record<string, unknown>
-    try {
-      leaf = record(p, label, ['index', 'leaf', 'path'])
-    } catch (err) {
-      throw new CairnError('ERR_PROOF_MALFORMED', (err as Error).message)
-    }
-    if (typeof leaf.index !== 'number' || !Number.isSafeInteger(leaf.index) || leaf.index < 0) throw new CairnError('ERR_PROOF_MALFORMED', `${label}.index: expected a leaf index`)
-    const path = bytes(leaf.path, `${label}.path`)
-    if (path.length % 32 !== 0) throw new CairnError('ERR_PROOF_MALFORMED', `${label}.path: expected 32-byte siblings, found ${path.length} bytes`)
-    return { index: leaf.index, leaf: bytes(leaf.leaf, `${label}.leaf`, 32), path }
-  })
-  const payload: ProofPayload = { dealId, pieceCid, seed: bytes(m.seed, 'proof.seed', 32), count, at, proofs }
-  if (m.head !== undefined) {
-    try {
-      payload.head = ledgerHead(m.head, 'proof.head')
-    } catch (err) {
-      throw new CairnError('ERR_PROOF_MALFORMED', (err as Error).message)
-    }
-  }
-  return payload
-}
-
-/** The tag a proof is signed under: v2 when it carries the provider's head. */
-export function proofTag (payload: Pick<ProofPayload, 'head'>): typeof Tag.proof | typeof Tag.proofV2 {
-  return payload.head === undefined ? Tag.proof : Tag.proofV2
-}
-
-export function signProof (signer: Signer, payload: ProofPayload): SignedProof {
-  return sign(signer, proofTag(payload), payload)
-}
-
-/** The proofs library's shape of a signed proof's leaves: each path split into its siblings. */
-export function pieceProofOf (payload: ProofPayload): PieceProof {
-  return {
-    piece: payload.pieceCid,
-    proofs: payload.proofs.map(p => {
-      const path: Uint8Array[] = []
-      for (let at = 0; at < p.path.length; at += 32) path.push(p.path.subarray(at, at + 32))
-      return { index: p.index, leaf: p.leaf, path }
-    })
-  }
-}
+// the proof message is the protocol's; these names stay importable from here
+export { MAX_CHALLENGES, pieceProofOf, proofPayloadFrom, proofTag, signProof, type ChallengeBody, type LeafProofMessage, type ProofPayload, type SignedProof } from '../protocol/proof.js'
 
 function joinPath (siblings: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(siblings.length * 32)

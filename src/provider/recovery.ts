@@ -1,7 +1,6 @@
 /**
- * Start-up recovery of a provider's repo (SPEC §3 "Transfer": a failed or
- * interrupted upload leaves no piece, no index entry and no active deal; SPEC
- * §5: a crash at any moment leaves the ledger at a whole entry boundary).
+ * Start-up recovery of a provider's repo (docs/protocol.md "Upload": a failed or
+ * interrupted upload leaves no piece, no index entry and no active deal; docs/ledger.md: a crash at any moment leaves the ledger at a whole entry boundary).
  *
  * The upload path orders its writes so that a crash leaves at worst debris that
  * nothing serves: a temporary file in `tmp/`, or a piece renamed into `pieces/`
@@ -27,7 +26,7 @@ import { dirname, join } from 'node:path'
 import * as dagCBOR from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { createPieceHasher } from '../../proofs/index.js'
-import type { ErrorCode } from '../errors.js'
+import type { FailedPiece } from './interface.js'
 import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import type { PieceStore } from '../store/pieces.js'
@@ -43,12 +42,7 @@ export interface RecoveryOptions {
   log?: (event: string, fields?: Record<string, unknown>) => void
 }
 
-export interface FailedPiece {
-  deal: string
-  piece: string
-  code: ErrorCode
-  reason: string
-}
+export type { FailedPiece }
 
 export interface RecoveryReport {
   tempFilesRemoved: number
@@ -120,7 +114,7 @@ async function quarantine (store: PieceStore, pieceCid: string): Promise<string[
 
 /** Brings a provider repo back to its invariants after any crash; see the module comment. */
 export async function recoverProvider (options: RecoveryOptions): Promise<RecoveryReport> {
-  const { db, ledger, store } = options
+  const { db, store } = options
   const log = options.log ?? (() => {})
   const report: RecoveryReport = { tempFilesRemoved: 0, quarantined: [], failed: [], danglingBlocks: 0, piecesChecked: 0 }
 

@@ -1,5 +1,5 @@
 /**
- * The provider's check of an upload's CAR as it streams in (SPEC §3
+ * The provider's check of an upload's CAR as it streams in (docs/protocol.md
  * "Transfer"): every block is hashed against its CID by the reader, the DAG
  * must be complete under the deal's root, and whether the CAR is the canonical
  * one a gateway sends for `dag-scope=all&dups=n` (depth-first, first seen,

@@ -1,7 +1,7 @@
 /**
  * The Beta distribution's CDF (the regularized incomplete beta function
  * I_x(a, b)) and its quantile, enough to rank providers by a lower credible
- * bound of their pass rate (SPEC §6). No dependencies, so the simulator and a
+ * bound of their pass rate (README "Reputation, placement and repair"). No dependencies, so the simulator and a
  * third party auditing a score compute exactly the same numbers.
  *
  * I_x(a, b) by the continued fraction of DLMF 8.17.22 evaluated with the

@@ -1,5 +1,5 @@
 /**
- * Types of the reputation area (SPEC §6): what a client learns about each
+ * Types of the reputation area (README "Reputation, placement and repair"): what a client learns about each
  * provider from its own audits, and the decisions taken from it.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Reputation events from the client's ledger (SPEC §5): every `proof-passed`,
+ * Reputation events from the client's ledger (docs/ledger.md): every `proof-passed`,
  * `proof-failed` and `proof-missed` entry names its `provider`, and the audit
  * records how long the challenge took (`ms`). Reading them back makes every
  * score recomputable from signed history alone.

@@ -1,5 +1,5 @@
 /**
- * The reputation model (SPEC §6): per provider, Beta-Bernoulli counters with
+ * The reputation model (README "Reputation, placement and repair"): per provider, Beta-Bernoulli counters with
  * forgetting, after Storj's audit reputation (α ← λα + w·pass,
  * β ← λβ + w·fail, λ ≈ 0.98), kept separately for proof integrity (pass vs
  * fail), availability (answered vs missed or unknown) and overall outcome
@@ -85,7 +85,7 @@ export function update (rep: Reputation, event: ReputationEvent, p: ModelParams 
   const w = p.weight
   const o = event.outcome
   const answered = o === 'pass' || o === 'fail'
-  // an unknown is not yet a result: the audit retries and records a pass or a miss (SPEC §4)
+  // an unknown is not yet a result: the audit retries and records a pass or a miss (docs/protocol.md "Proofs")
   const result = o === 'unknown' ? undefined : o === 'pass'
   let latencyMs = rep.latencyMs
   if (answered && event.latencyMs !== undefined && Number.isFinite(event.latencyMs) && event.latencyMs >= 0) {

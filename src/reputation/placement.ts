@@ -1,5 +1,5 @@
 /**
- * Placement (SPEC §6): `--replicas N` picks N distinct providers on distinct
+ * Placement (README "Reputation, placement and repair"): `--replicas N` picks N distinct providers on distinct
  * hosts by reputation score, within `--max-price`, and says why each was
  * chosen or passed over.
  *

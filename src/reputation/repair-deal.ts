@@ -1,5 +1,5 @@
 /**
- * Carrying out a repair decision (SPEC §6) for `cairn watch`: when a deal's
+ * Carrying out a repair decision (README "Reputation, placement and repair") for `cairn watch`: when a deal's
  * provider faults twice in a row or is predicted to fail, get the piece —
  * from this repo when it still holds it, else from a healthy replica's
  * `/piece/{pieceCid}`, re-hashed to its piece CID before it is kept — make a
@@ -55,7 +55,7 @@ async function replicasOf (ledger: Ledger, pieceCid: CID): Promise<AuditDeal[]> 
 export async function repairIfNeeded (ctx: RepairContext, deal: AuditDeal, policy: RepairPolicy = DEFAULT_POLICY): Promise<RepairOutcome | undefined> {
   const { ledger, repo } = ctx
   const record = await ledger.deal(deal.id)
-  // a deal that failed (3 faults, SPEC §5) lost its replica too: it is replaced, not terminated
+  // a deal that failed (3 faults, docs/ledger.md) lost its replica too: it is replaced, not terminated
   if (record?.state !== 'active' && record?.state !== 'failed') return undefined
   if (record.state === 'failed' && await alreadyRepaired(ledger, deal.id)) return undefined
   const holders = await replicasOf(ledger, deal.proposal.pieceCid)

@@ -1,7 +1,7 @@
 /**
- * Predictive repair (SPEC §6): re-replicate a piece before it is lost, when a
+ * Predictive repair (README "Reputation, placement and repair"): re-replicate a piece before it is lost, when a
  * holder has faulted twice in a row (one fewer than the three that fail a deal,
- * SPEC §5) or its predicted pass probability falls below a threshold. The
+ * docs/ledger.md) or its predicted pass probability falls below a threshold. The
  * same pure decisions drive `cairn watch` and the simulator.
  */
 import type { ModelParams, Reputation, ReputationSummary } from './interface.js'
@@ -24,7 +24,7 @@ export interface RepairPolicy {
 
 export const DEFAULT_POLICY: Readonly<RepairPolicy> = Object.freeze({ consecutiveFaults: 2, threshold: 0.7, minAudits: 10 })
 
-/** The reactive rule the simulator compares with: repair only once the deal has failed (SPEC §5). */
+/** The reactive rule the simulator compares with: repair only once the deal has failed (docs/ledger.md). */
 export const AFTER_FAILURE_POLICY: Readonly<RepairPolicy> = Object.freeze({ consecutiveFaults: 3, threshold: -Infinity, minAudits: 0 })
 
 /** One replica of a piece: a deal with a provider. */

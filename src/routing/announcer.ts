@@ -416,7 +416,7 @@ export class Announcer {
 /** Promise.withResolvers, which Node 20 lacks. */
 function deferred (): { promise: Promise<void>, resolve: () => void } {
   let resolve!: () => void
-  const promise = new Promise<void>((res) => { resolve = res })
+  const promise = new Promise<void>((_resolve) => { resolve = _resolve })
   return { promise, resolve }
 }
 

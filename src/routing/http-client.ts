@@ -7,7 +7,8 @@
 import { request, type Dispatcher } from 'undici'
 import type { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
-import { providerError } from '../client/provider-client.js'
+import { readBounded } from '../http/body.js'
+import { networkError, providerError } from '../http/errors.js'
 
 export interface RoutingHttpOptions {
   signal?: AbortSignal
@@ -25,15 +26,6 @@ export interface AnnounceAck {
   applied: boolean
 }
 
-function networkError (role: string, url: string, err: unknown): CairnError {
-  if (err instanceof CairnError) return err
-  const e = err as { code?: string, name?: string, message?: string, cause?: { code?: string } }
-  const code = e.code ?? e.cause?.code ?? e.name ?? 'error'
-  if (/TIMEOUT/i.test(code) || e.name === 'TimeoutError') return new CairnError('ERR_TIMEOUT', `${role} ${url} did not answer in time (${code})`, { cause: err })
-  if (e.name === 'AbortError' || code === 'UND_ERR_ABORTED') return new CairnError('ERR_UNREACHABLE', `request to ${role} ${url} was aborted`, { cause: err })
-  return new CairnError('ERR_UNREACHABLE', `cannot reach ${role} ${url}: ${code}`, { cause: err })
-}
-
 async function send (role: string, url: string, init: { method: Dispatcher.HttpMethod, headers: Record<string, string>, body?: Uint8Array }, options: RoutingHttpOptions): Promise<Dispatcher.ResponseData> {
   try {
     return await request(url, {
@@ -44,26 +36,17 @@ async function send (role: string, url: string, init: { method: Dispatcher.HttpM
       dispatcher: options.dispatcher
     })
   } catch (err) {
-    throw networkError(role, url, err)
+    throw networkError(err, `${role} ${url}`)
   }
 }
 
 async function text (role: string, url: string, res: Dispatcher.ResponseData, limit: number): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
   try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.length
-      if (size > limit) {
-        res.body.destroy()
-        throw new CairnError('ERR_INVALID_ROUTER_RESPONSE', `${role} ${url} sent more than ${limit} bytes`)
-      }
-      chunks.push(chunk)
-    }
+    const bytes = await readBounded(res.body, { limit, tooLarge: () => new CairnError('ERR_INVALID_ROUTER_RESPONSE', `${role} ${url} sent more than ${limit} bytes`) })
+    return new TextDecoder().decode(bytes)
   } catch (err) {
-    throw networkError(role, url, err)
+    throw networkError(err, `${role} ${url}`)
   }
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 /** Sends one advertisement CAR to an indexer; resolves to its acknowledgement or throws its coded refusal. */

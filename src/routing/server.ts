@@ -16,10 +16,12 @@
 import type { ServerResponse } from 'node:http'
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
-import { Router, sendJSON, type Context } from '../provider/http.js'
+import { Router, sendJSON, type Context } from '../http/server.js'
 import type { Logger } from '../provider/interface.js'
 import { Metrics } from '../provider/metrics.js'
-import { createHttpService, defaultLimits, stderrLogger, type HttpService, type ServerLimits } from '../provider/server.js'
+import { boundedChunks } from '../http/body.js'
+import { createHttpService, defaultLimits, type ServerLimits } from '../http/service.js'
+import { stderrLogger, type HttpService } from '../provider/server.js'
 import { protocolsOf } from './advertisement.js'
 import { filterAddrs, parseFilter, passesProtocols } from './filters.js'
 import { Ingester } from './ingest.js'
@@ -148,17 +150,12 @@ async function drained (res: ServerResponse, signal: AbortSignal): Promise<void>
 }
 
 /** The advertisement CAR of a request, counted against the limit as it arrives. */
-async function * limitedBody (ctx: Context, limit: number): AsyncGenerator<Uint8Array> {
-  const declared = ctx.req.headers['content-length']
-  if (declared !== undefined && Number(declared) > limit) {
-    throw new CairnError('ERR_PAYLOAD_TOO_LARGE', `advertisement CAR is ${declared} bytes; the limit is ${limit} bytes`)
-  }
-  let size = 0
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > limit) throw new CairnError('ERR_PAYLOAD_TOO_LARGE', `advertisement CAR is over the limit of ${limit} bytes`)
-    yield chunk
-  }
+function limitedBody (ctx: Context, limit: number): AsyncGenerator<Uint8Array> {
+  return boundedChunks(ctx.req, {
+    limit,
+    declared: ctx.req.headers['content-length'],
+    tooLarge: (declared) => new CairnError('ERR_PAYLOAD_TOO_LARGE', declared === undefined ? `advertisement CAR is over the limit of ${limit} bytes` : `advertisement CAR is ${declared} bytes; the limit is ${limit} bytes`)
+  })
 }
 
 export function createIndexerServer (options: IndexerServerOptions): HttpService {

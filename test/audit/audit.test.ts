@@ -1,6 +1,6 @@
 /**
- * Audits (SPEC §4) against real providers on loopback: honest proofs pass and
- * pay (SPEC §5); lost or changed data fails; every way a proof can be wrong
+ * Audits (docs/protocol.md "Proofs") against real providers on loopback: honest proofs pass and
+ * pay (docs/ledger.md); lost or changed data fails; every way a proof can be wrong
  * fails with its own code; silence is `unknown`, then a miss; three faults in
  * a row fail the deal, with fault fees capped at the pledged collateral.
  */
@@ -8,9 +8,9 @@ import test from 'ava'
 import { readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { parsePieceCid, challengeIndices } from '../../proofs/index.js'
 import { auditDeal, verifyProofEntry, type AuditDeal, type AuditOptions } from '../../src/client/audit.js'
-import { faultFee, periodPayment, requiredCollateral } from '../../src/deal/rules.js'
-import type { SignedProofRequest } from '../../src/deal/interface.js'
-import { sign, Tag, type Signed } from '../../src/deal/signing.js'
+import { faultFee, periodPayment, requiredCollateral } from '../../src/protocol/rules.js'
+import type { SignedProofRequest } from '../../src/protocol/interface.js'
+import { sign, Tag, type Signed } from '../../src/protocol/signing.js'
 import { answerChallenge, signProof, type ProofPayload } from '../../src/provider/proofs.js'
 import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
 import { entries, seed, world, type TestProvider, type World } from './helpers.js'
@@ -170,7 +170,8 @@ test('each wrong proof fails with its own code: wrong piece, wrong deal, wrong s
     p.node.prove = async (id, body) => {
       const answer = await honest(id, body) as Signed<ProofPayload>
       first ??= answer
-      return tamper === undefined ? answer : await tamper(answer, { w, p, body, other, deal })
+      // a tampered answer need not be a proof at all: the server sends whatever it is given
+      return tamper === undefined ? answer : await tamper(answer, { w, p, body, other, deal }) as Signed<ProofPayload>
     }
     const honestRun = await auditDeal(w.ctx, deal, fast)
     t.is(honestRun.outcome, 'passed', honestRun.message)

@@ -4,7 +4,7 @@
  */
 import test from 'ava'
 import { readFile, writeFile } from 'node:fs/promises'
-import { periodPayment } from '../../src/deal/rules.js'
+import { periodPayment } from '../../src/protocol/rules.js'
 import { cairn } from '../helpers/cli.js'
 import { world, type TestProvider } from './helpers.js'
 

@@ -17,9 +17,9 @@ import { startProviderNode } from '../../src/provider/node.js'
 import type { Database } from '../../src/repo/repo.js'
 import { Repo } from '../../src/repo/repo.js'
 import { PieceStore } from '../../src/store/pieces.js'
-import type { SignedProofRequest } from '../../src/deal/interface.js'
-import { signProofRequest } from '../../src/deal/proof-request.js'
-import type { Signer } from '../../src/deal/signing.js'
+import type { SignedProofRequest } from '../../src/protocol/interface.js'
+import { signProofRequest } from '../../src/protocol/proof-request.js'
+import type { Signer } from '../../src/protocol/signing.js'
 
 export interface TestProvider {
   repo: Repo

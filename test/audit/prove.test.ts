@@ -9,8 +9,8 @@
 import test from 'ava'
 import { readFile, rm, stat, writeFile } from 'node:fs/promises'
 import * as dagJson from '@ipld/dag-json'
-import { verifyProofAnswer } from '../../src/client/audit.js'
-import { sign, Tag } from '../../src/deal/signing.js'
+import { verifyProofAnswer } from '../../src/protocol/proof.js'
+import { sign, Tag } from '../../src/protocol/signing.js'
 import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
 import { proofRequest, world, seed } from './helpers.js'
 

@@ -11,7 +11,7 @@ import { auditDeal, verifyProofEntry } from '../../src/client/audit.js'
 import { stateOp } from '../../src/client/accounting.js'
 import { watch } from '../../src/client/watch.js'
 import type { AuditResult } from '../../src/client/audit.js'
-import { faultFee, periodPayment } from '../../src/deal/rules.js'
+import { faultFee, periodPayment } from '../../src/protocol/rules.js'
 import { entries, world, type TestProvider } from './helpers.js'
 
 test('watch: the honest provider passes and is paid each period; the corrupted one fails three times, is slashed, and its deal fails', async (t) => {

@@ -19,6 +19,7 @@ import { DagVerifier, encodeFramePrefix, encodeHeader, indexCar, linksOf, readCa
 import type { CarBlock } from '../../src/car/index.js'
 import { carStream, planImport } from '../../src/unixfs/importer.js'
 import { collect, deterministicBytes, tempDir, writeTree } from '../unixfs/helpers.js'
+import { codeOf } from '../helpers/errors.js'
 
 const IPFS_CAR = fileURLToPath(new URL('../../../node_modules/ipfs-car/bin.js', import.meta.url))
 
@@ -172,10 +173,6 @@ test('DAG completeness: root first, every link present, strict DFS order', async
   const inner = await pbBlock([b.cid])
   const root = await pbBlock([a.cid, inner.cid])
   const stray = await rawBlock('stray')
-  const codeOf = (fn: () => void): string | undefined => {
-    try { fn() } catch (err) { return (err as { code?: string }).code }
-    return undefined
-  }
   const check = (blocks: Array<{ cid: CID, bytes: Uint8Array }>, order: 'linked' | 'dfs', r = root.cid): void => {
     const v = new DagVerifier(r, { order })
     for (const block of blocks) v.add(block.cid, block.bytes)

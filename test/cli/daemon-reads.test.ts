@@ -12,7 +12,7 @@ import test from 'ava'
 import { spawn } from 'node:child_process'
 import { readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BIN, cairn, tempDir } from '../helpers/cli.js'
+import { BIN, cairn } from '../helpers/cli.js'
 import { startIndexerCli, startProviderCli } from '../helpers/provider.js'
 
 async function waitFor (file: string): Promise<void> {

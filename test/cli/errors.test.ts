@@ -1,7 +1,7 @@
 import test from 'ava'
 import { codes, ExitStatus, exitStatusOf, CairnError, isCairnError } from '../../src/errors.js'
 
-test('every code maps to one of the exit statuses of SPEC §2', t => {
+test('every code maps to one of the exit statuses of the README', t => {
   const allowed = new Set(Object.values(ExitStatus))
   for (const code of Object.keys(codes)) {
     t.regex(code, /^ERR_[A-Z0-9_]+$/)

@@ -10,7 +10,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { CID } from 'multiformats/cid'
 import { ProviderClient } from '../../src/client/provider-client.js'
+import { Agent } from 'undici'
+import { createSigner } from '../../src/protocol/signing.js'
+import { signProofRequest } from '../../src/protocol/proof-request.js'
 import { cairn, tempDir } from '../helpers/cli.js'
+import { rejectsCode } from '../helpers/errors.js'
 
 /** A provider that answers every request with `answer`; stops with the test. */
 async function misbehaving (t: import('ava').ExecutionContext, answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
@@ -92,4 +96,24 @@ test('a silence noticed late (the event loop stalled past both deadlines) is sti
   while (Date.now() < until) { /* stalled */ }
   const err = await t.throwsAsync(body.next())
   t.is((err as { code?: string }).code, 'ERR_TIMEOUT', err?.message)
+})
+
+test('a proof answer is bounded and must be DAG-JSON: ERR_PROOF_MALFORMED either way; an error answer keeps its code', async (t) => {
+  const url = await misbehaving(t, (req, res) => {
+    const seed = req.headers['x-case']
+    if (seed === 'endless') { res.writeHead(200, { 'content-type': 'application/json' }); endless(res, 'x'.repeat(64 * 1024), 1); return }
+    if (seed === 'garbage') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{not json'); return }
+    res.writeHead(404, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ error: { code: 'ERR_DEAL_NOT_FOUND', message: 'no such deal' } }))
+  })
+  const signer = createSigner(new Uint8Array(32).fill(9))
+  const dealId = CID.parse('bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy')
+  const seed = new Uint8Array(32).fill(1)
+  const request = signProofRequest(signer, { dealId, seed, count: 1, at: Math.floor(Date.now() / 1000), head: null })
+  const expect = { dealId, pieceCid: dealId, provider: signer.did, seed, count: 1 }
+  const asking = (which: string): ProviderClient => new ProviderClient(url, { dispatcher: new Agent().compose((dispatch) => (opts, handler) => dispatch({ ...opts, headers: { ...opts.headers as Record<string, string>, 'x-case': which } }, handler)) })
+  await rejectsCode(t, asking('endless').prove(request, expect), 'ERR_PROOF_MALFORMED')
+  await rejectsCode(t, asking('garbage').prove(request, expect), 'ERR_PROOF_MALFORMED')
+  const refused = await rejectsCode(t, asking('refuse').prove(request, expect), 'ERR_DEAL_NOT_FOUND')
+  t.is((refused as { details?: { status?: number } } | undefined)?.details?.status, 404)
 })

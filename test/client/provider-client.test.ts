@@ -7,8 +7,8 @@ import test from 'ava'
 import { createServer, type RequestListener } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import * as dagJson from '@ipld/dag-json'
-import { signAsk } from '../../src/deal/ask.js'
-import { createSigner } from '../../src/deal/signing.js'
+import { signAsk } from '../../src/protocol/ask.js'
+import { createSigner } from '../../src/protocol/signing.js'
 import { exitStatusOf } from '../../src/errors.js'
 import { normaliseUrl, providerError, ProviderClient } from '../../src/client/provider-client.js'
 
@@ -111,7 +111,7 @@ test('provider URLs are checked', (t) => {
 })
 
 test('an upload longer than the headers timeout completes; a provider that stops reading is ERR_TIMEOUT', async (t) => {
-  const { signDealStatus } = await import('../../src/deal/acceptance.js')
+  const { signDealStatus } = await import('../../src/protocol/acceptance.js')
   const { CID } = await import('multiformats/cid')
   const dealId = CID.parse('bafyreihqobxes6w2ggxdzggete55febpztyfkmvqyw65htksuqzq7b4zc4')
   let stall = false

@@ -18,7 +18,7 @@ import { pieceOf } from '../../proofs/index.js'
 import { CairnError } from '../../src/errors.js'
 import { ClusterAuth, CLUSTER_HEADERS, generateClusterSecret, parseClusterSecret, signClusterRequest } from '../../src/cluster/auth.js'
 import { INTERNAL_PIECE_ROUTE, internalPieceHandler, readRemotePiece } from '../../src/cluster/pieces.js'
-import { Router, sendError, toCairnError } from '../../src/provider/http.js'
+import { Router, sendError, toCairnError } from '../../src/http/server.js'
 import type { PieceSource } from '../../src/provider/interface.js'
 
 const secret = parseClusterSecret(generateClusterSecret())

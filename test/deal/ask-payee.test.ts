@@ -4,8 +4,8 @@
  */
 import test from 'ava'
 import * as dagJSON from '@ipld/dag-json'
-import { askFrom, signAsk, verifyAsk } from '../../src/deal/ask.js'
-import type { Signed } from '../../src/deal/signing.js'
+import { askFrom, signAsk, verifyAsk } from '../../src/protocol/ask.js'
+import type { Signed } from '../../src/protocol/signing.js'
 import { askFor, newSigner } from './fixtures.js'
 
 const provider = newSigner()

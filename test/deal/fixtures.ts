@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto'
 import { Piece } from '@web3-storage/data-segment'
 import { CID } from 'multiformats/cid'
-import type { Ask, Proposal } from '../../src/deal/interface.js'
-import { createSigner, type Signer } from '../../src/deal/signing.js'
+import type { Ask, Proposal } from '../../src/protocol/interface.js'
+import { createSigner, type Signer } from '../../src/protocol/signing.js'
 
 export const NOW = 1_750_000_000
 export const DAY = 86_400

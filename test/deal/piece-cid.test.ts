@@ -6,18 +6,10 @@
 import test from 'ava'
 import fc from 'fast-check'
 import { parsePieceCid, pieceCidV1, pieceCidV2 } from '../../proofs/index.js'
-import { MAX_PIECE_HEIGHT, pieceCidInfo } from '../../src/deal/piece-cid.js'
+import { MAX_PIECE_HEIGHT, pieceCidInfo } from '../../src/protocol/piece-cid.js'
+import { codeOf } from '../helpers/errors.js'
 
 const root = Uint8Array.from({ length: 32 }, (_, i) => 255 - i)
-
-function codeOf (run: () => unknown): string | undefined {
-  try {
-    run()
-    return undefined
-  } catch (err) {
-    return (err as { code?: string }).code
-  }
-}
 
 test('piece CIDs that FRC-0069 forbids and proofs/ refuses are refused in a deal too', t => {
   const cases: Array<[string, number, bigint]> = [

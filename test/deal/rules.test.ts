@@ -1,9 +1,9 @@
 import test from 'ava'
 import type { CID } from 'multiformats/cid'
-import { dealIdOf, signProposal } from '../../src/deal/proposal.js'
-import { checkProposal, dealPrice, faultFee, periodPayment, requiredCollateral, type ProviderState } from '../../src/deal/rules.js'
-import type { Ask, Proposal } from '../../src/deal/interface.js'
-import { sign, Tag } from '../../src/deal/signing.js'
+import { dealIdOf, signProposal } from '../../src/protocol/proposal.js'
+import { checkProposal, dealPrice, faultFee, periodPayment, requiredCollateral, type ProviderState } from '../../src/protocol/rules.js'
+import type { Ask, Proposal } from '../../src/protocol/interface.js'
+import { sign, Tag } from '../../src/protocol/signing.js'
 import { codes } from '../../src/errors.js'
 import { askFor, DAY, newSigner, NOW, proposalFor } from './fixtures.js'
 
@@ -87,7 +87,7 @@ test('replay checks see the deal id the provider will record', async t => {
   t.true(seen[0].equals(dealId))
 })
 
-test('SPEC §5 money: a period earns price × GiB × days; a fault costs twice that; collateral rounds up', t => {
+test('docs/protocol.md "Amounts": a period earns price × GiB × days; a fault costs twice that; collateral rounds up', t => {
   const p = { pricePerGiBDay: 40n, pieceSize: 1n << 30n, provingPeriod: DAY, start: 0, end: 10 * DAY }
   t.is(periodPayment(p), 40n)
   t.is(faultFee(p), 80n)

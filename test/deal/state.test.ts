@@ -1,7 +1,7 @@
 import test from 'ava'
-import { canTransition, DEAL_STATES, isTerminal, transition, TRANSITIONS } from '../../src/deal/state.js'
+import { canTransition, DEAL_STATES, isTerminal, transition, TRANSITIONS } from '../../src/protocol/state.js'
 
-test('the happy path of SPEC §3 is legal', t => {
+test('the happy path of docs/protocol.md "Deal lifecycle" is legal', t => {
   let s = transition(undefined, 'proposed')
   for (const next of ['accepted', 'transferring', 'active', 'expired'] as const) s = transition(s, next)
   t.is(s, 'expired')

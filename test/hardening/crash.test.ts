@@ -1,5 +1,5 @@
 /**
- * Crash consistency with real processes (SPEC §3 "Transfer", §5): the
+ * Crash consistency with real processes (docs/protocol.md "Upload", docs/ledger.md): the
  * provider runs as `cairn provider start` and is killed with SIGKILL
  *
  *   - after N bytes of an upload reached it (N spread over the whole CAR),
@@ -28,9 +28,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as dagCBOR from '@ipld/dag-cbor'
 import * as dagJSON from '@ipld/dag-json'
-import { signProposal } from '../../src/deal/proposal.js'
+import { signProposal } from '../../src/protocol/proposal.js'
 import { LevelLedger } from '../../src/ledger/level.js'
-import { uploadAuthorization } from '../../src/provider/auth.js'
+import { uploadAuthorization } from '../../src/protocol/auth.js'
 import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../../src/provider/deals.js'
 import { Repo } from '../../src/repo/repo.js'
 import { newClient, payload, postJSON, proposalOf, scale, startProviderProcess, summarize, uploadPiece, type Payload, type ProviderProcess } from './helpers.js'

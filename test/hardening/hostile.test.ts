@@ -1,19 +1,17 @@
 /**
- * Hostile and broken clients (SPEC §3.1: bodies have size limits; slow or
+ * Hostile and broken clients (docs/protocol.md "Limits": bodies have size limits; slow or
  * stalled clients are cut off; a malformed request gets a 4xx with a code,
- * never a crash), and the load SPEC §7 names: 64 concurrent clients making
+ * never a crash), and the load docs/performance.md names: 64 concurrent clients making
  * deals, uploads, retrievals and audits against a real `cairn provider start`
  * process — no errors for the honest ones, peak RSS (VmHWM) ≤ 512 MiB — while
  * idle and slowloris connections sit beside them.
  */
 import test from 'ava'
 import { connect, type Socket } from 'node:net'
-import { randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import * as dagJSON from '@ipld/dag-json'
-import { uploadAuthorization } from '../../src/provider/auth.js'
+import { uploadAuthorization } from '../../src/protocol/auth.js'
 import { Repo } from '../../src/repo/repo.js'
 import { rawRequest } from '../provider/fixtures.js'
 import { destroy, errorCode, makeDeal, newClient, payload, peakRss, postJSON, proofRequestBody, scale, startProviderProcess, summarize, uploadPiece, world, type World } from './helpers.js'
@@ -130,7 +128,7 @@ test.serial('oversized headers → 431 ERR_HEADERS_TOO_LARGE; oversized JSON bod
   const declared = await postJSON(`${w.url}/v1/deals`, '{"a":"' + 'x'.repeat(20_000) + '"}')
   t.is(declared.status, 413)
   t.is(await errorCode(declared), 'ERR_PAYLOAD_TOO_LARGE')
-  const chunked = await rawRequest(w.url, [`POST /v1/deals HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`, ...Array.from({ length: 40 }, () => `400\r\n${'x'.repeat(1024)}\r\n`), '0\r\n\r\n'])
+  const chunked = await rawRequest(w.url, ['POST /v1/deals HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n', ...Array.from({ length: 40 }, () => `400\r\n${'x'.repeat(1024)}\r\n`), '0\r\n\r\n'])
   t.is(codeIn(chunked.body), 'ERR_PAYLOAD_TOO_LARGE')
   const upload = await rawRequest(w.url, ['PUT /v1/deals/bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy/piece HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999\r\n\r\n'])
   t.true(['ERR_PAYLOAD_TOO_LARGE', 'ERR_CONTENT_LENGTH', 'ERR_BAD_REQUEST'].includes(codeIn(upload.body)), codeIn(upload.body))

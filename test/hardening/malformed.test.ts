@@ -22,11 +22,11 @@ import { identity } from 'multiformats/hashes/identity'
 import { sha256, sha512 } from 'multiformats/hashes/sha2'
 import { DagVerifier, encodeFramePrefix, encodeHeader, readCar, type ReadCarOptions } from '../../src/car/index.js'
 import { parseTarget } from '../../src/client/retrieve.js'
-import { pieceCidInfo } from '../../src/deal/piece-cid.js'
-import { signProposal, parseDealId } from '../../src/deal/proposal.js'
-import { sign, Tag } from '../../src/deal/signing.js'
+import { pieceCidInfo } from '../../src/protocol/piece-cid.js'
+import { signProposal, parseDealId } from '../../src/protocol/proposal.js'
+import { sign, Tag } from '../../src/protocol/signing.js'
 import { parseCid, parseGatewayRequest } from '../../src/gateway/request.js'
-import { uploadAuthorization } from '../../src/provider/auth.js'
+import { uploadAuthorization } from '../../src/protocol/auth.js'
 import { parsePieceCidParam } from '../../src/provider/piece.js'
 import { lsCarFile, unpack } from '../../src/unixfs/exporter.js'
 import { rawRequest } from '../provider/fixtures.js'
@@ -91,13 +91,18 @@ async function carFile (bytes: Uint8Array): Promise<string> {
 
 async function unpackCar (bytes: Uint8Array): Promise<void> {
   const out = join(scratch, `out${counter++}`)
+  let failed = false
+  let failure: unknown
   try {
     await unpack(await carFile(bytes), out)
-  } finally {
-    // nothing may be left outside the target, and a failure leaves no target
-    const left = (await readdir(scratch)).filter((n) => n.startsWith('.out'))
-    if (left.length > 0) throw new Error(`unpack left ${left.join(', ')} behind`)
+  } catch (err) {
+    failed = true
+    failure = err
   }
+  // nothing may be left outside the target, and a failure leaves no target
+  const left = (await readdir(scratch)).filter((n) => n.startsWith('.out'))
+  if (left.length > 0) throw new Error(`unpack left ${left.join(', ')} behind`)
+  if (failed) throw failure
 }
 
 async function lsCar (bytes: Uint8Array): Promise<void> {

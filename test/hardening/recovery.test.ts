@@ -6,7 +6,6 @@
  * served — and the ledger still verifies.
  */
 import test from 'ava'
-import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../../src/provider/deals.js'

@@ -2,7 +2,7 @@
  * CARs from the provider's gateway read by reference CAR clients: a request
  * sent the way lassie's HTTP retriever sends it (`GET /ipfs/{cid}?dag-scope=all`,
  * `Accept: application/vnd.ipld.car`, no `format=`) must come back as a valid
- * CARv1 in DFS first-seen order without duplicates (SPEC §1 archives; Trustless
+ * CARv1 in DFS first-seen order without duplicates (Trustless
  * Gateway spec: `dups` absent ⇒ a gateway in control of it answers `dups=n`),
  * readable by `@ipld/car` and restorable by `ipfs-car unpack`.
  */

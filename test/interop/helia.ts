@@ -1,7 +1,7 @@
 /**
  * @helia/verified-fetch as a retrieval oracle, pointed at one provider only.
  *
- * The Node 20 set (NOTES: verified-fetch 4.0.3, @helia/http 3.0.10) calls
+ * The Node 20 set (verified-fetch 4.0.3, @helia/http 3.0.10) calls
  * `Promise.withResolvers` (Node ≥ 22), so the polyfill goes in before the
  * Helia modules load — hence the dynamic imports. The node is built by hand:
  * no libp2p services (no delegated routing to delegated-ipfs.dev), the
@@ -49,7 +49,7 @@ function installWithResolvers (): void {
     value: function withResolvers<T> () {
       let resolve!: (value: T | PromiseLike<T>) => void
       let reject!: (reason?: unknown) => void
-      const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+      const promise = new Promise<T>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
       return { promise, resolve, reject }
     }
   })

@@ -1,7 +1,7 @@
 /**
- * SPEC §1 (retrieval): `@helia/verified-fetch` pointed at the provider
+ * Retrieval interoperability: `@helia/verified-fetch` pointed at the provider
  * retrieves and verifies content. The oracle is the reference client itself
- * (4.0.3, the Node 20 set in NOTES), with the provider as its only gateway:
+ * (4.0.3, the last line that runs on Node 20), with the provider as its only gateway:
  * it asks for one raw block at a time and checks every block against its CID,
  * so equal bytes here mean the gateway served a correct, complete DAG.
  */
@@ -24,7 +24,7 @@ const nested = new TextEncoder().encode('a nested file, fetched by path\n')
 test.before(async () => {
   world = await startWorld()
   fileBytes = randomBytes(3 * MiB + 12345, 11)
-  // SPEC §1.1 unixfs-v1-2025: raw leaves, 1 MiB chunks
+  // the unixfs-v1-2025 profile (IPIP-499, https://specs.ipfs.tech/ipips/ipip-0499/): raw leaves, 1 MiB chunks
   file = await payload([{ content: fileBytes }], { chunkSize: MiB, maxLinks: 1024 })
   dir = await payload([
     { path: 'd/readme.txt', content: new TextEncoder().encode('top level\n') },

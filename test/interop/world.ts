@@ -3,7 +3,7 @@
  * behind createProviderServer on 127.0.0.1:0, holding content only under
  * deals made the way clients make them (signed proposal, signed upload).
  * DAGs come from the reference importer (ipfs-unixfs-importer) and the piece
- * is their CARv1 in DFS first-seen order (SPEC §1.1).
+ * is their CARv1 in DFS first-seen order (the unixfs-v1-2025 profile, IPIP-499).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -12,8 +12,8 @@ import * as dagJSON from '@ipld/dag-json'
 import type { ImportCandidate } from 'ipfs-unixfs-importer'
 import type { CID } from 'multiformats/cid'
 import { pieceOf } from '../../proofs/index.js'
-import { signProposal } from '../../src/deal/proposal.js'
-import { uploadAuthorization } from '../../src/provider/auth.js'
+import { signProposal } from '../../src/protocol/proposal.js'
+import { uploadAuthorization } from '../../src/protocol/auth.js'
 import { ProviderDeals } from '../../src/provider/deals.js'
 import type { HttpService } from '../../src/provider/server.js'
 import { startProviderNode, type ProviderNodeOptions } from '../../src/provider/node.js'

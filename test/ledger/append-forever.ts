@@ -1,6 +1,6 @@
 /** Child process for the crash test: appends in concurrent bursts until killed. */
 import { Level } from 'level'
-import { createSigner } from '../../src/deal/signing.js'
+import { createSigner } from '../../src/protocol/signing.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import type { Database } from '../../src/repo/repo.js'
 import { dealId, provider } from './helpers.js'

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
-import { createSigner, type Signer } from '../../src/deal/signing.js'
+import { createSigner, type Signer } from '../../src/protocol/signing.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import type { Database } from '../../src/repo/repo.js'
 import * as dagJson from '@ipld/dag-json'
@@ -82,4 +82,3 @@ export async function resigned (dir: string, signer: Signer, original: string[],
     await db.close()
   }
 }
-

@@ -15,7 +15,6 @@ import { world, type World } from '../audit/helpers.js'
 import { cairn } from '../helpers/cli.js'
 import { exportLines as lines, resigned } from './helpers.js'
 
-
 /** Two deals and two audits between one client and one provider. */
 async function dealt (): Promise<World> {
   const w = await world(1)

@@ -36,7 +36,7 @@ test('the packed tarball installs globally and runs --version, demo and piece, o
     t.is(packed.status, 0, packed.stderr)
     const listing = JSON.parse(packed.stdout) as Array<{ filename: string, files: Array<{ path: string }> }>
     const files = (listing[0]?.files ?? []).map(f => f.path)
-    for (const needed of ['bin/cairn.js', 'dist/src/cli/demo.js', 'dist/proofs/index.js', 'proofs/native/build.mjs', 'proofs/native/commp.c']) {
+    for (const needed of ['bin/cairn.js', 'dist/src/index.js', 'dist/src/cli/demo.js', 'dist/proofs/index.js', 'proofs/native/build.mjs', 'proofs/native/commp.c']) {
       t.true(files.includes(needed), `${needed} is in the tarball`)
     }
     t.false(files.some(f => f.startsWith('dist/test/') || f.startsWith('src/cli/')), 'tests and TypeScript sources stay out')

@@ -16,6 +16,7 @@ import {
   CALIBRATION, decodeAbi, recoverSigner, typedDataDigest, verifyAddPieces, verifyCreateDataSet, verifyDeleteDataSet,
   verifySchedulePieceRemovals, type Eip712Domain
 } from '../../src/pdp/eip712.js'
+import { codeOf } from '../helpers/errors.js'
 
 const domain: Eip712Domain = { chainId: CALIBRATION.chainId, verifyingContract: CALIBRATION.fwssAddress }
 const payee = '0x1111111111111111111111111111111111111111'
@@ -23,11 +24,6 @@ const payee = '0x1111111111111111111111111111111111111111'
 function walletFor (key: Hex) {
   // the transport is never used: a local account signs typed data without RPC
   return createWalletClient({ account: privateKeyToAccount(key), chain: calibration, transport: http('http://127.0.0.1:9') })
-}
-
-const codeOf = (fn: () => unknown): string | undefined => {
-  try { fn() } catch (err) { return (err as { code?: string }).code }
-  return undefined
 }
 
 function hexToBytes (value: Hex): Uint8Array { return Uint8Array.from(Buffer.from(value.slice(2), 'hex')) }

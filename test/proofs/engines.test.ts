@@ -14,19 +14,22 @@ import { randomBytes } from './helpers.js'
 
 const index = fileURLToPath(new URL('../../proofs/index.js', import.meta.url))
 
-test('the native addon built here (npm install builds it)', t => {
-  const { addon, reason } = loadNative()
-  if (addon === undefined) {
-    t.log(`native addon unavailable: ${reason ?? ''}`)
-    t.pass()
-    return
-  }
-  t.is(typeof addon.rootSync, 'function')
-  t.log(`SHA-NI in use: ${String(addon.shaNi)}`)
+const native = loadNative()
+// CI builds the addon (npm ci), so there its absence is a failure; elsewhere the tests that need it
+// are reported as skipped, not passed
+const requireNative = process.env.CI === 'true'
+const withNative = native.addon !== undefined || requireNative ? test : test.skip
+if (native.addon === undefined && !requireNative) console.warn(`engines.test: native addon unavailable, its tests are skipped: ${native.reason ?? ''}`)
+
+withNative('the native addon built here (npm install builds it)', t => {
+  const { addon, reason } = native
+  t.not(addon, undefined, `native addon unavailable: ${reason ?? ''}`)
+  t.is(typeof addon?.rootSync, 'function')
+  t.log(`SHA-NI in use: ${String(addon?.shaNi)}`)
 })
 
-test('native addon without SHA-NI equals data-segment', t => {
-  if (!availableEngines().includes('native')) { t.pass(); return }
+withNative('native addon without SHA-NI equals data-segment', t => {
+  t.true(availableEngines().includes('native'), 'the native engine is offered when its addon loads')
   const sizes = [0, 1, 127, 128, 5000, 127 * 8192 + 1, 2 * 1024 * 1024 + 3]
   const script = `
     import { pieceOf } from ${JSON.stringify(index)}

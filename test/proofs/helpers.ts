@@ -23,7 +23,7 @@ export function randomBytes (size: number): Uint8Array {
 }
 
 /** Splits bytes at the given cut points (sorted, deduplicated, clamped). */
-export function* splitAt (bytes: Uint8Array, cuts: number[]): Generator<Uint8Array> {
+export function * splitAt (bytes: Uint8Array, cuts: number[]): Generator<Uint8Array> {
   let last = 0
   for (const cut of [...new Set(cuts.map(c => Math.min(Math.max(c, 0), bytes.length)))].sort((a, b) => a - b)) {
     yield bytes.subarray(last, cut)

@@ -16,11 +16,7 @@ import {
   verifyLeafProof, type ReadAt
 } from '../../proofs/index.js'
 import { randomBytes } from './helpers.js'
-
-const codeOf = (fn: () => unknown): string | undefined => {
-  try { fn() } catch (err) { return (err as { code?: string }).code }
-  return undefined
-}
+import { codeOf } from '../helpers/errors.js'
 
 test('leaf counts: Cids.t.sol testLeafCount and testIsPaddingExcessive', t => {
   t.is(pdpLeafCount(30, 0n), 1n << 30n)

@@ -1,5 +1,5 @@
 /**
- * Challenge, prove and verify (SPEC §4). Honest proofs verify; every way of
+ * Challenge, prove and verify (docs/protocol.md "Proofs"). Honest proofs verify; every way of
  * cheating is rejected with its own code.
  */
 import test from 'ava'
@@ -29,7 +29,7 @@ async function setup (size: number, level?: number): Promise<{ bytes: Uint8Array
   return { bytes, cid: cid.toString(), cache }
 }
 
-test('leaf indices follow SPEC §4 exactly', t => {
+test('leaf indices follow docs/protocol.md "Proofs" exactly', t => {
   const seed = Uint8Array.from({ length: 32 }, (_, i) => i)
   const piece = { height: 5, padding: 504n } // FRC-0069 vector: 512 payload bytes in a 32-leaf tree
   t.is(challengeLeafCount(5, 504n), 32 - 15)

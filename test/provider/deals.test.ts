@@ -13,10 +13,10 @@ import { CarBlockIterator } from '@ipld/car/iterator'
 import * as dagPB from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import { pieceOf } from '../../proofs/index.js'
-import { signProposal } from '../../src/deal/proposal.js'
-import type { Proposal } from '../../src/deal/interface.js'
+import { signProposal } from '../../src/protocol/proposal.js'
+import type { Proposal } from '../../src/protocol/interface.js'
 import { encodeFrame, encodeHeader } from '../../src/car/index.js'
-import { uploadAuthorization } from '../../src/provider/auth.js'
+import { uploadAuthorization } from '../../src/protocol/auth.js'
 import { ProviderDeals } from '../../src/provider/deals.js'
 import { createProviderServer, type HttpService } from '../../src/provider/server.js'
 import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
@@ -109,7 +109,7 @@ test('signed proposal → 201 acceptance; signed upload → active; the gateway 
     t.is(put.status, 200, await put.clone().text())
     const status = dagJSON.parse(await put.text()) as { payload: { state: string } }
     t.is(status.payload.state, 'active')
-    // the piece and its layer cache (SPEC §4), written when the piece is stored
+    // the piece and its layer cache (docs/protocol.md "Proofs"), written when the piece is stored
     t.deepEqual((await readdir(w.repo.piecesDir)).sort(), [`${p.pieceCid.toString()}.car`, `${p.pieceCid.toString()}.layers`])
 
     const car = await fetch(`${w.url}/ipfs/${p.root.toString()}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto'
 import { pieceCidV2, pieceOf } from '../../proofs/index.js'
 import { CairnError } from '../../src/errors.js'
 import { encodeFrame, encodeHeader } from '../../src/car/index.js'
-import type { Proposal } from '../../src/deal/interface.js'
+import type { Proposal } from '../../src/protocol/interface.js'
 import type { ProviderTerms } from '../../src/provider/deals.js'
 import type { BlockSource, DealService, PieceSource, UploadRequest } from '../../src/provider/interface.js'
 import { createProviderServer, type HttpService, type ServerLimits } from '../../src/provider/server.js'
@@ -71,9 +71,9 @@ export class FakeDeals implements DealService {
   /** When set, upload resolves only after this promise does (to test aborts). */
   hold: Promise<void> | undefined
 
-  async ask (): Promise<unknown> { return { provider: 'did:key:z6MkFake', pricePerGiBDay: 40n } }
+  async ask (): Promise<object> { return { provider: 'did:key:z6MkFake', pricePerGiBDay: 40n } }
 
-  async propose (body: unknown): Promise<unknown> {
+  async propose (body: unknown): Promise<object> {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new CairnError('ERR_INVALID_ARGUMENT', 'proposal must be an object')
     const known = new Set(['pieceCid', 'payloadSize', 'price'])
     for (const key of Object.keys(body)) if (!known.has(key)) throw new CairnError('ERR_UNKNOWN_FIELD', `unknown field ${key}`)
@@ -84,7 +84,7 @@ export class FakeDeals implements DealService {
     return { dealId: id, state: 'accepted' }
   }
 
-  async upload (request: UploadRequest): Promise<unknown> {
+  async upload (request: UploadRequest): Promise<object> {
     const deal = this.deals.get(request.dealId)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${request.dealId}`)
     if (request.contentLength !== deal.size) throw new CairnError('ERR_CONTENT_LENGTH', `Content-Length ${request.contentLength} is not the deal's payloadSize ${deal.size}`)
@@ -98,7 +98,7 @@ export class FakeDeals implements DealService {
     return { dealId: request.dealId, state: 'active', bytes: received }
   }
 
-  async status (dealId: string): Promise<unknown> {
+  async status (dealId: string): Promise<object> {
     const deal = this.deals.get(dealId)
     if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId}`)
     return { dealId, state: deal.state }

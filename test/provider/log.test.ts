@@ -46,7 +46,7 @@ test('text: the same record as one readable line', t => {
   log('deal-accepted', { deal: 'bafyD', label: 'two words', status: 201 })
   log('request-aborted', {})
   t.is(sink.lines.length, 2)
-  t.regex(sink.lines[0] ?? '', /^\d{4}-\d\d-\d\dT[\d:.]+Z info  deal-accepted deal=bafyD label="two words" status=201\n$/)
+  t.regex(sink.lines[0] ?? '', /^\d{4}-\d\d-\d\dT[\d:.]+Z info {2}deal-accepted deal=bafyD label="two words" status=201\n$/)
   t.regex(sink.lines[1] ?? '', / debug request-aborted\n$/)
 })
 
@@ -65,7 +65,7 @@ test('provider start --log-format json: a deal, its upload and a retrieval each 
     const { root } = JSON.parse(added.stdout) as { root: string }
     const dealt = await cairn(['--repo', clientRepo, '--json', 'deal', root, '--provider', provider.url, '--duration', '2d'])
     t.is(dealt.code, 0, dealt.stderr)
-    const deal = JSON.parse(dealt.stdout.trim().split('\n').at(-1) as string) as { id: string }
+    t.truthy((JSON.parse(dealt.stdout.trim().split('\n').at(-1) as string) as { id?: string }).id, 'the deal has an id')
     const got = await cairn(['get', root, '--provider', provider.url, '-o', join(tmp.path, 'got.bin')])
     t.is(got.code, 0, got.stderr)
   } finally {

@@ -1,12 +1,12 @@
 /**
- * The provider's HTTP API (SPEC §3.1) over in-memory services: every route's
+ * The provider's HTTP API (docs/protocol.md) over in-memory services: every route's
  * happy path, and hostile inputs — each answered with a 4xx and an ERR_ code
  * while the server keeps serving other clients.
  */
 import test from 'ava'
 import * as dagJSON from '@ipld/dag-json'
 import { CID } from 'multiformats/cid'
-import { httpStatusOf } from '../../src/provider/http.js'
+import { httpStatusOf } from '../../src/http/server.js'
 import { parsePieceCidParam, parseRange } from '../../src/provider/piece.js'
 import { pieceCidV1, pieceCidV2 } from '../../proofs/index.js'
 import { FakeDeals, rawRequest, startProvider, type Running } from './fixtures.js'

@@ -1,5 +1,5 @@
 /**
- * The reputation model (SPEC §6): Storj-style forgetting, the lower-bound
+ * The reputation model (README "Reputation, placement and repair"): Storj-style forgetting, the lower-bound
  * score that keeps new providers from being over-trusted, the prediction that
  * falls as a provider degrades, and reading events back from a ledger.
  */

@@ -1,5 +1,5 @@
 /**
- * Placement (SPEC §6): N distinct providers on distinct hosts, by score,
+ * Placement (README "Reputation, placement and repair"): N distinct providers on distinct hosts, by score,
  * within the price cap, each choice and each pass-over with its reason.
  */
 import test from 'ava'

@@ -1,5 +1,5 @@
 /**
- * Repair decisions (SPEC §6): two faults in a row or a predicted pass
+ * Repair decisions (README "Reputation, placement and repair"): two faults in a row or a predicted pass
  * probability below the threshold re-replicate onto the best provider not
  * already holding the piece; with no healthy replica left, the plan says so.
  */

@@ -1,5 +1,5 @@
 /**
- * Predictive repair end to end (SPEC §6) on loopback: four real providers, a
+ * Predictive repair end to end (README "Reputation, placement and repair") on loopback: four real providers, a
  * piece placed on three by reputation; one starts corrupting its copy; `watch`
  * fails its proofs twice, copies the piece from a healthy replica (this repo
  * has dropped its own copy), verifies it, deals with the fourth provider,

@@ -7,11 +7,7 @@ import { carStream, planImport } from '../../src/unixfs/importer.js'
 import { resolveProfile, MAX_CHUNK_SIZE, MAX_LINKS } from '../../src/unixfs/profile.js'
 import { cairn } from '../helpers/cli.js'
 import { collect, tempDir, writeTree } from './helpers.js'
-
-async function codeOf (promise: Promise<unknown>): Promise<string | undefined> {
-  try { await promise } catch (err) { return (err as { code?: string }).code }
-  return undefined
-}
+import { rejectionCodeOf as codeOf } from '../helpers/errors.js'
 
 test('invalid profile, chunk size and max links', async t => {
   t.is(await codeOf(planImport(['.'], { profile: 'unixfs-v9' as never })), 'ERR_INVALID_PROFILE')

@@ -17,6 +17,7 @@ import { carStream, planImport } from '../../src/unixfs/importer.js'
 import type { Profile } from '../../src/unixfs/profile.js'
 import { cairn } from '../helpers/cli.js'
 import { collect, deterministicBytes, sameTree, tempDir, writeTree, type Tree } from './helpers.js'
+import { rejectionCodeOf as codeOf } from '../helpers/errors.js'
 
 interface Block { cid: CID, bytes: Uint8Array }
 
@@ -35,11 +36,6 @@ function carBytes (roots: CID[], blocks: Block[]): Buffer {
   const parts: Uint8Array[] = [encodeHeader(roots)]
   for (const b of blocks) parts.push(encodeFramePrefix(b.cid, b.bytes.byteLength), b.bytes)
   return Buffer.concat(parts)
-}
-
-async function codeOf (promise: Promise<unknown>): Promise<string | undefined> {
-  try { await promise } catch (err) { return (err as { code?: string }).code }
-  return undefined
 }
 
 async function drain<T> (source: AsyncIterable<T>): Promise<T[]> {
