@@ -104,6 +104,7 @@ program.command('deals').argument('[show|cancel]').argument('[id]').description(
 const auditFlags = (cmd) => cmd
   .option('--challenges <n>', "leaves challenged per proof (default: the deal's term)")
   .option('--timeout <duration>', 'deadline for a proof (500ms, 30s, 2m)', '30s')
+  .option('--deadline <auto|duration>', 'auto: a deadline per deal from its piece size, the challenges and the provider\'s round trip, about what proving from a local copy takes (docs/encryption.md "Deadlines"); a duration: as --timeout')
   .option('--retries <n>', 're-sends to an unreachable provider before it counts as a miss', '3')
   .option('--backoff <duration>', 'first wait before a re-send, doubled each time', '1s')
 auditFlags(program.command('audit').argument('[deal-id...]').description('challenge providers now, verify the proofs, record the results; exit 3 if any fails or is missed'))
