@@ -94,6 +94,8 @@ program.command('deal').argument('[cid]').description('propose the piece of <cid
   .option('--label <text>', 'a label of up to 256 bytes')
   .option('--resume <id>', 'resume an interrupted deal (proposed or accepted) instead of making a new one')
   .option('--start-delay <duration>', 'time from now to the deal\'s start, by which the upload must be done (default: the upload at 1 MiB/s, 0 up to 60 MiB)')
+  .option('--distinct', 'each replica its own encryption (own keys, own piece CID), so providers cannot serve each other\'s audits from one copy; the default for encrypted content (or --encrypt) with more than one replica; plaintext cannot be distinct')
+  .option('--no-distinct', 'identical replicas of encrypted content: the same piece at every provider')
   .action(load('deal'))
 program.command('deals').argument('[show|cancel]').argument('[id]').description("the client's deals; `deals show <id>` for one; `deals cancel <id>` cancels one not yet active and tells its provider")
   .option('--state <state>', 'only deals in this state')
@@ -102,6 +104,7 @@ program.command('deals').argument('[show|cancel]').argument('[id]').description(
 const auditFlags = (cmd) => cmd
   .option('--challenges <n>', "leaves challenged per proof (default: the deal's term)")
   .option('--timeout <duration>', 'deadline for a proof (500ms, 30s, 2m)', '30s')
+  .option('--deadline <auto|duration>', 'auto: a deadline per deal from its piece size, the challenges and the provider\'s round trip, about what proving from a local copy takes (docs/encryption.md "Deadlines"); a duration: as --timeout')
   .option('--retries <n>', 're-sends to an unreachable provider before it counts as a miss', '3')
   .option('--backoff <duration>', 'first wait before a re-send, doubled each time', '1s')
 auditFlags(program.command('audit').argument('[deal-id...]').description('challenge providers now, verify the proofs, record the results; exit 3 if any fails or is missed'))
@@ -162,7 +165,7 @@ const encryptOptions = (cmd) => cmd
   .option('--encrypt', "encrypt every file and name (age format) for this node's age key and any --recipient")
   .option('--recipient <age1…>', 'also encrypt for this age recipient (repeatable; implies --encrypt)', many)
   .option('--recipients-file <file>', 'also encrypt for the recipients in this file, one per line as age -R reads them (repeatable)', many)
-for (const name of ['add', 'pack']) encryptOptions(program.commands.find(c => c.name() === name))
+for (const name of ['add', 'pack', 'deal']) encryptOptions(program.commands.find(c => c.name() === name))
 const decryptOptions = (cmd) => cmd
   .option('--identity <file>', "also decrypt with the age identities in this file (repeatable; the repo's own is always tried)", many)
   .option('--no-decrypt', 'take an encrypted tree as it is stored: entries by number, files in the age format')
@@ -217,11 +220,13 @@ const examples = {
     'cairn deal bafy… --replicas 3   # at most 1000 per GiB per day: a provider\'s ask is never taken as it is',
     'cairn deal --json bafy… --provider http://a:7470 --provider http://b:7470',
     'cairn deal bafy… --provider http://provider.example:7470 --start-delay 1h   # the upload must be done by the start',
-    'cairn deal --resume bafyrei…   # an interrupted deal, from where it stopped'
+    'cairn deal --resume bafyrei…   # an interrupted deal, from where it stopped',
+    'cairn deal bafy… --encrypt --replicas 3   # three distinct encryptions: three pieces, one per provider',
+    'cairn deal bafy… --replicas 2 --no-distinct   # an encrypted root as it is, the same piece twice'
   ],
   deals: ['cairn deals', 'cairn deals --state active --json', 'cairn deals show bafyrei…', 'cairn deals cancel bafyrei…   # a deal not yet active; its provider frees the space'],
-  audit: ['cairn audit --all', 'cairn audit bafyrei… --challenges 32 --timeout 1m', 'cairn audit --data-set 3 --provider http://provider.example:7470 --json   # a PDP data set, proofs checked here'],
-  watch: ['cairn watch', 'cairn watch --once --json', 'cairn watch --until 2025-12-31T00:00:00Z', 'cairn watch --alert-webhook https://alerts.example/cairn', "cairn watch --alert-exec 'logger -t cairn-alert'"],
+  audit: ['cairn audit --all', 'cairn audit bafyrei… --challenges 32 --timeout 1m', 'cairn audit --all --deadline auto   # a proof must come about as fast as reading the leaves locally', 'cairn audit --data-set 3 --provider http://provider.example:7470 --json   # a PDP data set, proofs checked here'],
+  watch: ['cairn watch', 'cairn watch --once --json', 'cairn watch --until 2025-12-31T00:00:00Z', 'cairn watch --deadline auto', 'cairn watch --alert-webhook https://alerts.example/cairn', "cairn watch --alert-exec 'logger -t cairn-alert'"],
   ledger: ['cairn ledger log --limit 20', 'cairn ledger verify', 'cairn ledger export -o ledger.ndjson', 'cairn ledger witness'],
   'ledger log': ['cairn ledger log --limit 20', 'cairn ledger log --deal bafyrei… --json', 'cairn ledger log --kind proof-failed | head'],
   'ledger verify': [

@@ -30,6 +30,7 @@ export const codes = {
   // usage
   ERR_USAGE: 'usage',
   ERR_INVALID_ARGUMENT: 'usage',
+  ERR_DISTINCT_NEEDS_ENCRYPTION: 'usage',
   ERR_INVALID_CID: 'usage',
   ERR_INVALID_PROFILE: 'usage',
   ERR_INVALID_CHUNK_SIZE: 'usage',

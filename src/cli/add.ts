@@ -41,7 +41,8 @@ export default async function add (paths: string[], options: AddOptions): Promis
           pieceV1: piece.cidV1.toString(),
           payloadSize: size,
           paddedSize: piece.paddedSize.toString(),
-          added: new Date().toISOString()
+          added: new Date().toISOString(),
+          ...(encryption === undefined ? {} : { recipients: [...encryption.recipients] })
         })
       }
     } finally {

@@ -15,6 +15,8 @@ export interface AuditFlags extends GlobalOptions {
   all?: boolean
   challenges?: string
   timeout?: string
+  /** 'auto' or a duration (as --timeout) */
+  deadline?: string
   retries?: string
   backoff?: string
   /** a PDP data set to audit at --provider (docs/pdp.md "Proving data sets") */
@@ -32,9 +34,12 @@ export function parseMillis (value: string | undefined, flag: string, fallback: 
 }
 
 export function auditOptions (flags: AuditFlags): AuditOptions {
+  const deadline = flags.deadline?.trim().toLowerCase()
   return {
     challenges: parseIntegerFlag(flags.challenges, '--challenges', 'ERR_INVALID_ARGUMENT', 1, 1024),
-    timeoutMs: parseMillis(flags.timeout, '--timeout', 30_000),
+    // --deadline auto: derived per deal (src/client/deadline.ts); --deadline <duration> is --timeout by another name
+    ...(deadline === 'auto' ? { deadline: 'auto' as const } : {}),
+    timeoutMs: parseMillis(deadline === undefined || deadline === 'auto' ? flags.timeout : flags.deadline, deadline === undefined ? '--timeout' : '--deadline', 30_000),
     retries: parseIntegerFlag(flags.retries, '--retries', 'ERR_INVALID_ARGUMENT', 0, 20),
     backoffMs: parseMillis(flags.backoff, '--backoff', 1000)
   }
@@ -45,7 +50,8 @@ export function resultLine (r: AuditResult): string {
     ? ''
     : r.settlement.kind === 'payment-accrued' ? `  paid ${r.settlement.amount}` : `  slashed ${r.settlement.amount}${r.settlement.dealFailed ? '  deal failed' : ''}`
   const why = r.code === undefined ? '' : `  ${r.code}: ${r.message ?? ''}`
-  return `${r.outcome.padEnd(6)}  ${r.deal}  period ${r.period}  ${r.count} challenges  ${r.ms} ms${money}${why}`
+  const within = r.deadline === undefined ? '' : ` of ${r.deadline.ms} auto`
+  return `${r.outcome.padEnd(6)}  ${r.deal}  period ${r.period}  ${r.count} challenges  ${r.ms}${within} ms${money}${why}`
 }
 
 /** `cairn audit --data-set <id> --provider <url>`: one audit of a provider's PDP data set, not recorded in the ledger. */

@@ -15,8 +15,12 @@ import { place } from '../reputation/placement.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { Output, parseIntegerFlag, type GlobalOptions, type Progress } from './output.js'
 import { parseDuration } from '../config/values.js'
+import { replicaPlan } from '../client/replicas.js'
+import { namedRecipients, type EncryptionFlags } from './encryption-options.js'
 
-interface DealOptions extends GlobalOptions {
+interface DealOptions extends GlobalOptions, EncryptionFlags {
+  /** true with --distinct, false with --no-distinct, unset: distinct for encrypted content and more than one replica */
+  distinct?: boolean
   provider?: string[]
   replicas?: string
   duration?: string
@@ -77,16 +81,19 @@ export default async function deal (args: string[], options: DealOptions): Promi
       if (urls.length < replicas) out.warn(`only ${urls.length} of ${replicas} replicas can be placed: the address book has no more providers within --max-price ${terms.maxPrice ?? DEFAULT_MAX_PRICE}`)
     }
     urls = [...new Set(urls)]
+    const named = await namedRecipients(options)
+    const replicaFor = await replicaPlan(repo, root, (await localPiece(repo, root)).record, { encrypt: options.encrypt === true || named.length > 0, named, distinct: options.distinct, count: urls.length, onEncrypt: (n) => out.info(`encrypting a replica of ${root} for ${n} recipient${n === 1 ? '' : 's'}`) })
 
     const results: DealResult[] = []
     let firstError: unknown
-    for (const url of urls) {
+    for (const [i, url] of urls.entries()) {
       const upload = uploadBar(out)
       try {
-        const result = await makeDeal({ repo, ledger, onProgress: upload.onProgress }, root, url, terms)
+        const { root: dealt, replica } = await replicaFor(i)
+        const result = await makeDeal({ repo, ledger, onProgress: upload.onProgress }, dealt, url, terms, replica)
         results.push(result)
         const reason = reasons.get(url)
-        out.line(reason === undefined ? dealJSON(result) : { ...dealJSON(result), placement: reason }, () => out.quiet ? result.id : `deal ${result.id} active at ${result.url} (${result.provider})`)
+        out.line(reason === undefined ? dealJSON(result) : { ...dealJSON(result), placement: reason }, () => out.quiet ? result.id : `deal ${result.id} active at ${result.url} (${result.provider})${result.root === root ? '' : `, replica ${result.root}`}`)
       } catch (err) {
         upload.done()
         // the first failure is reported (and sets the exit status) once all providers were tried; later ones here
@@ -144,6 +151,7 @@ export function dealJSON (d: DealResult): Record<string, unknown> {
     payloadSize: Number(d.payloadSize),
     pricePerGiBDay: d.pricePerGiBDay.toString(),
     start: new Date(d.start * 1000).toISOString(),
-    end: new Date(d.end * 1000).toISOString()
+    end: new Date(d.end * 1000).toISOString(),
+    ...(d.replicaOf === undefined ? {} : { replicaOf: d.replicaOf })
   }
 }

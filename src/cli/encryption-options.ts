@@ -7,11 +7,10 @@
  * repo, so what it stores it can read back.
  */
 import { CairnError, isCairnError } from '../errors.js'
-import { ageEncryption } from '../crypto/encrypt.js'
+import { ageEncryption, type AgeContentEncryption } from '../crypto/encrypt.js'
 import type { Decrypter } from 'age-encryption'
 import { decrypterFor, parseRecipient, readIdentityFile, readRecipientsFile, repoAgeIdentity, uniqueRecipients, type Recipient } from '../crypto/keys.js'
 import { Repo } from '../repo/repo.js'
-import type { ContentEncryption } from '../unixfs/importer.js'
 
 export interface EncryptionFlags {
   encrypt?: boolean
@@ -32,7 +31,7 @@ export async function namedRecipients (flags: { recipient?: string[], recipients
  * none. `repo` is the node's repo if one is open; otherwise the one at
  * `repoPath` is used for its recipient when it exists.
  */
-export async function encryptionFrom (flags: EncryptionFlags, repo: Repo | string): Promise<ContentEncryption | undefined> {
+export async function encryptionFrom (flags: EncryptionFlags, repo: Repo | string): Promise<AgeContentEncryption | undefined> {
   const named = await namedRecipients(flags)
   if (flags.encrypt !== true && named.length === 0) return undefined
   let own: Recipient | undefined

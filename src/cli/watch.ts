@@ -102,8 +102,8 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
           const repaired = await repairIfNeeded({ repo, ledger }, deal)
           if (repaired !== undefined) {
             alerts?.repaired(repaired.deal, repaired.replacement.id, repaired.replacement.url)
-            out.line({ deal: repaired.deal, outcome: 'repaired', reason: repaired.reason, source: repaired.source, replacement: repaired.replacement }, () =>
-              `repaired ${repaired.deal}: ${repaired.reason}; copied from ${repaired.source} to deal ${repaired.replacement.id} at ${repaired.replacement.url}`)
+            out.line({ deal: repaired.deal, outcome: 'repaired', reason: repaired.reason, source: repaired.source, replacement: repaired.replacement, ...(repaired.reencrypted === true ? { reencrypted: true } : {}) }, () =>
+              `repaired ${repaired.deal}: ${repaired.reason}; ${repaired.reencrypted === true ? 'encrypted afresh from the plaintext of' : 'copied from'} ${repaired.source} to deal ${repaired.replacement.id} at ${repaired.replacement.url}`)
           }
         } catch (err) {
           // never quiet: a piece that cannot be repaired is a piece about to be lost

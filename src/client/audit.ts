@@ -28,6 +28,7 @@ import type { Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import { verifyProofAnswer, type SignedProof } from '../protocol/proof.js'
 import { ProviderClient, type ProviderClientOptions } from './provider-client.js'
+import { autoDeadlineMs, measureRtt } from './deadline.js'
 import { expireIfEnded, periodOf, recordResult, serialByDeal, type ProofOutcome, type Settlement } from './accounting.js'
 
 export const DEFAULT_CHALLENGE_TIMEOUT_MS = 30_000
@@ -54,6 +55,13 @@ export interface AuditOptions {
   challenges?: number
   /** the deadline: ms from the challenge to a received proof */
   timeoutMs?: number
+  /**
+   * 'auto': the deadline derived from the piece size, the challenges and the
+   * provider's round trip (src/client/deadline.ts), in place of `timeoutMs`
+   */
+  deadline?: 'auto'
+  /** the round trip to a deal's provider, ms, for an automatic deadline (default: measured, src/client/deadline.ts) */
+  rtt?: (deal: AuditDeal) => Promise<number | undefined>
   /** re-sends to an unreachable provider before it counts as a miss */
   retries?: number
   /** first wait before a re-send, doubled each time */
@@ -90,6 +98,8 @@ export interface AuditResult {
   ms: number
   /** false when the period was already settled by an earlier audit */
   counted: boolean
+  /** with an automatic deadline: the deadline given and the round trip it was derived from (undefined when none could be measured) */
+  deadline?: { auto: true, ms: number, rttMs?: number }
   settlement?: Settlement
 }
 
@@ -172,7 +182,15 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
     await expireIfEnded(ctx, deal, now())
     throw new CairnError('ERR_DEAL_EXPIRED', `deal ${deal.id.toString()} ended at ${new Date(deal.proposal.end * 1000).toISOString()}; it is expired, not audited`, { details: { deal: deal.id.toString(), end: deal.proposal.end } })
   }
-  const timeoutMs = options.timeoutMs ?? DEFAULT_CHALLENGE_TIMEOUT_MS
+  let timeoutMs = options.timeoutMs ?? DEFAULT_CHALLENGE_TIMEOUT_MS
+  let auto: AuditResult['deadline']
+  if (options.deadline === 'auto') {
+    // measured before the challenge is issued: the round trip is no part of the provider's time
+    const rttMs = await (options.rtt ?? (async d => await measureRtt(d.endpoint)))(deal)
+    // unreachable now: the fixed deadline, and the usual retries find out
+    if (rttMs !== undefined) timeoutMs = autoDeadlineMs(deal.proposal.pieceSize, count, rttMs)
+    auto = { auto: true, ms: timeoutMs, ...(rttMs === undefined ? {} : { rttMs: Math.round(rttMs * 1000) / 1000 }) }
+  }
   const retries = options.retries ?? 3
   const client = new ProviderClient(deal.endpoint, options.client)
   const period = options.period ?? periodOf(deal.proposal, now())
@@ -198,7 +216,7 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
     const remaining = deadline - t0
     if (remaining <= 0) {
       code = 'ERR_PROOF_MISSED'
-      message = `no proof within the ${timeoutMs} ms deadline`
+      message = `no proof within the ${timeoutMs} ms deadline${auto === undefined ? '' : ' (--deadline auto)'}`
       break
     }
     const controller = new AbortController()
@@ -215,7 +233,7 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
       if (e.code === 'ERR_TIMEOUT' || controller.signal.aborted) {
         outcome = 'missed'
         code = 'ERR_PROOF_MISSED'
-        message = `no proof within the ${timeoutMs} ms deadline`
+        message = `no proof within the ${timeoutMs} ms deadline${auto === undefined ? '' : ' (--deadline auto: about what proving from a local copy takes; a copy fetched from elsewhere does not fit)'}`
         note({ deal: deal.id.toString(), outcome, code, message, ms: Date.now() - t0 })
         break
       }
@@ -265,5 +283,6 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
   }
   if (code !== undefined) result.code = code
   if (message !== undefined) result.message = message
+  if (auto !== undefined) result.deadline = auto
   return result
 }

@@ -6,7 +6,7 @@
 import { planImport, carStream, type ImportOptions, type ImportPlan } from '../unixfs/importer.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
-import { recordRoot } from '../store/roots.js'
+import { recordRoot, type RootRecord } from '../store/roots.js'
 
 export interface Added {
   root: string
@@ -16,11 +16,13 @@ export interface Added {
 }
 
 export async function addToRepo (repo: Repo, paths: string[], options: ImportOptions = {}): Promise<Added> {
-  return await storePlan(repo, await planImport(paths, options))
+  // an age encryption names its recipients: recorded, so distinct replicas are encrypted to them too
+  const recipients = (options.encryption as { recipients?: readonly string[] } | undefined)?.recipients
+  return await storePlan(repo, await planImport(paths, options), recipients === undefined ? {} : { recipients: [...recipients] })
 }
 
 /** Writes a planned DAG's piece into the repo and records which piece holds its root. */
-export async function storePlan (repo: Repo, plan: ImportPlan): Promise<Added> {
+export async function storePlan (repo: Repo, plan: ImportPlan, extra: Pick<RootRecord, 'recipients' | 'replicaOf'> = {}): Promise<Added> {
   const staged = await new PieceStore(repo.piecesDir, repo.tmpDir).stage(carStream(plan))
   await staged.commit()
   const root = plan.root.toString()
@@ -30,7 +32,8 @@ export async function storePlan (repo: Repo, plan: ImportPlan): Promise<Added> {
     pieceV1: piece.cidV1.toString(),
     payloadSize: staged.size,
     paddedSize: piece.paddedSize.toString(),
-    added: new Date().toISOString()
+    added: new Date().toISOString(),
+    ...extra
   })
   return { root, piece: { cid: piece.cid.toString(), cidV1: piece.cidV1.toString(), size: BigInt(piece.paddedSize), payloadSize: staged.size }, bytes: plan.bytes, files: plan.files }
 }

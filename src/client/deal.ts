@@ -25,6 +25,7 @@ import { PieceStore } from '../store/pieces.js'
 import { findRoot, type RootRecord } from '../store/roots.js'
 import { AddressBook } from './address-book.js'
 import { ProviderClient } from './provider-client.js'
+import { replicaRecordOf, type ReplicaRecord } from './replicas.js'
 
 /**
  * The most a client offers per GiB per day (base units) when no --max-price
@@ -90,6 +91,8 @@ export interface DealResult {
   pricePerGiBDay: bigint
   start: number
   end: number
+  /** the root this deal's content is a distinct replica of (docs/encryption.md "Distinct replicas") */
+  replicaOf?: string
 }
 
 /** The piece holding a root in the local repo, or ERR_NOT_FOUND. */
@@ -133,7 +136,7 @@ export function proposalFor (client: string, ask: SignedAsk, piece: { root: CID,
 }
 
 /** Makes one deal for the piece of `root` with the provider at `url`, through to `active`. */
-export async function makeDeal (ctx: DealContext, root: string, url: string, terms: DealTerms): Promise<DealResult> {
+export async function makeDeal (ctx: DealContext, root: string, url: string, terms: DealTerms, replica?: ReplicaRecord): Promise<DealResult> {
   const { repo, ledger } = ctx
   const now = ctx.now ?? (() => Math.floor(Date.now() / 1000))
   const piece = await localPiece(repo, root)
@@ -161,6 +164,8 @@ export async function makeDeal (ctx: DealContext, root: string, url: string, ter
     payloadSize: proposal.payloadSize,
     // the client's price policy at deal time: a repair of this deal is held to it
     maxPrice: terms.maxPrice ?? DEFAULT_MAX_PRICE,
+    // a distinct replica: which content it is a copy of, and for whom a repair encrypts the next one
+    ...(replica === undefined ? {} : { replicaOf: replica.replicaOf, recipients: replica.recipients }),
     proposal: { payload: signed.payload, signer: signed.signer, signature: signed.signature }
   })
   progress({ phase: 'proposed' })
@@ -248,20 +253,24 @@ async function untilActive (ctx: DealContext, client: ProviderClient, dealId: CI
 }
 
 async function recordActive (ctx: DealContext, client: ProviderClient, dealId: CID, proposal: Proposal, status: SignedDealStatus, progress: (p: DealProgress) => void): Promise<DealResult> {
+  const replicaOf = (await replicaRecordOf(ctx.ledger, dealId))?.replicaOf
   await ctx.ledger.append('deal-active', {
     deal: dealId,
     provider: proposal.provider,
     endpoint: client.url,
     pieceCid: proposal.pieceCid,
     payloadCid: proposal.payloadCid,
+    // retrieval of the root a replica was made of finds this deal by it (src/client/retrieve.ts)
+    ...(replicaOf === undefined ? {} : { replicaOf }),
     status: { payload: status.payload, signer: status.signer, signature: status.signature }
   })
   progress({ phase: 'active' })
-  return resultOf(dealId, client.url, proposal)
+  return resultOf(dealId, client.url, proposal, replicaOf)
 }
 
-function resultOf (dealId: CID, url: string, proposal: Proposal): DealResult {
+function resultOf (dealId: CID, url: string, proposal: Proposal, replicaOf?: string): DealResult {
   return {
+    ...(replicaOf === undefined ? {} : { replicaOf }),
     id: dealId.toString(),
     provider: proposal.provider,
     url,
@@ -303,7 +312,7 @@ export async function resumeDeal (ctx: DealContext, id: string): Promise<DealRes
   const proposal = signed.payload
   const client = new ProviderClient(endpoint)
   const progress = (p: DealProgress): void => ctx.onProgress?.(client.url, p)
-  if (record.state === 'active') return resultOf(dealId, client.url, proposal)
+  if (record.state === 'active') return resultOf(dealId, client.url, proposal, (await replicaRecordOf(ledger, dealId))?.replicaOf)
   if (record.state !== 'proposed' && record.state !== 'accepted') {
     throw new CairnError('ERR_DEAL_STATE', `deal ${id} is ${record.state}; only a proposed or accepted deal can be resumed`)
   }

@@ -75,6 +75,16 @@ export interface Source {
   reason: 'repo' | 'deal' | 'named' | 'router'
   /** bytes of the whole DAG's CAR, when a deal recorded it (progress shows a total) */
   size?: number
+  /** the root this source holds instead, a distinct replica of the one asked for (docs/encryption.md "Distinct replicas") */
+  root?: string
+}
+
+function sameRoot (a: string, v1: string): boolean {
+  try {
+    return CID.parse(a).toV1().toString() === v1
+  } catch {
+    return false
+  }
 }
 
 /** Where the DAG of `root` can be had, in the order to try them. */
@@ -93,7 +103,10 @@ export async function sourcesFor (repo: Repo | undefined, ledger: Ledger | undef
     const book = new AddressBook(db)
     for await (const entry of ledger.log({ kind: 'deal-active' })) {
       const payload = CID.asCID(entry.fields.payloadCid)
-      if (payload === null || payload.toV1().toString() !== want) continue
+      if (payload === null) continue
+      // a distinct replica holds its own encryption of the root asked for: fetched by its own root, decrypted alike
+      const replica = typeof entry.fields.replicaOf === 'string' && entry.fields.replicaOf !== payload.toString() && sameRoot(entry.fields.replicaOf, want)
+      if (!replica && payload.toV1().toString() !== want) continue
       const deal = await ledger.deal(entry.fields.deal as CID)
       if (deal?.state !== 'active') continue
       // a provider that moved is found at the address its latest signed ask was fetched from
@@ -106,7 +119,7 @@ export async function sourcesFor (repo: Repo | undefined, ledger: Ledger | undef
         const n = proposed.fields.payloadSize
         if (typeof n === 'bigint' || typeof n === 'number') size = Number(n)
       }
-      sources.push({ kind: 'provider', location: endpoint, reason: 'deal', ...(size === undefined ? {} : { size }) })
+      sources.push({ kind: 'provider', location: endpoint, reason: 'deal', ...(size === undefined ? {} : { size }), ...(replica ? { root: payload.toString() } : {}) })
     }
   }
   for (const url of named) {
@@ -294,6 +307,11 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
   const output = resolve(options.output ?? target.root.toString())
   if (streaming && sources.some(s => s.kind === 'provider')) await checkOutput(output, options)
   for (const [i, source] of sources.entries()) {
+    // a distinct replica is fetched by its own root and written under the name of the one asked for
+    const replica = source.root === undefined ? undefined : CID.parse(source.root)
+    const asked = target
+    const t: Target = replica === undefined ? target : { ...target, root: replica }
+    const opts: GetOptions = replica === undefined ? options : { ...options, output: options.output ?? asked.path.at(-1) ?? asked.root.toString() }
     let car: string
     let spooled = false
     // the path as stored, once resolved from a provider's blocks; a local piece resolves it in write()
@@ -304,16 +322,16 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
       } else {
         car = track(join(repo.tmpDir, tempName('get', '.car')))
         const client = new ProviderClient(source.location, options.client)
-        const total = target.path.length === 0 ? source.size : undefined
+        const total = t.path.length === 0 ? source.size : undefined
         const onBytes = (n: number): void => events.onBytes?.(source, n, total)
         if (streaming) {
-          const got = await fetchAndUnpack(client, target.root, output, car, options, onBytes)
+          const got = await fetchAndUnpack(client, t.root, output, car, opts, onBytes)
           if ('unpacked' in got) {
-            return { root: target.root.toString(), path: '', cid: target.root.toString(), output, car: false, unpacked: got.unpacked, source, failed }
+            return { root: asked.root.toString(), path: '', cid: t.root.toString(), output, car: false, unpacked: got.unpacked, source, failed }
           }
         } else {
-          stored = await storedPathOf(target, async cid => await client.block(cid), options)
-          await fetchVerifiedCar(client, target.root, car, onBytes, stored)
+          stored = await storedPathOf(t, async cid => await client.block(cid), opts)
+          await fetchVerifiedCar(client, t.root, car, onBytes, stored)
         }
         spooled = true
       }
@@ -335,7 +353,7 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
       continue
     }
     try {
-      return { ...await write(repo, car, target, options, spooled, stored), source, failed }
+      return { ...await write(repo, car, t, opts, spooled, stored), root: asked.root.toString(), source, failed }
     } catch (err) {
       // a damaged local piece, or a provider's CAR incomplete below a path, is one more
       // source that failed (the unpacker wrote nothing); anything else (target exists, disk full) is final

@@ -31,11 +31,17 @@ export async function encryptFile (recipients: readonly Recipient[], size: numbe
   }
 }
 
+/** An age encryption for the importer, with the recipients it encrypts to (kept so a replica can be encrypted to the same people). */
+export interface AgeContentEncryption extends ContentEncryption {
+  readonly recipients: readonly Recipient[]
+}
+
 /** The importer's encryption for `recipients` (at least one). */
-export function ageEncryption (recipients: readonly Recipient[]): ContentEncryption {
+export function ageEncryption (recipients: readonly Recipient[]): AgeContentEncryption {
   const to = uniqueRecipients(recipients)
   if (to.length === 0) throw new CairnError('ERR_INVALID_RECIPIENT', 'encryption needs at least one recipient')
   return {
+    recipients: to,
     file: async size => await encryptFile(to, size),
     manifestName: MANIFEST_NAME,
     ordinalName,

@@ -15,6 +15,9 @@ import { activeDeals, type AuditDeal } from '../client/audit.js'
 import { AddressBook } from '../client/address-book.js'
 import { DEFAULT_MAX_PRICE, makeDeal, type DealResult } from '../client/deal.js'
 import { ProviderClient } from '../client/provider-client.js'
+import { distinctReplica, replicaRecordOf, type ReplicaRecord } from '../client/replicas.js'
+import type { Recipient } from '../crypto/keys.js'
+import { findRoot } from '../store/roots.js'
 import type { Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
@@ -40,12 +43,21 @@ export interface RepairOutcome {
   reason: string
   /** where the piece came from: 'local' or a replica's endpoint */
   source: string
+  /** a distinct replica: the new one is a fresh encryption, not a copy */
+  reencrypted?: boolean
   replacement: DealResult
 }
 
-/** The active deals holding the same piece as `deal` (itself included). */
-async function replicasOf (ledger: Ledger, pieceCid: CID): Promise<AuditDeal[]> {
-  return (await activeDeals(ledger)).filter(d => d.proposal.pieceCid.equals(pieceCid))
+/**
+ * The active deals holding replicas of the same content as `deal` (itself
+ * included): the same piece, or distinct replicas of the same root.
+ */
+async function replicasOf (ledger: Ledger, deal: AuditDeal, record: ReplicaRecord | undefined): Promise<AuditDeal[]> {
+  const out: AuditDeal[] = []
+  for (const d of await activeDeals(ledger)) {
+    if (record === undefined ? d.proposal.pieceCid.equals(deal.proposal.pieceCid) : (await replicaRecordOf(ledger, d.id))?.replicaOf === record.replicaOf) out.push(d)
+  }
+  return out
 }
 
 /**
@@ -58,7 +70,8 @@ export async function repairIfNeeded (ctx: RepairContext, deal: AuditDeal, polic
   // a deal that failed (3 faults, docs/ledger.md) lost its replica too: it is replaced, not terminated
   if (record?.state !== 'active' && record?.state !== 'failed') return undefined
   if (record.state === 'failed' && await alreadyRepaired(ledger, deal.id)) return undefined
-  const holders = await replicasOf(ledger, deal.proposal.pieceCid)
+  const replica = await replicaRecordOf(ledger, deal.id)
+  const holders = await replicasOf(ledger, deal, replica)
   if (!holders.some(h => h.id.equals(deal.id))) holders.push(deal)
   const replicas: Replica[] = []
   for (const h of holders) {
@@ -79,7 +92,7 @@ export async function repairIfNeeded (ctx: RepairContext, deal: AuditDeal, polic
   })
   const plan = plans.find(p => p.replica.deal === deal.id.toString())
   if (plan === undefined) return undefined
-  return await carryOut(ctx, deal, plan, holders, maxPrice)
+  return await carryOut(ctx, deal, plan, holders, maxPrice, replica)
 }
 
 /** The ceiling the client dealt under: recorded in `deal-proposed`, else the default of deals made before it was recorded. */
@@ -91,19 +104,22 @@ export async function pricePolicyOf (ledger: Ledger, id: CID): Promise<bigint> {
   return DEFAULT_MAX_PRICE
 }
 
-async function carryOut (ctx: RepairContext, deal: AuditDeal, plan: RepairPlan, holders: AuditDeal[], maxPrice: bigint): Promise<RepairOutcome> {
+async function carryOut (ctx: RepairContext, deal: AuditDeal, plan: RepairPlan, holders: AuditDeal[], maxPrice: bigint, replica: ReplicaRecord | undefined): Promise<RepairOutcome> {
   const { repo, ledger } = ctx
   const pieceCid = deal.proposal.pieceCid.toString()
   const store = new PieceStore(repo.piecesDir, repo.tmpDir)
   let source = 'local'
-  if (!await store.has(pieceCid)) {
+  // a distinct replica is made again from any replica's plaintext (the client holds the keys), never copied
+  let from = replica === undefined ? pieceCid : await localReplicaPiece(ctx, holders, plan)
+  if (from === undefined || !await store.has(from)) {
     const tried: string[] = []
     let got = false
     for (const s of plan.sources) {
       const holder = holders.find(h => h.id.toString() === s.deal)
       if (holder === undefined) continue
       try {
-        await fetchPiece(store, holder.endpoint, deal.proposal.pieceCid)
+        await fetchPiece(store, holder.endpoint, holder.proposal.pieceCid)
+        from = holder.proposal.pieceCid.toString()
         source = holder.endpoint
         got = true
         break
@@ -121,13 +137,16 @@ async function carryOut (ctx: RepairContext, deal: AuditDeal, plan: RepairPlan, 
   }
   const now = ctx.now ?? (() => Math.floor(Date.now() / 1000))
   const p = deal.proposal
-  const replacement = await makeDeal({ repo, ledger, now, pollIntervalMs: ctx.pollIntervalMs, activeTimeoutMs: ctx.activeTimeoutMs }, p.payloadCid.toString(), plan.target.candidate.url as string, {
+  const root = replica === undefined
+    ? p.payloadCid.toString()
+    : (await distinctReplica(repo, store.path(from as string), replica.replicaOf, replica.recipients as Recipient[])).root
+  const replacement = await makeDeal({ repo, ledger, now, pollIntervalMs: ctx.pollIntervalMs, activeTimeoutMs: ctx.activeTimeoutMs }, root, plan.target.candidate.url as string, {
     duration: Math.max(p.provingPeriod, p.end - now()),
     maxPrice,
     challenges: p.challenges,
     provingPeriod: p.provingPeriod,
     label: p.label
-  })
+  }, replica)
   await ledger.append('deal-repaired', {
     deal: deal.id,
     provider: deal.provider,
@@ -135,12 +154,26 @@ async function carryOut (ctx: RepairContext, deal: AuditDeal, plan: RepairPlan, 
     source,
     replacement: replacement.id,
     replacementProvider: replacement.provider,
-    placement: plan.target.reason
+    placement: plan.target.reason,
+    ...(replica === undefined ? {} : { reencrypted: true })
   })
   if ((await ledger.deal(deal.id))?.state === 'active') {
     await ledger.append('deal-terminated', { deal: deal.id, provider: deal.provider, code: 'ERR_REPAIRED', message: `replaced by deal ${replacement.id}: ${plan.reason}` })
   }
-  return { deal: deal.id.toString(), provider: deal.provider, reason: plan.reason, source, replacement }
+  return { deal: deal.id.toString(), provider: deal.provider, reason: plan.reason, source, replacement, ...(replica === undefined ? {} : { reencrypted: true }) }
+}
+
+/** A piece of this repo holding a replica of the content (the root dealt, or any healthy replica), if one is here. */
+async function localReplicaPiece (ctx: RepairContext, holders: AuditDeal[], plan: RepairPlan): Promise<string | undefined> {
+  const store = new PieceStore(ctx.repo.piecesDir, ctx.repo.tmpDir)
+  // any replica's piece kept here is the client's own verified copy, whatever its provider does with theirs
+  for (const h of holders) {
+    if (await store.has(h.proposal.pieceCid.toString())) return h.proposal.pieceCid.toString()
+  }
+  // the root the replicas were made of, when it is still in this repo
+  const record = await replicaRecordOf(ctx.ledger, holders[0]?.id ?? plan.replica.deal)
+  const root = record === undefined ? undefined : await findRoot(await ctx.repo.db(), record.replicaOf)
+  return root !== undefined && await store.has(root.piece) ? root.piece : undefined
 }
 
 /** A deal's failed proofs from its ledger entries, for the deal-level prediction (src/reputation/predictor.ts). */

@@ -10,6 +10,10 @@ export interface RootRecord {
   payloadSize: number
   paddedSize: string
   added: string
+  /** the age recipients an encrypted root was made for (`add --encrypt`): a distinct replica is encrypted to them too */
+  recipients?: string[]
+  /** the root this one is a distinct replica of (`deal --distinct`, docs/encryption.md "Distinct replicas") */
+  replicaOf?: string
 }
 
 const PREFIX = 'roots!'
