@@ -82,6 +82,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
       log,
       recover: true,
       pdp,
+      ...(settings.db === undefined ? {} : { cluster: { db: settings.db, name: settings.node, deadAfterMs: settings.deadAfter * 1000, copies: settings.copies } }),
       limits: { maxUploadBytes: Number(maxPieceSize), maxConnections: settings.maxConnections, maxConnectionsPerPeer: settings.maxConnectionsPerPeer },
       deals: {
         onPieceFailed: (failure) => { log('piece-corrupt', { ...failure }) },
