@@ -80,6 +80,7 @@ function clusterNodeName (name: string | undefined, host: string | undefined, po
 export async function startProviderNode (repo: Repo, terms: ProviderTerms, options: ProviderNodeOptions = {}): Promise<ProviderNode> {
   const db = await repo.db()
   const log = options.log ?? (() => {})
+  const nodeName = options.cluster === undefined ? undefined : clusterNodeName(options.cluster.name, options.host, options.port)
   const cluster = options.cluster === undefined ? undefined : await openClusterState(options.cluster.db, repo.identity, { onEvent: log })
   const ledger = cluster?.ledger ?? await LevelLedger.open(db, repo.identity)
   const store = new PieceStore(repo.piecesDir, repo.tmpDir)
@@ -95,7 +96,6 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   const events = new EventEmitter<ProviderEvents>()
   // in a cluster the node's name is known once it listens; until then nothing is uploaded
   let work: ClusterWork | undefined
-  const nodeName = options.cluster === undefined ? undefined : clusterNodeName(options.cluster.name, options.host, options.port)
   const dealOptions: ProviderDealsOptions = {
     ...options.deals,
     ...(cluster === undefined
