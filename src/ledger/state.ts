@@ -273,6 +273,7 @@ export class StateLedger implements Ledger {
       outcome = await this.store.transaction(async (tx) => {
         await tx.lock(locks.ledgerHead)
         let head = await lastEntry(tx)
+        await this.prefetchReads(tx, ready.flatMap(({ unit }) => unit.items))
         const results: Array<LedgerEntry[] | { error: unknown }> = []
         for (const { unit, extras } of ready) {
           try {
@@ -304,6 +305,23 @@ export class StateLedger implements Ledger {
       if (Array.isArray(result)) unit.resolve(result)
       else unit.reject(result.error)
     })
+  }
+
+  /** The index values the group's entries will read, fetched in a few statements rather than one round trip each. */
+  private async prefetchReads (tx: StateTransaction, items: readonly AppendItem[]): Promise<void> {
+    const wanted: Record<'deals' | 'providers' | 'balances', string[]> = { deals: [], providers: [], balances: [] }
+    for (const item of items) {
+      try {
+        const reads = readsOf({ kind: item.kind, fields: item.fields } as LedgerEntry, this.did)
+        if (reads.deal !== undefined) wanted.deals.push(reads.deal)
+        if (reads.provider !== undefined) wanted.providers.push(reads.provider)
+        if (reads.counterparty !== undefined) wanted.balances.push(reads.counterparty)
+      } catch {
+        // a malformed entry fails on its own when it is built
+      }
+    }
+    await tx.prefetch(spaces.ledgerStats, [STATS_KEY])
+    for (const [space, keys] of Object.entries(wanted) as Array<[IndexSpace, string[]]>) if (keys.length > 0) await tx.prefetch(indexSpace[space], keys)
   }
 
   private async appendUnit (tx: StateTransaction, items: readonly AppendItem[], extras: WriteOp[][], head: { seq: number, cid: CID } | null): Promise<LedgerEntry[]> {
