@@ -243,9 +243,10 @@ export class ClusterWork {
       if ((await this.cluster.state.get(spaces.pieces, piece)) !== undefined) continue
       if ((await this.options.ledger.holders(piece)).length > 0) continue
       await task.assertOwned()
+      // the location goes first, so no node is sent here for a file that is gone
+      await this.cluster.state.batch([{ type: 'del', space: spaces.pieceLocations, key: locationKey(piece, this.name) }])
       await rm(join(this.store.dir, name), { force: true })
       await rm(join(this.store.dir, `${piece}.layers`), { force: true })
-      await this.cluster.state.batch([{ type: 'del', space: spaces.pieceLocations, key: locationKey(piece, this.name) }])
       removed.push(piece)
     }
     if (removed.length > 0) this.log('pieces-collected', { node: this.name, removed: removed.length })
