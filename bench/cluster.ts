@@ -1,5 +1,5 @@
 /**
- * Cluster mode on PostgreSQL, beside LevelDB (issue "cluster mode": ≥ 1,000
+ * Cluster mode on PostgreSQL, beside LevelDB (targets: ≥ 1,000
  * chained appends/s with synchronous commit; ≥ 1,000 tasks claimed and
  * finished per second). The chained append is the
  * ledger's pattern on the state store (test/state/chain.ts): under the head
@@ -10,7 +10,13 @@
  * Tasks: no-op tasks drained by two nodes (two pools, two machines, four
  * workers each) in this process, from the first claim to the last record.
  *
- *   node dist/bench/cluster.js [appends] [tasks]
+ * The provider's own paths in a cluster: the real ledger (`StateLedger`:
+ * signed entries, indexes, group commit under the head lock) on PostgreSQL
+ * from one and two nodes beside `LevelLedger`, and a piece read through a
+ * node that does not hold it (the first read copies it over the internal
+ * endpoint, checking its piece CID) beside a local read of the same file.
+ *
+ *   node dist/bench/cluster.js [appends] [tasks] [piece MiB]
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -25,7 +31,18 @@ import type { StateStore } from '../src/state/interface.js'
 import { LevelStore } from '../src/state/level.js'
 import { PgStore } from '../src/state/pg.js'
 import { namedLock, testSpace } from '../src/state/spaces.js'
+import { copyFile } from 'node:fs/promises'
+import { Level } from 'level'
+import { createSigner } from '../src/protocol/signing.js'
+import { LevelLedger } from '../src/ledger/level.js'
+import { StateLedger } from '../src/ledger/state.js'
+import type { Ledger } from '../src/ledger/interface.js'
+import { startProviderNode, type ProviderNode } from '../src/provider/node.js'
+import { Repo, type Database } from '../src/repo/repo.js'
+import { spaces } from '../src/state/spaces.js'
 import { testDatabase } from '../test/helpers/postgres.js'
+import { dealId } from '../test/ledger/helpers.js'
+import { testTerms } from '../test/provider/fixtures.js'
 import { ChainAppender, readChain } from '../test/state/chain.js'
 import type { SectionContext } from './plan.js'
 
@@ -45,6 +62,79 @@ export interface ClusterBench {
   levelAppendPerSec: number
   /** no-op tasks claimed, run and recorded per second by two nodes of four workers */
   tasksPerSec: number
+  /** the real ledger (signed entries and their indexes), 256 callers: StateLedger on PostgreSQL, from one node and from two, and LevelLedger */
+  ledger: { pgAppendPerSec: number, pgTwoNodeAppendPerSec: number, levelAppendPerSec: number }
+  /** a piece of `mib` MiB: read from the store of the node that holds it, and through a node that does not (the first read copies it) */
+  piece: { mib: number, localMBps: number, remoteFirstReadMBps: number }
+}
+
+async function ledgerAppends (ledgers: Ledger[], n: number, offset: number): Promise<number> {
+  const started = performance.now()
+  for (let done = 0; done < n;) {
+    const wave: Array<Promise<unknown>> = []
+    for (; wave.length < CONCURRENCY && done < n; done++) wave.push((ledgers[done % ledgers.length] as Ledger).append('deal-proposed', { deal: dealId(offset + done) }))
+    await Promise.all(wave)
+  }
+  return n / ((performance.now() - started) / 1000)
+}
+
+/** The real ledger on PostgreSQL (a database of its own) and on LevelDB. */
+async function benchLedger (dir: string, url: string, n: number): Promise<ClusterBench['ledger']> {
+  const signer = createSigner(randomBytes(32))
+  const pools = [await Db.connect({ url }), await Db.connect({ url })]
+  const db: Database = new Level<string, Uint8Array>(join(dir, 'ledger-bench-level'), { valueEncoding: 'view' })
+  try {
+    const [one, two] = await Promise.all(pools.map(async p => await StateLedger.openOn(new PgStore(p), signer)))
+    const pgAppendPerSec = await ledgerAppends([one as StateLedger], n, 0)
+    const pgTwoNodeAppendPerSec = await ledgerAppends([one as StateLedger, two as StateLedger], n, n)
+    const verified = await (two as StateLedger).verify()
+    if (verified.entries !== 2 * n) throw new Error(`the PostgreSQL ledger has ${verified.entries} entries, expected ${2 * n}`)
+    await db.open()
+    const level = await LevelLedger.open(db, signer)
+    const levelAppendPerSec = await ledgerAppends([level], n, 0)
+    return { pgAppendPerSec, pgTwoNodeAppendPerSec, levelAppendPerSec }
+  } finally {
+    for (const p of pools) await p.close()
+    await db.close()
+  }
+}
+
+/** Two provider nodes on `url`: a piece put in A's store, read locally, then through B. */
+async function benchRemotePiece (dir: string, url: string, mib: number): Promise<ClusterBench['piece']> {
+  const repos: Repo[] = []
+  const nodes: ProviderNode[] = []
+  try {
+    for (const name of ['a', 'b']) {
+      const path = join(dir, `piece-bench-${name}`)
+      await (await Repo.init(path)).close()
+      if (name === 'b') for (const file of ['identity.key', 'config.json']) await copyFile(join(dir, 'piece-bench-a', file), join(path, file))
+      const repo = await Repo.open(path)
+      repos.push(repo)
+      nodes.push(await startProviderNode(repo, testTerms(), { lifecycle: false, cluster: { db: url, name, copies: 1, maintainEveryMs: 0 } }))
+    }
+    const [a, b] = nodes as [ProviderNode, ProviderNode]
+    const chunk = randomBytes(1 << 20)
+    const staged = await a.store.stage((async function * () { for (let i = 0; i < mib; i++) yield Buffer.from(chunk) })())
+    await staged.commit()
+    const piece = staged.piece.cid.toString()
+    await a.cluster?.state.state.batch([{ type: 'put', space: spaces.pieceLocations, key: `${piece}/a`, value: new Uint8Array(0) }])
+    const bytes = mib * (1 << 20)
+    const read = async (node: ProviderNode): Promise<number> => {
+      const started = performance.now()
+      const reader = await node.store.open(piece) ?? (await node.cluster?.work.fetch(piece) === true ? await node.store.open(piece) : undefined)
+      if (reader === undefined) throw new Error(`node could not read piece ${piece}`)
+      let n = 0
+      for await (const part of reader.createReadStream()) n += (part as Buffer).length
+      if (n !== bytes) throw new Error(`read ${n} bytes, expected ${bytes}`)
+      return bytes / 1e6 / ((performance.now() - started) / 1000)
+    }
+    const localMBps = await read(a)
+    const remoteFirstReadMBps = await read(b)
+    return { mib, localMBps, remoteFirstReadMBps }
+  } finally {
+    for (const node of nodes) await node.close()
+    for (const repo of repos) await repo.close()
+  }
 }
 
 async function appendMany (appenders: ChainAppender[], n: number): Promise<number> {
@@ -86,7 +176,7 @@ async function drainTasks (url: string, db: Db, n: number): Promise<number> {
   }
 }
 
-export async function benchCluster (dir: string, n: number, tasks = 10_000): Promise<ClusterBench> {
+export async function benchCluster (dir: string, n: number, tasks = 10_000, pieceMiB = 256): Promise<ClusterBench> {
   const database = await testDatabase({ durable: true })
   const dbs = [await Db.connect({ url: database.url }), await Db.connect({ url: database.url })] as const
   try {
@@ -117,7 +207,23 @@ export async function benchCluster (dir: string, n: number, tasks = 10_000): Pro
     const tasksPerSec = await drainTasks(database.url, dbs[0], tasks)
     const done = (await dbs[0].query<{ n: number }>("SELECT count(*)::int AS n FROM cluster_task_history WHERE result = 'done'")).rows[0]?.n
     if (done !== tasks) throw new Error(`${String(done)} tasks recorded done, expected ${tasks}`)
-    return { postgres, pgAppendPerSec, pgTwoNodeAppendPerSec, pgSequentialAppendPerSec, levelAppendPerSec, tasksPerSec }
+    const ledgerDatabase = await testDatabase({ durable: true })
+    let ledger: ClusterBench['ledger']
+    try {
+      const pool = await Db.connect({ url: ledgerDatabase.url })
+      await migrate(pool).finally(async () => { await pool.close() })
+      ledger = await benchLedger(dir, ledgerDatabase.url, Math.min(n, 5000))
+    } finally {
+      await ledgerDatabase.cleanup()
+    }
+    const pieceDatabase = await testDatabase({ durable: true })
+    let piece: ClusterBench['piece']
+    try {
+      piece = await benchRemotePiece(dir, pieceDatabase.url, pieceMiB)
+    } finally {
+      await pieceDatabase.cleanup()
+    }
+    return { postgres, pgAppendPerSec, pgTwoNodeAppendPerSec, pgSequentialAppendPerSec, levelAppendPerSec, tasksPerSec, ledger, piece }
   } finally {
     for (const db of dbs) await db.close()
     await database.cleanup()
@@ -129,7 +235,9 @@ function describe (r: ClusterBench, n: number, tasks: number): string[] {
     `cluster, chained appends, ${n} entries (PostgreSQL ${r.postgres.version}, fsync ${r.postgres.fsync}, synchronous_commit ${r.postgres.synchronousCommit}): ` +
       `PostgreSQL ${r.pgAppendPerSec.toFixed(0)}/s (target ≥ 1,000), two nodes ${r.pgTwoNodeAppendPerSec.toFixed(0)}/s, ` +
       `one caller at a time ${r.pgSequentialAppendPerSec.toFixed(0)}/s; LevelDB ${r.levelAppendPerSec.toFixed(0)}/s`,
-    `cluster, tasks, ${tasks} no-ops on two nodes of four workers: ${r.tasksPerSec.toFixed(0)}/s claimed, run and recorded (target ≥ 1,000)`
+    `cluster, tasks, ${tasks} no-ops on two nodes of four workers: ${r.tasksPerSec.toFixed(0)}/s claimed, run and recorded (target ≥ 1,000)`,
+    `cluster, ledger (signed entries and indexes): PostgreSQL ${r.ledger.pgAppendPerSec.toFixed(0)}/s, two nodes ${r.ledger.pgTwoNodeAppendPerSec.toFixed(0)}/s; LevelDB ${r.ledger.levelAppendPerSec.toFixed(0)}/s`,
+    `cluster, piece of ${r.piece.mib} MiB: local ${r.piece.localMBps.toFixed(0)} MB/s; through a node without it (first read copies it) ${r.piece.remoteFirstReadMBps.toFixed(0)} MB/s`
   ]
 }
 
@@ -144,9 +252,10 @@ export async function clusterSection (ctx: SectionContext): Promise<{ result: Cl
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const n = Number(process.argv[2] ?? 20_000)
   const tasks = Number(process.argv[3] ?? 10_000)
+  const pieceMiB = Number(process.argv[4] ?? 256)
   const dir = await mkdtemp(join(tmpdir(), 'cairn-bench-cluster-'))
   try {
-    console.log(describe(await benchCluster(dir, n, tasks), n, tasks).join('\n'))
+    console.log(describe(await benchCluster(dir, n, tasks, pieceMiB), n, tasks).join('\n'))
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

@@ -160,6 +160,15 @@ provider.command('deals').description("the running provider's deals")
   .option('--state <state>', 'only deals in this state (accepted, active, failed, …)')
   .action(load('provider', 'deals'))
 
+// a cluster of provider nodes on one PostgreSQL database (docs/cluster.md)
+const cluster = program.command('cluster').description('the nodes of a provider cluster sharing one PostgreSQL database: their pieces and tasks')
+const clusterDb = (cmd) => cmd.option('--db <url>', "the cluster's PostgreSQL URL (default: the \"db\" of the repo's provider config)")
+clusterDb(cluster.command('status').description('nodes with their last heartbeat and pieces held, pieces on too few nodes, tasks by type and state'))
+  .option('--copies <n>', 'nodes each piece should be on (default: the provider config\'s, 2)')
+  .action(load('cluster', 'status'))
+clusterDb(cluster.command('drain').argument('<node>').description('stop a node taking tasks and copy each of its pieces to another node, before it leaves'))
+  .action(load('cluster', 'drain'))
+
 // Encryption (docs/encryption.md): the flags of add and pack, and share
 const encryptOptions = (cmd) => cmd
   .option('--encrypt', "encrypt every file and name (age format) for this node's age key and any --recipient")
@@ -246,11 +255,15 @@ const examples = {
     'cairn provider start --payee 0x1111111111111111111111111111111111111111 --park-ttl 24h --park-quota 64GiB',
     'cairn provider start --upload-window 30m --max-start-delay 3d --retention-grace 0   # deals that end, and their pieces removed at once',
     'cairn provider start --max-connections 8192 --max-connections-per-peer 256',
-    'cairn provider start --self-check 10m --self-check-sample 8   # prove and verify 8 stored pieces every 10 minutes; see /metrics'
+    'cairn provider start --self-check 10m --self-check-sample 8   # prove and verify 8 stored pieces every 10 minutes; see /metrics',
+    'cairn provider start --db postgres://cairn@db.example/cairn --node node-a --listen 0.0.0.0:7470   # one node of a cluster'
   ],
   'provider config': ['cairn provider config', 'cairn provider config --capacity 8TiB --json > provider.json'],
   'provider status': ['cairn provider status', 'cairn provider status --json | jq .capacity'],
-  'provider deals': ['cairn provider deals', 'cairn provider deals --state active --json']
+  'provider deals': ['cairn provider deals', 'cairn provider deals --state active --json'],
+  cluster: ['cairn cluster status --db postgres://cairn@db.example/cairn', 'cairn cluster drain node-b'],
+  'cluster status': ['cairn cluster status --db postgres://cairn@db.example/cairn', 'cairn cluster status --json | jq ".machines[] | {name, pieces}"'],
+  'cluster drain': ['cairn cluster drain node-b   # then wait until `cluster status` shows no piece on too few nodes', 'cairn cluster drain node-b --db postgres://cairn@db.example/cairn --json']
 }
 const withExamples = (cmd, path = []) => {
   const key = path.join(' ')

@@ -199,6 +199,7 @@ export const codes = {
   ERR_DB: 'internal',
   ERR_CLUSTER_SECRET: 'usage',
   ERR_CLUSTER_AUTH: 'refused',
+  ERR_CLUSTER_IDENTITY: 'refused',
   ERR_TASK_NOT_OWNED: 'refused'
 } as const satisfies Record<string, ExitKind>
 

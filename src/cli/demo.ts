@@ -19,7 +19,7 @@ import { auditDeal, loadDeal, verifyProofEntry } from '../client/audit.js'
 import { addToRepo } from '../client/content.js'
 import { makeDeal } from '../client/deal.js'
 import { get, parseTarget } from '../client/retrieve.js'
-import type { LedgerEntry } from '../ledger/interface.js'
+import type { Ledger, LedgerEntry } from '../ledger/interface.js'
 import { LevelLedger } from '../ledger/level.js'
 import type { ProviderTerms } from '../provider/deals.js'
 import { startProviderNode, type ProviderNode } from '../provider/node.js'
@@ -190,7 +190,7 @@ function differ (message: string): CairnError {
 }
 
 /** `cairn ledger log`-style short lines, oldest first. */
-async function shortLog (ledger: LevelLedger): Promise<string[]> {
+async function shortLog (ledger: Ledger): Promise<string[]> {
   const entries: LedgerEntry[] = []
   for await (const entry of ledger.log()) entries.push(entry)
   return entries.reverse().map(e => {

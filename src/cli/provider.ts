@@ -83,6 +83,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
       recover: true,
       pdp,
       selfCheck: settings.selfCheck > 0 ? { intervalMs: settings.selfCheck * 1000, sample: settings.selfCheckSample } : undefined,
+      ...(settings.db === undefined ? {} : { cluster: { db: settings.db, name: settings.node, deadAfterMs: settings.deadAfter * 1000, copies: settings.copies } }),
       limits: { maxUploadBytes: Number(maxPieceSize), maxConnections: settings.maxConnections, maxConnectionsPerPeer: settings.maxConnectionsPerPeer },
       deals: {
         onPieceFailed: (failure) => { log('piece-corrupt', { ...failure }) },

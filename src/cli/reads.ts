@@ -15,6 +15,7 @@ import { verifyProofEntry } from '../client/audit.js'
 import { AddressBook } from '../client/address-book.js'
 import { sourcesFor, type Source } from '../client/retrieve.js'
 import { LevelLedger } from '../ledger/level.js'
+import type { StateLedger } from '../ledger/state.js'
 import { balances, logEntries, verifiedExport, verifyLedger, witnessedHeads, type BalanceJSON, type EntryJSON, type VerifyJSON, type WitnessedJSON } from '../ledger/views.js'
 import { AdminClient, readAdminEndpoint } from '../provider/admin.js'
 import { sendJSON, type Router } from '../http/server.js'
@@ -47,7 +48,7 @@ export interface Reads {
 const verifyOptions = (allSignatures?: boolean): Parameters<typeof verifyLedger>[1] => ({ signatures: allSignatures === true ? 'all' : 'chain', verifyEntry: verifyProofEntry })
 
 /** The views computed from an open repo (in this process, or in the node serving them). */
-export function localReads (repo: Repo, db: Database, ledger: LevelLedger): Reads {
+export function localReads (repo: Repo, db: Database, ledger: StateLedger): Reads {
   return {
     via: 'repo',
     ledgerLog: (q) => logEntries(ledger, q),

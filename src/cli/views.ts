@@ -10,8 +10,7 @@ import { parseDealId, proposalFrom } from '../protocol/proposal.js'
 import type { Proposal } from '../protocol/interface.js'
 import { auditState, periodCount, periodOf } from '../client/accounting.js'
 import type { AddressBook, ProviderEntry } from '../client/address-book.js'
-import type { DealRecord, LedgerEntry } from '../ledger/interface.js'
-import type { LevelLedger } from '../ledger/level.js'
+import type { DealRecord, Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { ReputationSummary } from '../reputation/interface.js'
 import { reputationsFromLedger } from '../reputation/ledger.js'
 import { emptyReputation, summarize } from '../reputation/model.js'
@@ -38,7 +37,7 @@ export interface DealRow {
 }
 
 /** Every deal this client proposed, newest first. */
-export async function listDeals (ledger: LevelLedger, db: Database, now = Math.floor(Date.now() / 1000)): Promise<DealRow[]> {
+export async function listDeals (ledger: Ledger, db: Database, now = Math.floor(Date.now() / 1000)): Promise<DealRow[]> {
   const rows: DealRow[] = []
   for await (const entry of ledger.log({ kind: 'deal-proposed' })) {
     const record = await ledger.deal(entry.fields.deal as CID)
@@ -88,7 +87,7 @@ export interface DealDetail extends Partial<DealRow> {
 }
 
 /** `deals show <id>` as JSON (docs/json.md). */
-export async function dealDetail (ledger: LevelLedger, db: Database, value: string): Promise<DealDetail> {
+export async function dealDetail (ledger: Ledger, db: Database, value: string): Promise<DealDetail> {
   const id = parseDealId(value)
   const record = await ledger.deal(id)
   if (record === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${value} in this client's ledger`)
@@ -140,7 +139,7 @@ export interface ProviderRow extends Record<string, unknown> {
 }
 
 /** `providers ls` as JSON: the address book with each provider's reputation from this client's own audits (README "Reputation, placement and repair"). */
-export async function providerRows (book: AddressBook, ledger: LevelLedger): Promise<ProviderRow[]> {
+export async function providerRows (book: AddressBook, ledger: Ledger): Promise<ProviderRow[]> {
   const list = (await book.list()).sort((a, b) => a.url.localeCompare(b.url))
   const reps = await reputationsFromLedger(ledger)
   const rep = (e: ProviderEntry): ReputationSummary => summarize(reps.get(e.did) ?? emptyReputation(e.did))

@@ -4,6 +4,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import type { DealState } from '../protocol/interface.js'
+import type { Space } from '../state/spaces.js'
 
 export const ENTRY_KINDS = [
   'deal-proposed',
@@ -64,10 +65,16 @@ export interface LedgerEntry {
   recordBytes: Uint8Array
 }
 
-/** A write another part of the node wants committed atomically with an entry (e.g. the block index). */
+/**
+ * A write another part of the node wants committed atomically with an entry
+ * (e.g. the block index): to a state space (`space`, any ledger), or — on the
+ * LevelDB ledger — to a key of the repo's database or of a sublevel of it. A
+ * raw key under a space's LevelDB prefix (`blocks!…`) is taken by every ledger
+ * as a write to that space.
+ */
 export type ExtraOp =
-  | { type: 'put', sublevel?: unknown, key: string, value: Uint8Array }
-  | { type: 'del', sublevel?: unknown, key: string }
+  | { type: 'put', space?: Space, sublevel?: unknown, key: string, value: Uint8Array }
+  | { type: 'del', space?: Space, sublevel?: unknown, key: string }
 
 export interface DealRecord {
   state: DealState

@@ -7,8 +7,7 @@
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
 import { isEntryKind } from './entry.js'
-import { ENTRY_KINDS, type Balance, type EntryKind, type LedgerEntry, type VerifyOptions, type WitnessedHead } from './interface.js'
-import type { LevelLedger } from './level.js'
+import { ENTRY_KINDS, type Balance, type EntryKind, type Ledger, type LedgerEntry, type VerifyOptions, type WitnessedHead } from './interface.js'
 
 export interface LogQuery {
   deal?: string
@@ -62,18 +61,18 @@ export function checkKind (kind: string | undefined): EntryKind | undefined {
 }
 
 /** Entries newest first, as plain JSON. */
-export async function * logEntries (ledger: LevelLedger, query: LogQuery): AsyncGenerator<EntryJSON> {
+export async function * logEntries (ledger: Ledger, query: LogQuery): AsyncGenerator<EntryJSON> {
   const kind = checkKind(query.kind)
   for await (const entry of ledger.log({ deal: query.deal, kind, limit: query.limit })) yield entryJSON(entry)
 }
 
-export async function verifyLedger (ledger: LevelLedger, options: VerifyOptions): Promise<VerifyJSON> {
+export async function verifyLedger (ledger: Ledger, options: VerifyOptions): Promise<VerifyJSON> {
   const report = await ledger.verify(options)
   return { ok: true, entries: report.entries, indexed: report.indexed ?? 0, head: report.head === null ? null : { seq: report.head.seq, cid: report.head.cid.toString() }, signer: ledger.did }
 }
 
 /** The heads this ledger witnessed, of one counterparty or all, by counterparty and then seq. */
-export async function * witnessedHeads (ledger: LevelLedger, counterparty?: string): AsyncGenerator<WitnessedJSON> {
+export async function * witnessedHeads (ledger: Ledger, counterparty?: string): AsyncGenerator<WitnessedJSON> {
   for await (const w of ledger.witnessed(counterparty)) yield witnessedJSON(w)
 }
 
@@ -86,12 +85,12 @@ export function witnessedJSON (w: WitnessedHead): WitnessedJSON {
  * ledger fails with ERR_LEDGER_BROKEN before the first line, so an export
  * never hands a third party a chain its own node would not vouch for.
  */
-export async function verifiedExport (ledger: LevelLedger, options: VerifyOptions): Promise<AsyncIterable<string>> {
+export async function verifiedExport (ledger: Ledger, options: VerifyOptions): Promise<AsyncIterable<string>> {
   await ledger.verify(options)
   return ledger.export()
 }
 
-export async function balances (ledger: LevelLedger): Promise<BalanceJSON[]> {
+export async function balances (ledger: Ledger): Promise<BalanceJSON[]> {
   return (await ledger.balance()).map(balanceJSON)
 }
 

@@ -29,6 +29,9 @@ import type { Signed, Signer } from '../protocol/signing.js'
 import { record } from '../protocol/validate.js'
 import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
+import { LevelStore } from '../state/level.js'
+import type { StateStore } from '../state/interface.js'
+import { spaces } from '../state/spaces.js'
 import type { PieceStore } from '../store/pieces.js'
 import { verifyUploadAuthorization } from '../protocol/auth.js'
 import { checkUploadCar, type UploadCheck } from './upload-check.js'
@@ -123,6 +126,16 @@ export interface ProviderDealsOptions extends PieceProverOptions {
    * announcer's reconciliation instead. Must not throw or block.
    */
   onDealEnded?: (dealId: string) => void
+  /**
+   * Cluster mode (src/cluster/node.ts): this node's name, recorded as the
+   * location of each piece it stores, in the same commit as the deal going active.
+   */
+  node?: string
+  /**
+   * Cluster mode: makes a piece another node holds local (src/cluster/work.ts
+   * `fetch`); called when a piece the indexes name is not in this node's store.
+   */
+  fetchPiece?: (pieceCid: string) => Promise<boolean>
 }
 
 /** What `onDealActive` is told. */
@@ -159,10 +172,12 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   private readonly startedAt = new Date().toISOString()
   /** layer caches and proofs of the stored pieces (docs/protocol.md "Proofs") */
   readonly prover: PieceProver
+  /** where the provider's indexes live: blocks, pieces, DAGs, retained pieces */
+  private readonly state: StateStore
   private readonly proofRate: RateLimiter
 
   constructor (
-    private readonly db: Database,
+    state: StateStore | Database,
     private readonly ledger: Ledger,
     private readonly store: PieceStore,
     private readonly signer: Signer,
@@ -170,6 +185,8 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     private readonly now: () => number = () => Math.floor(Date.now() / 1000),
     private readonly options: ProviderDealsOptions = {}
   ) {
+    // the repo's LevelDB (one node), or the cluster's state store (PostgreSQL, docs/cluster.md)
+    this.state = 'transaction' in state ? state : new LevelStore(state)
     this.prover = new PieceProver(store, options)
     this.proofRate = new RateLimiter(options.proofRate ?? DEFAULT_PROOF_RATE)
   }
@@ -337,6 +354,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       throw err
     }
     const { blocks, canonical } = check as UploadCheck
+    const node = this.options.node
     const piece = staged.piece.cid.toString()
     // one index entry per block (4,100 for 1 GiB): encoded lazily, as the ledger takes them in time slices
     function * extra (): Generator<ExtraOp> {
@@ -346,6 +364,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       yield { type: 'put', key: PIECE_PREFIX + piece, value: dagCBOR.encode({ deal: dealId, size: staged.size }) }
       yield { type: 'put', key: PIECE_V1_PREFIX + staged.piece.cidV1.toString(), value: new TextEncoder().encode(piece) }
       if (canonical) yield { type: 'put', key: DAG_PREFIX + proposal.payloadCid.toString(), value: new TextEncoder().encode(piece) }
+      if (node !== undefined) yield { type: 'put', space: spaces.pieceLocations, key: `${piece}/${node}`, value: new Uint8Array(0) }
     }
     // the deal's state is read and the piece committed in the deal's lane, so an expiry cannot come in between
     await this.lanes.run(dealId.toString(), async () => {
@@ -356,7 +375,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
         throw new CairnError('ERR_DEAL_STATE', `deal ${dealId.toString()} became ${now?.state ?? 'unknown'} during its upload`)
       }
       // another active deal may already hold these very bytes under the same name
-      const sharedPiece = (await this.db.get(PIECE_PREFIX + piece)) !== undefined
+      const sharedPiece = (await this.state.get(spaces.pieces, piece)) !== undefined
       this.committing.add(piece)
       try {
         await staged.commit()
@@ -513,13 +532,13 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   private async unserve (piece: string, payloadCid: CID | undefined): Promise<ExtraOp[]> {
     const ops: ExtraOp[] = [{ type: 'del', key: PIECE_PREFIX + piece }, { type: 'del', key: PIECE_V1_PREFIX + pieceCidV1FromV2(CID.parse(piece)).toString() }]
     if (payloadCid !== undefined) {
-      const dag = await this.db.get(DAG_PREFIX + payloadCid.toString())
+      const dag = await this.state.get(spaces.dags, payloadCid.toString())
       if (dag !== undefined && new TextDecoder().decode(dag) === piece) ops.push({ type: 'del', key: DAG_PREFIX + payloadCid.toString() })
     }
     const cids = await carBlockCids(this.store.path(piece)).catch(() => [])
     for (const cid of cids) {
       const key = BLOCK_PREFIX + cid.toString()
-      const at = await this.db.get(key)
+      const at = await this.state.get(spaces.blocks, cid.toString())
       // a block another piece indexed last stays (it is that piece's to serve)
       if (at !== undefined && (dagCBOR.decode(at) as BlockLocation).piece === piece) ops.push({ type: 'del', key })
     }
@@ -529,11 +548,12 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   /** Removes up to `limit` piece files whose retention grace ended by `now` and that no deal holds again. */
   async collect (now: number, limit: number): Promise<{ due: number, removed: string[] }> {
     const removed: string[] = []
-    const keys = await this.db.keys({ gte: GC_PREFIX, lt: `${GC_PREFIX}${secondsKey(now + 1)}`, limit }).all()
+    const keys: string[] = []
+    for await (const [key] of this.state.iterate(spaces.retained, { lt: secondsKey(now + 1), limit })) keys.push(key)
     for (const key of keys) {
       const piece = key.slice(key.indexOf('/') + 1)
       // a new deal for the same piece may have stored it again meanwhile
-      const held = (await this.db.get(PIECE_PREFIX + piece)) !== undefined || this.committing.has(piece) || (await this.ledger.holders(piece)).length > 0
+      const held = (await this.state.get(spaces.pieces, piece)) !== undefined || this.committing.has(piece) || (await this.ledger.holders(piece)).length > 0
       if (!held) {
         await rm(this.store.path(piece), { force: true })
         await rm(this.prover.cachePath(piece), { force: true })
@@ -541,13 +561,21 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
         this.suspect.delete(piece)
         removed.push(piece)
       }
-      await this.db.del(key)
+      await this.state.batch([{ type: 'del', space: spaces.retained, key }])
     }
     return { due: keys.length, removed }
   }
 
+  /** `open()` of a local piece; in a cluster, a piece another node holds is fetched first (`fetchPiece`). */
+  private async local<T> (piece: string, open: () => Promise<T | undefined>): Promise<T | undefined> {
+    const found = await open()
+    if (found !== undefined || this.options.fetchPiece === undefined) return found
+    return await this.options.fetchPiece(piece) ? await open() : undefined
+  }
+
   private async answer (id: CID, pieceCid: CID, client: string, request: SignedProofRequest): Promise<SignedProof> {
     const piece = pieceCid.toString()
+    if (this.options.fetchPiece !== undefined && !await this.store.has(piece)) await this.options.fetchPiece(piece)
     const { seed, count } = request.payload
     let payload: ProofPayload
     try {
@@ -587,11 +615,11 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
 
   // BlockSource: only blocks indexed by an active deal's upload
   async get (cid: CID): Promise<Uint8Array | undefined> {
-    const value = await this.db.get(BLOCK_PREFIX + cid.toString())
+    const value = await this.state.get(spaces.blocks, cid.toString())
     if (value === undefined) return undefined
     const at = dagCBOR.decode(value) as BlockLocation
     if (this.suspect.has(at.piece)) return undefined
-    const handle = await openFile(this.store.path(at.piece), 'r').catch(() => undefined)
+    const handle = await this.local(at.piece, async () => await openFile(this.store.path(at.piece), 'r').catch(() => undefined))
     if (handle === undefined) return undefined
     try {
       const out = new Uint8Array(at.length)
@@ -609,7 +637,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
    * instead of walking the DAG block by block. Only pieces `open` serves.
    */
   async dag (root: CID): Promise<PieceHandle | undefined> {
-    const value = await this.db.get(DAG_PREFIX + root.toString())
+    const value = await this.state.get(spaces.dags, root.toString())
     if (value === undefined) return undefined
     return await this.open(CID.parse(new TextDecoder().decode(value)))
   }
@@ -618,12 +646,12 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
   async open (pieceCid: CID): Promise<PieceHandle | undefined> {
     let v2 = pieceCid.toString()
     if (pieceCid.code === 0xf101) {
-      const mapped = await this.db.get(PIECE_V1_PREFIX + v2)
+      const mapped = await this.state.get(spaces.piecesV1, v2)
       if (mapped === undefined) return undefined
       v2 = new TextDecoder().decode(mapped)
     }
-    if ((await this.db.get(PIECE_PREFIX + v2)) === undefined || this.suspect.has(v2)) return undefined
-    const reader = await this.store.open(v2)
+    if ((await this.state.get(spaces.pieces, v2)) === undefined || this.suspect.has(v2)) return undefined
+    const reader = await this.local(v2, async () => await this.store.open(v2))
     if (reader === undefined) return undefined
     return { size: reader.size, createReadStream: (start, end) => reader.createReadStream(start, end), openFile: reader.openFile }
   }

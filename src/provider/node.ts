@@ -4,7 +4,13 @@
  * and the tests all start a provider this one way.
  */
 import { EventEmitter } from 'node:events'
+import { hostname } from 'node:os'
+import { CairnError } from '../errors.js'
 import { LevelLedger } from '../ledger/level.js'
+import type { StateLedger } from '../ledger/state.js'
+import { openClusterState, type ClusterState } from '../cluster/node.js'
+import { internalPieceHandler, INTERNAL_PIECE_ROUTE } from '../cluster/pieces.js'
+import { ClusterWork, type ClusterWorkOptions } from '../cluster/work.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { ProviderDeals, type ActiveDeal, type ProviderDealsOptions, type ProviderTerms } from './deals.js'
@@ -18,7 +24,10 @@ import { SelfCheck, type SelfCheckOptions } from './selfcheck.js'
 
 export interface ProviderNode {
   readonly repo: Repo
-  readonly ledger: LevelLedger
+  /** the repo's LevelDB ledger, or in a cluster the one chain all nodes share */
+  readonly ledger: StateLedger
+  /** cluster mode (`--db`): the shared state and this node's part in it */
+  readonly cluster: { state: ClusterState, work: ClusterWork } | undefined
   readonly store: PieceStore
   readonly node: ProviderDeals
   readonly service: HttpService
@@ -58,14 +67,30 @@ export interface ProviderNodeOptions {
   pdp?: PdpOptions
   /** prove and verify a sample of its own pieces on a schedule (src/provider/selfcheck.ts) */
   selfCheck?: Omit<SelfCheckOptions, 'log'>
+  /**
+   * Cluster mode (docs/cluster.md "Running a cluster"): the provider's state in
+   * the PostgreSQL database at `db`, shared with the other nodes of the cluster.
+   * `name` defaults to the node's listen URL's host:port.
+   */
+  cluster?: { db: string, name?: string } & Partial<Omit<ClusterWorkOptions, 'name' | 'address' | 'ledger' | 'log'>>
+}
+
+/** A node's name in its cluster: given, or this host and the port it listens on (stable across restarts, as piece locations need). */
+function clusterNodeName (name: string | undefined, host: string | undefined, port: number | undefined): string {
+  if (name !== undefined) return name
+  if (port === undefined || port === 0) throw new CairnError('ERR_INVALID_ARGUMENT', 'a cluster node listening on any free port needs a name (--node <name>)')
+  return `${hostname()}:${port}`
 }
 
 export async function startProviderNode (repo: Repo, terms: ProviderTerms, options: ProviderNodeOptions = {}): Promise<ProviderNode> {
   const db = await repo.db()
   const log = options.log ?? (() => {})
-  const ledger = await LevelLedger.open(db, repo.identity)
+  const nodeName = options.cluster === undefined ? undefined : clusterNodeName(options.cluster.name, options.host, options.port)
+  const cluster = options.cluster === undefined ? undefined : await openClusterState(options.cluster.db, repo.identity, { onEvent: log })
+  const ledger = cluster?.ledger ?? await LevelLedger.open(db, repo.identity)
   const store = new PieceStore(repo.piecesDir, repo.tmpDir)
-  if (options.recover === true) {
+  // start-up recovery reads the repo's own indexes; a cluster node's are shared and other nodes' work (docs/cluster.md)
+  if (options.recover === true && cluster === undefined) {
     const recovered = await recoverProvider({ db, ledger, store, log })
     log('provider-recovered', { tempFiles: recovered.tempFilesRemoved, quarantined: recovered.quarantined.length, failed: recovered.failed.length, danglingBlocks: recovered.danglingBlocks, pieces: recovered.piecesChecked })
   }
@@ -74,10 +99,16 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   await warmUploadCheck().catch((err) => { log('warm-up-failed', { error: (err as Error).message }) })
   // the deal service's two seams, passed on as events (a listener must not throw: it runs on the upload's path)
   const events = new EventEmitter<ProviderEvents>()
+  // in a cluster the node's name is known once it listens; until then nothing is uploaded
+  let work: ClusterWork | undefined
   const dealOptions: ProviderDealsOptions = {
     ...options.deals,
+    ...(cluster === undefined
+      ? {}
+      : { node: nodeName, fetchPiece: async (piece: string) => await (work?.fetch(piece) ?? Promise.resolve(false)) }),
     onDealActive: (deal) => {
       options.deals?.onDealActive?.(deal)
+      work?.stored(deal.pieceCid.toString()).catch((err) => { log('copy-post-failed', { piece: deal.pieceCid.toString(), message: (err as Error).message }) })
       events.emit('deal-active', deal)
     },
     onDealEnded: (dealId) => {
@@ -85,13 +116,17 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
       events.emit('deal-ended', dealId)
     }
   }
-  const node = new ProviderDeals(db, ledger, store, repo.identity, terms, options.now, dealOptions)
+  const node = new ProviderDeals(cluster?.state ?? db, ledger, store, repo.identity, terms, options.now, dealOptions)
   const pdp = await startPdp(db, ledger, repo, { payee: terms.payee, ...options.pdp }, log)
   const service = createProviderServer({
     deals: node,
     blocks: pdp.blockSource(node),
     pieces: pdp.pieceSource(node),
-    routes: (router, shared) => { pdp.mount(router, shared) },
+    routes: (router, shared) => {
+      pdp.mount(router, shared)
+      // other nodes read this node's pieces here, whatever their deal's state (src/cluster/pieces.ts)
+      if (cluster !== undefined) router.on('GET', INTERNAL_PIECE_ROUTE, internalPieceHandler({ auth: cluster.auth, pieces: { open: async (cid) => await store.open(cid.toString()) } }))
+    },
     log,
     limits: options.limits,
     gauges: async () => {
@@ -101,6 +136,10 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   })
   const url = await service.listen(options.host ?? '127.0.0.1', options.port ?? 0)
   terms.endpoint = url
+  if (cluster !== undefined && options.cluster !== undefined && nodeName !== undefined) {
+    const { db: _db, name: _name, ...rest } = options.cluster
+    work = await ClusterWork.start(cluster, store, { ...rest, name: nodeName, address: url, ledger, log })
+  }
   const lifecycle = options.lifecycle === false ? undefined : new LifecycleScheduler(node, { now: options.now, log, ...options.lifecycle })
   lifecycle?.start()
   const selfCheck = options.selfCheck === undefined ? undefined : new SelfCheck(node, service.metrics.registry, { log, ...options.selfCheck })
@@ -109,6 +148,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   return {
     repo,
     ledger,
+    cluster: cluster === undefined || work === undefined ? undefined : { state: cluster, work },
     store,
     node,
     service,
@@ -125,7 +165,9 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
       await lifecycle?.stop()
       pdp.close()
       await service.close()
+      await work?.stop()
       await ledger.flush?.()
+      await cluster?.close()
     }
   }
 }

@@ -53,6 +53,9 @@ const hostPort = kind<{ host: string, port: number }>({ parse: parseListen, json
 const chainId = kind<bigint>({ parse: parseChainId, json: (v) => v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : String(v) })
 const ethAddress = kind<string>({ parse: parseEthAddress, json: (v) => v })
 const httpUrl = kind<string>({ parse: (v, f) => parseHttpUrl(v, `a URL for ${f}`), json: (v) => v })
+/** a PostgreSQL URL: its form checked here (src/postgres/db.ts checks it again when it connects) */
+const dbUrl = kind<string>({ parse: parseDbUrlText, json: (v) => v })
+const nodeName = kind<string>({ parse: (v, f) => { if (!/^[\x21-\x7e]{1,200}$/.test(v)) throw new CairnError('ERR_INVALID_ARGUMENT', `${f} is 1 to 200 printable ASCII characters without spaces, got ${JSON.stringify(v)}`); return v }, json: (v) => v })
 /** as a multiaddr (docs/routing.md), given as one or as an http(s) URL */
 const reachableAt = kind<string>({ parse: (v) => announceAddress(v), json: (v) => v })
 
@@ -88,8 +91,23 @@ export const providerOptions = {
   selfCheckSample: count(1, 1000)('--self-check-sample <n>', 'pieces proved per self-check round', '4'),
   // content routing (docs/routing.md)
   announceTo: httpUrl.many('--announce-to <url>', "an indexer to announce active deals' blocks to (repeatable)"),
-  announceAddress: reachableAt.many('--announce-address <url>', 'where clients reach this provider, as announced (repeatable; default: the --listen URL)')
+  announceAddress: reachableAt.many('--announce-address <url>', 'where clients reach this provider, as announced (repeatable; default: the --listen URL)'),
+  // cluster mode (docs/cluster.md "Running a cluster"): every node started with the same --db is one provider
+  db: dbUrl.optional('--db <url>', "PostgreSQL URL (postgres://…) of the cluster's shared state: deals, indexes, ledger, tasks; leave out for one node on the repo's LevelDB"),
+  node: nodeName.optional('--node <name>', "this node's name in the cluster (default: host name and --listen port)"),
+  deadAfter: duration('--dead-after <duration>', 'silence after which a cluster node is dead and its tasks are taken over', '60s'),
+  copies: count(1, 16)('--copies <n>', 'nodes of a cluster that hold each piece', '2')
 } as const
+
+/** The form of a database URL (kept free of src/postgres/db.ts, which loads `pg`). */
+function parseDbUrlText (value: string): string {
+  let url: URL | undefined
+  try { url = new URL(value) } catch {}
+  if (url === undefined || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
+    throw new CairnError('ERR_DB_URL', `--db takes a PostgreSQL URL such as postgres://user@host:5432/cairn, got ${JSON.stringify(value.replace(/:[^:@/]*@/, ':***@'))}`)
+  }
+  return value
+}
 
 function positiveSize (value: string, flag: string): bigint {
   const n = parseSize(value, flag, 0n)

@@ -172,12 +172,16 @@ export async function * merged (stored: AsyncIterable<[string, Uint8Array]>, wri
 /** What a backend gives a transaction: reads of what is committed (or of its own connection) and its lock. */
 export interface TransactionBase extends StateReader {
   lock (name: LockName): Promise<void>
+  /** the stored values of `keys` (missing ones left out), in one round trip; absent where reads are local */
+  getMany?: (space: Space, keys: readonly string[]) => Promise<Map<string, Uint8Array>>
 }
 
 /** A transaction over a backend's reads: its writes buffered, merged into its reads, sent at commit by the backend. */
 export class BufferedTransaction implements StateTransaction {
   readonly buffer = new WriteBuffer()
   private ended = false
+  /** values read ahead by `prefetch`, by space name (null: not stored) */
+  private readonly fetched = new Map<string, Map<string, Uint8Array | null>>()
 
   constructor (private readonly base: TransactionBase) {}
 
@@ -197,7 +201,23 @@ export class BufferedTransaction implements StateTransaction {
     this.open()
     const written = this.buffer.lookup(space, checkKey(key))
     if (written !== undefined) return written ?? undefined
+    const fetched = this.fetched.get(space.name)?.get(key)
+    if (fetched !== undefined) return fetched ?? undefined
     return await this.base.get(space, key)
+  }
+
+  async prefetch (space: Space, keys: readonly string[]): Promise<void> {
+    this.open()
+    if (this.base.getMany === undefined) return
+    let known = this.fetched.get(space.name)
+    if (known === undefined) {
+      known = new Map()
+      this.fetched.set(space.name, known)
+    }
+    const wanted = [...new Set(keys.map(checkKey))].filter(k => !known.has(k) && this.buffer.lookup(space, k) === undefined)
+    if (wanted.length === 0) return
+    const values = await this.base.getMany(space, wanted)
+    for (const key of wanted) known.set(key, values.get(key) ?? null)
   }
 
   iterate (space: Space, range: Range = {}): AsyncIterable<[string, Uint8Array]> {

@@ -46,6 +46,13 @@ export interface StateTransaction extends StateReader {
    * what they protect: a read made before the lock may be stale.
    */
   lock (name: LockName): Promise<void>
+  /**
+   * Reads `keys` of `space` now, in one round trip where the backend can (on
+   * LevelDB it does nothing: reads are local); later `get`s of them are
+   * answered from memory. For a group of items whose reads are known before
+   * they are processed, as the ledger's group commit knows its entries' indexes.
+   */
+  prefetch (space: Space, keys: readonly string[]): Promise<void>
   put (space: Space, key: string, value: Uint8Array): void
   del (space: Space, key: string): void
   /**

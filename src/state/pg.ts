@@ -32,6 +32,16 @@ async function getFrom (q: Queryable, space: Space, key: string): Promise<Uint8A
   return rows[0] === undefined ? undefined : toView(rows[0].value)
 }
 
+async function getManyFrom (q: Queryable, space: Space, keys: readonly string[]): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>()
+  for (let i = 0; i < keys.length; i += ROWS_PER_STATEMENT) {
+    const { rows } = await q.query<{ key: Buffer, value: Buffer }>('SELECT key, value FROM state_kv WHERE space = $1 AND key = ANY($2::bytea[])',
+      [space.name, keys.slice(i, i + ROWS_PER_STATEMENT).map(bytes)])
+    for (const row of rows) out.set(row.key.toString('utf8'), toView(row.value))
+  }
+  return out
+}
+
 /** A Uint8Array over the Buffer's bytes, as LevelDB's 'view' encoding gives. */
 function toView (b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
@@ -124,6 +134,7 @@ export class PgStore implements StateStore {
       const tx = new BufferedTransaction({
         get: async (space, key) => await getFrom(q, space, key),
         iterate: (space, range) => walk(q, space, range ?? {}),
+        getMany: async (space, keys) => await getManyFrom(q, space, keys),
         lock: async (name) => { await takeLock(q, name) }
       })
       const result = await fn(tx)

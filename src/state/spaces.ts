@@ -54,6 +54,11 @@ export const spaces = {
   pdpNonces: space('pdp/nonces', { prefix: 'pdp!nonce!' }, '<payer, lower-case>/<AddPieces nonce, 64 hex digits> → data set id (UTF-8): a signed AddPieces is taken once'),
   pdpTransactions: space('pdp/transactions', { prefix: 'pdp!tx!' }, '0x + ledger entry hash (64 hex digits) → DAG-CBOR {kind, dataSet, pieceIds, seq}: what a "tx hash" answered to a client did'),
   pdpMeta: space('pdp/meta', { prefix: 'pdp!meta!' }, '`next-data-set` → the next data set id (decimal)'),
+  // a cluster's (src/cluster/node.ts, docs/cluster.md): kept only in PostgreSQL in practice, declared like the rest
+  clusterMeta: space('cluster/meta', { sublevel: ['cluster', 'meta'] }, '`identity` → the did every node of the cluster signs with (UTF-8)'),
+  pieceLocations: space('cluster/piece-locations', { sublevel: ['cluster', 'piece-locations'] }, '<piece CID v2>/<node name> → empty: that node\'s piece store holds the piece'),
+  drained: space('cluster/drained', { sublevel: ['cluster', 'drained'] }, 'node name → unix ms when it was drained: it takes no work and its pieces are copied away'),
+  scrubs: space('cluster/scrubs', { sublevel: ['cluster', 'scrubs'] }, '<piece CID v2>/<node name> → JSON {at, ok, by}: the last re-hash of that copy'),
 
   // the client's (src/client, src/store)
   addressBook: space('client/providers', { sublevel: ['client', 'providers'] }, 'provider did → DAG-CBOR address book entry'),
@@ -72,7 +77,9 @@ function lockName (name: string): LockName {
 
 export const locks = {
   /** held by every ledger append: the entries of all nodes form one chain */
-  ledgerHead: lockName('ledger/head')
+  ledgerHead: lockName('ledger/head'),
+  /** held while a node checks (or records) the cluster's identity */
+  clusterIdentity: lockName('cluster/identity')
 } as const
 
 /** A lock for tests and for one-off names; real users add theirs to `locks`. */

@@ -11,6 +11,7 @@ import { addToRepo } from '../../src/client/content.js'
 import { makeDeal } from '../../src/client/deal.js'
 import { loadDeal, type AuditContext, type AuditDeal } from '../../src/client/audit.js'
 import { LevelLedger } from '../../src/ledger/level.js'
+import type { StateLedger } from '../../src/ledger/state.js'
 import { ProviderDeals, type ProviderDealsOptions, type ProviderTerms } from '../../src/provider/deals.js'
 import type { HttpService } from '../../src/provider/server.js'
 import { startProviderNode } from '../../src/provider/node.js'
@@ -23,7 +24,7 @@ import type { Signer } from '../../src/protocol/signing.js'
 
 export interface TestProvider {
   repo: Repo
-  ledger: LevelLedger
+  ledger: StateLedger
   node: ProviderDeals
   store: PieceStore
   service: HttpService

@@ -15,6 +15,7 @@ import { LevelLedger } from '../../src/ledger/level.js'
 import { Repo } from '../../src/repo/repo.js'
 import { startIndexerCli, startProviderCli } from '../helpers/provider.js'
 import { dataSetProvider } from '../pdp/fixtures.js'
+import { testDatabase } from '../helpers/postgres.js'
 
 const DOC = fileURLToPath(new URL('../../../docs/json.md', import.meta.url))
 
@@ -191,6 +192,16 @@ test('every command documented in docs/json.md prints that shape', async t => {
     await run('cairn error', ['--repo', C, 'deals', 'show', 'bafyreigdmqpykrgxyaxtlafqpqhzrb7qy2rh75nldvfd4tucqmlkmhzcqu'], 4)
   } finally {
     t.is(await provider.stop(), 0)
+  }
+  // a cluster (docs/cluster.md): one node on a database of its own, the cluster's status, the node drained
+  const database = await testDatabase()
+  t.teardown(database.cleanup)
+  const node = await startProviderCli(P, ['--db', database.url, '--node', 'n1'])
+  try {
+    await run('cairn cluster status', ['--repo', C, 'cluster', 'status', '--db', database.url])
+    await run('cairn cluster drain', ['--repo', C, 'cluster', 'drain', 'n1', '--db', database.url])
+  } finally {
+    t.is(await node.stop(), 0)
   }
   t.deepEqual([...docs.keys()].filter(c => !checked.has(c)), [], 'every shape in docs/json.md was checked against a real output')
 })

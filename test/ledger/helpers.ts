@@ -10,6 +10,7 @@ import { LevelLedger } from '../../src/ledger/level.js'
 import type { Database } from '../../src/repo/repo.js'
 import * as dagJson from '@ipld/dag-json'
 import { decodeRecord } from '../../src/ledger/entry.js'
+import type { Ledger } from '../../src/ledger/interface.js'
 
 export interface Fixture {
   dir: string
@@ -54,7 +55,7 @@ export function dealId (n: number): CID {
 export const provider = createSigner(new Uint8Array(32).fill(1)).did
 export const other = createSigner(new Uint8Array(32).fill(2)).did
 
-export async function exportLines (ledger: LevelLedger): Promise<string[]> {
+export async function exportLines (ledger: Ledger): Promise<string[]> {
   const out: string[] = []
   for await (const line of ledger.export()) out.push(line)
   return out

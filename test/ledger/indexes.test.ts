@@ -75,27 +75,6 @@ test('entries cut off the end are caught by the head index', async t => {
   t.regex(err!.message, /index (meta\/head|by-deal|deals)/)
 })
 
-test('appendAll commits every entry or none', async t => {
-  const f = await openLedger()
-  t.teardown(f.cleanup)
-  const me = f.signer.did
-  await f.ledger.append('deal-proposed', { deal: dealId(1), provider })
-  await t.throwsAsync(f.ledger.appendAll([
-    { kind: 'payment-accrued', fields: { deal: dealId(1), from: me, to: provider, amount: 5n } },
-    { kind: 'deal-active', fields: { deal: dealId(1) } } // proposed → active is illegal
-  ]), { instanceOf: TypeError })
-  t.is(f.ledger.head()!.seq, 1)
-  t.deepEqual(await f.ledger.balance(), [])
-  const [a, b] = await f.ledger.appendAll([
-    { kind: 'deal-accepted', fields: { deal: dealId(1) } },
-    { kind: 'payment-accrued', fields: { deal: dealId(1), from: me, to: provider, amount: 5n } }
-  ])
-  t.deepEqual([a!.seq, b!.seq], [2, 3])
-  t.true(b!.prev!.equals(a!.cid))
-  t.is((await f.ledger.balance())[0]?.paid, 5n)
-  t.like(await f.ledger.verify(), { entries: 3 })
-})
-
 test('provider totals: deals by state, capacity reserved and used, earnings, schedule and holders', async t => {
   const f = await openLedger()
   t.teardown(f.cleanup)

@@ -1,64 +1,11 @@
+/** The LevelDB ledger beyond the conformance suite (suite.ts): extra writes as batch operations of the repo's database. */
 import test from 'ava'
 import { performance } from 'node:perf_hooks'
 import { CID } from 'multiformats/cid'
 import { createSigner } from '../../src/protocol/signing.js'
-import { recordCid } from '../../src/ledger/entry.js'
-import type { ExtraOp, LedgerEntry } from '../../src/ledger/interface.js'
+import type { ExtraOp } from '../../src/ledger/interface.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import { dealId, openLedger, other, provider } from './helpers.js'
-
-async function collect<T> (iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = []
-  for await (const x of iterable) out.push(x)
-  return out
-}
-
-test('append then verify: seq, prev links and signatures', async t => {
-  const f = await openLedger()
-  t.teardown(f.cleanup)
-  t.is(f.ledger.head(), null)
-  t.like(await f.ledger.verify(), { entries: 0, head: null })
-  const a = await f.ledger.append('deal-proposed', { deal: dealId(1), provider, client: f.signer.did, nonce: 7n })
-  const b = await f.ledger.append('deal-accepted', { deal: dealId(1) })
-  t.is(a.seq, 1)
-  t.is(a.prev, null)
-  t.is(b.seq, 2)
-  t.true(b.prev!.equals(a.cid))
-  t.true(a.cid.equals(recordCid(a.recordBytes)))
-  t.like(await f.ledger.verify({ signatures: 'all' }), { entries: 2, head: { seq: 2, cid: b.cid } })
-  const again = await f.reopen()
-  t.true(again.head()!.cid.equals(b.cid))
-  const c = await again.append('transfer-started', { deal: dealId(1) })
-  t.is(c.seq, 3)
-  t.true(c.prev!.equals(b.cid))
-  t.is((await again.verify()).entries, 3)
-  const read = await again.get(1)
-  t.deepEqual(read!.fields, { deal: dealId(1), provider, client: f.signer.did, nonce: 7 })
-})
-
-test('the deal index follows the state machine; an illegal transition fails alone and writes nothing', async t => {
-  const f = await openLedger()
-  t.teardown(f.cleanup)
-  const id = dealId(1)
-  await f.ledger.append('deal-proposed', { deal: id, provider, client: f.signer.did, nonce: 1n, pieceSize: 1024n })
-  const [ok, bad] = await Promise.allSettled([
-    f.ledger.append('deal-accepted', { deal: id }),
-    f.ledger.append('deal-rejected', { deal: id })
-  ])
-  t.is(ok.status, 'fulfilled')
-  t.true(bad.status === 'rejected' && bad.reason instanceof TypeError)
-  await f.ledger.append('deal-active', { deal: id })
-  const record = await f.ledger.deal(id)
-  t.like(record, { state: 'active', seq: 3, provider, client: f.signer.did, pieceSize: 1024n })
-  t.is(f.ledger.head()!.seq, 3)
-  t.is((await f.ledger.verify()).entries, 3)
-  t.true(await f.ledger.nonceUsed(f.signer.did, 1n))
-  t.false(await f.ledger.nonceUsed(f.signer.did, 2n))
-  await t.throwsAsync(f.ledger.append('proof-passed', { deal: dealId(99), provider }), { instanceOf: TypeError })
-  t.throws(() => f.ledger.append('deal-active', { deal: id, seq: 5 }), { instanceOf: TypeError })
-  t.throws(() => f.ledger.append('deal-active', { deal: id, ratio: 0.5 }), { instanceOf: TypeError })
-  t.throws(() => f.ledger.append('no-such-kind' as 'deal-active', {}), { instanceOf: TypeError })
-})
 
 test('proof counters per deal and per provider, and consecutive faults', async t => {
   const f = await openLedger()
@@ -91,28 +38,6 @@ test('balances per counterparty (docs/ledger.md)', async t => {
   t.deepEqual(balances[other], { counterparty: other, earned: (1n << 63n) + 5n, paid: 0n, slashedToUs: 0n, slashedFromUs: 3n, outstanding: (1n << 63n) + 2n })
   await t.throwsAsync(f.ledger.append('payment-accrued', { deal: id, from: provider, to: other, amount: 1n }), { instanceOf: TypeError })
   await t.throwsAsync(f.ledger.append('payment-accrued', { deal: id, from: provider, to: me }), { instanceOf: TypeError })
-})
-
-test('log: newest first, by deal, by kind, with a limit', async t => {
-  const f = await openLedger()
-  t.teardown(f.cleanup)
-  for (let d = 1; d <= 3; d++) await f.ledger.append('deal-proposed', { deal: dealId(d) })
-  for (let d = 1; d <= 3; d++) await f.ledger.append('deal-accepted', { deal: dealId(d) })
-  const seqs = (entries: LedgerEntry[]): number[] => entries.map(e => e.seq)
-  t.deepEqual(seqs(await collect(f.ledger.log())), [6, 5, 4, 3, 2, 1])
-  t.deepEqual(seqs(await collect(f.ledger.log({ deal: dealId(2) }))), [5, 2])
-  t.deepEqual(seqs(await collect(f.ledger.log({ deal: dealId(2).toString(), kind: 'deal-proposed' }))), [2])
-  t.deepEqual(seqs(await collect(f.ledger.log({ kind: 'deal-accepted', limit: 2 }))), [6, 5])
-  t.deepEqual(seqs(await collect(f.ledger.log({ limit: 0 }))), [])
-})
-
-test('concurrent appends form one consistent chain (group commit)', async t => {
-  const f = await openLedger()
-  t.teardown(f.cleanup)
-  const entries = await Promise.all(Array.from({ length: 300 }, (_, i) => f.ledger.append('deal-proposed', { deal: dealId(i) })))
-  t.deepEqual(entries.map(e => e.seq), Array.from({ length: 300 }, (_, i) => i + 1))
-  for (let i = 1; i < entries.length; i++) t.true(entries[i].prev!.equals(entries[i - 1].cid))
-  t.is((await f.ledger.verify({ signatures: 'all' })).entries, 300)
 })
 
 test('extra writes commit with the entry; a batch that fails leaves no entry and no gap', async t => {

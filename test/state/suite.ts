@@ -57,6 +57,24 @@ export function suite ({ test, factory, name }: SuiteOptions): void {
     }
   })
 
+  test(title('prefetched keys read as stored, missing ones as undefined; the transaction\'s own writes win over them'), async (t) => {
+    const store = await factory()
+    const space = fresh()
+    const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
+    await store.batch([{ type: 'put', space, key: 'a', value: bytes('A') }, { type: 'put', space, key: 'b', value: bytes('B') }])
+    const read = await store.transaction(async (tx) => {
+      tx.put(space, 'b', bytes('b2'))
+      await tx.prefetch(space, ['a', 'b', 'missing', 'a'])
+      const first = [await tx.get(space, 'a'), await tx.get(space, 'b'), await tx.get(space, 'missing')]
+      tx.put(space, 'a', bytes('a2'))
+      tx.del(space, 'b')
+      await tx.atomically(async () => { tx.put(space, 'missing', bytes('M')) })
+      return [...first, await tx.get(space, 'a'), await tx.get(space, 'b'), await tx.get(space, 'missing')]
+    })
+    t.deepEqual(read.map(v => v === undefined ? undefined : Buffer.from(v).toString()), ['A', 'b2', undefined, 'a2', undefined, 'M'])
+    t.is(Buffer.from(await store.get(space, 'missing') as Uint8Array).toString(), 'M')
+  })
+
   test(title('keys walk in UTF-8 byte order, both ways, in sublevel and prefix spaces alike'), async (t) => {
     const store = await factory()
     for (const space of [fresh('sublevel'), fresh('prefix')]) {

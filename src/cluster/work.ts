@@ -1,0 +1,334 @@
+/**
+ * A cluster node at work (docs/cluster.md "Running a cluster"): registered in
+ * `cluster_machines`, claiming the cluster's tasks, and fetching the pieces it
+ * is asked for but does not hold.
+ *
+ * Tasks:
+ * - `copy` {piece, exclude?}: run by a node that does not hold the piece (and
+ *   is not excluded or drained): it reads the piece from a node that does,
+ *   checks its piece CID while writing it to its own store, and records its
+ *   location. Posted when a deal goes active (until `copies` nodes hold it),
+ *   by a failed scrub, and by `cluster drain` for every piece of the drained
+ *   node. A node that holds the piece fails the run, and another takes it.
+ * - `scrub` {piece, node}: any node re-hashes the copy on `node` (its own file,
+ *   or read over the internal endpoint) and records the result in
+ *   `cluster/scrubs`; a bad copy loses its location (and the file, on its own
+ *   node) and a copy task replaces it.
+ * - `gc-<node>` {}: only that node runs it (its type carries a digest of the
+ *   node's name): it removes its piece files that no deal's index entry and no
+ *   active deal holds, older than the upload grace.
+ *
+ * Every node posts, on a timer, a scrub of each copy it holds and a gc of its
+ * own store; dedupe keys keep one of each live.
+ */
+import { createHash } from 'node:crypto'
+import { readdir, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
+import { CairnError } from '../errors.js'
+import type { Ledger } from '../ledger/interface.js'
+import type { Queryable } from '../postgres/db.js'
+import type { StateStore } from '../state/interface.js'
+import { spaces } from '../state/spaces.js'
+import type { PieceStore } from '../store/pieces.js'
+import { listMachines, Machine, type EventLog } from './machines.js'
+import { locationKey, pieceLocations, type ClusterState } from './node.js'
+import { readRemotePiece } from './pieces.js'
+import { addTask, TaskEngine, type TaskContext } from './tasks.js'
+
+export const DEFAULT_COPIES = 2
+/** a piece file younger than this may be an upload whose ledger entry has not committed yet: gc leaves it */
+const GC_MIN_AGE_MS = 60 * 60_000
+const EMPTY = new Uint8Array(0)
+
+/** The task type only `node` runs (a type name is a-z, 0-9 and -, so the name goes in as a digest). */
+export function nodeTaskType (node: string): string {
+  return `gc-${createHash('sha256').update(node).digest('hex').slice(0, 24)}`
+}
+
+export interface ClusterWorkOptions {
+  name: string
+  /** this node's listener, where the others read its pieces */
+  address: string
+  copies?: number
+  deadAfterMs?: number
+  heartbeatMs?: number
+  workers?: number
+  pollMs?: number
+  /** how often this node posts scrubs of its copies and a gc of its store (default 24 h; 0: never) */
+  maintainEveryMs?: number
+  log?: EventLog
+  /** what holds the deals: a piece no index entry names and no active deal holds is garbage */
+  ledger: Ledger
+}
+
+export interface ScrubRecord { at: number, ok: boolean, by: string, error?: string }
+
+export class ClusterWork {
+  readonly copies: number
+  private readonly log: EventLog
+  private timer: NodeJS.Timeout | undefined
+  private drainWatch: NodeJS.Timeout | undefined
+  private drained = false
+  /** pieces being fetched, so concurrent readers wait on one fetch */
+  private readonly fetching = new Map<string, Promise<boolean>>()
+
+  private constructor (
+    private readonly cluster: ClusterState,
+    private readonly store: PieceStore,
+    readonly machine: Machine,
+    private readonly engine: TaskEngine,
+    private readonly options: ClusterWorkOptions
+  ) {
+    this.copies = options.copies ?? DEFAULT_COPIES
+    this.log = options.log ?? (() => {})
+  }
+
+  get name (): string { return this.options.name }
+
+  static async start (cluster: ClusterState, store: PieceStore, options: ClusterWorkOptions): Promise<ClusterWork> {
+    const log = options.log ?? (() => {})
+    const machine = await Machine.register(cluster.db, { name: options.name, address: options.address, deadAfterMs: options.deadAfterMs, heartbeatMs: options.heartbeatMs, onEvent: log })
+    const engine = new TaskEngine(cluster.db, machine, { workers: options.workers, pollMs: options.pollMs, graceMs: 10_000, onEvent: log })
+    const work = new ClusterWork(cluster, store, machine, engine, options)
+    engine.registerTaskType('copy', async (task) => { await work.copyTask(task) }, { maxAttempts: 40, backoffMs: 100, maxBackoffMs: 2000 })
+    engine.registerTaskType('scrub', async (task) => { await work.scrubTask(task) }, { maxAttempts: 5, backoffMs: 1000 })
+    engine.registerTaskType(nodeTaskType(options.name), async (task) => { await work.gcTask(task) }, { maxAttempts: 5, backoffMs: 1000 })
+    work.drained = await isDrained(cluster.state, options.name)
+    if (!work.drained) engine.start()
+    work.schedule()
+    return work
+  }
+
+  private schedule (): void {
+    const every = this.options.maintainEveryMs ?? 24 * 3600_000
+    if (every > 0) {
+      this.timer = setInterval(() => { this.maintain().catch((err) => { this.log('cluster-maintain-failed', { message: (err as Error).message }) }) }, every)
+      this.timer.unref()
+    }
+    // a drained node stops claiming; it looks every heartbeat
+    this.drainWatch = setInterval(() => {
+      if (this.drained) return
+      isDrained(this.cluster.state, this.name).then(async (drained) => {
+        if (!drained || this.drained) return
+        this.drained = true
+        this.log('node-drained', { node: this.name })
+        await this.engine.stop()
+      }).catch(() => {})
+    }, this.machine.heartbeatMs)
+    this.drainWatch.unref()
+  }
+
+  /** Posts a scrub of every copy this node holds and a gc of its store. */
+  async maintain (): Promise<void> {
+    for await (const [key] of this.cluster.state.iterate(spaces.pieceLocations)) {
+      const slash = key.lastIndexOf('/')
+      if (key.slice(slash + 1) !== this.name) continue
+      const piece = key.slice(0, slash)
+      await addTask(this.cluster.db, 'scrub', { piece, node: this.name }, { dedupe: `scrub:${key}` })
+    }
+    await addTask(this.cluster.db, nodeTaskType(this.name), {}, { dedupe: `gc:${this.name}` })
+  }
+
+  /** After a deal went active on this node: copies until `copies` nodes hold the piece. */
+  async stored (piece: string, q: Queryable = this.cluster.db): Promise<void> {
+    if (this.copies > 1) await addTask(q, 'copy', { piece }, { dedupe: `copy:${piece}`, maxAttempts: 40 })
+  }
+
+  /**
+   * Makes `piece` local if another node holds it: read over the internal
+   * endpoint, checked against its piece CID as it is written, recorded as a
+   * location. False when no live node has it.
+   */
+  async fetch (piece: string, signal?: AbortSignal): Promise<boolean> {
+    if (await this.store.has(piece)) return true
+    let running = this.fetching.get(piece)
+    if (running === undefined) {
+      running = this.fetchFrom(piece, [], signal).finally(() => { this.fetching.delete(piece) })
+      this.fetching.set(piece, running)
+    }
+    return await running
+  }
+
+  private async fetchFrom (piece: string, exclude: string[], signal?: AbortSignal): Promise<boolean> {
+    const holders = new Set(await pieceLocations(this.cluster.state, piece))
+    const machines = (await listMachines(this.cluster.db)).filter(m => m.name !== this.name && holders.has(m.name) && !exclude.includes(m.name))
+    let lastError: unknown
+    for (const m of machines) {
+      try {
+        await this.copyFrom(m.address, piece, signal)
+        this.log('piece-fetched', { piece, from: m.name })
+        return true
+      } catch (err) {
+        lastError = err
+        this.log('piece-fetch-failed', { piece, from: m.name, code: (err as CairnError).code, message: (err as Error).message })
+      }
+    }
+    if (lastError !== undefined && machines.length > 0) throw lastError
+    return false
+  }
+
+  private async copyFrom (address: string, piece: string, signal?: AbortSignal): Promise<void> {
+    const expected = CID.parse(piece)
+    const remote = await readRemotePiece(address, piece, { secret: this.cluster.secret, node: this.name, signal })
+    const staged = await this.store.stage(remote.body, { signal })
+    if (!staged.piece.cid.equals(expected)) {
+      await staged.abort()
+      throw new CairnError('ERR_PIECE_MISMATCH', `node ${address} sent bytes whose piece CID is ${staged.piece.cid.toString()}, not ${piece}`)
+    }
+    await staged.commit()
+    await this.cluster.state.batch([{ type: 'put', space: spaces.pieceLocations, key: locationKey(piece, this.name), value: EMPTY }])
+  }
+
+  private async copyTask (task: TaskContext): Promise<void> {
+    const { piece, exclude = [] } = task.payload as { piece: string, exclude?: string[] }
+    const holders = await pieceLocations(this.cluster.state, piece)
+    const live = new Set((await listMachines(this.cluster.db)).map(m => m.name))
+    const drained = await drainedNodes(this.cluster.state)
+    const good = holders.filter(h => live.has(h) && !exclude.includes(h) && !drained.has(h))
+    if (good.length >= this.copies) return
+    if (holders.includes(this.name) || exclude.includes(this.name) || this.drained) {
+      throw new CairnError('ERR_TASK_NOT_OWNED', `node ${this.name} holds piece ${piece} already or may not take it: another node copies it`)
+    }
+    await task.assertOwned()
+    if (!await this.fetchFrom(piece, [], task.signal)) throw new CairnError('ERR_PIECE_NOT_FOUND', `no live node holds piece ${piece}`)
+  }
+
+  private async scrubTask (task: TaskContext): Promise<void> {
+    const { piece, node } = task.payload as { piece: string, node: string }
+    const expected = CID.parse(piece)
+    let ok = true
+    let error: string | undefined
+    try {
+      let body: AsyncIterable<Uint8Array>
+      if (node === this.name) {
+        const reader = await this.store.open(piece)
+        if (reader === undefined) throw new CairnError('ERR_PIECE_NOT_FOUND', `piece ${piece} is missing from this node's store`)
+        body = reader.createReadStream()
+      } else {
+        const address = (await listMachines(this.cluster.db)).find(m => m.name === node)?.address
+        if (address === undefined) return // the node is gone; its copies are copied again by whoever notices (drain, a failed read)
+        body = (await readRemotePiece(address, piece, { secret: this.cluster.secret, node: this.name, signal: task.signal })).body
+      }
+      // staged in this node's tmp and thrown away: only the commitment is wanted
+      const staged = await this.store.stage(body, { signal: task.signal })
+      await staged.abort()
+      if (!staged.piece.cid.equals(expected)) { ok = false; error = `the copy hashes to ${staged.piece.cid.toString()}` }
+    } catch (err) {
+      const code = (err as CairnError).code
+      if (code !== 'ERR_PIECE_NOT_FOUND' && code !== 'ERR_PIECE_MISMATCH') throw err
+      ok = false
+      error = (err as Error).message
+    }
+    await task.assertOwned()
+    const record: ScrubRecord = { at: Date.now(), ok, by: this.name, ...(error === undefined ? {} : { error }) }
+    const ops = [{ type: 'put' as const, space: spaces.scrubs, key: locationKey(piece, node), value: new TextEncoder().encode(JSON.stringify(record)) }]
+    if (!ok) {
+      this.log('piece-scrub-failed', { piece, node, error })
+      if (node === this.name) await rm(this.store.path(piece), { force: true })
+      await this.cluster.state.batch([...ops, { type: 'del', space: spaces.pieceLocations, key: locationKey(piece, node) }])
+      await addTask(this.cluster.db, 'copy', { piece }, { dedupe: `copy:${piece}`, maxAttempts: 40 })
+      return
+    }
+    await this.cluster.state.batch(ops)
+  }
+
+  private async gcTask (task: TaskContext): Promise<void> {
+    const removed: string[] = []
+    for (const name of await readdir(this.store.dir).catch(() => [] as string[])) {
+      if (!name.endsWith('.car')) continue
+      const piece = name.slice(0, -4)
+      const info = await stat(join(this.store.dir, name)).catch(() => undefined)
+      if (info === undefined || Date.now() - info.mtimeMs < GC_MIN_AGE_MS) continue
+      if ((await this.cluster.state.get(spaces.pieces, piece)) !== undefined) continue
+      if ((await this.options.ledger.holders(piece)).length > 0) continue
+      await task.assertOwned()
+      // the location goes first, so no node is sent here for a file that is gone
+      await this.cluster.state.batch([{ type: 'del', space: spaces.pieceLocations, key: locationKey(piece, this.name) }])
+      await rm(join(this.store.dir, name), { force: true })
+      await rm(join(this.store.dir, `${piece}.layers`), { force: true })
+      removed.push(piece)
+    }
+    if (removed.length > 0) this.log('pieces-collected', { node: this.name, removed: removed.length })
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    clearInterval(this.drainWatch)
+    await this.engine.stop()
+    await this.machine.stop()
+  }
+}
+
+async function isDrained (state: StateStore, node: string): Promise<boolean> {
+  return (await state.get(spaces.drained, node)) !== undefined
+}
+
+async function drainedNodes (state: StateStore): Promise<Set<string>> {
+  const out = new Set<string>()
+  for await (const [key] of state.iterate(spaces.drained)) out.add(key)
+  return out
+}
+
+/**
+ * `cairn cluster drain <node>`: marks the node drained (it stops claiming
+ * tasks) and posts a copy of each of its pieces to another node.
+ */
+export async function drainNode (cluster: Pick<ClusterState, 'db' | 'state'>, node: string): Promise<{ node: string, pieces: number, tasks: number }> {
+  const machines = await listMachines(cluster.db)
+  if (!machines.some(m => m.name === node) && !await hasLocations(cluster.state, node)) {
+    throw new CairnError('ERR_NOT_FOUND', `no node ${JSON.stringify(node)} in this cluster`)
+  }
+  await cluster.state.batch([{ type: 'put', space: spaces.drained, key: node, value: new TextEncoder().encode(String(Date.now())) }])
+  let pieces = 0
+  let tasks = 0
+  for await (const [key] of cluster.state.iterate(spaces.pieceLocations)) {
+    const slash = key.lastIndexOf('/')
+    if (key.slice(slash + 1) !== node) continue
+    pieces++
+    const id = await addTask(cluster.db, 'copy', { piece: key.slice(0, slash), exclude: [node] }, { dedupe: `drain:${key}`, maxAttempts: 40 })
+    if (id !== undefined) tasks++
+  }
+  return { node, pieces, tasks }
+}
+
+async function hasLocations (state: StateStore, node: string): Promise<boolean> {
+  for await (const [key] of state.iterate(spaces.pieceLocations)) if (key.endsWith(`/${node}`)) return true
+  return false
+}
+
+export interface ClusterStatus {
+  identity: string | null
+  machines: Array<{ name: string, address: string, heartbeatAt: string, silentMs: number, drained: boolean, pieces: number }>
+  /** nodes that hold pieces but are not registered (stopped or dead) */
+  absent: Array<{ name: string, pieces: number }>
+  tasks: Array<{ type: string, state: 'waiting' | 'running' | 'given-up', count: number }>
+  pieces: { total: number, underCopied: number }
+}
+
+/** What `cairn cluster status` shows. */
+export async function clusterStatus (cluster: Pick<ClusterState, 'db' | 'state'>, copies = DEFAULT_COPIES): Promise<ClusterStatus> {
+  const machines = await listMachines(cluster.db)
+  const drained = await drainedNodes(cluster.state)
+  const perNode = new Map<string, number>()
+  const perPiece = new Map<string, number>()
+  for await (const [key] of cluster.state.iterate(spaces.pieceLocations)) {
+    const slash = key.lastIndexOf('/')
+    const node = key.slice(slash + 1)
+    perNode.set(node, (perNode.get(node) ?? 0) + 1)
+    const piece = key.slice(0, slash)
+    if (machines.some(m => m.name === node)) perPiece.set(piece, (perPiece.get(piece) ?? 0) + 1)
+    else perPiece.set(piece, perPiece.get(piece) ?? 0)
+  }
+  const { rows } = await cluster.db.query<{ type: string, state: 'waiting' | 'running' | 'given-up', count: string }>(
+    `SELECT type, CASE WHEN given_up_at IS NOT NULL THEN 'given-up' WHEN owner IS NOT NULL THEN 'running' ELSE 'waiting' END AS state, count(*) AS count
+     FROM cluster_tasks GROUP BY 1, 2 ORDER BY 1, 2`)
+  const identity = await cluster.state.get(spaces.clusterMeta, 'identity')
+  return {
+    identity: identity === undefined ? null : new TextDecoder().decode(identity),
+    machines: machines.map(m => ({ name: m.name, address: m.address, heartbeatAt: m.heartbeatAt.toISOString(), silentMs: Math.round(m.silentMs), drained: drained.has(m.name), pieces: perNode.get(m.name) ?? 0 })),
+    absent: [...perNode].filter(([name]) => !machines.some(m => m.name === name)).map(([name, pieces]) => ({ name, pieces })),
+    tasks: rows.map(r => ({ type: r.type, state: r.state, count: Number(r.count) })),
+    pieces: { total: perPiece.size, underCopied: [...perPiece.values()].filter(n => n < copies).length }
+  }
+}
