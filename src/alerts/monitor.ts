@@ -84,7 +84,7 @@ export class AlertMonitor {
   }
 
   static async open (db: Database, ledger: Pick<Ledger, 'log'>, options: MonitorOptions): Promise<AlertMonitor> {
-    const book = await IncidentBook.load(db)
+    const book = await IncidentBook.load(db, { now: options.now })
     const saved = await db.get(DETECTOR_KEY)
     let detector: AnomalyDetector
     try {
