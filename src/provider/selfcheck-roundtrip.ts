@@ -135,10 +135,14 @@ async function fetchBack (step: 'ipfs' | 'piece', url: string, accept: string, e
   return { firstByteMs: firstByteMs ?? lastByteMs, lastByteMs }
 }
 
-/** One round trip; never throws: a failure is the report's `step`, `code` and `message`. */
-export async function roundTrip (target: RoundTripTarget): Promise<RoundTripReport> {
+/**
+ * One round trip; never throws: a failure is the report's `step`, `code` and
+ * `message`. `stop` (the self-check stopping) cuts it short like its budget does.
+ */
+export async function roundTrip (target: RoundTripTarget, stop?: AbortSignal): Promise<RoundTripReport> {
   const size = target.bytes ?? DEFAULT_ROUND_TRIP_BYTES
-  const signal = AbortSignal.timeout(target.timeoutMs ?? DEFAULT_ROUND_TRIP_TIMEOUT_MS)
+  const budget = AbortSignal.timeout(target.timeoutMs ?? DEFAULT_ROUND_TRIP_TIMEOUT_MS)
+  const signal = stop === undefined ? budget : AbortSignal.any([budget, stop])
   const report: RoundTripReport = { ok: false, bytes: size }
   const base = target.url.replace(/\/+$/, '')
   let stored = false

@@ -88,6 +88,8 @@ export class SelfCheck {
   private running: Promise<SelfCheckReport> | undefined
   private stopped = true
   private halted = false
+  /** aborts a round trip in flight when the check stops */
+  private halt = new AbortController()
   private readonly pieces: Counter
   private readonly runs: Counter
   private readonly lastSuccess: Gauge
@@ -181,7 +183,7 @@ export class SelfCheck {
   }
 
   private async trip (target: RoundTripTarget): Promise<RoundTripReport> {
-    const report = await roundTrip(target)
+    const report = await roundTrip(target, this.halt.signal)
     this.tripCount.all++
     if (report.ok) this.tripCount.ok++
     this.tripRatio.set(this.tripCount.ok / this.tripCount.all)
@@ -211,6 +213,7 @@ export class SelfCheck {
   start (): void {
     this.stopped = false
     this.halted = false
+    this.halt = new AbortController()
     const round = (): void => {
       this.run().catch((err: unknown) => {
         this.options.log?.('self-check-error', { code: (err as { code?: string }).code, message: (err as Error).message })
@@ -227,6 +230,7 @@ export class SelfCheck {
   async stop (): Promise<void> {
     this.stopped = true
     this.halted = true
+    this.halt.abort()
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     await this.running?.catch(() => {})
