@@ -65,8 +65,8 @@ interface Opening {
 }
 
 export class AlertMonitor {
-  /** alerts delivered to every sink, and deliveries that failed */
-  readonly counts = { sent: 0, failed: 0 }
+  /** incidents announced open and resolved; deliveries (one per alert and sink) made and failed */
+  readonly counts = { opened: 0, resolved: 0, sent: 0, failed: 0 }
   private queue: Promise<void> = Promise.resolve()
   private latestDeals: { deals: readonly AuditDeal[], at: number } | undefined
   private readonly now: () => number
@@ -84,7 +84,7 @@ export class AlertMonitor {
   }
 
   static async open (db: Database, ledger: Pick<Ledger, 'log'>, options: MonitorOptions): Promise<AlertMonitor> {
-    const book = await IncidentBook.load(db)
+    const book = await IncidentBook.load(db, { now: options.now })
     const saved = await db.get(DETECTOR_KEY)
     let detector: AnomalyDetector
     try {
@@ -305,6 +305,8 @@ export class AlertMonitor {
 
   private async send (alert: Alert): Promise<void> {
     this.log('info', `alert ${alert.event} ${alert.id} ${alert.source}/${alert.kind}: ${alert.summary}`)
+    if (alert.event === 'open') this.counts.opened++
+    else this.counts.resolved++
     await Promise.all(this.options.sinks.map(async (sink) => {
       try {
         await sink.deliver(alert)

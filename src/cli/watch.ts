@@ -116,9 +116,12 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
       }
     })
     const deals = [...new Set(unrepaired.map(u => u.deal))]
+    // the alerts already raised are delivered (each within its bound) before they are counted
+    await alerts?.flush()
+    const sent = { opened: alerts?.counts.opened ?? 0, resolved: alerts?.counts.resolved ?? 0, delivered: alerts?.counts.sent ?? 0, failed: alerts?.counts.failed ?? 0 }
     // --json: the summary is the last line, as a script reads it
-    if (out.json) out.line({ summary: { ...summary, unrepaired: deals.length } }, () => '')
-    else out.info(`watch stopped: ${summary.audits} audits (${summary.passed} passed, ${summary.failed} failed, ${summary.missed} missed), ${summary.expired} deals expired, ${summary.dealsFailed} deals failed${deals.length > 0 ? `, ${deals.length} not repaired` : ''}`)
+    if (out.json) out.line({ summary: { ...summary, unrepaired: deals.length, alerts: sent } }, () => '')
+    else out.info(`watch stopped: ${summary.audits} audits (${summary.passed} passed, ${summary.failed} failed, ${summary.missed} missed), ${summary.expired} deals expired, ${summary.dealsFailed} deals failed${deals.length > 0 ? `, ${deals.length} not repaired` : ''}${alerts === undefined ? '' : `; alerts: ${sent.opened} opened, ${sent.resolved} resolved, ${sent.delivered} deliveries made, ${sent.failed} failed`}`)
     const first = unrepaired[0]
     if (first !== undefined) {
       throw new CairnError(first.code, `${deals.length} deal${deals.length === 1 ? '' : 's'} needed a repair that could not be made (${deals.join(', ')}); the first: ${first.message}`)

@@ -345,21 +345,40 @@ export class PdpPieces implements PieceSource, BlockSource {
           await this.db.del(key)
           return false
         }
-        const ops = this.dropOps(piece, record)
-        if (record.car !== undefined) {
-          const listed = await this.db.get(K.pieceBlocks + piece)
-          for (const block of listed === undefined ? [] : dagCBOR.decode(listed) as string[]) ops.push({ type: 'del', key: `${K.block}${block}!${piece}` })
-        }
-        const usage = this.usageOps([[record.client, -BigInt(record.size)]])
-        await this.db.batch([...ops, ...usage.ops], { sync: true })
-        usage.settle()
-        await rm(this.store.path(piece), { force: true })
-        await rm(`${this.store.dir}/${piece}.layers`, { force: true })
+        await this.drop(piece, record)
         return true
       })
       if (gone) removed++
     }
     return removed
+  }
+
+  /**
+   * Removes a parked piece now, as the sweep would at its expiry (the
+   * provider self-check's synthetic piece, src/provider/selfcheck-roundtrip.ts).
+   * A piece a data set references stays. Returns whether it went.
+   */
+  async discard (pieceCid: string): Promise<boolean> {
+    return await this.exclusive(async () => {
+      const record = await this.record(pieceCid)
+      if (record === undefined || record.expiresAt === 0) return false
+      await this.drop(pieceCid, record)
+      return true
+    })
+  }
+
+  /** A parked piece's keys in one batch, its usage given back, then its file and layer cache. Call inside `exclusive`. */
+  private async drop (piece: string, record: PieceRecord): Promise<void> {
+    const ops = this.dropOps(piece, record)
+    if (record.car !== undefined) {
+      const listed = await this.db.get(K.pieceBlocks + piece)
+      for (const block of listed === undefined ? [] : dagCBOR.decode(listed) as string[]) ops.push({ type: 'del', key: `${K.block}${block}!${piece}` })
+    }
+    const usage = this.usageOps([[record.client, -BigInt(record.size)]])
+    await this.db.batch([...ops, ...usage.ops], { sync: true })
+    usage.settle()
+    await rm(this.store.path(piece), { force: true })
+    await rm(`${this.store.dir}/${piece}.layers`, { force: true })
   }
 
   /** Deletes files in the store that no record names (a crash between rename and batch, or between batch and delete). */

@@ -21,6 +21,8 @@ import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
 import { startPdp, type PdpOptions, type PdpService } from '../pdp/mount.js'
 import { SelfCheck, type SelfCheckOptions } from './selfcheck.js'
+import type { RoundTripTarget } from './selfcheck-roundtrip.js'
+import { PieceProver } from './proofs.js'
 
 export interface ProviderNode {
   readonly repo: Repo
@@ -142,7 +144,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   }
   const lifecycle = options.lifecycle === false ? undefined : new LifecycleScheduler(node, { now: options.now, log, ...options.lifecycle })
   lifecycle?.start()
-  const selfCheck = options.selfCheck === undefined ? undefined : new SelfCheck(node, service.metrics.registry, { log, ...options.selfCheck })
+  const selfCheck = options.selfCheck === undefined ? undefined : new SelfCheck(node, service.metrics.registry, { log, roundTrip: selfCheckTarget(url, pdp), ...options.selfCheck })
   selfCheck?.start()
   const closers: Array<() => Promise<void>> = []
   return {
@@ -168,6 +170,19 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
       await work?.stop()
       await ledger.flush?.()
       await cluster?.close()
+    }
+  }
+}
+
+/** The self-check's round trip goes through the PDP ingest path on the node's own listener (src/provider/selfcheck-roundtrip.ts). */
+export function selfCheckTarget (url: string, pdp: PdpService): RoundTripTarget {
+  const prover = new PieceProver(pdp.pieces.store)
+  return {
+    url,
+    prover,
+    discard: async (piece) => {
+      prover.forget(piece)
+      await pdp.pieces.discard(piece)
     }
   }
 }

@@ -87,7 +87,7 @@ export const providerOptions = {
   parkQuota: bytes('--park-quota <size>', 'parked PDP bytes in total', '64GiB'),
   parkQuotaPerClient: bytes('--park-quota-per-client <size>', 'parked PDP bytes per client', '8GiB'),
   // the self-check (docs/monitoring.md "Provider self-check"): 0 turns it off
-  selfCheck: durationOrNone('--self-check <duration>', 'every so often (10m, 1h), prove and verify a sample of stored pieces as a client would; results in /metrics (0: never)', '0'),
+  selfCheck: durationOrNone('--self-check <duration>', 'every so often (10m, 1h), store a synthetic piece through the PDP upload route, fetch it back through /piece and /ipfs, prove and remove it, then prove and verify a sample of stored pieces as a client would; results in /metrics (0: never)', '0'),
   selfCheckSample: count(1, 1000)('--self-check-sample <n>', 'pieces proved per self-check round', '4'),
   // content routing (docs/routing.md)
   announceTo: httpUrl.many('--announce-to <url>', "an indexer to announce active deals' blocks to (repeatable)"),

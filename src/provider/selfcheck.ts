@@ -10,6 +10,11 @@
  * (reads of 32 bytes plus the sibling path, not whole pieces), one piece at a
  * time, and a round never starts while the last one runs.
  *
+ * With a round-trip target (every node started with `--self-check` has one),
+ * each round first stores a small synthetic piece through the provider's own
+ * public ingest path, fetches it back through `/ipfs` and `/piece` on its own
+ * listener, verifies and proves it, and removes it (selfcheck-roundtrip.ts).
+ *
  * Results go to prom-client metrics on the provider's registry, in units a
  * scraper expects (seconds, unix seconds):
  *   cairn_selfcheck_pieces_total{outcome="ok|corrupt|error"}  pieces checked
@@ -17,7 +22,14 @@
  *   cairn_selfcheck_last_success_timestamp_seconds              last round where every piece was ok
  *   cairn_selfcheck_failing_pieces                              pieces that failed in the last round
  *   cairn_selfcheck_duration_seconds{outcome}                   prove + verify time per piece
- * and each failure to the log as `self-check-failed`.
+ *   cairn_selfcheck_roundtrip_total{result="ok|failed"}         synthetic round trips
+ *   cairn_selfcheck_roundtrip_failures_total{step}              failed ones, by the step that failed
+ *   cairn_selfcheck_roundtrip_success_ratio                     ok round trips / all, since start
+ *   cairn_selfcheck_roundtrip_seconds{phase}                    ingest, {ipfs,piece}_first_byte, {ipfs,piece}_last_byte, prove
+ *   cairn_selfcheck_roundtrip_milliseconds{phase}               the last round trip's figures in ms (the units of
+ *                                                               Filecoin's retrieval checks)
+ * and each failure to the log as `self-check-failed` (a round trip's as
+ * `self-check-roundtrip-failed`).
  */
 import { randomBytes } from 'node:crypto'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
@@ -25,6 +37,7 @@ import { verifyPieceProof } from '../../proofs/index.js'
 import { parseDealId } from '../deal/proposal.js'
 import type { DealSummary, Logger } from './interface.js'
 import type { PieceProver } from './proofs.js'
+import { roundTrip, type RoundTripReport, type RoundTripTarget } from './selfcheck-roundtrip.js'
 
 export type SelfCheckOutcome = 'ok' | 'corrupt' | 'error'
 
@@ -42,6 +55,8 @@ export interface SelfCheckReport {
   /** active pieces there were to sample from */
   pieces: number
   checked: PieceCheck[]
+  /** the synthetic round trip, when the check has a target for it */
+  roundTrip?: RoundTripReport
   ok: boolean
 }
 
@@ -54,6 +69,8 @@ export interface SelfCheckOptions {
   challenges?: number
   log?: Logger
   random?: () => number
+  /** where the synthetic round trip stores and fetches (none: pieces only) */
+  roundTrip?: RoundTripTarget
 }
 
 /** What the self-check needs of the deal service. */
@@ -71,11 +88,19 @@ export class SelfCheck {
   private running: Promise<SelfCheckReport> | undefined
   private stopped = true
   private halted = false
+  /** aborts a round trip in flight when the check stops */
+  private halt = new AbortController()
   private readonly pieces: Counter
   private readonly runs: Counter
   private readonly lastSuccess: Gauge
   private readonly failing: Gauge
   private readonly seconds: Histogram
+  private readonly trips: Counter
+  private readonly tripFailures: Counter
+  private readonly tripRatio: Gauge
+  private readonly tripSeconds: Histogram
+  private readonly tripMs: Gauge
+  private tripCount = { ok: 0, all: 0 }
 
   constructor (private readonly source: SelfCheckSource, registry: Registry, private readonly options: SelfCheckOptions) {
     if (!(options.intervalMs > 0)) throw new RangeError(`intervalMs must be > 0, got ${options.intervalMs}`)
@@ -88,6 +113,13 @@ export class SelfCheck {
     this.lastSuccess.set(0)
     this.failing.set(0)
     for (const outcome of ['ok', 'corrupt', 'error']) this.pieces.inc({ outcome }, 0)
+    this.trips = new Counter({ name: 'cairn_selfcheck_roundtrip_total', help: 'Synthetic round trips (store through the ingest path, fetch through /ipfs and /piece, prove, remove), by result', labelNames: ['result'], registers })
+    this.tripFailures = new Counter({ name: 'cairn_selfcheck_roundtrip_failures_total', help: 'Failed synthetic round trips, by the step that failed (ingest, ipfs, piece, prove, cleanup)', labelNames: ['step'], registers })
+    this.tripRatio = new Gauge({ name: 'cairn_selfcheck_roundtrip_success_ratio', help: 'Synthetic round trips that succeeded, over all since the provider started (1 before the first)', registers })
+    this.tripSeconds = new Histogram({ name: 'cairn_selfcheck_roundtrip_seconds', help: 'Synthetic round trip figures: ingest, first and last byte per route, prove', labelNames: ['phase'], buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30], registers })
+    this.tripMs = new Gauge({ name: 'cairn_selfcheck_roundtrip_milliseconds', help: 'The last successful synthetic round trip\'s figures in milliseconds (ingest, first and last byte per route, prove)', labelNames: ['phase'], registers })
+    this.tripRatio.set(1)
+    for (const result of ['ok', 'failed']) this.trips.inc({ result }, 0)
   }
 
   /** One round now: sample, prove, verify, record. */
@@ -113,14 +145,15 @@ export class SelfCheck {
       all[i] = all[j] as [string, string]
       all[j] = t
     }
+    const trip = this.options.roundTrip === undefined || this.halted ? undefined : await this.trip(this.options.roundTrip)
     const checked: PieceCheck[] = []
     for (const [pieceCid, deal] of all.slice(0, sample)) {
       // a stop does not wait for the rest of the sample
       if (this.halted) break
       checked.push(await this.check(deal, pieceCid))
     }
-    const ok = checked.every(c => c.outcome === 'ok')
-    const report: SelfCheckReport = { at: new Date().toISOString(), pieces: all.length, checked, ok }
+    const ok = checked.every(c => c.outcome === 'ok') && trip?.ok !== false
+    const report: SelfCheckReport = { at: new Date().toISOString(), pieces: all.length, checked, ...(trip === undefined ? {} : { roundTrip: trip }), ok }
     this.runs.inc({ result: ok ? 'ok' : 'failed' })
     this.failing.set(checked.filter(c => c.outcome !== 'ok').length)
     if (ok) this.lastSuccess.set(Math.floor(Date.now() / 1000))
@@ -149,10 +182,38 @@ export class SelfCheck {
     return result
   }
 
+  private async trip (target: RoundTripTarget): Promise<RoundTripReport> {
+    const report = await roundTrip(target, this.halt.signal)
+    this.tripCount.all++
+    if (report.ok) this.tripCount.ok++
+    this.tripRatio.set(this.tripCount.ok / this.tripCount.all)
+    this.trips.inc({ result: report.ok ? 'ok' : 'failed' })
+    if (!report.ok) {
+      this.tripFailures.inc({ step: report.step ?? 'ingest' })
+      this.options.log?.('self-check-roundtrip-failed', { pieceCid: report.pieceCid, step: report.step, code: report.code, message: report.message })
+      return report
+    }
+    const phases: Array<[string, number | undefined]> = [
+      ['ingest', report.ingestMs],
+      ['ipfs_first_byte', report.ipfs?.firstByteMs],
+      ['ipfs_last_byte', report.ipfs?.lastByteMs],
+      ['piece_first_byte', report.piece?.firstByteMs],
+      ['piece_last_byte', report.piece?.lastByteMs],
+      ['prove', report.proveMs]
+    ]
+    for (const [phase, value] of phases) {
+      if (value === undefined) continue
+      this.tripSeconds.observe({ phase }, value / 1000)
+      this.tripMs.set({ phase }, value)
+    }
+    return report
+  }
+
   /** A round now, then one every `intervalMs` after the last ended. */
   start (): void {
     this.stopped = false
     this.halted = false
+    this.halt = new AbortController()
     const round = (): void => {
       this.run().catch((err: unknown) => {
         this.options.log?.('self-check-error', { code: (err as { code?: string }).code, message: (err as Error).message })
@@ -169,6 +230,7 @@ export class SelfCheck {
   async stop (): Promise<void> {
     this.stopped = true
     this.halted = true
+    this.halt.abort()
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     await this.running?.catch(() => {})

@@ -35,6 +35,9 @@ test('cli: watch --once --alert-exec runs the command once for a failed audit, n
     t.is(first.code, 0, first.stderr)
     const alerts = (await readFile(log, 'utf8')).trim().split('\n').map(l => JSON.parse(l) as Alert)
     t.deepEqual(alerts.map(a => `${a.event} ${a.source}/${a.kind} ${a.deal ?? ''}`), [`open audit/failed ${deal.id.toString()}`])
+    // the --json summary counts what was sent
+    const summaryOf = (stdout: string): unknown => (JSON.parse(stdout.trim().split('\n').filter(l => l.includes('"summary"')).at(-1) ?? '{}') as { summary?: { alerts?: unknown } }).summary?.alerts
+    t.deepEqual(summaryOf(first.stdout), { opened: 1, resolved: 0, delivered: 1, failed: 0 })
     // the next period: the deal fails again (its incident is open already, no new alert), needs a
     // repair and, with no other provider, cannot have one: that is a new incident (exit 4)
     await new Promise(resolve => setTimeout(resolve, 2100))
@@ -44,6 +47,7 @@ test('cli: watch --once --alert-exec runs the command once for a failed audit, n
     const after = (await readFile(log, 'utf8')).trim().split('\n').map(l => JSON.parse(l) as Alert)
     t.deepEqual(after.map(a => `${a.event} ${a.source}/${a.kind}`), ['open audit/failed', 'open repair/unrepaired'])
     t.is(after[1]?.evidence.code, 'ERR_NO_REPAIR_TARGET')
+    t.deepEqual(summaryOf(second.stdout), { opened: 1, resolved: 0, delivered: 1, failed: 0 })
   } finally {
     await w.cleanup()
   }

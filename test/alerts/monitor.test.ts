@@ -113,7 +113,7 @@ test('a delivery that fails is counted and logged, and the incident is still rem
   m.audit(deal, result(deal, 'missed', 1))
   m.audit(deal, result(deal, 'missed', 2))
   await m.flush()
-  t.deepEqual(m.counts, { sent: 1, failed: 1 })
+  t.deepEqual(m.counts, { opened: 1, resolved: 0, sent: 1, failed: 1 })
   t.is(good.alerts.length, 1)
   t.is(logged.length, 1)
   t.regex(logged[0] as string, /not delivered to broken: ERR_ALERT_FAILED receiver down/)

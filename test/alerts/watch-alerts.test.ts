@@ -84,6 +84,7 @@ test('watch --alert-webhook: one open alert when a provider starts failing proof
     t.true(Date.parse(resolved.endedAt ?? '') >= Date.parse(open.startedAt))
     t.deepEqual(received.map(r => r.header), [`${open.id} open`, `${open.id} resolved`])
     t.deepEqual(received.map(r => r.type), ['application/json', 'application/json'])
+    t.deepEqual(monitor.counts, { opened: 1, resolved: 1, sent: 2, failed: 0 })
 
     // a watch started again on the same repo: the incident is over, nothing is sent again
     const again = await AlertMonitor.open(w.client.db, w.client.ledger, monitorOptions)

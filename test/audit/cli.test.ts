@@ -43,7 +43,7 @@ test('cli: audit passes (exit 0, one JSON object per deal), fails after corrupti
     const once = await cairn(['watch', '--once', '--json', '--repo', repo])
     t.is(once.code, 0, once.stderr)
     // nothing audited (the period already was), and the summary says so as the last line
-    t.deepEqual(JSON.parse(once.stdout.trim()), { summary: { audits: 0, passed: 0, failed: 0, missed: 0, expired: 0, dealsFailed: 0, unrepaired: 0 } })
+    t.deepEqual(JSON.parse(once.stdout.trim()), { summary: { audits: 0, passed: 0, failed: 0, missed: 0, expired: 0, dealsFailed: 0, unrepaired: 0, alerts: { opened: 0, resolved: 0, delivered: 0, failed: 0 } } })
   } finally {
     await w.cleanup()
   }

@@ -95,7 +95,7 @@ test('self-check: --self-check and --self-check-sample are checked (ERR_INVALID_
   }
 })
 
-test('self-check: a node started with it runs a round at once and stops with the node', async (t) => {
+test('self-check: a node started with it runs a round (with its round trip) at once and stops with the node', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-selfcheck-'))
   const repo = await Repo.init(join(dir, 'provider'))
   const node = await startProviderNode(repo, { endpoint: '', ...TERMS }, { selfCheck: { intervalMs: 3_600_000 } })
@@ -109,6 +109,9 @@ test('self-check: a node started with it runs a round at once and stops with the
     // no pieces yet: an empty round is a successful one
     t.is(sample(text, 'cairn_selfcheck_runs_total', '{result="ok"}'), 1)
     t.is(node.selfCheck?.last?.pieces, 0)
+    // its round trip went through the node's own listener and left nothing behind
+    t.is(node.selfCheck?.last?.roundTrip?.ok, true)
+    t.is(await node.pdp.pieces.record(node.selfCheck?.last?.roundTrip?.pieceCid ?? ''), undefined)
   } finally {
     await node.close()
     await repo.close()

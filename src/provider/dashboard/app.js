@@ -74,6 +74,12 @@ function render (d) {
     const bad = d.selfCheck.checked.filter((c) => c.outcome !== 'ok')
     $('self-check').textContent = bad.length === 0 ? `ok · ${d.selfCheck.checked.length} of ${d.selfCheck.pieces} pieces` : `${bad.length} FAILING: ${bad.map((c) => `${c.pieceCid} ${c.code}`).join(', ')}`
     $('self-check-when').textContent = `last round ${d.selfCheck.at}`
+    const trip = d.selfCheck.roundTrip
+    if (trip) {
+      $('round-trip').textContent = trip.ok
+        ? `ok · ingest ${trip.ingestMs.toFixed(0)} ms · /piece ${trip.piece.firstByteMs.toFixed(0)}/${trip.piece.lastByteMs.toFixed(0)} ms · /ipfs ${trip.ipfs.firstByteMs.toFixed(0)}/${trip.ipfs.lastByteMs.toFixed(0)} ms`
+        : `FAILED at ${trip.step}: ${trip.code}`
+    }
   }
 
   bars($('deals-chart'), Object.entries(d.deals).map(([state, n]) => [state, n, state === 'active' ? '#1b7f3b' : state === 'failed' ? '#b3261e' : '#3b6fd8']))
