@@ -177,7 +177,13 @@ export class Pulls {
         if (job === undefined) {
           job = { ...request, pieces: request.pieces.map((p) => ({ ...p, status: 'pending' })), client: clientOf(req), ...(request.extraData === undefined ? {} : { dataSet: { status: 'pending' } }) }
           this.jobs.set(key, job)
-          await this.saved(key)
+          try {
+            await this.saved(key)
+          } catch (err) {
+            // not kept, so not started: the client may post it again
+            this.jobs.delete(key)
+            throw err
+          }
           this.start(key, job)
         }
       }
@@ -304,12 +310,12 @@ export class Pulls {
     const held = await this.pieces.live(piece.pieceCid)
     if (held?.findable === true) return
     const source = await checkSource(piece.sourceUrl, this.options.sources, this.options.resolve)
+    // loaded on first use: undici installs its agent as the process's fetch dispatcher when it loads
+    const { Agent, request } = await import('undici')
     this.pieces.quota.check(client, size)
     const reservation = this.pieces.quota.reserve(client)
     const abort = new AbortController()
     this.aborts.add(abort)
-    // loaded on first use: undici installs its agent as the process's fetch dispatcher when it loads
-    const { Agent, request } = await import('undici')
     // connects to the address checked above, whatever the name resolves to now
     const agent = new Agent({ connect: { lookup: pinnedLookup(source) } })
     try {
