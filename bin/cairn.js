@@ -253,6 +253,7 @@ const examples = {
     'cairn provider start --config /etc/cairn/provider.json',
     'cairn provider start --listen 0.0.0.0:7470 --announce-to http://indexer.example:7480 --announce-address http://provider.example:7470',
     'cairn provider start --payee 0x1111111111111111111111111111111111111111 --park-ttl 24h --park-quota 64GiB',
+    'cairn provider start --listen 10.0.0.5:7470 --pull-sources any   # PDP pulls from private addresses too (default: public only)',
     'cairn provider start --upload-window 30m --max-start-delay 3d --retention-grace 0   # deals that end, and their pieces removed at once',
     'cairn provider start --max-connections 8192 --max-connections-per-peer 256',
     'cairn provider start --self-check 10m --self-check-sample 8   # prove and verify 8 stored pieces every 10 minutes; see /metrics',

@@ -186,6 +186,10 @@ export const codes = {
   ERR_NO_PAYEE: 'refused',
   // POST /pdp/piece/pull: the source did not give the piece (unreachable, error, other bytes)
   ERR_PULL_FAILED: 'refused',
+  // a pull source whose host is a loopback, private, link-local or other special address (docs/pdp.md "Pull")
+  ERR_PULL_SOURCE_FORBIDDEN: 'refused',
+  // a pull's data-set step that a restart of the provider cut short
+  ERR_PULL_INTERRUPTED: 'refused',
   // an indexer's chain for a provider does not end where the advertisement starts (docs/routing.md)
   ERR_AD_CHAIN_GAP: 'refused',
 

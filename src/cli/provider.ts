@@ -49,7 +49,8 @@ export function pdpOptionsFrom (settings: ProviderSettings): { payee?: string, p
       domain: { chainId: settings.chainId, verifyingContract: settings.fwssAddress },
       parkTtl: settings.parkTtl,
       parkQuota: settings.parkQuota,
-      parkQuotaPerClient: settings.parkQuotaPerClient
+      parkQuotaPerClient: settings.parkQuotaPerClient,
+      pull: { sources: settings.pullSources }
     }
   }
 }

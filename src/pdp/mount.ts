@@ -21,7 +21,7 @@ import { CALIBRATION, type Eip712Domain } from './eip712.js'
 import { DataSets } from './datasets.js'
 import { dataSetRoutes } from './handlers-datasets.js'
 import { pieceRoutes } from './handlers-piece.js'
-import { pullRoutes, type PullOptions } from './pull.js'
+import { Pulls, type PullOptions } from './pull.js'
 import { pingRoutes } from './handlers-ping.js'
 import { streamingRoutes } from './handlers-streaming.js'
 import { PdpPieces } from './pieces.js'
@@ -80,6 +80,8 @@ export async function startPdp (db: Database, ledger: Ledger, repo: { path: stri
   const recovered = await dataSets.recover()
   if (recovered > 0) log('pdp-recovered', { txIndexed: recovered })
   const prover = new PieceProver(store)
+  const pulls = new Pulls(state, pieces, dataSets, options.pull, log)
+  await pulls.load()
   let sweeping: Promise<number> | undefined
   const sweep = async (): Promise<number> => {
     // one round at a time; a round still running when the timer fires again is left to finish
@@ -104,7 +106,7 @@ export async function startPdp (db: Database, ledger: Ledger, repo: { path: stri
       pieceRoutes(router, deps)
       streamingRoutes(router, deps)
       dataSetRoutes(router, deps, dataSets, prover)
-      pullRoutes(router, { ...deps, dataSets }, options.pull)
+      pulls.routes(router, shared.limits)
     },
     pieceSource (first) {
       return { open: async (cid: CID) => await first.open(cid) ?? await pieces.open(cid) }
@@ -116,6 +118,9 @@ export async function startPdp (db: Database, ledger: Ledger, repo: { path: stri
       }
     },
     sweep,
-    close () { clearInterval(timer) }
+    close () {
+      clearInterval(timer)
+      pulls.close()
+    }
   }
 }

@@ -53,6 +53,7 @@ export const spaces = {
   pdpClientDataSets: space('pdp/client-data-sets', { prefix: 'pdp!client-data-set!' }, '<payer, lower-case>/<clientDataSetId, 64 hex digits> → data set id (UTF-8): one data set per signed CreateDataSet'),
   pdpNonces: space('pdp/nonces', { prefix: 'pdp!nonce!' }, '<payer, lower-case>/<AddPieces nonce, 64 hex digits> → data set id (UTF-8): a signed AddPieces is taken once'),
   pdpTransactions: space('pdp/transactions', { prefix: 'pdp!tx!' }, '0x + ledger entry hash (64 hex digits) → DAG-CBOR {kind, dataSet, pieceIds, seq}: what a "tx hash" answered to a client did'),
+  pdpPulls: space('pdp/pulls', { prefix: 'pdp!pull!' }, 'sha256 of a POST /pdp/piece/pull request (64 hex digits) → JSON PullJob (src/pdp/pull.ts): the request, its client, each piece\'s status and the data-set step\'s, when it ended'),
   pdpMeta: space('pdp/meta', { prefix: 'pdp!meta!' }, '`next-data-set` → the next data set id (decimal)'),
   // a cluster's (src/cluster/node.ts, docs/cluster.md): kept only in PostgreSQL in practice, declared like the rest
   clusterMeta: space('cluster/meta', { sublevel: ['cluster', 'meta'] }, '`identity` → the did every node of the cluster signs with (UTF-8)'),

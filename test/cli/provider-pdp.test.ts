@@ -3,6 +3,7 @@ import test from 'ava'
 import { pdpOptionsFrom } from '../../src/cli/provider.js'
 import { CALIBRATION } from '../../src/pdp/eip712.js'
 import { PDP_DEFAULTS } from '../../src/pdp/mount.js'
+import { PULL_DEFAULTS } from '../../src/pdp/pull.js'
 import { settingsFrom, type RawOptions } from '../../src/provider/options.js'
 
 const pdp = (given: RawOptions): ReturnType<typeof pdpOptionsFrom> => pdpOptionsFrom(settingsFrom(given).settings)
@@ -17,6 +18,9 @@ test('defaults: no payee, the calibration domain, 24 h TTL, 64 GiB and 8 GiB quo
   t.is(options.parkTtl, PDP_DEFAULTS.parkTtl)
   t.is(options.parkQuota, PDP_DEFAULTS.parkQuota)
   t.is(options.parkQuotaPerClient, PDP_DEFAULTS.parkQuotaPerClient)
+  // pulls reach public addresses only unless the operator says otherwise
+  t.is(options.pull?.sources, 'public')
+  t.is(options.pull?.sources, PULL_DEFAULTS.sources)
 })
 
 test('values are parsed: payee and contract lower-cased, durations and sizes with units', t => {
@@ -26,10 +30,11 @@ test('values are parsed: payee and contract lower-cased, durations and sizes wit
   t.is(options.parkTtl, 7200)
   t.is(options.parkQuota, 1n << 30n)
   t.is(options.parkQuotaPerClient, 3584n * 1024n)
+  t.is(pdp({ pullSources: 'any' }).pdp.pull?.sources, 'any')
 })
 
 test('bad values are ERR_INVALID_ARGUMENT', t => {
-  const bad: RawOptions[] = [{ payee: '0x12' }, { payee: 'alice' }, { chainId: 'calibration' }, { chainId: '0' }, { fwssAddress: '0x' }, { parkTtl: 'soon' }, { parkQuota: 'lots' }, { parkQuotaPerClient: '-1' }]
+  const bad: RawOptions[] = [{ payee: '0x12' }, { payee: 'alice' }, { chainId: 'calibration' }, { chainId: '0' }, { fwssAddress: '0x' }, { parkTtl: 'soon' }, { parkQuota: 'lots' }, { parkQuotaPerClient: '-1' }, { pullSources: 'private' }, { pullSources: '' }]
   for (const given of bad) {
     t.throws(() => pdp(given), { code: 'ERR_INVALID_ARGUMENT' } as never, JSON.stringify(given))
   }

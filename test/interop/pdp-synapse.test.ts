@@ -198,7 +198,7 @@ test('synapse-core 0.5.2 keeps data sets with a cairn provider: create, add, cre
   const dir = await tempDir('cairn-pdp-datasets-')
   const [provider, second] = await Promise.all([
     startProvider(join(dir.path, 'provider'), ['--payee', PAYEE]),
-    startProvider(join(dir.path, 'second'), ['--payee', PAYEE])
+    startProvider(join(dir.path, 'second'), ['--payee', PAYEE, '--pull-sources', 'any'])
   ])
   const serviceURL = provider.url
   try {
