@@ -12,7 +12,8 @@ import { announceAddress, multiaddrFromUrl, urlFromMultiaddr } from '../../src/r
 
 const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map(p => p.join('.'))
 const ipv6 = fc.ipV6().filter(ip => !ip.includes('.')).map(ip => `[${ip}]`)
-const dns = fc.tuple(fc.stringMatching(/^[a-z][a-z0-9-]{0,10}[a-z0-9]$/), fc.constantFrom('example', 'cairn.test', 'a.b.c')).map(([a, b]) => `${a}.${b}`)
+// a label with `--` at positions 3-4 ("xn--…") is an IDNA A-label, which WHATWG URL refuses unless it is valid Punycode
+const dns = fc.tuple(fc.stringMatching(/^[a-z][a-z0-9-]{0,10}[a-z0-9]$/).filter(label => label.slice(2, 4) !== '--'), fc.constantFrom('example', 'cairn.test', 'a.b.c')).map(([a, b]) => `${a}.${b}`)
 const urls = fc.record({
   scheme: fc.constantFrom('http', 'https'),
   host: fc.oneof(ipv4, ipv6, dns),
