@@ -5,7 +5,7 @@
  * challenge route for auditing a data set (`POST /pdp/data-sets/{id}/prove`).
  */
 import { CairnError } from '../errors.js'
-import { readJSONBody, sendJSON, type Context, type Router } from '../provider/http.js'
+import { readJSONBody, sendJSON, type Context, type Router } from '../http/server.js'
 import type { PieceProver } from '../provider/proofs.js'
 import type { PdpDeps } from './context.js'
 import { MAX_PIECES_PER_ADD, parseId, parseTxHash, pieceRequestOf, type DataSets, type PieceRequest } from './datasets.js'

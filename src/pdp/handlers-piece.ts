@@ -5,7 +5,7 @@
  * read its status (`GET /pdp/piece/{cid}/status`).
  */
 import { CairnError } from '../errors.js'
-import { readJSONBody, sendJSON, type Router } from '../provider/http.js'
+import { readJSONBody, sendJSON, type Router } from '../http/server.js'
 import { parsePieceCidParam } from '../provider/piece.js'
 import { checkPieceSize, clientOf, pieceBody, pieceCidOfBody, pieceCidV2, type PdpDeps } from './context.js'
 import { answeringCleanly, receive } from './receive.js'

@@ -5,7 +5,7 @@
  * computed, then name the piece CID they must have.
  */
 import { CairnError } from '../errors.js'
-import { readJSONBody, sendJSON, type Router } from '../provider/http.js'
+import { readJSONBody, sendJSON, type Router } from '../http/server.js'
 import { clientOf, pieceBody, pieceCidOfBody, type PdpDeps } from './context.js'
 import { MAX_PIECE_BYTES, MIN_PIECE_BYTES } from './pieces.js'
 import { answeringCleanly, receive } from './receive.js'

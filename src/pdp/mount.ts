@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
-import type { Router } from '../provider/http.js'
+import type { Router } from '../http/server.js'
 import type { BlockSource, Logger, PieceHandle, PieceSource } from '../provider/interface.js'
 import type { Metrics } from '../provider/metrics.js'
 import type { ServerLimits } from '../provider/server.js'

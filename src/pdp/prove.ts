@@ -8,7 +8,7 @@
  */
 import { parsePieceCid, pdpChallenges, pdpLeafCount, verifyLeafProof, type LeafProof } from '../../proofs/index.js'
 import { CairnError } from '../errors.js'
-import { MAX_CHALLENGES } from '../deal/proof-request.js'
+import { MAX_CHALLENGES } from '../protocol/proof-request.js'
 import type { PieceProver } from '../provider/proofs.js'
 import type { DataSetPiece } from './datasets.js'
 

@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto'
 import type { Dispatcher } from 'undici'
 import { CairnError, isCairnError } from '../errors.js'
-import { readJSONBody, sendJSON, type Router } from '../provider/http.js'
+import { readJSONBody, sendJSON, type Router } from '../http/server.js'
 import type { Logger } from '../provider/interface.js'
 import type { ServerLimits } from '../provider/server.js'
 import type { StateStore } from '../state/interface.js'

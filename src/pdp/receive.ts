@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { CID } from 'multiformats/cid'
 import { isCairnError } from '../errors.js'
-import { guardedBody, toCairnError, type Context } from '../provider/http.js'
+import { guardedBody, toCairnError, type Context } from '../http/server.js'
 import { MAX_PIECE_BYTES } from './pieces.js'
 import { clientOf, contentLength, uploadLimitsOf, type PdpDeps } from './context.js'
 import type { UploadSession, UploadSessions } from './uploads.js'

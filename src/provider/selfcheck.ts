@@ -34,7 +34,7 @@
 import { randomBytes } from 'node:crypto'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { verifyPieceProof } from '../../proofs/index.js'
-import { parseDealId } from '../deal/proposal.js'
+import { parseDealId } from '../protocol/proposal.js'
 import type { DealSummary, Logger } from './interface.js'
 import type { PieceProver } from './proofs.js'
 import { roundTrip, type RoundTripReport, type RoundTripTarget } from './selfcheck-roundtrip.js'

@@ -14,7 +14,7 @@ import * as raw from 'multiformats/codecs/raw'
 import type { AuditDeal, AuditResult } from '../../src/client/audit.js'
 import type { Alert, AlertSink } from '../../src/alerts/interface.js'
 import { AlertMonitor, type MonitorOptions } from '../../src/alerts/monitor.js'
-import type { Proposal } from '../../src/deal/interface.js'
+import type { Proposal } from '../../src/protocol/interface.js'
 import type { Database } from '../../src/repo/repo.js'
 import { CairnError } from '../../src/errors.js'
 

@@ -5,7 +5,7 @@
  */
 import test from 'ava'
 import { randomBytes } from 'node:crypto'
-import { createSigner } from '../../src/deal/signing.js'
+import { createSigner } from '../../src/protocol/signing.js'
 import { StateLedger } from '../../src/ledger/state.js'
 import { Db } from '../../src/postgres/db.js'
 import { migrate } from '../../src/postgres/migrate.js'

@@ -5,7 +5,7 @@
  * conformance-pg.test.ts), so the chain, its indexes and verify behave alike.
  */
 import type { ExecutionContext, TestFn } from 'ava'
-import type { Signer } from '../../src/deal/signing.js'
+import type { Signer } from '../../src/protocol/signing.js'
 import { recordCid } from '../../src/ledger/entry.js'
 import type { ExtraOp, Ledger, LedgerEntry } from '../../src/ledger/interface.js'
 import { seqKey } from '../../src/ledger/entry.js'

@@ -1,2 +1,0 @@
-/** Moved to src/protocol/ask.ts; this re-export keeps older import paths building. */
-export * from '../protocol/ask.js'
