@@ -16,7 +16,7 @@ import { checkTerms, MAX_DEAL_AMOUNT } from '../../src/protocol/rules.js'
 import { signProposal } from '../../src/protocol/proposal.js'
 import { U64_MAX } from '../../src/protocol/validate.js'
 import { entries, world as auditWorld } from '../audit/helpers.js'
-import { askFor, newSigner, NOW, proposalFor } from '../deal/fixtures.js'
+import { askFor, newSigner, NOW, proposalFor } from '../protocol/fixtures.js'
 import { pieceOfSize } from '../provider/fixtures.js'
 import { sampleTree, world } from './helpers.js'
 
