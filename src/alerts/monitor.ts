@@ -28,7 +28,7 @@ import { predictAudit } from '../reputation/predictor.js'
 import { DEFAULT_POLICY } from '../reputation/repair.js'
 import { isCairnError } from '../errors.js'
 import { alertId, IncidentBook } from './incidents.js'
-import type { Alert, AlertLog, AlertSink, AlertSource } from './interface.js'
+import type { Alert, AlertLog, AlertSink } from './interface.js'
 
 export const DEFAULT_EXPIRING_MS = 7 * 86_400_000
 /** a forecast resolves once the predicted pass is this far back above the threshold */
@@ -51,13 +51,8 @@ export interface MonitorOptions {
   params?: ModelParams
 }
 
-interface Opening {
-  source: AlertSource
-  kind: string
-  provider?: string
-  deal?: string
-  piece?: string
-  summary: string
+/** What opens an incident: the alert's own fields, its evidence, and when it began. */
+interface Opening extends Pick<Alert, 'source' | 'kind' | 'provider' | 'deal' | 'piece' | 'summary'> {
   evidence: Record<string, unknown>
   /** unix ms; the incident's id is derived from it unless given */
   startedAt: number
