@@ -1,6 +1,6 @@
 /** The PostgreSQL index runs the IndexStore conformance suite, and its own sweep of restarted providers. */
 import test from 'ava'
-import { Db } from '../../src/postgres/db.js'
+import { Db, type Queryable, type TransactionOptions } from '../../src/postgres/db.js'
 import { migrate } from '../../src/postgres/migrate.js'
 import { PgIndexStore } from '../../src/routing/pg-index.js'
 import { testDatabase } from '../helpers/postgres.js'
@@ -71,6 +71,24 @@ test('postgres: two indexers on one database applying for one provider at once k
   } finally {
     await other.close()
     await db2.close()
+    await cleanup()
+  }
+})
+
+test('postgres: an advertisement of 4,100 multihashes is applied in a handful of statements, not one per multihash', async (t) => {
+  const { db, store, cleanup } = await pgStore()
+  try {
+    let statements = 0
+    const transaction = db.transaction.bind(db)
+    // counts the statements each transaction of the store sends
+    db.transaction = (async (fn: (q: Queryable) => Promise<unknown>, options?: TransactionOptions) => await transaction(async (q) => await fn({
+      query: async (sql: string, params?: unknown[]) => { statements++; return await q.query(sql, params) }
+    } as Queryable), options)) as typeof db.transaction
+    const m = randomCids(4100).map(c => c.multihash.bytes)
+    await store.apply({ peerId: '12D3KooWAHoEkEqnKzM5PXFygh2movVBCSX3k8tDsT2cneU68Gyt', addresses: ['/ip4/127.0.0.1/tcp/1/http'], ad: randomCids(1)[0] as never, at: 1, reset: false, context: { id: dealIdBytes(), metadata: GATEWAY, remove: false, multihashes: m } })
+    t.true(statements > 0 && statements <= 10, `${statements} statements`)
+    t.deepEqual(await store.stats(), { providers: 1, multihashes: 4100 })
+  } finally {
     await cleanup()
   }
 })
