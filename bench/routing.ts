@@ -14,7 +14,12 @@
  *   handed a deal of 4,100 blocks; the time until the indexer has taken the
  *   advertisement, then a lookup confirms it.
  *
- *   node dist/bench/routing.js [--multihashes 1M] [--lookups 20000] [--concurrency 16] [--rounds 5]
+ * - PostgreSQL: the same build and lookups with the index in PostgreSQL
+ *   (`cairn indexer start --db`), on a durable throwaway server (or
+ *   CAIRN_BENCH_PG_URL), at a smaller count by default (`--pg-multihashes`,
+ *   100k; 0 skips it).
+ *
+ *   node dist/bench/routing.js [--multihashes 1M] [--lookups 20000] [--concurrency 16] [--rounds 5] [--pg-multihashes 100k]
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -32,8 +37,13 @@ import { generateSecretKey, identityFromSecret, type Identity } from '../src/rep
 import { encodeMetadata, entryChunks, signAdvertisement, TRANSPORT_IPFS_GATEWAY_HTTP } from '../src/routing/advertisement.js'
 import { Announcer } from '../src/routing/announcer.js'
 import { encodeFramePrefix, encodeHeader } from '../src/car/index.js'
+import { Db } from '../src/postgres/db.js'
+import { migrate } from '../src/postgres/migrate.js'
 import { Ingester } from '../src/routing/ingest.js'
+import type { IndexStore } from '../src/routing/interface.js'
 import { LevelIndexStore } from '../src/routing/level-index.js'
+import { PgIndexStore } from '../src/routing/pg-index.js'
+import { testDatabase } from '../test/helpers/postgres.js'
 import type { Database } from '../src/repo/repo.js'
 import type { SectionContext } from './plan.js'
 
@@ -59,6 +69,22 @@ export interface RoutingBench {
   /** share of the indexed CIDs asked for that came back with a provider (must be 1) */
   foundRatio: number
   announce: { multihashes: number, rounds: number, p50Ms: number, minMs: number, maxMs: number }
+  /** the index in PostgreSQL (`indexer start --db`); absent when skipped */
+  pg?: PgRoutingBench
+}
+
+export interface PgRoutingBench {
+  multihashes: number
+  advertisements: number
+  buildSeconds: number
+  buildMultihashesPerSec: number
+  lookups: number
+  concurrency: number
+  lookupsPerSec: number
+  lookupP50Ms: number
+  lookupP99Ms: number
+  lookupMaxMs: number
+  foundRatio: number
 }
 
 export interface RoutingBenchOptions {
@@ -66,6 +92,8 @@ export interface RoutingBenchOptions {
   lookups?: number
   concurrency?: number
   rounds?: number
+  /** multihashes of the PostgreSQL run (default 100,000; 0 skips it) */
+  pgMultihashes?: number
 }
 
 function randomCid (): CID {
@@ -83,8 +111,7 @@ async function directoryBytes (dir: string): Promise<number> {
 }
 
 /** Builds the index through the ingest path; returns a sample of the indexed CIDs. */
-async function build (db: Database, multihashes: number): Promise<{ sample: CID[], advertisements: number, seconds: number }> {
-  const store = await LevelIndexStore.open(db)
+async function build (store: IndexStore, multihashes: number): Promise<{ sample: CID[], advertisements: number, seconds: number }> {
   const ingester = new Ingester(store)
   const providers: Array<{ id: Identity, head: CID | null }> = Array.from({ length: PROVIDERS }, () => ({ id: identityFromSecret(generateSecretKey()), head: null }))
   const metadata = encodeMetadata([TRANSPORT_IPFS_GATEWAY_HTTP])
@@ -117,9 +144,9 @@ async function build (db: Database, multihashes: number): Promise<{ sample: CID[
   return { sample, advertisements, seconds }
 }
 
-/** `cairn indexer start` on `repo` in its own process; resolves to its URL and a stop function. */
-async function startIndexer (repo: string): Promise<{ url: string, stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, '--repo', repo, '--json', 'indexer', 'start', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] })
+/** `cairn indexer start` (on a repo, or with `--db`) in its own process; resolves to its URL and a stop function. */
+async function startIndexer (where: string[]): Promise<{ url: string, stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [BIN, '--json', 'indexer', 'start', '--listen', '127.0.0.1:0', ...where], { stdio: ['ignore', 'pipe', 'ignore'] })
   const url = await new Promise<string>((resolve, reject) => {
     let out = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -138,48 +165,99 @@ async function startIndexer (repo: string): Promise<{ url: string, stop: () => P
   }
 }
 
+async function providersOf (url: string, agent: Agent, cid: CID): Promise<number> {
+  const res = await request(`${url}/routing/v1/providers/${cid.toString()}`, { dispatcher: agent })
+  const body = await res.body.json() as { Providers: unknown[] }
+  return body.Providers.length
+}
+
+type LookupFigures = Pick<RoutingBench, 'lookups' | 'concurrency' | 'lookupsPerSec' | 'lookupP50Ms' | 'lookupP99Ms' | 'lookupMaxMs' | 'foundRatio'>
+
+/** `lookups` lookups from `concurrency` keep-alive callers, 90 % for indexed CIDs (from `sample`), 10 % for CIDs nobody provides. */
+async function lookupRun (url: string, agent: Agent, sample: CID[], lookups: number, concurrency: number): Promise<LookupFigures> {
+  // warm the connections and the process
+  for (let i = 0; i < 200; i++) await providersOf(url, agent, sample[i % sample.length] as CID)
+  const latencies: number[] = []
+  let found = 0
+  let indexed = 0
+  let next = 0
+  const started = performance.now()
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < lookups) {
+      const i = next++
+      const hit = i % 10 !== 9
+      const cid = hit ? sample[(i * 7919) % sample.length] as CID : randomCid()
+      const t0 = performance.now()
+      const n = await providersOf(url, agent, cid)
+      latencies.push(performance.now() - t0)
+      if (hit) { indexed++; if (n > 0) found++ }
+    }
+  }))
+  const seconds = (performance.now() - started) / 1000
+  latencies.sort((a, b) => a - b)
+  return {
+    lookups,
+    concurrency,
+    lookupsPerSec: Math.round(lookups / seconds),
+    lookupP50Ms: percentile(latencies, 0.5),
+    lookupP99Ms: percentile(latencies, 0.99),
+    lookupMaxMs: latencies.at(-1) ?? NaN,
+    foundRatio: found / indexed
+  }
+}
+
+/** The index in PostgreSQL: built through the ingest path, then asked through `cairn indexer start --db`. */
+export async function benchRoutingPg (multihashes: number, lookups: number, concurrency: number): Promise<PgRoutingBench> {
+  const database = await testDatabase({ durable: true })
+  try {
+    const db = await Db.connect({ url: database.url, max: 4 })
+    let built: { sample: CID[], advertisements: number, seconds: number }
+    try {
+      await migrate(db)
+      built = await build(await PgIndexStore.open(db), multihashes)
+    } finally {
+      await db.close()
+    }
+    process.stderr.write(`  routing (PostgreSQL): indexed ${multihashes} multihashes in ${built.advertisements} advertisements, ${built.seconds.toFixed(1)} s\n`)
+    const indexer = await startIndexer(['--db', database.url])
+    const agent = new Agent({ connections: concurrency, pipelining: 1 })
+    try {
+      return {
+        multihashes,
+        advertisements: built.advertisements,
+        buildSeconds: built.seconds,
+        buildMultihashesPerSec: Math.round(multihashes / built.seconds),
+        ...await lookupRun(indexer.url, agent, built.sample, lookups, concurrency)
+      }
+    } finally {
+      await agent.close()
+      await indexer.stop()
+    }
+  } finally {
+    await database.cleanup()
+  }
+}
+
 export async function benchRouting (work: string, options: RoutingBenchOptions = {}): Promise<RoutingBench> {
   const multihashes = options.multihashes ?? 1_000_000
   const lookups = options.lookups ?? 20_000
   const concurrency = options.concurrency ?? 16
   const rounds = options.rounds ?? 5
+  const pgMultihashes = options.pgMultihashes ?? 100_000
   const dir = await mkdtemp(join(work, 'routing-'))
   try {
     const repoPath = join(dir, 'indexer')
     const repo = await Repo.init(repoPath)
-    const built = await build(await repo.db(), multihashes)
+    const built = await build(await LevelIndexStore.open(await repo.db()), multihashes)
     await repo.close()
     const indexBytes = await directoryBytes(join(repoPath, 'db'))
     process.stderr.write(`  routing: indexed ${multihashes} multihashes in ${built.advertisements} advertisements, ${built.seconds.toFixed(1)} s\n`)
 
-    const indexer = await startIndexer(repoPath)
+    const indexer = await startIndexer(['--repo', repoPath])
     const agent = new Agent({ connections: concurrency, pipelining: 1 })
     try {
-      const ask = async (cid: CID): Promise<number> => {
-        const res = await request(`${indexer.url}/routing/v1/providers/${cid.toString()}`, { dispatcher: agent })
-        const body = await res.body.json() as { Providers: unknown[] }
-        return body.Providers.length
-      }
-      // warm the connections and the process
-      for (let i = 0; i < 200; i++) await ask(built.sample[i % built.sample.length] as CID)
-      const latencies: number[] = []
-      let found = 0
-      let indexed = 0
-      let next = 0
-      const started = performance.now()
-      await Promise.all(Array.from({ length: concurrency }, async () => {
-        while (next < lookups) {
-          const i = next++
-          const hit = i % 10 !== 9
-          const cid = hit ? built.sample[(i * 7919) % built.sample.length] as CID : randomCid()
-          const t0 = performance.now()
-          const n = await ask(cid)
-          latencies.push(performance.now() - t0)
-          if (hit) { indexed++; if (n > 0) found++ }
-        }
-      }))
-      const seconds = (performance.now() - started) / 1000
-      latencies.sort((a, b) => a - b)
+      const ask = async (cid: CID): Promise<number> => await providersOf(indexer.url, agent, cid)
+      const looked = await lookupRun(indexer.url, agent, built.sample, lookups, concurrency)
 
       // announcing a 1 GiB DAG's blocks, end to end, to the same indexer
       const db: Database = new Level<string, Uint8Array>(join(dir, 'provider'), { valueEncoding: 'view' })
@@ -208,14 +286,9 @@ export async function benchRouting (work: string, options: RoutingBenchOptions =
         buildSeconds: built.seconds,
         buildMultihashesPerSec: Math.round(multihashes / built.seconds),
         indexBytes,
-        lookups,
-        concurrency,
-        lookupsPerSec: Math.round(lookups / seconds),
-        lookupP50Ms: percentile(latencies, 0.5),
-        lookupP99Ms: percentile(latencies, 0.99),
-        lookupMaxMs: latencies.at(-1) ?? NaN,
-        foundRatio: found / indexed,
-        announce: { multihashes: DAG_BLOCKS, rounds, p50Ms: percentile(times, 0.5), minMs: times[0] ?? NaN, maxMs: times.at(-1) ?? NaN }
+        ...looked,
+        announce: { multihashes: DAG_BLOCKS, rounds, p50Ms: percentile(times, 0.5), minMs: times[0] ?? NaN, maxMs: times.at(-1) ?? NaN },
+        ...(pgMultihashes > 0 ? { pg: await benchRoutingPg(pgMultihashes, lookups, concurrency) } : {})
       }
     } finally {
       await agent.close()
@@ -228,14 +301,19 @@ export async function benchRouting (work: string, options: RoutingBenchOptions =
 
 /** The `routing` section of `npm run bench` (`--routing-multihashes 1M`, `--no-routing`). */
 export async function routingSection (ctx: SectionContext): Promise<{ result: RoutingBench, lines: string[] }> {
-  const result = await benchRouting(ctx.work, { multihashes: parseCount(ctx.opt('--routing-multihashes') ?? '1M') })
+  const result = await benchRouting(ctx.work, { multihashes: parseCount(ctx.opt('--routing-multihashes') ?? '1M'), pgMultihashes: parseCount(ctx.opt('--routing-pg-multihashes') ?? '100k') })
   const r = result
+  const pg = r.pg
   return {
     result,
     lines: [
       `routing, an indexer holding ${r.multihashes} multihashes from ${r.providers} providers (${r.advertisements} advertisements, built in ${r.buildSeconds.toFixed(1)} s, ${r.buildMultihashesPerSec} multihashes/s, ${(r.indexBytes / 1048576).toFixed(0)} MiB): ` +
         `${r.lookupsPerSec} lookups/s from ${r.concurrency} callers, p50 ${r.lookupP50Ms.toFixed(2)} ms, p99 ${r.lookupP99Ms.toFixed(2)} ms, max ${r.lookupMaxMs.toFixed(1)} ms, ${(r.foundRatio * 100).toFixed(1)} % of indexed CIDs found`,
-      `routing, announcing ${r.announce.multihashes} blocks end to end (${r.announce.rounds} rounds): p50 ${r.announce.p50Ms.toFixed(0)} ms (${r.announce.minMs.toFixed(0)}–${r.announce.maxMs.toFixed(0)})`
+      `routing, announcing ${r.announce.multihashes} blocks end to end (${r.announce.rounds} rounds): p50 ${r.announce.p50Ms.toFixed(0)} ms (${r.announce.minMs.toFixed(0)}–${r.announce.maxMs.toFixed(0)})`,
+      ...(pg === undefined
+        ? []
+        : [`routing on PostgreSQL (indexer start --db), ${pg.multihashes} multihashes (${pg.advertisements} advertisements, built in ${pg.buildSeconds.toFixed(1)} s, ${pg.buildMultihashesPerSec} multihashes/s): ` +
+          `${pg.lookupsPerSec} lookups/s from ${pg.concurrency} callers, p50 ${pg.lookupP50Ms.toFixed(2)} ms, p99 ${pg.lookupP99Ms.toFixed(2)} ms, max ${pg.lookupMaxMs.toFixed(1)} ms, ${(pg.foundRatio * 100).toFixed(1)} % of indexed CIDs found`])
     ]
   }
 }
@@ -256,7 +334,8 @@ async function main (): Promise<void> {
       multihashes: parseCount(opt('--multihashes') ?? '1M'),
       lookups: parseCount(opt('--lookups') ?? '20000'),
       concurrency: Number(opt('--concurrency') ?? 16),
-      rounds: Number(opt('--rounds') ?? 5)
+      rounds: Number(opt('--rounds') ?? 5),
+      pgMultihashes: parseCount(opt('--pg-multihashes') ?? '100k')
     })
     process.stdout.write(JSON.stringify(result, null, 2) + '\n')
   } finally {

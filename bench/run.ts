@@ -10,7 +10,7 @@
  *   npm run bench -- --sizes 16M --pairs 3    # a quick run
  *   npm run bench -- --skip-slow-peers        # leave out data-segment (≈ 3–7 MiB/s)
  *   flags: --pairs 3, --memory-size 2G, --proof-size 1G,32G, --out bench/results.json,
- *          --encrypt-pairs N (default --pairs), --routing-multihashes 1M,
+ *          --encrypt-pairs N (default --pairs), --routing-multihashes 1M, --routing-pg-multihashes 100k (0: none),
  *          --no-content, --no-transfer, --no-encrypt, --no-memory, --no-ledger, --no-cluster,
  *          --no-proofs, --no-piece-load, --no-routing, --no-ask, --ask-deals 10,1000,100000
  *          (and each section's own: bench/piece-load.ts, bench/provider-proofs.ts)

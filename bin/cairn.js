@@ -186,8 +186,9 @@ program.command('share').argument('<root|file.car>').description('a new root of 
   .action(load('share'))
 
 const indexer = program.command('indexer').description('run an indexer: takes signed advertisements from providers, answers Delegated Routing V1 lookups')
-indexer.command('start').description('run the indexer in the foreground until SIGINT/SIGTERM; the index is kept in the repo')
+indexer.command('start').description('run the indexer in the foreground until SIGINT/SIGTERM; the index is kept in the repo, or in PostgreSQL with --db')
   .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7480')
+  .option('--db <url>', "keep the index in this PostgreSQL database (postgres://…; its schema is created at start) instead of the repo's LevelDB; no repo needed")
   .action(load('indexer', 'start'))
 
 // Examples shown at the end of each command's --help (every command has some: test/cli/help.test.ts)
@@ -221,7 +222,8 @@ const examples = {
   indexer: ['cairn --repo /srv/indexer indexer start --listen 0.0.0.0:7480'],
   'indexer start': [
     'cairn --repo /srv/indexer init && cairn --repo /srv/indexer indexer start --listen 0.0.0.0:7480',
-    'cairn indexer start --json   # prints its URL; GET /routing/v1/providers/<cid> asks it who serves a CID'
+    'cairn indexer start --json   # prints its URL; GET /routing/v1/providers/<cid> asks it who serves a CID',
+    'cairn indexer start --db postgres://cairn@db.example:5432/cairn --listen 0.0.0.0:7480   # the index in PostgreSQL'
   ],
   ask: ['cairn ask http://provider.example:7470', 'cairn ask --json http://provider.example:7470 | jq .ask.pricePerGiBDay'],
   deal: [

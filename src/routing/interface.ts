@@ -1,6 +1,6 @@
 /**
- * The indexer's storage boundary: a LevelDB index today (level-index.ts), a
- * PostgreSQL one with the cluster work. Both keep the same three things per
+ * The indexer's storage boundary: the LevelDB index (level-index.ts, the
+ * default) and the PostgreSQL one (pg-index.ts, `indexer start --db`). Both keep the same three things per
  * provider — its record (addresses, chain head), the advertisements it has
  * had applied, and multihash → (provider, context, metadata) entries — and
  * pass the same conformance suite (test/routing/index-store.ts).

@@ -44,7 +44,7 @@ test('the project\'s migrations apply once and are recorded with their hashes', 
   t.deepEqual(await migrate(db), [], 'a second run has nothing to do')
   const rows = (await db.query<{ name: string, sha256: string }>('SELECT name, sha256 FROM cairn_migrations ORDER BY name')).rows
   t.deepEqual(rows, all.map(m => ({ name: m.name, sha256: m.sha256 })))
-  for (const table of ['state_kv', 'state_locks', 'cluster_machines', 'cluster_tasks', 'cluster_task_history']) {
+  for (const table of ['state_kv', 'state_locks', 'cluster_machines', 'cluster_tasks', 'cluster_task_history', 'indexer_providers', 'indexer_entries', 'indexer_context_parts']) {
     t.is((await db.query('SELECT to_regclass($1) AS t', [table])).rows[0]?.t, table)
   }
 })

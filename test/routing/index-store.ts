@@ -1,6 +1,7 @@
 /**
  * The conformance suite every IndexStore backend runs (as abstract-level's
- * `suite({ test, factory })`): the LevelDB index now, PostgreSQL later.
+ * `suite({ test, factory })`): the LevelDB index (level-index.test.ts) and the
+ * PostgreSQL one (pg-index.test.ts).
  */
 import type { ExecutionContext, TestFn } from 'ava'
 import type { CID } from 'multiformats/cid'
