@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { request } from 'undici'
+import { request } from '../lazy/undici.js'
 import { CairnError } from '../errors.js'
 import type { Alert, AlertSink } from './interface.js'
 

@@ -20,7 +20,7 @@
 import { randomBytes } from 'node:crypto'
 import * as dagJson from '@ipld/dag-json'
 import { CID } from 'multiformats/cid'
-import { request } from 'undici'
+import { request } from '../lazy/undici.js'
 import { verifyPieceProof } from '../../proofs/index.js'
 import { CairnError, codes, isCairnError, type ErrorCode } from '../errors.js'
 import type { Proposal, SignedProofRequest } from '../deal/interface.js'

@@ -6,7 +6,8 @@
  * leaves PDPVerifier would draw, each hashing to its piece's root.
  */
 import { randomBytes } from 'node:crypto'
-import { request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { request } from '../lazy/undici.js'
 import { CairnError, isCairnError } from '../errors.js'
 import { providerError } from '../client/provider-client.js'
 import { verifyDataSetProof, type DataSetProof } from './prove.js'
