@@ -13,7 +13,7 @@ import type { ServerResponse } from 'node:http'
 import { CairnError, isCairnError } from '../errors.js'
 import type { LedgerEntry } from '../ledger/interface.js'
 import { AddressBook } from '../client/address-book.js'
-import { sourcesFor, type Source } from '../client/retrieve.js'
+import type { Source } from '../client/retrieve.js'
 import { LevelLedger } from '../ledger/level.js'
 import { balances, logEntries, verifiedExport, verifyLedger, witnessedHeads, type BalanceJSON, type EntryJSON, type VerifyJSON, type WitnessedJSON } from '../ledger/views.js'
 import type { AdminClient } from '../provider/admin.js'
@@ -62,7 +62,8 @@ export function localReads (repo: Repo, db: Database, ledger: LevelLedger): Read
     deal: async (id) => await dealDetail(ledger, db, id),
     providers: async () => await providerRows(new AddressBook(db), ledger),
     routers: async () => await routerRows(new RouterBook(db)),
-    sources: async (q) => await sourcesFor(repo, ledger, parseRoot(q.root), q.named),
+    // the retrieval client (CAR, UnixFS and decryption readers) loads only for `get`
+    sources: async (q) => await (await import('../client/retrieve.js')).sourcesFor(repo, ledger, parseRoot(q.root), q.named),
     rootPiece: async (q) => {
       const cid = parseRoot(q.root)
       const record = await findRoot(db, cid.toV1().toString()) ?? await findRoot(db, cid.toString())
