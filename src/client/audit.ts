@@ -20,7 +20,7 @@
 import { randomBytes } from 'node:crypto'
 import * as dagJson from '@ipld/dag-json'
 import { CID } from 'multiformats/cid'
-import { request } from '../lazy/undici.js'
+import { request, undici } from '../lazy/undici.js'
 import { verifyPieceProof } from '../../proofs/index.js'
 import { CairnError, codes, isCairnError, type ErrorCode } from '../errors.js'
 import type { Proposal, SignedProofRequest } from '../deal/interface.js'
@@ -293,6 +293,8 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
   const period = options.period ?? periodOf(deal.proposal, now())
   const seed = options.seed?.() ?? new Uint8Array(randomBytes(32))
   if (seed.length !== 32) throw new TypeError(`a challenge seed is 32 bytes, got ${seed.length}`)
+  // undici is loaded before the clock starts: its import is no part of the provider's time
+  if (transport === httpTransport) await undici()
   const started = Date.now()
   const deadline = started + timeoutMs
   const issued = await ctx.ledger.append('challenge-issued', { deal: deal.id, provider: deal.provider, period, seed, count, deadline })

@@ -5,6 +5,8 @@
  * to a provider often never do — `cairn get` of a local root, `deals` — so
  * the modules that speak HTTP import this instead of 'undici' itself.
  * Types come from undici unchanged (`import type` costs nothing at run time).
+ * A caller that starts a deadline of its own (an AbortSignal.timeout) awaits
+ * `undici()` first, so that loading the module does not eat into it.
  */
 import type * as Undici from 'undici'
 
