@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { request } from 'undici'
+import { request, undici } from '../lazy/undici.js'
 import { CairnError } from '../errors.js'
 import type { Alert, AlertSink } from './interface.js'
 
@@ -115,6 +115,8 @@ export function webhookSink (target: string | URL, options: WebhookOptions = {})
     deliver: async (alert) => {
       const body = JSON.stringify(alert)
       let last = ''
+      // loaded before the first attempt's timeout starts, which is the receiver's alone
+      await undici()
       for (let i = 0; i < attempts; i++) {
         if (i > 0) await sleep(backoffMs * 2 ** (i - 1))
         try {

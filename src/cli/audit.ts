@@ -9,7 +9,7 @@ import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { activeDeals, auditDeal, loadDeal, type AuditDeal, type AuditOptions, type AuditResult } from '../client/audit.js'
 import { expireIfEnded } from '../client/accounting.js'
 import { auditDataSet } from '../pdp/audit.js'
-import { Output, parseIntegerFlag, type GlobalOptions } from './output.js'
+import { Output, parseIntegerFlag, parseMillis, type GlobalOptions } from './output.js'
 
 export interface AuditFlags extends GlobalOptions {
   all?: boolean
@@ -24,14 +24,7 @@ export interface AuditFlags extends GlobalOptions {
   provider?: string
 }
 
-/** A time span in ms: `500ms`, `30s`, `2m`, or a bare number of seconds. */
-export function parseMillis (value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback
-  const m = /^(\d+)\s*(ms|s|m)?$/i.exec(value.trim())
-  if (m === null || Number(m[1]) <= 0) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be a duration such as 500ms, 30s or 2m, got ${JSON.stringify(value)}`)
-  const unit = ({ ms: 1, s: 1000, m: 60_000, '': 1000 } as Record<string, number>)[(m[2] ?? '').toLowerCase()] as number
-  return Number(m[1]) * unit
-}
+export { parseMillis } from './output.js'
 
 export function auditOptions (flags: AuditFlags): AuditOptions {
   const deadline = flags.deadline?.trim().toLowerCase()

@@ -7,9 +7,9 @@
  * repo, so what it stores it can read back.
  */
 import { CairnError, isCairnError } from '../errors.js'
-import { ageEncryption, type AgeContentEncryption } from '../crypto/encrypt.js'
 import type { Decrypter } from 'age-encryption'
 import { decrypterFor, parseRecipient, readIdentityFile, readRecipientsFile, repoAgeIdentity, uniqueRecipients, type Recipient } from '../crypto/keys.js'
+import type { AgeContentEncryption } from '../crypto/encrypt.js'
 import { Repo } from '../repo/repo.js'
 
 export interface EncryptionFlags {
@@ -41,6 +41,8 @@ export async function encryptionFrom (flags: EncryptionFlags, repo: Repo | strin
     if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND') throw err
     if (named.length === 0) throw new CairnError('ERR_USAGE', `--encrypt needs a recipient: there is no repo at ${String(repo)} to encrypt to; name one with --recipient age1… or --recipients-file`)
   }
+  // the encrypting importer (age headers, STREAM sealing, its worker pool) loads only when asked for
+  const { ageEncryption } = await import('../crypto/encrypt.js')
   return ageEncryption(uniqueRecipients(own === undefined ? named : [own, ...named]))
 }
 
@@ -66,6 +68,6 @@ export async function decrypterFrom (flags: DecryptionFlags, repoPath: string): 
     } catch (err) {
       if (!isCairnError(err) || err.code !== 'ERR_REPO_NOT_FOUND') throw err
     }
-    return identities.length === 0 ? undefined : decrypterFor(identities)
+    return identities.length === 0 ? undefined : await decrypterFor(identities)
   }
 }

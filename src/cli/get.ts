@@ -22,8 +22,7 @@ import { release, removeTempsOnSignal, tempName, track } from '../fs/temp.js'
 import { resolveRepoPath } from '../repo/repo.js'
 import { routedSources } from '../routing/sources.js'
 import { decrypterFrom, type DecryptionFlags } from './encryption-options.js'
-import { Output, type GlobalOptions, type Progress } from './output.js'
-import { parseMillis } from './audit.js'
+import { Output, parseMillis, type GlobalOptions, type Progress } from './output.js'
 import { withReads } from './reads.js'
 
 interface GetOptions extends GlobalOptions, DecryptionFlags {

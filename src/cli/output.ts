@@ -134,3 +134,12 @@ export function parseIntegerFlag (value: unknown, name: string, code: 'ERR_INVAL
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new CairnError(code, `${name} must be between ${min} and ${max}, got ${text}`)
   return n
 }
+
+/** A time span in ms: `500ms`, `30s`, `2m`, or a bare number of seconds. */
+export function parseMillis (value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback
+  const m = /^(\d+)\s*(ms|s|m)?$/i.exec(value.trim())
+  if (m === null || Number(m[1]) <= 0) throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} must be a duration such as 500ms, 30s or 2m, got ${JSON.stringify(value)}`)
+  const unit = ({ ms: 1, s: 1000, m: 60_000, '': 1000 } as Record<string, number>)[(m[2] ?? '').toLowerCase()] as number
+  return Number(m[1]) * unit
+}

@@ -11,13 +11,13 @@ import { once } from 'node:events'
 import { CID } from 'multiformats/cid'
 import type { ServerResponse } from 'node:http'
 import { CairnError, isCairnError } from '../errors.js'
-import { verifyProofEntry } from '../client/audit.js'
+import type { LedgerEntry } from '../ledger/interface.js'
 import { AddressBook } from '../client/address-book.js'
-import { sourcesFor, type Source } from '../client/retrieve.js'
+import type { Source } from '../client/retrieve.js'
 import { LevelLedger } from '../ledger/level.js'
 import type { StateLedger } from '../ledger/state.js'
 import { balances, logEntries, verifiedExport, verifyLedger, witnessedHeads, type BalanceJSON, type EntryJSON, type VerifyJSON, type WitnessedJSON } from '../ledger/views.js'
-import { AdminClient, readAdminEndpoint } from '../provider/admin.js'
+import type { AdminClient } from '../provider/admin.js'
 import { sendJSON, type Router } from '../http/server.js'
 import { Repo, type Database } from '../repo/repo.js'
 import { RouterBook } from '../routing/routers.js'
@@ -45,6 +45,9 @@ export interface Reads {
   rootPiece (q: { root: string }): Promise<string | null>
 }
 
+// the proof checks (and the audit client under them) load only when a ledger is verified
+let audit: Promise<typeof import('../client/audit.js')> | undefined
+const verifyProofEntry = async (entry: LedgerEntry): Promise<void> => { (await (audit ??= import('../client/audit.js'))).verifyProofEntry(entry) }
 const verifyOptions = (allSignatures?: boolean): Parameters<typeof verifyLedger>[1] => ({ signatures: allSignatures === true ? 'all' : 'chain', verifyEntry: verifyProofEntry })
 
 /** The views computed from an open repo (in this process, or in the node serving them). */
@@ -60,7 +63,8 @@ export function localReads (repo: Repo, db: Database, ledger: StateLedger): Read
     deal: async (id) => await dealDetail(ledger, db, id),
     providers: async () => await providerRows(new AddressBook(db), ledger),
     routers: async () => await routerRows(new RouterBook(db)),
-    sources: async (q) => await sourcesFor(repo, ledger, parseRoot(q.root), q.named),
+    // the retrieval client (CAR, UnixFS and decryption readers) loads only for `get`
+    sources: async (q) => await (await import('../client/retrieve.js')).sourcesFor(repo, ledger, parseRoot(q.root), q.named),
     rootPiece: async (q) => {
       const cid = parseRoot(q.root)
       const record = await findRoot(db, cid.toV1().toString()) ?? await findRoot(db, cid.toString())
@@ -148,6 +152,8 @@ export async function withReads<T> (repoPath: string, fn: (reads: Reads) => Prom
   } catch (err) {
     await repo.close()
     if (!isCairnError(err) || err.code !== 'ERR_REPO_LOCKED') throw err
+    // the admin client (and the provider's HTTP modules under it) loads only for a held repo
+    const { AdminClient, readAdminEndpoint } = await import('../provider/admin.js')
     const endpoint = await readAdminEndpoint(repoPath).catch(() => undefined)
     if (endpoint === undefined) throw err
     return await fn(remoteReads(new AdminClient(endpoint)))

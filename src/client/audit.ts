@@ -24,6 +24,7 @@ import type { Proposal, SignedProofRequest } from '../protocol/interface.js'
 import { signProofRequest } from '../protocol/proof-request.js'
 import { parseDealId, proposalFrom } from '../protocol/proposal.js'
 import type { Signer } from '../protocol/signing.js'
+import { undici } from '../lazy/undici.js'
 import type { Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import { verifyProofAnswer, type SignedProof } from '../protocol/proof.js'
@@ -196,6 +197,8 @@ export async function auditDeal (ctx: AuditContext, deal: AuditDeal, options: Au
   const period = options.period ?? periodOf(deal.proposal, now())
   const seed = options.seed?.() ?? new Uint8Array(randomBytes(32))
   if (seed.length !== 32) throw new TypeError(`a challenge seed is 32 bytes, got ${seed.length}`)
+  // undici is loaded before the clock starts: its import is no part of the provider's time
+  await undici()
   const started = Date.now()
   const deadline = started + timeoutMs
   const issued = await ctx.ledger.append('challenge-issued', { deal: deal.id, provider: deal.provider, period, seed, count, deadline })

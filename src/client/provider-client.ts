@@ -5,7 +5,8 @@
  * code, and a provider that cannot be reached or stops answering becomes
  * ERR_UNREACHABLE or ERR_TIMEOUT (exit 5).
  */
-import { request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { request } from '../lazy/undici.js'
 import * as dagJson from '@ipld/dag-json'
 import type { CID } from 'multiformats/cid'
 import { MAX_BLOCK_SIZE, verifyBlock } from '../car/index.js'

@@ -56,7 +56,7 @@ export function piecePath (repo: Repo, piece: string): string {
 /** The node's own age identities, which every replica it makes is also encrypted to. */
 async function ownDecrypter (repo: Repo): Promise<{ decrypter: Decrypter, recipient: Recipient }> {
   const own = await repoAgeIdentity(repo.path)
-  return { decrypter: decrypterFor([own.identity]), recipient: own.recipient }
+  return { decrypter: await decrypterFor([own.identity]), recipient: own.recipient }
 }
 
 /**

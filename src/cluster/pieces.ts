@@ -11,7 +11,8 @@
  * copies between nodes happen before a deal is served (docs/cluster.md).
  */
 import type { Readable } from 'node:stream'
-import { request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { request } from '../lazy/undici.js'
 import type { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
 import { providerError } from '../client/provider-client.js'

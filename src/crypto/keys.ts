@@ -7,7 +7,7 @@
  */
 import { link, open, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encryption'
+import type { Decrypter } from 'age-encryption'
 import { CairnError, fromSystemError } from '../errors.js'
 import { fsyncDir, tempPathFor } from '../fs/atomic.js'
 import { ageLowLevel } from './age-lib.js'
@@ -15,6 +15,10 @@ import { ageLowLevel } from './age-lib.js'
 declare const recipientBrand: unique symbol
 /** An X25519 age recipient, `age1…`, checked. */
 export type Recipient = string & { readonly [recipientBrand]: true }
+
+// age-encryption (with its post-quantum and cipher modules) loads only when a key is used:
+// every command opens a repo, few of them encrypt or decrypt
+const age = async (): Promise<typeof import('age-encryption')> => await import('age-encryption')
 
 /** The repo file holding the node's age identity. */
 export const AGE_KEY_FILE = 'age.key'
@@ -66,7 +70,7 @@ export async function parseIdentities (text: string, where: string): Promise<str
       throw new CairnError('ERR_INVALID_IDENTITY', `${where} line ${line} is not an age X25519 identity (AGE-SECRET-KEY-1…)`)
     }
     try {
-      await identityToRecipient(value)
+      await (await age()).identityToRecipient(value)
     } catch {
       throw new CairnError('ERR_INVALID_IDENTITY', `${where} line ${line} is not a valid age identity (bad bech32 or length)`)
     }
@@ -89,7 +93,8 @@ async function readText (path: string): Promise<string> {
 }
 
 /** The identities a node decrypts with: age-encryption's Decrypter holding each. */
-export function decrypterFor (identities: readonly string[]): Decrypter {
+export async function decrypterFor (identities: readonly string[]): Promise<Decrypter> {
+  const { Decrypter } = await age()
   const decrypter = new Decrypter()
   for (const identity of identities) decrypter.addIdentity(identity)
   return decrypter
@@ -119,8 +124,8 @@ export async function repoAgeIdentity (repoPath: string): Promise<AgeIdentity> {
   const target = join(repoPath, AGE_KEY_FILE)
   const existing = await readAgeKey(target)
   if (existing !== undefined) return existing
-  const identity = await generateX25519Identity()
-  const recipient = await identityToRecipient(identity) as Recipient
+  const identity = await (await age()).generateX25519Identity()
+  const recipient = await (await age()).identityToRecipient(identity) as Recipient
   const temp = tempPathFor(target)
   try {
     const handle = await open(temp, 'wx', 0o600)
@@ -162,5 +167,5 @@ async function readAgeKey (path: string): Promise<AgeIdentity | undefined> {
   }
   if (identities.length !== 1) throw new CairnError('ERR_REPO_CORRUPT', `${path} should hold one age identity, found ${identities.length}`)
   const identity = identities[0]
-  return { identity, recipient: await identityToRecipient(identity) as Recipient, file: text }
+  return { identity, recipient: await (await age()).identityToRecipient(identity) as Recipient, file: text }
 }

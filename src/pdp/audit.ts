@@ -6,7 +6,8 @@
  * leaves PDPVerifier would draw, each hashing to its piece's root.
  */
 import { randomBytes } from 'node:crypto'
-import { request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { request, undici } from '../lazy/undici.js'
 import { CairnError, isCairnError } from '../errors.js'
 import { providerError } from '../client/provider-client.js'
 import { verifyDataSetProof, type DataSetProof } from './prove.js'
@@ -37,6 +38,8 @@ export interface DataSetAudit {
 }
 
 async function call (base: string, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<unknown> {
+  // loaded before the timeout starts, which is the provider's alone
+  await undici()
   const signal = AbortSignal.timeout(timeoutMs)
   let res: Dispatcher.ResponseData
   try {

@@ -2,13 +2,16 @@
  * A node's identity: an Ed25519 key pair, named by its `did:key`
  * (multicodec ed25519-pub 0xed, base58btc), as the did:key method specifies.
  */
-import { createPrivateKey, sign as cryptoSign } from 'node:crypto'
+import { createPrivateKey, createPublicKey, sign as cryptoSign } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { base58btc } from 'multiformats/bases/base58'
 import { CairnError } from '../errors.js'
 
 /** The fixed PKCS#8 prefix of a raw 32-byte Ed25519 secret key (RFC 8410). */
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex')
+
+/** The fixed SubjectPublicKeyInfo prefix of an Ed25519 public key (RFC 8410): the raw 32 bytes follow. */
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex')
 
 /** varint(0xed) — the multicodec prefix of an Ed25519 public key. */
 const ED25519_PUB = Uint8Array.of(0xed, 0x01)
@@ -21,10 +24,16 @@ export interface Identity {
 
 export function identityFromSecret (secretKey: Uint8Array): Identity {
   if (secretKey.length !== 32) throw new CairnError('ERR_REPO_CORRUPT', `identity key must be 32 bytes, found ${secretKey.length}`)
-  const publicKey = ed25519.getPublicKey(secretKey)
   // Ed25519 signatures are deterministic (RFC 8032), so OpenSSL's are byte for byte
-  // noble's; node:crypto signs ~25× faster, which ledger appends need.
+  // noble's; node:crypto signs ~25× faster, which ledger appends need. The public key
+  // comes from OpenSSL too: noble's first getPublicKey builds its base-point table
+  // (~40 ms), a cost every command paid on opening the repo before it did anything.
   const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, secretKey]), format: 'der', type: 'pkcs8' })
+  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' })
+  if (spki.length !== SPKI_ED25519.length + 32 || !spki.subarray(0, SPKI_ED25519.length).equals(SPKI_ED25519)) {
+    throw new CairnError('ERR_INTERNAL', 'OpenSSL returned an unexpected Ed25519 public key encoding')
+  }
+  const publicKey = new Uint8Array(spki.subarray(SPKI_ED25519.length))
   return {
     did: didFromPublicKey(publicKey),
     publicKey,

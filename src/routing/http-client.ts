@@ -4,7 +4,8 @@
  * router who provides a CID. Network failures become ERR_UNREACHABLE or
  * ERR_TIMEOUT here, and an indexer's coded error body its own code.
  */
-import { request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { request } from '../lazy/undici.js'
 import type { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
 import { readBounded } from '../http/body.js'

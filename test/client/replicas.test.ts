@@ -94,7 +94,7 @@ test('an encrypted root dealt to three providers is three distinct encryptions: 
     const expected = await tree(src)
     for (const [i, source] of sources.entries()) {
       const output = join(w.dir, `out-${i}`)
-      const got = await get(repo, parseTarget(added.root), [source], { output, decrypter: decrypterFor([own.identity]) })
+      const got = await get(repo, parseTarget(added.root), [source], { output, decrypter: await decrypterFor([own.identity]) })
       t.is(got.root, added.root)
       t.deepEqual(await tree(output), expected)
     }
@@ -179,7 +179,7 @@ test('repair of a distinct replica encrypts a fresh one from a healthy replica\'
     t.is(audit.outcome, 'passed')
     const output = join(w.dir, 'restored')
     const sources = (await sourcesFor(undefined, undefined, CID.parse(added.root), [])).concat([{ kind: 'provider', location: repair.replacement.url, reason: 'deal', root: repair.replacement.root }])
-    const got = await get(repo, parseTarget(added.root), sources.slice(-1), { output, decrypter: decrypterFor([own.identity]) })
+    const got = await get(repo, parseTarget(added.root), sources.slice(-1), { output, decrypter: await decrypterFor([own.identity]) })
     t.is(got.source.location, repair.replacement.url)
     t.deepEqual(await tree(output), await tree(src))
   } finally {

@@ -30,7 +30,7 @@ test('get from a provider decrypts an encrypted directory and file; --no-decrypt
     const target = parseTarget(added.root)
     const remote = (await sourcesFor(w.client.repo, w.client.ledger, target.root, [])).filter(s => s.kind === 'provider')
     t.is(remote.length, 1)
-    const decrypter = decrypterFor([mine.identity])
+    const decrypter = await decrypterFor([mine.identity])
 
     const result = await get(w.client.repo, target, remote, { output: join(w.dir, 'out'), decrypter })
     t.is(result.source.location, w.provider.url)
@@ -42,7 +42,7 @@ test('get from a provider decrypts an encrypted directory and file; --no-decrypt
     t.deepEqual((await readdir(join(w.dir, 'stored'))).sort(), ['0', '1', '2', '3', 'names.age'])
 
     const stranger = await newIdentity()
-    await t.throwsAsync(get(w.client.repo, target, remote, { output: join(w.dir, 'no'), decrypter: decrypterFor([stranger.identity]) }), { code: 'ERR_NOT_A_RECIPIENT' })
+    await t.throwsAsync(get(w.client.repo, target, remote, { output: join(w.dir, 'no'), decrypter: await decrypterFor([stranger.identity]) }), { code: 'ERR_NOT_A_RECIPIENT' })
     await t.throwsAsync(get(w.client.repo, target, remote, { output: join(w.dir, 'no') }), { code: 'ERR_NOT_A_RECIPIENT' })
     t.false((await readdir(w.dir)).some(n => n.startsWith('no') || n.startsWith('.no')))
     t.deepEqual(await readdir(w.client.repo.tmpDir), [])
@@ -52,7 +52,7 @@ test('get from a provider decrypts an encrypted directory and file; --no-decrypt
     const piece = new PieceStore(w.client.repo.piecesDir, w.client.repo.tmpDir).path(record?.piece as string)
     const shared = await storePlan(w.client.repo, await shareTree(piece, decrypter, [mine.recipient, stranger.recipient]))
     await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, shared.root, w.provider.url, { duration: 86400 * 3 })
-    const theirs = await get(w.client.repo, parseTarget(shared.root), [{ kind: 'provider', location: w.provider.url, reason: 'named' }], { output: join(w.dir, 'theirs'), decrypter: decrypterFor([stranger.identity]) })
+    const theirs = await get(w.client.repo, parseTarget(shared.root), [{ kind: 'provider', location: w.provider.url, reason: 'named' }], { output: join(w.dir, 'theirs'), decrypter: await decrypterFor([stranger.identity]) })
     t.true(theirs.unpacked?.decrypted)
     t.deepEqual(await tree(join(w.dir, 'theirs')), await tree(sample))
 
@@ -79,7 +79,7 @@ test('get <root>/<path> from a provider takes real names, looked up in the encry
     await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 * 3 })
     const remote = (await sourcesFor(w.client.repo, w.client.ledger, parseTarget(added.root).root, [])).filter(s => s.kind === 'provider')
     t.is(remote.length, 1)
-    const decrypter = decrypterFor([mine.identity])
+    const decrypter = await decrypterFor([mine.identity])
 
     const file = await get(w.client.repo, parseTarget(`${added.root}/docs/deep/naïve ☕.txt`), remote, { output: join(w.dir, 'one.txt'), decrypter })
     t.is(file.source.location, w.provider.url)

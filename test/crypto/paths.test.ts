@@ -51,7 +51,7 @@ test('ls of an encrypted tree gives the real names and plaintext sizes of the pl
   await writeFile(plainCar, await collect(carStream(await planImport([input]))))
   const expected = await listing(lsCar(plainCar))
   t.true(expected.some(e => e.path === 'secret folder/nested/ünïcode ☕' && e.size === 3))
-  t.deepEqual(await listing(lsCar(car, { decrypter: decrypterFor([me.identity]) })), expected)
+  t.deepEqual(await listing(lsCar(car, { decrypter: await decrypterFor([me.identity]) })), expected)
 
   const stored = await listing(lsCar(car, { decrypt: false }))
   t.deepEqual(stored.filter(e => !e.path.includes('/') && e.path !== '').map(e => e.path), ['0', '1', '2', 'names.age'])
@@ -61,7 +61,7 @@ test('ls of an encrypted tree no identity here opens: listed as stored, and told
   const { car } = await setup(t)
   const stranger = await newIdentity()
   const told: CairnError[] = []
-  const entries = await listing(lsCar(car, { decrypter: decrypterFor([stranger.identity]), onStored: err => told.push(err) }))
+  const entries = await listing(lsCar(car, { decrypter: await decrypterFor([stranger.identity]), onStored: err => told.push(err) }))
   t.is(told.length, 1)
   t.is(told[0].code, 'ERR_NOT_A_RECIPIENT')
   t.true(entries.some(e => e.path === 'names.age'))
@@ -76,7 +76,7 @@ test('get <root>/<path> from a CAR takes real names; a missing name or a symlink
   const { dir, input, car, root, me } = await setup(t)
   const spool = { tmpDir: dir }
   const local: Source[] = [{ kind: 'local', location: car, reason: 'repo' }]
-  const decrypter = decrypterFor([me.identity])
+  const decrypter = await decrypterFor([me.identity])
 
   const file = await get(spool, parseTarget(`${root}/secret folder/nested/ünïcode ☕`), local, { output: join(dir, 'one'), decrypter })
   t.true(file.unpacked?.decrypted)
@@ -92,7 +92,7 @@ test('get <root>/<path> from a CAR takes real names; a missing name or a symlink
   // an ordinal is not a real name
   await t.throwsAsync(get(spool, parseTarget(`${root}/0`), local, { output: join(dir, 'x'), decrypter }), { code: 'ERR_PATH_NOT_FOUND' })
   const stranger = await newIdentity()
-  await t.throwsAsync(get(spool, parseTarget(`${root}/a.txt`), local, { output: join(dir, 'x'), decrypter: decrypterFor([stranger.identity]) }), { code: 'ERR_NOT_A_RECIPIENT' })
+  await t.throwsAsync(get(spool, parseTarget(`${root}/a.txt`), local, { output: join(dir, 'x'), decrypter: await decrypterFor([stranger.identity]) }), { code: 'ERR_NOT_A_RECIPIENT' })
   await t.throwsAsync(get(spool, parseTarget(`${root}/a.txt`), local, { output: join(dir, 'x') }), { code: 'ERR_NOT_A_RECIPIENT' })
 
   const ordinal = String(rootEntries.indexOf('secret folder'))

@@ -49,11 +49,11 @@ test('share re-links a HAMT-sharded encrypted directory; it stays sharded and op
   const old = await collect(carStream(await encryptTree([input], [me.recipient])))
   t.is(rootType(old), 'hamt-sharded-directory')
   await writeFile(oldCar, old)
-  const plan = await shareTree(oldCar, decrypterFor([me.identity]), [friend.recipient])
+  const plan = await shareTree(oldCar, await decrypterFor([me.identity]), [friend.recipient])
   const shared = await collect(carStream(plan))
   t.is(rootType(shared), 'hamt-sharded-directory')
   await writeFile(join(tmp.path, 'new.car'), shared)
-  const out = await unpackCar(join(tmp.path, 'new.car'), join(tmp.path, 'out'), { decrypter: decrypterFor([friend.identity]) })
+  const out = await unpackCar(join(tmp.path, 'new.car'), join(tmp.path, 'out'), { decrypter: await decrypterFor([friend.identity]) })
   t.is(out.files, 41)
   await sameTree(t, input, join(tmp.path, 'out'))
 })
@@ -66,7 +66,7 @@ test('get <root>/<name> and ls find real names in a HAMT-sharded encrypted direc
   t.is(rootType(bytes), 'hamt-sharded-directory')
   const car = join(tmp.path, 'tree.car')
   await writeFile(car, bytes)
-  const decrypter = decrypterFor([me.identity])
+  const decrypter = await decrypterFor([me.identity])
   const local = [{ kind: 'local' as const, location: car, reason: 'repo' as const }]
   for (const name of ['file-0.txt', 'file-17.txt', 'file-39.txt']) {
     await get({ tmpDir: tmp.path }, parseTarget(`${plan.root.toString()}/${name}`), local, { output: join(tmp.path, name), decrypter })
