@@ -32,6 +32,8 @@ import * as dagJson from '@ipld/dag-json'
 import { CID } from 'multiformats/cid'
 import { request } from 'undici'
 import { verifyProofAnswer } from '../src/protocol/proof.js'
+import { signProofRequest } from '../src/protocol/proof-request.js'
+import { createSigner } from '../src/protocol/signing.js'
 import { measure, MiB, parseSize, percentile, processMemory, sizeLabel, spread, type Spread } from './measure.js'
 import { BIN, type SectionContext } from './plan.js'
 import { startProvider, stop, type Served } from './processes.js'
@@ -63,7 +65,8 @@ async function prove (url: string, piece: SeededPiece, provider: string): Promis
   const res = await request(`${url}/v1/deals/${piece.dealId}/proofs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json' },
-    body: dagJson.encode({ seed, count: CHALLENGES })
+    // signed by the deal's client, as the provider requires (docs/protocol.md "Proof requests")
+    body: dagJson.encode(signProofRequest(createSigner(piece.clientKey), { dealId: CID.parse(piece.dealId), seed, count: CHALLENGES, at: Math.floor(Date.now() / 1000), head: null }))
   })
   const body = new Uint8Array(await res.body.arrayBuffer())
   const ms = performance.now() - t
@@ -97,7 +100,8 @@ async function one (ctx: SectionContext, size: number): Promise<ProviderProofs> 
   }
   const startFresh = async (): Promise<Served> => {
     await stopProvider()
-    provider = await startProvider(repo)
+    // every round asks the same deal: past the default burst of 8 the provider would rate-limit it
+    provider = await startProvider(repo, ['--proof-burst', '1000000'])
     return provider
   }
   try {

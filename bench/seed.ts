@@ -31,6 +31,8 @@ import { keystream, MiB } from './measure.js'
 
 export interface SeededPiece {
   dealId: string
+  /** the deal's client's secret key: proof requests are signed with it */
+  clientKey: Uint8Array
   pieceCid: string
   /** payload bytes */
   size: number
@@ -64,7 +66,8 @@ export async function seedPieces (path: string, sizes: number[], options: { seed
     const ledger = await LevelLedger.open(db, repo.identity)
     const store = new PieceStore(repo.piecesDir, repo.tmpDir)
     const deals = new ProviderDeals(db, ledger, store, repo.identity, { ...TERMS })
-    const client = createSigner(randomBytes(32))
+    const clientKey = new Uint8Array(randomBytes(32))
+    const client = createSigner(clientKey)
     const seeded: SeededPiece[] = []
     for (const [i, size] of sizes.entries()) {
       const started = performance.now()
@@ -100,7 +103,7 @@ export async function seedPieces (path: string, sizes: number[], options: { seed
       ])
       const seconds = (performance.now() - started) / 1000
       options.log?.(`  seeded piece ${i + 1}/${sizes.length}: ${(size / MiB).toFixed(0)} MiB in ${seconds.toFixed(1)} s (${(size / MiB / seconds).toFixed(0)} MiB/s)`)
-      seeded.push({ dealId: dealId.toString(), pieceCid: piece, size, paddedSize: staged.piece.paddedSize, seconds })
+      seeded.push({ dealId: dealId.toString(), clientKey, pieceCid: piece, size, paddedSize: staged.piece.paddedSize, seconds })
     }
     await ledger.flush?.()
     return seeded

@@ -6,7 +6,7 @@
  * loopback admin API.
  */
 import { AdminClient, startAdmin } from '../provider/admin.js'
-import type { ProviderTerms, UploadPhase } from '../provider/deals.js'
+import { DEFAULT_PROOF_RATE, type ProviderTerms, type UploadPhase } from '../provider/deals.js'
 import { startProviderNode } from '../provider/node.js'
 import { createLogger } from '../provider/log.js'
 import { effectiveSettings, settingsJSON, type ProviderOptionName, type ProviderSettings, type RawOptions } from '../provider/options.js'
@@ -87,6 +87,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
       ...(settings.db === undefined ? {} : { cluster: { db: settings.db, name: settings.node, deadAfterMs: settings.deadAfter * 1000, copies: settings.copies } }),
       limits: { maxUploadBytes: Number(maxPieceSize), maxConnections: settings.maxConnections, maxConnectionsPerPeer: settings.maxConnectionsPerPeer },
       deals: {
+        proofRate: { ...DEFAULT_PROOF_RATE, burst: settings.proofBurst },
         onPieceFailed: (failure) => { log('piece-corrupt', { ...failure }) },
         onUploadPhase: crashHook(process.env.CAIRN_TEST_CRASH_AT)
       }

@@ -69,6 +69,7 @@ export const providerOptions = {
   maxDuration: duration('--max-duration <duration>', 'longest deal taken (seconds, or 24h, 180d…)', '540d'),
   provingPeriod: duration('--proving-period <duration>', 'shortest proving period offered', '24h'),
   challenges: count(1, 1024)('--challenges <n>', 'most challenges answered per proof (1 to 1024)', '16'),
+  proofBurst: count(1, 1_000_000)('--proof-burst <n>', 'proof requests one deal may make at once before they are rate-limited to one per 15 s', '8'),
   // the deal lifecycle (docs/protocol.md "Deal lifecycle"); the defaults are src/provider/deals.ts's DEFAULT_* (test/provider/config.test.ts holds them equal)
   uploadWindow: duration('--upload-window <duration>', 'time an accepted deal has to be uploaded (never past its start) before it expires and its space is freed', '1h'),
   maxStartDelay: duration('--max-start-delay <duration>', 'how far ahead a proposed deal may start', '7d'),

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import * as dagJson from '@ipld/dag-json'
 import { providerOptions, settingsFrom } from '../../src/provider/options.js'
 import { termsFrom } from '../../src/cli/provider.js'
-import { DEFAULT_MAX_START_DELAY, DEFAULT_RETENTION_GRACE, DEFAULT_UPLOAD_WINDOW } from '../../src/provider/deals.js'
+import { DEFAULT_MAX_START_DELAY, DEFAULT_PROOF_RATE, DEFAULT_RETENTION_GRACE, DEFAULT_UPLOAD_WINDOW } from '../../src/provider/deals.js'
 import { defaultLimits } from '../../src/provider/server.js'
 import { BIN, cairn, tempDir } from '../helpers/cli.js'
 
@@ -169,6 +169,9 @@ test('the deal lifecycle and connection caps are rows of the table, their defaul
   t.like(termsFrom(settings), { uploadWindow: DEFAULT_UPLOAD_WINDOW, maxStartDelay: DEFAULT_MAX_START_DELAY, retentionGrace: DEFAULT_RETENTION_GRACE })
   t.is(settings.maxConnections, defaultLimits.maxConnections)
   t.is(settings.maxConnectionsPerPeer, defaultLimits.maxConnectionsPerPeer)
+  t.is(settings.proofBurst, DEFAULT_PROOF_RATE.burst)
+  t.is(settingsFrom({ proofBurst: '64' }).settings.proofBurst, 64)
+  t.is((t.throws(() => settingsFrom({ proofBurst: '0' })) as { code?: string } | undefined)?.code, 'ERR_INVALID_ARGUMENT')
   const given = settingsFrom({ uploadWindow: '10m', maxStartDelay: '2d', retentionGrace: '0', maxConnections: '64', maxConnectionsPerPeer: '8' }).settings
   t.like(termsFrom(given), { uploadWindow: 600, maxStartDelay: 2 * 86400, retentionGrace: 0 })
   t.like(given, { maxConnections: 64, maxConnectionsPerPeer: 8 })
