@@ -22,6 +22,7 @@ import { signProposal } from '../src/protocol/proposal.js'
 import { dealIdOf } from '../src/protocol/proposal.js'
 import { createSigner } from '../src/protocol/signing.js'
 import type { AppendItem } from '../src/ledger/interface.js'
+import { providerTerms } from '../src/provider/deals.js'
 import { startProviderNode } from '../src/provider/node.js'
 import { Repo } from '../src/repo/repo.js'
 
@@ -104,18 +105,7 @@ export async function benchAsk (dir: string, deals: number, requests = 1000): Pr
     await Promise.all(pending)
     await providerLedger.flush()
     const fillSeconds = (performance.now() - started) / 1000
-    const node = await startProviderNode(repo, {
-      endpoint: '',
-      pricePerGiBDay: 40n,
-      collateralPerGiB: 0n,
-      minPieceSize: 128n,
-      maxPieceSize: 1n << 35n,
-      capacity: 1n << 50n,
-      maxDuration: 540 * 86400,
-      provingPeriod: 86400,
-      challenges: 16,
-      askTtl: 3600
-    })
+    const node = await startProviderNode(repo, providerTerms({ maxPieceSize: 1n << 35n, capacity: 1n << 50n }))
     const dispatcher = new Agent({ connections: 1 })
     // let the collector finish with what filling the ledger left before measuring
     await new Promise(resolve => setTimeout(resolve, 1000))

@@ -52,7 +52,7 @@ const BIN = fileURLToPath(new URL('../../bin/cairn.js', import.meta.url))
 const DAG_BLOCKS = 4100
 const PROVIDERS = 16
 
-export interface RoutingBench {
+export interface RoutingBench extends LookupFigures {
   multihashes: number
   providers: number
   advertisements: number
@@ -60,6 +60,20 @@ export interface RoutingBench {
   buildMultihashesPerSec: number
   /** bytes of the LevelDB directory after the build */
   indexBytes: number
+  announce: { multihashes: number, rounds: number, p50Ms: number, minMs: number, maxMs: number }
+  /** the index in PostgreSQL (`indexer start --db`); absent when skipped */
+  pg?: PgRoutingBench
+}
+
+export interface PgRoutingBench extends LookupFigures {
+  multihashes: number
+  advertisements: number
+  buildSeconds: number
+  buildMultihashesPerSec: number
+}
+
+/** Lookups against a built index: how many, from how many callers, how fast, and whether each found its provider. */
+export interface LookupFigures {
   lookups: number
   concurrency: number
   lookupsPerSec: number
@@ -67,23 +81,6 @@ export interface RoutingBench {
   lookupP99Ms: number
   lookupMaxMs: number
   /** share of the indexed CIDs asked for that came back with a provider (must be 1) */
-  foundRatio: number
-  announce: { multihashes: number, rounds: number, p50Ms: number, minMs: number, maxMs: number }
-  /** the index in PostgreSQL (`indexer start --db`); absent when skipped */
-  pg?: PgRoutingBench
-}
-
-export interface PgRoutingBench {
-  multihashes: number
-  advertisements: number
-  buildSeconds: number
-  buildMultihashesPerSec: number
-  lookups: number
-  concurrency: number
-  lookupsPerSec: number
-  lookupP50Ms: number
-  lookupP99Ms: number
-  lookupMaxMs: number
   foundRatio: number
 }
 
@@ -170,8 +167,6 @@ async function providersOf (url: string, agent: Agent, cid: CID): Promise<number
   const body = await res.body.json() as { Providers: unknown[] }
   return body.Providers.length
 }
-
-type LookupFigures = Pick<RoutingBench, 'lookups' | 'concurrency' | 'lookupsPerSec' | 'lookupP50Ms' | 'lookupP99Ms' | 'lookupMaxMs' | 'foundRatio'>
 
 /** `lookups` lookups from `concurrency` keep-alive callers, 90 % for indexed CIDs (from `sample`), 10 % for CIDs nobody provides. */
 async function lookupRun (url: string, agent: Agent, sample: CID[], lookups: number, concurrency: number): Promise<LookupFigures> {

@@ -24,7 +24,7 @@ import { dealIdOf, signProposal } from '../src/protocol/proposal.js'
 import { createSigner } from '../src/protocol/signing.js'
 import { writeFileAtomic } from '../src/fs/atomic.js'
 import { LevelLedger } from '../src/ledger/level.js'
-import { PIECE_PREFIX, PIECE_V1_PREFIX, ProviderDeals, type ProviderTerms } from '../src/provider/deals.js'
+import { PIECE_PREFIX, PIECE_V1_PREFIX, ProviderDeals, providerTerms } from '../src/provider/deals.js'
 import { Repo } from '../src/repo/repo.js'
 import { PieceStore } from '../src/store/pieces.js'
 import { keystream, MiB } from './measure.js'
@@ -41,18 +41,7 @@ export interface SeededPiece {
   seconds: number
 }
 
-const TERMS: ProviderTerms = {
-  endpoint: 'http://127.0.0.1:0',
-  pricePerGiBDay: 1n,
-  collateralPerGiB: 0n,
-  minPieceSize: 128n,
-  maxPieceSize: 64n << 30n,
-  capacity: 1n << 40n,
-  maxDuration: 540 * 86400,
-  provingPeriod: 86400,
-  challenges: 16,
-  askTtl: 3600
-}
+const TERMS = providerTerms({ endpoint: 'http://127.0.0.1:0', pricePerGiBDay: 1n, maxPieceSize: 64n << 30n, capacity: 1n << 40n })
 
 async function * generated (size: number, seed: number): AsyncGenerator<Uint8Array> {
   yield * keystream(size, seed, 4 * MiB)

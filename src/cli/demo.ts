@@ -21,7 +21,7 @@ import { makeDeal } from '../client/deal.js'
 import { get, parseTarget } from '../client/retrieve.js'
 import type { Ledger, LedgerEntry } from '../ledger/interface.js'
 import { LevelLedger } from '../ledger/level.js'
-import type { ProviderTerms } from '../provider/deals.js'
+import { providerTerms } from '../provider/deals.js'
 import { startProviderNode, type ProviderNode } from '../provider/node.js'
 import { Repo } from '../repo/repo.js'
 import { formatBytes, Output, type GlobalOptions } from './output.js'
@@ -48,19 +48,8 @@ export default async function demo (_args: string[], options: DemoOptions): Prom
     // the provider: its own repo, ledger and piece store, serving on loopback
     const providerRepo = await Repo.init(join(base, 'provider'))
     repos.push(providerRepo)
-    const terms: ProviderTerms = {
-      endpoint: '',
-      // large enough that one proven day of a 4 MiB piece earns a visible amount
-      pricePerGiBDay: 1_000_000n,
-      collateralPerGiB: 0n,
-      minPieceSize: 128n,
-      maxPieceSize: 1n << 30n,
-      capacity: 10n << 30n,
-      maxDuration: 540 * 86400,
-      provingPeriod: 86400,
-      challenges: 16,
-      askTtl: 3600
-    }
+    // a price large enough that one proven day of a 4 MiB piece earns a visible amount
+    const terms = providerTerms({ pricePerGiBDay: 1_000_000n, maxPieceSize: 1n << 30n, capacity: 10n << 30n })
     const events: string[] = []
     node = await startProviderNode(providerRepo, terms, { log: (event) => { events.push(event) } })
     const { url, ledger: providerLedger } = node

@@ -74,6 +74,26 @@ export interface ProviderTerms {
 }
 
 /**
+ * Terms with `provider start`'s defaults (src/provider/options.ts) for what is
+ * not given: for a provider run in process (the demo, benches, tests).
+ */
+export function providerTerms (given: Partial<ProviderTerms> = {}): ProviderTerms {
+  return {
+    endpoint: '',
+    pricePerGiBDay: 40n,
+    collateralPerGiB: 0n,
+    minPieceSize: 128n,
+    maxPieceSize: 32n << 30n,
+    capacity: 100n << 30n,
+    maxDuration: 540 * 86400,
+    provingPeriod: 86400,
+    challenges: 16,
+    askTtl: 3600,
+    ...given
+  }
+}
+
+/**
  * When an accepted deal must be uploaded by: within the upload window and not
  * after the deal starts (the deal's proving begins then), except that a deal
  * starting about now still gets the clock skew a start may lie in the past
