@@ -80,6 +80,8 @@ export default async function get (args: string[], options: GetOptions): Promise
     const result = await retrieve(spool, target, sources, {
       output: options.car === undefined ? staged ?? options.output : undefined,
       car: options.car === undefined ? undefined : staged ?? options.car,
+      // the whole DAG's CAR from a provider goes to stdout as it is verified
+      carStream: options.car === '-' ? process.stdout : undefined,
       force: options.force,
       decrypt: options.decrypt,
       decrypter,
@@ -96,7 +98,7 @@ export default async function get (args: string[], options: GetOptions): Promise
       }
     })
     bar?.done()
-    if (staged !== undefined) {
+    if (staged !== undefined && result.streamed !== true) {
       if (!(await stat(staged)).isFile()) {
         throw new CairnError('ERR_NOT_A_FILE', `${result.cid} is a directory; -o - writes one file's bytes (use --car - for the CAR, or -o <dir>)`)
       }
@@ -127,3 +129,4 @@ export default async function get (args: string[], options: GetOptions): Promise
     if (scratch !== undefined) { await rm(scratch, { recursive: true, force: true }); release(scratch) }
   }
 }
+

@@ -9,9 +9,7 @@ import { once } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import { base32 } from 'multiformats/bases/base32'
 import { CairnError } from '../errors.js'
-import { DagVerifier, encodeFrame, encodeFramePrefix, encodeHeader, inlined, readCar } from '../car/index.js'
-import { buffers } from '../fs/pool.js'
-import * as raw from 'multiformats/codecs/raw'
+import { DagVerifier, encodeFrame, encodeHeader, inlined, passVerified } from '../car/index.js'
 import type { BlockSource, PieceHandle } from './interface.js'
 import type { Context } from '../http/server.js'
 import { CAR, RAW, parseGatewayRequest, type GatewayRequest } from './request.js'
@@ -144,27 +142,28 @@ export function gatewayHandler (source: BlockSource, events: GatewayEvents = {})
 
     let sent = 0
     try {
-      const header = encodeHeader([request.cid])
-      await write(res, header, signal)
-      sent += header.length
       if (whole !== undefined) {
-        // the stored CAR is this very response; each block is still verified (hash and
-        // DFS place) before it is sent, so bytes changed on disk cut the stream as a missing block does
+        // the stored CAR (header included) is this very response: its bytes go out as read, each
+        // block still verified (hash and DFS place) before its frame is let out, so bytes changed
+        // on disk cut the stream as a missing block does
         const verifier = new DagVerifier(request.cid, { order: 'dfs' })
-        for await (const block of readCar(whole.createReadStream(0, whole.size - 1) as AsyncIterable<Uint8Array>)) {
-          verifier.add(block.cid, block.bytes)
-          // the frame's prefix, then the block itself, which goes back to the pool once sent
-          const prefix = encodeFramePrefix(block.cid, block.length)
-          res.write(prefix)
-          const bytes = block.bytes
-          if (!res.write(bytes, () => { if (block.cid.code === raw.code) buffers.release(bytes) })) await once(res, 'drain', { signal })
-          sent += prefix.length + block.length
+        for await (const batch of passVerified(whole.createReadStream(0, whole.size - 1) as AsyncIterable<Uint8Array>, { verifier })) {
+          res.cork()
+          let room = true
+          for (const chunk of batch) {
+            room = res.write(chunk)
+            sent += chunk.byteLength
+          }
+          res.uncork()
+          if (!room) await once(res, 'drain', { signal })
         }
-        verifier.finish()
         res.end()
         events.retrieval?.('car', sent)
         return
       }
+      const header = encodeHeader([request.cid])
+      await write(res, header, signal)
+      sent += header.length
       const seen = new Set<string>()
       for (const block of pathBlocks) {
         const key = block.cid.toString()
