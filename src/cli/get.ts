@@ -8,8 +8,10 @@
  * sends wrong bytes is reported on stderr and the next one tried.
  *
  * `-o -` writes the file's bytes and `--car -` the verified CAR to stdout, as
- * `pack -o -` does; both are verified whole in a spool first, so a failure
- * never leaves a script half a file, and the result then goes to stderr.
+ * `pack -o -` does, and the result then goes to stderr. `-o -` is verified
+ * whole in a spool first, so a failure never leaves a script half a file;
+ * `--car -` of a provider's depth-first CAR streams, each block let out once
+ * verified, so a failure ends it at the last verified block (README "Client").
  */
 import { createReadStream } from 'node:fs'
 import { mkdtemp, rm, stat } from 'node:fs/promises'

@@ -11,6 +11,7 @@ import { Writable } from 'node:stream'
 import { addToRepo } from '../../src/client/content.js'
 import { makeDeal } from '../../src/client/deal.js'
 import { get, parseTarget, type Source } from '../../src/client/retrieve.js'
+import { cairn } from '../helpers/cli.js'
 import { sampleTree, tamperingProxy, world } from './helpers.js'
 
 function sink (): { stream: Writable, bytes: () => Buffer } {
@@ -58,6 +59,30 @@ test('get --car - streams the verified CAR; a corrupted block mid-stream is ERR_
   } finally {
     await late.close()
     await early.close()
+    await w.cleanup()
+  }
+})
+
+test('cairn get --car - from a provider: the CAR on stdout as it is verified; a corrupted block mid-stream exits 3 with ERR_BLOCK_MISMATCH after a prefix', async (t) => {
+  const w = await world()
+  const late = await tamperingProxy(w.provider.url, 'corrupt', 1_500_000)
+  try {
+    const added = await addToRepo(w.client.repo, [await sampleTree(join(w.dir, 'sample'), 3 * 1024 * 1024)])
+    await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 * 3 })
+    const car = await readFile(join(w.client.repo.piecesDir, `${added.piece.cid}.car`))
+    // no repo of its own: named providers only
+    const repo = join(w.dir, 'no-repo')
+    const good = await cairn(['--repo', repo, '--json', 'get', added.root, '--provider', w.provider.url, '--car', '-'], { cwd: w.dir })
+    t.is(good.code, 0, good.stderr)
+    t.deepEqual(good.stdoutBytes, car)
+    t.like(JSON.parse(good.stderr) as object, { output: '-', car: true, source: { kind: 'provider' } })
+    const bad = await cairn(['--repo', repo, 'get', added.root, '--provider', late.url, '--car', '-'], { cwd: w.dir })
+    t.is(bad.code, 3)
+    t.regex(bad.stderr, /error ERR_BLOCK_MISMATCH: /)
+    t.true(bad.stdoutBytes.length > 0 && bad.stdoutBytes.length < 1_500_000, `${bad.stdoutBytes.length} bytes out`)
+    t.deepEqual(bad.stdoutBytes, car.subarray(0, bad.stdoutBytes.length))
+  } finally {
+    await late.close()
     await w.cleanup()
   }
 })
