@@ -131,4 +131,3 @@ export default async function get (args: string[], options: GetOptions): Promise
     if (scratch !== undefined) { await rm(scratch, { recursive: true, force: true }); release(scratch) }
   }
 }
-
