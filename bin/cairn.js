@@ -66,7 +66,7 @@ program.command('unpack').argument('<file.car>').description('verify a CAR and w
 const many = (value, previous = []) => [...previous, value]
 program.command('get').argument('<cid[/path]>').description('retrieve from the repo, else from providers; verify every block; write the file or directory')
   .option('-o, --output <path>', 'where to write the file or directory (default: its name, or the CID)')
-  .option('--car <file>', 'write the verified CAR instead of the files (- for stdout, once all of it is verified)')
+  .option('--car <file>', 'write the verified CAR instead of the files (- for stdout: streamed as each block is verified; a failure ends it at the last verified block)')
   .option('--provider <url>', 'a provider to try (repeatable), after the local repo and those holding deals', many)
   .option('--router <url>', 'a delegated router to ask for providers when none is named (repeatable; default: `cairn routers ls`)', many)
   .option('--force', 'replace an existing target')

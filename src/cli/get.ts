@@ -8,8 +8,10 @@
  * sends wrong bytes is reported on stderr and the next one tried.
  *
  * `-o -` writes the file's bytes and `--car -` the verified CAR to stdout, as
- * `pack -o -` does; both are verified whole in a spool first, so a failure
- * never leaves a script half a file, and the result then goes to stderr.
+ * `pack -o -` does, and the result then goes to stderr. `-o -` is verified
+ * whole in a spool first, so a failure never leaves a script half a file;
+ * `--car -` of a provider's depth-first CAR streams, each block let out once
+ * verified, so a failure ends it at the last verified block (README "Client").
  */
 import { createReadStream } from 'node:fs'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
@@ -80,6 +82,8 @@ export default async function get (args: string[], options: GetOptions): Promise
     const result = await retrieve(spool, target, sources, {
       output: options.car === undefined ? staged ?? options.output : undefined,
       car: options.car === undefined ? undefined : staged ?? options.car,
+      // the whole DAG's CAR from a provider goes to stdout as it is verified
+      carStream: options.car === '-' ? process.stdout : undefined,
       force: options.force,
       decrypt: options.decrypt,
       decrypter,
@@ -96,7 +100,7 @@ export default async function get (args: string[], options: GetOptions): Promise
       }
     })
     bar?.done()
-    if (staged !== undefined) {
+    if (staged !== undefined && result.streamed !== true) {
       if (!(await stat(staged)).isFile()) {
         throw new CairnError('ERR_NOT_A_FILE', `${result.cid} is a directory; -o - writes one file's bytes (use --car - for the CAR, or -o <dir>)`)
       }

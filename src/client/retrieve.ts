@@ -19,10 +19,11 @@
 import { createReadStream, createWriteStream } from 'node:fs'
 import { copyFile, open, rename, rm, stat } from 'node:fs/promises'
 import { once } from 'node:events'
+import type { Writable } from 'node:stream'
 import { join, resolve } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { CairnError, fromSystemError, isCairnError } from '../errors.js'
-import { DagVerifier, encodeFramePrefix, encodeHeader, openCarFile, readCar, readCarHeader, type CarBlock } from '../car/index.js'
+import { DagVerifier, encodeFramePrefix, encodeHeader, openCarFile, passVerified, readCar, readCarHeader, type CarBlock } from '../car/index.js'
 import type { Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
@@ -248,6 +249,86 @@ async function fetchAndUnpack (client: ProviderClient, root: CID, output: string
   }
 }
 
+/**
+ * A failure after some of the CAR already went to `carStream`: no other
+ * source can take back what was written, so it is final.
+ */
+class StreamedError extends Error {
+  constructor (readonly error: CairnError) {
+    super(error.message)
+  }
+}
+
+/**
+ * The whole DAG's CAR from a provider, written to `sink` while it streams
+ * when the provider declares `order=dfs; dups=n` (as asked): the body's own
+ * bytes pass through, each let out only once the block it holds is verified
+ * (its hash, its place in the depth-first walk), so a failure leaves the
+ * sink a prefix of the CAR ending at a verified block, and the error. With
+ * another order the body is spooled to `spool` and verified whole first.
+ */
+async function streamVerifiedCar (client: ProviderClient, root: CID, sink: Writable, spool: string, onBytes?: (n: number) => void): Promise<'streamed' | 'spooled'> {
+  let response: Awaited<ReturnType<ProviderClient['carResponse']>>
+  try {
+    response = await client.carResponse(root)
+  } catch (err) {
+    throw transferError(client, err, spool)
+  }
+  if (response.order !== 'dfs' || response.dups !== 'n') {
+    await fetchVerifiedCar(client, root, spool, onBytes, [], response.body)
+    return 'spooled'
+  }
+  const body = response.body
+  let bytes = 0
+  async function * counted (): AsyncGenerator<Uint8Array> {
+    for await (const chunk of body) {
+      bytes += chunk.length
+      onBytes?.(bytes)
+      yield chunk
+    }
+  }
+  let written = 0
+  // the sink's failure (a closed pipe), seen between writes
+  let failed: unknown
+  const onError = (err: unknown): void => { failed ??= err }
+  sink.on('error', onError)
+  try {
+    const batches = passVerified(counted(), {
+      verifier: new DagVerifier(root, { order: 'dfs' }),
+      onHeader: (header) => {
+        const r = header.roots[0]
+        if (r === undefined || !r.equals(root)) throw new CairnError('ERR_CAR_ROOT_MISSING', `the provider's CAR is rooted at ${String(r)}, not ${root.toString()}`)
+      }
+    })
+    // settles once the last chunk given to the sink is written
+    let flushed: Promise<void> = Promise.resolve()
+    for await (const batch of batches) {
+      if (failed !== undefined) throw failed
+      sink.cork()
+      let room = true
+      for (const [i, chunk] of batch.entries()) {
+        if (i < batch.length - 1) {
+          room = sink.write(chunk)
+        } else {
+          flushed = new Promise(resolve => { room = sink.write(chunk, () => resolve()) })
+        }
+        written += chunk.byteLength
+      }
+      sink.uncork()
+      // the writes run behind the transfer, up to the sink's high-water mark (`once` rejects on the sink's error)
+      if (!room) await once(sink, 'drain')
+    }
+    await flushed
+    if (failed !== undefined) throw failed
+    return 'streamed'
+  } catch (err) {
+    const e = err === failed ? fromSystemError(err, 'the output') : transferError(client, err, spool)
+    throw written > 0 || err === failed ? new StreamedError(e) : e
+  } finally {
+    sink.off('error', onError)
+  }
+}
+
 export interface GetOptions {
   /** how providers are read: `bodyTimeoutMs` (no byte for that long) and the rate floor (src/client/provider-client.ts) */
   client?: ProviderClientOptions
@@ -255,6 +336,12 @@ export interface GetOptions {
   output?: string
   /** or write the verified CAR here */
   car?: string
+  /**
+   * with `car`: a whole DAG from a provider sending it in depth-first order
+   * goes to this stream (stdout) as it is verified, not to `car`; a failure
+   * after the first byte is final (no other source is tried)
+   */
+  carStream?: Writable
   force?: boolean
   /** false: write an encrypted tree as stored */
   decrypt?: boolean
@@ -291,6 +378,8 @@ export interface GetResult {
   source: Source
   output: string
   car: boolean
+  /** the CAR went to `carStream` as it was verified */
+  streamed?: boolean
   failed: Array<{ source: Source, code: string, message: string }>
   unpacked?: DecryptingUnpackResult
 }
@@ -324,7 +413,12 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
         const client = new ProviderClient(source.location, options.client)
         const total = t.path.length === 0 ? source.size : undefined
         const onBytes = (n: number): void => events.onBytes?.(source, n, total)
-        if (streaming) {
+        if (options.carStream !== undefined && t.path.length === 0) {
+          if (await streamVerifiedCar(client, t.root, options.carStream, car, onBytes) === 'streamed') {
+            release(car)
+            return { root: asked.root.toString(), path: '', cid: t.root.toString(), output: '-', car: true, streamed: true, source, failed }
+          }
+        } else if (streaming) {
           const got = await fetchAndUnpack(client, t.root, output, car, opts, onBytes)
           if ('unpacked' in got) {
             return { root: asked.root.toString(), path: '', cid: t.root.toString(), output, car: false, unpacked: got.unpacked, source, failed }
@@ -336,6 +430,7 @@ export async function get (repo: Pick<Repo, 'tmpDir'>, target: Target, sources: 
         spooled = true
       }
     } catch (err) {
+      if (err instanceof StreamedError) throw err.error
       if (err instanceof UnpackOutputError) {
         // the content itself (every provider sends the same DAG) or the local disk: final,
         // unless it is the content failing verification and another source remains

@@ -9,9 +9,8 @@ import { once } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import { base32 } from 'multiformats/bases/base32'
 import { CairnError } from '../errors.js'
-import { DagVerifier, encodeFrame, encodeFramePrefix, encodeHeader, inlined, readCar } from '../car/index.js'
+import { DagVerifier, encodeFrame, encodeHeader, inlined, passVerified } from '../car/index.js'
 import { buffers } from '../fs/pool.js'
-import * as raw from 'multiformats/codecs/raw'
 import type { BlockSource, PieceHandle } from './interface.js'
 import type { Context } from '../http/server.js'
 import { CAR, RAW, parseGatewayRequest, type GatewayRequest } from './request.js'
@@ -65,6 +64,39 @@ async function wholeDag (source: BlockSource, request: Extract<GatewayRequest, {
     at += chunk.length
   }
   return at === header.length && Buffer.from(stored).equals(header) ? whole : undefined
+}
+
+/** Bytes of a read of the stored CAR, 1 MiB at a time. */
+const READ = 1024 * 1024
+
+/**
+ * The stored CAR's bytes in 1 MiB positional reads into the buffer pool, when
+ * the piece is a file: a fresh 1 MiB buffer per read (a read stream's) costs
+ * this kind of VM a page-faulted mapping each time (docs/performance.md).
+ * `ends(chunk)` says whether a slice let out holds a read's last byte, after
+ * which nothing else refers to that buffer.
+ */
+async function pieceBytes (whole: PieceHandle): Promise<{ chunks: AsyncIterable<Uint8Array>, ends: (chunk: Uint8Array) => boolean, close: () => Promise<void> }> {
+  if (whole.openFile === undefined) {
+    return { chunks: whole.createReadStream(0, whole.size - 1) as AsyncIterable<Uint8Array>, ends: () => false, close: async () => {} }
+  }
+  const file = await whole.openFile()
+  const filled = new WeakMap<ArrayBufferLike, number>()
+  async function * chunks (): AsyncGenerator<Uint8Array> {
+    for (let at = 0; at < whole.size;) {
+      const buffer = buffers.alloc(Math.min(READ, whole.size - at))
+      const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, at)
+      if (bytesRead === 0) return
+      filled.set(buffer.buffer, buffer.byteOffset + bytesRead)
+      at += bytesRead
+      yield buffer.subarray(0, bytesRead)
+    }
+  }
+  return {
+    chunks: chunks(),
+    ends: (chunk) => filled.get(chunk.buffer) === chunk.byteOffset + chunk.byteLength,
+    close: async () => { await file.close() }
+  }
 }
 
 export function gatewayHandler (source: BlockSource, events: GatewayEvents = {}) {
@@ -144,27 +176,35 @@ export function gatewayHandler (source: BlockSource, events: GatewayEvents = {})
 
     let sent = 0
     try {
-      const header = encodeHeader([request.cid])
-      await write(res, header, signal)
-      sent += header.length
       if (whole !== undefined) {
-        // the stored CAR is this very response; each block is still verified (hash and
-        // DFS place) before it is sent, so bytes changed on disk cut the stream as a missing block does
+        // the stored CAR (header included) is this very response: its bytes go out as read, each
+        // block still verified (hash and DFS place) before its frame is let out, so bytes changed
+        // on disk cut the stream as a missing block does
         const verifier = new DagVerifier(request.cid, { order: 'dfs' })
-        for await (const block of readCar(whole.createReadStream(0, whole.size - 1) as AsyncIterable<Uint8Array>)) {
-          verifier.add(block.cid, block.bytes)
-          // the frame's prefix, then the block itself, which goes back to the pool once sent
-          const prefix = encodeFramePrefix(block.cid, block.length)
-          res.write(prefix)
-          const bytes = block.bytes
-          if (!res.write(bytes, () => { if (block.cid.code === raw.code) buffers.release(bytes) })) await once(res, 'drain', { signal })
-          sent += prefix.length + block.length
+        const read = await pieceBytes(whole)
+        try {
+          for await (const batch of passVerified(read.chunks, { verifier })) {
+            res.cork()
+            let room = true
+            for (const chunk of batch) {
+              // a read buffer goes back to the pool once its last byte is written
+              const ends = read.ends(chunk)
+              room = ends ? res.write(chunk, () => buffers.release(chunk)) : res.write(chunk)
+              sent += chunk.byteLength
+            }
+            res.uncork()
+            if (!room) await once(res, 'drain', { signal })
+          }
+        } finally {
+          await read.close()
         }
-        verifier.finish()
         res.end()
         events.retrieval?.('car', sent)
         return
       }
+      const header = encodeHeader([request.cid])
+      await write(res, header, signal)
+      sent += header.length
       const seen = new Set<string>()
       for (const block of pathBlocks) {
         const key = block.cid.toString()

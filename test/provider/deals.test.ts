@@ -5,7 +5,7 @@
  * serve; and every way an upload can be refused leaves nothing behind.
  */
 import test from 'ava'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, open, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as dagJSON from '@ipld/dag-json'
@@ -260,6 +260,47 @@ test('the gateway streams a piece whole only when it is the DFS CAR it would wal
     t.notDeepEqual(dups, dfs.car)
   } finally {
     await walkOnly.close()
+    await teardown(w)
+  }
+})
+
+test('the whole-piece stream crosses its 1 MiB reads intact, again and again; a byte changed on disk cuts it after a prefix of verified frames', async (t) => {
+  const w = await world()
+  try {
+    const blocks = new MemoryBlocks()
+    const root = await importInto(blocks, [{ path: 'd/big.bin', content: bytesOf(3_300_000, 9) }], { chunkSize: 262_144 })
+    const { car, pieceCid, pieceSize } = await dfsPiece(root, blocks)
+    const p: Payload = { root, car, pieceCid, pieceSize, blocks }
+    const dealId = await accepted(w, p, 91n)
+    const put = await fetch(`${w.url}/v1/deals/${dealId}/piece`, { method: 'PUT', body: p.car, headers: { authorization: uploadAuthorization(w.client, dealId) } })
+    t.is(put.status, 200, await put.clone().text())
+    t.truthy(await w.node.dag(root))
+    const url = `${w.url}/ipfs/${root.toString()}?dag-scope=all`
+    const accept = { accept: 'application/vnd.ipld.car; version=1; order=dfs; dups=n' }
+    // several in a row and at once: the read buffers go back to the pool and are reused
+    const answers = await Promise.all([1, 2, 3].map(async () => new Uint8Array(await (await fetch(url, { headers: accept })).arrayBuffer())))
+    for (const answer of answers) t.deepEqual(answer, car)
+
+    const at = 2_500_000
+    const handle = await open(join(w.repo.piecesDir, `${pieceCid.toString()}.car`), 'r+')
+    const one = Buffer.alloc(1)
+    await handle.read(one, 0, 1, at)
+    one[0] ^= 0xff
+    await handle.write(one, 0, 1, at)
+    await handle.close()
+    const got: Uint8Array[] = []
+    let failed = false
+    try {
+      const res = await fetch(url, { headers: accept })
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) got.push(chunk)
+    } catch {
+      failed = true
+    }
+    const prefix = Buffer.concat(got)
+    t.true(failed, 'the stream is cut, not ended')
+    t.true(prefix.length < at, `${prefix.length} bytes arrived`)
+    t.deepEqual(prefix, Buffer.from(car.subarray(0, prefix.length)))
+  } finally {
     await teardown(w)
   }
 })
