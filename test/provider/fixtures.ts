@@ -16,7 +16,7 @@ import { pieceCidV2, pieceOf } from '../../proofs/index.js'
 import { CairnError } from '../../src/errors.js'
 import { encodeFrame, encodeHeader } from '../../src/car/index.js'
 import type { Proposal } from '../../src/protocol/interface.js'
-import type { ProviderTerms } from '../../src/provider/deals.js'
+import type { ProviderTerms } from '../../src/provider/terms.js'
 import type { BlockSource, DealService, PieceSource, UploadRequest } from '../../src/provider/interface.js'
 import { createProviderServer, type HttpService, type ServerLimits } from '../../src/provider/server.js'
 
