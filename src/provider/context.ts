@@ -7,7 +7,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
-import type { Ledger } from '../ledger/interface.js'
+import type { DealRecord, Ledger } from '../ledger/interface.js'
 import { signDealStatus } from '../protocol/acceptance.js'
 import type { Proposal, SignedDealStatus } from '../protocol/interface.js'
 import { parseDealId, proposalFrom } from '../protocol/proposal.js'
@@ -105,6 +105,16 @@ export class DealContext {
       if (signed !== undefined) return proposalFrom(signed.payload)
     }
     return undefined
+  }
+
+  /** A deal this provider holds and the client whose signature acts on it, or ERR_DEAL_NOT_FOUND. */
+  async dealOfClient (dealId: string): Promise<{ id: CID, deal: DealRecord, client: string }> {
+    const id = parseDealId(dealId)
+    const deal = await this.ledger.deal(id)
+    if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
+    const client = deal.client ?? (await this.proposalOf(id))?.client
+    if (client === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId} has no accepted proposal here`)
+    return { id, deal, client }
   }
 
   /** The provider-signed status of a deal, or ERR_DEAL_NOT_FOUND. */

@@ -29,11 +29,7 @@ export class Lifecycle {
    * deal already cancelled answers the same; an active one cannot be.
    */
   async cancel (dealId: string, body: unknown): Promise<SignedDealStatus> {
-    const id = parseDealId(dealId)
-    const deal = await this.c.ledger.deal(id)
-    if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
-    const client = deal.client ?? (await this.c.proposalOf(id))?.client
-    if (client === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId} has no accepted proposal here`)
+    const { id, client } = await this.c.dealOfClient(dealId)
     const signed = verifyCancellation(body, client)
     if (!signed.payload.dealId.equals(id)) throw new CairnError('ERR_INVALID_ARGUMENT', `the cancellation is for deal ${signed.payload.dealId.toString()}, sent to deal ${dealId}`)
     const now = this.c.now()

@@ -7,7 +7,6 @@ import type { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
 import type { SignedProofRequest } from '../protocol/interface.js'
 import { MAX_CHALLENGES, REQUEST_CLOCK_SKEW, verifyProofRequest } from '../protocol/proof-request.js'
-import { parseDealId } from '../protocol/proposal.js'
 import type { DealContext } from './context.js'
 import { proveChallenge, signProof, type ProofPayload, type SignedProof } from './proofs.js'
 import { RateLimiter, type RateLimit } from './rate-limit.js'
@@ -30,11 +29,7 @@ export class ProofRequests {
    * (`proof-answered`) and the proof carries the head that records it.
    */
   async prove (dealId: string, body: unknown): Promise<SignedProof> {
-    const id = parseDealId(dealId)
-    const deal = await this.c.ledger.deal(id)
-    if (deal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId} at this provider`)
-    const client = deal.client ?? (await this.c.proposalOf(id))?.client
-    if (client === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId} has no accepted proposal here`)
+    const { id, deal, client } = await this.c.dealOfClient(dealId)
     const request = verifyProofRequest(body, client)
     const r = request.payload
     if (!r.dealId.equals(id)) throw new CairnError('ERR_INVALID_ARGUMENT', `the request is for deal ${r.dealId.toString()}, sent to deal ${dealId}`)
