@@ -7,10 +7,11 @@
  */
 import type { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
+import { dealView, proposalOf } from '../ledger/deals.js'
 import type { DealRecord, Ledger } from '../ledger/interface.js'
 import { signDealStatus } from '../protocol/acceptance.js'
 import type { Proposal, SignedDealStatus } from '../protocol/interface.js'
-import { parseDealId, proposalFrom } from '../protocol/proposal.js'
+import { parseDealId } from '../protocol/proposal.js'
 import type { Signer } from '../protocol/signing.js'
 import type { StateStore } from '../state/interface.js'
 import type { PieceStore } from '../store/pieces.js'
@@ -100,11 +101,8 @@ export class DealContext {
 
   /** The accepted proposal of a deal, from its `deal-accepted` entry. */
   async proposalOf (dealId: CID): Promise<Proposal | undefined> {
-    for await (const entry of this.ledger.log({ deal: dealId, kind: 'deal-accepted', limit: 1 })) {
-      const signed = entry.fields.proposal as { payload: unknown } | undefined
-      if (signed !== undefined) return proposalFrom(signed.payload)
-    }
-    return undefined
+    const view = await dealView(this.ledger, dealId)
+    return view === undefined ? undefined : proposalOf(view)
   }
 
   /** A deal this provider holds and the client whose signature acts on it, or ERR_DEAL_NOT_FOUND. */

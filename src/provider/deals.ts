@@ -8,6 +8,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import type { SignedAcceptance, SignedAsk, SignedDealStatus } from '../protocol/interface.js'
+import { dealIdsWith } from '../ledger/deals.js'
 import type { Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import { LevelStore } from '../state/level.js'
@@ -54,13 +55,6 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     this.proofs = new ProofRequests(this.c)
     this.serving = new Serving(this.c)
     this.lifecycle = new Lifecycle(this.c)
-  }
-
-  /** Deal ids the ledger knows, newest first. */
-  private async dealIds (): Promise<string[]> {
-    const ids = new Set<string>()
-    for await (const entry of this.ledger.log({ kind: 'deal-accepted' })) ids.add(String(entry.fields.deal))
-    return [...ids]
   }
 
   async ask (): Promise<SignedAsk> {
@@ -133,7 +127,8 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
 
   async deals (filter: { state?: string }): Promise<DealSummary[]> {
     const out: DealSummary[] = []
-    for (const id of await this.dealIds()) {
+    for (const dealId of await dealIdsWith(this.ledger, 'deal-accepted')) {
+      const id = dealId.toString()
       const deal = await this.ledger.deal(id)
       if (deal === undefined || (filter.state !== undefined && deal.state !== filter.state)) continue
       out.push({
