@@ -22,7 +22,7 @@ import { signProposal } from '../src/protocol/proposal.js'
 import { dealIdOf } from '../src/protocol/proposal.js'
 import { createSigner } from '../src/protocol/signing.js'
 import type { AppendItem } from '../src/ledger/interface.js'
-import { providerTerms } from '../src/provider/deals.js'
+import { providerTerms } from '../src/provider/terms.js'
 import { startProviderNode } from '../src/provider/node.js'
 import { Repo } from '../src/repo/repo.js'
 

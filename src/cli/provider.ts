@@ -6,7 +6,9 @@
  * loopback admin API.
  */
 import { AdminClient, startAdmin } from '../provider/admin.js'
-import { DEFAULT_PROOF_RATE, type ProviderTerms, type UploadPhase } from '../provider/deals.js'
+import { DEFAULT_PROOF_RATE } from '../provider/proof-requests.js'
+import type { ProviderTerms } from '../provider/terms.js'
+import type { UploadPhase } from '../provider/context.js'
 import { startProviderNode } from '../provider/node.js'
 import { createLogger } from '../provider/log.js'
 import { effectiveSettings, settingsJSON, type ProviderOptionName, type ProviderSettings, type RawOptions } from '../provider/options.js'

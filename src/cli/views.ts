@@ -4,19 +4,18 @@
  * book with each provider's reputation, its delegated routers. The commands
  * show them, and src/cli/reads.ts serves them from a running node too.
  */
-import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
-import { parseDealId, proposalFrom } from '../protocol/proposal.js'
 import type { Proposal } from '../protocol/interface.js'
 import { auditState, periodCount, periodOf } from '../client/accounting.js'
 import type { AddressBook, ProviderEntry } from '../client/address-book.js'
-import type { DealRecord, Ledger, LedgerEntry } from '../ledger/interface.js'
+import type { DealRecord, EntryOf, Ledger } from '../ledger/interface.js'
 import type { ReputationSummary } from '../reputation/interface.js'
 import { reputationsFromLedger } from '../reputation/ledger.js'
 import { emptyReputation, summarize } from '../reputation/model.js'
 import type { Database } from '../repo/repo.js'
 import type { RouterBook } from '../routing/routers.js'
 import { toJSON } from './output.js'
+import { dealView, dealViews, proposalOf } from '../ledger/deals.js'
 
 export interface DealRow {
   id: string
@@ -36,15 +35,14 @@ export interface DealRow {
   nextAudit?: string
 }
 
-/** Every deal this client proposed, newest first. */
+/** Every deal this client proposed, newest first (the deals view, src/ledger/deals.ts). */
 export async function listDeals (ledger: Ledger, db: Database, now = Math.floor(Date.now() / 1000)): Promise<DealRow[]> {
   const rows: DealRow[] = []
-  for await (const entry of ledger.log({ kind: 'deal-proposed' })) {
-    const record = await ledger.deal(entry.fields.deal as CID)
-    if (record === undefined) continue
-    const r = row(entry, record)
-    const proposal = (entry.fields.proposal as { payload?: unknown } | undefined)?.payload
-    if (record.state === 'active' && proposal !== undefined) r.nextAudit = await nextAudit(db, r.id, proposalFrom(proposal), now)
+  for await (const view of dealViews(ledger, 'deal-proposed')) {
+    if (view.proposed === undefined) continue
+    const r = row(view.proposed, view.record)
+    const proposal = view.record.state === 'active' ? proposalOf(view) : undefined
+    if (proposal !== undefined) r.nextAudit = await nextAudit(db, r.id, proposal, now)
     rows.push(r)
   }
   return rows
@@ -60,13 +58,13 @@ async function nextAudit (db: Database, id: string, proposal: Proposal, now: num
   return next + proposal.provingPeriod > proposal.end ? undefined : new Date(next * 1000).toISOString()
 }
 
-function row (proposed: LedgerEntry, record: DealRecord): DealRow {
+function row (proposed: EntryOf<'deal-proposed'>, record: DealRecord): DealRow {
   const f = proposed.fields
   return {
-    id: String(f.deal),
+    id: f.deal.toString(),
     state: record.state,
     provider: String(f.provider),
-    endpoint: String(f.endpoint ?? ''),
+    endpoint: f.endpoint ?? '',
     root: String(f.payloadCid),
     pieceCid: String(f.pieceCid),
     pieceSize: Number(f.pieceSize),
@@ -88,23 +86,18 @@ export interface DealDetail extends Partial<DealRow> {
 
 /** `deals show <id>` as JSON (docs/json.md). */
 export async function dealDetail (ledger: Ledger, db: Database, value: string): Promise<DealDetail> {
-  const id = parseDealId(value)
-  const record = await ledger.deal(id)
-  if (record === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${value} in this client's ledger`)
-  const entries: LedgerEntry[] = []
-  for await (const entry of ledger.log({ deal: id })) entries.push(entry)
-  entries.reverse()
-  const proposed = entries.find(e => e.kind === 'deal-proposed')
-  const proposal = (proposed?.fields.proposal as { payload?: Record<string, unknown> } | undefined)?.payload
+  const view = await dealView(ledger, value)
+  if (view === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${value} in this client's ledger`)
+  const { id, record, proposed, failure, entries } = view
+  const proposal = proposalOf(view)
   const summary: Partial<DealRow> & { id: string, state: string } = proposed === undefined ? { id: id.toString(), state: record.state } : row(proposed, record)
   if (proposed !== undefined && proposal !== undefined && record.state === 'active') {
-    summary.nextAudit = await nextAudit(db, id.toString(), proposalFrom(proposal), Math.floor(Date.now() / 1000))
+    summary.nextAudit = await nextAudit(db, id.toString(), proposal, Math.floor(Date.now() / 1000))
   }
-  const rejected = entries.find(e => e.kind === 'deal-rejected' || e.kind === 'deal-failed')
   return JSON.parse(toJSON({
     ...summary,
-    proposal: proposal === undefined ? undefined : proposalJSON(proposalFrom(proposal)),
-    error: rejected === undefined ? undefined : { code: rejected.fields.code, message: rejected.fields.message },
+    proposal: proposal === undefined ? undefined : proposalJSON(proposal),
+    error: failure === undefined ? undefined : { code: failure.fields.code, message: failure.fields.message },
     entries: entries.map(e => ({ seq: e.seq, cid: e.cid.toString(), at: new Date(e.at).toISOString(), kind: e.kind }))
   })) as DealDetail
 }

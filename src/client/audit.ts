@@ -22,7 +22,7 @@ import { CID } from 'multiformats/cid'
 import { CairnError, isCairnError } from '../errors.js'
 import type { Proposal, SignedProofRequest } from '../protocol/interface.js'
 import { signProofRequest } from '../protocol/proof-request.js'
-import { parseDealId, proposalFrom } from '../protocol/proposal.js'
+import { parseDealId } from '../protocol/proposal.js'
 import type { Signer } from '../protocol/signing.js'
 import { undici } from '../lazy/undici.js'
 import type { Ledger, LedgerEntry } from '../ledger/interface.js'
@@ -31,6 +31,7 @@ import { verifyProofAnswer, type SignedProof } from '../protocol/proof.js'
 import { ProviderClient, type ProviderClientOptions } from './provider-client.js'
 import { autoDeadlineMs, measureRtt } from './deadline.js'
 import { expireIfEnded, periodOf, recordResult, serialByDeal, type ProofOutcome, type Settlement } from './accounting.js'
+import { dealIdsWith, dealView, proposalOf } from '../ledger/deals.js'
 
 export const DEFAULT_CHALLENGE_TIMEOUT_MS = 30_000
 
@@ -111,34 +112,21 @@ export interface AuditContext {
   signer: Signer
 }
 
-/** The deal's terms and endpoint from its `deal-proposed` entry, and its state. */
+/** The deal's terms and endpoint from its `deal-proposed` entry, and its state (the deals view, src/ledger/deals.ts). */
 export async function loadDeal (ledger: Ledger, id: CID | string): Promise<AuditDeal> {
   const dealId = parseDealId(id)
-  const record = await ledger.deal(dealId)
-  if (record === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId.toString()} in this ledger`)
-  let proposal: Proposal | undefined
-  let endpoint: string | undefined
-  for await (const entry of ledger.log({ deal: dealId })) {
-    if (typeof entry.fields.endpoint === 'string' && endpoint === undefined) endpoint = entry.fields.endpoint
-    if (entry.kind === 'deal-proposed' || entry.kind === 'deal-accepted') {
-      const signed = entry.fields.proposal as { payload?: unknown } | undefined
-      if (signed?.payload !== undefined && proposal === undefined) proposal = proposalFrom(signed.payload)
-    }
-  }
+  const view = await dealView(ledger, dealId)
+  if (view === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${dealId.toString()} in this ledger`)
+  const proposal = proposalOf(view)
   if (proposal === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId.toString()} has no recorded proposal in this ledger`)
-  if (endpoint === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId.toString()} has no recorded provider endpoint`)
-  return { id: dealId, provider: proposal.provider, endpoint, proposal, state: record.state }
+  if (view.endpoint === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId.toString()} has no recorded provider endpoint`)
+  return { id: dealId, provider: proposal.provider, endpoint: view.endpoint, proposal, state: view.record.state }
 }
 
 /** Every deal of this ledger that is active now, oldest first. */
 export async function activeDeals (ledger: Ledger): Promise<AuditDeal[]> {
-  const ids: string[] = []
-  for await (const entry of ledger.log({ kind: 'deal-active' })) {
-    const id = String(entry.fields.deal)
-    if (!ids.includes(id)) ids.push(id)
-  }
   const out: AuditDeal[] = []
-  for (const id of ids.reverse()) {
+  for (const id of (await dealIdsWith(ledger, 'deal-active')).reverse()) {
     const record = await ledger.deal(id)
     if (record?.state === 'active') out.push(await loadDeal(ledger, id))
   }

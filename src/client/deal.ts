@@ -17,7 +17,6 @@ import { CairnError, isCairnError, type ErrorCode } from '../errors.js'
 import { signCancellation } from '../protocol/cancel.js'
 import type { Proposal, SignedAcceptance, SignedAsk, SignedDealStatus, SignedProposal } from '../protocol/interface.js'
 import { dealIdOf, parseDealId, proposalFrom, signProposal } from '../protocol/proposal.js'
-import type { Signed } from '../protocol/signing.js'
 import { checkAmounts, DEFAULT_CLOCK_SKEW, requiredCollateral } from '../protocol/rules.js'
 import type { Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
@@ -26,6 +25,7 @@ import { findRoot, type RootRecord } from '../store/roots.js'
 import { AddressBook } from './address-book.js'
 import { ProviderClient } from './provider-client.js'
 import { replicaRecordOf, type ReplicaRecord } from './replicas.js'
+import { dealView } from '../ledger/deals.js'
 
 /**
  * The most a client offers per GiB per day (base units) when no --max-price
@@ -285,13 +285,12 @@ function resultOf (dealId: CID, url: string, proposal: Proposal, replicaOf?: str
   }
 }
 
-/** The signed proposal and endpoint a `deal-proposed` entry holds. */
+/** The signed proposal and endpoint a `deal-proposed` entry holds (the deals view, src/ledger/deals.ts). */
 async function proposedOf (ledger: Ledger, dealId: CID): Promise<{ signed: SignedProposal, endpoint: string }> {
-  for await (const entry of ledger.log({ deal: dealId, kind: 'deal-proposed', limit: 1 })) {
-    const stored = entry.fields.proposal as Signed<unknown> | undefined
-    if (stored !== undefined && typeof entry.fields.endpoint === 'string') {
-      return { signed: { payload: proposalFrom(stored.payload), signer: stored.signer, signature: stored.signature }, endpoint: entry.fields.endpoint }
-    }
+  const proposed = (await dealView(ledger, dealId))?.proposed?.fields
+  if (proposed?.proposal !== undefined && proposed.endpoint !== undefined) {
+    const stored = proposed.proposal
+    return { signed: { payload: proposalFrom(stored.payload), signer: stored.signer, signature: stored.signature }, endpoint: proposed.endpoint }
   }
   throw new CairnError('ERR_DEAL_NOT_FOUND', `deal ${dealId.toString()} was not proposed by this client`)
 }

@@ -11,7 +11,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { concatTag, Tag, type Signer } from '../protocol/signing.js'
-import { ENTRY_KINDS, type EntryFields, type EntryKind, type LedgerEntry } from './interface.js'
+import { ENTRY_KINDS, type EntryFields, type EntryFieldsOf, type EntryKind, type LedgerEntry } from './interface.js'
 
 const DAG_CBOR = 0x71
 const SHA2_256 = 0x12
@@ -43,6 +43,85 @@ export function checkFields (kind: EntryKind, fields: EntryFields): void {
     if (RESERVED.has(key)) throw new TypeError(`ledger entry field ${JSON.stringify(key)} is reserved`)
     checkValue(fields[key], key)
   }
+  parseFields(kind, fields)
+}
+
+// What a typed field must hold (src/ledger/interface.ts EntryFieldsOf). A
+// field a kind does not declare is not checked: entries are open records.
+type FieldCheck = (value: unknown) => boolean
+const isString: FieldCheck = (v) => typeof v === 'string'
+const isCid: FieldCheck = (v) => CID.asCID(v) !== null
+const isInt: FieldCheck = (v) => typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v))
+const isNumber: FieldCheck = (v) => typeof v === 'number' && Number.isSafeInteger(v)
+const isBytes: FieldCheck = (v) => v instanceof Uint8Array
+const isSigned: FieldCheck = (v) => {
+  const m = v as { payload?: unknown, signer?: unknown, signature?: unknown } | null
+  return m !== null && typeof m === 'object' && 'payload' in m && typeof m.signer === 'string' && m.signature instanceof Uint8Array
+}
+const isStrings: FieldCheck = (v) => Array.isArray(v) && v.every(isString)
+const isNumbers: FieldCheck = (v) => Array.isArray(v) && v.every(isNumber)
+const isPieces: FieldCheck = (v) => Array.isArray(v) && v.every((p) => p !== null && typeof p === 'object' && isNumber((p as { pieceId?: unknown }).pieceId))
+const isBoolean: FieldCheck = (v) => typeof v === 'boolean'
+
+type Checks = Record<string, FieldCheck>
+const onDeal: Checks = { provider: isString }
+const terms: Checks = { ...onDeal, client: isString, nonce: isInt, pieceCid: isCid, payloadCid: isCid, pieceSize: isInt, payloadSize: isInt, proposal: isSigned }
+const ended: Checks = { ...onDeal, code: isString, message: isString, reason: isString, pieceCid: isCid, uploadBy: isNumber, end: isNumber, status: isSigned, cancel: isSigned }
+const piece: Checks = { ...onDeal, pieceCid: isCid }
+const proofResult: Checks = { ...onDeal, period: isNumber, challenge: isCid, pieceCid: isCid, seed: isBytes, count: isNumber, ms: isInt, code: isString, message: isString, providerCode: isString, attempts: isNumber }
+const settlement: Checks = { ...onDeal, from: isString, to: isString, amount: isInt, period: isNumber, fee: isInt, reason: isString }
+const dataSet: Checks = { payer: isString, payee: isString, pieces: isPieces, pieceIds: isNumbers }
+
+const FIELD_CHECKS: Record<EntryKind, Checks> = {
+  'deal-proposed': { ...terms, endpoint: isString, maxPrice: isInt, replicaOf: isString, recipients: isStrings },
+  'deal-accepted': { ...terms, start: isNumber, end: isNumber, uploadBy: isNumber, challenges: isNumber, acceptance: isSigned, status: isSigned },
+  'deal-rejected': ended,
+  'transfer-started': piece,
+  'piece-stored': piece,
+  'deal-active': { ...onDeal, endpoint: isString, pieceCid: isCid, pieceCidV1: isCid, payloadCid: isCid, payloadSize: isInt, blocks: isNumber, replicaOf: isString, status: isSigned },
+  'challenge-issued': { ...onDeal, period: isNumber, seed: isBytes, count: isNumber, deadline: isNumber },
+  'proof-passed': proofResult,
+  'proof-failed': proofResult,
+  'proof-missed': proofResult,
+  'payment-accrued': settlement,
+  'collateral-slashed': settlement,
+  'deal-expired': ended,
+  'deal-terminated': ended,
+  'deal-failed': ended,
+  'deal-repaired': { ...onDeal, reason: isString, replacement: (v) => isCid(v) || isString(v), replacementProvider: isString, reencrypted: isBoolean },
+  'proof-answered': { ...onDeal, client: isString, seed: isBytes, count: isNumber, request: isSigned },
+  'data-set-created': dataSet,
+  'pieces-added': dataSet,
+  'pieces-removed': dataSet,
+  'data-set-deleted': dataSet
+}
+
+/**
+ * An entry's fields as its kind's type (EntryFieldsOf), checked once where
+ * entries are built or read: every deal kind names its deal (a CID; an older
+ * writer's deal id as a string is read as the CID it spells), every data set
+ * kind its data set, and each typed field holds its type. Throws a TypeError
+ * naming the field; the fields are not changed otherwise, so the stored bytes
+ * stay the writer's.
+ */
+export function parseFields<K extends EntryKind> (kind: K, fields: EntryFields): EntryFieldsOf[K] {
+  const out = { ...fields }
+  if (kind.startsWith('data-set') || kind.startsWith('pieces-')) {
+    if (!isNumber(fields.dataSet)) throw new TypeError(`a ${kind} entry needs the data set id (an integer) in field "dataSet"`)
+  } else {
+    const deal = CID.asCID(fields.deal) ?? (typeof fields.deal === 'string' ? cidOrNull(fields.deal) : null)
+    if (deal === null) throw new TypeError(`a ${kind} entry needs the deal id (a CID) in field "deal"`)
+    out.deal = deal
+  }
+  for (const [field, check] of Object.entries(FIELD_CHECKS[kind])) {
+    const value = fields[field]
+    if (value !== undefined && !check(value)) throw new TypeError(`ledger entry field ${field} of a ${kind} entry does not hold what the kind says (src/ledger/interface.ts)`)
+  }
+  return out as EntryFieldsOf[K]
+}
+
+function cidOrNull (text: string): CID | null {
+  try { return CID.parse(text) } catch { return null }
 }
 
 function checkValue (value: unknown, path: string): void {
@@ -60,7 +139,7 @@ export function buildEntry (signer: Signer, seq: number, prev: CID | null, at: n
   const entryBytes = dagCbor.encode({ ...fields, seq, prev, at, kind })
   const signature = signer.sign(concatTag(Tag.ledgerEntry, entryBytes))
   const recordBytes = dagCbor.encode({ entry: entryBytes, signer: signer.did, signature })
-  return { seq, cid: recordCid(recordBytes), prev, at, kind, fields, signer: signer.did, signature, entryBytes, recordBytes }
+  return { seq, cid: recordCid(recordBytes), prev, at, kind, fields: parseFields(kind, fields), signer: signer.did, signature, entryBytes, recordBytes } as LedgerEntry
 }
 
 /** Thrown by decodeRecord; the caller names the entry. */
@@ -90,7 +169,13 @@ export function decodeRecord (recordBytes: Uint8Array, cid: CID = recordCid(reco
   if (e === null || typeof e !== 'object' || !Number.isSafeInteger(e.seq) || !Number.isSafeInteger(e.at) || !isEntryKind(e.kind) || (e.prev !== null && CID.asCID(e.prev) === null)) {
     throw new MalformedRecord('entry lacks a valid seq, prev, at or kind')
   }
-  const { seq, prev, at, kind, ...fields } = e
+  const { seq, prev, at, kind, ...raw } = e
+  let fields: EntryFieldsOf[EntryKind]
+  try {
+    fields = parseFields(kind, raw)
+  } catch (err) {
+    throw new MalformedRecord((err as Error).message)
+  }
   return {
     seq: seq as number,
     cid,
@@ -102,7 +187,7 @@ export function decodeRecord (recordBytes: Uint8Array, cid: CID = recordCid(reco
     signature: r.signature,
     entryBytes: r.entry,
     recordBytes
-  }
+  } as LedgerEntry
 }
 
 const KEY_ENTRY = Uint8Array.of(0x65, 0x65, 0x6e, 0x74, 0x72, 0x79)

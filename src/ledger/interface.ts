@@ -35,28 +35,193 @@ export const ENTRY_KINDS = [
 export type EntryKind = typeof ENTRY_KINDS[number]
 
 /**
- * Fields of an entry beyond {seq, prev, at, kind}: IPLD data (strings,
- * integers as number or bigint, bytes, CIDs, lists, maps; no floats).
- * Conventions the indexes read:
- *   deal: CID           every deal-* kind, piece-stored, challenge-issued, proof-*, payment-accrued, collateral-slashed
- *   provider: did       proof-* and challenge-issued (per-provider counters); deal-proposed/accepted
- *   client: did, nonce  deal-proposed/accepted (replay index), pieceCid, payloadCid, pieceSize
- *   from, to: did, amount: bigint   payment-accrued (payer → payee), collateral-slashed (provider → beneficiary)
- *   payloadSize, start, end, uploadBy, challenges   deal-accepted on a provider (the deal's terms its scheduler reads)
- *   any field holding a signed message {payload: {head, …}, signer, signature} of another node: a witnessed head
+ * Fields of an entry beyond {seq, prev, at, kind} as a writer gives them:
+ * IPLD data (strings, integers as number or bigint, bytes, CIDs, lists,
+ * maps; no floats). What each kind holds is typed below (EntryFieldsOf);
+ * the fields are stored exactly as given, so the entry's bytes and hash are
+ * the writer's.
  */
 export type EntryFields = Record<string, unknown>
 
-/** One entry as read back from the ledger. */
-export interface LedgerEntry {
+/** An integer field: DAG-CBOR gives back small integers as numbers, large ones as bigints. */
+export type Int = number | bigint
+
+/** A signed message of either side as an entry keeps it; one another node signed carries its ledger head (a witnessed head). */
+export interface SignedRecord {
+  payload: unknown
+  signer: string
+  signature: Uint8Array
+}
+
+/**
+ * Fields every entry kind may carry beyond its typed ones: entries are open
+ * records (an older or newer writer may add fields), read as unknown.
+ */
+interface OpenFields {
+  [field: string]: unknown
+}
+
+/** Every entry about one deal: the deal id, and the provider whose counters and balance it touches. */
+export interface DealEntryFields extends OpenFields {
+  deal: CID
+  provider?: string
+}
+
+/** A deal's terms as the client (`deal-proposed`) or the provider (`deal-accepted`) records them. */
+export interface DealTermsFields extends DealEntryFields {
+  client?: string
+  /** the replay index: one nonce per client */
+  nonce?: Int
+  pieceCid?: CID
+  payloadCid?: CID
+  pieceSize?: Int
+  payloadSize?: Int
+  /** the signed proposal */
+  proposal?: SignedRecord
+}
+
+export interface DealProposedFields extends DealTermsFields {
+  /** the provider's URL when the client proposed */
+  endpoint?: string
+  /** the client's price policy at deal time: a repair of this deal is held to it */
+  maxPrice?: Int
+  /** a distinct replica: the root it is a copy of, and for whom a repair encrypts the next one */
+  replicaOf?: string
+  recipients?: string[]
+}
+
+export interface DealAcceptedFields extends DealTermsFields {
+  /** on a provider: the deal's schedule (unix seconds) and challenges per proof */
+  start?: number
+  end?: number
+  uploadBy?: number
+  challenges?: number
+  /** on a client: the provider's signed acceptance, or its signed status standing for it */
+  acceptance?: SignedRecord
+  status?: SignedRecord
+}
+
+export interface DealActiveFields extends DealEntryFields {
+  endpoint?: string
+  pieceCid?: CID
+  pieceCidV1?: CID
+  payloadCid?: CID
+  payloadSize?: Int
+  /** blocks indexed (provider) */
+  blocks?: number
+  replicaOf?: string
+  status?: SignedRecord
+}
+
+/** A deal that ended otherwise than by running its term: rejected, expired, terminated, failed. */
+export interface DealEndedFields extends DealEntryFields {
+  code?: string
+  message?: string
+  reason?: string
+  pieceCid?: CID
+  uploadBy?: number
+  end?: number
+  status?: SignedRecord
+  cancel?: SignedRecord
+}
+
+export interface PieceFields extends DealEntryFields {
+  pieceCid?: CID
+}
+
+export interface ChallengeFields extends DealEntryFields {
+  period?: number
+  seed?: Uint8Array
+  count?: number
+  /** unix ms by which the proof had to arrive */
+  deadline?: number
+}
+
+/** A proof result the client recorded (proof-passed, -failed, -missed). */
+export interface ProofResultFields extends DealEntryFields {
+  period?: number
+  /** the `challenge-issued` entry answered */
+  challenge?: CID
+  pieceCid?: CID
+  seed?: Uint8Array
+  count?: number
+  /** how long the challenge took, ms */
+  ms?: Int
+  /** the provider's signed proof as received (checked by `ledger verify`'s proof hook, not here) */
+  proof?: unknown
+  code?: string
+  message?: string
+  providerCode?: string
+  attempts?: number
+}
+
+/** Money moved (docs/protocol.md "Amounts"): payment-accrued payer → payee, collateral-slashed provider → client. */
+export interface SettlementFields extends DealEntryFields {
+  from?: string
+  to?: string
+  amount?: Int
+  period?: number
+  fee?: Int
+  reason?: string
+}
+
+export interface DealRepairedFields extends DealEntryFields {
+  reason?: string
+  /** the replacement deal's id */
+  replacement?: CID | string
+  replacementProvider?: string
+  reencrypted?: boolean
+}
+
+export interface ProofAnsweredFields extends DealEntryFields {
+  client?: string
+  seed?: Uint8Array
+  count?: number
+  request?: SignedRecord
+}
+
+/** A PDP data set change a client signed (docs/pdp.md "Data sets"). */
+export interface DataSetFields extends OpenFields {
+  dataSet: number
+  payer?: string
+  payee?: string
+  pieces?: Array<{ pieceId: number }>
+  pieceIds?: number[]
+}
+
+/** What each kind of entry holds. */
+export interface EntryFieldsOf {
+  'deal-proposed': DealProposedFields
+  'deal-accepted': DealAcceptedFields
+  'deal-rejected': DealEndedFields
+  'transfer-started': PieceFields
+  'piece-stored': PieceFields
+  'deal-active': DealActiveFields
+  'challenge-issued': ChallengeFields
+  'proof-passed': ProofResultFields
+  'proof-failed': ProofResultFields
+  'proof-missed': ProofResultFields
+  'payment-accrued': SettlementFields
+  'collateral-slashed': SettlementFields
+  'deal-expired': DealEndedFields
+  'deal-terminated': DealEndedFields
+  'deal-failed': DealEndedFields
+  'deal-repaired': DealRepairedFields
+  'proof-answered': ProofAnsweredFields
+  'data-set-created': DataSetFields
+  'pieces-added': DataSetFields
+  'pieces-removed': DataSetFields
+  'data-set-deleted': DataSetFields
+}
+
+/** What every entry has, whatever its kind. */
+export interface EntryHeader {
   seq: number
   /** CID (dag-cbor, sha2-256) of the signed record; the next entry's `prev` */
   cid: CID
   prev: CID | null
   /** unix milliseconds */
   at: number
-  kind: EntryKind
-  fields: EntryFields
   signer: string
   signature: Uint8Array
   /** DAG-CBOR of {seq, prev, at, kind, …fields}: what the signature covers after the tag */
@@ -64,6 +229,12 @@ export interface LedgerEntry {
   /** DAG-CBOR of {entry: entryBytes, signer, signature}: what is stored and hashed */
   recordBytes: Uint8Array
 }
+
+/** One entry of kind K as read back from the ledger, its fields checked against the kind (src/ledger/entry.ts `parseFields`). */
+export type EntryOf<K extends EntryKind> = EntryHeader & { kind: K, fields: EntryFieldsOf[K] }
+
+/** One entry as read back from the ledger: a union on `kind`, so `entry.kind === 'deal-proposed'` types `entry.fields`. */
+export type LedgerEntry = { [K in EntryKind]: EntryOf<K> }[EntryKind]
 
 /**
  * A write another part of the node wants committed atomically with an entry

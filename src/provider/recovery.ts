@@ -31,7 +31,7 @@ import type { ExtraOp, Ledger } from '../ledger/interface.js'
 import type { Database } from '../repo/repo.js'
 import type { PieceStore } from '../store/pieces.js'
 import { writerGone } from '../fs/temp.js'
-import { BLOCK_PREFIX, DAG_PREFIX, GC_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from './deals.js'
+import { BLOCK_PREFIX, DAG_PREFIX, GC_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../state/spaces.js'
 
 export interface RecoveryOptions {
   db: Database

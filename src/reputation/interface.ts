@@ -86,7 +86,10 @@ export interface WeightedMean {
   weight: number
 }
 
-export interface ReputationSummary {
+/** The raw counts and last answer a summary shows as they are in the reputation. */
+export type ReputationCounts = Pick<Reputation, 'passes' | 'failures' | 'misses' | 'unknowns' | 'consecutiveFaults' | 'latencyMs' | 'lastSeen'>
+
+export interface ReputationSummary extends ReputationCounts {
   provider: string
   /** the ranking score: lower `quantile` of Beta(prior + proofs) */
   score: number
@@ -96,11 +99,4 @@ export interface ReputationSummary {
   mean: number
   /** raw passes / audits (no prior, no forgetting); undefined before any audit */
   passRate?: number
-  passes: number
-  failures: number
-  misses: number
-  unknowns: number
-  consecutiveFaults: number
-  latencyMs?: number
-  lastSeen?: number
 }

@@ -4,23 +4,26 @@
  * records how long the challenge took (`ms`). Reading them back makes every
  * score recomputable from signed history alone.
  */
-import type { EntryKind, Ledger, LedgerEntry } from '../ledger/interface.js'
+import type { EntryKind, EntryOf, Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { AuditOutcome, ModelParams, Reputation, ReputationEvent } from './interface.js'
 import { DEFAULT_PARAMS, reputations } from './model.js'
 
-const OUTCOME: Partial<Record<EntryKind, AuditOutcome>> = {
+type ResultKind = 'proof-passed' | 'proof-failed' | 'proof-missed'
+
+const OUTCOME: Record<ResultKind, AuditOutcome> = {
   'proof-passed': 'pass',
   'proof-failed': 'fail',
   'proof-missed': 'miss'
 }
 
 /** The event an entry is, or undefined for entries that are not audit results. */
-export function eventOf (entry: Pick<LedgerEntry, 'kind' | 'at' | 'fields'>): ReputationEvent | undefined {
-  const outcome = OUTCOME[entry.kind]
-  if (outcome === undefined || typeof entry.fields.provider !== 'string') return undefined
-  const event: ReputationEvent = { provider: entry.fields.provider, at: entry.at, outcome }
-  const ms = entry.fields.ms
-  if (outcome !== 'miss' && (typeof ms === 'number' || typeof ms === 'bigint')) event.latencyMs = Number(ms)
+export function eventOf (entry: LedgerEntry): ReputationEvent | undefined {
+  if (!Object.hasOwn(OUTCOME, entry.kind)) return undefined
+  const { kind, fields: { provider, ms } } = entry as EntryOf<ResultKind>
+  if (provider === undefined) return undefined
+  const outcome = OUTCOME[kind]
+  const event: ReputationEvent = { provider, at: entry.at, outcome }
+  if (outcome !== 'miss' && ms !== undefined) event.latencyMs = Number(ms)
   return event
 }
 

@@ -98,8 +98,7 @@ export async function repairIfNeeded (ctx: RepairContext, deal: AuditDeal, polic
 /** The ceiling the client dealt under: recorded in `deal-proposed`, else the default of deals made before it was recorded. */
 export async function pricePolicyOf (ledger: Ledger, id: CID): Promise<bigint> {
   for await (const entry of ledger.log({ deal: id, kind: 'deal-proposed', limit: 1 })) {
-    const recorded = entry.fields.maxPrice
-    if (typeof recorded === 'bigint' || typeof recorded === 'number') return BigInt(recorded)
+    if (entry.kind === 'deal-proposed' && entry.fields.maxPrice !== undefined) return BigInt(entry.fields.maxPrice)
   }
   return DEFAULT_MAX_PRICE
 }

@@ -23,6 +23,7 @@ import { varint } from 'multiformats'
 import type { CID } from 'multiformats/cid'
 import type { Database } from '../repo/repo.js'
 import type { IndexChange, IndexedProvider, IndexHit, IndexStore } from './interface.js'
+import { IndexWork } from './index-work.js'
 
 interface ProviderRecord {
   n: number
@@ -81,9 +82,7 @@ export class LevelIndexStore implements IndexStore {
   /** provider number → record, for lookups (a few thousand providers at most) */
   private readonly byNumber = new Map<number, IndexedProvider | null>()
   /** applies run one at a time: numbers and counts are read, then written in one batch */
-  private tail: Promise<unknown> = Promise.resolve()
-  private sweeping: Promise<void> | undefined
-  private closed = false
+  private readonly work = new IndexWork()
 
   constructor (private readonly db: Database) {
     const sub = (name: string) => db.sublevel<string, Uint8Array>(['indexer', name], { valueEncoding: 'view' })
@@ -124,9 +123,7 @@ export class LevelIndexStore implements IndexStore {
   }
 
   async apply (change: IndexChange): Promise<void> {
-    const run = this.tail.then(async () => await this.applyNow(change))
-    this.tail = run.catch(() => {})
-    await run
+    await this.work.serial(async () => { await this.applyNow(change) })
   }
 
   private async applyNow (change: IndexChange): Promise<void> {
@@ -237,25 +234,24 @@ export class LevelIndexStore implements IndexStore {
 
   /** Deletes the keys of retired provider numbers, a slice at a time, until none is left. */
   private sweep (): void {
-    if (this.sweeping !== undefined) return
-    this.sweeping = (async () => {
+    this.work.sweep(async () => {
       // numbers retired while a sweep runs are found by the next pass
       for (;;) {
         const retired: string[] = []
         for await (const key of this.meta.keys({ gte: 'retired/', lt: 'retired0' })) retired.push(key)
         if (retired.length === 0) return
         for (const key of retired) {
-          if (this.closed) return
+          if (this.work.closed) return
           await this.sweepNumber(key)
         }
       }
-    })().catch(() => {}).finally(() => { this.sweeping = undefined })
+    })
   }
 
   private async sweepNumber (key: string): Promise<void> {
     const n = Number(key.slice('retired/'.length))
     for (;;) {
-      if (this.closed) return
+      if (this.work.closed) return
       const batch = this.db.batch()
       let count = 0
       for await (const [k, value] of this.ctx.iterator({ gte: u32(n), lt: u32(n + 1), limit: SWEEP_PARTS })) {
@@ -276,13 +272,11 @@ export class LevelIndexStore implements IndexStore {
 
   /** Resolves when no sweep is running (tests, bench). */
   async swept (): Promise<void> {
-    while (this.sweeping !== undefined) await this.sweeping
+    await this.work.swept()
   }
 
   async close (): Promise<void> {
-    this.closed = true
-    await this.tail
-    await this.sweeping
+    await this.work.close()
   }
 }
 

@@ -22,6 +22,7 @@
 import { CID } from 'multiformats/cid'
 import type { Db, Queryable } from '../postgres/db.js'
 import type { IndexChange, IndexedProvider, IndexHit, IndexStore } from './interface.js'
+import { IndexWork } from './index-work.js'
 
 /** multihashes per INSERT statement: bounds one statement's size whatever the advertisement */
 const INSERT_CHUNK = 10_000
@@ -43,9 +44,7 @@ function publicView (r: ProviderRow): IndexedProvider {
 
 export class PgIndexStore implements IndexStore {
   /** applies of this process run one at a time (other processes wait on the row lock) */
-  private tail: Promise<unknown> = Promise.resolve()
-  private sweeping: Promise<void> | undefined
-  private closed = false
+  private readonly work = new IndexWork()
 
   private constructor (private readonly db: Db) {}
 
@@ -71,9 +70,7 @@ export class PgIndexStore implements IndexStore {
   }
 
   async apply (change: IndexChange): Promise<void> {
-    const run = this.tail.then(async () => { await this.db.transaction(async (q) => { await applyIn(q, change) }) })
-    this.tail = run.catch(() => {})
-    await run
+    await this.work.serial(async () => { await this.db.transaction(async (q) => { await applyIn(q, change) }) })
     if (change.reset) this.sweep()
   }
 
@@ -96,29 +93,26 @@ export class PgIndexStore implements IndexStore {
 
   /** Deletes the rows of retired provider numbers, a few parts per transaction, until none is left. */
   private sweep (): void {
-    if (this.sweeping !== undefined) return
-    this.sweeping = (async () => {
+    this.work.sweep(async () => {
       // numbers retired while a sweep runs are found by the next pass
       for (;;) {
         const { rows } = await this.db.query<{ provider: string }>('SELECT provider FROM indexer_retired')
         if (rows.length === 0) return
         for (const row of rows) {
-          while (!this.closed && await this.db.transaction(async (q) => await sweepSlice(q, row.provider)));
-          if (this.closed) return
+          while (!this.work.closed && await this.db.transaction(async (q) => await sweepSlice(q, row.provider)));
+          if (this.work.closed) return
         }
       }
-    })().catch(() => {}).finally(() => { this.sweeping = undefined })
+    })
   }
 
   /** Resolves when no sweep is running (tests, bench). */
   async swept (): Promise<void> {
-    while (this.sweeping !== undefined) await this.sweeping
+    await this.work.swept()
   }
 
   async close (): Promise<void> {
-    this.closed = true
-    await this.tail
-    await this.sweeping
+    await this.work.close()
   }
 }
 

@@ -69,6 +69,21 @@ export const spaces = {
 
 export type SpaceName = keyof typeof spaces
 
+function prefixOf (space: Space): string {
+  if (!('prefix' in space.level)) throw new TypeError(`space ${space.name} is a sublevel, not a raw prefix`)
+  return space.level.prefix
+}
+
+// The raw key prefixes of the provider's spaces, for ledger batches that write
+// them beside an entry (ExtraOp keys) and for tests that read the database.
+export const BLOCK_PREFIX = prefixOf(spaces.blocks)
+export const PIECE_PREFIX = prefixOf(spaces.pieces)
+export const PIECE_V1_PREFIX = prefixOf(spaces.piecesV1)
+/** root CID → the piece that is exactly the DFS, duplicate-free CAR of its DAG (what the gateway may stream whole) */
+export const DAG_PREFIX = prefixOf(spaces.dags)
+/** `<unix s>/<pieceCid>`: a piece no active deal holds any more, whose file goes once its retention grace ends */
+export const GC_PREFIX = prefixOf(spaces.retained)
+
 /** A name transactions lock to run one at a time (StateTransaction.lock). */
 export type LockName = string & { readonly __lock: unique symbol }
 

@@ -14,6 +14,7 @@ import { sign, Tag, type Signed } from '../../src/protocol/signing.js'
 import { answerChallenge, signProof, type ProofPayload } from '../../src/provider/proofs.js'
 import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
 import { entries, seed, world, type TestProvider, type World } from './helpers.js'
+import { throwsCode } from '../helpers/errors.js'
 
 const fast: AuditOptions = { timeoutMs: 5000, retries: 2, backoffMs: 50 }
 
@@ -51,7 +52,7 @@ test('an honest provider passes; the period is paid once, floor(price × GiB × 
     const passed = (await entries(w.client.ledger, 'proof-passed'))[0]
     if (passed === undefined) throw new Error('no proof-passed entry')
     const entry = { kind: 'proof-passed', fields: { ...passed.fields, seed: seed() } } as unknown as Parameters<typeof verifyProofEntry>[0]
-    t.throws(() => { verifyProofEntry(entry) }, { code: 'ERR_PROOF_SEED_MISMATCH' } as never)
+    throwsCode(t, () => { verifyProofEntry(entry) }, 'ERR_PROOF_SEED_MISMATCH')
   } finally {
     await w.cleanup()
   }

@@ -12,7 +12,9 @@ import { makeDeal } from '../../src/client/deal.js'
 import { loadDeal, type AuditContext, type AuditDeal } from '../../src/client/audit.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import type { StateLedger } from '../../src/ledger/state.js'
-import { ProviderDeals, type ProviderDealsOptions, type ProviderTerms } from '../../src/provider/deals.js'
+import { ProviderDeals } from '../../src/provider/deals.js'
+import type { ProviderDealsOptions } from '../../src/provider/context.js'
+import { providerTerms, type ProviderTerms } from '../../src/provider/terms.js'
 import type { HttpService } from '../../src/provider/server.js'
 import { startProviderNode } from '../../src/provider/node.js'
 import type { Database } from '../../src/repo/repo.js'
@@ -47,18 +49,15 @@ export interface DealOptions { bytes?: number, duration?: number, provingPeriod?
 /** Proof requests per deal the test providers take: audits here come much faster than once a period. */
 export const TEST_PROOF_RATE = { burst: 1000, perSecond: 100 }
 
-export const TERMS: Omit<ProviderTerms, 'endpoint'> = {
+export const TERMS: Omit<ProviderTerms, 'endpoint'> = providerTerms({
   // a price high enough that a few KiB for a few seconds earn whole base units
   pricePerGiBDay: 10n ** 15n,
   collateralPerGiB: 10n ** 11n,
-  minPieceSize: 128n,
   maxPieceSize: 1n << 30n,
   capacity: 1n << 32n,
-  maxDuration: 540 * 86400,
   provingPeriod: 2,
-  challenges: 1024,
-  askTtl: 3600
-}
+  challenges: 1024
+})
 
 export async function world (count = 1, options: { terms?: Partial<ProviderTerms>, prover?: ProviderDealsOptions } = {}): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-audit-test-'))

@@ -5,6 +5,7 @@ import { CALIBRATION } from '../../src/pdp/eip712.js'
 import { PDP_DEFAULTS } from '../../src/pdp/mount.js'
 import { PULL_DEFAULTS } from '../../src/pdp/pull.js'
 import { settingsFrom, type RawOptions } from '../../src/provider/options.js'
+import { throwsCode } from '../helpers/errors.js'
 
 const pdp = (given: RawOptions): ReturnType<typeof pdpOptionsFrom> => pdpOptionsFrom(settingsFrom(given).settings)
 
@@ -36,6 +37,6 @@ test('values are parsed: payee and contract lower-cased, durations and sizes wit
 test('bad values are ERR_INVALID_ARGUMENT', t => {
   const bad: RawOptions[] = [{ payee: '0x12' }, { payee: 'alice' }, { chainId: 'calibration' }, { chainId: '0' }, { fwssAddress: '0x' }, { parkTtl: 'soon' }, { parkQuota: 'lots' }, { parkQuotaPerClient: '-1' }, { pullSources: 'private' }, { pullSources: '' }]
   for (const given of bad) {
-    t.throws(() => pdp(given), { code: 'ERR_INVALID_ARGUMENT' } as never, JSON.stringify(given))
+    throwsCode(t, () => pdp(given), 'ERR_INVALID_ARGUMENT', JSON.stringify(given))
   }
 })

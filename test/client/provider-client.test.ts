@@ -11,6 +11,7 @@ import { signAsk } from '../../src/protocol/ask.js'
 import { createSigner } from '../../src/protocol/signing.js'
 import { exitStatusOf } from '../../src/errors.js'
 import { normaliseUrl, providerError, ProviderClient } from '../../src/client/provider-client.js'
+import { providerTerms } from '../../src/provider/terms.js'
 
 async function serve (handler: RequestListener): Promise<{ url: string, close: () => Promise<void> }> {
   const server = createServer(handler)
@@ -23,20 +24,9 @@ async function serve (handler: RequestListener): Promise<{ url: string, close: (
 
 const signer = createSigner(new Uint8Array(32).fill(7))
 const other = createSigner(new Uint8Array(32).fill(9))
-const ask = {
-  provider: signer.did,
-  endpoint: 'http://127.0.0.1:1',
-  pricePerGiBDay: 40n,
-  collateralPerGiB: 0n,
-  minPieceSize: 128n,
-  maxPieceSize: 1n << 30n,
-  freeCapacity: 1n << 30n,
-  maxDuration: 86400 * 10,
-  provingPeriod: 3600,
-  challenges: 16,
-  seq: 1,
-  expiry: Math.floor(Date.now() / 1000) + 3600
-}
+// the ask a provider with these terms signs (capacity and ask lifetime are the provider's own)
+const { capacity: _capacity, askTtl: _askTtl, ...offered } = providerTerms({ endpoint: 'http://127.0.0.1:1', maxPieceSize: 1n << 30n, maxDuration: 86400 * 10, provingPeriod: 3600 })
+const ask = { provider: signer.did, ...offered, freeCapacity: 1n << 30n, seq: 1, expiry: Math.floor(Date.now() / 1000) + 3600 }
 
 test('a provider error body becomes a CairnError with the provider code and its exit status', async (t) => {
   const s = await serve((_req, res) => {

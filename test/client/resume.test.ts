@@ -15,6 +15,7 @@ import { parseDealId } from '../../src/protocol/proposal.js'
 import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
 import { cairn } from '../helpers/cli.js'
 import { sampleTree, world, type World } from './helpers.js'
+import { rejectsCode } from '../helpers/errors.js'
 
 class Interrupt extends Error {}
 
@@ -68,7 +69,7 @@ test('resume: a proposal the provider accepted but whose answer was lost, and an
   const entries = w.client.ledger.head()?.seq
   t.is((await resumeDeal(ctx(w), accepted)).id, accepted)
   t.is(w.client.ledger.head()?.seq, entries)
-  await t.throwsAsync(resumeDeal(ctx(w), 'bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'), { code: 'ERR_DEAL_NOT_FOUND' } as never)
+  await rejectsCode(t, resumeDeal(ctx(w), 'bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'), 'ERR_DEAL_NOT_FOUND')
   t.true((await w.client.ledger.verify()).entries > 0)
 })
 
@@ -87,7 +88,7 @@ test('cancel: the provider frees the reservation on the client\'s signed word; a
   t.is((await w.client.ledger.deal(id))?.state, 'terminated')
   t.is((await w.provider.ledger.deal(id))?.state, 'terminated')
   t.like(await w.provider.ledger.stats(), { reserved: 0n, deals: { terminated: 1 } })
-  await t.throwsAsync(resumeDeal(ctx(w), id), { code: 'ERR_DEAL_STATE' } as never)
+  await rejectsCode(t, resumeDeal(ctx(w), id), 'ERR_DEAL_STATE')
   // the provider witnessed the client's head in the cancellation
   const vias: string[] = []
   for await (const h of w.provider.ledger.witnessed()) vias.push(h.via)
@@ -101,7 +102,7 @@ test('cancel: an active deal cannot be cancelled (ERR_DEAL_STATE), at either end
   const w = await world()
   t.teardown(w.cleanup)
   const made = await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, await content(w), w.provider.url, { duration: 10 * 86400 })
-  await t.throwsAsync(cancelDeal({ repo: w.client.repo, ledger: w.client.ledger }, made.id), { code: 'ERR_DEAL_STATE' } as never)
+  await rejectsCode(t, cancelDeal({ repo: w.client.repo, ledger: w.client.ledger }, made.id), 'ERR_DEAL_STATE')
   const signed = signCancellation(w.client.repo.identity, { dealId: parseDealId(made.id), at: Math.floor(Date.now() / 1000), head: null })
   const res = await fetch(`${w.provider.url}/v1/deals/${made.id}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: dagJSON.stringify(signed) })
   t.is(((await res.json()) as { error: { code: string } }).error.code, 'ERR_DEAL_STATE')

@@ -18,6 +18,7 @@ import { PieceStore } from '../../src/store/pieces.js'
 import { findRoot } from '../../src/store/roots.js'
 import { sampleTree, tamperingProxy, tree, world } from '../client/helpers.js'
 import { newIdentity } from './helpers.js'
+import { rejectsCode } from '../helpers/errors.js'
 
 test('get from a provider decrypts an encrypted directory and file; --no-decrypt writes them as stored; a stranger gets ERR_NOT_A_RECIPIENT until shared with', async (t) => {
   const w = await world()
@@ -42,8 +43,8 @@ test('get from a provider decrypts an encrypted directory and file; --no-decrypt
     t.deepEqual((await readdir(join(w.dir, 'stored'))).sort(), ['0', '1', '2', '3', 'names.age'])
 
     const stranger = await newIdentity()
-    await t.throwsAsync(get(w.client.repo, target, remote, { output: join(w.dir, 'no'), decrypter: await decrypterFor([stranger.identity]) }), { code: 'ERR_NOT_A_RECIPIENT' })
-    await t.throwsAsync(get(w.client.repo, target, remote, { output: join(w.dir, 'no') }), { code: 'ERR_NOT_A_RECIPIENT' })
+    await rejectsCode(t, get(w.client.repo, target, remote, { output: join(w.dir, 'no'), decrypter: await decrypterFor([stranger.identity]) }), 'ERR_NOT_A_RECIPIENT')
+    await rejectsCode(t, get(w.client.repo, target, remote, { output: join(w.dir, 'no') }), 'ERR_NOT_A_RECIPIENT')
     t.false((await readdir(w.dir)).some(n => n.startsWith('no') || n.startsWith('.no')))
     t.deepEqual(await readdir(w.client.repo.tmpDir), [])
 
@@ -88,7 +89,7 @@ test('get <root>/<path> from a provider takes real names, looked up in the encry
     const docs = await get(w.client.repo, parseTarget(`${added.root}/docs`), remote, { output: join(w.dir, 'docs'), decrypter })
     t.true(docs.unpacked?.decrypted)
     t.deepEqual(await tree(join(w.dir, 'docs')), await tree(join(sample, 'docs')))
-    await t.throwsAsync(get(w.client.repo, parseTarget(`${added.root}/docs/nothing`), remote, { output: join(w.dir, 'no'), decrypter }), { code: 'ERR_PATH_NOT_FOUND' })
+    await rejectsCode(t, get(w.client.repo, parseTarget(`${added.root}/docs/nothing`), remote, { output: join(w.dir, 'no'), decrypter }), 'ERR_PATH_NOT_FOUND')
 
     // as stored, the path is in ordinals: the root's entries sorted by name
     const ordinal = String(['big.bin', 'docs', 'empty', 'hello.txt'].indexOf('docs'))
@@ -99,8 +100,8 @@ test('get <root>/<path> from a provider takes real names, looked up in the encry
     // a provider whose blocks do not match their CIDs
     const proxy = await tamperingProxy(w.provider.url, 'corrupt', 10)
     try {
-      await t.throwsAsync(new ProviderClient(proxy.url).block(parseTarget(added.root).root), { code: 'ERR_BLOCK_MISMATCH' })
-      await t.throwsAsync(get(w.client.repo, parseTarget(`${added.root}/docs`), [{ kind: 'provider', location: proxy.url, reason: 'named' }], { output: join(w.dir, 'no'), decrypter }), { code: 'ERR_BLOCK_MISMATCH' })
+      await rejectsCode(t, new ProviderClient(proxy.url).block(parseTarget(added.root).root), 'ERR_BLOCK_MISMATCH')
+      await rejectsCode(t, get(w.client.repo, parseTarget(`${added.root}/docs`), [{ kind: 'provider', location: proxy.url, reason: 'named' }], { output: join(w.dir, 'no'), decrypter }), 'ERR_BLOCK_MISMATCH')
     } finally {
       await proxy.close()
     }

@@ -17,6 +17,7 @@ import { carStream, planImport } from '../../src/unixfs/importer.js'
 import type { Entry } from '../../src/unixfs/interface.js'
 import { collect, sameTree, tempDir, writeTree, type Tree } from '../unixfs/helpers.js'
 import { newIdentity } from './helpers.js'
+import { rejectsCode } from '../helpers/errors.js'
 
 const sample: Tree = {
   'a.txt': 'hello\n',
@@ -87,13 +88,13 @@ test('get <root>/<path> from a CAR takes real names; a missing name or a symlink
   t.true(folder.unpacked?.decrypted)
   await sameTree(t, join(input, 'secret folder'), join(dir, 'folder'))
 
-  await t.throwsAsync(get(spool, parseTarget(`${root}/secret folder/missing`), local, { output: join(dir, 'x'), decrypter }), { code: 'ERR_PATH_NOT_FOUND' })
+  await rejectsCode(t, get(spool, parseTarget(`${root}/secret folder/missing`), local, { output: join(dir, 'x'), decrypter }), 'ERR_PATH_NOT_FOUND')
   await t.throwsAsync(get(spool, parseTarget(`${root}/link-to-a`), local, { output: join(dir, 'x'), decrypter }), { code: 'ERR_PATH_NOT_FOUND', message: /symbolic link/ })
   // an ordinal is not a real name
-  await t.throwsAsync(get(spool, parseTarget(`${root}/0`), local, { output: join(dir, 'x'), decrypter }), { code: 'ERR_PATH_NOT_FOUND' })
+  await rejectsCode(t, get(spool, parseTarget(`${root}/0`), local, { output: join(dir, 'x'), decrypter }), 'ERR_PATH_NOT_FOUND')
   const stranger = await newIdentity()
-  await t.throwsAsync(get(spool, parseTarget(`${root}/a.txt`), local, { output: join(dir, 'x'), decrypter: await decrypterFor([stranger.identity]) }), { code: 'ERR_NOT_A_RECIPIENT' })
-  await t.throwsAsync(get(spool, parseTarget(`${root}/a.txt`), local, { output: join(dir, 'x') }), { code: 'ERR_NOT_A_RECIPIENT' })
+  await rejectsCode(t, get(spool, parseTarget(`${root}/a.txt`), local, { output: join(dir, 'x'), decrypter: await decrypterFor([stranger.identity]) }), 'ERR_NOT_A_RECIPIENT')
+  await rejectsCode(t, get(spool, parseTarget(`${root}/a.txt`), local, { output: join(dir, 'x') }), 'ERR_NOT_A_RECIPIENT')
 
   const ordinal = String(rootEntries.indexOf('secret folder'))
   const asStored = await get(spool, parseTarget(`${root}/${ordinal}`), local, { output: join(dir, 'stored'), decrypt: false })

@@ -31,7 +31,7 @@ import * as dagJSON from '@ipld/dag-json'
 import { signProposal } from '../../src/protocol/proposal.js'
 import { LevelLedger } from '../../src/ledger/level.js'
 import { uploadAuthorization } from '../../src/protocol/auth.js'
-import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../../src/provider/deals.js'
+import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../../src/state/spaces.js'
 import { Repo } from '../../src/repo/repo.js'
 import { newClient, payload, postJSON, proposalOf, scale, startProviderProcess, summarize, uploadPiece, type Payload, type ProviderProcess } from './helpers.js'
 

@@ -8,6 +8,7 @@ import test from 'ava'
 import type { LookupAddress } from 'node:dns'
 import { isCairnError } from '../../src/errors.js'
 import { checkSource, forbiddenRange, pinnedLookup } from '../../src/pdp/pull-source.js'
+import { rejectsCode } from '../helpers/errors.js'
 
 const code = (err: unknown): string => isCairnError(err) ? err.code : String(err)
 
@@ -36,11 +37,11 @@ test('checkSource refuses a name with any forbidden address, allows everything w
   t.deepEqual(await checkSource('http://public.test/piece/x', 'public', resolve), { address: '198.41.0.4', family: 4 })
   t.deepEqual(await checkSource('https://[2001:4860:4860::8888]:8443/piece/x', 'public', resolve), { address: '2001:4860:4860::8888', family: 6 })
   await t.throwsAsync(checkSource('http://mixed.test/piece/x', 'public', resolve), { code: 'ERR_PULL_SOURCE_FORBIDDEN', message: /fd00::5/ })
-  await t.throwsAsync(checkSource('http://[::1]:7470/piece/x', 'public', resolve), { code: 'ERR_PULL_SOURCE_FORBIDDEN' })
+  await rejectsCode(t, checkSource('http://[::1]:7470/piece/x', 'public', resolve), 'ERR_PULL_SOURCE_FORBIDDEN')
   t.deepEqual(await checkSource('http://mixed.test/piece/x', 'any', resolve), { address: '198.41.0.4', family: 4 })
   t.deepEqual(await checkSource('http://127.0.0.1:9/piece/x', 'any', resolve), { address: '127.0.0.1', family: 4 })
   await t.throwsAsync(checkSource('http://missing.test/piece/x', 'any', resolve), { code: 'ERR_PULL_FAILED', message: /ENOTFOUND/ })
-  await t.throwsAsync(checkSource('http://empty.test/piece/x', 'any', resolve), { code: 'ERR_PULL_FAILED' })
+  await rejectsCode(t, checkSource('http://empty.test/piece/x', 'any', resolve), 'ERR_PULL_FAILED')
   // the machine's own resolver, on a name every machine has: loopback
   const err = await checkSource('http://localhost:9/piece/x', 'public').catch((e: unknown) => e)
   t.is(code(err), 'ERR_PULL_SOURCE_FORBIDDEN')

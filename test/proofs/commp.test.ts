@@ -13,6 +13,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import { createPieceHasher, pieceOf, parsePieceCid, pieceCidV1FromV2, pieceCidV2FromV1 } from '../../proofs/index.js'
 import { availableEngines } from '../../proofs/engines.js'
 import { fixture, fromRuns, randomBytes, splitAt } from './helpers.js'
+import { rejectsCode, throwsCode } from '../helpers/errors.js'
 
 interface Vectors {
   payloads: Array<{ name: string, runs: Array<[number, number]>, padding: number, height: number, cidV1?: string, cidV2: string }>
@@ -136,6 +137,6 @@ test('a digested hasher refuses more input', async t => {
   const hasher = createPieceHasher()
   await hasher.update(new Uint8Array(10))
   await hasher.digest()
-  t.throws(() => { void hasher.update(new Uint8Array(1)) }, { code: 'ERR_HASHER_FINISHED' } as never)
-  await t.throwsAsync(hasher.digest(), { code: 'ERR_HASHER_FINISHED' } as never)
+  throwsCode(t, () => { void hasher.update(new Uint8Array(1)) }, 'ERR_HASHER_FINISHED')
+  await rejectsCode(t, hasher.digest(), 'ERR_HASHER_FINISHED')
 })

@@ -3,6 +3,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import * as Digest from 'multiformats/hashes/digest'
 import { parsePieceCid, pieceCidV1, pieceCidV2, pieceCidV1FromV2, pieceCidV2FromV1 } from '../../proofs/index.js'
+import { throwsCode } from '../helpers/errors.js'
 
 const root = Uint8Array.from({ length: 32 }, (_, i) => i)
 
@@ -42,12 +43,12 @@ const notPieces: Array<[string, () => string | CID]> = [
 for (const [name, make] of notPieces) {
   test(`parsePieceCid rejects ${name} with ERR_INVALID_PIECE_CID`, async t => {
     const input = make()
-    t.throws(() => parsePieceCid(input), { code: 'ERR_INVALID_PIECE_CID' } as never)
+    throwsCode(t, () => parsePieceCid(input), 'ERR_INVALID_PIECE_CID')
   })
 }
 
 test('pieceCidV2FromV1 rejects non-v1 and bad sizes', async t => {
   const sha = await sha256.digest(new Uint8Array(1))
-  t.throws(() => pieceCidV2FromV1(CID.createV1(0x55, sha), 1024n), { code: 'ERR_INVALID_PIECE_CID' } as never)
-  t.throws(() => pieceCidV2FromV1(pieceCidV1(root), 1000n), { code: 'ERR_INVALID_PIECE_CID' } as never)
+  throwsCode(t, () => pieceCidV2FromV1(CID.createV1(0x55, sha), 1024n), 'ERR_INVALID_PIECE_CID')
+  throwsCode(t, () => pieceCidV2FromV1(pieceCidV1(root), 1000n), 'ERR_INVALID_PIECE_CID')
 })

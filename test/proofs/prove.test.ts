@@ -11,6 +11,7 @@ import {
   LayerCache, type Challenge, type PieceProof, type ReadAt
 } from '../../proofs/index.js'
 import { randomBytes } from './helpers.js'
+import { rejectsCode, throwsCode } from '../helpers/errors.js'
 
 const dealId = CID.createV1(0x71, Digest.create(0x12, sha256(new TextEncoder().encode('a deal'))))
 
@@ -79,63 +80,63 @@ test('wrong leaf → ERR_PROOF_ROOT_MISMATCH', async t => {
   const { cid, c, proof } = await honest()
   proof.proofs[3].leaf = proof.proofs[3].leaf.slice()
   proof.proofs[3].leaf[0] ^= 1
-  t.throws(() => verifyPieceProof(cid, c, proof), { code: 'ERR_PROOF_ROOT_MISMATCH' } as never)
+  throwsCode(t, () => verifyPieceProof(cid, c, proof), 'ERR_PROOF_ROOT_MISMATCH')
 })
 
 test('wrong sibling → ERR_PROOF_ROOT_MISMATCH', async t => {
   const { cid, c, proof } = await honest()
   proof.proofs[0].path[7] = new Uint8Array(32)
-  t.throws(() => verifyPieceProof(cid, c, proof), { code: 'ERR_PROOF_ROOT_MISMATCH' } as never)
+  throwsCode(t, () => verifyPieceProof(cid, c, proof), 'ERR_PROOF_ROOT_MISMATCH')
 })
 
 test('proof of another leaf → ERR_PROOF_LEAF_INDEX', async t => {
   const { cid, c, proof } = await honest()
   proof.proofs[2].index += 1
-  t.throws(() => verifyPieceProof(cid, c, proof), { code: 'ERR_PROOF_LEAF_INDEX' } as never)
+  throwsCode(t, () => verifyPieceProof(cid, c, proof), 'ERR_PROOF_LEAF_INDEX')
 })
 
 test('answer to another challenge → ERR_PROOF_LEAF_INDEX', async t => {
   const { cid, proof } = await honest()
-  t.throws(() => verifyPieceProof(cid, challenge(), proof), { code: 'ERR_PROOF_LEAF_INDEX' } as never)
+  throwsCode(t, () => verifyPieceProof(cid, challenge(), proof), 'ERR_PROOF_LEAF_INDEX')
 })
 
 test('too few leaf proofs → ERR_PROOF_MALFORMED', async t => {
   const { cid, c, proof } = await honest()
   proof.proofs.pop()
-  t.throws(() => verifyPieceProof(cid, c, proof), { code: 'ERR_PROOF_MALFORMED' } as never)
+  throwsCode(t, () => verifyPieceProof(cid, c, proof), 'ERR_PROOF_MALFORMED')
 })
 
 test('short path → ERR_PROOF_MALFORMED', async t => {
   const { cid, c, proof } = await honest()
   proof.proofs[1].path.pop()
-  t.throws(() => verifyPieceProof(cid, c, proof), { code: 'ERR_PROOF_MALFORMED' } as never)
+  throwsCode(t, () => verifyPieceProof(cid, c, proof), 'ERR_PROOF_MALFORMED')
 })
 
 test('a proof of another piece → ERR_PROOF_PIECE_MISMATCH; replayed against another piece → ERR_PROOF_ROOT_MISMATCH', async t => {
   const a = await honest()
   const b = await setup(200_000)
-  t.throws(() => verifyPieceProof(b.cid, a.c, a.proof), { code: 'ERR_PROOF_PIECE_MISMATCH' } as never)
+  throwsCode(t, () => verifyPieceProof(b.cid, a.c, a.proof), 'ERR_PROOF_PIECE_MISMATCH')
   // relabelled as the other piece (same height and padding), the paths do not lead to its root
   const relabelled = { ...a.proof, piece: parsePieceCid(b.cid).cid }
-  t.throws(() => verifyPieceProof(b.cid, a.c, relabelled), { code: 'ERR_PROOF_ROOT_MISMATCH' } as never)
+  throwsCode(t, () => verifyPieceProof(b.cid, a.c, relabelled), 'ERR_PROOF_ROOT_MISMATCH')
 })
 
 test('a cache of another piece → ERR_LAYER_CACHE_INVALID', async t => {
   const a = await setup(100_000)
   const b = await setup(100_000)
-  await t.throwsAsync(provePiece(a.cid, challenge(), reader(a.bytes), b.cache), { code: 'ERR_LAYER_CACHE_INVALID' } as never)
-  t.throws(() => LayerCache.decode(b.cache.encode(), a.cid), { code: 'ERR_LAYER_CACHE_INVALID' } as never)
-  t.throws(() => LayerCache.decode(new Uint8Array(10)), { code: 'ERR_LAYER_CACHE_INVALID' } as never)
+  await rejectsCode(t, provePiece(a.cid, challenge(), reader(a.bytes), b.cache), 'ERR_LAYER_CACHE_INVALID')
+  throwsCode(t, () => LayerCache.decode(b.cache.encode(), a.cid), 'ERR_LAYER_CACHE_INVALID')
+  throwsCode(t, () => LayerCache.decode(new Uint8Array(10)), 'ERR_LAYER_CACHE_INVALID')
 })
 
 test('lost or altered data → ERR_PIECE_CORRUPT; unreadable → ERR_PIECE_READ', async t => {
   const { bytes, cid, cache } = await setup(100_000)
   const damaged = bytes.slice()
   for (let i = 0; i < damaged.length; i += 1000) damaged[i] ^= 0xff
-  await t.throwsAsync(provePiece(cid, challenge(), reader(damaged), cache), { code: 'ERR_PIECE_CORRUPT' } as never)
-  await t.throwsAsync(buildLayerCache(cid, reader(damaged)), { code: 'ERR_PIECE_CORRUPT' } as never)
-  await t.throwsAsync(provePiece(cid, challenge(), reader(bytes.subarray(0, 10)), cache), { code: 'ERR_PIECE_READ' } as never)
-  await t.throwsAsync(provePiece(cid, challenge(), () => { throw new Error('EIO') }, cache), { code: 'ERR_PIECE_READ' } as never)
+  await rejectsCode(t, provePiece(cid, challenge(), reader(damaged), cache), 'ERR_PIECE_CORRUPT')
+  await rejectsCode(t, buildLayerCache(cid, reader(damaged)), 'ERR_PIECE_CORRUPT')
+  await rejectsCode(t, provePiece(cid, challenge(), reader(bytes.subarray(0, 10)), cache), 'ERR_PIECE_READ')
+  await rejectsCode(t, provePiece(cid, challenge(), () => { throw new Error('EIO') }, cache), 'ERR_PIECE_READ')
 })
 
 test('the piece hasher collects the same layer cache as buildLayerCache, for every engine', async t => {

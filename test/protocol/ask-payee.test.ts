@@ -7,6 +7,7 @@ import * as dagJSON from '@ipld/dag-json'
 import { askFrom, signAsk, verifyAsk } from '../../src/protocol/ask.js'
 import type { Signed } from '../../src/protocol/signing.js'
 import { askFor, newSigner } from './fixtures.js'
+import { throwsCode } from '../helpers/errors.js'
 
 const provider = newSigner()
 const payee = '0xabcdef0123456789abcdef0123456789abcdef01'
@@ -24,12 +25,12 @@ test('an ask without a payee carries no payee field', t => {
 
 test('a payee that is not a lower-case 20-byte hex address is ERR_INVALID_MESSAGE', t => {
   for (const bad of ['0x123', 'abcdef0123456789abcdef0123456789abcdef01', '0xABCDEF0123456789ABCDEF0123456789ABCDEF01', 42]) {
-    t.throws(() => askFrom({ ...askFor(provider), payee: bad }), { code: 'ERR_INVALID_MESSAGE' } as never, String(bad))
+    throwsCode(t, () => askFrom({ ...askFor(provider), payee: bad }), 'ERR_INVALID_MESSAGE', String(bad))
   }
 })
 
 test('a signed payee cannot be swapped', t => {
   const signed = signAsk(provider, askFor(provider, { payee }))
   const swapped = { ...signed, payload: { ...signed.payload, payee: '0x' + '22'.repeat(20) } }
-  t.throws(() => verifyAsk(swapped as Signed<unknown>), { code: 'ERR_BAD_SIGNATURE' } as never)
+  throwsCode(t, () => verifyAsk(swapped as Signed<unknown>), 'ERR_BAD_SIGNATURE')
 })

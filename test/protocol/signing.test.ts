@@ -101,7 +101,7 @@ test('flipping any bit of the signature invalidates it', t => {
   for (let i = 0; i < 64; i += 7) {
     const signature = Uint8Array.from(signed.signature)
     signature[i] ^= 0x10
-    t.throws(() => verifyAsk({ ...signed, signature }), { code: 'ERR_BAD_SIGNATURE' } as never)
+    throwsCode(t, () => verifyAsk({ ...signed, signature }), 'ERR_BAD_SIGNATURE')
   }
 })
 
@@ -109,16 +109,16 @@ test('a signature for one message type never verifies as another (domain tags)',
   const payload = { hello: 'world' }
   const signed = sign(client, Tag.ask, payload)
   t.notThrows(() => verifySigned(Tag.ask, signed))
-  t.throws(() => verifySigned(Tag.proposal, signed), { code: 'ERR_BAD_SIGNATURE' } as never)
+  throwsCode(t, () => verifySigned(Tag.proposal, signed), 'ERR_BAD_SIGNATURE')
 })
 
 test('signer, signature and key faults have distinct codes', t => {
   const signed = signProposal(client, proposalFor(client, provider))
-  t.throws(() => verifySigned(Tag.proposal, signed, provider.did), { code: 'ERR_WRONG_SIGNER' } as never)
-  t.throws(() => verifySigned(Tag.proposal, { ...signed, signature: signed.signature.subarray(0, 63) }), { code: 'ERR_BAD_SIGNATURE' } as never)
+  throwsCode(t, () => verifySigned(Tag.proposal, signed, provider.did), 'ERR_WRONG_SIGNER')
+  throwsCode(t, () => verifySigned(Tag.proposal, { ...signed, signature: signed.signature.subarray(0, 63) }), 'ERR_BAD_SIGNATURE')
   const shortKey = `did:key:${base58btc.encode(Uint8Array.of(0xed, 0x01, ...new Uint8Array(31).fill(1)))}`
-  t.throws(() => verifySigned(Tag.proposal, { ...signed, signer: shortKey }), { code: 'ERR_INVALID_KEY' } as never)
-  t.throws(() => verifySigned(Tag.proposal, { ...signed, signer: 'did:web:example.com' }), { code: 'ERR_INVALID_KEY' } as never)
+  throwsCode(t, () => verifySigned(Tag.proposal, { ...signed, signer: shortKey }), 'ERR_INVALID_KEY')
+  throwsCode(t, () => verifySigned(Tag.proposal, { ...signed, signer: 'did:web:example.com' }), 'ERR_INVALID_KEY')
   // a y coordinate with no x on the curve
   let notAPoint: Uint8Array | undefined
   for (let i = 0; notAPoint === undefined; i++) {
@@ -127,7 +127,7 @@ test('signer, signature and key faults have distinct codes', t => {
     try { ed25519.Point.fromBytes(candidate) } catch { notAPoint = candidate }
   }
   const offCurve = `did:key:${base58btc.encode(Uint8Array.of(0xed, 0x01, ...notAPoint))}`
-  t.throws(() => verifySigned(Tag.proposal, { ...signed, signer: offCurve }), { code: 'ERR_INVALID_KEY' } as never)
+  throwsCode(t, () => verifySigned(Tag.proposal, { ...signed, signer: offCurve }), 'ERR_INVALID_KEY')
 })
 
 test('messages with unknown fields, floats, negative or oversized amounts are rejected', t => {
@@ -142,13 +142,13 @@ test('messages with unknown fields, floats, negative or oversized amounts are re
     { ...base, end: base.start },
     { ...base, start: undefined }
   ]) {
-    t.throws(() => proposalFrom(bad), { code: 'ERR_INVALID_MESSAGE' } as never)
+    throwsCode(t, () => proposalFrom(bad), 'ERR_INVALID_MESSAGE')
   }
-  t.throws(() => askFrom({ ...askFor(provider), surprise: true }), { code: 'ERR_INVALID_MESSAGE' } as never)
-  t.throws(() => askFrom({ ...askFor(provider), endpoint: 'ftp://x' }), { code: 'ERR_INVALID_MESSAGE' } as never)
-  t.throws(() => decodeSignedJson('{"payload":{},"signer":"x","signature":{"/":{"bytes":"AA"}},"more":1}'), { code: 'ERR_INVALID_MESSAGE' } as never)
-  t.throws(() => decodeSignedJson('not json'), { code: 'ERR_INVALID_MESSAGE' } as never)
-  t.throws(() => decodeSignedCbor(Uint8Array.of(0xff)), { code: 'ERR_INVALID_MESSAGE' } as never)
+  throwsCode(t, () => askFrom({ ...askFor(provider), surprise: true }), 'ERR_INVALID_MESSAGE')
+  throwsCode(t, () => askFrom({ ...askFor(provider), endpoint: 'ftp://x' }), 'ERR_INVALID_MESSAGE')
+  throwsCode(t, () => decodeSignedJson('{"payload":{},"signer":"x","signature":{"/":{"bytes":"AA"}},"more":1}'), 'ERR_INVALID_MESSAGE')
+  throwsCode(t, () => decodeSignedJson('not json'), 'ERR_INVALID_MESSAGE')
+  throwsCode(t, () => decodeSignedCbor(Uint8Array.of(0xff)), 'ERR_INVALID_MESSAGE')
 })
 
 test('piece CID v2 sizes agree with @web3-storage/data-segment', t => {
@@ -174,23 +174,23 @@ test('deal ids are stable across re-encoding and distinct for distinct proposals
       seen.add(id.toString())
     }
   }), { numRuns: 100 })
-  t.throws(() => parseDealId(pieceCid.toString()), { code: 'ERR_INVALID_CID' } as never)
+  throwsCode(t, () => parseDealId(pieceCid.toString()), 'ERR_INVALID_CID')
 })
 
 test('v2 messages carry the sender\'s ledger head under their own tag; v1 and v2 signatures do not stand for each other', t => {
   const head = { seq: 7, cid: CID.parse('bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy') }
   const v2 = signProposal(client, { ...proposalFor(client, provider), head })
   t.deepEqual(verifyProposal(wire(v2)).payload.head, head)
-  t.throws(() => verifySigned(Tag.proposal, v2), { code: 'ERR_BAD_SIGNATURE' } as never)
+  throwsCode(t, () => verifySigned(Tag.proposal, v2), 'ERR_BAD_SIGNATURE')
   t.notThrows(() => verifySigned(Tag.proposalV2, v2))
   // a v1 signature over a payload with a head added is not a v2 signature
   const v1 = signProposal(client, proposalFor(client, provider))
-  t.throws(() => verifyProposal({ ...v1, payload: { ...v1.payload, head } }), { code: 'ERR_BAD_SIGNATURE' } as never)
+  throwsCode(t, () => verifyProposal({ ...v1, payload: { ...v1.payload, head } }), 'ERR_BAD_SIGNATURE')
   t.false(dealIdOf(v1).equals(dealIdOf(v2)))
   t.is(verifyProposal(wire(signProposal(client, { ...proposalFor(client, provider), head: null }))).payload.head, null)
   const acceptance = { dealId: dealIdOf(v2), client: client.did, provider: provider.did, pieceCid, acceptedAt: NOW, uploadBy: NOW + 3600, head }
   const signed = verifyAcceptance(wire(signAcceptance(provider, acceptance)), provider.did)
   t.like(signed.payload, { uploadBy: NOW + 3600, head })
-  t.throws(() => verifySigned(Tag.acceptance, signed), { code: 'ERR_BAD_SIGNATURE' } as never)
-  t.throws(() => proposalFrom({ ...v2.payload, head: { seq: 0, cid: head.cid } }), { code: 'ERR_INVALID_MESSAGE' } as never)
+  throwsCode(t, () => verifySigned(Tag.acceptance, signed), 'ERR_BAD_SIGNATURE')
+  throwsCode(t, () => proposalFrom({ ...v2.payload, head: { seq: 0, cid: head.cid } }), 'ERR_INVALID_MESSAGE')
 })

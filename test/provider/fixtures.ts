@@ -16,7 +16,7 @@ import { pieceCidV2, pieceOf } from '../../proofs/index.js'
 import { CairnError } from '../../src/errors.js'
 import { encodeFrame, encodeHeader } from '../../src/car/index.js'
 import type { Proposal } from '../../src/protocol/interface.js'
-import type { ProviderTerms } from '../../src/provider/deals.js'
+import { providerTerms, type ProviderTerms } from '../../src/provider/terms.js'
 import type { BlockSource, DealService, PieceSource, UploadRequest } from '../../src/provider/interface.js'
 import { createProviderServer, type HttpService, type ServerLimits } from '../../src/provider/server.js'
 
@@ -200,19 +200,7 @@ export async function dfsPiece (root: CID, blocks: MemoryBlocks): Promise<{ car:
 
 /** Provider terms the in-process test providers run with. */
 export function testTerms (overrides: Partial<ProviderTerms> = {}): ProviderTerms {
-  return {
-    endpoint: '',
-    pricePerGiBDay: 40n,
-    collateralPerGiB: 0n,
-    minPieceSize: 128n,
-    maxPieceSize: 1n << 30n,
-    capacity: 1n << 32n,
-    maxDuration: 400 * 86400,
-    provingPeriod: 3600,
-    challenges: 16,
-    askTtl: 3600,
-    ...overrides
-  }
+  return providerTerms({ maxPieceSize: 1n << 30n, capacity: 1n << 32n, maxDuration: 400 * 86400, provingPeriod: 3600, ...overrides })
 }
 
 /** A piece CID v2 of `paddedSize` bytes (a power of two) with a random root: proposals need no data. */

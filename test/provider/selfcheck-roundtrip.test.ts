@@ -15,6 +15,7 @@ import { startProviderNode, selfCheckTarget, type ProviderNode, type ProviderNod
 import { Repo } from '../../src/repo/repo.js'
 import { SelfCheck } from '../../src/provider/selfcheck.js'
 import { TERMS } from '../audit/helpers.js'
+import { rejectsCode } from '../helpers/errors.js'
 
 function sample (text: string, name: string, labels = ''): number | undefined {
   const escaped = `${name}${labels}`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
@@ -77,7 +78,7 @@ test('self-check round trip: stores a synthetic piece through /pdp/piece, reads 
   t.is((await fetch(`${node.url}/piece/${piece}`)).status, 404)
   t.is((await fetch(`${node.url}/ipfs/${trip?.cid ?? ''}?format=raw`)).status, 404)
   t.is(await node.pdp.pieces.record(piece), undefined)
-  await t.throwsAsync(stat(node.pdp.pieces.store.path(piece)), { code: 'ENOENT' })
+  await rejectsCode(t, stat(node.pdp.pieces.store.path(piece)), 'ENOENT')
   t.is(node.pdp.pieces.quota.storedBy('ip:127.0.0.1'), 0n)
   t.deepEqual(await node.node.deals({}), [])
   t.is(sample(text, 'cairn_bytes_stored'), 0)

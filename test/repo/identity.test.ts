@@ -2,6 +2,7 @@ import test from 'ava'
 import { randomBytes } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { identityFromSecret, publicKeyFromDid, verifySignature } from '../../src/repo/identity.js'
+import { throwsCode } from '../helpers/errors.js'
 
 const hex = (text: string): Uint8Array => Uint8Array.from(Buffer.from(text, 'hex'))
 
@@ -27,5 +28,5 @@ test('public keys, dids and signatures agree with @noble/curves for random secre
 })
 
 test('a secret of the wrong length is ERR_REPO_CORRUPT', t => {
-  t.throws(() => identityFromSecret(new Uint8Array(31)), { code: 'ERR_REPO_CORRUPT' })
+  throwsCode(t, () => identityFromSecret(new Uint8Array(31)), 'ERR_REPO_CORRUPT')
 })

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { cairn, tempDir } from '../helpers/cli.js'
 import { Repo } from '../../src/repo/repo.js'
 import { didFromPublicKey, publicKeyFromDid, identityFromSecret, generateSecretKey, verifySignature } from '../../src/repo/identity.js'
+import { rejectsCode, throwsCode } from '../helpers/errors.js'
 
 test('init creates an identity with a 0600 key, config.json and the db; id prints it', async t => {
   const dir = await tempDir()
@@ -53,7 +54,7 @@ test('a second process cannot open a repo whose db is held', async t => {
   await holder.db()
   t.teardown(async () => { await holder.close() })
   const other = await Repo.open(dir.path)
-  await t.throwsAsync(other.db(), { code: 'ERR_REPO_LOCKED' } as never)
+  await rejectsCode(t, other.db(), 'ERR_REPO_LOCKED')
 })
 
 test('did:key round-trips an Ed25519 key and signatures verify only for it', t => {
@@ -64,7 +65,7 @@ test('did:key round-trips an Ed25519 key and signatures verify only for it', t =
   const sig = a.sign(msg)
   t.true(verifySignature(a.did, msg, sig))
   t.false(verifySignature(b.did, msg, sig))
-  t.throws(() => publicKeyFromDid('did:key:zQ3sh'), { code: 'ERR_INVALID_ARGUMENT' } as never)
+  throwsCode(t, () => publicKeyFromDid('did:key:zQ3sh'), 'ERR_INVALID_ARGUMENT')
 })
 
 test('identity signatures (node:crypto) equal noble ed25519 byte for byte', async t => {

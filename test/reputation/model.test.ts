@@ -6,6 +6,7 @@
 import test from 'ava'
 import { betaQuantile } from '../../src/reputation/beta.js'
 import type { ReputationEvent } from '../../src/reputation/interface.js'
+import type { LedgerEntry } from '../../src/ledger/interface.js'
 import { eventOf } from '../../src/reputation/ledger.js'
 import { DEFAULT_POLICY } from '../../src/reputation/repair.js'
 import { emptyReputation, params, predictPass, rawPassRate, reputations, score, summarize, update, updateTally } from '../../src/reputation/model.js'
@@ -78,10 +79,10 @@ test('a provider that stops answering: the prediction falls below the repair thr
 })
 
 test('events from ledger entries: proof kinds with provider and latency', (t) => {
-  t.deepEqual(eventOf({ kind: 'proof-passed', at: 5, fields: { provider: 'did:key:z1', ms: 12 } }), { provider: 'did:key:z1', at: 5, outcome: 'pass', latencyMs: 12 })
-  t.deepEqual(eventOf({ kind: 'proof-failed', at: 6, fields: { provider: 'did:key:z1', ms: 3 } }), { provider: 'did:key:z1', at: 6, outcome: 'fail', latencyMs: 3 })
-  t.deepEqual(eventOf({ kind: 'proof-missed', at: 7, fields: { provider: 'did:key:z1', ms: 30000 } }), { provider: 'did:key:z1', at: 7, outcome: 'miss' })
-  t.is(eventOf({ kind: 'challenge-issued', at: 7, fields: { provider: 'did:key:z1' } }), undefined)
+  t.deepEqual(eventOf({ kind: 'proof-passed', at: 5, fields: { provider: 'did:key:z1', ms: 12 } } as LedgerEntry), { provider: 'did:key:z1', at: 5, outcome: 'pass', latencyMs: 12 })
+  t.deepEqual(eventOf({ kind: 'proof-failed', at: 6, fields: { provider: 'did:key:z1', ms: 3 } } as LedgerEntry), { provider: 'did:key:z1', at: 6, outcome: 'fail', latencyMs: 3 })
+  t.deepEqual(eventOf({ kind: 'proof-missed', at: 7, fields: { provider: 'did:key:z1', ms: 30000 } } as LedgerEntry), { provider: 'did:key:z1', at: 7, outcome: 'miss' })
+  t.is(eventOf({ kind: 'challenge-issued', at: 7, fields: { provider: 'did:key:z1' } } as LedgerEntry), undefined)
 })
 
 test('bad parameters are RangeErrors; events of another provider are TypeErrors', (t) => {

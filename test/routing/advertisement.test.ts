@@ -11,6 +11,7 @@ import type { CID } from 'multiformats/cid'
 import { cborBlock, decodeAdvertisement, decodeEntryChunk, encodeMetadata, ENTRIES_PER_CHUNK, entryChunks, protocolsOf, signAdvertisement, type Block } from '../../src/routing/advertisement.js'
 import { peerIdFromPublicKey } from '../../src/routing/peer-id.js'
 import { advertisement, dealIdBytes, GATEWAY, newIdentity, randomCids } from './helpers.js'
+import { throwsCode } from '../helpers/errors.js'
 
 test('a signed advertisement decodes to its fields; its provider is the signer\'s peer ID, which @libp2p/peer-id reads to the same key', (t) => {
   const signer = newIdentity()
@@ -35,12 +36,12 @@ function tampered (block: Block, change: (m: Record<string, unknown>) => void): 
 test('an advertisement changed after signing, or signed by another key, fails with ERR_BAD_SIGNATURE', (t) => {
   const signer = newIdentity()
   const made = advertisement(signer, null, { context: dealIdBytes(), add: randomCids(2).map(c => c.multihash.bytes) })
-  t.throws(() => decodeAdvertisement(tampered(made.ad, m => { m.addresses = ['/ip4/10.0.0.1/tcp/80/http'] })), { code: 'ERR_BAD_SIGNATURE' })
-  t.throws(() => decodeAdvertisement(tampered(made.ad, m => { m.isRm = true; m.entries = null })), { code: 'ERR_BAD_SIGNATURE' })
+  throwsCode(t, () => decodeAdvertisement(tampered(made.ad, m => { m.addresses = ['/ip4/10.0.0.1/tcp/80/http'] })), 'ERR_BAD_SIGNATURE')
+  throwsCode(t, () => decodeAdvertisement(tampered(made.ad, m => { m.isRm = true; m.entries = null })), 'ERR_BAD_SIGNATURE')
   // a valid signature by someone else, naming this provider
   const other = newIdentity()
   const forged = signAdvertisement(other, { previous: null, addresses: [], contextId: new Uint8Array(0), metadata: new Uint8Array(0), entries: null, isRm: false, at: 1 })
-  t.throws(() => decodeAdvertisement(tampered(forged.block, m => { m.provider = peerIdFromPublicKey(signer.publicKey) })), { code: 'ERR_BAD_SIGNATURE' })
+  throwsCode(t, () => decodeAdvertisement(tampered(forged.block, m => { m.provider = peerIdFromPublicKey(signer.publicKey) })), 'ERR_BAD_SIGNATURE')
 })
 
 test('malformed advertisements are refused with ERR_INVALID_ADVERTISEMENT (or the peer ID code), before any signature check', (t) => {
@@ -64,8 +65,8 @@ test('malformed advertisements are refused with ERR_INVALID_ADVERTISEMENT (or th
     ['provider not a peer ID', m => { m.provider = 'did:key:z6Mk' }, 'ERR_INVALID_PEER_ID']
   ]
   for (const [name, change, code] of cases) t.throws(() => decodeAdvertisement(tampered(made.ad, change)), { code }, name)
-  t.throws(() => decodeAdvertisement({ cid: made.ad.cid, bytes: Uint8Array.of(0xff) }), { code: 'ERR_INVALID_ADVERTISEMENT' }, 'not DAG-CBOR')
-  t.throws(() => decodeAdvertisement(cborBlock([1, 2])), { code: 'ERR_INVALID_ADVERTISEMENT' }, 'not a map')
+  throwsCode(t, () => decodeAdvertisement({ cid: made.ad.cid, bytes: Uint8Array.of(0xff) }), 'ERR_INVALID_ADVERTISEMENT', 'not DAG-CBOR')
+  throwsCode(t, () => decodeAdvertisement(cborBlock([1, 2])), 'ERR_INVALID_ADVERTISEMENT', 'not a map')
 })
 
 test('entry chunks: at most ENTRIES_PER_CHUNK each, linked first to last, every multihash kept in order', (t) => {
@@ -94,7 +95,7 @@ test('entry chunks with something other than multihashes are refused with ERR_IN
     ['unknown field', { entries: [good], next: null, more: true }],
     ['too many entries', { entries: Array(ENTRIES_PER_CHUNK + 1).fill(good), next: null }]
   ] as Array<[string, unknown]>) {
-    t.throws(() => decodeEntryChunk(cborBlock(value)), { code: 'ERR_INVALID_ADVERTISEMENT' }, name)
+    throwsCode(t, () => decodeEntryChunk(cborBlock(value)), 'ERR_INVALID_ADVERTISEMENT', name)
   }
 })
 

@@ -21,6 +21,7 @@ import { peerIdFromPublicKey } from '../../src/routing/peer-id.js'
 import { createIndexerServer } from '../../src/routing/server.js'
 import type { HttpService } from '../../src/provider/server.js'
 import { newIdentity, randomCids } from './helpers.js'
+import { rejectsCode } from '../helpers/errors.js'
 
 const ADDRESS = '/ip4/127.0.0.1/tcp/7470/http'
 
@@ -325,9 +326,9 @@ test('without a deal source, events past the queue\'s limit are logged as droppe
 test('announcing needs an http(s) address and at least one', async (t) => {
   const side = await providerDb()
   try {
-    await t.throwsAsync(Announcer.start(side.db, newIdentity(), { indexers: ['http://127.0.0.1:1'], addresses: [] }), { code: 'ERR_INVALID_ARGUMENT' })
-    await t.throwsAsync(Announcer.start(side.db, newIdentity(), { indexers: ['http://127.0.0.1:1'], addresses: ['/ip4/1.2.3.4/tcp/4001'] }), { code: 'ERR_INVALID_MULTIADDR' })
-    await t.throwsAsync(Announcer.start(side.db, newIdentity(), { indexers: ['ftp://x'], addresses: [ADDRESS] }), { code: 'ERR_INVALID_ARGUMENT' })
+    await rejectsCode(t, Announcer.start(side.db, newIdentity(), { indexers: ['http://127.0.0.1:1'], addresses: [] }), 'ERR_INVALID_ARGUMENT')
+    await rejectsCode(t, Announcer.start(side.db, newIdentity(), { indexers: ['http://127.0.0.1:1'], addresses: ['/ip4/1.2.3.4/tcp/4001'] }), 'ERR_INVALID_MULTIADDR')
+    await rejectsCode(t, Announcer.start(side.db, newIdentity(), { indexers: ['ftp://x'], addresses: [ADDRESS] }), 'ERR_INVALID_ARGUMENT')
   } finally {
     await side.cleanup()
   }

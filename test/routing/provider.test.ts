@@ -10,7 +10,7 @@ import test from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { ProviderDealsOptions } from '../../src/provider/deals.js'
+import type { ProviderDealsOptions } from '../../src/provider/context.js'
 import { startProviderNode, type ProviderNode } from '../../src/provider/node.js'
 import { Repo } from '../../src/repo/repo.js'
 import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
@@ -64,7 +64,7 @@ test('a deal made with an announcing provider is found at the indexer by its roo
     const otherDeal = await storeUnderDeal(provider.url, repo.identity.did, client, other, 2n)
     await announcer.settled(AbortSignal.timeout(30_000))
     t.is((await ask(other.root.toString())).length, 1)
-    const seams = (provider.node as unknown as { options: ProviderDealsOptions }).options
+    const seams = (provider.node as unknown as { c: { options: ProviderDealsOptions } }).c.options
     seams.onDealEnded?.(otherDeal)
     await announcer.settled(AbortSignal.timeout(30_000))
     t.deepEqual(await ask(other.root.toString()), [])
