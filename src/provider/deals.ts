@@ -27,7 +27,8 @@ import { parseDealId, proposalFrom } from '../protocol/proposal.js'
 import { checkProposal } from '../protocol/rules.js'
 import type { Signed, Signer } from '../protocol/signing.js'
 import { record } from '../protocol/validate.js'
-import type { ExtraOp, Ledger } from '../ledger/interface.js'
+import type { ExtraOp, Ledger, LedgerEntry } from '../ledger/interface.js'
+import { admissionGuard } from '../ledger/admission.js'
 import type { Database } from '../repo/repo.js'
 import { LevelStore } from '../state/level.js'
 import type { StateStore } from '../state/interface.js'
@@ -274,7 +275,9 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
     }
     const acceptedAt = this.now()
     const uploadBy = uploadDeadline(acceptedAt, p.start, this.terms.uploadWindow ?? DEFAULT_UPLOAD_WINDOW)
-    const entry = await this.ledger.append('deal-accepted', {
+    // checked again with the ledger head held: on a cluster another node may have taken the bytes meanwhile
+    const guard = admissionGuard({ dealId: checked.dealId, client: p.client, nonce: p.nonce, pieceSize: p.pieceSize, capacity: this.terms.capacity })
+    const fields = {
       deal: checked.dealId,
       client: p.client,
       provider: p.provider,
@@ -288,7 +291,8 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       uploadBy,
       challenges: p.challenges,
       proposal: { payload: p, signer: checked.signed.signer, signature: checked.signed.signature }
-    })
+    }
+    const [entry] = await this.ledger.appendAll([{ kind: 'deal-accepted', fields, guard }]) as [LedgerEntry]
     this.signedAsk = undefined
     return signAcceptance(this.signer, { dealId: checked.dealId, client: p.client, provider: p.provider, pieceCid: p.pieceCid, acceptedAt, uploadBy, head: { seq: entry.seq, cid: entry.cid } })
   }
