@@ -157,6 +157,11 @@ export interface ProviderDealsOptions extends PieceProverOptions {
    * `fetch`); called when a piece the indexes name is not in this node's store.
    */
   fetchPiece?: (pieceCid: string) => Promise<boolean>
+  /**
+   * Cluster mode: a piece another node holds, read from it as it is served
+   * (src/cluster/work.ts `remote`); tried before `fetchPiece` by `open`.
+   */
+  remotePiece?: (pieceCid: string) => Promise<PieceHandle | undefined>
 }
 
 /** What `onDealActive` is told. */
@@ -675,7 +680,7 @@ export class ProviderDeals implements DealService, BlockSource, PieceSource {
       v2 = new TextDecoder().decode(mapped)
     }
     if ((await this.state.get(spaces.pieces, v2)) === undefined || this.suspect.has(v2)) return undefined
-    const reader = await this.local(v2, async () => await this.store.open(v2))
+    const reader: PieceHandle | undefined = await this.store.open(v2) ?? await this.options.remotePiece?.(v2) ?? await this.local(v2, async () => await this.store.open(v2))
     if (reader === undefined) return undefined
     return { size: reader.size, createReadStream: (start, end) => reader.createReadStream(start, end), openFile: reader.openFile }
   }

@@ -113,7 +113,11 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     ...options.deals,
     ...(cluster === undefined
       ? {}
-      : { node: nodeName, fetchPiece: async (piece: string) => await (work?.fetch(piece) ?? Promise.resolve(false)) }),
+      : {
+          node: nodeName,
+          fetchPiece: async (piece: string) => await (work?.fetch(piece) ?? Promise.resolve(false)),
+          remotePiece: async (piece: string) => await work?.remote(piece)
+        }),
     onDealActive: (deal) => {
       options.deals?.onDealActive?.(deal)
       work?.stored(deal.pieceCid.toString()).catch((err) => { log('copy-post-failed', { piece: deal.pieceCid.toString(), message: (err as Error).message }) })
