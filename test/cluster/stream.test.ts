@@ -5,39 +5,17 @@
  */
 import test from 'ava'
 import { createHash, randomBytes } from 'node:crypto'
-import { copyFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import * as dagCBOR from '@ipld/dag-cbor'
-import { startProviderNode, type ProviderNode } from '../../src/provider/node.js'
-import { Repo } from '../../src/repo/repo.js'
 import { spaces } from '../../src/state/spaces.js'
-import { tempDir } from '../helpers/cli.js'
-import { testDatabase } from '../helpers/postgres.js'
 import { dealId } from '../ledger/helpers.js'
-import { testTerms } from '../provider/fixtures.js'
+import { twoProviderNodes } from './helpers.js'
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 
 test('a node without the piece streams /piece from its holder, whole and by Range, and keeps no copy', async (t) => {
-  const dir = await tempDir('cairn-cluster-stream-')
-  const database = await testDatabase()
-  const paths = [join(dir.path, 'a'), join(dir.path, 'b')] as const
-  await Repo.init(paths[0]).then(async r => { await r.close() })
-  await Repo.init(paths[1]).then(async r => { await r.close() })
-  for (const file of ['identity.key', 'config.json']) await copyFile(join(paths[0], file), join(paths[1], file))
-  const repos = [await Repo.open(paths[0]), await Repo.open(paths[1])]
-  const nodes: ProviderNode[] = []
-  t.teardown(async () => {
-    for (const n of nodes) await n.close().catch(() => {})
-    for (const r of repos) await r.close().catch(() => {})
-    await database.cleanup()
-    await dir.cleanup()
-  })
-  for (const [i, name] of ['a', 'b'].entries()) {
-    // one copy: no copy task brings the piece to B behind the test's back
-    nodes.push(await startProviderNode(repos[i] as Repo, testTerms(), { lifecycle: false, cluster: { db: database.url, name, copies: 1, pollMs: 50, maintainEveryMs: 0 } }))
-  }
-  const [a, b] = nodes as [ProviderNode, ProviderNode]
+  // one copy: no copy task brings the piece to B behind the test's back
+  const { a, b, close } = await twoProviderNodes('cairn-cluster-stream-', 1)
+  t.teardown(close)
 
   // a piece on A, indexed as a stored deal's piece is, located on A only
   const bytes = randomBytes(3 << 20)
