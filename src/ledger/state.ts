@@ -224,7 +224,9 @@ export class StateLedger implements Ledger {
     if (items.length === 0) return Promise.resolve([])
     return new Promise((resolve, reject) => {
       this.pending.push({ items, resolve, reject })
-      if (this.flushing === undefined) this.flushing = this.drain()
+      // started after the current task's synchronous code: appends made together (a burst of
+      // callers, a loop) form the first group instead of one entry committing alone before them
+      if (this.flushing === undefined) this.flushing = new Promise<void>((resolve) => { queueMicrotask(resolve) }).then(async () => { await this.drain() })
     })
   }
 
