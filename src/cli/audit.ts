@@ -73,7 +73,9 @@ export default async function audit (ids: string[], flags: AuditFlags): Promise<
   try {
     const db = await repo.db()
     const ledger = await LevelLedger.open(db, repo.identity)
-    const listed: AuditDeal[] = ids.length > 0 ? await Promise.all([...new Set(ids)].map(async id => await loadDeal(ledger, id))) : await activeDeals(ledger)
+    const found: AuditDeal[] = ids.length > 0 ? await Promise.all([...new Set(ids)].map(async id => await loadDeal(ledger, id))) : await activeDeals(ledger)
+    // --provider: challenges go to another node of the deal's provider (docs/cluster.md); proofs must still be signed by it
+    const listed = flags.provider === undefined ? found : found.map(deal => ({ ...deal, endpoint: flags.provider as string }))
     for (const deal of listed) {
       if (deal.state !== 'active') throw new CairnError('ERR_DEAL_STATE', `deal ${deal.id.toString()} is ${deal.state}; only active deals are audited`)
     }

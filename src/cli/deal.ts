@@ -51,6 +51,7 @@ export function termsFrom (options: DealOptions): DealTerms {
 export default async function deal (args: string[], options: DealOptions): Promise<void> {
   if (options.resume !== undefined) {
     if (args[0] !== undefined) throw new CairnError('ERR_USAGE', '--resume takes a deal id and no CID: cairn deal --resume <id>')
+    if ((options.provider?.length ?? 0) > 1) throw new CairnError('ERR_USAGE', '--resume takes at most one --provider: the node of the deal\'s provider to resume it at')
     await resume(options.resume, options)
     return
   }
@@ -131,7 +132,7 @@ async function resume (id: string, options: DealOptions): Promise<void> {
   try {
     const ledger = await LevelLedger.open(await repo.db(), repo.identity)
     const upload = uploadBar(out)
-    const result = await resumeDeal({ repo, ledger, onProgress: upload.onProgress }, id).finally(() => upload.done())
+    const result = await resumeDeal({ repo, ledger, onProgress: upload.onProgress }, id, options.provider?.[0]).finally(() => upload.done())
     out.line(dealJSON(result), () => out.quiet ? result.id : `deal ${result.id} active at ${result.url} (${result.provider})`)
   } finally {
     await repo.close()

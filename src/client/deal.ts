@@ -301,15 +301,20 @@ async function proposedOf (ledger: Ledger, dealId: CID): Promise<{ signed: Signe
  * signed proposal, so the same deal), an accepted deal is uploaded, and the
  * provider's own view decides what is left — a deal it already has active is
  * only recorded so.
+ *
+ * `via` sends it to another URL than the one the deal was proposed at: another
+ * node of the same provider (a cluster, docs/cluster.md), when that one is
+ * gone. Nothing else changes — every answer must still be signed by the
+ * deal's provider, so a URL of some other provider gets nowhere.
  */
-export async function resumeDeal (ctx: DealContext, id: string): Promise<DealResult> {
+export async function resumeDeal (ctx: DealContext, id: string, via?: string): Promise<DealResult> {
   const { ledger } = ctx
   const dealId = parseDealId(id)
   const record = await ledger.deal(dealId)
   if (record === undefined) throw new CairnError('ERR_DEAL_NOT_FOUND', `no deal ${id} in this client's ledger`)
   const { signed, endpoint } = await proposedOf(ledger, dealId)
   const proposal = signed.payload
-  const client = new ProviderClient(endpoint)
+  const client = new ProviderClient(via ?? endpoint)
   const progress = (p: DealProgress): void => ctx.onProgress?.(client.url, p)
   if (record.state === 'active') return resultOf(dealId, client.url, proposal, (await replicaRecordOf(ledger, dealId))?.replicaOf)
   if (record.state !== 'proposed' && record.state !== 'accepted') {

@@ -24,6 +24,9 @@
 import { createHash } from 'node:crypto'
 import { readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import * as dagCBOR from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { CairnError } from '../errors.js'
 import type { Ledger } from '../ledger/interface.js'
@@ -31,9 +34,10 @@ import type { Queryable } from '../postgres/db.js'
 import type { StateStore } from '../state/interface.js'
 import { spaces } from '../state/spaces.js'
 import type { PieceStore } from '../store/pieces.js'
+import type { PieceHandle } from '../provider/interface.js'
 import { listMachines, Machine, type EventLog } from './machines.js'
 import { locationKey, pieceLocations, type ClusterState } from './node.js'
-import { readRemotePiece } from './pieces.js'
+import { readRemotePiece, type RemotePiece } from './pieces.js'
 import { addTask, TaskEngine, type TaskContext } from './tasks.js'
 
 export const DEFAULT_COPIES = 2
@@ -148,6 +152,48 @@ export class ClusterWork {
       this.fetching.set(piece, running)
     }
     return await running
+  }
+
+  /**
+   * A piece other live nodes hold, as a handle whose reads stream from one of
+   * them over the internal endpoint (one ranged request per read): `/piece`
+   * on a node without the piece serves it as it arrives instead of copying it
+   * whole first. The bytes are the holder's, which it checked against the
+   * piece CID when it stored them (and scrubs re-check); the client checks
+   * them again. Holders are tried in order of their last heartbeat until one
+   * answers; a read cut off after its first byte fails as a local read would.
+   */
+  async remote (piece: string): Promise<PieceHandle | undefined> {
+    const record = await this.cluster.state.get(spaces.pieces, piece)
+    if (record === undefined) return undefined
+    const { size } = dagCBOR.decode(record) as { size: number }
+    const holders = new Set(await pieceLocations(this.cluster.state, piece))
+    const machines = (await listMachines(this.cluster.db)).filter(m => m.name !== this.name && holders.has(m.name)).sort((a, b) => a.silentMs - b.silentMs)
+    if (machines.length === 0) return undefined
+    return {
+      size,
+      createReadStream: (start, end) => {
+        const out = new PassThrough({ highWaterMark: 1 << 20 })
+        const read = async (): Promise<void> => {
+          let lastError: unknown
+          for (const m of machines) {
+            let remote: RemotePiece
+            try {
+              remote = await readRemotePiece(m.address, piece, { secret: this.cluster.secret, node: this.name, range: { start, end } })
+            } catch (err) {
+              lastError = err
+              this.log('piece-remote-read-failed', { piece, from: m.name, code: (err as CairnError).code, message: (err as Error).message })
+              continue
+            }
+            await pipeline(remote.body, out)
+            return
+          }
+          throw lastError
+        }
+        read().catch((err) => { out.destroy(err as Error) })
+        return out
+      }
+    }
   }
 
   private async fetchFrom (piece: string, exclude: string[], signal?: AbortSignal): Promise<boolean> {

@@ -325,6 +325,21 @@ export interface AppendItem {
   kind: EntryKind
   fields: EntryFields
   extra?: Iterable<ExtraOp>
+  /**
+   * Runs with the ledger head held, against the indexes as every entry before
+   * this one left them (on a cluster, other nodes' entries too), just before
+   * the entry is built; what it throws fails its unit alone and writes
+   * nothing. For a rule another append could break between a check and the
+   * append: a proposal's free capacity, nonce and deal id (src/ledger/admission.ts).
+   */
+  guard?: (view: IndexView) => Promise<void>
+}
+
+/** What a guard reads: the indexes at the append's place in the chain. */
+export interface IndexView {
+  stats (): Promise<LedgerStats>
+  deal (id: string): Promise<DealRecord | undefined>
+  nonceUsed (client: string, nonce: bigint): Promise<boolean>
 }
 
 export interface LogOptions {

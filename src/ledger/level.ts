@@ -22,7 +22,7 @@ import { buildEntry, seqKey } from './entry.js'
 import { deriveWrites, STATS_KEY, type IndexSpace, type IndexWrite } from './indexes.js'
 import type { ExtraOp, LedgerEntry } from './interface.js'
 import type { Space } from '../state/spaces.js'
-import { encodeIndexValue, StateLedger, valuesFor, type LedgerOptions, type Pending } from './state.js'
+import { encodeIndexValue, indexView, StateLedger, valuesFor, type LedgerOptions, type Pending } from './state.js'
 
 export { encodeIndexValue, exportLine } from './state.js'
 
@@ -108,6 +108,7 @@ export class LevelLedger extends StateLedger {
       let unitPrev = prev
       try {
         for (const item of unit.items) {
+          await item.guard?.(indexView(read))
           const entry = buildEntry(this.signer, unitSeq + 1, unitPrev, this.now(), item.kind, item.fields)
           const writes: IndexWrite[] = deriveWrites(entry, await valuesFor(entry, this.did, read), this.did)
           unitOps.push({ type: 'put', sublevel: this.entries, key: seqKey(entry.seq), value: entry.recordBytes })

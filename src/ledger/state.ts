@@ -32,7 +32,7 @@ import {
   statsFrom, storedIndexValue, VALUELESS, VERSION_KEY, zeroCounters, type IndexSpace, type IndexValues
 } from './indexes.js'
 import type {
-  AppendItem, Balance, DealRecord, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry, LedgerStats, LogOptions, ProviderCounters,
+  AppendItem, Balance, DealRecord, IndexView, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry, LedgerStats, LogOptions, ProviderCounters,
   VerifyOptions, VerifyReport, WitnessedHead
 } from './interface.js'
 
@@ -80,6 +80,18 @@ export async function valuesFor (entry: LedgerEntry, self: string, read: (space:
     counters: counters as ProviderCounters | undefined,
     balance: balance === undefined ? undefined : balanceFrom(balance as Balance),
     stats: statsFrom(await read('stats', STATS_KEY))
+  }
+}
+
+/** The indexes a guard sees (AppendItem.guard), through `read`. */
+export function indexView (read: (space: IndexSpace, key: string) => Promise<unknown>): IndexView {
+  return {
+    stats: async () => statsFrom(await read('stats', STATS_KEY)),
+    deal: async (id) => {
+      const value = await read('deals', id)
+      return value === undefined ? undefined : dealRecordFrom(value)
+    },
+    nonceUsed: async (client, nonce) => (await read('nonces', nonceKey(client, nonce))) !== undefined
   }
 }
 
@@ -212,7 +224,9 @@ export class StateLedger implements Ledger {
     if (items.length === 0) return Promise.resolve([])
     return new Promise((resolve, reject) => {
       this.pending.push({ items, resolve, reject })
-      if (this.flushing === undefined) this.flushing = this.drain()
+      // started after the current task's synchronous code: appends made together (a burst of
+      // callers, a loop) form the first group instead of one entry committing alone before them
+      if (this.flushing === undefined) this.flushing = new Promise<void>((resolve) => { queueMicrotask(resolve) }).then(async () => { await this.drain() })
     })
   }
 
@@ -330,6 +344,7 @@ export class StateLedger implements Ledger {
     let prev = head?.cid ?? null
     const read = async (space: IndexSpace, key: string): Promise<unknown> => await readIndexFrom(tx, space, key)
     for (const [i, item] of items.entries()) {
+      await item.guard?.(indexView(read))
       const entry = buildEntry(this.signer, seq + 1, prev, this.now(), item.kind, item.fields)
       const writes = deriveWrites(entry, await valuesFor(entry, this.did, read), this.did)
       tx.put(spaces.ledgerEntries, seqKey(entry.seq), entry.recordBytes)

@@ -19,6 +19,7 @@ import type { ProviderTerms } from './terms.js'
 import type { Logger } from './interface.js'
 import { LifecycleScheduler, type LifecycleOptions } from './expiry.js'
 import { recoverProvider } from './recovery.js'
+import { recoverClusterNode } from '../cluster/recovery.js'
 import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
 import { startPdp, type PdpOptions, type PdpService } from '../pdp/mount.js'
@@ -93,10 +94,15 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   const cluster = options.cluster === undefined ? undefined : await openClusterState(options.cluster.db, repo.identity, { onEvent: log })
   const ledger = cluster?.ledger ?? await LevelLedger.open(db, repo.identity)
   const store = new PieceStore(repo.piecesDir, repo.tmpDir)
-  // start-up recovery reads the repo's own indexes; a cluster node's are shared and other nodes' work (docs/cluster.md)
+  // a cluster node recovers its own store and piece locations; the shared indexes are every node's (docs/cluster.md)
+  let lost: string[] = []
   if (options.recover === true && cluster === undefined) {
     const recovered = await recoverProvider({ db, ledger, store, log })
     log('provider-recovered', { tempFiles: recovered.tempFilesRemoved, quarantined: recovered.quarantined.length, failed: recovered.failed.length, danglingBlocks: recovered.danglingBlocks, pieces: recovered.piecesChecked })
+  } else if (options.recover === true && cluster !== undefined && nodeName !== undefined) {
+    const recovered = await recoverClusterNode({ state: cluster.state, store, node: nodeName, log })
+    lost = recovered.lost
+    log('provider-recovered', { tempFiles: recovered.tempFilesRemoved, quarantined: recovered.quarantined.length, lost: lost.length, pieces: recovered.piecesChecked })
   }
   // compile the upload check before the first upload needs it, and before the event-loop
   // histogram starts (an optimisation: a failure only costs that)
@@ -109,7 +115,11 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     ...options.deals,
     ...(cluster === undefined
       ? {}
-      : { node: nodeName, fetchPiece: async (piece: string) => await (work?.fetch(piece) ?? Promise.resolve(false)) }),
+      : {
+          node: nodeName,
+          fetchPiece: async (piece: string) => await (work?.fetch(piece) ?? Promise.resolve(false)),
+          remotePiece: async (piece: string) => await work?.remote(piece)
+        }),
     onDealActive: (deal) => {
       options.deals?.onDealActive?.(deal)
       work?.stored(deal.pieceCid.toString()).catch((err) => { log('copy-post-failed', { piece: deal.pieceCid.toString(), message: (err as Error).message }) })
@@ -143,6 +153,8 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   if (cluster !== undefined && options.cluster !== undefined && nodeName !== undefined) {
     const { db: _db, name: _name, ...rest } = options.cluster
     work = await ClusterWork.start(cluster, store, { ...rest, name: nodeName, address: url, ledger, log })
+    // a copy lost here is made again, on whichever node takes the task
+    for (const piece of lost) await work.stored(piece)
   }
   const lifecycle = options.lifecycle === false ? undefined : new LifecycleScheduler(node, { now: options.now, log, ...options.lifecycle })
   lifecycle?.start()

@@ -112,19 +112,46 @@ async function quarantine (store: PieceStore, pieceCid: string): Promise<string[
   return moved
 }
 
-/** Brings a provider repo back to its invariants after any crash; see the module comment. */
-export async function recoverProvider (options: RecoveryOptions): Promise<RecoveryReport> {
-  const { db, store } = options
-  const log = options.log ?? (() => {})
-  const report: RecoveryReport = { tempFilesRemoved: 0, quarantined: [], failed: [], danglingBlocks: 0, piecesChecked: 0 }
-
+/**
+ * Removes debris of writers that are gone from `tmp/` and from `pieces/`
+ * (interrupted atomic writes), and moves every piece file (and layer cache)
+ * `keep` does not claim to `quarantine/`: never served, never silently deleted.
+ */
+export async function sweepStore (store: PieceStore, keep: (piece: string) => boolean, log: NonNullable<RecoveryOptions['log']>, reason = 'no index entry'): Promise<{ tempFilesRemoved: number, quarantined: string[] }> {
+  const out = { tempFilesRemoved: 0, quarantined: [] as string[] }
   // a temporary file whose writer still runs (a `get` spooling beside this start) is not debris (src/fs/temp.ts)
   await mkdir(store.tmpDir, { recursive: true })
   for (const name of await readdir(store.tmpDir)) {
     if (!writerGone(name)) continue
     await rm(join(store.tmpDir, name), { recursive: true, force: true })
-    report.tempFilesRemoved++
+    out.tempFilesRemoved++
   }
+  // debris in pieces/: interrupted atomic writes, and pieces whose ledger batch never committed
+  await mkdir(store.dir, { recursive: true })
+  for (const name of await readdir(store.dir)) {
+    const path = join(store.dir, name)
+    if (name.startsWith('.') && name.endsWith('.tmp')) {
+      if (!writerGone(name)) continue
+      await rm(path, { force: true })
+      out.tempFilesRemoved++
+      continue
+    }
+    const m = /^(b[a-z2-7]+)\.(car|layers)$/.exec(name)
+    if (m !== null && keep(m[1] as string)) continue
+    const into = quarantineDir(store)
+    await mkdir(into, { recursive: true })
+    await rename(path, join(into, `${name}.${Date.now()}`))
+    out.quarantined.push(name)
+    log('recovery-quarantined', { file: name, reason })
+  }
+  return out
+}
+
+/** Brings a provider repo back to its invariants after any crash; see the module comment. */
+export async function recoverProvider (options: RecoveryOptions): Promise<RecoveryReport> {
+  const { db, store } = options
+  const log = options.log ?? (() => {})
+  const report: RecoveryReport = { tempFilesRemoved: 0, quarantined: [], failed: [], danglingBlocks: 0, piecesChecked: 0 }
 
   const indexed = new Map<string, PieceRecord>()
   for await (const [key, value] of range(db, PIECE_PREFIX)) {
@@ -135,24 +162,9 @@ export async function recoverProvider (options: RecoveryOptions): Promise<Recove
   const retained = new Set<string>()
   for await (const [key] of range(db, GC_PREFIX)) retained.add(key.slice(key.indexOf('/') + 1))
 
-  // debris in pieces/: interrupted atomic writes, and pieces whose ledger batch never committed
-  await mkdir(store.dir, { recursive: true })
-  for (const name of await readdir(store.dir)) {
-    const path = join(store.dir, name)
-    if (name.startsWith('.') && name.endsWith('.tmp')) {
-      if (!writerGone(name)) continue
-      await rm(path, { force: true })
-      report.tempFilesRemoved++
-      continue
-    }
-    const m = /^(b[a-z2-7]+)\.(car|layers)$/.exec(name)
-    if (m !== null && (indexed.has(m[1] as string) || retained.has(m[1] as string))) continue
-    const into = quarantineDir(store)
-    await mkdir(into, { recursive: true })
-    await rename(path, join(into, `${name}.${Date.now()}`))
-    report.quarantined.push(name)
-    log('recovery-quarantined', { file: name, reason: 'no index entry' })
-  }
+  const swept = await sweepStore(store, (piece) => indexed.has(piece) || retained.has(piece), log)
+  report.tempFilesRemoved = swept.tempFilesRemoved
+  report.quarantined = swept.quarantined
 
   for (const [piece, record] of indexed) {
     report.piecesChecked++

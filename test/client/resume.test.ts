@@ -127,4 +127,8 @@ test('CLI: `cairn deal --resume <id>` and `cairn deals cancel <id>`', async (t) 
   t.regex(again.stderr, /ERR_DEAL_STATE/)
   const both = await cairn(['deal', 'bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', '--resume', a, '--repo', repo])
   t.is(both.code, 2)
+  // --resume goes to one node of the deal's provider, never to several
+  const two = await cairn(['deal', '--resume', a, '--provider', w.provider.url, '--provider', w.provider.url, '--repo', repo])
+  t.is(two.code, 2)
+  t.regex(two.stderr, /^error ERR_USAGE: --resume takes at most one --provider/m)
 })

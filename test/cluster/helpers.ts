@@ -5,6 +5,12 @@ import { fileURLToPath } from 'node:url'
 import { Db } from '../../src/postgres/db.js'
 import { migrate } from '../../src/postgres/migrate.js'
 import { testDatabase } from '../helpers/postgres.js'
+import { copyFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { startProviderNode, type ProviderNode } from '../../src/provider/node.js'
+import { Repo } from '../../src/repo/repo.js'
+import { tempDir } from '../helpers/cli.js'
+import { testTerms } from '../provider/fixtures.js'
 
 export interface Cluster {
   url: string
@@ -62,4 +68,34 @@ export async function until (check: () => Promise<boolean>, what: string, timeou
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
     await new Promise(resolve => setTimeout(resolve, 50))
   }
+}
+
+/**
+ * Two provider nodes `a` and `b` in this process, on a fresh database, with
+ * one identity (b's repo gets a's key); `close` stops them and removes it all.
+ */
+export async function twoProviderNodes (prefix: string, copies: number): Promise<{ a: ProviderNode, b: ProviderNode, close (): Promise<void> }> {
+  const dir = await tempDir(prefix)
+  const database = await testDatabase()
+  const paths = [join(dir.path, 'a'), join(dir.path, 'b')] as const
+  for (const path of paths) await Repo.init(path).then(async r => { await r.close() })
+  for (const file of ['identity.key', 'config.json']) await copyFile(join(paths[0], file), join(paths[1], file))
+  const repos = [await Repo.open(paths[0]), await Repo.open(paths[1])]
+  const nodes: ProviderNode[] = []
+  const close = async (): Promise<void> => {
+    for (const n of nodes) await n.close().catch(() => {})
+    for (const r of repos) await r.close().catch(() => {})
+    await database.cleanup()
+    await dir.cleanup()
+  }
+  try {
+    for (const [i, name] of ['a', 'b'].entries()) {
+      nodes.push(await startProviderNode(repos[i] as Repo, testTerms(), { lifecycle: false, cluster: { db: database.url, name, copies, pollMs: 50, maintainEveryMs: 0 } }))
+    }
+  } catch (err) {
+    await close()
+    throw err
+  }
+  const [a, b] = nodes as [ProviderNode, ProviderNode]
+  return { a, b, close }
 }

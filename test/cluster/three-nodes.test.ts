@@ -3,12 +3,14 @@
  * an operator runs a cluster (docs/cluster.md "Running a cluster"): deals made
  * through different nodes, each piece copied to a second node, every piece
  * served by every node byte for byte, a node killed with SIGKILL (once in the
- * middle of an upload, once outright) while the others go on, and one ledger
- * chain that verifies. Also: a node with another key is refused.
+ * middle of an upload, once outright) while the others go on, the
+ * interrupted deal resumed at another node, audits answered by nodes the
+ * deals were not made with, the killed node's start-up recovery, and one
+ * ledger chain that verifies. Also: a node with another key is refused.
  */
 import test from 'ava'
 import { createHash } from 'node:crypto'
-import { copyFile, readFile, writeFile } from 'node:fs/promises'
+import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
@@ -58,6 +60,14 @@ async function fetchBytes (url: string): Promise<Uint8Array> {
   const res = await fetch(url)
   if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status} ${await res.text()}`)
   return new Uint8Array(await res.arrayBuffer())
+}
+
+/** The deal ids in `cairn deals --json` output (an array, or one object per line). */
+function pendingDealIds (stdout: string): string[] {
+  const text = stdout.trim()
+  if (text === '') return []
+  const rows = text.startsWith('[') ? JSON.parse(text) as Array<{ id: string }> : text.split('\n').map(line => JSON.parse(line) as { id: string })
+  return rows.map(r => r.id)
 }
 
 async function deal (client: string, file: string, provider: string): Promise<{ root: string, pieceCid: string, id: string }> {
@@ -120,8 +130,17 @@ test('three nodes on one database: deals through any node, pieces on two nodes, 
   t.not(interrupted.code, 0)
   t.is(await dying.stop(), null, 'A was killed by SIGKILL')
   running.splice(running.indexOf(dying), 1)
-  // …and the same data is stored through C instead
-  const three = await deal(client, files.three as string, nodeC.url)
+  // …and the client resumes the interrupted deal at C, which takes the upload from its start
+  const pending = await cairn(['deals', '--state', 'accepted', '--json', '--repo', client])
+  t.is(pending.code, 0, pending.stderr)
+  const pendingIds = pendingDealIds(pending.stdout)
+  t.is(pendingIds.length, 1, pending.stdout)
+  const resumed = await cairn(['deal', '--resume', pendingIds[0] as string, '--provider', nodeC.url, '--json', '--repo', client], { timeoutMs: 120_000 })
+  t.is(resumed.code, 0, resumed.stderr)
+  const resumedDeal = JSON.parse(resumed.stdout.trim().split('\n').at(-1) as string) as { id: string, pieceCid: string, state: string }
+  t.is(resumedDeal.id, pendingIds[0])
+  t.is(resumedDeal.state, 'active')
+  const three = { root: rootThree, pieceCid: resumedDeal.pieceCid, id: resumedDeal.id }
 
   // A is declared dead by the others, and its claims go with its row
   await until(db, 'A reaped', s => !s.machines.some(m => m.name === 'a'))
@@ -130,6 +149,14 @@ test('three nodes on one database: deals through any node, pieces on two nodes, 
   t.teardown(async () => { await sql.end() })
   const orphans = await sql.query('SELECT count(*)::int AS n FROM cluster_tasks WHERE owner IS NOT NULL AND owner NOT IN (SELECT id FROM cluster_machines)')
   t.is(orphans.rows[0].n, 0)
+
+  // A starts again: its start-up recovery quarantines the piece it renamed but never recorded
+  // (the resumed deal's piece, stored through C since), and it serves nothing from it
+  const again = await start(a, 'a')
+  t.true(again.log().includes(`recovery-quarantined file=${three.pieceCid}.car reason="not recorded on this node"`), again.log())
+  t.true((await readdir(join(a, 'quarantine'))).some(name => name.startsWith(`${three.pieceCid}.car.`)))
+  await again.stop()
+  running.splice(running.indexOf(again), 1)
 
   // every piece is served, byte for byte, by both live nodes: /piece and the gateway's CAR
   for (const [name, d] of [['one', one], ['two', two], ['three', three]] as const) {
@@ -145,6 +172,13 @@ test('three nodes on one database: deals through any node, pieces on two nodes, 
   }
   // the piece first held only by A (dead now) was copied before: B and C still hold two copies between them
   await until(db, 'every piece on two live nodes', s => s.pieces.underCopied === 0)
+
+  // audits through nodes the deals were not made with: `one` was made through A (gone), `three` resumed at C
+  for (const d of [one, three]) {
+    const audited = await cairn(['audit', d.id, '--provider', nodeB.url, '--json', '--repo', client], { timeoutMs: 60_000 })
+    t.is(audited.code, 0, audited.stderr)
+    t.like(JSON.parse(audited.stdout.trim().split('\n').at(-1) as string), { deal: d.id, outcome: 'passed' })
+  }
 
   // one chain: verified through B's and C's running providers
   for (const repo of [b, c]) {

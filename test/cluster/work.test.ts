@@ -13,12 +13,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { checkIdentity } from '../../src/cluster/node.js'
 import { nodeTaskType } from '../../src/cluster/work.js'
 import { addTask } from '../../src/cluster/tasks.js'
-import { startProviderNode, type ProviderNode } from '../../src/provider/node.js'
-import { Repo } from '../../src/repo/repo.js'
+import type { ProviderNode } from '../../src/provider/node.js'
 import { spaces } from '../../src/state/spaces.js'
 import { cairn, tempDir } from '../helpers/cli.js'
 import { testDatabase } from '../helpers/postgres.js'
-import { testTerms } from '../provider/fixtures.js'
+import { twoProviderNodes } from './helpers.js'
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 
@@ -39,25 +38,8 @@ async function storePiece (node: ProviderNode, bytes: Uint8Array, name: string):
 }
 
 test('two nodes: fetch on a miss, a wrong copy refused, a corrupt copy scrubbed and replaced, garbage collected', async (t) => {
-  const dir = await tempDir('cairn-cluster-work-')
-  const database = await testDatabase()
-  const repoA = await Repo.init(join(dir.path, 'a'))
-  await repoA.close()
-  const repoBPath = join(dir.path, 'b')
-  await Repo.init(repoBPath).then(async r => { await r.close() })
-  for (const file of ['identity.key', 'config.json']) await copyFile(join(dir.path, 'a', file), join(repoBPath, file))
-  const repos = [await Repo.open(join(dir.path, 'a')), await Repo.open(repoBPath)]
-  const nodes: ProviderNode[] = []
-  t.teardown(async () => {
-    for (const n of nodes) await n.close().catch(() => {})
-    for (const r of repos) await r.close().catch(() => {})
-    await database.cleanup()
-    await dir.cleanup()
-  })
-  for (const [i, name] of ['a', 'b'].entries()) {
-    nodes.push(await startProviderNode(repos[i] as Repo, testTerms(), { lifecycle: false, cluster: { db: database.url, name, copies: 2, pollMs: 50, maintainEveryMs: 0 } }))
-  }
-  const [a, b] = nodes as [ProviderNode, ProviderNode]
+  const { a, b, close } = await twoProviderNodes('cairn-cluster-work-', 2)
+  t.teardown(close)
 
   const bytes = randomBytes(70_000)
   const piece = await storePiece(a, bytes, 'a')

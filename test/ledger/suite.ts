@@ -7,7 +7,7 @@
 import type { ExecutionContext, TestFn } from 'ava'
 import type { Signer } from '../../src/protocol/signing.js'
 import { recordCid } from '../../src/ledger/entry.js'
-import type { ExtraOp, Ledger, LedgerEntry } from '../../src/ledger/interface.js'
+import type { ExtraOp, IndexView, Ledger, LedgerEntry } from '../../src/ledger/interface.js'
 import { seqKey } from '../../src/ledger/entry.js'
 import type { StateStore } from '../../src/state/interface.js'
 import { spaces, testSpace } from '../../src/state/spaces.js'
@@ -172,6 +172,30 @@ export function ledgerSuite (test: TestFn, name: string, open: () => Promise<Led
     t.is(await f.state.get(space, 'a'), undefined)
     t.is(await f.ledger.deal(dealId(2)), undefined)
     t.like(await f.ledger.verify(), { entries: 2 })
+  })
+
+  it('a guard sees every entry appended before it; one that throws fails its unit alone', async (t, f) => {
+    const accept = (n: number, nonce: bigint) => ({ kind: 'deal-accepted' as const, fields: { deal: dealId(n), provider: f.signer.did, client: other, nonce, pieceSize: 1024n } })
+    // at most two deals reserved: the third guard must see the first two, appended in the same group
+    const guard = async (view: IndexView): Promise<void> => {
+      if ((await view.stats()).reserved >= 2048n) throw new Error('full')
+    }
+    const nonceFree = (nonce: bigint) => async (view: IndexView): Promise<void> => {
+      if (await view.nonceUsed(other, nonce)) throw new Error(`nonce ${nonce} used`)
+    }
+    const results = await Promise.allSettled([
+      f.ledger.appendAll([{ ...accept(1, 1n), guard }]),
+      f.ledger.appendAll([{ ...accept(2, 2n), guard }]),
+      f.ledger.appendAll([{ ...accept(3, 3n), guard }]),
+      f.ledger.appendAll([{ ...accept(4, 1n), guard: nonceFree(1n) }])
+    ])
+    t.deepEqual(results.map(r => r.status), ['fulfilled', 'fulfilled', 'rejected', 'rejected'])
+    t.deepEqual(results.slice(2).map(r => r.status === 'rejected' ? (r.reason as Error).message : ''), ['full', 'nonce 1 used'])
+    t.is(await f.ledger.deal(dealId(3)), undefined)
+    const seen: Array<string | undefined> = []
+    await f.ledger.appendAll([{ kind: 'deal-active', fields: { deal: dealId(1) }, guard: async (view) => { seen.push((await view.deal(dealId(1).toString()))?.state) } }])
+    t.deepEqual(seen, ['accepted'])
+    t.like(await f.ledger.verify(), { entries: 3 })
   })
 
   it('an edited index and a missing entry are caught by verify', async (t, f) => {
