@@ -5,6 +5,7 @@
 import type { CID } from 'multiformats/cid'
 import type { DealState } from '../protocol/interface.js'
 import type { Space } from '../state/spaces.js'
+import type { DataSetLedgerRecord } from './data-set-index.js'
 
 export const ENTRY_KINDS = [
   'deal-proposed',
@@ -29,7 +30,10 @@ export const ENTRY_KINDS = [
   'data-set-created',
   'pieces-added',
   'pieces-removed',
-  'data-set-deleted'
+  'data-set-deleted',
+  // the provider ended a data set at the end of its term; a data set's proven period (paid by a payment-accrued in its batch)
+  'data-set-expired',
+  'data-set-proven'
 ] as const
 
 export type EntryKind = typeof ENTRY_KINDS[number]
@@ -136,6 +140,8 @@ export interface LedgerStats {
   earned: bigint
   /** proof requests answered */
   proofsAnswered: number
+  /** live PDP data sets (their pieces count in used and stored) */
+  dataSets: number
 }
 
 /** A counterparty's ledger head seen in a signed message, and where it was recorded. */
@@ -208,6 +214,10 @@ export interface Ledger {
   stats (): Promise<LedgerStats>
   /** Deals of this provider due by `until` (unix seconds: upload deadlines and ends), earliest first, at most `limit`. */
   due (until: number, limit: number): Promise<Array<{ at: number, deal: string }>>
+  /** A PDP data set's capacity, end and payments (the `data-sets` index). */
+  dataSet (id: number): Promise<DataSetLedgerRecord | undefined>
+  /** Live data sets whose term ends by `until` (unix seconds), earliest first, at most `limit`. */
+  dataSetsDue (until: number, limit: number): Promise<Array<{ at: number, dataSet: number }>>
   /** Active deals of this provider holding `pieceCid`. */
   holders (pieceCid: string): Promise<string[]>
   /** Counterparties' heads seen in signed messages (all, or one did's), oldest seq first. */

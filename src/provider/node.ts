@@ -15,7 +15,7 @@ import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { ProviderDeals, type ActiveDeal, type ProviderDealsOptions, type ProviderTerms } from './deals.js'
 import type { Logger } from './interface.js'
-import { LifecycleScheduler, type LifecycleOptions } from './expiry.js'
+import { LifecycleScheduler, type LifecycleOptions, type LifecycleWork } from './expiry.js'
 import { recoverProvider } from './recovery.js'
 import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
@@ -119,7 +119,9 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     }
   }
   const node = new ProviderDeals(cluster?.state ?? db, ledger, store, repo.identity, terms, options.now, dealOptions)
-  const pdp = await startPdp(db, ledger, repo, { payee: terms.payee, ...options.pdp }, log)
+  // a data set holds capacity and is paid like a deal, at the provider's terms (docs/pdp.md "Data sets as deals")
+  const dataSetTerms = { capacity: terms.capacity, pricePerGiBDay: terms.pricePerGiBDay, provingPeriod: terms.provingPeriod }
+  const pdp = await startPdp(db, ledger, repo, { payee: terms.payee, now: options.now, ...options.pdp, dataSets: { ...dataSetTerms, ...options.pdp?.dataSets } }, log)
   const service = createProviderServer({
     deals: node,
     blocks: pdp.blockSource(node),
@@ -133,7 +135,8 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     limits: options.limits,
     gauges: async () => {
       const s = await node.admin().status()
-      return { dealsByState: s.deals, bytesStored: s.bytesStored, capacity: s.capacity }
+      const { dataSets, earned } = await ledger.stats()
+      return { dealsByState: s.deals, bytesStored: s.bytesStored, capacity: s.capacity, dataSets, earned }
     }
   })
   const url = await service.listen(options.host ?? '127.0.0.1', options.port ?? 0)
@@ -142,7 +145,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     const { db: _db, name: _name, ...rest } = options.cluster
     work = await ClusterWork.start(cluster, store, { ...rest, name: nodeName, address: url, ledger, log })
   }
-  const lifecycle = options.lifecycle === false ? undefined : new LifecycleScheduler(node, { now: options.now, log, ...options.lifecycle })
+  const lifecycle = options.lifecycle === false ? undefined : new LifecycleScheduler(withDataSets(node, pdp), { now: options.now, log, ...options.lifecycle })
   lifecycle?.start()
   const selfCheck = options.selfCheck === undefined ? undefined : new SelfCheck(node, service.metrics.registry, { log, roundTrip: selfCheckTarget(url, pdp), ...options.selfCheck })
   selfCheck?.start()
@@ -175,6 +178,19 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
 }
 
 /** The self-check's round trip goes through the PDP ingest path on the node's own listener (src/provider/selfcheck-roundtrip.ts). */
+/** The lifecycle's work: the deals' and the PDP data sets' ends on one tick. */
+function withDataSets (deals: LifecycleWork, pdp: PdpService): LifecycleWork {
+  return {
+    expireDue: async (now, limit) => {
+      const a = await deals.expireDue(now, limit)
+      const b = await pdp.dataSets.expireDue(now, limit)
+      return { due: Math.max(a.due, b.due), expired: [...a.expired, ...b.expired] }
+    },
+    collect: async (now, limit) => await deals.collect(now, limit),
+    summary: async (id) => await deals.summary?.(id)
+  }
+}
+
 export function selfCheckTarget (url: string, pdp: PdpService): RoundTripTarget {
   const prover = new PieceProver(pdp.pieces.store)
   return {
