@@ -6,24 +6,7 @@
  * once. Pure functions of (current record, entry), as the deal indexes are,
  * so `ledger verify` re-derives them from the chain.
  */
-import type { EntryKind, LedgerEntry, LedgerStats } from './interface.js'
-
-export type DataSetLedgerState = 'live' | 'terminated' | 'expired'
-
-/** The `data-sets` index: one record per data set of this provider. */
-export interface DataSetLedgerRecord {
-  payer: string
-  state: DataSetLedgerState
-  /** unix seconds: creation, and the end its term gives (none for a data set recorded before data sets had terms) */
-  start: number
-  end?: number
-  /** padded bytes of its live pieces (the capacity it holds) */
-  padded: bigint
-  /** payload bytes of its live pieces */
-  bytes: bigint
-  /** last proving period paid (−1: none) */
-  paid: number
-}
+import type { DataSetLedgerRecord, EntryKind, LedgerEntry, LedgerStats } from './interface.js'
 
 /** Kinds that concern one data set and name it in `dataSet`. */
 export const DATA_SET_KINDS: ReadonlySet<EntryKind> = new Set<EntryKind>(['data-set-created', 'pieces-added', 'pieces-removed', 'data-set-deleted', 'data-set-expired', 'data-set-proven'])

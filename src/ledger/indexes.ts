@@ -13,8 +13,8 @@
 import { CID } from 'multiformats/cid'
 import { transition } from '../protocol/state.js'
 import type { DealState } from '../protocol/interface.js'
-import type { Balance, DealRecord, EntryKind, LedgerEntry, LedgerStats, ProviderCounters } from './interface.js'
-import { dataSetDueKey, dataSetKey, dataSetOf, dataSetRecordFrom, dataSetStats, nextDataSet, storedDataSet, type DataSetLedgerRecord } from './data-set-index.js'
+import type { Balance, DataSetLedgerRecord, DealRecord, EntryKind, LedgerEntry, LedgerStats, ProviderCounters } from './interface.js'
+import { dataSetDueKey, dataSetKey, dataSetOf, dataSetRecordFrom, dataSetStats, nextDataSet, storedDataSet } from './data-set-index.js'
 
 /** Bumped whenever what the indexes hold changes; a ledger with another version is re-indexed on open. */
 export const INDEX_VERSION = 3

@@ -5,7 +5,6 @@
 import type { CID } from 'multiformats/cid'
 import type { DealState } from '../protocol/interface.js'
 import type { Space } from '../state/spaces.js'
-import type { DataSetLedgerRecord } from './data-set-index.js'
 
 export const ENTRY_KINDS = [
   'deal-proposed',
@@ -127,6 +126,23 @@ export interface Balance {
 }
 
 /** The node's totals as a provider, kept as an index in the same batch as each entry (O(1) to read). */
+export type DataSetLedgerState = 'live' | 'terminated' | 'expired'
+
+/** The `data-sets` index (src/ledger/data-set-index.ts): one record per data set of this provider. */
+export interface DataSetLedgerRecord {
+  payer: string
+  state: DataSetLedgerState
+  /** unix seconds: creation, and the end its term gives (none for a data set recorded before data sets had terms) */
+  start: number
+  end?: number
+  /** padded bytes of its live pieces (the capacity it holds) */
+  padded: bigint
+  /** payload bytes of its live pieces */
+  bytes: bigint
+  /** last proving period paid (−1: none) */
+  paid: number
+}
+
 export interface LedgerStats {
   /** deals this node provides, by state */
   deals: Partial<Record<DealState, number>>

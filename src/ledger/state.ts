@@ -27,13 +27,13 @@ import { verifyByDid, concatTag, Tag, type Signer } from '../protocol/signing.js
 import type { StateReader, StateStore, StateTransaction, WriteOp } from '../state/interface.js'
 import { locks, spaces, type Space } from '../state/spaces.js'
 import { buildEntry, checkFields, decodeRecord, MalformedRecord, recordCid, seqKey, sha256 } from './entry.js'
-import { dataSetKey, type DataSetLedgerRecord } from './data-set-index.js'
+import { dataSetKey } from './data-set-index.js'
 import {
   balanceFrom, dataSetRecordFrom, dealRecordFrom, deriveWrites, INDEX_SPACES, INDEX_VERSION, isValueless, nonceKey, readsOf, secondsKey, STATS_KEY,
   statsFrom, storedIndexValue, VALUELESS, VERSION_KEY, zeroCounters, type IndexSpace, type IndexValues
 } from './indexes.js'
 import type {
-  AppendItem, Balance, DealRecord, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry, LedgerStats, LogOptions, ProviderCounters,
+  AppendItem, Balance, DataSetLedgerRecord, DealRecord, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry, LedgerStats, LogOptions, ProviderCounters,
   VerifyOptions, VerifyReport, WitnessedHead
 } from './interface.js'
 
