@@ -32,7 +32,9 @@ export const ENTRY_KINDS = [
   'data-set-deleted',
   // the provider ended a data set at the end of its term; a data set's proven period (paid by a payment-accrued in its batch)
   'data-set-expired',
-  'data-set-proven'
+  'data-set-proven',
+  // a client's audit of a provider's PDP data set (src/client/data-set-watch.ts): feeds the provider's reputation
+  'data-set-audited'
 ] as const
 
 export type EntryKind = typeof ENTRY_KINDS[number]

@@ -1,6 +1,6 @@
 /**
  * Reputation events from the client's ledger (docs/ledger.md): every `proof-passed`,
- * `proof-failed` and `proof-missed` entry names its `provider`, and the audit
+ * `proof-failed`, `proof-missed` and `data-set-audited` entry names its `provider`, and the audit
  * records how long the challenge took (`ms`). Reading them back makes every
  * score recomputable from signed history alone.
  */
@@ -14,9 +14,12 @@ const OUTCOME: Partial<Record<EntryKind, AuditOutcome>> = {
   'proof-missed': 'miss'
 }
 
+/** A data set's audit (src/client/data-set-watch.ts) counts as a deal audit does; an ended data set counts for nothing. */
+const DATA_SET_OUTCOME: Record<string, AuditOutcome> = { passed: 'pass', failed: 'fail', missed: 'miss' }
+
 /** The event an entry is, or undefined for entries that are not audit results. */
 export function eventOf (entry: Pick<LedgerEntry, 'kind' | 'at' | 'fields'>): ReputationEvent | undefined {
-  const outcome = OUTCOME[entry.kind]
+  const outcome = entry.kind === 'data-set-audited' ? DATA_SET_OUTCOME[String(entry.fields.outcome)] : OUTCOME[entry.kind]
   if (outcome === undefined || typeof entry.fields.provider !== 'string') return undefined
   const event: ReputationEvent = { provider: entry.fields.provider, at: entry.at, outcome }
   const ms = entry.fields.ms
@@ -27,7 +30,7 @@ export function eventOf (entry: Pick<LedgerEntry, 'kind' | 'at' | 'fields'>): Re
 /** Every audit result in the ledger, oldest first. */
 export async function eventsFromLedger (ledger: Pick<Ledger, 'log'>): Promise<ReputationEvent[]> {
   const found: Array<{ seq: number, event: ReputationEvent }> = []
-  for (const kind of Object.keys(OUTCOME) as EntryKind[]) {
+  for (const kind of [...Object.keys(OUTCOME), 'data-set-audited'] as EntryKind[]) {
     for await (const entry of ledger.log({ kind })) {
       const event = eventOf(entry)
       if (event !== undefined) found.push({ seq: entry.seq, event })
