@@ -75,4 +75,3 @@ export async function add (w: World, key: Hex, id: number, clientDataSetId: bigi
   const extraData = await signAddPieces(walletFor(key), { clientDataSetId, nonce, pieces: cids.map((c) => ({ pieceCid: Piece.parse(c) })) })
   return { res: await send('POST', `${w.url}/pdp/data-sets/${id}/pieces`, { pieces: cids.map(wire), extraData }), extraData }
 }
-
