@@ -20,6 +20,7 @@ import { recoverProvider } from './recovery.js'
 import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
 import { startPdp, type PdpOptions, type PdpService } from '../pdp/mount.js'
+import { dealFromHeldRoute } from '../pdp/deal-from-held.js'
 import { SelfCheck, type SelfCheckOptions } from './selfcheck.js'
 import type { RoundTripTarget } from './selfcheck-roundtrip.js'
 import { PieceProver } from './proofs.js'
@@ -128,6 +129,8 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     pieces: pdp.pieceSource(node),
     routes: (router, shared) => {
       pdp.mount(router, shared)
+      // a deal's piece from one this provider pulled (docs/pdp.md "Repair by pull")
+      dealFromHeldRoute(router, node, pdp.pieces, shared.limits)
       // other nodes read this node's pieces here, whatever their deal's state (src/cluster/pieces.ts)
       if (cluster !== undefined) router.on('GET', INTERNAL_PIECE_ROUTE, internalPieceHandler({ auth: cluster.auth, pieces: { open: async (cid) => await store.open(cid.toString()) } }))
     },
