@@ -183,6 +183,8 @@ export const codes = {
   // a signed CreateDataSet whose (payer, clientDataSetId) already made a data set
   ERR_REPLAYED_DATA_SET: 'refused',
   ERR_DATA_SET_TERMINATED: 'refused',
+  // a data set past the end of its term (docs/pdp.md "Data sets as deals")
+  ERR_DATA_SET_EXPIRED: 'refused',
   ERR_NO_PAYEE: 'refused',
   // POST /pdp/piece/pull: the source did not give the piece (unreachable, error, other bytes)
   ERR_PULL_FAILED: 'refused',

@@ -3,12 +3,12 @@
  * challenge providers now, verify their proofs, record the results and settle
  * the period in the ledger. Exit 3 if any proof failed or was missed.
  */
-import { CairnError } from '../errors.js'
+import { CairnError, type ErrorCode } from '../errors.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { activeDeals, auditDeal, loadDeal, type AuditDeal, type AuditOptions, type AuditResult } from '../client/audit.js'
 import { expireIfEnded } from '../client/accounting.js'
-import { auditDataSet } from '../pdp/audit.js'
+import { auditAndRecord, type DataSetAuditRecord } from '../client/data-set-watch.js'
 import { Output, parseIntegerFlag, parseMillis, type GlobalOptions } from './output.js'
 
 export interface AuditFlags extends GlobalOptions {
@@ -47,16 +47,50 @@ export function resultLine (r: AuditResult): string {
   return `${r.outcome.padEnd(6)}  ${r.deal}  period ${r.period}  ${r.count} challenges  ${r.ms}${within} ms${money}${why}`
 }
 
-/** `cairn audit --data-set <id> --provider <url>`: one audit of a provider's PDP data set, not recorded in the ledger. */
+/** One data-set audit as `--json` prints it (docs/json.md). */
+export function dataSetJson (r: DataSetAuditRecord): Record<string, unknown> {
+  const a = r.audit
+  return {
+    dataSet: r.dataSet,
+    provider: r.endpoint,
+    providerId: r.provider,
+    outcome: r.outcome,
+    period: r.period,
+    ...(r.code === undefined ? {} : { code: r.code, message: r.message }),
+    ...(a === undefined ? {} : { seed: a.seed, challenges: a.challenges, pieces: a.pieces, leafCount: a.leafCount, ms: a.ms })
+  }
+}
+
+/** One data-set audit as `audit --data-set` and `watch` print it. */
+export function dataSetLine (r: DataSetAuditRecord): string {
+  const a = r.audit
+  const what = a === undefined ? '' : `  ${a.challenges} challenges over ${a.pieces} pieces  ${a.ms} ms`
+  return `${r.outcome.padEnd(6)}  data set ${r.dataSet}  ${r.endpoint}${what}${r.code === undefined ? '' : `  ${r.code}: ${r.message ?? ''}`}`
+}
+
+/**
+ * `cairn audit --data-set <id> --provider <url>`: one audit of a provider's PDP
+ * data set, recorded in the ledger as `data-set-audited` (it feeds the
+ * provider's reputation, and `watch` audits the data set from then on).
+ */
 async function auditOneDataSet (flags: AuditFlags & { dataSet: string }, out: Output): Promise<void> {
   if (flags.provider === undefined) throw new CairnError('ERR_USAGE', '--data-set needs --provider <url>, the PDP service that holds it')
   const id = parseIntegerFlag(flags.dataSet, '--data-set', 'ERR_INVALID_ARGUMENT', 1, Number.MAX_SAFE_INTEGER) as number
-  const result = await auditDataSet(flags.provider, id, {
+  const options = {
     challenges: parseIntegerFlag(flags.challenges, '--challenges', 'ERR_INVALID_ARGUMENT', 1, 1024) ?? 16,
     timeoutMs: parseMillis(flags.timeout, '--timeout', 30_000)
-  })
-  out.line(result, () => `${result.outcome.padEnd(6)}  data set ${result.dataSet}  ${result.provider}  ${result.challenges} challenges over ${result.pieces} pieces  ${result.ms} ms${result.code === undefined ? '' : `  ${result.code}: ${result.message ?? ''}`}`)
-  if (result.outcome !== 'passed') throw new CairnError('ERR_AUDIT_FAILED', `data set ${result.dataSet} at ${result.provider} failed its audit: ${result.code ?? ''}`)
+  }
+  const repo = await Repo.open(resolveRepoPath(flags.repo))
+  let result: DataSetAuditRecord
+  try {
+    const ledger = await LevelLedger.open(await repo.db(), repo.identity)
+    result = await auditAndRecord(ledger, flags.provider, id, options)
+  } finally {
+    await repo.close()
+  }
+  out.line(dataSetJson(result), () => dataSetLine(result))
+  if (result.outcome === 'missed' || result.outcome === 'ended') throw new CairnError((result.code ?? 'ERR_UNREACHABLE') as ErrorCode, `data set ${id} at ${result.endpoint}: ${result.message ?? result.outcome}`)
+  if (result.outcome !== 'passed') throw new CairnError('ERR_AUDIT_FAILED', `data set ${result.dataSet} at ${result.endpoint} failed its audit: ${result.code ?? ''}`)
 }
 
 export default async function audit (ids: string[], flags: AuditFlags): Promise<void> {

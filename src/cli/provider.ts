@@ -52,6 +52,7 @@ export function pdpOptionsFrom (settings: ProviderSettings): { payee?: string, p
       parkTtl: settings.parkTtl,
       parkQuota: settings.parkQuota,
       parkQuotaPerClient: settings.parkQuotaPerClient,
+      dataSets: { term: settings.dataSetTerm },
       pull: { sources: settings.pullSources }
     }
   }

@@ -8,7 +8,7 @@ import { repairIfNeeded } from '../reputation/repair-deal.js'
 import { LevelLedger } from '../ledger/level.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
 import { watch } from '../client/watch.js'
-import { auditOptions, parseMillis, resultLine, type AuditFlags } from './audit.js'
+import { auditOptions, dataSetJson, dataSetLine, parseMillis, resultLine, type AuditFlags } from './audit.js'
 import { Output, parseIntegerFlag } from './output.js'
 import { localReads, mountReads } from './reads.js'
 import { startAdmin, type RunningAdmin } from '../provider/admin.js'
@@ -24,6 +24,7 @@ interface WatchFlags extends AuditFlags {
   until?: string
   maxPeriods?: string
   tick?: string
+  dataSetPeriod?: string
   alertExec?: string
   alertWebhook?: string
   alertTimeout?: string
@@ -93,6 +94,11 @@ export default async function watchCommand (_args: string[], flags: WatchFlags):
       onAttempt: (a) => { if (a.outcome === 'unknown') out.info(`unknown ${a.deal}: ${a.message ?? ''} (retrying)`) },
       onResult: (r) => { out.line(r, () => resultLine(r)) },
       onDeals: (deals) => { alerts?.deals(deals) },
+      dataSets: { challenges: Number(options.challenges ?? 16), timeoutMs: options.timeoutMs ?? 30_000, dataSetPeriod: parseDuration(flags.dataSetPeriod, '--data-set-period', 86400) },
+      onDataSet: (r) => {
+        if ('error' in r) out.warn(`audit of data set ${r.dataSet} at ${r.endpoint} not recorded: ${(r.error as Error).message}`)
+        else out.line(dataSetJson(r), () => dataSetLine(r))
+      },
       onExpired: (deal) => { out.line({ deal, outcome: 'expired' }, () => `expired ${deal}`) },
       onError: (deal, err) => { out.warn(`audit of ${deal} not recorded: ${(err as Error).message}`) },
       // README "Reputation, placement and repair": a deal whose provider faults twice in a row or is predicted to fail is re-replicated

@@ -23,7 +23,7 @@ import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { findRoot, type RootRecord } from '../store/roots.js'
 import { AddressBook } from './address-book.js'
-import { ProviderClient } from './provider-client.js'
+import { ProviderClient, normaliseUrl } from './provider-client.js'
 import { replicaRecordOf, type ReplicaRecord } from './replicas.js'
 import { dealView } from '../ledger/deals.js'
 
@@ -77,6 +77,12 @@ export interface DealContext {
   activeTimeoutMs?: number
   onProgress?: (provider: string, progress: DealProgress) => void
   now?: () => number
+  /**
+   * Another provider holding the piece: the new provider pulls it from there
+   * (`POST /pdp/piece/pull`) and takes it for the deal itself, instead of this
+   * client uploading it (a repair, docs/pdp.md "Repair by pull")
+   */
+  pullFrom?: string
 }
 
 export interface DealResult {
@@ -191,6 +197,23 @@ export async function makeDeal (ctx: DealContext, root: string, url: string, ter
   return await transfer(ctx, client, dealId, proposal, progress)
 }
 
+/** The transfer of a repair by pull: the provider fetches the piece from `source` and feeds it to the deal; any failure fails the deal. */
+async function transferByPull (ctx: DealContext, source: string, client: ProviderClient, dealId: CID, proposal: Proposal, progress: (p: DealProgress) => void): Promise<DealResult> {
+  const pieceCid = proposal.pieceCid.toString()
+  let status: SignedDealStatus
+  try {
+    progress({ phase: 'uploading', bytes: 0, total: Number(proposal.payloadSize) })
+    await client.pull(pieceCid, `${normaliseUrl(source)}/piece/${pieceCid}`)
+    status = await client.uploadFromHeld(ctx.repo.identity, dealId, proposal.provider, pieceCid)
+    progress({ phase: 'waiting' })
+    status = await untilActive(ctx, client, dealId, proposal.provider, status)
+  } catch (err) {
+    await ctx.ledger.append('deal-failed', { deal: dealId, provider: proposal.provider, code: isCairnError(err) ? err.code : 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) })
+    throw err
+  }
+  return await recordActive(ctx, client, dealId, proposal, status, progress)
+}
+
 /** Codes that say the transfer was cut off, not refused: the deal stays accepted and can be resumed. */
 const RESUMABLE = new Set(['ERR_UNREACHABLE', 'ERR_TIMEOUT', 'ERR_SHUTTING_DOWN', 'ERR_UPLOAD_TOO_SLOW'])
 
@@ -202,6 +225,7 @@ const RESUMABLE = new Set(['ERR_UNREACHABLE', 'ERR_TIMEOUT', 'ERR_SHUTTING_DOWN'
  */
 async function transfer (ctx: DealContext, client: ProviderClient, dealId: CID, proposal: Proposal, progress: (p: DealProgress) => void): Promise<DealResult> {
   const { repo, ledger } = ctx
+  if (ctx.pullFrom !== undefined) return await transferByPull(ctx, ctx.pullFrom, client, dealId, proposal, progress)
   const path = new PieceStore(repo.piecesDir, repo.tmpDir).path(proposal.pieceCid.toString())
   const size = await stat(path).then(s => s.size, () => undefined)
   if (size === undefined) throw new CairnError('ERR_PIECE_NOT_FOUND', `the piece of deal ${dealId.toString()} is no longer in this repo (${path}); add the content again before resuming`)

@@ -123,6 +123,47 @@ export class ProviderClient {
     }
   }
 
+  /** Whether the provider serves the PDP API (`GET /pdp/ping` answers 200). */
+  async speaksPdp (): Promise<boolean> {
+    try {
+      const res = await this.send('GET', '/pdp/ping', undefined, {})
+      await res.body.dump()
+      return res.statusCode === 200
+    } catch {
+      return false
+    }
+  }
+
+  /**
+   * Asks the provider to fetch a piece from another provider's `/piece`
+   * (`POST /pdp/piece/pull`, docs/pdp.md "Pull") and polls the same request
+   * until it ends: resolves when the piece is held, ERR_PULL_FAILED otherwise.
+   */
+  async pull (pieceCid: string, sourceUrl: string, options: { pollMs?: number, timeoutMs?: number } = {}): Promise<void> {
+    const body = JSON.stringify({ pieces: [{ pieceCid, sourceUrl }] })
+    const deadline = Date.now() + (options.timeoutMs ?? 10 * 60_000)
+    for (;;) {
+      const text = new TextDecoder().decode(await this.json('POST', '/pdp/piece/pull', body, { 'content-type': 'application/json' }))
+      const answer = JSON.parse(text) as { status?: string, pieces?: Array<{ error?: { code?: string, message?: string } }> }
+      if (answer.status === 'complete') return
+      if (answer.status === 'failed') {
+        const error = answer.pieces?.find((p) => p.error !== undefined)?.error
+        throw new CairnError('ERR_PULL_FAILED', `provider ${this.url} could not pull ${pieceCid} from ${sourceUrl}: ${error?.code ?? ''} ${error?.message ?? ''}`.trim())
+      }
+      if (Date.now() >= deadline) throw new CairnError('ERR_TIMEOUT', `provider ${this.url} did not finish pulling ${pieceCid} within ${options.timeoutMs ?? 600_000} ms`)
+      await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500))
+    }
+  }
+
+  /** Has the provider feed a piece it holds (pulled) to an accepted deal's upload (docs/pdp.md "Repair by pull"); returns its signed status. */
+  async uploadFromHeld (client: Signer, dealId: CID, provider: string, pieceCid: string): Promise<SignedDealStatus> {
+    const text = await this.json('POST', `/v1/deals/${dealId.toString()}/piece/from-held`, JSON.stringify({ pieceCid }), {
+      'content-type': 'application/json',
+      authorization: uploadAuthorization(client, dealId)
+    }, undefined, 0)
+    return verifyDealStatus(decodeSignedJson(text), provider)
+  }
+
   /** Sends the client's signed cancellation; returns the provider's signed status of the deal. */
   async cancel (signed: SignedCancellation, provider: string): Promise<SignedDealStatus> {
     const body = await this.json('POST', `/v1/deals/${signed.payload.dealId.toString()}/cancel`, encodeSignedJson(signed), { 'content-type': 'application/json' })

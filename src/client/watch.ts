@@ -13,6 +13,7 @@
 import { CairnError } from '../errors.js'
 import { auditState, expireIfEnded, periodCount, periodOf, serialByDeal, settle } from './accounting.js'
 import { activeDeals, auditDeal, type AuditContext, type AuditDeal, type AuditOptions, type AuditResult } from './audit.js'
+import { DataSetSchedule, type DataSetAuditRecord, type DataSetWatchOptions } from './data-set-watch.js'
 
 export interface WatchOptions extends AuditOptions {
   /** audit every deal whose current period is not yet audited, right away, then return */
@@ -39,6 +40,9 @@ export interface WatchOptions extends AuditOptions {
   afterResult?: (deal: AuditDeal, result: AuditResult) => Promise<void>
   /** the deals audited now, every tick: alerts resolve the incidents of deals that left it (src/alerts/monitor.ts) */
   onDeals?: (deals: readonly AuditDeal[]) => void
+  /** also audit the PDP data sets the client recorded (src/client/data-set-watch.ts), each once per its period */
+  dataSets?: DataSetWatchOptions
+  onDataSet?: (result: DataSetAuditRecord | { dataSet: number, endpoint: string, error: unknown }) => void
 }
 
 export interface WatchSummary {
@@ -67,6 +71,9 @@ export async function watch (ctx: AuditContext, options: WatchOptions = {}): Pro
   const refreshMs = options.refreshMs ?? 10_000
   let deals: AuditDeal[] | undefined
   let listedAt = 0
+  const dataSets = options.dataSets === undefined ? undefined : new DataSetSchedule(ctx.ledger, { ...options.dataSets, window, random, once: options.once })
+  let dataSetRound: Promise<void> | undefined
+  let dataSetRounds = 0
 
   // a proof result whose settlement did not commit before a stop is settled now
   for (const deal of await activeDeals(ctx.ledger)) await serialByDeal(deal.id, async () => await settle(ctx, deal))
@@ -111,6 +118,11 @@ export async function watch (ctx: AuditContext, options: WatchOptions = {}): Pro
     for (const deal of deals) if ((await ctx.ledger.deal(deal.id))?.state === 'active') active.push(deal)
     deals = active
     options.onDeals?.(deals)
+    // data sets are audited on their own schedule beside the deals; `once`: one round
+    if (dataSets !== undefined && dataSetRound === undefined && !(options.once === true && dataSetRounds > 0)) {
+      dataSetRounds++
+      dataSetRound = dataSets.tick(now).then((results) => { for (const r of results) options.onDataSet?.(r) }).finally(() => { dataSetRound = undefined })
+    }
     for (const deal of deals) {
       const key = deal.id.toString()
       if (inFlight.has(key) || (options.once === true && started.has(key))) continue
@@ -139,7 +151,7 @@ export async function watch (ctx: AuditContext, options: WatchOptions = {}): Pro
       }
     }
     if (options.once === true) {
-      if (inFlight.size === 0) break
+      if (inFlight.size === 0) { await dataSetRound; break }
       await Promise.race(inFlight.values())
       continue
     }
@@ -150,7 +162,7 @@ export async function watch (ctx: AuditContext, options: WatchOptions = {}): Pro
     }
     await pause(options.tickMs ?? 1000, options.signal)
   }
-  await Promise.allSettled(inFlight.values())
+  await Promise.allSettled([...inFlight.values(), dataSetRound])
   return summary
 }
 

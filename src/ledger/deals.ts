@@ -54,8 +54,8 @@ export function proposalOf (view: Pick<DealView, 'signedProposal'>): Proposal | 
 export async function dealIdsWith (ledger: Pick<Ledger, 'log'>, kind: EntryKind): Promise<CID[]> {
   const seen = new Map<string, CID>()
   for await (const entry of ledger.log({ kind })) {
-    if (entry.kind === 'data-set-created' || entry.kind === 'pieces-added' || entry.kind === 'pieces-removed' || entry.kind === 'data-set-deleted') continue
-    const id = entry.fields.deal
+    const id = (entry.fields as { deal?: CID }).deal
+    if (id === undefined) continue // a data set's entry
     if (!seen.has(id.toString())) seen.set(id.toString(), id)
   }
   return [...seen.values()]

@@ -69,8 +69,8 @@ const terms: Checks = { ...onDeal, client: isString, nonce: isInt, pieceCid: isC
 const ended: Checks = { ...onDeal, code: isString, message: isString, reason: isString, pieceCid: isCid, uploadBy: isNumber, end: isNumber, status: isSigned, cancel: isSigned }
 const piece: Checks = { ...onDeal, pieceCid: isCid }
 const proofResult: Checks = { ...onDeal, period: isNumber, challenge: isCid, pieceCid: isCid, seed: isBytes, count: isNumber, ms: isInt, code: isString, message: isString, providerCode: isString, attempts: isNumber }
-const settlement: Checks = { ...onDeal, from: isString, to: isString, amount: isInt, period: isNumber, fee: isInt, reason: isString }
-const dataSet: Checks = { payer: isString, payee: isString, pieces: isPieces, pieceIds: isNumbers }
+const settlement: Checks = { ...onDeal, dataSet: isNumber, from: isString, to: isString, amount: isInt, period: isNumber, fee: isInt, reason: isString }
+const dataSet: Checks = { payer: isString, payee: isString, pieces: isPieces, pieceIds: isNumbers, start: isNumber, end: isNumber, padded: isInt, bytes: isInt }
 
 const FIELD_CHECKS: Record<EntryKind, Checks> = {
   'deal-proposed': { ...terms, endpoint: isString, maxPrice: isInt, replicaOf: isString, recipients: isStrings },
@@ -93,7 +93,10 @@ const FIELD_CHECKS: Record<EntryKind, Checks> = {
   'data-set-created': dataSet,
   'pieces-added': dataSet,
   'pieces-removed': dataSet,
-  'data-set-deleted': dataSet
+  'data-set-deleted': dataSet,
+  'data-set-expired': dataSet,
+  'data-set-proven': { ...dataSet, period: isNumber, seed: isBytes, count: isNumber },
+  'data-set-audited': { ...dataSet, endpoint: isString, provider: isString, outcome: isString, period: isNumber, seed: isBytes, count: isNumber, ms: isInt, leafCount: isInt, code: isString, message: isString }
 }
 
 /**
@@ -106,7 +109,7 @@ const FIELD_CHECKS: Record<EntryKind, Checks> = {
  */
 export function parseFields<K extends EntryKind> (kind: K, fields: EntryFields): EntryFieldsOf[K] {
   const out = { ...fields }
-  if (kind.startsWith('data-set') || kind.startsWith('pieces-')) {
+  if (kind.startsWith('data-set') || kind.startsWith('pieces-') || (kind === 'payment-accrued' && fields.deal === undefined && fields.dataSet !== undefined)) {
     if (!isNumber(fields.dataSet)) throw new TypeError(`a ${kind} entry needs the data set id (an integer) in field "dataSet"`)
   } else {
     const deal = CID.asCID(fields.deal) ?? (typeof fields.deal === 'string' ? cidOrNull(fields.deal) : null)

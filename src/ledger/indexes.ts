@@ -13,10 +13,11 @@
 import { CID } from 'multiformats/cid'
 import { transition } from '../protocol/state.js'
 import type { DealState } from '../protocol/interface.js'
-import type { Balance, DealRecord, EntryKind, LedgerEntry, LedgerStats, ProviderCounters } from './interface.js'
+import type { Balance, DataSetLedgerRecord, DealRecord, EntryKind, LedgerEntry, LedgerStats, ProviderCounters } from './interface.js'
+import { dataSetDueKey, dataSetKey, dataSetOf, dataSetRecordFrom, dataSetStats, nextDataSet, storedDataSet } from './data-set-index.js'
 
 /** Bumped whenever what the indexes hold changes; a ledger with another version is re-indexed on open. */
-export const INDEX_VERSION = 2
+export const INDEX_VERSION = 3
 
 /** Kinds that move a deal to a state. */
 export const KIND_STATE: Partial<Record<EntryKind, DealState>> = {
@@ -38,6 +39,8 @@ const RESERVING: ReadonlySet<DealState> = new Set(['accepted', 'transferring'])
 
 export function dealOf (kind: EntryKind, fields: Record<string, unknown>): CID | undefined {
   if (!DEAL_KINDS.has(kind)) return undefined
+  // a data set's period is paid without a deal (data-set-index.ts)
+  if (kind === 'payment-accrued' && fields.deal === undefined && fields.dataSet !== undefined) return undefined
   const id = CID.asCID(fields.deal) ?? (typeof fields.deal === 'string' ? parseOrUndefined(fields.deal) : undefined)
   if (id === undefined || id === null) throw new TypeError(`a ${kind} entry needs the deal id (a CID) in field "deal"`)
   return id
@@ -134,7 +137,7 @@ export function nextBalance (current: Balance | undefined, entry: LedgerEntry, s
 }
 
 export function zeroStats (): LedgerStats {
-  return { deals: {}, reserved: 0n, used: 0n, stored: 0n, earned: 0n, proofsAnswered: 0 }
+  return { deals: {}, reserved: 0n, used: 0n, stored: 0n, earned: 0n, proofsAnswered: 0, dataSets: 0 }
 }
 
 /**
@@ -236,7 +239,7 @@ export function witnessKey (w: Pick<Witnessed, 'did' | 'head'>): string {
 }
 
 /** The index spaces a ledger keeps (LevelDB sublevels `ledger/<space>`). */
-export const INDEX_SPACES = ['by-deal', 'deals', 'balances', 'providers', 'nonces', 'stats', 'due', 'holders', 'witnessed', 'meta'] as const
+export const INDEX_SPACES = ['by-deal', 'deals', 'balances', 'providers', 'nonces', 'stats', 'due', 'holders', 'witnessed', 'data-sets', 'data-set-due', 'meta'] as const
 export type IndexSpace = typeof INDEX_SPACES[number]
 
 /** One index write: a value to put (encoded with `encodeIndexValue`), or a delete. */
@@ -249,10 +252,12 @@ export interface IndexReads {
   deal?: string
   provider?: string
   counterparty?: string
+  dataSet?: string
 }
 
 export interface IndexValues {
   deal?: DealRecord
+  dataSet?: DataSetLedgerRecord
   counters?: ProviderCounters
   balance?: Balance
   stats: LedgerStats
@@ -277,6 +282,8 @@ export function readsOf (entry: LedgerEntry, self: string): IndexReads {
   if (typeof entry.fields.provider === 'string') reads.provider = entry.fields.provider
   const counterparty = counterpartyOf(entry, self)
   if (counterparty !== undefined) reads.counterparty = counterparty
+  const dataSet = dataSetOf(entry)
+  if (dataSet !== undefined) reads.dataSet = dataSetKey(dataSet)
   return reads
 }
 
@@ -314,7 +321,19 @@ export function deriveWrites (entry: LedgerEntry, current: IndexValues, self: st
   }
   const balance = nextBalance(current.balance, entry, self)
   if (balance !== undefined) writes.push({ space: 'balances', key: balance.counterparty, value: balance })
-  const stats = nextStats(current.stats, entry, before, after, self)
+  let stats = nextStats(current.stats, entry, before, after, self)
+  const dataSetId = dataSetOf(entry)
+  if (dataSetId !== undefined) {
+    const was = current.dataSet
+    const now = nextDataSet(was, entry)
+    if (now !== undefined) {
+      writes.push({ space: 'data-sets', key: dataSetKey(dataSetId), value: now })
+      const due = [dataSetDueKey(was, dataSetId), dataSetDueKey(now, dataSetId)]
+      if (due[0] !== undefined && due[0] !== due[1]) writes.push({ space: 'data-set-due', key: due[0], del: true })
+      if (due[1] !== undefined && due[1] !== due[0]) writes.push({ space: 'data-set-due', key: due[1], value: true })
+      stats = dataSetStats(stats ?? current.stats, was, now) ?? stats
+    }
+  }
   if (stats !== undefined) writes.push({ space: 'stats', key: STATS_KEY, value: stats })
   for (const w of witnessedBy(entry, self)) writes.push({ space: 'witnessed', key: witnessKey(w), value: { entry: entry.seq, via: `${entry.kind}.${w.via}` } })
   writes.push({ space: 'meta', key: HEAD_KEY, value: { seq: entry.seq, cid: entry.cid } })
@@ -335,15 +354,16 @@ export function storedIndexValue (space: IndexSpace, value: unknown): unknown {
   }
   if (space === 'stats') {
     const s = value as LedgerStats
-    return { deals: s.deals, reserved: String(s.reserved), used: String(s.used), stored: String(s.stored), earned: String(s.earned), proofsAnswered: s.proofsAnswered }
+    return { deals: s.deals, reserved: String(s.reserved), used: String(s.used), stored: String(s.stored), earned: String(s.earned), proofsAnswered: s.proofsAnswered, dataSets: s.dataSets }
   }
+  if (space === 'data-sets') return storedDataSet(value as DataSetLedgerRecord)
   return value
 }
 
 export function statsFrom (value: unknown): LedgerStats {
   if (value === undefined) return zeroStats()
   const s = value as Record<string, unknown>
-  return { deals: { ...(s.deals as LedgerStats['deals']) }, reserved: BigInt(s.reserved as string), used: BigInt(s.used as string), stored: BigInt(s.stored as string), earned: BigInt(s.earned as string), proofsAnswered: Number(s.proofsAnswered) }
+  return { deals: { ...(s.deals as LedgerStats['deals']) }, reserved: BigInt(s.reserved as string), used: BigInt(s.used as string), stored: BigInt(s.stored as string), earned: BigInt(s.earned as string), proofsAnswered: Number(s.proofsAnswered), dataSets: Number(s.dataSets ?? 0) }
 }
 
 export function dealRecordFrom (value: unknown): DealRecord {
@@ -353,9 +373,11 @@ export function dealRecordFrom (value: unknown): DealRecord {
   return record
 }
 
+export { dataSetRecordFrom }
+
 /** Bytes for a by-deal key (none); other spaces go through DAG-CBOR. */
 export function isValueless (space: IndexSpace): boolean {
-  return space === 'by-deal'
+  return space === 'by-deal' || space === 'data-set-due'
 }
 
 export { EMPTY as VALUELESS }

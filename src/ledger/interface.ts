@@ -29,7 +29,12 @@ export const ENTRY_KINDS = [
   'data-set-created',
   'pieces-added',
   'pieces-removed',
-  'data-set-deleted'
+  'data-set-deleted',
+  // the provider ended a data set at the end of its term; a data set's proven period (paid by a payment-accrued in its batch)
+  'data-set-expired',
+  'data-set-proven',
+  // a client's audit of a provider's PDP data set (src/client/data-set-watch.ts): feeds the provider's reputation
+  'data-set-audited'
 ] as const
 
 export type EntryKind = typeof ENTRY_KINDS[number]
@@ -155,8 +160,15 @@ export interface ProofResultFields extends DealEntryFields {
   attempts?: number
 }
 
-/** Money moved (docs/protocol.md "Amounts"): payment-accrued payer → payee, collateral-slashed provider → client. */
-export interface SettlementFields extends DealEntryFields {
+/**
+ * Money moved (docs/protocol.md "Amounts"): payment-accrued payer → payee,
+ * collateral-slashed provider → client. A deal's, or (payment-accrued only) a
+ * PDP data set's proven period, which names `dataSet` instead of `deal`.
+ */
+export interface SettlementFields extends OpenFields {
+  deal?: CID
+  dataSet?: number
+  provider?: string
   from?: string
   to?: string
   amount?: Int
@@ -187,6 +199,33 @@ export interface DataSetFields extends OpenFields {
   payee?: string
   pieces?: Array<{ pieceId: number }>
   pieceIds?: number[]
+  /** the data set's term, unix seconds (data-set-created, data-set-expired) */
+  start?: number
+  end?: number
+  /** padded and payload bytes the change holds or frees (capacity; the `data-sets` index) */
+  padded?: Int
+  bytes?: Int
+}
+
+/** A proving period of a PDP data set answered (provider side): pays that period. */
+export interface DataSetProvenFields extends DataSetFields {
+  period?: number
+  seed?: Uint8Array
+  count?: number
+}
+
+/** A client's audit of a provider's PDP data set (src/client/data-set-watch.ts). */
+export interface DataSetAuditedFields extends DataSetFields {
+  endpoint?: string
+  provider?: string
+  outcome?: string
+  period?: number
+  seed?: Uint8Array
+  count?: number
+  ms?: Int
+  leafCount?: Int
+  code?: string
+  message?: string
 }
 
 /** What each kind of entry holds. */
@@ -212,6 +251,9 @@ export interface EntryFieldsOf {
   'pieces-added': DataSetFields
   'pieces-removed': DataSetFields
   'data-set-deleted': DataSetFields
+  'data-set-expired': DataSetFields
+  'data-set-proven': DataSetProvenFields
+  'data-set-audited': DataSetAuditedFields
 }
 
 /** What every entry has, whatever its kind. */
@@ -294,6 +336,23 @@ export interface Balance {
 }
 
 /** The node's totals as a provider, kept as an index in the same batch as each entry (O(1) to read). */
+export type DataSetLedgerState = 'live' | 'terminated' | 'expired'
+
+/** The `data-sets` index (src/ledger/data-set-index.ts): one record per data set of this provider. */
+export interface DataSetLedgerRecord {
+  payer: string
+  state: DataSetLedgerState
+  /** unix seconds: creation, and the end its term gives (none for a data set recorded before data sets had terms) */
+  start: number
+  end?: number
+  /** padded bytes of its live pieces (the capacity it holds) */
+  padded: bigint
+  /** payload bytes of its live pieces */
+  bytes: bigint
+  /** last proving period paid (−1: none) */
+  paid: number
+}
+
 export interface LedgerStats {
   /** deals this node provides, by state */
   deals: Partial<Record<DealState, number>>
@@ -307,6 +366,8 @@ export interface LedgerStats {
   earned: bigint
   /** proof requests answered */
   proofsAnswered: number
+  /** live PDP data sets (their pieces count in used and stored) */
+  dataSets: number
 }
 
 /** A counterparty's ledger head seen in a signed message, and where it was recorded. */
@@ -394,6 +455,10 @@ export interface Ledger {
   stats (): Promise<LedgerStats>
   /** Deals of this provider due by `until` (unix seconds: upload deadlines and ends), earliest first, at most `limit`. */
   due (until: number, limit: number): Promise<Array<{ at: number, deal: string }>>
+  /** A PDP data set's capacity, end and payments (the `data-sets` index). */
+  dataSet (id: number): Promise<DataSetLedgerRecord | undefined>
+  /** Live data sets whose term ends by `until` (unix seconds), earliest first, at most `limit`. */
+  dataSetsDue (until: number, limit: number): Promise<Array<{ at: number, dataSet: number }>>
   /** Active deals of this provider holding `pieceCid`. */
   holders (pieceCid: string): Promise<string[]>
   /** Counterparties' heads seen in signed messages (all, or one did's), oldest seq first. */

@@ -27,12 +27,13 @@ import { verifyByDid, concatTag, Tag, type Signer } from '../protocol/signing.js
 import type { StateReader, StateStore, StateTransaction, WriteOp } from '../state/interface.js'
 import { locks, spaces, type Space } from '../state/spaces.js'
 import { buildEntry, checkFields, decodeRecord, MalformedRecord, recordCid, seqKey, sha256 } from './entry.js'
+import { dataSetKey } from './data-set-index.js'
 import {
-  balanceFrom, dealRecordFrom, deriveWrites, INDEX_SPACES, INDEX_VERSION, isValueless, nonceKey, readsOf, secondsKey, STATS_KEY,
+  balanceFrom, dataSetRecordFrom, dealRecordFrom, deriveWrites, INDEX_SPACES, INDEX_VERSION, isValueless, nonceKey, readsOf, secondsKey, STATS_KEY,
   statsFrom, storedIndexValue, VALUELESS, VERSION_KEY, zeroCounters, type IndexSpace, type IndexValues
 } from './indexes.js'
 import type {
-  AppendItem, Balance, DealRecord, IndexView, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry, LedgerStats, LogOptions, ProviderCounters,
+  AppendItem, Balance, DataSetLedgerRecord, DealRecord, IndexView, EntryFields, EntryKind, ExtraOp, Ledger, LedgerEntry, LedgerStats, LogOptions, ProviderCounters,
   VerifyOptions, VerifyReport, WitnessedHead
 } from './interface.js'
 
@@ -50,6 +51,8 @@ export const indexSpace: Record<IndexSpace, Space> = {
   due: spaces.ledgerDue,
   holders: spaces.ledgerHolders,
   witnessed: spaces.ledgerWitnessed,
+  'data-sets': spaces.ledgerDataSets,
+  'data-set-due': spaces.ledgerDataSetDue,
   meta: spaces.ledgerMeta
 }
 
@@ -75,7 +78,9 @@ export async function valuesFor (entry: LedgerEntry, self: string, read: (space:
   const deal = reads.deal === undefined ? undefined : await read('deals', reads.deal)
   const counters = reads.provider === undefined ? undefined : await read('providers', reads.provider)
   const balance = reads.counterparty === undefined ? undefined : await read('balances', reads.counterparty)
+  const dataSet = reads.dataSet === undefined ? undefined : await read('data-sets', reads.dataSet)
   return {
+    dataSet: dataSet === undefined ? undefined : dataSetRecordFrom(dataSet),
     deal: deal === undefined ? undefined : dealRecordFrom(deal),
     counters: counters as ProviderCounters | undefined,
     balance: balance === undefined ? undefined : balanceFrom(balance as Balance),
@@ -550,6 +555,20 @@ export class StateLedger implements Ledger {
     for await (const [key] of this.store.iterate(spaces.ledgerDue, { lt: secondsKey(until + 1), limit })) {
       const slash = key.indexOf('/')
       out.push({ at: Number(key.slice(0, slash)), deal: key.slice(slash + 1) })
+    }
+    return out
+  }
+
+  async dataSet (id: number): Promise<DataSetLedgerRecord | undefined> {
+    const value = await this.readIndex('data-sets', dataSetKey(id))
+    return value === undefined ? undefined : dataSetRecordFrom(value)
+  }
+
+  async dataSetsDue (until: number, limit: number): Promise<Array<{ at: number, dataSet: number }>> {
+    const out: Array<{ at: number, dataSet: number }> = []
+    for await (const [key] of this.store.iterate(spaces.ledgerDataSetDue, { lt: secondsKey(until + 1), limit })) {
+      const slash = key.indexOf('/')
+      out.push({ at: Number(key.slice(0, slash)), dataSet: Number(key.slice(slash + 1)) })
     }
     return out
   }

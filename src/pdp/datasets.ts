@@ -16,8 +16,9 @@
  * removed piece keeps its id and counts no leaves (proofs/pdp-challenge.ts).
  */
 import * as dagCBOR from '@ipld/dag-cbor'
-import { parsePieceCid, pdpLeafCount, type PieceLink } from '../../proofs/index.js'
+import { paddedSizeFromHeight, parsePieceCid, pdpLeafCount, type PieceLink } from '../../proofs/index.js'
 import { CairnError } from '../errors.js'
+import { periodPayment } from '../protocol/rules.js'
 import type { EntryKind, ExtraOp, Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { StateReader, WriteOp } from '../state/interface.js'
 import { spaces, type Space } from '../state/spaces.js'
@@ -43,6 +44,8 @@ export interface DataSetRecord {
   created: string
   /** tx hash of its termination */
   terminated?: string
+  /** unix seconds it ended at the end of its term (docs/pdp.md "Data sets as deals") */
+  expired?: number
 }
 
 export interface DataSetPiece {
@@ -66,6 +69,9 @@ export interface TxRecord {
 }
 
 export interface PieceRequest { pieceCid: string, link: PieceLink }
+
+/** A piece as an add's ledger entry names it: its payload and padded sizes are what the data set holds. */
+interface AddedPiece { pieceId: number, pieceCid: string, size: number, padded: bigint }
 
 const KIND_OF_ENTRY: Record<TxKind, EntryKind> = {
   create: 'data-set-created',
@@ -120,7 +126,21 @@ export interface DataSetsOptions {
   payee?: string
   /** writes of the tx index outside the ledger batch (tests: the store's batch) */
   writeIndex: (writes: WriteOp[]) => Promise<void>
+  /** padded bytes the provider holds in total, deals and data sets (default: unbounded) */
+  capacity?: bigint
+  /** seconds a data set lasts from its creation (`provider start --data-set-term`, default DEFAULT_DATA_SET_TERM) */
+  term?: number
+  /** what a proven period is paid: the provider's price and proving period (docs/pdp.md "Data sets as deals") */
+  pricePerGiBDay?: bigint
+  provingPeriod?: number
+  /** unix seconds */
+  now?: () => number
 }
+
+/** A data set lasts a year unless the provider says otherwise. */
+export const DEFAULT_DATA_SET_TERM = 365 * 86400
+/** Without a provider's proving period (tests), a day. */
+const DEFAULT_PROVING_PERIOD = 86400
 
 export class DataSets {
   constructor (
@@ -129,6 +149,10 @@ export class DataSets {
     private readonly pieces: PdpPieces,
     private readonly options: DataSetsOptions
   ) {}
+
+  private now (): number {
+    return this.options.now?.() ?? Math.floor(Date.now() / 1000)
+  }
 
   async record (id: number): Promise<DataSetRecord | undefined> {
     const value = await this.state.get(spaces.pdpDataSets, pad(id))
@@ -247,10 +271,13 @@ export class DataSets {
       ]
       const added = add === undefined ? undefined : await this.addWrites(record, pieces, add.metadata, add.nonce, writes)
       writes.push(put(spaces.pdpDataSets, pad(id), dagCBOR.encode(record)))
+      const start = this.now()
       const fields: Record<string, unknown> = {
         dataSet: id,
         payer,
         payee,
+        start,
+        end: start + (this.options.term ?? DEFAULT_DATA_SET_TERM),
         recordKeeper: record.recordKeeper,
         clientDataSetId: record.clientDataSetId,
         metadata: auth.metadata,
@@ -269,26 +296,41 @@ export class DataSets {
   }
 
   /** The writes that add `pieces` to `record` (which it advances), and the piece references they take. */
-  private async addWrites (record: DataSetRecord, pieces: PieceRequest[], metadata: MetadataEntry[][], nonce: bigint, writes: WriteOp[]): Promise<{ entries: Array<{ pieceId: number, pieceCid: string, size: number }>, pieceOps: ExtraOp[], settle: () => void }> {
+  private async addWrites (record: DataSetRecord, pieces: PieceRequest[], metadata: MetadataEntry[][], nonce: bigint, writes: WriteOp[]): Promise<{ entries: AddedPiece[], pieceOps: ExtraOp[], settle: () => void }> {
+    await this.checkCapacity(pieces)
     const refs = await this.pieces.referenceOps(pieces.map((p) => [p.pieceCid, 1] as const))
-    const entries: Array<{ pieceId: number, pieceCid: string, size: number }> = []
+    const entries: AddedPiece[] = []
     pieces.forEach((p, i) => {
       const pieceId = record.nextPieceId++
       const size = (refs.records.get(p.pieceCid) as { size: number }).size
       const piece: DataSetPiece = { pieceId, pieceCid: p.pieceCid, size, leaves: Number(pdpLeafCount(p.link.height, p.link.padding)), metadata: metadata[i] ?? [] }
       writes.push(put(spaces.pdpDataSetPieces, pieceKey(record.id, pieceId), dagCBOR.encode(piece)))
-      entries.push({ pieceId, pieceCid: p.pieceCid, size })
+      entries.push({ pieceId, pieceCid: p.pieceCid, size, padded: paddedSizeFromHeight(p.link.height) })
     })
     writes.push(put(spaces.pdpNonces, `${record.payer}/${hex64(nonce)}`, encoder.encode(String(record.id))))
     return { entries, pieceOps: refs.ops, settle: refs.settle }
   }
 
+  /**
+   * Refuses pieces that do not fit in what deals and data sets leave free, as a
+   * deal proposal is refused (ERR_INSUFFICIENT_CAPACITY): a data set's pieces
+   * hold their padded size until removed, like an active deal's piece.
+   */
+  private async checkCapacity (pieces: PieceRequest[]): Promise<void> {
+    const capacity = this.options.capacity
+    if (capacity === undefined) return
+    const needed = pieces.reduce((sum, p) => sum + paddedSizeFromHeight(p.link.height), 0n)
+    const { reserved, used } = await this.ledger.stats()
+    const free = capacity > reserved + used ? capacity - reserved - used : 0n
+    if (needed > free) throw new CairnError('ERR_INSUFFICIENT_CAPACITY', `pieces need ${needed} bytes, provider has ${free} bytes free`, { details: { needed, free } })
+  }
+
   /** Adds pieces to a live data set, authorised by a signed AddPieces with a nonce never used before. */
   async addPieces (id: number, request: { extraData: string, pieces: PieceRequest[] }): Promise<{ txHash: string, pieceIds: number[] }> {
-    const record = await this.live(id)
+    const record = await this.requireLive(id)
     const auth = verifyAddPieces(this.options.domain, request.extraData, { payer: record.payer, clientDataSetId: BigInt(record.clientDataSetId), pieces: request.pieces.map((p) => p.link.cid.bytes) })
     return await this.pieces.serially(async () => {
-      const current = await this.live(id)
+      const current = await this.requireLive(id)
       await this.checkNonce(current.payer, auth.nonce)
       const writes: WriteOp[] = []
       const added = await this.addWrites(current, request.pieces, auth.metadata, auth.nonce, writes)
@@ -301,16 +343,17 @@ export class DataSets {
 
   /** Removes one piece (a signed SchedulePieceRemovals); it keeps its id with no leaves, and its bytes are parked again unless another data set holds them. */
   async removePiece (id: number, pieceId: number, extraData: string): Promise<{ txHash: string }> {
-    const record = await this.live(id)
+    const record = await this.requireLive(id)
     verifySchedulePieceRemovals(this.options.domain, extraData, { payer: record.payer, clientDataSetId: BigInt(record.clientDataSetId), pieceIds: [BigInt(pieceId)] })
     return await this.pieces.serially(async () => {
-      await this.live(id)
+      await this.requireLive(id)
       const value = await this.state.get(spaces.pdpDataSetPieces, pieceKey(id, pieceId))
       const piece = value === undefined ? undefined : dagCBOR.decode(value) as DataSetPiece
       if (piece === undefined || piece.removed !== undefined) throw new CairnError('ERR_DATA_SET_PIECE_NOT_FOUND', `data set ${id} has no live piece ${pieceId}`)
       const refs = await this.pieces.referenceOps([[piece.pieceCid, -1]])
       // `removed` holds the removal's tx hash once indexed; `pending` only until then
-      const txHash = await this.commit('remove', { dataSet: id, pieceIds: [pieceId], extraData: hexBytes(extraData) }, [
+      const padded = paddedSizeFromHeight(parsePieceCid(piece.pieceCid).height)
+      const txHash = await this.commit('remove', { dataSet: id, pieceIds: [pieceId], padded, bytes: piece.size, extraData: hexBytes(extraData) }, [
         put(spaces.pdpDataSetPieces, pieceKey(id, pieceId), dagCBOR.encode({ ...piece, leaves: 0, removed: 'pending' }))
       ], refs.ops)
       refs.settle()
@@ -320,10 +363,10 @@ export class DataSets {
 
   /** Terminates a data set (a signed DeleteDataSet or TerminateService): every live piece is released. */
   async terminate (id: number, extraData: string): Promise<{ txHash: string }> {
-    const record = await this.live(id)
+    const record = await this.requireLive(id)
     verifyDeleteDataSet(this.options.domain, extraData, { payer: record.payer, dataSetId: BigInt(id) })
     return await this.pieces.serially(async () => {
-      const current = await this.live(id)
+      const current = await this.requireLive(id)
       const live = (await this.piecesOf(id)).filter((p) => p.removed === undefined)
       const refs = await this.pieces.referenceOps(live.map((p) => [p.pieceCid, -1] as const))
       const txHash = await this.commit('terminate', { dataSet: id, pieceIds: live.map((p) => p.pieceId), extraData: hexBytes(extraData) }, [
@@ -334,10 +377,64 @@ export class DataSets {
     })
   }
 
-  private async live (id: number): Promise<DataSetRecord> {
+  async requireLive (id: number): Promise<DataSetRecord> {
     const record = await this.require(id)
     if (record.terminated !== undefined) throw new CairnError('ERR_DATA_SET_TERMINATED', `data set ${id} was terminated`)
+    if (record.expired !== undefined) throw new CairnError('ERR_DATA_SET_EXPIRED', `data set ${id} ended at ${record.expired} (unix seconds); it is no longer proven or added to`)
     return record
+  }
+
+  /**
+   * Ends the data sets whose term ended by `now`, up to `limit` (the provider's
+   * lifecycle tick, src/provider/expiry.ts): each gets a `data-set-expired`
+   * entry that frees its capacity, and its pieces are released — parked again,
+   * so their bytes go after the park TTL unless another data set takes them.
+   */
+  async expireDue (now: number, limit: number): Promise<{ due: number, expired: string[] }> {
+    const due = (await this.ledger.dataSetsDue(now, limit)).map((d) => d.dataSet)
+    const expired: string[] = []
+    for (const id of due) {
+      const ended = await this.pieces.serially(async () => {
+        const current = await this.record(id)
+        const ledger = await this.ledger.dataSet(id)
+        if (current === undefined || ledger?.state !== 'live' || ledger.end === undefined || ledger.end > now) return false
+        const live = (await this.piecesOf(id)).filter((p) => p.removed === undefined)
+        const refs = await this.pieces.referenceOps(live.map((p) => [p.pieceCid, -1] as const))
+        await this.ledger.append('data-set-expired', { dataSet: id, end: ledger.end, pieceIds: live.map((p) => p.pieceId) }, [
+          ...ledgerOps([put(spaces.pdpDataSets, pad(id), dagCBOR.encode({ ...current, expired: ledger.end }))]),
+          ...refs.ops
+        ])
+        refs.settle()
+        return true
+      })
+      if (ended) expired.push(`data-set/${id}`)
+    }
+    return { due: due.length, expired }
+  }
+
+  /**
+   * Records a proof the provider gave for a data set: the first proof of a
+   * proving period (counted from the data set's creation, `provingPeriod`
+   * seconds each) pays that period — `data-set-proven` and `payment-accrued`
+   * from the payer to this provider, in one batch — at the provider's price
+   * for the data set's padded bytes, as a proven deal period is paid
+   * (docs/ledger.md). Later proofs of the same period pay nothing more.
+   */
+  async proven (id: number, proof: { seed: string, count: number }): Promise<{ period: number, amount?: bigint }> {
+    return await this.pieces.serially(async () => {
+      const record = await this.ledger.dataSet(id)
+      const provingPeriod = this.options.provingPeriod ?? DEFAULT_PROVING_PERIOD
+      const now = this.now()
+      if (record === undefined) return { period: -1 }
+      const period = Math.floor(Math.max(0, now - record.start) / provingPeriod)
+      if (record.state !== 'live' || period <= record.paid || (record.end !== undefined && now >= record.end)) return { period }
+      const amount = periodPayment({ pricePerGiBDay: this.options.pricePerGiBDay ?? 0n, pieceSize: record.padded, provingPeriod })
+      await this.ledger.appendAll([
+        { kind: 'data-set-proven', fields: { dataSet: id, period, seed: proof.seed, count: proof.count, padded: record.padded } },
+        { kind: 'payment-accrued', fields: { dataSet: id, from: record.payer, to: this.ledger.did, amount, period } }
+      ])
+      return { period, amount }
+    })
   }
 
   /** The data-bearing leaf counts of a data set's pieces in id order (0 for a removed piece): what its challenges are drawn over. */

@@ -126,8 +126,11 @@ export function dataSetRoutes (router: Router, deps: PdpDeps, dataSets: DataSets
   router.on('POST', '/pdp/data-sets/:id/prove', async (ctx) => {
     const id = parseId(ctx.params.id ?? '', 'data set id')
     const challenge = challengeOf(await json(ctx))
-    await dataSets.require(id)
+    // an ended data set is no longer proven (nor paid): ERR_DATA_SET_TERMINATED, ERR_DATA_SET_EXPIRED
+    await dataSets.requireLive(id)
     const { pieces } = await dataSets.leafCounts(id)
-    sendJSON(ctx.res, 200, await proveDataSet(prover, id, pieces, challenge), NO_STORE)
+    const proof = await proveDataSet(prover, id, pieces, challenge)
+    await dataSets.proven(id, { seed: proof.seed, count: challenge.count })
+    sendJSON(ctx.res, 200, proof, NO_STORE)
   })
 }

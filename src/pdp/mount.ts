@@ -18,7 +18,7 @@ import { LevelStore } from '../state/level.js'
 import { PieceStore } from '../store/pieces.js'
 import type { PdpDeps } from './context.js'
 import { CALIBRATION, type Eip712Domain } from './eip712.js'
-import { DataSets } from './datasets.js'
+import { DataSets, type DataSetsOptions } from './datasets.js'
 import { dataSetRoutes } from './handlers-datasets.js'
 import { pieceRoutes } from './handlers-piece.js'
 import { Pulls, type PullOptions } from './pull.js'
@@ -46,6 +46,8 @@ export interface PdpOptions {
   payee?: string
   /** POST /pdp/piece/pull's limits (pull.ts) */
   pull?: Partial<PullOptions>
+  /** a data set's capacity, term and payments (datasets.ts, docs/pdp.md "Data sets as deals") */
+  dataSets?: Pick<DataSetsOptions, 'capacity' | 'term' | 'pricePerGiBDay' | 'provingPeriod'>
 }
 
 export const PDP_DEFAULTS = { parkTtl: 24 * 3600, parkQuota: 64n << 30n, parkQuotaPerClient: 8n << 30n, sweepIntervalMs: 60_000 } as const
@@ -76,7 +78,7 @@ export async function startPdp (db: Database, ledger: Ledger, repo: { path: stri
   const sessions = new UploadSessions({ ...defaultSessionLimits, receivedMs: ttl * 1000, ...options.sessions })
   const domain = options.domain ?? { chainId: CALIBRATION.chainId, verifyingContract: CALIBRATION.fwssAddress }
   const state = new LevelStore(db)
-  const dataSets = new DataSets(state, ledger, pieces, { domain, payee: options.payee, writeIndex: async (writes) => { await state.batch(writes) } })
+  const dataSets = new DataSets(state, ledger, pieces, { domain, payee: options.payee, now: options.now, ...options.dataSets, writeIndex: async (writes) => { await state.batch(writes) } })
   const recovered = await dataSets.recover()
   if (recovered > 0) log('pdp-recovered', { txIndexed: recovered })
   const prover = new PieceProver(store)

@@ -16,7 +16,7 @@ import type { Signer } from '../protocol/signing.js'
 import type { StateStore } from '../state/interface.js'
 import type { PieceStore } from '../store/pieces.js'
 import type { ProviderAsk } from './ask.js'
-import type { FailedPiece } from './interface.js'
+import type { FailedPiece, PieceHandle } from './interface.js'
 import type { PieceProver, PieceProverOptions } from './proofs.js'
 import type { RateLimit } from './rate-limit.js'
 import { KeyedQueue } from './serial.js'
@@ -61,6 +61,11 @@ export interface ProviderDealsOptions extends PieceProverOptions {
    * `fetch`); called when a piece the indexes name is not in this node's store.
    */
   fetchPiece?: (pieceCid: string) => Promise<boolean>
+  /**
+   * Cluster mode: a piece another node holds, read from it as it is served
+   * (src/cluster/work.ts `remote`); tried before `fetchPiece` by `open`.
+   */
+  remotePiece?: (pieceCid: string) => Promise<PieceHandle | undefined>
 }
 
 /** What `onDealActive` is told. */

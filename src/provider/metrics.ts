@@ -43,6 +43,10 @@ export interface GaugeSnapshot {
   bytesStored?: number
   /** padded bytes */
   capacity?: { total: number, used: number, free: number }
+  /** live PDP data sets */
+  dataSets?: number
+  /** payments accrued to this provider (deals and data sets), base units */
+  earned?: bigint
 }
 
 /** One proof the provider answered (or could not), for the dashboard. */
@@ -100,7 +104,9 @@ export class Metrics {
 
   private readonly deals = new Gauge({ name: 'cairn_deals', help: 'Deals by state', labelNames: ['state'], registers: [this.registry] })
   private readonly bytesStored = new Gauge({ name: 'cairn_bytes_stored', help: 'Bytes of pieces held in the piece store', registers: [this.registry] })
-  private readonly capacity = new Gauge({ name: 'cairn_capacity_bytes', help: 'Padded bytes of capacity: total, used (held by deals) and free', labelNames: ['kind'], registers: [this.registry] })
+  private readonly capacity = new Gauge({ name: 'cairn_capacity_bytes', help: 'Padded bytes of capacity: total, used (held by deals and data sets) and free', labelNames: ['kind'], registers: [this.registry] })
+  private readonly dataSets = new Gauge({ name: 'cairn_data_sets', help: 'Live PDP data sets', registers: [this.registry] })
+  private readonly earned = new Gauge({ name: 'cairn_earned', help: 'Payments accrued to this provider for proven periods (deals and data sets), base units', registers: [this.registry] })
 
   constructor (private readonly gauges: () => Promise<GaugeSnapshot> = async () => ({}), options: MetricsOptions = {}) {
     this.loopDelay.enable()
@@ -153,6 +159,8 @@ export class Metrics {
     if (snapshot.capacity !== undefined) {
       for (const kind of ['total', 'used', 'free'] as const) this.capacity.set({ kind }, snapshot.capacity[kind])
     }
+    if (snapshot.dataSets !== undefined) this.dataSets.set(snapshot.dataSets)
+    if (snapshot.earned !== undefined) this.earned.set(Number(snapshot.earned))
     return await this.registry.metrics()
   }
 }

@@ -17,12 +17,13 @@ import { ProviderDeals } from './deals.js'
 import type { ActiveDeal, ProviderDealsOptions } from './context.js'
 import type { ProviderTerms } from './terms.js'
 import type { Logger } from './interface.js'
-import { LifecycleScheduler, type LifecycleOptions } from './expiry.js'
+import { LifecycleScheduler, type LifecycleOptions, type LifecycleWork } from './expiry.js'
 import { recoverProvider } from './recovery.js'
 import { recoverClusterNode } from '../cluster/recovery.js'
 import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
 import { startPdp, type PdpOptions, type PdpService } from '../pdp/mount.js'
+import { dealFromHeldRoute } from '../pdp/deal-from-held.js'
 import { SelfCheck, type SelfCheckOptions } from './selfcheck.js'
 import type { RoundTripTarget } from './selfcheck-roundtrip.js'
 import { PieceProver } from './proofs.js'
@@ -131,13 +132,17 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     }
   }
   const node = new ProviderDeals(cluster?.state ?? db, ledger, store, repo.identity, terms, options.now, dealOptions)
-  const pdp = await startPdp(db, ledger, repo, { payee: terms.payee, ...options.pdp }, log)
+  // a data set holds capacity and is paid like a deal, at the provider's terms (docs/pdp.md "Data sets as deals")
+  const dataSetTerms = { capacity: terms.capacity, pricePerGiBDay: terms.pricePerGiBDay, provingPeriod: terms.provingPeriod }
+  const pdp = await startPdp(db, ledger, repo, { payee: terms.payee, now: options.now, ...options.pdp, dataSets: { ...dataSetTerms, ...options.pdp?.dataSets } }, log)
   const service = createProviderServer({
     deals: node,
     blocks: pdp.blockSource(node),
     pieces: pdp.pieceSource(node),
     routes: (router, shared) => {
       pdp.mount(router, shared)
+      // a deal's piece from one this provider pulled (docs/pdp.md "Repair by pull")
+      dealFromHeldRoute(router, node, pdp.pieces, shared.limits)
       // other nodes read this node's pieces here, whatever their deal's state (src/cluster/pieces.ts)
       if (cluster !== undefined) router.on('GET', INTERNAL_PIECE_ROUTE, internalPieceHandler({ auth: cluster.auth, pieces: { open: async (cid) => await store.open(cid.toString()) } }))
     },
@@ -145,7 +150,8 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     limits: options.limits,
     gauges: async () => {
       const s = await node.admin().status()
-      return { dealsByState: s.deals, bytesStored: s.bytesStored, capacity: s.capacity }
+      const { dataSets, earned } = await ledger.stats()
+      return { dealsByState: s.deals, bytesStored: s.bytesStored, capacity: s.capacity, dataSets, earned }
     }
   })
   const url = await service.listen(options.host ?? '127.0.0.1', options.port ?? 0)
@@ -156,7 +162,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     // a copy lost here is made again, on whichever node takes the task
     for (const piece of lost) await work.stored(piece)
   }
-  const lifecycle = options.lifecycle === false ? undefined : new LifecycleScheduler(node, { now: options.now, log, ...options.lifecycle })
+  const lifecycle = options.lifecycle === false ? undefined : new LifecycleScheduler(withDataSets(node, pdp), { now: options.now, log, ...options.lifecycle })
   lifecycle?.start()
   const selfCheck = options.selfCheck === undefined ? undefined : new SelfCheck(node, service.metrics.registry, { log, roundTrip: selfCheckTarget(url, pdp), ...options.selfCheck })
   selfCheck?.start()
@@ -189,6 +195,19 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
 }
 
 /** The self-check's round trip goes through the PDP ingest path on the node's own listener (src/provider/selfcheck-roundtrip.ts). */
+/** The lifecycle's work: the deals' and the PDP data sets' ends on one tick. */
+function withDataSets (deals: LifecycleWork, pdp: PdpService): LifecycleWork {
+  return {
+    expireDue: async (now, limit) => {
+      const a = await deals.expireDue(now, limit)
+      const b = await pdp.dataSets.expireDue(now, limit)
+      return { due: Math.max(a.due, b.due), expired: [...a.expired, ...b.expired] }
+    },
+    collect: async (now, limit) => await deals.collect(now, limit),
+    summary: async (id) => await deals.summary?.(id)
+  }
+}
+
 export function selfCheckTarget (url: string, pdp: PdpService): RoundTripTarget {
   const prover = new PieceProver(pdp.pieces.store)
   return {

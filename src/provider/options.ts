@@ -87,6 +87,7 @@ export const providerOptions = {
   parkTtl: duration('--park-ttl <duration>', 'how long an uploaded PDP piece no data set references is kept', '24h'),
   parkQuota: bytes('--park-quota <size>', 'parked PDP bytes in total', '64GiB'),
   parkQuotaPerClient: bytes('--park-quota-per-client <size>', 'parked PDP bytes per client', '8GiB'),
+  dataSetTerm: duration('--data-set-term <duration>', 'how long a PDP data set lasts from its creation; then it is no longer proven and its pieces are released (its capacity freed)', '365d'),
   pullSources: choice(['public', 'any'] as const)('--pull-sources <which>', 'hosts POST /pdp/piece/pull may fetch from: public, or any (also loopback, private and link-local addresses, for providers on one private network)', 'public'),
   // the self-check (docs/monitoring.md "Provider self-check"): 0 turns it off
   selfCheck: durationOrNone('--self-check <duration>', 'every so often (10m, 1h), store a synthetic piece through the PDP upload route, fetch it back through /piece and /ipfs, prove and remove it, then prove and verify a sample of stored pieces as a client would; results in /metrics (0: never)', '0'),

@@ -9,6 +9,8 @@ import type { SignedAcceptance } from '../protocol/interface.js'
 import { checkProposal } from '../protocol/rules.js'
 import type { Signed } from '../protocol/signing.js'
 import { record } from '../protocol/validate.js'
+import type { LedgerEntry } from '../ledger/interface.js'
+import { admissionGuard } from '../ledger/admission.js'
 import type { DealContext } from './context.js'
 import { DEFAULT_MAX_START_DELAY, DEFAULT_UPLOAD_WINDOW, uploadDeadline } from './terms.js'
 
@@ -44,7 +46,9 @@ export class ProposalDesk {
     }
     const acceptedAt = this.c.now()
     const uploadBy = uploadDeadline(acceptedAt, p.start, this.c.terms.uploadWindow ?? DEFAULT_UPLOAD_WINDOW)
-    const entry = await this.c.ledger.append('deal-accepted', {
+    // checked again with the ledger head held: on a cluster another node may have taken the bytes meanwhile
+    const guard = admissionGuard({ dealId: checked.dealId, client: p.client, nonce: p.nonce, pieceSize: p.pieceSize, capacity: this.c.terms.capacity })
+    const fields = {
       deal: checked.dealId,
       client: p.client,
       provider: p.provider,
@@ -58,7 +62,8 @@ export class ProposalDesk {
       uploadBy,
       challenges: p.challenges,
       proposal: { payload: p, signer: checked.signed.signer, signature: checked.signed.signature }
-    })
+    }
+    const [entry] = await this.c.ledger.appendAll([{ kind: 'deal-accepted', fields, guard }]) as [LedgerEntry]
     this.c.ask.invalidate()
     return signAcceptance(this.c.signer, { dealId: checked.dealId, client: p.client, provider: p.provider, pieceCid: p.pieceCid, acceptedAt, uploadBy, head: { seq: entry.seq, cid: entry.cid } })
   }

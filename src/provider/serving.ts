@@ -57,7 +57,7 @@ export class Serving implements BlockSource, PieceSource {
       v2 = new TextDecoder().decode(mapped)
     }
     if ((await this.c.state.get(spaces.pieces, v2)) === undefined || this.c.suspect.has(v2)) return undefined
-    const reader = await this.local(v2, async () => await this.c.store.open(v2))
+    const reader: PieceHandle | undefined = await this.c.store.open(v2) ?? await this.c.options.remotePiece?.(v2) ?? await this.local(v2, async () => await this.c.store.open(v2))
     if (reader === undefined) return undefined
     return { size: reader.size, createReadStream: (start, end) => reader.createReadStream(start, end), openFile: reader.openFile }
   }

@@ -1,6 +1,6 @@
 /**
  * Reputation events from the client's ledger (docs/ledger.md): every `proof-passed`,
- * `proof-failed` and `proof-missed` entry names its `provider`, and the audit
+ * `proof-failed`, `proof-missed` and `data-set-audited` entry names its `provider`, and the audit
  * records how long the challenge took (`ms`). Reading them back makes every
  * score recomputable from signed history alone.
  */
@@ -16,21 +16,25 @@ const OUTCOME: Record<ResultKind, AuditOutcome> = {
   'proof-missed': 'miss'
 }
 
+/** A data set's audit (src/client/data-set-watch.ts) counts as a deal audit does; an ended data set counts for nothing. */
+const DATA_SET_OUTCOME: Record<string, AuditOutcome> = { passed: 'pass', failed: 'fail', missed: 'miss' }
+
 /** The event an entry is, or undefined for entries that are not audit results. */
 export function eventOf (entry: LedgerEntry): ReputationEvent | undefined {
-  if (!Object.hasOwn(OUTCOME, entry.kind)) return undefined
-  const { kind, fields: { provider, ms } } = entry as EntryOf<ResultKind>
-  if (provider === undefined) return undefined
-  const outcome = OUTCOME[kind]
+  const outcome = entry.kind === 'data-set-audited'
+    ? DATA_SET_OUTCOME[String(entry.fields.outcome)]
+    : Object.hasOwn(OUTCOME, entry.kind) ? OUTCOME[entry.kind as ResultKind] : undefined
+  const { provider, ms } = entry.fields as { provider?: unknown, ms?: unknown }
+  if (outcome === undefined || typeof provider !== 'string') return undefined
   const event: ReputationEvent = { provider, at: entry.at, outcome }
-  if (outcome !== 'miss' && ms !== undefined) event.latencyMs = Number(ms)
+  if (outcome !== 'miss' && (typeof ms === 'number' || typeof ms === 'bigint')) event.latencyMs = Number(ms)
   return event
 }
 
 /** Every audit result in the ledger, oldest first. */
 export async function eventsFromLedger (ledger: Pick<Ledger, 'log'>): Promise<ReputationEvent[]> {
   const found: Array<{ seq: number, event: ReputationEvent }> = []
-  for (const kind of Object.keys(OUTCOME) as EntryKind[]) {
+  for (const kind of [...Object.keys(OUTCOME), 'data-set-audited'] as EntryKind[]) {
     for await (const entry of ledger.log({ kind })) {
       const event = eventOf(entry)
       if (event !== undefined) found.push({ seq: entry.seq, event })

@@ -105,47 +105,58 @@ export async function pricePolicyOf (ledger: Ledger, id: CID): Promise<bigint> {
 
 async function carryOut (ctx: RepairContext, deal: AuditDeal, plan: RepairPlan, holders: AuditDeal[], maxPrice: bigint, replica: ReplicaRecord | undefined): Promise<RepairOutcome> {
   const { repo, ledger } = ctx
-  const pieceCid = deal.proposal.pieceCid.toString()
-  const store = new PieceStore(repo.piecesDir, repo.tmpDir)
-  let source = 'local'
-  // a distinct replica is made again from any replica's plaintext (the client holds the keys), never copied
-  let from = replica === undefined ? pieceCid : await localReplicaPiece(ctx, holders, plan)
-  if (from === undefined || !await store.has(from)) {
-    const tried: string[] = []
-    let got = false
-    for (const s of plan.sources) {
-      const holder = holders.find(h => h.id.toString() === s.deal)
-      if (holder === undefined) continue
-      try {
-        await fetchPiece(store, holder.endpoint, holder.proposal.pieceCid)
-        from = holder.proposal.pieceCid.toString()
-        source = holder.endpoint
-        got = true
-        break
-      } catch (err) {
-        tried.push(`${holder.endpoint}: ${isCairnError(err) ? err.code : 'error'} ${(err as Error).message}`)
-      }
-    }
-    if (!got) {
-      const detail = plan.sources.length === 0 ? 'every replica is faulting or predicted to fail' : `no healthy replica gave a verified copy (${tried.join('; ')})`
-      throw new CairnError('ERR_NO_HEALTHY_REPLICA', `piece ${pieceCid} of deal ${deal.id.toString()} cannot be repaired: ${detail}, and this repo holds no copy`, { details: { deal: deal.id.toString(), piece: pieceCid } })
-    }
-  }
-  if (plan.target === undefined) {
-    throw new CairnError('ERR_NO_REPAIR_TARGET', `deal ${deal.id.toString()} needs repair (${plan.reason}) but ${plan.noTarget ?? 'no provider qualifies'}`)
-  }
+  const target = plan.target?.candidate.url
   const now = ctx.now ?? (() => Math.floor(Date.now() / 1000))
   const p = deal.proposal
-  const root = replica === undefined
-    ? p.payloadCid.toString()
-    : (await distinctReplica(repo, store.path(from as string), replica.replicaOf, replica.recipients as Recipient[])).root
-  const replacement = await makeDeal({ repo, ledger, now, pollIntervalMs: ctx.pollIntervalMs, activeTimeoutMs: ctx.activeTimeoutMs }, root, plan.target.candidate.url as string, {
-    duration: Math.max(p.provingPeriod, p.end - now()),
-    maxPrice,
-    challenges: p.challenges,
-    provingPeriod: p.provingPeriod,
-    label: p.label
-  }, replica)
+  const dealCtx = { repo, ledger, now, pollIntervalMs: ctx.pollIntervalMs, activeTimeoutMs: ctx.activeTimeoutMs }
+  const terms = { duration: Math.max(p.provingPeriod, p.end - now()), maxPrice, challenges: p.challenges, provingPeriod: p.provingPeriod, label: p.label }
+  let source = 'local'
+  let replacement: DealResult | undefined
+  // a plain copy goes from a healthy replica straight to a target that speaks PDP: it pulls the piece
+  // (docs/pdp.md "Repair by pull"); a target that cannot (its pull policy, the source) gets it from here
+  const pullFrom = replica === undefined && target !== undefined ? await pullSource(plan, holders, target) : undefined
+  if (pullFrom !== undefined && target !== undefined) {
+    try {
+      replacement = await makeDeal({ ...dealCtx, pullFrom }, p.payloadCid.toString(), target, terms)
+      source = pullFrom
+    } catch (err) {
+      if (!isCairnError(err) || !PULL_FALLBACK.has(err.code)) throw err
+    }
+  }
+  if (replacement === undefined) {
+    const pieceCid = p.pieceCid.toString()
+    const store = new PieceStore(repo.piecesDir, repo.tmpDir)
+    // a distinct replica is made again from any replica's plaintext (the client holds the keys), never copied
+    let from = replica === undefined ? pieceCid : await localReplicaPiece(ctx, holders, plan)
+    if (from === undefined || !await store.has(from)) {
+      const tried: string[] = []
+      let got = false
+      for (const s of plan.sources) {
+        const holder = holders.find(h => h.id.toString() === s.deal)
+        if (holder === undefined) continue
+        try {
+          await fetchPiece(store, holder.endpoint, holder.proposal.pieceCid)
+          from = holder.proposal.pieceCid.toString()
+          source = holder.endpoint
+          got = true
+          break
+        } catch (err) {
+          tried.push(`${holder.endpoint}: ${isCairnError(err) ? err.code : 'error'} ${(err as Error).message}`)
+        }
+      }
+      if (!got) {
+        const detail = plan.sources.length === 0 ? 'every replica is faulting or predicted to fail' : `no healthy replica gave a verified copy (${tried.join('; ')})`
+        throw new CairnError('ERR_NO_HEALTHY_REPLICA', `piece ${pieceCid} of deal ${deal.id.toString()} cannot be repaired: ${detail}, and this repo holds no copy`, { details: { deal: deal.id.toString(), piece: pieceCid } })
+      }
+    }
+    if (target === undefined) {
+      throw new CairnError('ERR_NO_REPAIR_TARGET', `deal ${deal.id.toString()} needs repair (${plan.reason}) but ${plan.noTarget ?? 'no provider qualifies'}`)
+    }
+    const root = replica === undefined
+      ? p.payloadCid.toString()
+      : (await distinctReplica(repo, store.path(from as string), replica.replicaOf, replica.recipients as Recipient[])).root
+    replacement = await makeDeal(dealCtx, root, target, terms, replica)
+  }
   await ledger.append('deal-repaired', {
     deal: deal.id,
     provider: deal.provider,
@@ -153,13 +164,23 @@ async function carryOut (ctx: RepairContext, deal: AuditDeal, plan: RepairPlan, 
     source,
     replacement: replacement.id,
     replacementProvider: replacement.provider,
-    placement: plan.target.reason,
+    placement: plan.target?.reason ?? '',
     ...(replica === undefined ? {} : { reencrypted: true })
   })
   if ((await ledger.deal(deal.id))?.state === 'active') {
     await ledger.append('deal-terminated', { deal: deal.id, provider: deal.provider, code: 'ERR_REPAIRED', message: `replaced by deal ${replacement.id}: ${plan.reason}` })
   }
   return { deal: deal.id.toString(), provider: deal.provider, reason: plan.reason, source, replacement, ...(replica === undefined ? {} : { reencrypted: true }) }
+}
+
+/** A pull that failed this way is done from the client instead: the target's policy or the source kept it from pulling. */
+const PULL_FALLBACK = new Set(['ERR_PULL_SOURCE_FORBIDDEN', 'ERR_PULL_FAILED', 'ERR_NOT_FOUND', 'ERR_PIECE_NOT_FOUND'])
+
+/** The first healthy replica's provider, when the target speaks PDP (answers `GET /pdp/ping`); else undefined. */
+async function pullSource (plan: RepairPlan, holders: AuditDeal[], target: string): Promise<string | undefined> {
+  const first = plan.sources.map((s) => holders.find((h) => h.id.toString() === s.deal)).find((h) => h !== undefined)
+  if (first === undefined) return undefined
+  return await new ProviderClient(target).speaksPdp() ? first.endpoint : undefined
 }
 
 /** A piece of this repo holding a replica of the content (the root dealt, or any healthy replica), if one is here. */

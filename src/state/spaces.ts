@@ -38,6 +38,8 @@ export const spaces = {
   ledgerDue: space('ledger/due', { sublevel: ['ledger', 'due'] }, '<unix s, 12 digits>/<deal id> → deal state when it falls due (upload deadline or end)'),
   ledgerHolders: space('ledger/holders', { sublevel: ['ledger', 'holders'] }, '<piece CID v2>/<deal id> → true while that active deal holds the piece'),
   ledgerWitnessed: space('ledger/witnessed', { sublevel: ['ledger', 'witnessed'] }, '<did>/<seq, 16 digits>/<entry CID> → DAG-CBOR {entry, via}: a head of another node seen in a signed message'),
+  ledgerDataSets: space('ledger/data-sets', { sublevel: ['ledger', 'data-sets'] }, 'PDP data set id, 20 digits → DAG-CBOR {payer, state, start, end, padded, bytes, paid}: the capacity it holds and the last period paid'),
+  ledgerDataSetDue: space('ledger/data-set-due', { sublevel: ['ledger', 'data-set-due'] }, '<unix s, 12 digits>/<data set id, 20 digits> → empty: when a live data set ends'),
   ledgerMeta: space('ledger/meta', { sublevel: ['ledger', 'meta'] }, '`head` → DAG-CBOR {seq, cid}; `version` → the index version'),
 
   // the provider's indexes of what it stores (src/provider)

@@ -3,6 +3,7 @@
  * layer caches), a client repo, and deals made through the client's deal flow,
  * so audits run against exactly what a user would have.
  */
+import type { PdpOptions } from '../../src/pdp/mount.js'
 import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -59,13 +60,13 @@ export const TERMS: Omit<ProviderTerms, 'endpoint'> = providerTerms({
   challenges: 1024
 })
 
-export async function world (count = 1, options: { terms?: Partial<ProviderTerms>, prover?: ProviderDealsOptions } = {}): Promise<World> {
+export async function world (count = 1, options: { terms?: Partial<ProviderTerms>, prover?: ProviderDealsOptions, pdp?: PdpOptions } = {}): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-audit-test-'))
   const providers: TestProvider[] = []
   for (let i = 0; i < count; i++) {
     const repo = await Repo.init(join(dir, `provider-${i}`))
     const terms: ProviderTerms = { endpoint: '', ...TERMS, ...options.terms }
-    const { ledger, node, store, service, url } = await startProviderNode(repo, terms, { deals: { proofRate: TEST_PROOF_RATE, ...options.prover } })
+    const { ledger, node, store, service, url } = await startProviderNode(repo, terms, { deals: { proofRate: TEST_PROOF_RATE, ...options.prover }, ...(options.pdp === undefined ? {} : { pdp: options.pdp }) })
     providers.push({ repo, ledger, node, store, service, url, terms })
   }
   const clientRepo = await Repo.init(join(dir, 'client'))

@@ -185,7 +185,7 @@ test('every command documented in docs/json.md prints that shape', async t => {
     // a PDP data set audited from the command line (docs/pdp.md "Proving data sets")
     const set = await dataSetProvider()
     try {
-      await run('cairn audit --data-set', ['audit', '--data-set', String(set.dataSetId), '--provider', set.url])
+      await run('cairn audit --data-set', ['--repo', C, 'audit', '--data-set', String(set.dataSetId), '--provider', set.url])
     } finally {
       await set.close()
     }

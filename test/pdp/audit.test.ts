@@ -5,6 +5,9 @@
  */
 import test from 'ava'
 import { createServer } from 'node:http'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { auditDataSet } from '../../src/pdp/audit.js'
 import type { DataSetProof } from '../../src/pdp/prove.js'
@@ -34,25 +37,36 @@ test('a data set passes an audit from the command line; a wrong leaf fails it wi
     })
   })
   await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', resolve))
+  // the client's repo, where each audit is recorded
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-pdp-audit-'))
+  const env = { CAIRN_REPO: join(dir, 'repo') }
   try {
-    const run = await cairn(['audit', '--data-set', String(dataSetId), '--provider', node.url, '--challenges', '8', '--json'])
+    t.is((await cairn(['init'], { env })).code, 0)
+    const run = await cairn(['audit', '--data-set', String(dataSetId), '--provider', node.url, '--challenges', '8', '--json'], { env })
     t.is(run.code, 0, run.stderr)
-    const line = JSON.parse(run.stdout.trim()) as { dataSet: number, outcome: string, challenges: number, pieces: number, seed: string }
+    const line = JSON.parse(run.stdout.trim()) as { dataSet: number, outcome: string, challenges: number, pieces: number, seed: string, providerId: string }
     t.deepEqual([line.dataSet, line.outcome, line.challenges, line.pieces], [dataSetId, 'passed', 8, 2])
+    t.is(line.providerId, node.repo.identity.did)
     t.regex(line.seed, /^0x[0-9a-f]{64}$/)
 
     const lied = await auditDataSet(`http://127.0.0.1:${(liar.address() as AddressInfo).port}`, dataSetId, { challenges: 4, timeoutMs: 10_000 })
     t.is(lied.outcome, 'failed')
     t.is(lied.code, 'ERR_PROOF_ROOT_MISMATCH')
-    const cli = await cairn(['audit', '--data-set', String(dataSetId), '--provider', `http://127.0.0.1:${(liar.address() as AddressInfo).port}`, '--json'])
+    const cli = await cairn(['audit', '--data-set', String(dataSetId), '--provider', `http://127.0.0.1:${(liar.address() as AddressInfo).port}`, '--json'], { env })
     t.is(cli.code, 3)
 
-    const unknown = await cairn(['audit', '--data-set', '99', '--provider', node.url, '--json'])
+    const unknown = await cairn(['audit', '--data-set', '99', '--provider', node.url, '--json'], { env })
     t.is(unknown.code, 4)
     t.regex(unknown.stdout + unknown.stderr, /ERR_DATA_SET_NOT_FOUND/)
-    const usage = await cairn(['audit', '--data-set', '1', '--json'])
+    const usage = await cairn(['audit', '--data-set', '1', '--json'], { env })
     t.is(usage.code, 2)
+    // every audit is in the client's ledger: passed, failed (the liar), ended (unknown)
+    const log = await cairn(['ledger', 'log', '--json'], { env })
+    const outcomes = log.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string, outcome?: string, fields?: { outcome?: string } })
+      .filter((e) => e.kind === 'data-set-audited').map((e) => e.outcome ?? e.fields?.outcome)
+    t.deepEqual(outcomes, ['ended', 'failed', 'passed'])
   } finally {
+    await rm(dir, { recursive: true, force: true })
     await new Promise((resolve) => liar.close(resolve))
     await set.close()
   }

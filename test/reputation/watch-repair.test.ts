@@ -23,8 +23,9 @@ import { repairIfNeeded, type RepairOutcome } from '../../src/reputation/repair-
 import { PieceStore } from '../../src/store/pieces.js'
 import { entries, TERMS, world } from '../audit/helpers.js'
 
-test('watch: a corrupting replica is repaired onto the fourth provider and its deal terminated; the piece stays retrievable', async (t) => {
-  const w = await world(4)
+const repairMacro = test.macro(async (t, pull: boolean) => {
+  // providers that pull from each other on loopback repair by pull (docs/pdp.md "Repair by pull"); by default their policy refuses loopback and the client copies
+  const w = await world(4, pull ? { pdp: { pull: { sources: 'any' } } } : {})
   try {
     const { repo, ledger } = w.client
     const book = new AddressBook(w.client.db)
@@ -91,8 +92,8 @@ test('watch: a corrupting replica is repaired onto the fourth provider and its d
     t.is(repaired.length, 1)
     t.is(repaired[0].fields.replacement, repair.replacement.id)
     t.is(repaired[0].fields.source, repair.source)
-    // the copy kept in this repo is the piece itself
-    t.true(await new PieceStore(repo.piecesDir, repo.tmpDir).has(bad.pieceCid))
+    // copied through this repo, the copy kept here is the piece itself; pulled, no byte came through it
+    t.is(await new PieceStore(repo.piecesDir, repo.tmpDir).has(bad.pieceCid), !pull)
 
     // the piece is retrievable and verified from the new holder and the healthy ones
     const root = CID.parse(added.root)
@@ -106,6 +107,9 @@ test('watch: a corrupting replica is repaired onto the fourth provider and its d
     await w.cleanup()
   }
 })
+
+test('watch: a corrupting replica is repaired onto the fourth provider and its deal terminated; the piece stays retrievable', repairMacro, false)
+test('watch: the fourth provider pulls the piece from a healthy replica for the repair; the client sends no byte', repairMacro, true)
 
 test('repair: with every replica faulting and no copy in this repo, ERR_NO_HEALTHY_REPLICA names the piece', async (t) => {
   const w = await world(3)
