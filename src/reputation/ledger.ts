@@ -4,7 +4,7 @@
  * records how long the challenge took (`ms`). Reading them back makes every
  * score recomputable from signed history alone.
  */
-import type { EntryKind, EntryOf, Ledger, LedgerEntry } from '../ledger/interface.js'
+import type { EntryKind, Ledger, LedgerEntry } from '../ledger/interface.js'
 import type { AuditOutcome, ModelParams, Reputation, ReputationEvent } from './interface.js'
 import { DEFAULT_PARAMS, reputations } from './model.js'
 
