@@ -95,8 +95,8 @@ const FIELD_CHECKS: Record<EntryKind, Checks> = {
   'pieces-removed': dataSet,
   'data-set-deleted': dataSet,
   'data-set-expired': dataSet,
-  'data-set-proven': { ...dataSet, period: isNumber, seed: isBytes, count: isNumber },
-  'data-set-audited': { ...dataSet, endpoint: isString, provider: isString, outcome: isString, period: isNumber, seed: isBytes, count: isNumber, ms: isInt, leafCount: isInt, code: isString, message: isString }
+  'data-set-proven': { ...dataSet, period: isNumber, seed: isString, count: isNumber },
+  'data-set-audited': { ...dataSet, endpoint: isString, provider: isString, outcome: isString, period: isNumber, seed: isString, count: isNumber, ms: isInt, leafCount: isString, code: isString, message: isString }
 }
 
 /**

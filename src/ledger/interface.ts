@@ -210,7 +210,8 @@ export interface DataSetFields extends OpenFields {
 /** A proving period of a PDP data set answered (provider side): pays that period. */
 export interface DataSetProvenFields extends DataSetFields {
   period?: number
-  seed?: Uint8Array
+  /** the challenge's uint256 seed, 0x and 64 hex digits as PDP speaks it */
+  seed?: string
   count?: number
 }
 
@@ -220,10 +221,12 @@ export interface DataSetAuditedFields extends DataSetFields {
   provider?: string
   outcome?: string
   period?: number
-  seed?: Uint8Array
+  /** the challenge's uint256 seed, 0x and 64 hex digits */
+  seed?: string
   count?: number
   ms?: Int
-  leafCount?: Int
+  /** decimal, as the provider's proof states it */
+  leafCount?: string
   code?: string
   message?: string
 }
