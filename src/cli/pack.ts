@@ -90,7 +90,7 @@ async function writeAtomic (target: string, source: AsyncIterable<Uint8Array | P
     const handle = await open(temp, 'wx+', 0o644)
     let piece: PieceInfo
     try {
-      piece = (await writePiece(handle, source, { onBytes })).piece
+      piece = (await writePiece(handle, source, { onBytes, syncBehind: true })).piece
       await handle.sync()
     } finally {
       await handle.close()

@@ -53,6 +53,8 @@ const WRITE_BEHIND = 8 * 1024 * 1024
  * 2-core machine: 20 % of its samples sat in `writeBuffer` during an upload.
  */
 const GATHER = 1024 * 1024
+/** With `syncBehind`, a datasync starts after each of these many bytes written. */
+const SYNC_EVERY = 64 * 1024 * 1024
 
 export class PieceStore {
   constructor (readonly dir: string, readonly tmpDir: string, private readonly faults: StoreFaults = {}) {}
@@ -90,7 +92,7 @@ export class PieceStore {
     try {
       // read as well as written: the piece hasher reads back room the source filled last (writePiece)
       handle = await open(temp, 'wx+', 0o644)
-      const { piece, size } = await writePiece(handle, source, { ...options, faults: this.faults })
+      const { piece, size } = await writePiece(handle, source, { ...options, syncBehind: true, faults: this.faults })
       this.faults.sync?.()
       await handle.sync()
       await handle.close()
@@ -119,6 +121,16 @@ export class PieceStore {
   }
 }
 
+export interface WritePieceOptions {
+  onBytes?: (total: number) => void
+  signal?: AbortSignal
+  /** also collect the proof layer cache at this level (proofs/commp.ts) */
+  layerLevel?: number
+  /** the caller fsyncs the file when it is written: have the disk write it back as it goes (WriteBehind) */
+  syncBehind?: boolean
+  faults?: Pick<StoreFaults, 'write'>
+}
+
 /** Bytes and where they go in the piece file, for a writer that fills in some of the file later. */
 export interface PlacedBytes { bytes: Uint8Array, position: number }
 
@@ -126,13 +138,19 @@ export interface PlacedBytes { bytes: Uint8Array, position: number }
  * Writes that run behind the caller, each at its own offset, so that the
  * source makes the next chunk and the hasher takes this one while the disk
  * works; only WRITE_BEHIND bytes wait on the disk. A pooled buffer
- * (src/fs/pool.ts) goes back to the pool once its write is done.
+ * (src/fs/pool.ts) goes back to the pool once its write is done. With
+ * `syncEvery`, a `datasync` starts each time that many more bytes are
+ * written (one at a time, on the libuv pool), so the disk writes the file
+ * back while it is being made and the caller's closing fsync finds little
+ * left to do: an fsync of 1 GiB written at once took 0.3 s here.
  */
 class WriteBehind {
   readonly #writes: Array<{ done: Promise<void>, length: number, buffer: Uint8Array }> = []
   #writing = 0
+  #unsynced = 0
+  #syncing: Promise<void> | undefined
 
-  constructor (private readonly handle: FileHandle) {}
+  constructor (private readonly handle: FileHandle, private readonly syncEvery = 0) {}
 
   /** Starts writing `bytes` at `position`; `buffer` (the pooled buffer `bytes` lies in) is given back once written. */
   submit (bytes: Uint8Array, position: number, buffer: Uint8Array = bytes): void {
@@ -147,14 +165,15 @@ class WriteBehind {
     while (this.#writing > WRITE_BEHIND) await this.#settleOne()
   }
 
-  /** Waits for every write. */
+  /** Waits for every write (and a datasync under way). */
   async finish (): Promise<void> {
     while (this.#writes.length > 0) await this.#settleOne()
+    await this.#syncing
   }
 
   /** Waits for every write to settle, failed or not. */
   async settle (): Promise<void> {
-    await Promise.allSettled(this.#writes.map(w => w.done))
+    await Promise.allSettled([...this.#writes.map(w => w.done), this.#syncing])
   }
 
   async #settleOne (): Promise<void> {
@@ -163,6 +182,15 @@ class WriteBehind {
     this.#writing -= oldest.length
     // written, and hashed before it was submitted: a pooled buffer can be used again
     buffers.release(oldest.buffer)
+    this.#unsynced += oldest.length
+    if (this.syncEvery > 0 && this.#unsynced >= this.syncEvery) {
+      // the last one's failure surfaces here, before another starts
+      await this.#syncing
+      this.#unsynced = 0
+      const syncing = this.handle.datasync()
+      syncing.catch(() => {})
+      this.#syncing = syncing
+    }
   }
 }
 
@@ -215,8 +243,8 @@ class Room {
  * sync: the caller decides what durability it needs. On failure, every write
  * started has settled before this rejects.
  */
-export async function writePiece (handle: FileHandle, source: AsyncIterable<Uint8Array | PlacedBytes>, options: { onBytes?: (total: number) => void, signal?: AbortSignal, layerLevel?: number, faults?: Pick<StoreFaults, 'write'> } = {}): Promise<{ piece: PieceInfo, size: number }> {
-  const writes = new WriteBehind(handle)
+export async function writePiece (handle: FileHandle, source: AsyncIterable<Uint8Array | PlacedBytes>, options: WritePieceOptions = {}): Promise<{ piece: PieceInfo, size: number }> {
+  const writes = new WriteBehind(handle, options.syncBehind === true ? SYNC_EVERY : 0)
   try {
     // with layerLevel, the hasher also collects the proof layer cache (piece.layers) as it goes
     const hasher = createPieceHasher({ layerLevel: options.layerLevel })

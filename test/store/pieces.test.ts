@@ -1,10 +1,10 @@
 import test from 'ava'
-import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, readdir, rm, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { pieceOf } from '../../proofs/index.js'
-import { PieceStore } from '../../src/store/pieces.js'
+import { PieceStore, writePiece } from '../../src/store/pieces.js'
 import { bytesOf } from '../provider/fixtures.js'
 
 async function store (): Promise<{ store: PieceStore, dir: string }> {
@@ -98,4 +98,37 @@ test('placed chunks that leave room unfilled, land on bytes already placed or ha
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
+})
+
+test('syncBehind: a datasync after each 64 MiB written, one at a time; a failing one fails the write', async t => {
+  const MiB = 1024 * 1024
+  /** a file handle in memory that counts datasyncs, the one it is told to fail rejecting with EIO */
+  const handle = (failAt?: number): { handle: FileHandle, syncs: () => number, overlapped: () => boolean } => {
+    let syncs = 0
+    let running = 0
+    let overlapped = false
+    const fake = {
+      write: async (bytes: Uint8Array, offset: number, length: number) => ({ bytesWritten: length, buffer: bytes.subarray(offset) }),
+      datasync: async () => {
+        if (++running > 1) overlapped = true
+        syncs++
+        await new Promise(resolve => setTimeout(resolve, 5))
+        running--
+        if (syncs === failAt) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
+      }
+    }
+    return { handle: fake as unknown as FileHandle, syncs: () => syncs, overlapped: () => overlapped }
+  }
+  const source = async function * (mib: number): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < mib; i++) yield new Uint8Array(MiB).fill(i)
+  }
+  const synced = handle()
+  const { size } = await writePiece(synced.handle, source(200), { syncBehind: true })
+  t.is(size, 200 * MiB)
+  t.is(synced.syncs(), 3)
+  t.false(synced.overlapped())
+  const plain = handle()
+  await writePiece(plain.handle, source(70))
+  t.is(plain.syncs(), 0)
+  await t.throwsAsync(writePiece(handle(1).handle, source(200), { syncBehind: true }), { code: 'EIO' } as never)
 })
