@@ -27,6 +27,8 @@ export interface NativeAddon {
   layerSync?: (nodes: Uint8Array, zeroRight: Uint8Array) => Uint8Array
   /** true when the SHA extensions are in use */
   shaNi: boolean
+  /** true when sixteen nodes are hashed at once with AVX-512 (absent in older builds) */
+  avx512?: boolean
 }
 
 let cached: { addon?: NativeAddon, reason?: string, built?: string } | undefined

@@ -5,8 +5,10 @@
  *
  * Every node hash is SHA-256 of exactly 64 bytes: one data block plus a
  * padding block that never changes (FIPS 180-4 §5.1.1), so the padding
- * block's K + W words are precomputed. With SHA-NI (checked at run time with
- * CPUID) the rounds use the SHA extensions; otherwise portable C.
+ * block's K + W words are precomputed. With AVX-512 (checked at run time with
+ * CPUID and XGETBV) sixteen nodes are hashed at once in vector lanes; the
+ * rest, or everything on CPUs without it, with the SHA extensions (SHA-NI)
+ * where present, else portable C.
  *
  * Exposed through Node-API (node_api.h) only: rootSync(bytes, offset, quads)
  * and root(bytes, quads) -> Promise, the latter on the libuv thread pool.
@@ -41,6 +43,7 @@ static const uint32_t IV[8] = {
 /* K[t] + W[t] of the constant padding block of a 64-byte message */
 static uint32_t PAD_KW[64];
 static int use_sha_ni = 0;
+static int use_avx512 = 0;
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
@@ -164,6 +167,114 @@ SHA_TARGET static void hash64x2_ni(const uint8_t *in0, uint8_t *out0, const uint
   out1[31] &= 0x3f;
 }
 
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 7)
+#define CAIRN_AVX512 1
+/*
+ * Sixteen independent 64-byte messages at a time in AVX-512, one message per
+ * 32-bit lane (word-sliced): the rotations are one instruction (vprord) and
+ * Ch, Maj and the three-way XORs one vpternlogd each. The same rounds as
+ * FIPS 180-4 §6.2.2, the padding block's K + W words again precomputed. On
+ * the AMD EPYC (Zen 5) this was measured on, 39 M node hashes/s per core
+ * against 20 M with the SHA extensions two at a time (docs/performance.md).
+ */
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw")))
+
+#define T16_ROUND(a, b, c, d, e, f, g, h, kw) do { \
+    __m512i s1 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(e, 6), _mm512_ror_epi32(e, 11), _mm512_ror_epi32(e, 25), 0x96); \
+    __m512i ch = _mm512_ternarylogic_epi32(e, f, g, 0xCA); \
+    __m512i t1 = _mm512_add_epi32(_mm512_add_epi32(h, s1), _mm512_add_epi32(ch, kw)); \
+    __m512i s0 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(a, 2), _mm512_ror_epi32(a, 13), _mm512_ror_epi32(a, 22), 0x96); \
+    __m512i mj = _mm512_ternarylogic_epi32(a, b, c, 0xE8); \
+    d = _mm512_add_epi32(d, t1); \
+    h = _mm512_add_epi32(t1, _mm512_add_epi32(s0, mj)); \
+  } while (0)
+
+/* 16x16 transpose of 32-bit words, in place */
+AVX512_TARGET static inline void transpose16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  /* u[4g + c] lane L = column 4L + c of rows 4g..4g+3 */
+  __m512i v[16];
+  for (int c = 0; c < 4; c++) {
+    v[c] = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);
+    v[4 + c] = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xdd);
+    v[8 + c] = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88);
+    v[12 + c] = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xdd);
+  }
+  for (int c = 0; c < 4; c++) {
+    r[c] = _mm512_shuffle_i32x4(v[c], v[8 + c], 0x88);
+    r[8 + c] = _mm512_shuffle_i32x4(v[c], v[8 + c], 0xdd);
+    r[4 + c] = _mm512_shuffle_i32x4(v[4 + c], v[12 + c], 0x88);
+    r[12 + c] = _mm512_shuffle_i32x4(v[4 + c], v[12 + c], 0xdd);
+  }
+}
+
+/* out[32 i ..] = trunc254(SHA-256(in[64 i .. 64 i + 64])) for i < 16; out may alias in */
+AVX512_TARGET static void hash64x16_avx512(const uint8_t *in, uint8_t *out) {
+  const __m512i BSWAP = _mm512_broadcast_i32x4(_mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL));
+  __m512i w[16];
+  for (int i = 0; i < 16; i++) w[i] = _mm512_shuffle_epi8(_mm512_loadu_si512((const void *)(in + 64 * i)), BSWAP);
+  transpose16(w);
+  __m512i a = _mm512_set1_epi32((int)IV[0]), b = _mm512_set1_epi32((int)IV[1]), c = _mm512_set1_epi32((int)IV[2]), d = _mm512_set1_epi32((int)IV[3]);
+  __m512i e = _mm512_set1_epi32((int)IV[4]), f = _mm512_set1_epi32((int)IV[5]), g = _mm512_set1_epi32((int)IV[6]), h = _mm512_set1_epi32((int)IV[7]);
+  for (int t = 0; t < 64; t += 8) {
+    if (t >= 16) {
+      for (int j = 0; j < 8; j++) {
+        int k = t + j;
+        __m512i x15 = w[(k - 15) & 15], x2 = w[(k - 2) & 15];
+        __m512i s0 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(x15, 7), _mm512_ror_epi32(x15, 18), _mm512_srli_epi32(x15, 3), 0x96);
+        __m512i s1 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(x2, 17), _mm512_ror_epi32(x2, 19), _mm512_srli_epi32(x2, 10), 0x96);
+        w[k & 15] = _mm512_add_epi32(_mm512_add_epi32(w[k & 15], s0), _mm512_add_epi32(w[(k - 7) & 15], s1));
+      }
+    }
+#define KW(j) _mm512_add_epi32(w[(t + (j)) & 15], _mm512_set1_epi32((int)K[t + (j)]))
+    T16_ROUND(a, b, c, d, e, f, g, h, KW(0));
+    T16_ROUND(h, a, b, c, d, e, f, g, KW(1));
+    T16_ROUND(g, h, a, b, c, d, e, f, KW(2));
+    T16_ROUND(f, g, h, a, b, c, d, e, KW(3));
+    T16_ROUND(e, f, g, h, a, b, c, d, KW(4));
+    T16_ROUND(d, e, f, g, h, a, b, c, KW(5));
+    T16_ROUND(c, d, e, f, g, h, a, b, KW(6));
+    T16_ROUND(b, c, d, e, f, g, h, a, KW(7));
+#undef KW
+  }
+  a = _mm512_add_epi32(a, _mm512_set1_epi32((int)IV[0])); b = _mm512_add_epi32(b, _mm512_set1_epi32((int)IV[1]));
+  c = _mm512_add_epi32(c, _mm512_set1_epi32((int)IV[2])); d = _mm512_add_epi32(d, _mm512_set1_epi32((int)IV[3]));
+  e = _mm512_add_epi32(e, _mm512_set1_epi32((int)IV[4])); f = _mm512_add_epi32(f, _mm512_set1_epi32((int)IV[5]));
+  g = _mm512_add_epi32(g, _mm512_set1_epi32((int)IV[6])); h = _mm512_add_epi32(h, _mm512_set1_epi32((int)IV[7]));
+  __m512i s[8] = { a, b, c, d, e, f, g, h };
+  for (int t = 0; t < 64; t += 8) {
+#define KW(j) _mm512_set1_epi32((int)PAD_KW[t + (j)])
+    T16_ROUND(a, b, c, d, e, f, g, h, KW(0));
+    T16_ROUND(h, a, b, c, d, e, f, g, KW(1));
+    T16_ROUND(g, h, a, b, c, d, e, f, KW(2));
+    T16_ROUND(f, g, h, a, b, c, d, e, KW(3));
+    T16_ROUND(e, f, g, h, a, b, c, d, KW(4));
+    T16_ROUND(d, e, f, g, h, a, b, c, KW(5));
+    T16_ROUND(c, d, e, f, g, h, a, b, KW(6));
+    T16_ROUND(b, c, d, e, f, g, h, a, KW(7));
+#undef KW
+  }
+  __m512i r[16];
+  r[0] = _mm512_add_epi32(a, s[0]); r[1] = _mm512_add_epi32(b, s[1]); r[2] = _mm512_add_epi32(c, s[2]); r[3] = _mm512_add_epi32(d, s[3]);
+  r[4] = _mm512_add_epi32(e, s[4]); r[5] = _mm512_add_epi32(f, s[5]); r[6] = _mm512_add_epi32(g, s[6]);
+  /* trunc254: the two top bits of the last byte, which is the low byte of the last word */
+  r[7] = _mm512_and_si512(_mm512_add_epi32(h, s[7]), _mm512_set1_epi32((int)0xFFFFFF3F));
+  for (int i = 8; i < 16; i++) r[i] = _mm512_setzero_si512();
+  transpose16(r);
+  for (int i = 0; i < 16; i++) _mm256_storeu_si256((__m256i *)(out + 32 * i), _mm512_castsi512_si256(_mm512_shuffle_epi8(r[i], BSWAP)));
+}
+#endif
+
 static int cpu_has_sha_ni(void) {
   unsigned int a, b, c, d;
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
@@ -172,6 +283,19 @@ static int cpu_has_sha_ni(void) {
   int sse41 = (c >> 19) & 1, ssse3 = (c >> 9) & 1;
   return sha && sse41 && ssse3;
 }
+
+#ifdef CAIRN_AVX512
+/* AVX-512 F and BW, and an OS that saves the ZMM and opmask state (XCR0 bits 1, 2, 5, 6, 7) */
+static int cpu_has_avx512(void) {
+  unsigned int a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) return 0;
+  unsigned int lo, hi;
+  __asm__ volatile ("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & 0xE6) != 0xE6) return 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  return ((b >> 16) & 1) && ((b >> 30) & 1);
+}
+#endif
 #endif
 
 /*
@@ -181,6 +305,10 @@ static int cpu_has_sha_ni(void) {
  */
 static void hash_layer(const uint8_t *in, uint8_t *out, size_t pairs) {
   size_t i = 0;
+#if defined(CAIRN_X86) && defined(CAIRN_AVX512)
+  /* sixteen pairs at a time; each call reads its 1 KiB before it writes its 512 bytes, below the next call's input */
+  if (use_avx512) for (; i + 16 <= pairs; i += 16) hash64x16_avx512(in + 64 * i, out + 32 * i);
+#endif
 #ifdef CAIRN_X86
   if (use_sha_ni) {
     uint8_t t0[32], t1[32];
@@ -214,11 +342,12 @@ static void fr32_quad(const uint8_t *s, uint8_t *d) {
 
 /*
  * Root of the Fr32 subtree of `quads` quads (a power of two) of `src`. Each
- * group of 16 quads is padded into a 2 KiB buffer and reduced to one node
- * while it is in L1; the 16-quad nodes are then reduced layer by layer.
+ * group of 64 quads is padded into an 8 KiB buffer and reduced to one node
+ * while it is in L1 (its first four layers are whole runs of 16 pairs, for
+ * the AVX-512 kernel); the group nodes are then reduced layer by layer.
  * Returns 0, or -1 if memory ran out.
  */
-#define GROUP 16
+#define GROUP 64
 static int subtree_root(const uint8_t *src, size_t quads, uint8_t out[32]) {
   uint8_t leaves[GROUP * 128];
   if (quads < GROUP) {
@@ -405,6 +534,9 @@ static napi_value init(napi_env env, napi_value exports) {
   pad_kw_init();
 #ifdef CAIRN_X86
   use_sha_ni = getenv("CAIRN_COMMP_NO_SHANI") == NULL && cpu_has_sha_ni();
+#ifdef CAIRN_AVX512
+  use_avx512 = getenv("CAIRN_COMMP_NO_AVX512") == NULL && cpu_has_avx512();
+#endif
 #endif
   napi_value fn, flag;
   CHECK(env, napi_create_function(env, "rootSync", NAPI_AUTO_LENGTH, root_sync, NULL, &fn));
@@ -417,6 +549,8 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(env, napi_set_named_property(env, exports, "layers", flag));
   CHECK(env, napi_get_boolean(env, use_sha_ni, &flag));
   CHECK(env, napi_set_named_property(env, exports, "shaNi", flag));
+  CHECK(env, napi_get_boolean(env, use_avx512, &flag));
+  CHECK(env, napi_set_named_property(env, exports, "avx512", flag));
   return exports;
 }
 

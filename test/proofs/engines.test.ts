@@ -1,7 +1,7 @@
 /**
- * Every CommP engine against the oracle, including the native addon's
- * portable C path (SHA-NI switched off), which this machine would not take
- * on its own. CI can force any engine for the whole suite with
+ * Every CommP engine against the oracle, including the native addon's paths
+ * this machine would not take on its own: SHA-NI alone (AVX-512 switched
+ * off) and portable C (both off). CI can force any engine for the whole suite with
  * CAIRN_COMMP_ENGINE=portable|workers|native.
  */
 import test from 'ava'
@@ -25,13 +25,18 @@ withNative('the native addon built here (npm install builds it)', t => {
   const { addon, reason } = native
   t.not(addon, undefined, `native addon unavailable: ${reason ?? ''}`)
   t.is(typeof addon?.rootSync, 'function')
-  t.log(`SHA-NI in use: ${String(addon?.shaNi)}`)
+  t.log(`SHA-NI in use: ${String(addon?.shaNi)}, AVX-512: ${String(addon?.avx512)}`)
 })
 
-withNative('native addon without SHA-NI equals data-segment', t => {
-  t.true(availableEngines().includes('native'), 'the native engine is offered when its addon loads')
-  const sizes = [0, 1, 127, 128, 5000, 127 * 8192 + 1, 2 * 1024 * 1024 + 3]
-  const script = `
+const paths: Array<[string, Record<string, string>]> = [
+  ['SHA-NI without AVX-512', { CAIRN_COMMP_NO_AVX512: '1' }],
+  ['portable C (neither)', { CAIRN_COMMP_NO_AVX512: '1', CAIRN_COMMP_NO_SHANI: '1' }]
+]
+for (const [name, flags] of paths) {
+  withNative(`native addon, ${name}, equals data-segment`, t => {
+    t.true(availableEngines().includes('native'), 'the native engine is offered when its addon loads')
+    const sizes = [0, 1, 127, 128, 5000, 127 * 8192 + 1, 2 * 1024 * 1024 + 3]
+    const script = `
     import { pieceOf } from ${JSON.stringify(index)}
     import { readFileSync } from 'node:fs'
     const data = readFileSync(0)
@@ -42,15 +47,16 @@ withNative('native addon without SHA-NI equals data-segment', t => {
       offset += size
     }
     console.log(JSON.stringify(out))`
-  const payloads = sizes.map(size => randomBytes(size))
-  const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-    input: Buffer.concat(payloads),
-    env: { ...process.env, CAIRN_COMMP_NO_SHANI: '1' },
-    maxBuffer: 1 << 20
+    const payloads = sizes.map(size => randomBytes(size))
+    const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      input: Buffer.concat(payloads),
+      env: { ...process.env, ...flags },
+      maxBuffer: 1 << 20
+    })
+    const cids = JSON.parse(stdout.toString()) as string[]
+    payloads.forEach((bytes, i) => t.is(cids[i], Piece.fromPayload(bytes).link.toString(), `size ${sizes[i]}`))
   })
-  const cids = JSON.parse(stdout.toString()) as string[]
-  payloads.forEach((bytes, i) => t.is(cids[i], Piece.fromPayload(bytes).link.toString(), `size ${sizes[i]}`))
-})
+}
 
 test('without the addon, auto warns once on stderr and still hashes correctly', t => {
   const script = `
