@@ -7,6 +7,8 @@
  * bytes of the (small) internal nodes. Pass 2 (`carStream`) writes the CAR,
  * re-reading file data for the leaves and checking each leaf against the CID
  * pass 1 gave it. Neither pass holds a whole file, CAR or piece in memory.
+ * `planShape` lays the same DAG out without reading any file, for the
+ * one-pass import (one-pass.ts) that `add` and `pack` use where they can.
  *
  * ipfs-unixfs-importer is the reference (its root CIDs must match), but it
  * writes blocks in bottom-up order into a blockstore; a piece must start with
