@@ -15,9 +15,11 @@
  * leaves' CIDs and placed in their room. The bytes are those `carStream`
  * writes for `planImport`'s plan of the same files (test/unixfs/one-pass.test.ts).
  *
- * The layout assumes that no two leaves are the same block. When two are (a
- * file of zeros, two copies of one file), the CAR holds that block once and
- * every block after it moves: the pass stops with `RepeatedLeaf`, and
+ * The layout assumes that every block is met once. A leaf met again (a run of
+ * zeros, a file that is a copy of one read before) is left out, as the CAR
+ * holds each block once, and every place after it moves back by its frame;
+ * a node met again (two copies of a file of several leaves) would take out
+ * the room left for it, so the pass stops with `RepeatedNode` at its end and
  * `importCar` writes the CAR in two passes instead. Encrypted imports always
  * take two passes (the leaves are sealed as the DAG is planned).
  */
@@ -32,10 +34,10 @@ import { carStream, cidOf, dfsOrder, leafBlock, planImport, planShape, readAhead
 /** What an import made, the DAG itself left out. */
 export type ImportSummary = Omit<ImportPlan, 'dag'>
 
-/** Two leaves are the same block: the layout from sizes does not hold (see above). */
-export class RepeatedLeaf extends Error {
+/** A node of the DAG is met twice in it: the layout from sizes does not hold (see above). */
+export class RepeatedNode extends Error {
   constructor (cid: CID) {
-    super(`internal: the block ${cid.toString()} is two leaves of the import; its CAR is written in two passes`)
+    super(`internal: the block ${cid.toString()} is met twice in the import's DAG; its CAR is written in two passes`)
   }
 }
 
@@ -54,10 +56,10 @@ export class OnePassImport {
     return new OnePassImport(await planShape(paths, options))
   }
 
-  /** the exact size of the CAR */
+  /** the size of the CAR, less the frames of leaves met again */
   get carSize (): number { return this.#shape.carSize }
 
-  /** Whether `placed()` stopped because two leaves are one block (however a writer passed the RepeatedLeaf on). */
+  /** Whether `placed()` stopped because a node is met twice (however a writer passed the RepeatedNode on). */
   get repeated (): boolean { return this.#repeated }
 
   /** What was imported, once `placed()` has given every byte. */
@@ -71,17 +73,26 @@ export class OnePassImport {
    * (in CAR order, so each past the last, leaving room for the nodes between),
    * then the header and every node into the room left for them. A leaf's
    * frame is a pooled buffer (src/fs/pool.ts) for the consumer to give back.
-   * Throws RepeatedLeaf when two leaves are one block.
+   * Throws RepeatedNode when a node is met twice.
    */
   async * placed (): AsyncGenerator<PlacedBytes, void, undefined> {
     const shape = this.#shape
     const params = shape.profile
     const header = encodeHeader([shape.root])
-    /** real CIDs of the layout's placeholders and nodes, by the layout's CID */
+    /** real CIDs of the layout's placeholders, then of its nodes, by the layout's CID */
     const real = new Map<string, CID>()
+    /** the real blocks placed so far */
+    const met = new Set<string>()
     /** where each node goes, in CAR order */
     const places: Array<{ cid: CID, position: number }> = []
     let position = header.byteLength
+    /** leaves left out, and their frames' bytes: each repeats a leaf placed before */
+    let repeats = 0
+    let repeated = 0
+    const broken = (cid: CID): RepeatedNode => {
+      this.#repeated = true
+      return new RepeatedNode(cid)
+    }
     // a raw leaf is read behind room for its frame prefix, whose length the placeholder's CID shares
     const head = (child: Child): number => params.rawLeaves ? encodeFramePrefix(child.cid, (child.leaf as NonNullable<Child['leaf']>).length).byteLength : 0
     for await (const { child, node, buffer } of readAhead(dfsOrder(shape), { head, unchanged: true })) {
@@ -105,17 +116,22 @@ export class OnePassImport {
         buffers.release(data)
         frame = Buffer.concat([encodeFramePrefix(cid, block.bytes.byteLength), block.bytes])
       }
-      const key = cidKey(cid)
-      if (real.has(key) || shape.dag.nodes.has(key)) {
-        this.#repeated = true
-        throw new RepeatedLeaf(cid)
-      }
-      real.set(key, cid)
       real.set(cidKey(child.cid), cid)
+      const key = cidKey(cid)
+      if (met.has(key)) {
+        // the CAR holds a block once, where it was first met: every place after this one moves back
+        repeats++
+        repeated += frame.byteLength
+        buffers.release(frame)
+        continue
+      }
+      // a leaf that is also a node of the layout (never in practice) takes the node's place
+      if (shape.dag.nodes.has(key)) throw broken(cid)
+      met.add(key)
       yield { bytes: frame, position }
       position += frame.byteLength
     }
-    if (position !== shape.carSize) throw new Error(`internal: CAR is ${position} bytes, laid out as ${shape.carSize}`)
+    if (position !== shape.carSize - repeated) throw new Error(`internal: CAR is ${position} bytes, laid out as ${shape.carSize - repeated}`)
     // the nodes, children first (the plan holds them in the order they were made), with the leaves' real CIDs
     const nodes = new Map<string, Uint8Array>()
     for (const [key, node] of shape.dag.nodes) {
@@ -130,26 +146,31 @@ export class OnePassImport {
       real.set(key, cid)
       nodes.set(key, bytes)
     }
-    const root = real.get(cidKey(shape.root)) ?? shape.root
-    const realHeader = encodeHeader([root])
-    if (realHeader.byteLength !== header.byteLength) throw new Error('internal: the CAR header changed size')
-    yield { bytes: realHeader, position: 0 }
+    const frames: PlacedBytes[] = []
     for (const place of places) {
       const key = cidKey(place.cid)
       const bytes = nodes.get(key) as Uint8Array
       const cid = real.get(key) ?? place.cid
-      yield { bytes: Buffer.concat([encodeFramePrefix(cid, bytes.byteLength), bytes]), position: place.position }
+      // a node met twice (two copies of a file of several leaves): the CAR would hold it, and what is under it, once
+      if (met.has(cidKey(cid))) throw broken(cid)
+      met.add(cidKey(cid))
+      frames.push({ bytes: Buffer.concat([encodeFramePrefix(cid, bytes.byteLength), bytes]), position: place.position })
     }
+    const root = real.get(cidKey(shape.root)) ?? shape.root
+    const realHeader = encodeHeader([root])
+    if (realHeader.byteLength !== header.byteLength) throw new Error('internal: the CAR header changed size')
+    yield { bytes: realHeader, position: 0 }
+    yield * frames
     const { dag: _, ...summary } = shape
-    this.#summary = { ...summary, root }
+    this.#summary = { ...summary, root, blocks: shape.blocks - repeats, carSize: shape.carSize - repeated }
   }
 }
 
 /**
  * The CAR of `paths`, written by `write` (a piece writer: `writePiece`,
  * `PieceStore.stage`), with what was imported: in one pass when it can, else
- * — encrypted, or two leaves that are one block — planned and streamed in two.
- * `write` must clean up after itself when it rejects: after a RepeatedLeaf it
+ * — encrypted, or a node met twice — planned and streamed in two.
+ * `write` must clean up after itself when it rejects: after a RepeatedNode it
  * is called again with the two-pass CAR.
  */
 export async function importCar<T> (paths: string[], options: ImportOptions, write: (car: AsyncIterable<Uint8Array | PlacedBytes>, carSize: number) => Promise<T>): Promise<{ plan: ImportSummary, written: T }> {
@@ -159,7 +180,7 @@ export async function importCar<T> (paths: string[], options: ImportOptions, wri
       const written = await write(pass.placed(), pass.carSize)
       return { plan: pass.summary, written }
     } catch (err) {
-      // the writer may have wrapped the RepeatedLeaf in an error of its own
+      // the writer may have wrapped the RepeatedNode in an error of its own
       if (!pass.repeated) throw err
     }
   }
