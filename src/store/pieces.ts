@@ -201,8 +201,6 @@ class WriteBehind {
 class Room {
   readonly #ranges: Array<[number, number]> = []
 
-  get empty (): boolean { return this.#ranges.length === 0 }
-
   /** Leaves [start, end) for later; it lies past every range left so far. */
   leave (start: number, end: number): void {
     this.#ranges.push([start, end])
