@@ -93,6 +93,8 @@ export interface ContentEncryption {
 export interface FileEncryption {
   /** the header: the file's first leaf */
   readonly header: Uint8Array
+  /** bytes of the payload (the leaves after the header), known from the plaintext's size */
+  readonly payloadSize: number
   /**
    * pass 1: a writer taking the plaintext in order (`update` resolves once
    * its buffer may be reused); `sink` gets the payload bytes in order, as
@@ -105,6 +107,8 @@ export interface FileEncryption {
    * pass 1 made (checked by the cipher's own tags, so they are not hashed again)
    */
   range: (offset: number, length: number, into: Uint8Array, read: (buffer: Uint8Array, length: number, position: number) => Promise<number>) => Promise<void>
+  /** the one pass (src/unixfs/one-pass.ts): as `range`, sealing the plaintext as it is read, with nothing to check it against */
+  sealRange: FileEncryption['range']
 }
 
 /**
@@ -259,11 +263,12 @@ export async function planImport (paths: string[], options: ImportOptions = {}):
  * is read. Every leaf of file data is a placeholder, its CID unique and of the
  * real one's length, so every node above it has the size it will have, and
  * the CAR's size and every block's place in it are those of the real import
- * — unless two leaves of the real data turn out to be the same block, which
- * the CAR holds once (src/unixfs/one-pass.ts checks). An empty file's leaf is
- * real (it needs no reading). Not for encrypted imports.
+ * — unless some blocks of the real data turn out to be the same, which the
+ * CAR holds once (src/unixfs/one-pass.ts sees to it). An empty file's leaf,
+ * an encrypted file's header and an encrypted directory's manifest are real
+ * (they need no reading).
  */
-export async function planShape (paths: string[], options: Omit<ImportOptions, 'encryption' | 'onBytes'> = {}): Promise<ImportPlan> {
+export async function planShape (paths: string[], options: Omit<ImportOptions, 'onBytes'> = {}): Promise<ImportPlan> {
   return await plan(paths, options, true)
 }
 
@@ -322,7 +327,7 @@ async function lstatOf (path: string): Promise<Stats> {
 
 async function buildPath (ctx: Context, path: string, known?: Stats): Promise<Built> {
   const stats = known ?? await lstatOf(path)
-  if (stats.isFile()) return ctx.shape ? buildFileShape(ctx, path, stats) : await buildFile(ctx, path)
+  if (stats.isFile()) return ctx.shape ? await buildFileShape(ctx, path, stats) : await buildFile(ctx, path)
   if (stats.isDirectory()) return await buildTree(ctx, path)
   if (stats.isSymbolicLink()) return await buildSymlink(ctx, path)
   throw new CairnError('ERR_UNSUPPORTED_FILE_TYPE', `${path} is a ${kindOf(stats)}; only files, directories and symbolic links can be imported`)
@@ -571,17 +576,26 @@ async function buildFile (ctx: Context, path: string): Promise<Built> {
   }
 }
 
-/** A file's layout from its size alone (`planShape`): each leaf a unique placeholder of its real length. */
-function buildFileShape (ctx: Context, path: string, stats: Stats): Built {
+/**
+ * A file's layout from its size alone (`planShape`): each leaf a unique
+ * placeholder of its real length. Encrypted, the header is the first leaf as
+ * it is (drawn now, as pass 1 draws it) and the placeholders cut the payload,
+ * whose leaves the one pass seals as it reads them (`sealRange`).
+ */
+async function buildFileShape (ctx: Context, path: string, stats: Stats): Promise<Built> {
   const { chunkSize } = ctx.params
-  const file: FileRef = { path, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino }
+  const encrypted = await ctx.encryption?.file(stats.size)
+  const cipher = encrypted === undefined ? undefined : { ...encrypted, range: encrypted.sealRange }
+  const file: FileRef = { path, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, cipher }
   const layout = new FileLayout(ctx)
+  const size = cipher === undefined ? stats.size : cipher.payloadSize
+  if (cipher !== undefined) layout.push(leafItem(ctx, cipher.header))
   // an empty file is one empty chunk, as the importer's fixed-size chunker yields; its leaf is known without reading
-  if (stats.size === 0) layout.push(leafItem(ctx, new Uint8Array(0)))
+  if (size === 0) layout.push(leafItem(ctx, new Uint8Array(0)))
   const lengths = new Map<number, number>()
   const { version, code } = leafBlock(ctx.params, new Uint8Array(0))
-  for (let offset = 0; offset < stats.size; offset += chunkSize) {
-    const n = Math.min(chunkSize, stats.size - offset)
+  for (let offset = 0; offset < size; offset += chunkSize) {
+    const n = Math.min(chunkSize, size - offset)
     let length = lengths.get(n)
     if (length === undefined) lengths.set(n, length = leafBlock(ctx.params, new Uint8Array(n)).bytes.byteLength)
     const placeholder = new Uint8Array(32)

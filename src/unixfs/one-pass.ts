@@ -20,8 +20,9 @@
  * holds each block once, and every place after it moves back by its frame;
  * a node met again (two copies of a file of several leaves) would take out
  * the room left for it, so the pass stops with `RepeatedNode` at its end and
- * `importCar` writes the CAR in two passes instead. Encrypted imports always
- * take two passes (the leaves are sealed as the DAG is planned).
+ * `importCar` writes the CAR in two passes instead. An encrypted file's
+ * header is drawn as it is laid out, and its payload leaves are sealed as
+ * the plaintext is read, once (FileEncryption `sealRange`).
  */
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
@@ -55,7 +56,7 @@ export class OnePassImport {
   }
 
   /** Lays out the import of `paths` (stat and readdir only; no file is read). */
-  static async plan (paths: string[], options: Omit<ImportOptions, 'encryption' | 'onBytes'> = {}): Promise<OnePassImport> {
+  static async plan (paths: string[], options: Omit<ImportOptions, 'onBytes'> = {}): Promise<OnePassImport> {
     return new OnePassImport(await planShape(paths, options))
   }
 
@@ -213,21 +214,19 @@ export class OnePassImport {
 
 /**
  * The CAR of `paths`, written by `write` (a piece writer: `writePiece`,
- * `PieceStore.stage`), with what was imported: in one pass when it can, else
- * — encrypted, or a node met twice — planned and streamed in two.
+ * `PieceStore.stage`), with what was imported: in one pass, unless a node is
+ * met twice; then planned and streamed in two.
  * `write` must clean up after itself when it rejects: after a RepeatedNode it
  * is called again with the two-pass CAR.
  */
 export async function importCar<T> (paths: string[], options: ImportOptions, write: (car: AsyncIterable<Uint8Array | PlacedBytes>, carSize: number) => Promise<T>): Promise<{ plan: ImportSummary, written: T }> {
-  if (options.encryption === undefined) {
-    const pass = await OnePassImport.plan(paths, options)
-    try {
-      const written = await write(pass.placed(), pass.carSize)
-      return { plan: pass.summary, written }
-    } catch (err) {
-      // the writer may have wrapped the RepeatedNode in an error of its own
-      if (!pass.repeated) throw err
-    }
+  const pass = await OnePassImport.plan(paths, options)
+  try {
+    const written = await write(pass.placed(), pass.carSize)
+    return { plan: pass.summary, written }
+  } catch (err) {
+    // the writer may have wrapped the RepeatedNode in an error of its own
+    if (!pass.repeated) throw err
   }
   const plan = await planImport(paths, options)
   return { plan, written: await write(carStream(plan), plan.carSize) }

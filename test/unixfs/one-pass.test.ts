@@ -14,6 +14,10 @@ import { carStream, planImport, type ImportOptions } from '../../src/unixfs/impo
 import { importCar, OnePassImport, RepeatedNode } from '../../src/unixfs/one-pass.js'
 import type { Profile } from '../../src/unixfs/profile.js'
 import { collect, deterministicBytes, tempDir, treeArbitrary, writeTree, type Tree } from './helpers.js'
+import { ageEncryption } from '../../src/crypto/encrypt.js'
+import type { Recipient } from '../../src/crypto/keys.js'
+import type { ContentEncryption, FileEncryption } from '../../src/unixfs/importer.js'
+import { newIdentity } from '../crypto/helpers.js'
 
 const profiles: Profile[] = ['unixfs-v1-2025', 'unixfs-v0-2015']
 const small = { chunkSize: 16, maxLinks: 4 }
@@ -173,6 +177,57 @@ test('a file that changed or went away after it was laid out is ERR_FILE_CHANGED
     await rm(path)
     await t.throwsAsync(written(dir.path, gone.placed()), { code: 'ERR_FILE_CHANGED' })
     t.throws(() => gone.summary, { message: /not finished/ })
+  } finally {
+    await dir.cleanup()
+  }
+})
+
+/**
+ * An age encryption (src/crypto/encrypt.ts) that records each file's key, nonce
+ * and header the first time round and gives the same ones back, in the same
+ * order, the second: one pass and two passes then make the same ciphertext.
+ */
+function replayed (recipients: readonly Recipient[]): { encryption: ContentEncryption, replay: () => void } {
+  const age = ageEncryption(recipients)
+  const made: FileEncryption[] = []
+  let next: number | undefined
+  return {
+    encryption: {
+      ...age,
+      file: async size => {
+        if (next === undefined) {
+          const file = await age.file(size)
+          made.push(file)
+          return file
+        }
+        return made[next++] as FileEncryption
+      }
+    },
+    replay: () => { next = 0 }
+  }
+}
+
+test('encrypted: one pass, sealing each leaf as its plaintext is read, equals two passes under the same keys (test/cli/encrypt.test.ts decrypts what add and pack make)', async t => {
+  const dir = await tempDir()
+  try {
+    const { recipient } = await newIdentity()
+    const path = join(dir.path, 'input')
+    // a file of several leaves and seal-pool batches, small and empty files, a symlink, a nested directory
+    await writeTree(path, { big: deterministicBytes(2 * 1024 * 1024 + 70_000, 'big'), small: 'small', empty: '', link: { symlink: 'small' }, sub: { deeper: deterministicBytes(300_000, 'deeper') } })
+    for (const profile of profiles) {
+      for (const paths of [[path], [join(path, 'big')]]) {
+        const { encryption, replay } = replayed([recipient])
+        const options = { profile, chunkSize: profile === 'unixfs-v1-2025' ? 262_144 : undefined, encryption }
+        const pass = await OnePassImport.plan(paths, options)
+        const one = await written(dir.path, pass.placed())
+        replay()
+        const plan = await planImport(paths, options)
+        const two = await collect(carStream(plan))
+        t.true(one.bytes.equals(two), `${profile}, ${paths.length} path(s)`)
+        t.is(pass.summary.root.toString(), plan.root.toString())
+        t.is(one.piece, Piece.fromPayload(two).link.toString())
+      }
+    }
   } finally {
     await dir.cleanup()
   }
