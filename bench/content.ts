@@ -4,7 +4,7 @@
  * `ipfs-car pack --no-wrap`. Every piece CID and every root must agree.
  */
 import { rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { measure, type Measure } from './measure.js'
 import { sameAnswer, type Command, type Pair } from './pairs.js'
 import { BIN, IPFS_CAR, PEERS, type SizeContext } from './plan.js'
@@ -15,11 +15,11 @@ const rootOf = (run: Measure): string => run.tool.startsWith('cairn') ? (JSON.pa
  * `cairn add` into a repo of its own each run: a second add of the same bytes
  * into one repo would store nothing. `flags` go after `add` (`--encrypt`).
  */
-export function addCommand (repo: string, input: string, size: number, check?: (run: Measure) => Promise<unknown>, flags: string[] = [], tool = 'cairn add'): Command {
+export function addCommand (repo: string, input: string, size: number, check?: (run: Measure) => Promise<unknown>, flags: string[] = [], tool = 'cairn add', bin = BIN): Command {
   return {
     tool,
     cmd: process.execPath,
-    args: [BIN, '--repo', repo, '--json', 'add', ...flags, input],
+    args: [bin, '--repo', repo, '--json', 'add', ...flags, input],
     bytes: size,
     before: async () => { await measure('init', 'cairn', 0, process.execPath, [BIN, '--repo', repo, 'init']) },
     after: async (run) => { await check?.(run); await rm(repo, { recursive: true, force: true }) }
@@ -62,23 +62,42 @@ export async function contentPairs (ctx: SizeContext): Promise<Pair[]> {
     peer: ipfsCar
   })
 
-  const packed = join(work, 'cairn-pack.car')
+  const packCommand = (bin: string, tool: string, out: string): Command => ({
+    tool,
+    cmd: process.execPath,
+    args: [bin, '--json', 'pack', input, '-o', out],
+    bytes: size,
+    after: async (run) => {
+      await roots(run)
+      await stored(run)
+      await rm(out, { force: true })
+    }
+  })
   pairs.push({
     name: `pack ${label}`,
     what: `${what}; both build the DAG and write a CAR file (cairn's in DFS order, its piece CID computed from the same bytes as it writes; ipfs-car computes none)`,
     input: given,
-    cairn: {
-      tool: 'cairn pack',
-      cmd: process.execPath,
-      args: [BIN, '--json', 'pack', input, '-o', packed],
-      bytes: size,
-      after: async (run) => {
-        await roots(run)
-        await stored(run)
-        await rm(packed, { force: true })
-      }
-    },
+    cairn: packCommand(BIN, 'cairn pack', join(work, 'cairn-pack.car')),
     peer: ipfsCar
   })
+
+  // --against DIR: this tree's add and pack beside another build of cairn (a checkout with its dist/ built), A/B in one run
+  const against = ctx.opt('--against')
+  if (against !== undefined) {
+    const other = join(resolve(against), 'bin', 'cairn.js')
+    pairs.push({
+      name: `add ${label}, this tree vs --against`,
+      what: `${what}; the ratio is this tree ÷ the other build`,
+      input: given,
+      cairn: addCommand(join(work, 'add-repo'), input, size, stored),
+      peer: addCommand(join(work, 'add-against-repo'), input, size, stored, [], `cairn add (${against})`, other)
+    }, {
+      name: `pack ${label}, this tree vs --against`,
+      what: `${what}; the ratio is this tree ÷ the other build`,
+      input: given,
+      cairn: packCommand(BIN, 'cairn pack', join(work, 'cairn-pack.car')),
+      peer: packCommand(other, `cairn pack (${against})`, join(work, 'cairn-pack-against.car'))
+    })
+  }
   return pairs
 }

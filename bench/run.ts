@@ -106,6 +106,8 @@ async function main (): Promise<void> {
   const pairs = Number(opt('--pairs') ?? '3')
   if (!Number.isSafeInteger(pairs) || pairs < 1) throw new TypeError(`--pairs must be a whole number ≥ 1, got ${opt('--pairs')}`)
   const out = resolve(opt('--out') ?? join(ROOT, 'bench', 'results.json'))
+  // --only TEXT: of the per-size comparisons, those whose name holds TEXT ('pack', 'vs --against')
+  const only = opt('--only')
   const log = (line: string): void => { process.stderr.write(line + '\n') }
   if (pairs < 3) log(`warning: --pairs ${pairs}: with fewer than 3 pairs a median and its range say little; quote only runs of 3 or more`)
 
@@ -142,7 +144,7 @@ async function main (): Promise<void> {
         await timed(`${group.name} ${label}`, async () => {
           const declared = await group.pairs(ctx)
           try {
-            for (const pair of declared.pairs) await compare(pair)
+            for (const pair of declared.pairs) if (only === undefined || pair.name.includes(only)) await compare(pair)
           } finally {
             await declared.close?.()
           }

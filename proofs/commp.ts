@@ -16,7 +16,7 @@ import { TreeStack } from './tree.js'
 import { CHUNK_BYTES, CHUNK_LEVEL, CHUNK_QUADS, portableEngine, type SubtreeEngine } from './engine.js'
 import { selectEngine, type EngineChoice } from './engines.js'
 import { hashNode } from './node-hash.js'
-import { LayerCache } from './prove.js'
+import { LayerCache, type ReadAt } from './prove.js'
 
 export interface PieceInfo {
   /** v2 piece CID (FRC-0069), the primary form */
@@ -38,9 +38,20 @@ export interface PieceInfo {
 export interface PieceHasher {
   /** Adds bytes. The hasher copies what it keeps: `bytes` may be reused once this returns (or its promise resolves). */
   update: (bytes: Uint8Array) => void | Promise<void>
-  /** Finishes and returns the piece; the hasher cannot be updated afterwards. */
-  digest: () => Promise<PieceInfo>
-  /** bytes consumed so far */
+  /**
+   * Moves past `length` bytes of the payload that are not known yet (a writer
+   * that leaves room for them and fills it later). Every 1 MiB region of the
+   * tree that holds some of them is hashed at `digest`, from the payload as
+   * `read` gives it back then; the rest is hashed as it comes.
+   */
+  skip: (length: number) => void | Promise<void>
+  /**
+   * Finishes and returns the piece; the hasher cannot be updated afterwards.
+   * After a `skip`, `read(offset, length)` must give the final payload bytes
+   * of [offset, offset + length).
+   */
+  digest: (options?: { read?: ReadAt }) => Promise<PieceInfo>
+  /** bytes consumed so far, skipped ones included */
   readonly bytesWritten: bigint
   /** the engine in use ('portable', 'workers' or 'native') */
   readonly engine: string
@@ -68,14 +79,24 @@ class Hasher implements PieceHasher {
   #fill = 0
   #total = 0n
   #done = false
-  /** roots of dispatched chunks, in piece order; each chunk returns to #free when done */
-  readonly #inflight: Array<Promise<Uint8Array[]>> = []
+  /** roots of dispatched chunks, in piece order (a number: a chunk to read back at digest); each chunk returns to #free when done */
+  readonly #inflight: Array<Promise<Uint8Array[]> | number> = []
   /** level of the collected layer, or undefined */
   readonly #layerLevel: number | undefined
   /** collected layer nodes, in piece order */
   readonly #layer: Uint8Array[] = []
   readonly #free: Uint8Array[] = []
   #tail: Promise<void> = Promise.resolve()
+  /** whole chunks passed on so far */
+  #chunks = 0
+  /** whether the chunk being filled holds skipped bytes */
+  #gap = false
+  /**
+   * From the first chunk that holds skipped bytes on, roots wait here in
+   * piece order (a number: that chunk, to be read back at digest) instead of
+   * going into the tree, which takes them only left to right.
+   */
+  #held: Array<Uint8Array | number> | undefined
 
   constructor (engine: SubtreeEngine, layerLevel?: number) {
     if (layerLevel !== undefined && (!Number.isInteger(layerLevel) || layerLevel < 2 || layerLevel > CHUNK_LEVEL)) {
@@ -110,10 +131,54 @@ class Hasher implements PieceHasher {
     return done
   }
 
+  skip (length: number): void | Promise<void> {
+    if (this.#done) throw proofsError('ERR_HASHER_FINISHED', 'piece hasher already digested; create a new one')
+    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`skip() expects a byte count, got ${length}`)
+    if (this.#layerLevel !== undefined) throw new RangeError('skip() cannot be combined with layerLevel: the layer is collected in piece order')
+    if (this.#total + BigInt(length) > MAX_PAYLOAD_SIZE) {
+      throw proofsError('ERR_PIECE_TOO_LARGE', `payload exceeds ${MAX_PAYLOAD_SIZE} bytes, the most a v2 piece CID can describe`)
+    }
+    this.#total += BigInt(length)
+    if (this.#engine.root === undefined) {
+      this.#skipNow(length)
+      return
+    }
+    const done = this.#tail.then(async () => {
+      this.#skipNow(length)
+      while (this.#inflight.length > this.#engine.parallelism) await this.#settleOne()
+    })
+    this.#tail = done.catch(() => {})
+    return done
+  }
+
+  #skipNow (length: number): void {
+    while (length > 0) {
+      const n = Math.min(CHUNK_BYTES - this.#fill, length)
+      this.#fill += n
+      length -= n
+      this.#gap = true
+      if (this.#fill === CHUNK_BYTES) this.#deferChunk()
+    }
+  }
+
+  /** The chunk just filled holds skipped bytes: its root comes at digest, from the bytes read back. */
+  #deferChunk (): void {
+    const index = this.#chunks++
+    if (this.#engine.root === undefined) {
+      this.#held ??= []
+      this.#held.push(index)
+    } else {
+      this.#inflight.push(index)
+    }
+    this.#fill = 0
+    this.#gap = false
+  }
+
   #updateSync (bytes: Uint8Array): void {
     let off = 0
     while (off < bytes.length) {
       if (this.#fill === 0 && bytes.length - off >= CHUNK_BYTES) {
+        this.#chunks++
         this.#pushChunk(this.#chunkNodesSync(bytes, off))
         off += CHUNK_BYTES
         continue
@@ -123,6 +188,11 @@ class Hasher implements PieceHasher {
       this.#fill += n
       off += n
       if (this.#fill === CHUNK_BYTES) {
+        if (this.#gap) {
+          this.#deferChunk()
+          continue
+        }
+        this.#chunks++
         this.#pushChunk(this.#chunkNodesSync(this.#chunk, 0))
         this.#fill = 0
       }
@@ -152,7 +222,7 @@ class Hasher implements PieceHasher {
     return await Promise.all(runs)
   }
 
-  /** Records a chunk's layer nodes and pushes the chunk's root into the tree. */
+  /** Records a chunk's layer nodes and pushes the chunk's root into the tree (or holds it behind a chunk still to be read back). */
   #pushChunk (nodes: Uint8Array[]): void {
     if (this.#layerLevel !== undefined) this.#layer.push(...nodes)
     let level = nodes
@@ -161,7 +231,8 @@ class Hasher implements PieceHasher {
       for (let i = 0; i < level.length; i += 2) up.push(hashNode(level[i], level[i + 1]))
       level = up
     }
-    this.#tree.push(CHUNK_LEVEL, level[0])
+    if (this.#held !== undefined) this.#held.push(level[0])
+    else this.#tree.push(CHUNK_LEVEL, level[0])
   }
 
   async #updateAsync (bytes: Uint8Array): Promise<void> {
@@ -171,7 +242,10 @@ class Hasher implements PieceHasher {
       this.#chunk.set(bytes.subarray(off, off + n), this.#fill)
       this.#fill += n
       off += n
-      if (this.#fill === CHUNK_BYTES) {
+      if (this.#fill === CHUNK_BYTES && this.#gap) {
+        this.#deferChunk()
+      } else if (this.#fill === CHUNK_BYTES) {
+        this.#chunks++
         const chunk = this.#chunk
         const node = this.#chunkNodes(chunk).then(nodes => { this.#free.push(chunk); return nodes })
         // a failure surfaces when this root is awaited in order; don't report it as unhandled before then
@@ -186,15 +260,58 @@ class Hasher implements PieceHasher {
   }
 
   async #settleOne (): Promise<void> {
-    const pending = this.#inflight.shift() as Promise<Uint8Array[]>
-    this.#pushChunk(await pending)
+    const pending = this.#inflight.shift() as Promise<Uint8Array[]> | number
+    if (typeof pending === 'number') {
+      this.#held ??= []
+      this.#held.push(pending)
+    } else {
+      this.#pushChunk(await pending)
+    }
   }
 
-  async digest (): Promise<PieceInfo> {
+  /** Roots of the chunks that held skipped bytes, from the payload read back, and every held root into the tree in order. */
+  async #readBack (read: ReadAt | undefined): Promise<void> {
+    const held = this.#held
+    if (held === undefined && !this.#gap) return
+    if (read === undefined) throw new TypeError('digest() needs options.read after skip(): the skipped bytes are read back from the payload')
+    const readExactly = async (offset: number, length: number): Promise<Uint8Array> => {
+      const bytes = await read(offset, length)
+      if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
+        throw proofsError('ERR_PIECE_READ', `read(${offset}, ${length}) gave ${bytes instanceof Uint8Array ? bytes.length : typeof bytes} bytes`)
+      }
+      return bytes
+    }
+    if (held !== undefined) {
+      this.#held = undefined
+      // chunks read back a few at a time, as many as the engine hashes at once, so memory stays flat
+      const window: Array<Uint8Array | Promise<Uint8Array>> = []
+      for (let i = 0; i < held.length || window.length > 0;) {
+        while (i < held.length && window.length <= this.#engine.parallelism) {
+          const entry = held[i++] as Uint8Array | number
+          if (entry instanceof Uint8Array) {
+            window.push(entry)
+          } else {
+            const root = readExactly(entry * CHUNK_BYTES, CHUNK_BYTES).then(async chunk => await this.#rootOf(chunk, 0, CHUNK_QUADS))
+            root.catch(() => {})
+            window.push(root)
+          }
+        }
+        this.#tree.push(CHUNK_LEVEL, await (window.shift() as Uint8Array | Promise<Uint8Array>))
+      }
+    }
+    if (this.#gap) {
+      // the partial chunk at the end holds skipped bytes too: take all of it as it is now
+      this.#chunk.set(await readExactly(this.#chunks * CHUNK_BYTES, this.#fill), 0)
+      this.#gap = false
+    }
+  }
+
+  async digest (options: { read?: ReadAt } = {}): Promise<PieceInfo> {
     if (this.#done) throw proofsError('ERR_HASHER_FINISHED', 'piece hasher already digested; create a new one')
     this.#done = true
     await this.#tail
     while (this.#inflight.length > 0) await this.#settleOne()
+    await this.#readBack(options.read)
     // the tail: power-of-two runs of whole quads, largest first, then one zero-filled partial quad
     const quads = Math.floor(this.#fill / 127)
     let offset = 0

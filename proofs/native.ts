@@ -27,6 +27,10 @@ export interface NativeAddon {
   layerSync?: (nodes: Uint8Array, zeroRight: Uint8Array) => Uint8Array
   /** true when the SHA extensions are in use */
   shaNi: boolean
+  /** true when sixteen nodes are hashed at once with AVX-512 (absent in older builds) */
+  avx512?: boolean
+  /** SHA-256 of 1…16 messages of one length at once, on the libuv pool (only with AVX-512) */
+  sha256x16?: (messages: Uint8Array[]) => Promise<Uint8Array>
 }
 
 let cached: { addon?: NativeAddon, reason?: string, built?: string } | undefined

@@ -5,8 +5,10 @@
  *
  * Every node hash is SHA-256 of exactly 64 bytes: one data block plus a
  * padding block that never changes (FIPS 180-4 §5.1.1), so the padding
- * block's K + W words are precomputed. With SHA-NI (checked at run time with
- * CPUID) the rounds use the SHA extensions; otherwise portable C.
+ * block's K + W words are precomputed. With AVX-512 (checked at run time with
+ * CPUID and XGETBV) sixteen nodes are hashed at once in vector lanes; the
+ * rest, or everything on CPUs without it, with the SHA extensions (SHA-NI)
+ * where present, else portable C.
  *
  * Exposed through Node-API (node_api.h) only: rootSync(bytes, offset, quads)
  * and root(bytes, quads) -> Promise, the latter on the libuv thread pool.
@@ -41,6 +43,7 @@ static const uint32_t IV[8] = {
 /* K[t] + W[t] of the constant padding block of a 64-byte message */
 static uint32_t PAD_KW[64];
 static int use_sha_ni = 0;
+static int use_avx512 = 0;
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
@@ -164,6 +167,174 @@ SHA_TARGET static void hash64x2_ni(const uint8_t *in0, uint8_t *out0, const uint
   out1[31] &= 0x3f;
 }
 
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 7)
+#define CAIRN_AVX512 1
+/*
+ * Sixteen independent 64-byte messages at a time in AVX-512, one message per
+ * 32-bit lane (word-sliced): the rotations are one instruction (vprord) and
+ * Ch, Maj and the three-way XORs one vpternlogd each. The same rounds as
+ * FIPS 180-4 §6.2.2, the padding block's K + W words again precomputed. On
+ * the AMD EPYC (Zen 5) this was measured on, 39 M node hashes/s per core
+ * against 20 M with the SHA extensions two at a time (docs/performance.md).
+ */
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw")))
+
+#define T16_ROUND(a, b, c, d, e, f, g, h, kw) do { \
+    __m512i s1 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(e, 6), _mm512_ror_epi32(e, 11), _mm512_ror_epi32(e, 25), 0x96); \
+    __m512i ch = _mm512_ternarylogic_epi32(e, f, g, 0xCA); \
+    __m512i t1 = _mm512_add_epi32(_mm512_add_epi32(h, s1), _mm512_add_epi32(ch, kw)); \
+    __m512i s0 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(a, 2), _mm512_ror_epi32(a, 13), _mm512_ror_epi32(a, 22), 0x96); \
+    __m512i mj = _mm512_ternarylogic_epi32(a, b, c, 0xE8); \
+    d = _mm512_add_epi32(d, t1); \
+    h = _mm512_add_epi32(t1, _mm512_add_epi32(s0, mj)); \
+  } while (0)
+
+/* 16x16 transpose of 32-bit words, in place */
+AVX512_TARGET static inline void transpose16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  /* u[4g + c] lane L = column 4L + c of rows 4g..4g+3 */
+  __m512i v[16];
+  for (int c = 0; c < 4; c++) {
+    v[c] = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);
+    v[4 + c] = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xdd);
+    v[8 + c] = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88);
+    v[12 + c] = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xdd);
+  }
+  for (int c = 0; c < 4; c++) {
+    r[c] = _mm512_shuffle_i32x4(v[c], v[8 + c], 0x88);
+    r[8 + c] = _mm512_shuffle_i32x4(v[c], v[8 + c], 0xdd);
+    r[4 + c] = _mm512_shuffle_i32x4(v[4 + c], v[12 + c], 0x88);
+    r[12 + c] = _mm512_shuffle_i32x4(v[4 + c], v[12 + c], 0xdd);
+  }
+}
+
+/* one block of each of sixteen messages, word-sliced: its schedule and rounds, added into the state */
+AVX512_TARGET static void compress16(__m512i st[8], __m512i w[16]) {
+  __m512i a = st[0], b = st[1], c = st[2], d = st[3], e = st[4], f = st[5], g = st[6], h = st[7];
+  for (int t = 0; t < 64; t += 8) {
+    if (t >= 16) {
+      for (int j = 0; j < 8; j++) {
+        int k = t + j;
+        __m512i x15 = w[(k - 15) & 15], x2 = w[(k - 2) & 15];
+        __m512i s0 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(x15, 7), _mm512_ror_epi32(x15, 18), _mm512_srli_epi32(x15, 3), 0x96);
+        __m512i s1 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(x2, 17), _mm512_ror_epi32(x2, 19), _mm512_srli_epi32(x2, 10), 0x96);
+        w[k & 15] = _mm512_add_epi32(_mm512_add_epi32(w[k & 15], s0), _mm512_add_epi32(w[(k - 7) & 15], s1));
+      }
+    }
+#define KW(j) _mm512_add_epi32(w[(t + (j)) & 15], _mm512_set1_epi32((int)K[t + (j)]))
+    T16_ROUND(a, b, c, d, e, f, g, h, KW(0));
+    T16_ROUND(h, a, b, c, d, e, f, g, KW(1));
+    T16_ROUND(g, h, a, b, c, d, e, f, KW(2));
+    T16_ROUND(f, g, h, a, b, c, d, e, KW(3));
+    T16_ROUND(e, f, g, h, a, b, c, d, KW(4));
+    T16_ROUND(d, e, f, g, h, a, b, c, KW(5));
+    T16_ROUND(c, d, e, f, g, h, a, b, KW(6));
+    T16_ROUND(b, c, d, e, f, g, h, a, KW(7));
+#undef KW
+  }
+  st[0] = _mm512_add_epi32(st[0], a); st[1] = _mm512_add_epi32(st[1], b);
+  st[2] = _mm512_add_epi32(st[2], c); st[3] = _mm512_add_epi32(st[3], d);
+  st[4] = _mm512_add_epi32(st[4], e); st[5] = _mm512_add_epi32(st[5], f);
+  st[6] = _mm512_add_epi32(st[6], g); st[7] = _mm512_add_epi32(st[7], h);
+}
+
+/* the 64-byte block at offset `at` of each lane's message, as sixteen word-sliced schedule words */
+AVX512_TARGET static inline void load16(const uint8_t *const lanes[16], size_t at, __m512i w[16]) {
+  const __m512i BSWAP = _mm512_broadcast_i32x4(_mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL));
+  for (int i = 0; i < 16; i++) w[i] = _mm512_shuffle_epi8(_mm512_loadu_si512((const void *)(lanes[i] + at)), BSWAP);
+  transpose16(w);
+}
+
+/* the rounds of a block whose K + W words are known (the constant padding block of a 64-byte message) */
+AVX512_TARGET static void compress16_kw(__m512i st[8], const uint32_t kw[64]) {
+  __m512i a = st[0], b = st[1], c = st[2], d = st[3], e = st[4], f = st[5], g = st[6], h = st[7];
+  for (int t = 0; t < 64; t += 8) {
+#define KW(j) _mm512_set1_epi32((int)kw[t + (j)])
+    T16_ROUND(a, b, c, d, e, f, g, h, KW(0));
+    T16_ROUND(h, a, b, c, d, e, f, g, KW(1));
+    T16_ROUND(g, h, a, b, c, d, e, f, KW(2));
+    T16_ROUND(f, g, h, a, b, c, d, e, KW(3));
+    T16_ROUND(e, f, g, h, a, b, c, d, KW(4));
+    T16_ROUND(d, e, f, g, h, a, b, c, KW(5));
+    T16_ROUND(c, d, e, f, g, h, a, b, KW(6));
+    T16_ROUND(b, c, d, e, f, g, h, a, KW(7));
+#undef KW
+  }
+  st[0] = _mm512_add_epi32(st[0], a); st[1] = _mm512_add_epi32(st[1], b);
+  st[2] = _mm512_add_epi32(st[2], c); st[3] = _mm512_add_epi32(st[3], d);
+  st[4] = _mm512_add_epi32(st[4], e); st[5] = _mm512_add_epi32(st[5], f);
+  st[6] = _mm512_add_epi32(st[6], g); st[7] = _mm512_add_epi32(st[7], h);
+}
+
+/* the sixteen digests, big-endian, 32 bytes each at out; the last word ANDed with `last` (trunc254) */
+AVX512_TARGET static inline void store16(const __m512i st[8], uint32_t last, uint8_t *out) {
+  const __m512i BSWAP = _mm512_broadcast_i32x4(_mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL));
+  __m512i r[16];
+  for (int i = 0; i < 7; i++) r[i] = st[i];
+  r[7] = _mm512_and_si512(st[7], _mm512_set1_epi32((int)last));
+  for (int i = 8; i < 16; i++) r[i] = _mm512_setzero_si512();
+  transpose16(r);
+  for (int i = 0; i < 16; i++) _mm256_storeu_si256((__m256i *)(out + 32 * i), _mm512_castsi512_si256(_mm512_shuffle_epi8(r[i], BSWAP)));
+}
+
+/* out[32 i ..] = trunc254(SHA-256(in[64 i .. 64 i + 64])) for i < 16; out may alias in (all is read first) */
+AVX512_TARGET static void hash64x16_avx512(const uint8_t *in, uint8_t *out) {
+  const uint8_t *lanes[16];
+  __m512i st[8], w[16];
+  for (int i = 0; i < 16; i++) lanes[i] = in + 64 * i;
+  for (int i = 0; i < 8; i++) st[i] = _mm512_set1_epi32((int)IV[i]);
+  load16(lanes, 0, w);
+  compress16(st, w);
+  compress16_kw(st, PAD_KW);
+  /* trunc254: the two top bits of the last byte, the low byte of the last word */
+  store16(st, 0xFFFFFF3Fu, out);
+}
+
+/*
+ * SHA-256 of sixteen messages of the same length at once (the leaves of a
+ * file: cairn's one-pass import hashes its 1 MiB leaves sixteen at a time,
+ * off the event loop), with the standard padding (FIPS 180-4 §5.1.1) in one
+ * or two last blocks built per lane. Digests to out, 32 bytes each, in lane
+ * order: 4.3 GB/s per core here against 1.9 GB/s for OpenSSL one at a time.
+ */
+AVX512_TARGET static void sha256x16_avx512(const uint8_t *const msgs[16], size_t len, uint8_t *out) {
+  __m512i st[8], w[16];
+  for (int i = 0; i < 8; i++) st[i] = _mm512_set1_epi32((int)IV[i]);
+  size_t whole = len / 64;
+  for (size_t b = 0; b < whole; b++) {
+    load16(msgs, 64 * b, w);
+    compress16(st, w);
+  }
+  /* the last bytes, 0x80, zeros and the length in bits: one block, or two when fewer than 9 bytes are left */
+  size_t rest = len - 64 * whole, blocks = rest + 9 > 64 ? 2 : 1;
+  uint8_t tail[16][128];
+  const uint8_t *tails[16];
+  uint64_t bits = (uint64_t)len * 8;
+  for (int i = 0; i < 16; i++) {
+    memset(tail[i], 0, sizeof tail[i]);
+    memcpy(tail[i], msgs[i] + 64 * whole, rest);
+    tail[i][rest] = 0x80;
+    for (int k = 0; k < 8; k++) tail[i][64 * blocks - 1 - k] = (uint8_t)(bits >> (8 * k));
+    tails[i] = tail[i];
+  }
+  for (size_t b = 0; b < blocks; b++) {
+    load16(tails, 64 * b, w);
+    compress16(st, w);
+  }
+  store16(st, 0xFFFFFFFFu, out);
+}
+#endif
+
 static int cpu_has_sha_ni(void) {
   unsigned int a, b, c, d;
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
@@ -172,6 +343,19 @@ static int cpu_has_sha_ni(void) {
   int sse41 = (c >> 19) & 1, ssse3 = (c >> 9) & 1;
   return sha && sse41 && ssse3;
 }
+
+#ifdef CAIRN_AVX512
+/* AVX-512 F and BW, and an OS that saves the ZMM and opmask state (XCR0 bits 1, 2, 5, 6, 7) */
+static int cpu_has_avx512(void) {
+  unsigned int a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) return 0;
+  unsigned int lo, hi;
+  __asm__ volatile ("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & 0xE6) != 0xE6) return 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  return ((b >> 16) & 1) && ((b >> 30) & 1);
+}
+#endif
 #endif
 
 /*
@@ -181,6 +365,10 @@ static int cpu_has_sha_ni(void) {
  */
 static void hash_layer(const uint8_t *in, uint8_t *out, size_t pairs) {
   size_t i = 0;
+#if defined(CAIRN_X86) && defined(CAIRN_AVX512)
+  /* sixteen pairs at a time; each call reads its 1 KiB before it writes its 512 bytes, below the next call's input */
+  if (use_avx512) for (; i + 16 <= pairs; i += 16) hash64x16_avx512(in + 64 * i, out + 32 * i);
+#endif
 #ifdef CAIRN_X86
   if (use_sha_ni) {
     uint8_t t0[32], t1[32];
@@ -214,11 +402,12 @@ static void fr32_quad(const uint8_t *s, uint8_t *d) {
 
 /*
  * Root of the Fr32 subtree of `quads` quads (a power of two) of `src`. Each
- * group of 16 quads is padded into a 2 KiB buffer and reduced to one node
- * while it is in L1; the 16-quad nodes are then reduced layer by layer.
+ * group of 64 quads is padded into an 8 KiB buffer and reduced to one node
+ * while it is in L1 (its first four layers are whole runs of 16 pairs, for
+ * the AVX-512 kernel); the group nodes are then reduced layer by layer.
  * Returns 0, or -1 if memory ran out.
  */
-#define GROUP 16
+#define GROUP 64
 static int subtree_root(const uint8_t *src, size_t quads, uint8_t out[32]) {
   uint8_t leaves[GROUP * 128];
   if (quads < GROUP) {
@@ -401,10 +590,90 @@ static napi_value root_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+#if defined(CAIRN_X86) && defined(CAIRN_AVX512)
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref keep;
+  const uint8_t *lanes[16];
+  size_t count;
+  size_t length;
+  uint8_t out[16 * 32];
+} sha_job_t;
+
+static void sha_execute(napi_env env, void *arg) {
+  (void)env;
+  sha_job_t *job = arg;
+  sha256x16_avx512(job->lanes, job->length, job->out);
+}
+
+static void sha_complete(napi_env env, napi_status status, void *arg) {
+  sha_job_t *job = arg;
+  if (status != napi_ok) {
+    napi_value msg, err;
+    napi_create_string_utf8(env, "native SHA-256 job failed", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, job->deferred, err);
+  } else {
+    void *out;
+    napi_value ab, result;
+    napi_create_arraybuffer(env, 32 * job->count, &out, &ab);
+    memcpy(out, job->out, 32 * job->count);
+    napi_create_typedarray(env, napi_uint8_array, 32 * job->count, ab, 0, &result);
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  napi_delete_reference(env, job->keep);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+/*
+ * sha256x16(messages: Uint8Array[]): Promise<Uint8Array>, on the libuv pool:
+ * the SHA-256 digests (32 bytes each, in order) of 1…16 messages of one length.
+ */
+static napi_value sha256x16_async(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool is_array = false;
+  if (argc < 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, NULL, "sha256x16(messages: Uint8Array[])");
+    return NULL;
+  }
+  uint32_t count;
+  CHECK(env, napi_get_array_length(env, argv[0], &count));
+  if (count < 1 || count > 16) { napi_throw_range_error(env, NULL, "sha256x16: 1 to 16 messages"); return NULL; }
+  sha_job_t *job = calloc(1, sizeof *job);
+  if (job == NULL) { napi_throw_error(env, "ERR_NATIVE", "out of memory"); return NULL; }
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value item;
+    uint8_t *data;
+    size_t length;
+    if (napi_get_element(env, argv[0], i, &item) != napi_ok || get_bytes(env, item, &data, &length) == NULL) { free(job); return NULL; }
+    if (i > 0 && length != job->length) { free(job); napi_throw_range_error(env, NULL, "sha256x16: messages of one length"); return NULL; }
+    job->lanes[i] = data;
+    job->length = length;
+  }
+  /* lanes past the last message hash the first again; their digests are not returned */
+  for (uint32_t i = count; i < 16; i++) job->lanes[i] = job->lanes[0];
+  job->count = count;
+  napi_value promise, name;
+  CHECK(env, napi_create_promise(env, &job->deferred, &promise));
+  CHECK(env, napi_create_reference(env, argv[0], 1, &job->keep));
+  CHECK(env, napi_create_string_utf8(env, "cairn:sha256x16", NAPI_AUTO_LENGTH, &name));
+  CHECK(env, napi_create_async_work(env, NULL, name, sha_execute, sha_complete, job, &job->work));
+  CHECK(env, napi_queue_async_work(env, job->work));
+  return promise;
+}
+#endif
+
 static napi_value init(napi_env env, napi_value exports) {
   pad_kw_init();
 #ifdef CAIRN_X86
   use_sha_ni = getenv("CAIRN_COMMP_NO_SHANI") == NULL && cpu_has_sha_ni();
+#ifdef CAIRN_AVX512
+  use_avx512 = getenv("CAIRN_COMMP_NO_AVX512") == NULL && cpu_has_avx512();
+#endif
 #endif
   napi_value fn, flag;
   CHECK(env, napi_create_function(env, "rootSync", NAPI_AUTO_LENGTH, root_sync, NULL, &fn));
@@ -417,6 +686,14 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(env, napi_set_named_property(env, exports, "layers", flag));
   CHECK(env, napi_get_boolean(env, use_sha_ni, &flag));
   CHECK(env, napi_set_named_property(env, exports, "shaNi", flag));
+  CHECK(env, napi_get_boolean(env, use_avx512, &flag));
+  CHECK(env, napi_set_named_property(env, exports, "avx512", flag));
+#if defined(CAIRN_X86) && defined(CAIRN_AVX512)
+  if (use_avx512) {
+    CHECK(env, napi_create_function(env, "sha256x16", NAPI_AUTO_LENGTH, sha256x16_async, NULL, &fn));
+    CHECK(env, napi_set_named_property(env, exports, "sha256x16", fn));
+  }
+#endif
   return exports;
 }
 

@@ -1,6 +1,7 @@
 import { planImport, carStream } from '../unixfs/importer.js'
 import { Repo, resolveRepoPath } from '../repo/repo.js'
-import { PieceStore } from '../store/pieces.js'
+import { PieceStore, type StagedPiece } from '../store/pieces.js'
+import { importCar, type ImportSummary } from '../unixfs/one-pass.js'
 import { recordRoot } from '../store/roots.js'
 import { pieceOf, type PieceInfo } from '../../proofs/index.js'
 import { importOptionsFrom, type ContentFlags } from './content-options.js'
@@ -19,24 +20,29 @@ export default async function add (paths: string[], options: AddOptions): Promis
   const repo = options.onlyHash === true ? undefined : await Repo.open(resolveRepoPath(options.repo))
   try {
     const encryption = await encryptionFrom(options, repo ?? resolveRepoPath(options.repo))
-    const plan = await planImport(paths, { ...importOptions, encryption })
-    const root = plan.root.toString()
-    const bar = out.progress('adding', plan.carSize)
-    let written = 0
+    let bar = out.progress('adding')
+    let plan: ImportSummary
     let piece: PieceInfo
     let size: number
     try {
-      const car = carStream(plan, { onBytes: n => bar.update(written += n) })
       if (repo === undefined) {
-        piece = await pieceOf(car)
+        // nothing stored: the CAR is only hashed, in order, so it is planned, then streamed
+        const planned = plan = await planImport(paths, { ...importOptions, encryption })
+        bar = out.progress('adding', planned.carSize)
+        let written = 0
+        piece = await pieceOf(carStream(planned, { onBytes: n => bar.update(written += n) }))
         size = Number(piece.payloadSize)
       } else {
         const store = new PieceStore(repo.piecesDir, repo.tmpDir)
-        const staged = await store.stage(car)
+        let staged: StagedPiece
+        ({ plan, written: staged } = await importCar(paths, { ...importOptions, encryption }, async (car, carSize) => {
+          bar = out.progress('adding', carSize)
+          return await store.stage(car, { onBytes: total => { bar.update(total) } })
+        }))
         await staged.commit()
         piece = staged.piece
         size = staged.size
-        await recordRoot(await repo.db(), root, {
+        await recordRoot(await repo.db(), plan.root.toString(), {
           piece: piece.cid.toString(),
           pieceV1: piece.cidV1.toString(),
           payloadSize: size,
@@ -48,6 +54,7 @@ export default async function add (paths: string[], options: AddOptions): Promis
     } finally {
       bar.done()
     }
+    const root = plan.root.toString()
     // docs/json.md: one name per concept, sizes as numbers of bytes
     const result = {
       root,

@@ -8,8 +8,9 @@ import { createPieceHasher, type PieceInfo } from '../../proofs/index.js'
 import { CairnError, fromSystemError } from '../errors.js'
 import { commitFile } from '../fs/atomic.js'
 import { release, removeStaleTemps, removeTempsOnSignal, tempPathFor } from '../fs/temp.js'
-import { writePiece } from '../store/pieces.js'
+import { writePiece, type PlacedBytes } from '../store/pieces.js'
 import { carStream, planImport } from '../unixfs/importer.js'
+import { importCar, type ImportSummary } from '../unixfs/one-pass.js'
 import { importOptionsFrom, type ContentFlags } from './content-options.js'
 import { encryptionFrom, type EncryptionFlags } from './encryption-options.js'
 import { resolveRepoPath } from '../repo/repo.js'
@@ -28,17 +29,27 @@ export default async function pack (args: Array<string | string[]>, options: Pac
   removeTempsOnSignal()
   const importOptions = importOptionsFrom(options)
   const encryption = await encryptionFrom(options, resolveRepoPath(options.repo))
-  const plan = await planImport(paths, { ...importOptions, encryption })
-  const root = plan.root.toString()
-  const bar = out.progress('packing', plan.carSize)
-  let done = 0
-  const car = carStream(plan, { onBytes: n => { done += n; bar.update(done) } })
+  let bar = out.progress('packing')
+  let plan: ImportSummary
   let piece: PieceInfo
   try {
-    piece = output === '-' ? await hashToStdout(car) : await writeAtomic(output, car)
+    if (output === '-') {
+      // a pipe takes bytes in order: planned, then streamed
+      const planned = await planImport(paths, { ...importOptions, encryption })
+      bar = out.progress('packing', planned.carSize)
+      let done = 0
+      plan = planned
+      piece = await hashToStdout(carStream(planned, { onBytes: n => { done += n; bar.update(done) } }))
+    } else {
+      ({ plan, written: piece } = await importCar(paths, { ...importOptions, encryption }, async (car, carSize) => {
+        bar = out.progress('packing', carSize)
+        return await writeAtomic(output, car, total => { bar.update(total) })
+      }))
+    }
   } finally {
     bar.done()
   }
+  const root = plan.root.toString()
   const result = {
     root,
     output,
@@ -71,14 +82,15 @@ async function hashToStdout (car: AsyncIterable<Uint8Array>): Promise<PieceInfo>
   return await hasher.digest()
 }
 
-async function writeAtomic (target: string, source: AsyncIterable<Uint8Array>): Promise<PieceInfo> {
+async function writeAtomic (target: string, source: AsyncIterable<Uint8Array | PlacedBytes>, onBytes: (total: number) => void): Promise<PieceInfo> {
   await removeStaleTemps(target)
   const temp = tempPathFor(target)
   try {
-    const handle = await open(temp, 'wx', 0o644)
+    // read as well as written: the piece hasher reads back the room a one-pass import filled last
+    const handle = await open(temp, 'wx+', 0o644)
     let piece: PieceInfo
     try {
-      piece = (await writePiece(handle, source)).piece
+      piece = (await writePiece(handle, source, { onBytes, syncBehind: true })).piece
       await handle.sync()
     } finally {
       await handle.close()

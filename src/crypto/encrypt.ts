@@ -14,7 +14,7 @@ import { newFileKey, writeHeader } from './header.js'
 import { uniqueRecipients, type Recipient } from './keys.js'
 import { encodeManifest, MANIFEST_NAME, ordinalName } from './names.js'
 import { payloadWriter, sealedRange } from './sealing.js'
-import { chunkCount, NONCE, payloadKey, TAG } from './stream.js'
+import { chunkCount, NONCE, payloadKey, payloadSize, TAG } from './stream.js'
 
 /** One file's age encryption with a key and nonce of its own, as the importer needs it. */
 export async function encryptFile (recipients: readonly Recipient[], size: number): Promise<FileEncryption> {
@@ -26,8 +26,10 @@ export async function encryptFile (recipients: readonly Recipient[], size: numbe
   const tags = Buffer.alloc(chunkCount(size) * TAG)
   return {
     header,
+    payloadSize: payloadSize(size),
     seal: sink => payloadWriter(key, nonce, size, tags, sink),
-    range: async (offset, length, into, read) => { await sealedRange(key, nonce, size, offset, length, into, read, tags) }
+    range: async (offset, length, into, read) => { await sealedRange(key, nonce, size, offset, length, into, read, tags) },
+    sealRange: async (offset, length, into, read) => { await sealedRange(key, nonce, size, offset, length, into, read) }
   }
 }
 

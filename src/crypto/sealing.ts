@@ -120,11 +120,13 @@ class PooledWriter implements PayloadWriter {
 
 /**
  * `payloadRange` (stream.ts), sealing on the pool's worker when the range
- * spans enough chunks: the plaintext is read straight into a slot.
+ * spans enough chunks: the plaintext is read straight into a slot. Without
+ * `tags` (a one-pass import seals each chunk the first time here), nothing
+ * is checked.
  */
 export async function sealedRange (
   key: Uint8Array, nonce: Uint8Array, size: number, offset: number, length: number, into: Uint8Array,
-  read: (buffer: Uint8Array, length: number, position: number) => Promise<number>, tags: Buffer
+  read: (buffer: Uint8Array, length: number, position: number) => Promise<number>, tags?: Buffer
 ): Promise<void> {
   const end = offset + length
   const at = Math.max(offset, NONCE)
@@ -151,7 +153,7 @@ export async function sealedRange (
     for (let j = 0; j < count; j++) {
       const tagEnd = Math.min(total, (j + 1) * SEALED)
       const index = first + j
-      if (tags.compare(slot.output, tagEnd - TAG, tagEnd, index * TAG, (index + 1) * TAG) !== 0) {
+      if (tags !== undefined && tags.compare(slot.output, tagEnd - TAG, tagEnd, index * TAG, (index + 1) * TAG) !== 0) {
         throw new CairnError('ERR_FILE_CHANGED', `the file changed after it was read: bytes ${index * CHUNK}–${index * CHUNK + CHUNK} differ`)
       }
     }

@@ -7,6 +7,8 @@
  * bytes of the (small) internal nodes. Pass 2 (`carStream`) writes the CAR,
  * re-reading file data for the leaves and checking each leaf against the CID
  * pass 1 gave it. Neither pass holds a whole file, CAR or piece in memory.
+ * `planShape` lays the same DAG out without reading any file, for the
+ * one-pass import (one-pass.ts) that `add` and `pack` use where they can.
  *
  * ipfs-unixfs-importer is the reference (its root CIDs must match), but it
  * writes blocks in bottom-up order into a blockstore; a piece must start with
@@ -51,6 +53,7 @@ import { bitfield, buildHamt, HAMT_HASH_CODE, slotLabel } from './hamt.js'
 import type { HamtNode } from './hamt.js'
 import { resolveProfile } from './profile.js'
 import { buffers } from '../fs/pool.js'
+import { readFully } from '../fs/read.js'
 import type { Profile, ProfileParams } from './profile.js'
 
 export type { Profile } from './profile.js'
@@ -90,6 +93,8 @@ export interface ContentEncryption {
 export interface FileEncryption {
   /** the header: the file's first leaf */
   readonly header: Uint8Array
+  /** bytes of the payload (the leaves after the header), known from the plaintext's size */
+  readonly payloadSize: number
   /**
    * pass 1: a writer taking the plaintext in order (`update` resolves once
    * its buffer may be reused); `sink` gets the payload bytes in order, as
@@ -102,6 +107,8 @@ export interface FileEncryption {
    * pass 1 made (checked by the cipher's own tags, so they are not hashed again)
    */
   range: (offset: number, length: number, into: Uint8Array, read: (buffer: Uint8Array, length: number, position: number) => Promise<number>) => Promise<void>
+  /** the one pass (src/unixfs/one-pass.ts): as `range`, sealing the plaintext as it is read, with nothing to check it against */
+  sealRange: FileEncryption['range']
 }
 
 /**
@@ -199,11 +206,23 @@ class Context extends PlannedBlocks {
   directories = 0
   /** pass 1 reads a span of whole chunks into one buffer while the other is hashed */
   readonly span: number
-  readonly spans: [Buffer, Buffer]
+  #spans: [Buffer, Buffer] | undefined
+  /**
+   * Lay the DAG out from file sizes alone (`planShape`): no file is read, each
+   * leaf gets a placeholder CID of its real length.
+   */
+  shape = false
+  /** placeholder leaves made so far, each numbered so that none equals another */
+  placeholders = 0
   constructor (readonly params: ProfileParams, readonly hidden: boolean, readonly onBytes?: (n: number) => void, readonly encryption?: ContentEncryption) {
     super()
     this.span = params.chunkSize * Math.max(1, Math.floor(READ_SPAN / params.chunkSize))
-    this.spans = [Buffer.allocUnsafe(this.span), Buffer.allocUnsafe(this.span)]
+  }
+
+  /** the two read buffers of pass 1, allocated when a file is first read */
+  get spans (): [Buffer, Buffer] {
+    this.#spans ??= [Buffer.allocUnsafe(this.span), Buffer.allocUnsafe(this.span)]
+    return this.#spans
   }
 
   /** A dag-pb node in this profile's CID version. */
@@ -217,12 +236,15 @@ class Context extends PlannedBlocks {
 
 /** @internal the CID of a block this importer makes: sha2-256, in the given version and codec */
 export function cidOf (version: 0 | 1, code: number, bytes: Uint8Array): CID {
-  const digest = Digest.create(SHA2_256, createHash('sha256').update(bytes).digest())
-  return version === 0 ? CID.createV0(digest as Digest.Digest<typeof SHA2_256, number>) : CID.createV1(code, digest)
+  return cidFromDigest(version, code, Digest.create(SHA2_256, createHash('sha256').update(bytes).digest()))
 }
 
-/** A leaf block from a chunk of file data, per profile: the raw bytes, or a dag-pb UnixFS file node. */
-function leafBlock (params: ProfileParams, data: Uint8Array): { code: number, version: 0 | 1, bytes: Uint8Array } {
+function cidFromDigest (version: 0 | 1, code: number, digest: Digest.Digest<typeof SHA2_256, number>): CID {
+  return version === 0 ? CID.createV0(digest) : CID.createV1(code, digest)
+}
+
+/** @internal A leaf block from a chunk of file data, per profile: the raw bytes, or a dag-pb UnixFS file node. */
+export function leafBlock (params: ProfileParams, data: Uint8Array): { code: number, version: 0 | 1, bytes: Uint8Array } {
   if (params.rawLeaves) return { code: raw.code, version: 1, bytes: data }
   const unixfs = new UnixFS({ type: 'file', data })
   return { code: dagPb.code, version: params.cidVersion, bytes: dagPb.encode({ Data: unixfs.marshal(), Links: [] }) }
@@ -233,11 +255,30 @@ function leafBlock (params: ProfileParams, data: Uint8Array): { code: number, ve
  * Reads each file once; keeps no file data.
  */
 export async function planImport (paths: string[], options: ImportOptions = {}): Promise<ImportPlan> {
+  return await plan(paths, options, false)
+}
+
+/**
+ * @internal The layout of an import from the sizes of its files alone: no file
+ * is read. Every leaf of file data is a placeholder, its CID unique and of the
+ * real one's length, so every node above it has the size it will have, and
+ * the CAR's size and every block's place in it are those of the real import
+ * — unless some blocks of the real data turn out to be the same, which the
+ * CAR holds once (src/unixfs/one-pass.ts sees to it). An empty file's leaf,
+ * an encrypted file's header and an encrypted directory's manifest are real
+ * (they need no reading).
+ */
+export async function planShape (paths: string[], options: Omit<ImportOptions, 'onBytes'> = {}): Promise<ImportPlan> {
+  return await plan(paths, options, true)
+}
+
+async function plan (paths: string[], options: ImportOptions, shape: boolean): Promise<ImportPlan> {
   const params = resolveProfile(options)
   if (!Array.isArray(paths) || paths.length === 0) {
     throw new CairnError('ERR_INVALID_ARGUMENT', 'nothing to import: expected at least one path')
   }
   const ctx = new Context(params, options.hidden === true, options.onBytes, options.encryption)
+  ctx.shape = shape
   let root: Built
   if (paths.length === 1 && options.wrap !== true) {
     const stats = await lstatOf(paths[0])
@@ -286,7 +327,7 @@ async function lstatOf (path: string): Promise<Stats> {
 
 async function buildPath (ctx: Context, path: string, known?: Stats): Promise<Built> {
   const stats = known ?? await lstatOf(path)
-  if (stats.isFile()) return await buildFile(ctx, path)
+  if (stats.isFile()) return ctx.shape ? await buildFileShape(ctx, path, stats) : await buildFile(ctx, path)
   if (stats.isDirectory()) return await buildTree(ctx, path)
   if (stats.isSymbolicLink()) return await buildSymlink(ctx, path)
   throw new CairnError('ERR_UNSUPPORTED_FILE_TYPE', `${path} is a ${kindOf(stats)}; only files, directories and symbolic links can be imported`)
@@ -376,16 +417,6 @@ function fileNode (ctx: Context, items: Item[]): Item {
   const links = items.map(item => ({ Name: '', Tsize: item.size, Hash: item.cid }))
   const { cid, bytes } = ctx.pbNode({ Data: unixfs.marshal(), Links: links }, items.map(i => i.child))
   return { cid, size: size + bytes.byteLength, fileSize, child: { cid } }
-}
-
-async function readFully (handle: FileHandle, buffer: Uint8Array, length: number, position: number): Promise<number> {
-  let done = 0
-  while (done < length) {
-    const { bytesRead } = await handle.read(buffer, done, length - done, position + done)
-    if (bytesRead === 0) break
-    done += bytesRead
-  }
-  return done
 }
 
 /** Leaves of one file, in order, grouped into the balanced layout as they come. */
@@ -545,6 +576,40 @@ async function buildFile (ctx: Context, path: string): Promise<Built> {
   }
 }
 
+/**
+ * A file's layout from its size alone (`planShape`): each leaf a unique
+ * placeholder of its real length. Encrypted, the header is the first leaf as
+ * it is (drawn now, as pass 1 draws it) and the placeholders cut the payload,
+ * whose leaves the one pass seals as it reads them (`sealRange`).
+ */
+async function buildFileShape (ctx: Context, path: string, stats: Stats): Promise<Built> {
+  const { chunkSize } = ctx.params
+  const encrypted = await ctx.encryption?.file(stats.size)
+  const cipher = encrypted === undefined ? undefined : { ...encrypted, range: encrypted.sealRange }
+  const file: FileRef = { path, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, cipher }
+  const layout = new FileLayout(ctx)
+  const size = cipher === undefined ? stats.size : cipher.payloadSize
+  if (cipher !== undefined) layout.push(leafItem(ctx, cipher.header))
+  // an empty file is one empty chunk, as the importer's fixed-size chunker yields; its leaf is known without reading
+  if (size === 0) layout.push(leafItem(ctx, new Uint8Array(0)))
+  const lengths = new Map<number, number>()
+  const { version, code } = leafBlock(ctx.params, new Uint8Array(0))
+  for (let offset = 0; offset < size; offset += chunkSize) {
+    const n = Math.min(chunkSize, size - offset)
+    let length = lengths.get(n)
+    if (length === undefined) lengths.set(n, length = leafBlock(ctx.params, new Uint8Array(n)).bytes.byteLength)
+    const placeholder = new Uint8Array(32)
+    new DataView(placeholder.buffer).setFloat64(0, ctx.placeholders++)
+    const cid = cidFromDigest(version, code, Digest.create(SHA2_256, placeholder))
+    ctx.add(cid, length)
+    layout.push({ cid, size: length, fileSize: n, child: { cid, leaf: { file, offset, length: n } } })
+  }
+  ctx.files++
+  ctx.bytes += stats.size
+  const top = layout.finish()
+  return { cid: top.cid, size: top.size, fileSize: top.fileSize, counted: true, child: top.child }
+}
+
 /** An encrypted file made from bytes in memory (a directory's manifest): every leaf is kept for pass 2. */
 async function buildBytes (ctx: Context, encryption: ContentEncryption, plaintext: Uint8Array): Promise<Built> {
   const cipher = await encryption.file(plaintext.byteLength)
@@ -635,8 +700,11 @@ function buildShard (ctx: Context, node: HamtNode<Built>): Omit<Built, 'counted'
 // ---------------------------------------------------------------------------
 // Pass 2: the CAR.
 
-/** Reads leaf data back, one open file at a time, refusing files that changed since pass 1. */
-class LeafReader {
+/**
+ * Reads leaf data back, one open file at a time, refusing files that changed since pass 1.
+ * @internal
+ */
+export class LeafReader {
   private file: FileRef | undefined
   private handle: FileHandle | undefined
 
@@ -677,6 +745,16 @@ class LeafReader {
     return buffer
   }
 
+  /** Refuses the open file if its size or modification time changed since it was opened (it was read meanwhile). */
+  async unchanged (): Promise<void> {
+    const file = this.file
+    if (file === undefined || this.handle === undefined) return
+    const stats = await this.handle.stat()
+    if (stats.size !== file.size || stats.mtimeMs !== file.mtimeMs) {
+      throw new CairnError('ERR_FILE_CHANGED', `${file.path} changed while it was being read (${file.size} bytes before, ${stats.size} after)`)
+    }
+  }
+
   async close (): Promise<void> {
     const handle = this.handle
     this.handle = undefined
@@ -685,8 +763,8 @@ class LeafReader {
   }
 }
 
-/** The blocks of the DAG in depth-first pre-order, first seen: a kept node, or a leaf to read back. */
-function * dfsOrder (plan: ImportPlan): Generator<{ child: Child, node?: StoredNode }> {
+/** @internal The blocks of the DAG in depth-first pre-order, first seen: a kept node, or a leaf to read back. */
+export function * dfsOrder (plan: ImportPlan): Generator<{ child: Child, node?: StoredNode }> {
   const { nodes, root } = plan.dag
   const seen = new Set<string>()
   const stack: Child[] = [root]
@@ -710,34 +788,24 @@ function changed (leaf: NonNullable<Child['leaf']>): CairnError {
   return new CairnError('ERR_FILE_CHANGED', `${leaf.file.path} changed after it was read: bytes ${leaf.offset}–${leaf.offset + leaf.length} differ`)
 }
 
+/** A block of the DAG in CAR order: a kept node, or a leaf to read back. */
+type Step = { child: Child, node?: StoredNode }
+
 /**
- * The CAR of a planned import: the header with the single root, then every
- * block once, in depth-first pre-order, first seen (as `ipfs dag export`).
- * Yields chunks of at least 64 KiB where possible; each chunk is a fresh
- * buffer the consumer may keep (a raw leaf's frame is read from disk straight
- * behind its prefix, so it is never copied).
- *
- * Leaves are read ahead (up to READ_SPAN bytes in flight, within one file) so
- * the disk works while the previous leaf is re-hashed and consumed.
+ * @internal The blocks of `steps` in order, each leaf read into a fresh
+ * buffer behind `head(child)` bytes of room (for its frame prefix, so it is
+ * never copied). Leaves are read ahead, up to READ_SPAN bytes in flight
+ * within one file, so the disk works while the consumer hashes the last one.
+ * With `unchanged`, a file whose size or modification time changed while its
+ * leaves were read is ERR_FILE_CHANGED.
  */
-export async function * carStream (plan: ImportPlan, options: CarStreamOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
-  const params = plan.profile
-  const batcher = new Batcher()
+export async function * readAhead (steps: Iterator<Step>, options: { head: (child: Child) => number, unchanged?: boolean }): AsyncGenerator<Step & { buffer?: Buffer }, void, undefined> {
   const reader = new LeafReader()
-  const steps = dfsOrder(plan)
-  /** frames in CAR order, each still being read or ready */
-  const window: Array<{ leaf?: NonNullable<Child['leaf']>, cid: CID, frame: Promise<Uint8Array[]> }> = []
+  /** blocks in CAR order, leaves still being read or ready */
+  const window: Array<Step & { read?: Promise<Buffer> }> = []
   let ahead = 0
   let exhausted = false
-  let produced = 0
-  const out = (chunk: Uint8Array | undefined): Uint8Array | undefined => {
-    if (chunk !== undefined) {
-      produced += chunk.byteLength
-      options.onBytes?.(chunk.byteLength)
-    }
-    return chunk
-  }
-  let parked: { child: Child, node?: StoredNode } | undefined
+  let parked: Step | undefined
   const fill = async (): Promise<void> => {
     while (!exhausted && (ahead < READ_SPAN || window.length === 0)) {
       let step = parked
@@ -747,73 +815,105 @@ export async function * carStream (plan: ImportPlan, options: CarStreamOptions =
         if (next.done === true) { exhausted = true; return }
         step = next.value
       }
-      const { child, node } = step
-      if (node !== undefined) {
-        window.push({ cid: child.cid, frame: Promise.resolve([encodeFramePrefix(child.cid, node.bytes.byteLength), node.bytes]) })
+      const leaf = step.child.leaf
+      if (step.node !== undefined || leaf === undefined) {
+        window.push(step)
         continue
       }
-      const leaf = child.leaf as NonNullable<Child['leaf']>
       if (reader.current !== leaf.file) {
         // a new file: the reads of the open one finish first
-        if (window.some(w => w.leaf !== undefined)) { parked = step; return }
+        if (window.some(w => w.read !== undefined)) { parked = step; return }
+        if (options.unchanged === true) await reader.unchanged()
         await reader.open(leaf.file)
       }
-      const head = params.rawLeaves || leaf.file.blocks === true ? encodeFramePrefix(child.cid, leaf.length).byteLength : 0
-      const frame = reader.read(leaf, head).then(buffer => [buffer])
-      frame.catch(() => {})
-      window.push({ leaf, cid: child.cid, frame })
+      const read = reader.read(leaf, options.head(step.child))
+      read.catch(() => {})
+      window.push({ ...step, read })
       ahead += leaf.length
     }
   }
   try {
-    let chunk = out(batcher.push(encodeHeader([plan.root])))
-    if (chunk !== undefined) yield chunk
     for (;;) {
       await fill()
       const entry = window.shift()
       if (entry === undefined) break
-      const parts = await entry.frame
-      const leaf = entry.leaf
-      if (leaf !== undefined) {
-        ahead -= leaf.length
-        const buffer = parts[0] as Buffer
-        const whole = leaf.file.blocks === true
-        // a sealed leaf was checked by its cipher's tags as it was made
-        const sealed = leaf.file.cipher !== undefined
-        if (params.rawLeaves || whole) {
-          // raw leaf (or a whole block read back from a CAR): the block is the data; check it against pass 1's CID, then put the prefix in front
-          const prefix = encodeFramePrefix(entry.cid, leaf.length)
-          if (!sealed) {
-            const digest = createHash('sha256').update(buffer.subarray(prefix.byteLength)).digest()
-            if ((entry.cid.code !== raw.code && !whole) || entry.cid.multihash.code !== SHA2_256 || !digest.equals(entry.cid.multihash.digest)) throw changed(leaf)
-          }
-          buffer.set(prefix, 0)
-          // a pooled frame goes out on its own, for the consumer to give back (see PieceStore.stage)
-          chunk = out(batcher.flush())
-          if (chunk !== undefined) yield chunk
-          chunk = out(buffer)
-          if (chunk !== undefined) yield chunk
-          continue
-        } else {
-          const block = leafBlock(params, buffer)
-          if (!sealed && !cidOf(block.version, block.code, block.bytes).equals(entry.cid)) throw changed(leaf)
-          parts[0] = encodeFramePrefix(entry.cid, block.bytes.byteLength)
-          parts.push(block.bytes)
-          // leafBlock copied the data into the dag-pb node
-          buffers.release(buffer)
-        }
+      if (entry.read === undefined) {
+        yield entry
+        continue
       }
-      for (const part of parts) {
-        chunk = out(batcher.push(part))
-        if (chunk !== undefined) yield chunk
-      }
+      const buffer = await entry.read
+      ahead -= (entry.child.leaf as NonNullable<Child['leaf']>).length
+      yield { child: entry.child, buffer }
     }
-    chunk = out(batcher.flush())
-    if (chunk !== undefined) yield chunk
-    if (produced !== plan.carSize) throw new Error(`internal: CAR is ${produced} bytes, planned ${plan.carSize}`)
+    if (options.unchanged === true) await reader.unchanged()
   } finally {
     // reads still in flight finish before their file is closed
-    await Promise.allSettled(window.map(w => w.frame))
+    await Promise.allSettled(window.map(w => w.read))
     await reader.close()
   }
+}
+
+/**
+ * The CAR of a planned import: the header with the single root, then every
+ * block once, in depth-first pre-order, first seen (as `ipfs dag export`).
+ * Yields chunks of at least 64 KiB where possible; each chunk is a fresh
+ * buffer the consumer may keep (a raw leaf's frame is read from disk straight
+ * behind its prefix, so it is never copied).
+ */
+export async function * carStream (plan: ImportPlan, options: CarStreamOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+  const params = plan.profile
+  const batcher = new Batcher()
+  let produced = 0
+  const out = (chunk: Uint8Array | undefined): Uint8Array | undefined => {
+    if (chunk !== undefined) {
+      produced += chunk.byteLength
+      options.onBytes?.(chunk.byteLength)
+    }
+    return chunk
+  }
+  const head = (child: Child): number => {
+    const leaf = child.leaf as NonNullable<Child['leaf']>
+    return params.rawLeaves || leaf.file.blocks === true ? encodeFramePrefix(child.cid, leaf.length).byteLength : 0
+  }
+  let chunk = out(batcher.push(encodeHeader([plan.root])))
+  if (chunk !== undefined) yield chunk
+  for await (const { child, node, buffer } of readAhead(dfsOrder(plan), { head })) {
+    let parts: Uint8Array[]
+    if (node !== undefined) {
+      parts = [encodeFramePrefix(child.cid, node.bytes.byteLength), node.bytes]
+    } else {
+      const leaf = child.leaf as NonNullable<Child['leaf']>
+      const data = buffer as Buffer
+      const whole = leaf.file.blocks === true
+      // a sealed leaf was checked by its cipher's tags as it was made
+      const sealed = leaf.file.cipher !== undefined
+      if (params.rawLeaves || whole) {
+        // raw leaf (or a whole block read back from a CAR): the block is the data; check it against pass 1's CID, then put the prefix in front
+        const prefix = encodeFramePrefix(child.cid, leaf.length)
+        if (!sealed) {
+          const digest = createHash('sha256').update(data.subarray(prefix.byteLength)).digest()
+          if ((child.cid.code !== raw.code && !whole) || child.cid.multihash.code !== SHA2_256 || !digest.equals(child.cid.multihash.digest)) throw changed(leaf)
+        }
+        data.set(prefix, 0)
+        // a pooled frame goes out on its own, for the consumer to give back (see PieceStore.stage)
+        chunk = out(batcher.flush())
+        if (chunk !== undefined) yield chunk
+        chunk = out(data)
+        if (chunk !== undefined) yield chunk
+        continue
+      }
+      const block = leafBlock(params, data)
+      if (!sealed && !cidOf(block.version, block.code, block.bytes).equals(child.cid)) throw changed(leaf)
+      parts = [encodeFramePrefix(child.cid, block.bytes.byteLength), block.bytes]
+      // leafBlock copied the data into the dag-pb node
+      buffers.release(data)
+    }
+    for (const part of parts) {
+      chunk = out(batcher.push(part))
+      if (chunk !== undefined) yield chunk
+    }
+  }
+  chunk = out(batcher.flush())
+  if (chunk !== undefined) yield chunk
+  if (produced !== plan.carSize) throw new Error(`internal: CAR is ${produced} bytes, planned ${plan.carSize}`)
 }

@@ -140,3 +140,72 @@ test('a digested hasher refuses more input', async t => {
   throwsCode(t, () => { void hasher.update(new Uint8Array(1)) }, 'ERR_HASHER_FINISHED')
   await rejectsCode(t, hasher.digest(), 'ERR_HASHER_FINISHED')
 })
+
+/** Feeds `bytes` with the ranges in `gaps` skipped, then digests reading them back from `bytes`. */
+async function withGaps (bytes: Uint8Array, gaps: Array<[number, number]>, engine: string, pieces = 3): Promise<string> {
+  const hasher = createPieceHasher({ engine: engine as 'native' })
+  let at = 0
+  const feed = async (end: number): Promise<void> => {
+    // in a few updates of their own, so gaps and updates meet in every order
+    const step = Math.max(1, Math.ceil((end - at) / pieces))
+    for (; at < end; at = Math.min(end, at + step)) await hasher.update(bytes.slice(at, Math.min(end, at + step)))
+  }
+  for (const [start, end] of gaps) {
+    await feed(start)
+    await hasher.skip(end - start)
+    at = end
+  }
+  await feed(bytes.length)
+  let reads = 0
+  const piece = await hasher.digest({ read: (offset, length) => { reads++; return bytes.slice(offset, offset + length) } })
+  if (gaps.some(([a, b]) => b > a) && reads === 0) throw new Error('skipped bytes were never read back')
+  return piece.cid.toString()
+}
+
+test(`skipped bytes read back at digest give the piece of the whole payload (engines: ${engines.join(', ')})`, async t => {
+  const cases: Array<[number, Array<[number, number]>]> = [
+    [3 * K + 12345, [[0, 60]]],
+    [3 * K + 12345, [[0, 60], [K - 10, K + 40_000], [3 * K + 100, 3 * K + 200]]],
+    [2 * K, [[K, 2 * K]]],
+    [1000, [[0, 10], [500, 1000]]],
+    [5 * K + 7, [[0, 5 * K + 7]]]
+  ]
+  for (const engine of engines) {
+    for (const [size, gaps] of cases) {
+      const bytes = randomBytes(size)
+      t.is(await withGaps(bytes, gaps, engine), Piece.fromPayload(bytes).link.toString(), `${engine}, size ${size}, gaps ${JSON.stringify(gaps)}`)
+    }
+  }
+  const run = await fc.check(fc.asyncProperty(
+    fc.integer({ min: 1, max: 4 * 1024 * 1024 }),
+    fc.array(fc.tuple(fc.nat(), fc.nat({ max: 2 * K })), { maxLength: 5 }),
+    async (size, raw) => {
+      const bytes = randomBytes(size)
+      // sorted, non-overlapping gaps inside the payload
+      const gaps: Array<[number, number]> = []
+      for (const start of raw.map(([s, n]) => [s % size, n] as const).sort((a, b) => a[0] - b[0])) {
+        const from = Math.max(start[0], gaps.at(-1)?.[1] ?? 0)
+        gaps.push([from, Math.min(size, from + start[1])])
+      }
+      const expected = Piece.fromPayload(bytes).link.toString()
+      for (const engine of engines) if (await withGaps(bytes, gaps, engine) !== expected) return false
+      return true
+    }), { numRuns: 12 })
+  t.false(run.failed, `counterexample: ${JSON.stringify(run.counterexample)?.slice(0, 200)}`)
+})
+
+test('skip: digest without a way to read the skipped bytes back, a short read, a layer cache and a bad count are refused', async t => {
+  const hasher = createPieceHasher()
+  await hasher.update(randomBytes(100))
+  await hasher.skip(50)
+  await t.throwsAsync(hasher.digest(), { instanceOf: TypeError })
+
+  const short = createPieceHasher()
+  await short.skip(3 * K)
+  await short.update(randomBytes(10))
+  await t.throwsAsync(short.digest({ read: () => new Uint8Array(5) }), { code: 'ERR_PIECE_READ' } as never)
+
+  const layered = createPieceHasher({ layerLevel: 10 })
+  t.throws(() => { void layered.skip(1) }, { instanceOf: RangeError })
+  t.throws(() => { void createPieceHasher().skip(-1) }, { instanceOf: RangeError })
+})

@@ -5,6 +5,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeF
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import type { ExecutionContext } from 'ava'
+import * as fc from 'fast-check'
 import { importer } from 'ipfs-unixfs-importer'
 import type { ImportCandidate, ImporterOptions } from 'ipfs-unixfs-importer'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
@@ -18,6 +19,21 @@ export async function tempDir (): Promise<{ path: string, cleanup: () => Promise
 
 /** A tree description: a string or bytes is a file, an object a directory, `{ symlink }` a link. */
 export type Tree = string | Uint8Array | { symlink: string } | { [name: string]: Tree }
+
+/**
+ * Random trees for property tests: files of up to 200 random bytes and
+ * directories of up to 5 entries, named from a few awkward names (and
+ * `names`) or short random strings that a file system accepts and `keep` keeps.
+ */
+export function treeArbitrary (names: string[] = [], keep: (name: string) => boolean = () => true): fc.Arbitrary<Tree> {
+  const nameArb = fc.oneof(fc.constantFrom('a', 'b', 'é', '日', '.h', 'z z', ...names), fc.string({ minLength: 1, maxLength: 6 })
+    .filter(s => !s.includes('/') && !s.includes('\0') && s !== '.' && s !== '..' && keep(s)))
+  return fc.letrec<{ tree: Tree }>(tie => ({
+    tree: fc.oneof({ depthSize: 'small', withCrossShrink: true },
+      fc.uint8Array({ maxLength: 200 }),
+      fc.dictionary(nameArb, tie('tree'), { maxKeys: 5 }) as fc.Arbitrary<Tree>)
+  })).tree
+}
 
 export async function writeTree (path: string, tree: Tree): Promise<void> {
   if (typeof tree === 'string' || tree instanceof Uint8Array) {
