@@ -24,7 +24,7 @@ import { decrypterFor, repoAgeIdentity, uniqueRecipients, type Recipient } from 
 import { isEncryptedRoot } from '../crypto/layout.js'
 import { unpackCar } from '../crypto/unpack.js'
 import { release, track } from '../fs/temp.js'
-import type { Ledger } from '../ledger/interface.js'
+import type { EntryOf, Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import type { RootRecord } from '../store/roots.js'
@@ -93,9 +93,8 @@ export async function distinctReplica (repo: Repo, carPath: string, replicaOf: s
 /** The replica record of a deal, from its `deal-proposed` entry; undefined for a deal of identical replicas. */
 export async function replicaRecordOf (ledger: Ledger, deal: CID | string): Promise<ReplicaRecord | undefined> {
   for await (const entry of ledger.log({ deal, kind: 'deal-proposed', limit: 1 })) {
-    const of = entry.fields.replicaOf
-    const recipients = entry.fields.recipients
-    if (typeof of === 'string' && Array.isArray(recipients) && recipients.every(r => typeof r === 'string')) return { replicaOf: of, recipients: recipients as string[] }
+    const { replicaOf, recipients } = (entry as EntryOf<'deal-proposed'>).fields
+    if (replicaOf !== undefined && recipients !== undefined) return { replicaOf, recipients }
   }
   return undefined
 }

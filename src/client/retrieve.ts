@@ -24,7 +24,8 @@ import { join, resolve } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { CairnError, fromSystemError, isCairnError } from '../errors.js'
 import { DagVerifier, encodeFramePrefix, encodeHeader, openCarFile, passVerified, readCar, readCarHeader, type CarBlock } from '../car/index.js'
-import type { Ledger } from '../ledger/interface.js'
+import { dealView } from '../ledger/deals.js'
+import type { EntryOf, Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
 import { findRoot } from '../store/roots.js'
@@ -103,23 +104,20 @@ export async function sourcesFor (repo: Repo | undefined, ledger: Ledger | undef
     const want = root.toV1().toString()
     const book = new AddressBook(db)
     for await (const entry of ledger.log({ kind: 'deal-active' })) {
-      const payload = CID.asCID(entry.fields.payloadCid)
-      if (payload === null) continue
+      const { deal, payloadCid: payload, replicaOf, provider } = (entry as EntryOf<'deal-active'>).fields
+      if (payload === undefined) continue
       // a distinct replica holds its own encryption of the root asked for: fetched by its own root, decrypted alike
-      const replica = typeof entry.fields.replicaOf === 'string' && entry.fields.replicaOf !== payload.toString() && sameRoot(entry.fields.replicaOf, want)
+      const replica = replicaOf !== undefined && replicaOf !== payload.toString() && sameRoot(replicaOf, want)
       if (!replica && payload.toV1().toString() !== want) continue
-      const deal = await ledger.deal(entry.fields.deal as CID)
-      if (deal?.state !== 'active') continue
+      const view = await dealView(ledger, deal)
+      if (view?.record.state !== 'active') continue
       // a provider that moved is found at the address its latest signed ask was fetched from
-      const known = typeof entry.fields.provider === 'string' ? await book.get(entry.fields.provider).catch(() => undefined) : undefined
-      const endpoint = known?.url ?? entry.fields.endpoint
-      if (typeof endpoint !== 'string' || seen.has(endpoint)) continue
+      const known = provider !== undefined ? await book.get(provider).catch(() => undefined) : undefined
+      const endpoint = known?.url ?? view.endpoint
+      if (endpoint === undefined || seen.has(endpoint)) continue
       seen.add(endpoint)
-      let size: number | undefined
-      for await (const proposed of ledger.log({ deal: entry.fields.deal as CID, kind: 'deal-proposed', limit: 1 })) {
-        const n = proposed.fields.payloadSize
-        if (typeof n === 'bigint' || typeof n === 'number') size = Number(n)
-      }
+      const payloadSize = view.proposed?.fields.payloadSize
+      const size = payloadSize === undefined ? undefined : Number(payloadSize)
       sources.push({ kind: 'provider', location: endpoint, reason: 'deal', ...(size === undefined ? {} : { size }), ...(replica ? { root: payload.toString() } : {}) })
     }
   }
