@@ -25,15 +25,24 @@ export interface Admission {
   capacity: bigint
 }
 
+/**
+ * Refuses `needed` padded bytes when deals and data sets leave less free: the
+ * one capacity rule, for a proposal and for pieces added to a PDP data set
+ * (src/pdp/datasets.ts), so neither can take bytes the other just took.
+ */
+export async function checkFree (view: Pick<IndexView, 'stats'>, needed: bigint, capacity: bigint, what = 'piece needs'): Promise<void> {
+  const { reserved, used } = await view.stats()
+  const held = reserved + used
+  const free = capacity > held ? capacity - held : 0n
+  if (needed > free) {
+    throw new CairnError('ERR_INSUFFICIENT_CAPACITY', `${what} ${needed} bytes, provider has ${free} bytes free`, { details: { needed, free } })
+  }
+}
+
 /** The guard of a `deal-accepted` entry (AppendItem.guard). */
 export function admissionGuard (a: Admission): NonNullable<AppendItem['guard']> {
   return async (view: IndexView) => {
-    const { reserved, used } = await view.stats()
-    const held = reserved + used
-    const free = a.capacity > held ? a.capacity - held : 0n
-    if (a.pieceSize > free) {
-      throw new CairnError('ERR_INSUFFICIENT_CAPACITY', `piece needs ${a.pieceSize} bytes, provider has ${free} bytes free`, { details: { needed: a.pieceSize, free } })
-    }
+    await checkFree(view, a.pieceSize, a.capacity)
     const id = a.dealId.toString()
     if (await view.deal(id) !== undefined) {
       throw new CairnError('ERR_REPLAYED_DEAL', `deal ${id} was already proposed to this provider`, { details: { dealId: id } })

@@ -19,7 +19,8 @@ import * as dagCBOR from '@ipld/dag-cbor'
 import { paddedSizeFromHeight, parsePieceCid, pdpLeafCount, type PieceLink } from '../../proofs/index.js'
 import { CairnError } from '../errors.js'
 import { periodPayment } from '../protocol/rules.js'
-import type { EntryKind, ExtraOp, Ledger, LedgerEntry } from '../ledger/interface.js'
+import type { AppendItem, EntryKind, ExtraOp, Ledger, LedgerEntry } from '../ledger/interface.js'
+import { checkFree } from '../ledger/admission.js'
 import type { StateReader, WriteOp } from '../state/interface.js'
 import { spaces, type Space } from '../state/spaces.js'
 import {
@@ -214,8 +215,8 @@ export class DataSets {
   }
 
   /** Appends the entry with its state writes, then indexes its hash. */
-  private async commit (kind: TxKind, fields: Record<string, unknown>, writes: WriteOp[], pieceOps: ExtraOp[]): Promise<string> {
-    const entry = await this.ledger.append(KIND_OF_ENTRY[kind], fields, [...ledgerOps(writes), ...pieceOps])
+  private async commit (kind: TxKind, fields: Record<string, unknown>, writes: WriteOp[], pieceOps: ExtraOp[], guard?: AppendItem['guard']): Promise<string> {
+    const [entry] = await this.ledger.appendAll([{ kind: KIND_OF_ENTRY[kind], fields, extra: [...ledgerOps(writes), ...pieceOps], guard }]) as [LedgerEntry]
     await this.options.writeIndex(await this.indexWrites(kind, entry))
     return txHashOf(entry)
   }
@@ -284,7 +285,7 @@ export class DataSets {
         extraData: hexBytes(request.extraData),
         ...(added === undefined ? {} : { pieces: added.entries, nonce: (add as { nonce: bigint }).nonce.toString() })
       }
-      const txHash = await this.commit('create', fields, writes, added?.pieceOps ?? [])
+      const txHash = await this.commit('create', fields, writes, added?.pieceOps ?? [], added?.guard)
       added?.settle()
       return { txHash, dataSetId: id, pieceIds: added?.entries.map((p) => p.pieceId) ?? [] }
     })
@@ -296,8 +297,8 @@ export class DataSets {
   }
 
   /** The writes that add `pieces` to `record` (which it advances), and the piece references they take. */
-  private async addWrites (record: DataSetRecord, pieces: PieceRequest[], metadata: MetadataEntry[][], nonce: bigint, writes: WriteOp[]): Promise<{ entries: AddedPiece[], pieceOps: ExtraOp[], settle: () => void }> {
-    await this.checkCapacity(pieces)
+  private async addWrites (record: DataSetRecord, pieces: PieceRequest[], metadata: MetadataEntry[][], nonce: bigint, writes: WriteOp[]): Promise<{ entries: AddedPiece[], pieceOps: ExtraOp[], settle: () => void, guard?: AppendItem['guard'] }> {
+    const guard = await this.checkCapacity(pieces)
     const refs = await this.pieces.referenceOps(pieces.map((p) => [p.pieceCid, 1] as const))
     const entries: AddedPiece[] = []
     pieces.forEach((p, i) => {
@@ -308,7 +309,7 @@ export class DataSets {
       entries.push({ pieceId, pieceCid: p.pieceCid, size, padded: paddedSizeFromHeight(p.link.height) })
     })
     writes.push(put(spaces.pdpNonces, `${record.payer}/${hex64(nonce)}`, encoder.encode(String(record.id))))
-    return { entries, pieceOps: refs.ops, settle: refs.settle }
+    return { entries, pieceOps: refs.ops, settle: refs.settle, guard }
   }
 
   /**
@@ -316,13 +317,13 @@ export class DataSets {
    * deal proposal is refused (ERR_INSUFFICIENT_CAPACITY): a data set's pieces
    * hold their padded size until removed, like an active deal's piece.
    */
-  private async checkCapacity (pieces: PieceRequest[]): Promise<void> {
+  private async checkCapacity (pieces: PieceRequest[]): Promise<AppendItem['guard']> {
     const capacity = this.options.capacity
-    if (capacity === undefined) return
+    if (capacity === undefined) return undefined
     const needed = pieces.reduce((sum, p) => sum + paddedSizeFromHeight(p.link.height), 0n)
-    const { reserved, used } = await this.ledger.stats()
-    const free = capacity > reserved + used ? capacity - reserved - used : 0n
-    if (needed > free) throw new CairnError('ERR_INSUFFICIENT_CAPACITY', `pieces need ${needed} bytes, provider has ${free} bytes free`, { details: { needed, free } })
+    await checkFree(this.ledger, needed, capacity, 'pieces need')
+    // checked again with the ledger head held, where a deal accepted meanwhile is counted
+    return async (view) => { await checkFree(view, needed, capacity, 'pieces need') }
   }
 
   /** Adds pieces to a live data set, authorised by a signed AddPieces with a nonce never used before. */
@@ -335,7 +336,7 @@ export class DataSets {
       const writes: WriteOp[] = []
       const added = await this.addWrites(current, request.pieces, auth.metadata, auth.nonce, writes)
       writes.push(put(spaces.pdpDataSets, pad(id), dagCBOR.encode(current)))
-      const txHash = await this.commit('add', { dataSet: id, pieces: added.entries, nonce: auth.nonce.toString(), extraData: hexBytes(request.extraData) }, writes, added.pieceOps)
+      const txHash = await this.commit('add', { dataSet: id, pieces: added.entries, nonce: auth.nonce.toString(), extraData: hexBytes(request.extraData) }, writes, added.pieceOps, added.guard)
       added.settle()
       return { txHash, pieceIds: added.entries.map((p) => p.pieceId) }
     })

@@ -13,6 +13,10 @@ import { parsePieceCid, paddedSizeFromHeight } from '../../proofs/index.js'
 import { LevelStore } from '../../src/state/level.js'
 import { spaces } from '../../src/state/spaces.js'
 import * as dagCBOR from '@ipld/dag-cbor'
+import * as dagJSON from '@ipld/dag-json'
+import { signProposal } from '../../src/protocol/proposal.js'
+import { generateSecretKey, identityFromSecret } from '../../src/repo/identity.js'
+import { proposalOfSize } from '../provider/fixtures.js'
 import { add, codeOf, create, createdId, send, stop, upload, walletFor, world } from './dataset-world.js'
 
 const padded = (cid: string): bigint => paddedSizeFromHeight(parsePieceCid(cid).height)
@@ -50,6 +54,52 @@ test('pieces hold capacity like deals: refused with ERR_INSUFFICIENT_CAPACITY wh
     t.is(await codeOf(await prove(w.url, id)), 'ERR_DATA_SET_TERMINATED')
     const report = await w.node.ledger.verify()
     t.true((report.indexed ?? 0) > 0)
+  } finally {
+    await stop(w)
+  }
+})
+
+test('a deal accepted while a data set addition is checked takes the bytes: the addition is refused at its append, not overcommitted', async t => {
+  // 4096 bytes free; the addition reads the free bytes, then two 2048-byte deals are accepted before it appends
+  const w = await world(undefined, undefined, { capacity: 4096n })
+  try {
+    const key = generatePrivateKey()
+    const { id } = await createdId(w, (await create(w, key, 1n)).res)
+    const piece = await upload(w, randomBytes(1500))
+    const ledger = w.node.ledger
+    const stats = ledger.stats.bind(ledger)
+    let reached!: () => void
+    const checked = new Promise<void>((resolve) => { reached = resolve })
+    let release!: () => void
+    const released = new Promise<void>((resolve) => { release = resolve })
+    let held = false
+    // the addition's first read of the free bytes answers as the ledger stood, then waits for the deals
+    ledger.stats = async () => {
+      const now = await stats()
+      if (!held) {
+        held = true
+        reached()
+        await released
+      }
+      return now
+    }
+    const adding = add(w, key, id, 1n, [piece], 1n)
+    await checked
+    const client = identityFromSecret(generateSecretKey())
+    for (const nonce of [1n, 2n]) {
+      const res = await fetch(`${w.url}/v1/deals`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: dagJSON.stringify(signProposal(client, proposalOfSize(client.did, w.repo.identity.did, 2048n, nonce, { label: `race ${nonce}` })))
+      })
+      t.is(res.status, 201, 'the deals fit when they arrive')
+    }
+    release()
+    const { res } = await adding
+    t.is(await codeOf(res), 'ERR_INSUFFICIENT_CAPACITY')
+    ledger.stats = stats
+    const after = await ledger.stats()
+    t.is(after.used + after.reserved, 4096n)
   } finally {
     await stop(w)
   }
