@@ -188,6 +188,26 @@ function transferError (client: ProviderClient, err: unknown, file: string): Cai
 }
 
 /**
+ * The body of the provider's CAR of `root` when it declares `order=dfs;
+ * dups=n` (as asked), to verify as it streams; with another order the body is
+ * spooled to `spool` and verified whole, and undefined is returned. A failed
+ * request is a transfer error naming `path`.
+ */
+async function dfsBody (client: ProviderClient, root: CID, spool: string, path: string, onBytes?: (n: number) => void): Promise<CarResponse['body'] | undefined> {
+  let response: CarResponse
+  try {
+    response = await client.carResponse(root)
+  } catch (err) {
+    throw transferError(client, err, path)
+  }
+  if (response.order === 'dfs' && response.dups === 'n') return response.body
+  await fetchVerifiedCar(client, root, spool, onBytes, [], response.body)
+  return undefined
+}
+
+type CarResponse = Awaited<ReturnType<ProviderClient['carResponse']>>
+
+/**
  * The whole DAG of `root` from a provider, written at `output` while it
  * streams: when the provider declares `order=dfs; dups=n` (as asked), each
  * block is verified against its CID and its place in the depth-first walk,
@@ -196,17 +216,9 @@ function transferError (client: ProviderClient, err: unknown, file: string): Cai
  * and `spooled` says so.
  */
 async function fetchAndUnpack (client: ProviderClient, root: CID, output: string, spool: string, options: GetOptions, onBytes?: (n: number) => void): Promise<{ unpacked: DecryptingUnpackResult } | { spooled: true }> {
-  let response: Awaited<ReturnType<ProviderClient['carResponse']>>
-  try {
-    response = await client.carResponse(root)
-  } catch (err) {
-    throw transferError(client, err, output)
-  }
-  if (response.order !== 'dfs' || response.dups !== 'n') {
-    await fetchVerifiedCar(client, root, spool, onBytes, [], response.body)
-    return { spooled: true }
-  }
-  const body = response.body
+  const dfs = await dfsBody(client, root, spool, output, onBytes)
+  if (dfs === undefined) return { spooled: true }
+  const body = dfs
   const verifier = new DagVerifier(root, { order: 'dfs' })
   let bytes = 0
   async function * counted (): AsyncGenerator<Uint8Array> {
@@ -266,17 +278,9 @@ class StreamedError extends Error {
  * another order the body is spooled to `spool` and verified whole first.
  */
 async function streamVerifiedCar (client: ProviderClient, root: CID, sink: Writable, spool: string, onBytes?: (n: number) => void): Promise<'streamed' | 'spooled'> {
-  let response: Awaited<ReturnType<ProviderClient['carResponse']>>
-  try {
-    response = await client.carResponse(root)
-  } catch (err) {
-    throw transferError(client, err, spool)
-  }
-  if (response.order !== 'dfs' || response.dups !== 'n') {
-    await fetchVerifiedCar(client, root, spool, onBytes, [], response.body)
-    return 'spooled'
-  }
-  const body = response.body
+  const dfs = await dfsBody(client, root, spool, spool, onBytes)
+  if (dfs === undefined) return 'spooled'
+  const body = dfs
   let bytes = 0
   async function * counted (): AsyncGenerator<Uint8Array> {
     for await (const chunk of body) {
