@@ -190,8 +190,9 @@ function transferError (client: ProviderClient, err: unknown, file: string): Cai
 /**
  * The body of the provider's CAR of `root` when it declares `order=dfs;
  * dups=n` (as asked), to verify as it streams; with another order the body is
- * spooled to `spool` and verified whole, and undefined is returned. A failed
- * request is a transfer error naming `path`.
+ * spooled to `spool` and verified whole, and undefined is returned. The
+ * bytes read so far are told to `onBytes` either way. A failed request is a
+ * transfer error naming `path`.
  */
 async function dfsBody (client: ProviderClient, root: CID, spool: string, path: string, onBytes?: (n: number) => void): Promise<CarResponse['body'] | undefined> {
   let response: CarResponse
@@ -200,12 +201,21 @@ async function dfsBody (client: ProviderClient, root: CID, spool: string, path: 
   } catch (err) {
     throw transferError(client, err, path)
   }
-  if (response.order === 'dfs' && response.dups === 'n') return response.body
+  if (response.order === 'dfs' && response.dups === 'n') return counted(response.body, onBytes)
   await fetchVerifiedCar(client, root, spool, onBytes, [], response.body)
   return undefined
 }
 
 type CarResponse = Awaited<ReturnType<ProviderClient['carResponse']>>
+
+async function * counted (body: AsyncIterable<Uint8Array>, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
+  let bytes = 0
+  for await (const chunk of body) {
+    bytes += chunk.length
+    onBytes?.(bytes)
+    yield chunk
+  }
+}
 
 /**
  * The whole DAG of `root` from a provider, written at `output` while it
@@ -216,20 +226,12 @@ type CarResponse = Awaited<ReturnType<ProviderClient['carResponse']>>
  * and `spooled` says so.
  */
 async function fetchAndUnpack (client: ProviderClient, root: CID, output: string, spool: string, options: GetOptions, onBytes?: (n: number) => void): Promise<{ unpacked: DecryptingUnpackResult } | { spooled: true }> {
-  const dfs = await dfsBody(client, root, spool, output, onBytes)
-  if (dfs === undefined) return { spooled: true }
-  const body = dfs
+  const streamed = await dfsBody(client, root, spool, output, onBytes)
+  if (streamed === undefined) return { spooled: true }
+  const body = streamed
   const verifier = new DagVerifier(root, { order: 'dfs' })
-  let bytes = 0
-  async function * counted (): AsyncGenerator<Uint8Array> {
-    for await (const chunk of body) {
-      bytes += chunk.length
-      onBytes?.(bytes)
-      yield chunk
-    }
-  }
   async function * verified (): AsyncGenerator<CarBlock> {
-    for await (const block of readCar(counted(), {
+    for await (const block of readCar(body, {
       onHeader: (header) => {
         const r = header.roots[0]
         if (r === undefined || !r.equals(root)) throw new CairnError('ERR_CAR_ROOT_MISSING', `the provider's CAR is rooted at ${String(r)}, not ${root.toString()}`)
@@ -278,24 +280,15 @@ class StreamedError extends Error {
  * another order the body is spooled to `spool` and verified whole first.
  */
 async function streamVerifiedCar (client: ProviderClient, root: CID, sink: Writable, spool: string, onBytes?: (n: number) => void): Promise<'streamed' | 'spooled'> {
-  const dfs = await dfsBody(client, root, spool, spool, onBytes)
-  if (dfs === undefined) return 'spooled'
-  const body = dfs
-  let bytes = 0
-  async function * counted (): AsyncGenerator<Uint8Array> {
-    for await (const chunk of body) {
-      bytes += chunk.length
-      onBytes?.(bytes)
-      yield chunk
-    }
-  }
+  const body = await dfsBody(client, root, spool, spool, onBytes)
+  if (body === undefined) return 'spooled'
   let written = 0
   // the sink's failure (a closed pipe), seen between writes
   let failed: unknown
   const onError = (err: unknown): void => { failed ??= err }
   sink.on('error', onError)
   try {
-    const batches = passVerified(counted(), {
+    const batches = passVerified(body, {
       verifier: new DagVerifier(root, { order: 'dfs' }),
       onHeader: (header) => {
         const r = header.roots[0]
