@@ -16,7 +16,13 @@
  * node that does not hold the piece (streamed from the holder over the
  * internal endpoint) beside the same request to the holder.
  *
- *   node dist/bench/cluster.js [appends] [tasks] [piece MiB]
+ * Proofs in a cluster: a piece under an active deal on one node only,
+ * challenged (16 leaves) through that node and through one without it, which
+ * has the holder prove it and checks the proof (target: p50 ≤ 50 ms warm on
+ * 1 GiB).
+ *
+ *   node dist/bench/cluster.js [appends] [tasks] [piece MiB] [proof MiB]
+ *   npm run bench flags: --cluster-proof-size 1G, --cluster-proof-rounds 30
  */
 import { randomBytes } from 'node:crypto'
 import * as dagCBOR from '@ipld/dag-cbor'
@@ -38,14 +44,18 @@ import { createSigner } from '../src/protocol/signing.js'
 import { LevelLedger } from '../src/ledger/level.js'
 import { StateLedger } from '../src/ledger/state.js'
 import type { Ledger } from '../src/ledger/interface.js'
-import { startProviderNode, type ProviderNode } from '../src/provider/node.js'
+import { startProviderNode, type ProviderNode, type ProviderNodeOptions } from '../src/provider/node.js'
+import type { ProviderTerms } from '../src/provider/terms.js'
 import { Repo, type Database } from '../src/repo/repo.js'
 import { spaces } from '../src/state/spaces.js'
 import { testDatabase } from '../test/helpers/postgres.js'
 import { dealId } from '../test/ledger/helpers.js'
 import { testTerms } from '../test/provider/fixtures.js'
 import { ChainAppender, readChain } from '../test/state/chain.js'
+import { MiB, parseSize, percentile, sizeLabel } from './measure.js'
 import type { SectionContext } from './plan.js'
+import { prove } from './provider-proofs.js'
+import { seedPiece } from './seed.js'
 
 /** Appends in flight at once, as in bench/ledger.ts. */
 const CONCURRENCY = 256
@@ -67,6 +77,8 @@ export interface ClusterBench {
   ledger: { pgAppendPerSec: number, pgTwoNodeAppendPerSec: number, levelAppendPerSec: number }
   /** `GET /piece` of a `mib` MiB piece: from the node that holds it, and the first read through a node that does not (streamed from the holder) */
   piece: { mib: number, localMBps: number, remoteFirstReadMBps: number }
+  /** proofs of 16 challenges of a `mib` MiB piece held by node A only, warm: answered by A, and through B (A proves, B checks and signs), ms client side */
+  proof: { mib: number, challenges: number, rounds: number, seedSeconds: number, holder: { p50Ms: number, p99Ms: number }, remote: { p50Ms: number, p99Ms: number } }
 }
 
 async function ledgerAppends (ledgers: Ledger[], n: number, offset: number): Promise<number> {
@@ -100,20 +112,39 @@ async function benchLedger (dir: string, url: string, n: number): Promise<Cluste
   }
 }
 
-/** Two provider nodes on `url`: a piece put in A's store, read locally, then through B. */
-async function benchRemotePiece (dir: string, url: string, mib: number): Promise<ClusterBench['piece']> {
+/**
+ * Two provider nodes `a` and `b` of one identity on the cluster database at
+ * `url`, repos under `dir` named by `prefix`, one copy of each piece (no copy
+ * task brings A's pieces to B); `close` stops them.
+ */
+async function twoNodes (dir: string, url: string, prefix: string, options: Omit<ProviderNodeOptions, 'cluster'> & { terms?: ProviderTerms } = {}): Promise<{ a: ProviderNode, b: ProviderNode, close: () => Promise<void> }> {
   const repos: Repo[] = []
   const nodes: ProviderNode[] = []
+  const close = async (): Promise<void> => {
+    for (const node of nodes) await node.close()
+    for (const repo of repos) await repo.close()
+  }
   try {
     for (const name of ['a', 'b']) {
-      const path = join(dir, `piece-bench-${name}`)
+      const path = join(dir, `${prefix}-${name}`)
       await (await Repo.init(path)).close()
-      if (name === 'b') for (const file of ['identity.key', 'config.json']) await copyFile(join(dir, 'piece-bench-a', file), join(path, file))
+      if (name === 'b') for (const file of ['identity.key', 'config.json']) await copyFile(join(dir, `${prefix}-a`, file), join(path, file))
       const repo = await Repo.open(path)
       repos.push(repo)
-      nodes.push(await startProviderNode(repo, testTerms(), { lifecycle: false, cluster: { db: url, name, copies: 1, maintainEveryMs: 0 } }))
+      const { terms, ...rest } = options
+      nodes.push(await startProviderNode(repo, terms ?? testTerms(), { lifecycle: false, ...rest, cluster: { db: url, name, copies: 1, maintainEveryMs: 0 } }))
     }
-    const [a, b] = nodes as [ProviderNode, ProviderNode]
+  } catch (err) {
+    await close()
+    throw err
+  }
+  return { a: nodes[0] as ProviderNode, b: nodes[1] as ProviderNode, close }
+}
+
+/** Two provider nodes on `url`: a piece put in A's store, read locally, then through B. */
+async function benchRemotePiece (dir: string, url: string, mib: number): Promise<ClusterBench['piece']> {
+  const { a, b, close } = await twoNodes(dir, url, 'piece-bench')
+  try {
     const chunk = randomBytes(1 << 20)
     const staged = await a.store.stage((async function * () { for (let i = 0; i < mib; i++) yield Buffer.from(chunk) })())
     await staged.commit()
@@ -137,8 +168,49 @@ async function benchRemotePiece (dir: string, url: string, mib: number): Promise
     const remoteFirstReadMBps = await read(b)
     return { mib, localMBps, remoteFirstReadMBps }
   } finally {
-    for (const node of nodes) await node.close()
-    for (const repo of repos) await repo.close()
+    await close()
+  }
+}
+
+/**
+ * Proofs of a `mib` MiB piece under an active deal on node A only (seeded as
+ * an upload leaves it, with its layer cache: bench/seed.ts), 16 challenges
+ * each, answered by A itself and by B, which has A prove it over the internal
+ * endpoint and checks the proof before signing it (src/cluster/proofs.ts).
+ * After a warm-up of each, `rounds` proofs from each, alternating which node
+ * goes first, each verified as `cairn audit` verifies it; B must still not
+ * hold the piece at the end.
+ */
+async function benchRemoteProof (dir: string, url: string, mib: number, rounds: number): Promise<ClusterBench['proof']> {
+  const terms = testTerms({ maxPieceSize: 64n << 30n, capacity: 1n << 40n })
+  // audits here come far faster than once per proving period
+  const { a, b, close } = await twoNodes(dir, url, 'proof-bench', { terms, deals: { proofRate: { burst: 10_000, perSecond: 10_000 } } })
+  try {
+    const piece = await seedPiece({ deals: a.node, ledger: a.ledger, store: a.store }, new Uint8Array(randomBytes(32)), mib * MiB, 23,
+      (cid) => [{ type: 'put', space: spaces.pieceLocations, key: `${cid}/a`, value: new Uint8Array(0) }])
+    const provider = a.repo.identity.did
+    for (let i = 0; i < 3; i++) {
+      await prove(a.url, piece, provider)
+      await prove(b.url, piece, provider)
+    }
+    const holder: number[] = []
+    const remote: number[] = []
+    for (let i = 0; i < rounds; i++) {
+      const order = i % 2 === 0 ? [a, b] : [b, a]
+      for (const node of order) (node === a ? holder : remote).push((await prove(node.url, piece, provider)).ms)
+    }
+    if (await b.store.has(piece.pieceCid)) throw new Error('node B stored the piece it was asked to prove')
+    await rm(a.store.path(piece.pieceCid), { force: true })
+    return {
+      mib,
+      challenges: 16,
+      rounds,
+      seedSeconds: piece.seconds,
+      holder: { p50Ms: percentile(holder, 0.5), p99Ms: percentile(holder, 0.99) },
+      remote: { p50Ms: percentile(remote, 0.5), p99Ms: percentile(remote, 0.99) }
+    }
+  } finally {
+    await close()
   }
 }
 
@@ -181,7 +253,7 @@ async function drainTasks (url: string, db: Db, n: number): Promise<number> {
   }
 }
 
-export async function benchCluster (dir: string, n: number, tasks = 10_000, pieceMiB = 256): Promise<ClusterBench> {
+export async function benchCluster (dir: string, n: number, tasks = 10_000, pieceMiB = 256, proofMiB = 1024, proofRounds = 30): Promise<ClusterBench> {
   const database = await testDatabase({ durable: true })
   const dbs = [await Db.connect({ url: database.url }), await Db.connect({ url: database.url })] as const
   try {
@@ -228,7 +300,14 @@ export async function benchCluster (dir: string, n: number, tasks = 10_000, piec
     } finally {
       await pieceDatabase.cleanup()
     }
-    return { postgres, pgAppendPerSec, pgTwoNodeAppendPerSec, pgSequentialAppendPerSec, levelAppendPerSec, tasksPerSec, ledger, piece }
+    const proofDatabase = await testDatabase({ durable: true })
+    let proof: ClusterBench['proof']
+    try {
+      proof = await benchRemoteProof(dir, proofDatabase.url, proofMiB, proofRounds)
+    } finally {
+      await proofDatabase.cleanup()
+    }
+    return { postgres, pgAppendPerSec, pgTwoNodeAppendPerSec, pgSequentialAppendPerSec, levelAppendPerSec, tasksPerSec, ledger, piece, proof }
   } finally {
     for (const db of dbs) await db.close()
     await database.cleanup()
@@ -242,7 +321,9 @@ function describe (r: ClusterBench, n: number, tasks: number): string[] {
       `one caller at a time ${r.pgSequentialAppendPerSec.toFixed(0)}/s; LevelDB ${r.levelAppendPerSec.toFixed(0)}/s`,
     `cluster, tasks, ${tasks} no-ops on two nodes of four workers: ${r.tasksPerSec.toFixed(0)}/s claimed, run and recorded (target ≥ 1,000)`,
     `cluster, ledger (signed entries and indexes): PostgreSQL ${r.ledger.pgAppendPerSec.toFixed(0)}/s, two nodes ${r.ledger.pgTwoNodeAppendPerSec.toFixed(0)}/s; LevelDB ${r.ledger.levelAppendPerSec.toFixed(0)}/s`,
-    `cluster, GET /piece of ${r.piece.mib} MiB: from its holder ${r.piece.localMBps.toFixed(0)} MB/s; through a node without it (streamed from the holder) ${r.piece.remoteFirstReadMBps.toFixed(0)} MB/s (${(100 * r.piece.remoteFirstReadMBps / r.piece.localMBps).toFixed(0)} % of local; target ≥ 50 %)`
+    `cluster, GET /piece of ${r.piece.mib} MiB: from its holder ${r.piece.localMBps.toFixed(0)} MB/s; through a node without it (streamed from the holder) ${r.piece.remoteFirstReadMBps.toFixed(0)} MB/s (${(100 * r.piece.remoteFirstReadMBps / r.piece.localMBps).toFixed(0)} % of local; target ≥ 50 %)`,
+    `cluster, proof of ${r.proof.challenges} challenges on ${sizeLabel(r.proof.mib * MiB)}, warm, ${r.proof.rounds} rounds: through a node without the piece (the holder proves, the node checks and signs) p50 ${r.proof.remote.p50Ms.toFixed(1)} ms, p99 ${r.proof.remote.p99Ms.toFixed(1)} ms (target p50 ≤ 50 ms); ` +
+      `from the holder p50 ${r.proof.holder.p50Ms.toFixed(1)} ms, p99 ${r.proof.holder.p99Ms.toFixed(1)} ms`
   ]
 }
 
@@ -250,7 +331,8 @@ function describe (r: ClusterBench, n: number, tasks: number): string[] {
 export async function clusterSection (ctx: SectionContext): Promise<{ result: ClusterBench, lines: string[] }> {
   const n = 20_000
   const tasks = 10_000
-  const result = await benchCluster(ctx.work, n, tasks)
+  const proofSize = parseSize(ctx.opt('--cluster-proof-size') ?? '1G')
+  const result = await benchCluster(ctx.work, n, tasks, 256, Math.ceil(proofSize / MiB), Number(ctx.opt('--cluster-proof-rounds') ?? 30))
   return { result, lines: describe(result, n, tasks) }
 }
 
@@ -258,9 +340,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const n = Number(process.argv[2] ?? 20_000)
   const tasks = Number(process.argv[3] ?? 10_000)
   const pieceMiB = Number(process.argv[4] ?? 256)
+  const proofMiB = Number(process.argv[5] ?? 1024)
   const dir = await mkdtemp(join(tmpdir(), 'cairn-bench-cluster-'))
   try {
-    console.log(describe(await benchCluster(dir, n, tasks, pieceMiB), n, tasks).join('\n'))
+    console.log(describe(await benchCluster(dir, n, tasks, pieceMiB, proofMiB), n, tasks).join('\n'))
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

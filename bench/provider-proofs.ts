@@ -61,7 +61,8 @@ export interface ProviderProofs {
   providerPeakRssMiB?: number | null
 }
 
-async function prove (url: string, piece: SeededPiece, provider: string): Promise<{ ms: number, verifyMs: number, bytes: number }> {
+/** One proof of `piece` from the provider at `url`, timed from request to whole answer, then verified as `cairn audit` does. */
+export async function prove (url: string, piece: SeededPiece, provider: string): Promise<{ ms: number, verifyMs: number, bytes: number }> {
   const seed = new Uint8Array(randomBytes(32))
   const t = performance.now()
   const res = await request(`${url}/v1/deals/${piece.dealId}/proofs`, {

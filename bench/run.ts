@@ -13,7 +13,8 @@
  *          --encrypt-pairs N (default --pairs), --routing-multihashes 1M, --routing-pg-multihashes 100k (0: none),
  *          --no-content, --no-transfer, --no-encrypt, --no-memory, --no-ledger, --no-cluster,
  *          --no-proofs, --no-piece-load, --no-routing, --no-ask, --ask-deals 10,1000,100000
- *          (and each section's own: bench/piece-load.ts, bench/provider-proofs.ts)
+ *          (and each section's own: bench/piece-load.ts, bench/provider-proofs.ts,
+ *          bench/cluster.ts: --cluster-proof-size 1G, --cluster-proof-rounds 30)
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

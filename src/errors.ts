@@ -206,6 +206,8 @@ export const codes = {
   ERR_CLUSTER_SECRET: 'usage',
   ERR_CLUSTER_AUTH: 'refused',
   ERR_CLUSTER_IDENTITY: 'refused',
+  // a proof another node computed for this one that does not verify against the piece CID (docs/cluster.md)
+  ERR_CLUSTER_BAD_PROOF: 'verification',
   ERR_TASK_NOT_OWNED: 'refused'
 } as const satisfies Record<string, ExitKind>
 

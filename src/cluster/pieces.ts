@@ -1,6 +1,7 @@
 /**
  * Reading a piece from the node that holds it. In a cluster any node serves
- * any piece (`/piece`, `/ipfs`, proofs); a node that lacks one locally reads
+ * any piece (`/piece`, `/ipfs`; proofs are asked of a holder instead,
+ * ./proofs.ts); a node that lacks one locally reads
  * it from a node that has it, over an internal endpoint that only the
  * cluster's nodes can use (src/cluster/auth.ts):
  *

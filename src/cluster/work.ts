@@ -35,9 +35,11 @@ import type { StateStore } from '../state/interface.js'
 import { spaces } from '../state/spaces.js'
 import type { PieceStore } from '../store/pieces.js'
 import type { PieceHandle } from '../provider/interface.js'
-import { listMachines, Machine, type EventLog } from './machines.js'
+import type { LeafProofMessage } from '../protocol/proof.js'
+import { listMachines, Machine, type EventLog, type MachineInfo } from './machines.js'
 import { locationKey, pieceLocations, type ClusterState } from './node.js'
 import { readRemotePiece, type RemotePiece } from './pieces.js'
+import { readRemoteProof, type PieceChallenge } from './proofs.js'
 import { addTask, TaskEngine, type TaskContext } from './tasks.js'
 
 export const DEFAULT_COPIES = 2
@@ -167,8 +169,7 @@ export class ClusterWork {
     const record = await this.cluster.state.get(spaces.pieces, piece)
     if (record === undefined) return undefined
     const { size } = dagCBOR.decode(record) as { size: number }
-    const holders = new Set(await pieceLocations(this.cluster.state, piece))
-    const machines = (await listMachines(this.cluster.db)).filter(m => m.name !== this.name && holders.has(m.name)).sort((a, b) => a.silentMs - b.silentMs)
+    const machines = await this.liveHolders(piece)
     if (machines.length === 0) return undefined
     return {
       size,
@@ -194,6 +195,44 @@ export class ClusterWork {
         return out
       }
     }
+  }
+
+  /**
+   * The leaf proofs of `challenge` for a piece this node does not hold,
+   * computed by a live node that holds it and checked here against the piece
+   * CID (src/cluster/proofs.ts): nothing is copied into this node's store.
+   * Holders are tried in order of their last heartbeat; one whose proof does
+   * not verify, or that finds its copy corrupt, gets a scrub of that copy (a
+   * bad one is dropped and copied again) and the next holder is asked.
+   * ERR_PIECE_NOT_FOUND when no live node holds the piece — not
+   * ERR_PIECE_CORRUPT, which would report this node's copy lost when it never
+   * had one; else the last holder's error when none gives a good proof.
+   */
+  async prove (piece: string, challenge: PieceChallenge): Promise<LeafProofMessage[]> {
+    const machines = await this.liveHolders(piece)
+    if (machines.length === 0) throw new CairnError('ERR_PIECE_NOT_FOUND', `no live node of the cluster holds piece ${piece}`)
+    const pieceCid = CID.parse(piece)
+    let lastError: unknown
+    for (const m of machines) {
+      try {
+        return await readRemoteProof(m.address, pieceCid, challenge, { secret: this.cluster.secret, node: this.name })
+      } catch (err) {
+        lastError = err
+        const code = (err as CairnError).code
+        this.log('proof-remote-failed', { piece, from: m.name, code, message: (err as Error).message })
+        if (code === 'ERR_CLUSTER_BAD_PROOF' || code === 'ERR_PIECE_CORRUPT') {
+          await addTask(this.cluster.db, 'scrub', { piece, node: m.name }, { dedupe: `scrub:${locationKey(piece, m.name)}` })
+            .catch((e) => { this.log('scrub-post-failed', { piece, node: m.name, message: (e as Error).message }) })
+        }
+      }
+    }
+    throw lastError
+  }
+
+  /** The registered nodes (a dead one is deleted, src/cluster/machines.ts) other than this one that hold `piece`, the most recently heard from first. */
+  private async liveHolders (piece: string): Promise<MachineInfo[]> {
+    const holders = new Set(await pieceLocations(this.cluster.state, piece))
+    return (await listMachines(this.cluster.db)).filter(m => m.name !== this.name && holders.has(m.name)).sort((a, b) => a.silentMs - b.silentMs)
   }
 
   private async fetchFrom (piece: string, exclude: string[], signal?: AbortSignal): Promise<boolean> {

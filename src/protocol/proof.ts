@@ -162,6 +162,21 @@ export function verifyProofAnswer (answer: unknown, expect: ProofExpectation): S
     good = verifyByDid(expect.provider, signingBytes(proofTag(payload), envelope.payload), signature)
   } catch {}
   if (!good) throw new CairnError('ERR_PROOF_BAD_SIGNATURE', `the proof signature does not verify for ${expect.provider}`)
+  checkProofPayload(payload, expect)
+  if (expect.witnessed === true && payload.head === undefined) {
+    throw new CairnError('ERR_PROOF_MALFORMED', 'the proof carries no ledger head (proof/v1); proofs must be proof/v2 (docs/protocol.md "Witnessed heads")')
+  }
+  return { payload, signer: expect.provider, signature }
+}
+
+/**
+ * Checks an unsigned proof payload against the challenge it answers: the same
+ * deal, piece, seed and count, and every leaf proof hashing to the root inside
+ * the piece CID. Throws the code of the first thing wrong. `verifyProofAnswer`
+ * checks a provider's signed answer with it; a cluster node checks the proof
+ * another node computed for it (src/cluster/proofs.ts).
+ */
+export function checkProofPayload (payload: ProofPayload, expect: Omit<ProofExpectation, 'provider' | 'witnessed'>): void {
   if (!payload.dealId.equals(expect.dealId)) throw new CairnError('ERR_PROOF_WRONG_DEAL', `the proof is for deal ${String(payload.dealId)}, the challenge for ${String(expect.dealId)}`)
   if (!payload.pieceCid.equals(expect.pieceCid)) throw new CairnError('ERR_PROOF_WRONG_PIECE', `the proof is for piece ${String(payload.pieceCid)}, the deal's piece is ${String(expect.pieceCid)}`)
   if (!equals(payload.seed, expect.seed)) throw new CairnError('ERR_PROOF_SEED_MISMATCH', 'the proof answers another seed than the one sent: a replayed or old proof')
@@ -174,8 +189,4 @@ export function verifyProofAnswer (answer: unknown, expect: ProofExpectation): S
     const code = (err as { code?: string }).code
     throw new CairnError(PROOF_CODES[code ?? ''] ?? 'ERR_PROOF_MALFORMED', (err as Error).message, { cause: err })
   }
-  if (expect.witnessed === true && payload.head === undefined) {
-    throw new CairnError('ERR_PROOF_MALFORMED', 'the proof carries no ledger head (proof/v1); proofs must be proof/v2 (docs/protocol.md "Witnessed heads")')
-  }
-  return { payload, signer: expect.provider, signature }
 }

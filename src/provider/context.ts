@@ -11,6 +11,7 @@ import { dealView, proposalOf } from '../ledger/deals.js'
 import type { DealRecord, Ledger } from '../ledger/interface.js'
 import { signDealStatus } from '../protocol/acceptance.js'
 import type { Proposal, SignedDealStatus } from '../protocol/interface.js'
+import type { LeafProofMessage } from '../protocol/proof.js'
 import { parseDealId } from '../protocol/proposal.js'
 import type { Signer } from '../protocol/signing.js'
 import type { StateStore } from '../state/interface.js'
@@ -66,6 +67,13 @@ export interface ProviderDealsOptions extends PieceProverOptions {
    * (src/cluster/work.ts `remote`); tried before `fetchPiece` by `open`.
    */
   remotePiece?: (pieceCid: string) => Promise<PieceHandle | undefined>
+  /**
+   * Cluster mode: the leaf proofs of a challenge for a piece another node
+   * holds, computed there and checked here against the piece CID
+   * (src/cluster/work.ts `prove`); a proof request for a piece not in this
+   * node's store is answered with them, without copying the piece.
+   */
+  remoteProof?: (pieceCid: string, challenge: { dealId: CID, seed: Uint8Array, count: number }) => Promise<LeafProofMessage[]>
 }
 
 /** What `onDealActive` is told. */

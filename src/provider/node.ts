@@ -10,6 +10,7 @@ import { LevelLedger } from '../ledger/level.js'
 import type { StateLedger } from '../ledger/state.js'
 import { openClusterState, type ClusterState } from '../cluster/node.js'
 import { internalPieceHandler, INTERNAL_PIECE_ROUTE } from '../cluster/pieces.js'
+import { internalProofHandler, INTERNAL_PROOF_ROUTE } from '../cluster/proofs.js'
 import { ClusterWork, type ClusterWorkOptions } from '../cluster/work.js'
 import type { Repo } from '../repo/repo.js'
 import { PieceStore } from '../store/pieces.js'
@@ -26,7 +27,7 @@ import { startPdp, type PdpOptions, type PdpService } from '../pdp/mount.js'
 import { dealFromHeldRoute } from '../pdp/deal-from-held.js'
 import { SelfCheck, type SelfCheckOptions } from './selfcheck.js'
 import type { RoundTripTarget } from './selfcheck-roundtrip.js'
-import { PieceProver } from './proofs.js'
+import { PieceProver, proveChallenge } from './proofs.js'
 
 export interface ProviderNode {
   readonly repo: Repo
@@ -119,7 +120,11 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
       : {
           node: nodeName,
           fetchPiece: async (piece: string) => await (work?.fetch(piece) ?? Promise.resolve(false)),
-          remotePiece: async (piece: string) => await work?.remote(piece)
+          remotePiece: async (piece: string) => await work?.remote(piece),
+          remoteProof: async (piece, challenge) => {
+            if (work === undefined) throw new CairnError('ERR_PIECE_NOT_FOUND', `piece ${piece} is not on this node, which has not joined its cluster yet`)
+            return await work.prove(piece, challenge)
+          }
         }),
     onDealActive: (deal) => {
       options.deals?.onDealActive?.(deal)
@@ -145,6 +150,14 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
       dealFromHeldRoute(router, node, pdp.pieces, shared.limits)
       // other nodes read this node's pieces here, whatever their deal's state (src/cluster/pieces.ts)
       if (cluster !== undefined) router.on('GET', INTERNAL_PIECE_ROUTE, internalPieceHandler({ auth: cluster.auth, pieces: { open: async (cid) => await store.open(cid.toString()) } }))
+      // and have this node prove the pieces it holds for them (src/cluster/proofs.ts)
+      if (cluster !== undefined) {
+        router.on('GET', INTERNAL_PROOF_ROUTE, internalProofHandler({
+          auth: cluster.auth,
+          // `at` is the asking node's to set: it signs the answer
+          holder: { has: async (piece) => await store.has(piece), prove: async (pieceCid, { dealId, seed, count }) => await proveChallenge(node.prover, { dealId, pieceCid }, { seed, count }, 0) }
+        }))
+      }
     },
     log,
     limits: options.limits,

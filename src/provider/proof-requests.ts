@@ -53,12 +53,29 @@ export class ProofRequests {
   }
 
   private async answer (id: CID, pieceCid: CID, client: string, request: SignedProofRequest): Promise<SignedProof> {
-    const piece = pieceCid.toString()
-    if (this.c.options.fetchPiece !== undefined && !await this.c.store.has(piece)) await this.c.options.fetchPiece(piece)
     const { seed, count } = request.payload
+    const remote = this.c.options.remoteProof
+    // in a cluster, a node without the piece has a holder prove it and checks the proof against the piece CID
+    // (src/cluster/proofs.ts), rather than copy the whole piece into its store on a read
+    const payload = remote !== undefined && !await this.c.store.has(pieceCid.toString())
+      ? { dealId: id, pieceCid, seed, count, at: this.c.now(), proofs: await remote(pieceCid.toString(), { dealId: id, seed, count }) }
+      : await this.proveLocal(id, pieceCid, { seed, count })
+    const entry = await this.c.ledger.append('proof-answered', {
+      deal: id,
+      client,
+      seed,
+      count,
+      request: { payload: request.payload, signer: request.signer, signature: request.signature }
+    })
+    return signProof(this.c.signer, { ...payload, head: { seq: entry.seq, cid: entry.cid } })
+  }
+
+  /** A proof from this node's own copy; ERR_PIECE_CORRUPT marks the piece suspect. */
+  private async proveLocal (id: CID, pieceCid: CID, challenge: { seed: Uint8Array, count: number }): Promise<ProofPayload> {
+    const piece = pieceCid.toString()
     let payload: ProofPayload
     try {
-      payload = await proveChallenge(this.c.prover, { dealId: id, pieceCid }, { seed, count }, this.c.now())
+      payload = await proveChallenge(this.c.prover, { dealId: id, pieceCid }, challenge, this.c.now())
     } catch (err) {
       if ((err as { code?: string }).code === 'ERR_PIECE_CORRUPT') {
         // lost or changed bytes are reported and the piece is not served until a proof passes again
@@ -69,13 +86,6 @@ export class ProofRequests {
       throw err
     }
     this.c.suspect.delete(piece)
-    const entry = await this.c.ledger.append('proof-answered', {
-      deal: id,
-      client,
-      seed,
-      count,
-      request: { payload: request.payload, signer: request.signer, signature: request.signature }
-    })
-    return signProof(this.c.signer, { ...payload, head: { seq: entry.seq, cid: entry.cid } })
+    return payload
   }
 }
