@@ -206,7 +206,9 @@ export const codes = {
   ERR_CLUSTER_SECRET: 'usage',
   ERR_CLUSTER_AUTH: 'refused',
   ERR_CLUSTER_IDENTITY: 'refused',
-  ERR_TASK_NOT_OWNED: 'refused'
+  ERR_TASK_NOT_OWNED: 'refused',
+  // a PDP data-set change whose reads another node's write changed before it committed (src/pdp/reads.ts): run again, then given up
+  ERR_STATE_CHANGED: 'refused'
 } as const satisfies Record<string, ExitKind>
 
 export type ErrorCode = keyof typeof codes
