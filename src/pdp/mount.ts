@@ -50,6 +50,12 @@ export interface PdpOptions {
   dataSets?: Pick<DataSetsOptions, 'capacity' | 'term' | 'pricePerGiBDay' | 'provingPeriod'>
   /** on a cluster: this node's name and the read of a piece another node holds (pieces.ts) */
   cluster?: PdpPiecesOptions['cluster']
+  /**
+   * Where pulls are kept (default: the state store). A cluster node keeps its
+   * own in its repo: a pull runs on the node that was asked, and resuming
+   * another live node's pulls at start would run them twice.
+   */
+  pullState?: StateStore
 }
 
 export const PDP_DEFAULTS = { parkTtl: 24 * 3600, parkQuota: 64n << 30n, parkQuotaPerClient: 8n << 30n, sweepIntervalMs: 60_000 } as const
@@ -86,7 +92,7 @@ export async function startPdp (state: StateStore, ledger: Ledger, repo: { path:
   const recovered = await dataSets.recover()
   if (recovered > 0) log('pdp-recovered', { txIndexed: recovered })
   const prover = new PieceProver(store)
-  const pulls = new Pulls(state, pieces, dataSets, options.pull, log)
+  const pulls = new Pulls(options.pullState ?? state, pieces, dataSets, options.pull, log)
   await pulls.load()
   let sweeping: Promise<number> | undefined
   const sweep = async (): Promise<number> => {

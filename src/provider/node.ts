@@ -137,7 +137,8 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   const dataSetTerms = { capacity: terms.capacity, pricePerGiBDay: terms.pricePerGiBDay, provingPeriod: terms.provingPeriod }
   // PDP data sets and pieces live where the deals do: on a cluster every node adds to and proves any data set (docs/cluster.md "PDP")
   const pdpCluster = cluster === undefined || nodeName === undefined ? undefined : { node: nodeName, remote: async (piece: string, size: number) => await work?.remote(piece, size) }
-  const pdp = await startPdp(cluster?.state ?? new LevelStore(db), ledger, repo, { payee: terms.payee, now: options.now, ...options.pdp, dataSets: { ...dataSetTerms, ...options.pdp?.dataSets }, cluster: pdpCluster }, log)
+  const local = new LevelStore(db)
+  const pdp = await startPdp(cluster?.state ?? local, ledger, repo, { payee: terms.payee, now: options.now, ...options.pdp, dataSets: { ...dataSetTerms, ...options.pdp?.dataSets }, cluster: pdpCluster, pullState: local }, log)
   const service = createProviderServer({
     deals: node,
     blocks: pdp.blockSource(node),
