@@ -12,6 +12,7 @@ import type { ProviderNode } from '../../src/provider/node.js'
 import { verifyDataSetProof, type DataSetProof } from '../../src/pdp/prove.js'
 import { spaces } from '../../src/state/spaces.js'
 import { add, codeOf, create, createdId, PAYEE, send, upload, type World } from '../pdp/dataset-world.js'
+import { dfsPiece, importInto, MemoryBlocks } from '../provider/fixtures.js'
 import { twoProviderNodes } from './helpers.js'
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
@@ -48,6 +49,19 @@ test('a data set created through node A is read, added to and proven through nod
   t.deepEqual(await a.cluster!.state.state.get(spaces.pieceLocations, `${secondCid}/b`), new Uint8Array(0))
   // the nonce B took is taken for A too
   t.is(await codeOf((await add(at(a), key, id, 9n, [secondCid], 2n)).res), 'ERR_REPLAYED_NONCE')
+
+  // a CAR piece parked on A: its blocks and its whole DAG served on /ipfs/ through B, read from A
+  const blocks = new MemoryBlocks()
+  const root = await importInto(blocks, [{ path: 'a.bin', content: new Uint8Array(randomBytes(300_000)) }], { chunkSize: 65536 })
+  const { car, pieceCid } = await dfsPiece(root, blocks)
+  t.is(await upload(at(a), car), pieceCid.toString())
+  const block = await fetch(`${b.url}/ipfs/${root.toString()}?format=raw`)
+  t.is(block.status, 200)
+  t.deepEqual(new Uint8Array(await block.arrayBuffer()), blocks.map.get(root.toString()))
+  const dag = await fetch(`${b.url}/ipfs/${root.toString()}?format=car&dag-scope=all&dups=n`)
+  t.is(dag.status, 200)
+  t.deepEqual(new Uint8Array(await dag.arrayBuffer()), car)
+  t.false(await b.pdp.pieces.store.has(pieceCid.toString()))
 
   // proven through B: the challenged pieces of A are copied to B first, checked against their CID
   const seed = randomBytes(32)
