@@ -208,7 +208,9 @@ export const codes = {
   ERR_CLUSTER_IDENTITY: 'refused',
   // a proof another node computed for this one that does not verify against the piece CID (docs/cluster.md)
   ERR_CLUSTER_BAD_PROOF: 'verification',
-  ERR_TASK_NOT_OWNED: 'refused'
+  ERR_TASK_NOT_OWNED: 'refused',
+  // a PDP data-set change whose reads another node's write changed before it committed (src/pdp/reads.ts): run again, then given up
+  ERR_STATE_CHANGED: 'refused'
 } as const satisfies Record<string, ExitKind>
 
 export type ErrorCode = keyof typeof codes

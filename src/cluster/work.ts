@@ -164,11 +164,16 @@ export class ClusterWork {
    * piece CID when it stored them (and scrubs re-check); the client checks
    * them again. Holders are tried in order of their last heartbeat until one
    * answers; a read cut off after its first byte fails as a local read would.
+   * `size` is the piece file's, when the caller knows it (a PDP piece, which
+   * the deals' piece index does not list).
    */
-  async remote (piece: string): Promise<PieceHandle | undefined> {
-    const record = await this.cluster.state.get(spaces.pieces, piece)
-    if (record === undefined) return undefined
-    const { size } = dagCBOR.decode(record) as { size: number }
+  async remote (piece: string, known?: number): Promise<PieceHandle | undefined> {
+    let size = known
+    if (size === undefined) {
+      const record = await this.cluster.state.get(spaces.pieces, piece)
+      if (record === undefined) return undefined
+      size = (dagCBOR.decode(record) as { size: number }).size
+    }
     const machines = await this.liveHolders(piece)
     if (machines.length === 0) return undefined
     return {

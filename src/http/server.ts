@@ -39,6 +39,8 @@ const statusOverrides: Partial<Record<ErrorCode, number>> = {
   ERR_PARK_QUOTA_CLIENT: 429,
   ERR_TOO_MANY_UPLOADS: 429,
   ERR_REPLAYED_DATA_SET: 409,
+  // another cluster node's write got in first, every time it was run again: the client may send it again
+  ERR_STATE_CHANGED: 409,
   ERR_DATA_SET_TERMINATED: 409,
   ERR_NO_PAYEE: 503,
   ERR_PULL_FAILED: 502,

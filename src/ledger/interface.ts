@@ -404,6 +404,12 @@ export interface IndexView {
   stats (): Promise<LedgerStats>
   deal (id: string): Promise<DealRecord | undefined>
   nonceUsed (client: string, nonce: bigint): Promise<boolean>
+  /**
+   * A key of any state space as it stands at the append's place: for a guard
+   * that checks what its caller read before the append is unchanged (a PDP
+   * data-set change, src/pdp/reads.ts).
+   */
+  state (space: Space, key: string): Promise<Uint8Array | undefined>
 }
 
 export interface LogOptions {

@@ -108,7 +108,7 @@ export class LevelLedger extends StateLedger {
       let unitPrev = prev
       try {
         for (const item of unit.items) {
-          await item.guard?.(indexView(read))
+          await item.guard?.(indexView(read, this.store))
           const entry = buildEntry(this.signer, unitSeq + 1, unitPrev, this.now(), item.kind, item.fields)
           const writes: IndexWrite[] = deriveWrites(entry, await valuesFor(entry, this.did, read), this.did)
           unitOps.push({ type: 'put', sublevel: this.entries, key: seqKey(entry.seq), value: entry.recordBytes })

@@ -89,8 +89,9 @@ export async function valuesFor (entry: LedgerEntry, self: string, read: (space:
 }
 
 /** The indexes a guard sees (AppendItem.guard), through `read`. */
-export function indexView (read: (space: IndexSpace, key: string) => Promise<unknown>): IndexView {
+export function indexView (read: (space: IndexSpace, key: string) => Promise<unknown>, state: StateReader): IndexView {
   return {
+    state: async (space, key) => await state.get(space, key),
     stats: async () => statsFrom(await read('stats', STATS_KEY)),
     deal: async (id) => {
       const value = await read('deals', id)
@@ -349,7 +350,7 @@ export class StateLedger implements Ledger {
     let prev = head?.cid ?? null
     const read = async (space: IndexSpace, key: string): Promise<unknown> => await readIndexFrom(tx, space, key)
     for (const [i, item] of items.entries()) {
-      await item.guard?.(indexView(read))
+      await item.guard?.(indexView(read, tx))
       const entry = buildEntry(this.signer, seq + 1, prev, this.now(), item.kind, item.fields)
       const writes = deriveWrites(entry, await valuesFor(entry, this.did, read), this.did)
       tx.put(spaces.ledgerEntries, seqKey(entry.seq), entry.recordBytes)

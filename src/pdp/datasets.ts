@@ -12,6 +12,13 @@
  * after; `recover` writes it again at start for the newest entries, the only
  * ones that can lack it, since changes run one at a time.
  *
+ * The state is the provider's state store: the repo's LevelDB, or on a
+ * cluster the shared PostgreSQL database, so a data set created through one
+ * node is added to and proven through any (docs/cluster.md "PDP"). Each
+ * change's entry carries a guard that checks, under the ledger head lock, that
+ * what the change read is unchanged (src/pdp/reads.ts); a change that lost a
+ * race with another node is run again.
+ *
  * Piece ids are positions in the data set, as PDPVerifier numbers them: a
  * removed piece keeps its id and counts no leaves (proofs/pdp-challenge.ts).
  */
@@ -19,15 +26,16 @@ import * as dagCBOR from '@ipld/dag-cbor'
 import { paddedSizeFromHeight, parsePieceCid, pdpLeafCount, type PieceLink } from '../../proofs/index.js'
 import { CairnError } from '../errors.js'
 import { periodPayment } from '../protocol/rules.js'
-import type { AppendItem, EntryKind, ExtraOp, Ledger, LedgerEntry } from '../ledger/interface.js'
+import type { AppendItem, EntryKind, Ledger, LedgerEntry } from '../ledger/interface.js'
 import { checkFree } from '../ledger/admission.js'
-import type { StateReader, WriteOp } from '../state/interface.js'
-import { spaces, type Space } from '../state/spaces.js'
+import type { StateReader, StateStore, WriteOp } from '../state/interface.js'
+import { locks, spaces, type Space } from '../state/spaces.js'
 import {
   addressBytes, decodeAbi, verifyAddPieces, verifyCreateDataSet, verifyDeleteDataSet, verifySchedulePieceRemovals,
   type Eip712Domain, type MetadataEntry
 } from './eip712.js'
 import type { PdpPieces } from './pieces.js'
+import { ReadSet, retryChanged } from './reads.js'
 
 /** Most pieces one request may add (a bound on the batch and on the signed message). */
 export const MAX_PIECES_PER_ADD = 1024
@@ -104,19 +112,6 @@ export function parseId (value: string, label: string): number {
   return Number(value)
 }
 
-/**
- * The ledger's extra writes for state-store writes to the PDP spaces. They are
- * raw-prefix spaces of the repo's LevelDB, so the ledger's batch takes them as
- * root keys; this is the one place that knows it.
- */
-function ledgerOps (writes: WriteOp[]): ExtraOp[] {
-  return writes.map((w) => {
-    if (!('prefix' in w.space.level)) throw new TypeError(`space ${w.space.name} is not a raw-prefix space`)
-    const key = w.space.level.prefix + w.key
-    return w.type === 'put' ? { type: 'put', key, value: w.value } : { type: 'del', key }
-  })
-}
-
 function put (space: Space, key: string, value: Uint8Array): WriteOp {
   return { type: 'put', space, key, value }
 }
@@ -125,8 +120,6 @@ export interface DataSetsOptions {
   domain: Eip712Domain
   /** the provider's payee; without one, no data set can be created */
   payee?: string
-  /** writes of the tx index outside the ledger batch (tests: the store's batch) */
-  writeIndex: (writes: WriteOp[]) => Promise<void>
   /** padded bytes the provider holds in total, deals and data sets (default: unbounded) */
   capacity?: bigint
   /** seconds a data set lasts from its creation (`provider start --data-set-term`, default DEFAULT_DATA_SET_TERM) */
@@ -145,7 +138,7 @@ const DEFAULT_PROVING_PERIOD = 86400
 
 export class DataSets {
   constructor (
-    private readonly state: StateReader,
+    private readonly state: StateStore,
     private readonly ledger: Ledger,
     private readonly pieces: PdpPieces,
     private readonly options: DataSetsOptions
@@ -155,13 +148,13 @@ export class DataSets {
     return this.options.now?.() ?? Math.floor(Date.now() / 1000)
   }
 
-  async record (id: number): Promise<DataSetRecord | undefined> {
-    const value = await this.state.get(spaces.pdpDataSets, pad(id))
+  async record (id: number, reader: StateReader = this.state): Promise<DataSetRecord | undefined> {
+    const value = await reader.get(spaces.pdpDataSets, pad(id))
     return value === undefined ? undefined : dagCBOR.decode(value) as DataSetRecord
   }
 
-  async require (id: number): Promise<DataSetRecord> {
-    const record = await this.record(id)
+  async require (id: number, reader: StateReader = this.state): Promise<DataSetRecord> {
+    const record = await this.record(id, reader)
     if (record === undefined) throw new CairnError('ERR_DATA_SET_NOT_FOUND', `data set ${id} does not exist on this provider`)
     return record
   }
@@ -184,7 +177,7 @@ export class DataSets {
     for (const [kind, entryKind] of Object.entries(KIND_OF_ENTRY) as Array<[TxKind, EntryKind]>) {
       for await (const entry of this.ledger.log({ kind: entryKind, limit: 1 })) {
         if (await this.tx(txHashOf(entry)) !== undefined) continue
-        await this.options.writeIndex(await this.indexWrites(kind, entry))
+        await this.writeIndex(kind, entry)
         written++
       }
     }
@@ -197,27 +190,54 @@ export class DataSets {
    * piece's removal). Derived from the entry and the state, so `recover` can
    * make them again.
    */
-  private async indexWrites (kind: TxKind, entry: LedgerEntry): Promise<WriteOp[]> {
+  private async indexWrites (kind: TxKind, entry: LedgerEntry, reader: StateReader): Promise<WriteOp[]> {
     const hash = txHashOf(entry)
     const f = entry.fields as { dataSet: number, pieces?: Array<{ pieceId: number }>, pieceIds?: number[] }
     const pieceIds = f.pieceIds ?? (f.pieces ?? []).map((p) => p.pieceId)
     const writes = [put(spaces.pdpTransactions, hash, dagCBOR.encode({ kind, dataSet: f.dataSet, pieceIds, seq: entry.seq } satisfies TxRecord))]
     if (kind === 'create' || kind === 'terminate') {
-      const record = await this.record(f.dataSet)
+      const record = await this.record(f.dataSet, reader)
       if (record !== undefined) writes.push(put(spaces.pdpDataSets, pad(f.dataSet), dagCBOR.encode(kind === 'create' ? { ...record, created: hash } : { ...record, terminated: hash })))
     } else if (kind === 'remove') {
       for (const pieceId of pieceIds) {
-        const value = await this.state.get(spaces.pdpDataSetPieces, pieceKey(f.dataSet, pieceId))
+        const value = await reader.get(spaces.pdpDataSetPieces, pieceKey(f.dataSet, pieceId))
         if (value !== undefined) writes.push(put(spaces.pdpDataSetPieces, pieceKey(f.dataSet, pieceId), dagCBOR.encode({ ...dagCBOR.decode(value) as DataSetPiece, removed: hash })))
       }
     }
     return writes
   }
 
-  /** Appends the entry with its state writes, then indexes its hash. */
-  private async commit (kind: TxKind, fields: Record<string, unknown>, writes: WriteOp[], pieceOps: ExtraOp[], guard?: AppendItem['guard']): Promise<string> {
-    const [entry] = await this.ledger.appendAll([{ kind: KIND_OF_ENTRY[kind], fields, extra: [...ledgerOps(writes), ...pieceOps], guard }]) as [LedgerEntry]
-    await this.options.writeIndex(await this.indexWrites(kind, entry))
+  /**
+   * Writes an entry's index (indexWrites) under the ledger head lock: it
+   * rewrites a record another node's change may be writing too.
+   */
+  private async writeIndex (kind: TxKind, entry: LedgerEntry): Promise<void> {
+    await this.state.transaction(async (tx) => {
+      await tx.lock(locks.ledgerHead)
+      for (const w of await this.indexWrites(kind, entry, tx)) {
+        if (w.type === 'put') tx.put(w.space, w.key, w.value)
+        else tx.del(w.space, w.key)
+      }
+    })
+  }
+
+  /**
+   * Appends the entry with its state writes — refused with ERR_STATE_CHANGED
+   * if what `reads` saw changed meanwhile (reads.ts), or by `guard` — then
+   * indexes its hash.
+   */
+  private async commit (kind: TxKind, fields: Record<string, unknown>, writes: WriteOp[], pieceOps: WriteOp[], reads: ReadSet, guard?: AppendItem['guard']): Promise<string> {
+    const unchanged = reads.guard()
+    const [entry] = await this.ledger.appendAll([{
+      kind: KIND_OF_ENTRY[kind],
+      fields,
+      extra: [...writes, ...pieceOps],
+      guard: async (view) => {
+        await unchanged(view)
+        await guard?.(view)
+      }
+    }]) as [LedgerEntry]
+    await this.writeIndex(kind, entry)
     return txHashOf(entry)
   }
 
@@ -248,13 +268,13 @@ export class DataSets {
     const auth = verifyCreateDataSet(this.options.domain, createData, payee)
     const pieces = request.pieces ?? []
     const add = addData === undefined ? undefined : verifyAddPieces(this.options.domain, addData, { payer: auth.payer, clientDataSetId: auth.clientDataSetId, pieces: pieces.map((p) => p.link.cid.bytes) })
-    return await this.pieces.serially(async () => {
+    return await this.change(async (reads) => {
       const payer = auth.payer.toLowerCase()
       const clientKey = `${payer}/${hex64(auth.clientDataSetId)}`
-      const used = await this.state.get(spaces.pdpClientDataSets, clientKey)
+      const used = await reads.get(spaces.pdpClientDataSets, clientKey)
       if (used !== undefined) throw new CairnError('ERR_REPLAYED_DATA_SET', `payer ${payer} already created data set ${decoder.decode(used)} with clientDataSetId ${auth.clientDataSetId}; a signed CreateDataSet is taken once`)
-      if (add !== undefined) await this.checkNonce(payer, add.nonce)
-      const next = await this.state.get(spaces.pdpMeta, 'next-data-set')
+      if (add !== undefined) await this.checkNonce(payer, add.nonce, reads)
+      const next = await reads.get(spaces.pdpMeta, 'next-data-set')
       const id = next === undefined ? 1 : Number(decoder.decode(next))
       const record: DataSetRecord = {
         id,
@@ -270,7 +290,7 @@ export class DataSets {
         put(spaces.pdpMeta, 'next-data-set', encoder.encode(String(id + 1))),
         put(spaces.pdpClientDataSets, clientKey, encoder.encode(String(id)))
       ]
-      const added = add === undefined ? undefined : await this.addWrites(record, pieces, add.metadata, add.nonce, writes)
+      const added = add === undefined ? undefined : await this.addWrites(record, pieces, add.metadata, add.nonce, writes, reads)
       writes.push(put(spaces.pdpDataSets, pad(id), dagCBOR.encode(record)))
       const start = this.now()
       const fields: Record<string, unknown> = {
@@ -285,21 +305,30 @@ export class DataSets {
         extraData: hexBytes(request.extraData),
         ...(added === undefined ? {} : { pieces: added.entries, nonce: (add as { nonce: bigint }).nonce.toString() })
       }
-      const txHash = await this.commit('create', fields, writes, added?.pieceOps ?? [], added?.guard)
+      const txHash = await this.commit('create', fields, writes, added?.pieceOps ?? [], reads, added?.guard)
       added?.settle()
       return { txHash, dataSetId: id, pieceIds: added?.entries.map((p) => p.pieceId) ?? [] }
     })
   }
 
-  private async checkNonce (payer: string, nonce: bigint): Promise<void> {
-    const used = await this.state.get(spaces.pdpNonces, `${payer}/${hex64(nonce)}`)
+  /**
+   * Runs a change alone among this node's PDP writers, with its reads recorded
+   * for its entry's guard, and again while another node's write gets between
+   * its reads and its append (reads.ts).
+   */
+  private async change<T> (fn: (reads: ReadSet) => Promise<T>): Promise<T> {
+    return await this.pieces.serially(async () => await retryChanged(async () => await fn(new ReadSet(this.state))))
+  }
+
+  private async checkNonce (payer: string, nonce: bigint, reads: ReadSet): Promise<void> {
+    const used = await reads.get(spaces.pdpNonces, `${payer}/${hex64(nonce)}`)
     if (used !== undefined) throw new CairnError('ERR_REPLAYED_NONCE', `payer ${payer} already used AddPieces nonce ${nonce} (data set ${decoder.decode(used)}); a signed AddPieces is taken once`)
   }
 
   /** The writes that add `pieces` to `record` (which it advances), and the piece references they take. */
-  private async addWrites (record: DataSetRecord, pieces: PieceRequest[], metadata: MetadataEntry[][], nonce: bigint, writes: WriteOp[]): Promise<{ entries: AddedPiece[], pieceOps: ExtraOp[], settle: () => void, guard?: AppendItem['guard'] }> {
+  private async addWrites (record: DataSetRecord, pieces: PieceRequest[], metadata: MetadataEntry[][], nonce: bigint, writes: WriteOp[], reads: ReadSet): Promise<{ entries: AddedPiece[], pieceOps: WriteOp[], settle: () => void, guard?: AppendItem['guard'] }> {
     const guard = await this.checkCapacity(pieces)
-    const refs = await this.pieces.referenceOps(pieces.map((p) => [p.pieceCid, 1] as const))
+    const refs = await this.pieces.referenceOps(pieces.map((p) => [p.pieceCid, 1] as const), reads)
     const entries: AddedPiece[] = []
     pieces.forEach((p, i) => {
       const pieceId = record.nextPieceId++
@@ -330,13 +359,13 @@ export class DataSets {
   async addPieces (id: number, request: { extraData: string, pieces: PieceRequest[] }): Promise<{ txHash: string, pieceIds: number[] }> {
     const record = await this.requireLive(id)
     const auth = verifyAddPieces(this.options.domain, request.extraData, { payer: record.payer, clientDataSetId: BigInt(record.clientDataSetId), pieces: request.pieces.map((p) => p.link.cid.bytes) })
-    return await this.pieces.serially(async () => {
-      const current = await this.requireLive(id)
-      await this.checkNonce(current.payer, auth.nonce)
+    return await this.change(async (reads) => {
+      const current = await this.requireLive(id, reads)
+      await this.checkNonce(current.payer, auth.nonce, reads)
       const writes: WriteOp[] = []
-      const added = await this.addWrites(current, request.pieces, auth.metadata, auth.nonce, writes)
+      const added = await this.addWrites(current, request.pieces, auth.metadata, auth.nonce, writes, reads)
       writes.push(put(spaces.pdpDataSets, pad(id), dagCBOR.encode(current)))
-      const txHash = await this.commit('add', { dataSet: id, pieces: added.entries, nonce: auth.nonce.toString(), extraData: hexBytes(request.extraData) }, writes, added.pieceOps, added.guard)
+      const txHash = await this.commit('add', { dataSet: id, pieces: added.entries, nonce: auth.nonce.toString(), extraData: hexBytes(request.extraData) }, writes, added.pieceOps, reads, added.guard)
       added.settle()
       return { txHash, pieceIds: added.entries.map((p) => p.pieceId) }
     })
@@ -346,17 +375,17 @@ export class DataSets {
   async removePiece (id: number, pieceId: number, extraData: string): Promise<{ txHash: string }> {
     const record = await this.requireLive(id)
     verifySchedulePieceRemovals(this.options.domain, extraData, { payer: record.payer, clientDataSetId: BigInt(record.clientDataSetId), pieceIds: [BigInt(pieceId)] })
-    return await this.pieces.serially(async () => {
-      await this.requireLive(id)
-      const value = await this.state.get(spaces.pdpDataSetPieces, pieceKey(id, pieceId))
+    return await this.change(async (reads) => {
+      await this.requireLive(id, reads)
+      const value = await reads.get(spaces.pdpDataSetPieces, pieceKey(id, pieceId))
       const piece = value === undefined ? undefined : dagCBOR.decode(value) as DataSetPiece
       if (piece === undefined || piece.removed !== undefined) throw new CairnError('ERR_DATA_SET_PIECE_NOT_FOUND', `data set ${id} has no live piece ${pieceId}`)
-      const refs = await this.pieces.referenceOps([[piece.pieceCid, -1]])
+      const refs = await this.pieces.referenceOps([[piece.pieceCid, -1]], reads)
       // `removed` holds the removal's tx hash once indexed; `pending` only until then
       const padded = paddedSizeFromHeight(parsePieceCid(piece.pieceCid).height)
       const txHash = await this.commit('remove', { dataSet: id, pieceIds: [pieceId], padded, bytes: piece.size, extraData: hexBytes(extraData) }, [
         put(spaces.pdpDataSetPieces, pieceKey(id, pieceId), dagCBOR.encode({ ...piece, leaves: 0, removed: 'pending' }))
-      ], refs.ops)
+      ], refs.ops, reads)
       refs.settle()
       return { txHash }
     })
@@ -366,20 +395,20 @@ export class DataSets {
   async terminate (id: number, extraData: string): Promise<{ txHash: string }> {
     const record = await this.requireLive(id)
     verifyDeleteDataSet(this.options.domain, extraData, { payer: record.payer, dataSetId: BigInt(id) })
-    return await this.pieces.serially(async () => {
-      const current = await this.requireLive(id)
+    return await this.change(async (reads) => {
+      const current = await this.requireLive(id, reads)
       const live = (await this.piecesOf(id)).filter((p) => p.removed === undefined)
-      const refs = await this.pieces.referenceOps(live.map((p) => [p.pieceCid, -1] as const))
+      const refs = await this.pieces.referenceOps(live.map((p) => [p.pieceCid, -1] as const), reads)
       const txHash = await this.commit('terminate', { dataSet: id, pieceIds: live.map((p) => p.pieceId), extraData: hexBytes(extraData) }, [
         put(spaces.pdpDataSets, pad(id), dagCBOR.encode({ ...current, terminated: 'pending' }))
-      ], refs.ops)
+      ], refs.ops, reads)
       refs.settle()
       return { txHash }
     })
   }
 
-  async requireLive (id: number): Promise<DataSetRecord> {
-    const record = await this.require(id)
+  async requireLive (id: number, reader: StateReader = this.state): Promise<DataSetRecord> {
+    const record = await this.require(id, reader)
     if (record.terminated !== undefined) throw new CairnError('ERR_DATA_SET_TERMINATED', `data set ${id} was terminated`)
     if (record.expired !== undefined) throw new CairnError('ERR_DATA_SET_EXPIRED', `data set ${id} ended at ${record.expired} (unix seconds); it is no longer proven or added to`)
     return record
@@ -395,16 +424,19 @@ export class DataSets {
     const due = (await this.ledger.dataSetsDue(now, limit)).map((d) => d.dataSet)
     const expired: string[] = []
     for (const id of due) {
-      const ended = await this.pieces.serially(async () => {
-        const current = await this.record(id)
+      const ended = await this.change(async (reads) => {
+        const current = await this.record(id, reads)
+        await reads.get(spaces.ledgerDataSets, pad(id))
         const ledger = await this.ledger.dataSet(id)
         if (current === undefined || ledger?.state !== 'live' || ledger.end === undefined || ledger.end > now) return false
         const live = (await this.piecesOf(id)).filter((p) => p.removed === undefined)
-        const refs = await this.pieces.referenceOps(live.map((p) => [p.pieceCid, -1] as const))
-        await this.ledger.append('data-set-expired', { dataSet: id, end: ledger.end, pieceIds: live.map((p) => p.pieceId) }, [
-          ...ledgerOps([put(spaces.pdpDataSets, pad(id), dagCBOR.encode({ ...current, expired: ledger.end }))]),
-          ...refs.ops
-        ])
+        const refs = await this.pieces.referenceOps(live.map((p) => [p.pieceCid, -1] as const), reads)
+        await this.ledger.appendAll([{
+          kind: 'data-set-expired',
+          fields: { dataSet: id, end: ledger.end, pieceIds: live.map((p) => p.pieceId) },
+          extra: [put(spaces.pdpDataSets, pad(id), dagCBOR.encode({ ...current, expired: ledger.end })), ...refs.ops],
+          guard: reads.guard()
+        }])
         refs.settle()
         return true
       })
@@ -422,7 +454,9 @@ export class DataSets {
    * (docs/ledger.md). Later proofs of the same period pay nothing more.
    */
   async proven (id: number, proof: { seed: string, count: number }): Promise<{ period: number, amount?: bigint }> {
-    return await this.pieces.serially(async () => {
+    return await this.change(async (reads) => {
+      // the ledger's record of the data set, read again under the head lock: two nodes proving one period pay it once
+      await reads.get(spaces.ledgerDataSets, pad(id))
       const record = await this.ledger.dataSet(id)
       const provingPeriod = this.options.provingPeriod ?? DEFAULT_PROVING_PERIOD
       const now = this.now()
@@ -431,7 +465,7 @@ export class DataSets {
       if (record.state !== 'live' || period <= record.paid || (record.end !== undefined && now >= record.end)) return { period }
       const amount = periodPayment({ pricePerGiBDay: this.options.pricePerGiBDay ?? 0n, pieceSize: record.padded, provingPeriod })
       await this.ledger.appendAll([
-        { kind: 'data-set-proven', fields: { dataSet: id, period, seed: proof.seed, count: proof.count, padded: record.padded } },
+        { kind: 'data-set-proven', fields: { dataSet: id, period, seed: proof.seed, count: proof.count, padded: record.padded }, guard: reads.guard() },
         { kind: 'payment-accrued', fields: { dataSet: id, from: record.payer, to: this.ledger.did, amount, period } }
       ])
       return { period, amount }

@@ -1,6 +1,7 @@
 /**
- * The PDP service on a provider (docs/pdp.md): its piece registry over the
- * repo's database and its own piece store, the routes mounted on the
+ * The PDP service on a provider (docs/pdp.md): its piece registry and data
+ * sets in the provider's state store (the repo's LevelDB, or a cluster's
+ * PostgreSQL database, docs/cluster.md "PDP") and its own piece store, the routes mounted on the
  * provider's HTTP service by one call, and the sweep of expired parked pieces.
  * The deal side's piece and block sources are composed with the registry, so
  * `/piece/` and `/ipfs/` serve both through their one route each.
@@ -13,8 +14,7 @@ import type { Metrics } from '../provider/metrics.js'
 import type { ServerLimits } from '../provider/server.js'
 import type { Ledger } from '../ledger/interface.js'
 import { PieceProver } from '../provider/proofs.js'
-import type { Database } from '../repo/repo.js'
-import { LevelStore } from '../state/level.js'
+import type { StateStore } from '../state/interface.js'
 import { PieceStore } from '../store/pieces.js'
 import type { PdpDeps } from './context.js'
 import { CALIBRATION, type Eip712Domain } from './eip712.js'
@@ -24,7 +24,7 @@ import { pieceRoutes } from './handlers-piece.js'
 import { Pulls, type PullOptions } from './pull.js'
 import { pingRoutes } from './handlers-ping.js'
 import { streamingRoutes } from './handlers-streaming.js'
-import { PdpPieces } from './pieces.js'
+import { PdpPieces, type PdpPiecesOptions } from './pieces.js'
 import { ParkQuota } from './quota.js'
 import { defaultSessionLimits, UploadSessions, type SessionLimits } from './uploads.js'
 
@@ -48,6 +48,14 @@ export interface PdpOptions {
   pull?: Partial<PullOptions>
   /** a data set's capacity, term and payments (datasets.ts, docs/pdp.md "Data sets as deals") */
   dataSets?: Pick<DataSetsOptions, 'capacity' | 'term' | 'pricePerGiBDay' | 'provingPeriod'>
+  /** on a cluster: this node's name and the read of a piece another node holds (pieces.ts) */
+  cluster?: PdpPiecesOptions['cluster']
+  /**
+   * Where pulls are kept (default: the state store). A cluster node keeps its
+   * own in its repo: a pull runs on the node that was asked, and resuming
+   * another live node's pulls at start would run them twice.
+   */
+  pullState?: StateStore
 }
 
 export const PDP_DEFAULTS = { parkTtl: 24 * 3600, parkQuota: 64n << 30n, parkQuotaPerClient: 8n << 30n, sweepIntervalMs: 60_000 } as const
@@ -67,22 +75,24 @@ export interface PdpService {
   close (): void
 }
 
-/** Opens the PDP service on a repo: removes orphaned files, loads the quota, sweeps once, starts the sweep timer. */
-export async function startPdp (db: Database, ledger: Ledger, repo: { path: string, tmpDir: string }, options: PdpOptions = {}, log: Logger = () => {}): Promise<PdpService> {
+/**
+ * Opens the PDP service on a provider's state store and repo: removes orphaned
+ * files, loads the quota, sweeps once, starts the sweep timer.
+ */
+export async function startPdp (state: StateStore, ledger: Ledger, repo: { path: string, tmpDir: string }, options: PdpOptions = {}, log: Logger = () => {}): Promise<PdpService> {
   const store = new PieceStore(join(repo.path, 'pdp', 'pieces'), repo.tmpDir)
   const quota = new ParkQuota({ total: options.parkQuota ?? PDP_DEFAULTS.parkQuota, perClient: options.parkQuotaPerClient ?? PDP_DEFAULTS.parkQuotaPerClient })
   const ttl = options.parkTtl ?? PDP_DEFAULTS.parkTtl
-  const pieces = new PdpPieces(db, store, quota, { ttlSeconds: ttl, now: options.now, onCommitted: options.onCommitted })
+  const pieces = new PdpPieces(state, store, quota, { ttlSeconds: ttl, now: options.now, onCommitted: options.onCommitted, cluster: options.cluster })
   await pieces.load()
   const orphans = await pieces.removeOrphans()
   const sessions = new UploadSessions({ ...defaultSessionLimits, receivedMs: ttl * 1000, ...options.sessions })
   const domain = options.domain ?? { chainId: CALIBRATION.chainId, verifyingContract: CALIBRATION.fwssAddress }
-  const state = new LevelStore(db)
-  const dataSets = new DataSets(state, ledger, pieces, { domain, payee: options.payee, now: options.now, ...options.dataSets, writeIndex: async (writes) => { await state.batch(writes) } })
+  const dataSets = new DataSets(state, ledger, pieces, { domain, payee: options.payee, now: options.now, ...options.dataSets })
   const recovered = await dataSets.recover()
   if (recovered > 0) log('pdp-recovered', { txIndexed: recovered })
   const prover = new PieceProver(store)
-  const pulls = new Pulls(state, pieces, dataSets, options.pull, log)
+  const pulls = new Pulls(options.pullState ?? state, pieces, dataSets, options.pull, log)
   await pulls.load()
   let sweeping: Promise<number> | undefined
   const sweep = async (): Promise<number> => {

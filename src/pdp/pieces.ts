@@ -7,8 +7,18 @@
  * A piece is stored all or nothing, as deal pieces are: the body is staged in
  * a temporary file while its commitment is computed, fsync'd, renamed into the
  * store, and then its record, v1 alias, expiry, usage counters and (for a
- * CARv1) block index are written in one synced batch. A crash before the batch
- * leaves a file no key names, which `removeOrphans` deletes at start.
+ * CARv1) block index are written in one transaction. A crash before it
+ * commits leaves a file no key names, which `removeOrphans` deletes at start.
+ *
+ * The registry lives in the provider's state store (src/state/spaces.ts,
+ * `pdp/…` spaces): the repo's LevelDB, or on a cluster the shared PostgreSQL
+ * database (docs/cluster.md "PDP"). Its writes take the ledger head lock, as
+ * the data-set changes that reference its pieces do (src/pdp/reads.ts), so the
+ * nodes of a cluster update a piece's record and the usage counters one at a
+ * time. On a cluster the bytes stay on the node that received them, which
+ * records itself as the piece's location (`cluster/piece-locations`); another
+ * node serves the piece by reading it from there (`remote`), and copies it
+ * before it proves it (`local`).
  */
 import { mkdir, open as openFile, readdir, rm } from 'node:fs/promises'
 import { PassThrough } from 'node:stream'
@@ -18,7 +28,8 @@ import { matches } from '../car/index.js'
 import { CairnError } from '../errors.js'
 import type { BlockSource, PieceHandle, PieceSource } from '../provider/interface.js'
 import { checkUploadCar, type UploadCheck } from '../provider/upload-check.js'
-import type { Database } from '../repo/repo.js'
+import type { StateReader, StateStore, StateTransaction, WriteOp } from '../state/interface.js'
+import { locks, spaces } from '../state/spaces.js'
 import type { PieceStore } from '../store/pieces.js'
 import type { ParkQuota, Reservation } from './quota.js'
 
@@ -26,16 +37,8 @@ import type { ParkQuota, Reservation } from './quota.js'
 export const MIN_PIECE_BYTES = 127
 export const MAX_PIECE_BYTES = 1_065_353_216
 
-const K = {
-  piece: 'pdp!piece!',
-  pieceV1: 'pdp!piece-v1!',
-  expiry: 'pdp!expiry!',
-  usage: 'pdp!usage!',
-  usageTotal: 'pdp!usage-total',
-  block: 'pdp!block!',
-  pieceBlocks: 'pdp!piece-blocks!',
-  dag: 'pdp!dag!'
-} as const
+const TOTAL = 'total'
+const EMPTY = new Uint8Array(0)
 
 export interface PieceRecord {
   /** payload bytes */
@@ -60,10 +63,13 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
 function expiryKey (at: number, piece: string): string {
-  return `${K.expiry}${String(at).padStart(16, '0')}!${piece}`
+  return `${String(at).padStart(16, '0')}!${piece}`
 }
 
-export type Op = { type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }
+/** The key of a piece's location in a cluster, as src/cluster/node.ts writes it. */
+function locationKey (piece: string, node: string): string {
+  return `${piece}/${node}`
+}
 
 export interface StoreRequest {
   body: AsyncIterable<Uint8Array>
@@ -81,6 +87,8 @@ export interface PdpPiecesOptions {
   now?: () => number
   /** test-only: runs between the rename into the store and the batch (a crash test kills the process there) */
   onCommitted?: (piece: string) => void
+  /** on a cluster: this node's name (recorded as the location of the pieces it stores) and the read of a piece another node holds */
+  cluster?: { node: string, remote: (piece: string, size: number) => Promise<PieceHandle | undefined> }
 }
 
 export class PdpPieces implements PieceSource, BlockSource {
@@ -89,7 +97,7 @@ export class PdpPieces implements PieceSource, BlockSource {
   private readonly now: () => number
 
   constructor (
-    private readonly db: Database,
+    private readonly state: StateStore,
     readonly store: PieceStore,
     readonly quota: ParkQuota,
     private readonly options: PdpPiecesOptions
@@ -100,9 +108,7 @@ export class PdpPieces implements PieceSource, BlockSource {
   /** Creates the store's directory and loads the usage counters into the quota. */
   async load (): Promise<void> {
     await mkdir(this.store.dir, { recursive: true })
-    for await (const [key, value] of this.db.iterator({ gte: K.usage, lt: K.usage + '\xff' })) {
-      this.quota.load(key.slice(K.usage.length), BigInt(decoder.decode(value)))
-    }
+    for await (const [client, value] of this.state.iterate(spaces.pdpUsage)) this.quota.load(client, BigInt(decoder.decode(value)))
   }
 
   private async exclusive<T> (fn: () => Promise<T>): Promise<T> {
@@ -111,14 +117,14 @@ export class PdpPieces implements PieceSource, BlockSource {
     return await run
   }
 
-  async record (pieceCid: string): Promise<PieceRecord | undefined> {
-    const value = await this.db.get(K.piece + pieceCid)
+  async record (pieceCid: string, reader: StateReader = this.state): Promise<PieceRecord | undefined> {
+    const value = await reader.get(spaces.pdpPieces, pieceCid)
     return value === undefined ? undefined : dagCBOR.decode(value) as PieceRecord
   }
 
   /** A record that is still live: not expired (a sweep may not have come by yet). */
-  async live (pieceCid: string): Promise<PieceRecord | undefined> {
-    const record = await this.record(pieceCid)
+  async live (pieceCid: string, reader: StateReader = this.state): Promise<PieceRecord | undefined> {
+    const record = await this.record(pieceCid, reader)
     if (record === undefined || (record.expiresAt !== 0 && record.expiresAt <= this.now())) return undefined
     return record
   }
@@ -126,7 +132,7 @@ export class PdpPieces implements PieceSource, BlockSource {
   /** The v2 form of a piece CID given as v2 or v1 (through the alias), or undefined. */
   async v2Of (cid: CID): Promise<string | undefined> {
     if (cid.code !== 0xf101) return cid.toString()
-    const value = await this.db.get(K.pieceV1 + cid.toString())
+    const value = await this.state.get(spaces.pdpPiecesV1, cid.toString())
     return value === undefined ? undefined : decoder.decode(value)
   }
 
@@ -182,74 +188,118 @@ export class PdpPieces implements PieceSource, BlockSource {
       const held = await this.live(piece)
       if (held !== undefined) {
         await staged.abort()
-        if (request.findable && !held.findable) await this.db.put(K.piece + piece, dagCBOR.encode({ ...held, findable: true }), { sync: true })
+        if (request.findable && !held.findable) await this.update(async (tx) => ({ ...await this.refreshOps(tx, piece, { findable: true }, false), result: undefined }))
         return
       }
-      // an expired record not swept yet gives way to the new upload
-      const stale = await this.record(piece)
       await staged.commit()
       this.options.onCommitted?.(piece)
-      const now = this.now()
-      const record: PieceRecord = {
-        size: staged.size,
-        client: request.client,
-        parkedAt: now,
-        expiresAt: now + this.options.ttlSeconds,
-        findable: request.findable,
-        v1: staged.piece.cidV1.toString()
-      }
-      const ops: Op[] = stale === undefined ? [] : this.dropOps(piece, stale)
-      if (check !== undefined) {
-        record.car = { root: check.root.toString(), canonical: check.canonical, blocks: check.blocks.length }
-        for (const { cid: block, offset, length } of check.blocks) {
-          ops.push({ type: 'put', key: `${K.block}${block.toString()}!${piece}`, value: dagCBOR.encode({ offset, length }) })
-        }
-        ops.push({ type: 'put', key: K.pieceBlocks + piece, value: dagCBOR.encode(check.blocks.map((b) => b.cid.toString())) })
-        if (check.canonical) ops.push({ type: 'put', key: `${K.dag}${check.root.toString()}!${piece}`, value: new Uint8Array() })
-      }
-      ops.push({ type: 'put', key: K.piece + piece, value: dagCBOR.encode(record) })
-      ops.push({ type: 'put', key: K.pieceV1 + record.v1, value: encoder.encode(piece) })
-      ops.push({ type: 'put', key: expiryKey(record.expiresAt, piece), value: new Uint8Array() })
-      const usage = this.usageOps([[request.client, BigInt(staged.size)], ...(stale === undefined ? [] : [[stale.client, -BigInt(stale.size)] as [string, bigint]])])
+      let kept: boolean
       try {
-        await this.db.batch([...ops, ...usage.ops], { sync: true })
+        kept = await this.update(async (tx) => await this.storeOps(tx, piece, staged.size, staged.piece.cidV1.toString(), request, check))
       } catch (err) {
-        // the batch did not commit: nothing names the renamed file, and nothing may serve it
+        // nothing committed: nothing names the renamed file, and nothing may serve it
         await rm(this.store.path(piece), { force: true }).catch(() => {})
         throw err
       }
-      usage.settle()
+      // on a cluster another node held it already: that copy serves it, this one goes
+      if (!kept) await rm(this.store.path(piece), { force: true }).catch(() => {})
     })
     return { cid, size: staged.size }
   }
 
+  /**
+   * Runs `fn` in a transaction of the state store holding the ledger head
+   * (see the top of this file), writes the ops it returns, and then runs their
+   * `settle` (the quota's mirror of the counters).
+   */
+  private async update<T> (fn: (tx: StateTransaction) => Promise<{ ops: WriteOp[], settle?: () => void, result: T }>): Promise<T> {
+    let settle: (() => void) | undefined
+    const result = await this.state.transaction(async (tx) => {
+      await tx.lock(locks.ledgerHead)
+      const out = await fn(tx)
+      for (const op of out.ops) {
+        if (op.type === 'put') tx.put(op.space, op.key, op.value)
+        else tx.del(op.space, op.key)
+      }
+      settle = out.settle
+      return out.result
+    })
+    settle?.()
+    return result
+  }
+
+  /**
+   * The writes that record a piece just renamed into the store. False when a
+   * live record is there already (on a cluster, another node stored it
+   * meanwhile): then only the request's findability is added.
+   */
+  private async storeOps (tx: StateTransaction, piece: string, size: number, v1: string, request: StoreRequest, check: UploadCheck | undefined): Promise<{ ops: WriteOp[], settle?: () => void, result: boolean }> {
+    const held = await this.live(piece, tx)
+    if (held !== undefined) {
+      if (!request.findable || held.findable) return { ops: [], result: false }
+      return { ...await this.refreshOps(tx, piece, { findable: true }, false), result: false }
+    }
+    // an expired record not swept yet gives way to the new upload
+    const stale = await this.record(piece, tx)
+    const now = this.now()
+    const record: PieceRecord = { size, client: request.client, parkedAt: now, expiresAt: now + this.options.ttlSeconds, findable: request.findable, v1 }
+    const ops: WriteOp[] = stale === undefined ? [] : await this.dropOps(tx, piece, stale)
+    if (check !== undefined) {
+      record.car = { root: check.root.toString(), canonical: check.canonical, blocks: check.blocks.length }
+      for (const { cid: block, offset, length } of check.blocks) {
+        ops.push({ type: 'put', space: spaces.pdpBlocks, key: `${block.toString()}!${piece}`, value: dagCBOR.encode({ offset, length }) })
+      }
+      ops.push({ type: 'put', space: spaces.pdpPieceBlocks, key: piece, value: dagCBOR.encode(check.blocks.map((b) => b.cid.toString())) })
+      if (check.canonical) ops.push({ type: 'put', space: spaces.pdpDags, key: `${check.root.toString()}!${piece}`, value: EMPTY })
+    }
+    ops.push({ type: 'put', space: spaces.pdpPieces, key: piece, value: dagCBOR.encode(record) })
+    ops.push({ type: 'put', space: spaces.pdpPiecesV1, key: record.v1, value: encoder.encode(piece) })
+    ops.push({ type: 'put', space: spaces.pdpExpiry, key: expiryKey(record.expiresAt, piece), value: EMPTY })
+    if (this.options.cluster !== undefined) ops.push({ type: 'put', space: spaces.pieceLocations, key: locationKey(piece, this.options.cluster.node), value: EMPTY })
+    const usage = await this.usageOps(tx, [[request.client, BigInt(size)], ...(stale === undefined ? [] : [[stale.client, -BigInt(stale.size)] as [string, bigint]])])
+    return { ops: [...ops, ...usage.ops], settle: usage.settle, result: true }
+  }
+
   /** The delete operations of everything a piece's record names (not the usage counters). */
-  private dropOps (piece: string, record: PieceRecord): Op[] {
-    const ops: Op[] = [
-      { type: 'del', key: K.piece + piece },
-      { type: 'del', key: K.pieceV1 + record.v1 },
-      { type: 'del', key: expiryKey(record.expiresAt, piece) }
+  private async dropOps (reader: StateReader, piece: string, record: PieceRecord): Promise<WriteOp[]> {
+    const ops: WriteOp[] = [
+      { type: 'del', space: spaces.pdpPieces, key: piece },
+      { type: 'del', space: spaces.pdpPiecesV1, key: record.v1 },
+      { type: 'del', space: spaces.pdpExpiry, key: expiryKey(record.expiresAt, piece) }
     ]
     if (record.car !== undefined) {
-      ops.push({ type: 'del', key: K.pieceBlocks + piece })
-      ops.push({ type: 'del', key: `${K.dag}${record.car.root}!${piece}` })
+      const listed = await reader.get(spaces.pdpPieceBlocks, piece)
+      for (const block of listed === undefined ? [] : dagCBOR.decode(listed) as string[]) ops.push({ type: 'del', space: spaces.pdpBlocks, key: `${block}!${piece}` })
+      ops.push({ type: 'del', space: spaces.pdpPieceBlocks, key: piece })
+      ops.push({ type: 'del', space: spaces.pdpDags, key: `${record.car.root}!${piece}` })
+    }
+    if (this.options.cluster !== undefined) {
+      for await (const [key] of reader.iterate(spaces.pieceLocations, { gt: `${piece}/`, lt: `${piece}/\uffff` })) ops.push({ type: 'del', space: spaces.pieceLocations, key })
     }
     return ops
   }
 
-  /** Counter updates for `[client, delta]` pairs, and the step that mirrors them into the quota once committed. */
-  private usageOps (deltas: Array<[string, bigint]>): { ops: Op[], settle: () => void } {
+  /**
+   * Counter updates for `[client, delta]` pairs, from the counters as `reader`
+   * holds them (on a cluster, other nodes move them too), and the step that
+   * mirrors the new values into this node's quota once committed.
+   */
+  private async usageOps (reader: StateReader, deltas: Array<[string, bigint]>): Promise<{ ops: WriteOp[], settle: () => void }> {
+    const counter = async (space: typeof spaces.pdpUsage, key: string): Promise<bigint> => {
+      const value = await reader.get(space, key)
+      return value === undefined ? 0n : BigInt(decoder.decode(value))
+    }
     const next = new Map<string, bigint>()
-    let total = this.quota.total
+    let total = await counter(spaces.pdpUsageTotal, TOTAL)
     for (const [client, delta] of deltas) {
-      next.set(client, (next.get(client) ?? this.quota.storedBy(client)) + delta)
+      next.set(client, (next.get(client) ?? await counter(spaces.pdpUsage, client)) + delta)
       total += delta
     }
-    const ops: Op[] = [...next].map(([client, bytes]) => bytes === 0n
-      ? { type: 'del', key: K.usage + client }
-      : { type: 'put', key: K.usage + client, value: encoder.encode(bytes.toString()) })
-    ops.push({ type: 'put', key: K.usageTotal, value: encoder.encode(total.toString()) })
-    return { ops, settle: () => { for (const [client, delta] of deltas) this.quota.settle(client, delta) } }
+    const ops: WriteOp[] = [...next].map(([client, bytes]) => bytes === 0n
+      ? { type: 'del', space: spaces.pdpUsage, key: client }
+      : { type: 'put', space: spaces.pdpUsage, key: client, value: encoder.encode(bytes.toString()) })
+    ops.push({ type: 'put', space: spaces.pdpUsageTotal, key: TOTAL, value: encoder.encode(total.toString()) })
+    return { ops, settle: () => { for (const [client, bytes] of next) this.quota.load(client, bytes) } }
   }
 
   /** Runs `fn` alone among the writers of piece records and counters (a data-set change that references pieces). */
@@ -264,17 +314,19 @@ export class PdpPieces implements PieceSource, BlockSource {
    * expires and leaves the park quota; one no data set references any more is
    * parked again with a fresh TTL. `settle` mirrors the counters into the quota
    * once the batch is committed. Throws ERR_PIECE_NOT_FOUND for a piece not
-   * held (expired, never uploaded, or its upload never finalized).
+   * held (expired, never uploaded, or its upload never finalized). Reads
+   * through `reader`, so that the caller can check them again where it
+   * commits (src/pdp/reads.ts).
    */
-  async referenceOps (changes: ReadonlyArray<readonly [string, 1 | -1]>): Promise<{ ops: Op[], settle: () => void, records: Map<string, PieceRecord> }> {
+  async referenceOps (changes: ReadonlyArray<readonly [string, 1 | -1]>, reader: StateReader = this.state): Promise<{ ops: WriteOp[], settle: () => void, records: Map<string, PieceRecord> }> {
     const deltas = new Map<string, number>()
     for (const [piece, delta] of changes) deltas.set(piece, (deltas.get(piece) ?? 0) + delta)
-    const ops: Op[] = []
+    const ops: WriteOp[] = []
     const usage: Array<[string, bigint]> = []
     const records = new Map<string, PieceRecord>()
     const now = this.now()
     for (const [piece, delta] of deltas) {
-      const record = await this.live(piece)
+      const record = await this.live(piece, reader)
       if (record === undefined || !record.findable) throw new CairnError('ERR_PIECE_NOT_FOUND', `piece ${piece} is not held by this provider (upload it, and finalize a streaming upload, before adding it to a data set)`)
       records.set(piece, record)
       if (delta === 0) continue
@@ -284,73 +336,91 @@ export class PdpPieces implements PieceSource, BlockSource {
       if (after === 0) delete next.refs
       if (before === 0 && after > 0) {
         next.expiresAt = 0
-        ops.push({ type: 'del', key: expiryKey(record.expiresAt, piece) })
+        ops.push({ type: 'del', space: spaces.pdpExpiry, key: expiryKey(record.expiresAt, piece) })
         usage.push([record.client, -BigInt(record.size)])
       } else if (before > 0 && after === 0) {
         next.expiresAt = now + this.options.ttlSeconds
-        ops.push({ type: 'put', key: expiryKey(next.expiresAt, piece), value: new Uint8Array() })
+        ops.push({ type: 'put', space: spaces.pdpExpiry, key: expiryKey(next.expiresAt, piece), value: EMPTY })
         usage.push([record.client, BigInt(record.size)])
       }
-      ops.push({ type: 'put', key: K.piece + piece, value: dagCBOR.encode(next) })
+      ops.push({ type: 'put', space: spaces.pdpPieces, key: piece, value: dagCBOR.encode(next) })
     }
-    const counted = usage.length === 0 ? { ops: [], settle: () => {} } : this.usageOps(usage)
+    const counted = usage.length === 0 ? { ops: [], settle: () => {} } : await this.usageOps(reader, usage)
     return { ops: [...ops, ...counted.ops], settle: counted.settle, records }
   }
 
   /** Marks a stored piece findable (a streaming upload was finalized) and restarts its park TTL. */
   async announce (pieceCid: string): Promise<boolean> {
-    return await this.exclusive(async () => {
-      const record = await this.live(pieceCid)
-      if (record === undefined) return false
-      await this.refreshOps(pieceCid, record, { findable: true })
-      return true
-    })
+    return await this.exclusive(async () => await this.update(async (tx) => {
+      if (await this.live(pieceCid, tx) === undefined) return { ops: [], result: false }
+      return { ...await this.refreshOps(tx, pieceCid, { findable: true }, true), result: true }
+    }))
   }
 
   /** Restarts a parked piece's TTL (a client asked to store it again). */
   async touch (pieceCid: string): Promise<void> {
-    await this.exclusive(async () => {
-      const record = await this.live(pieceCid)
-      if (record !== undefined && record.expiresAt !== 0) await this.refreshOps(pieceCid, record, {})
-    })
+    await this.exclusive(async () => await this.update(async (tx) => {
+      const record = await this.live(pieceCid, tx)
+      if (record === undefined || record.expiresAt === 0) return { ops: [], result: undefined }
+      return { ...await this.refreshOps(tx, pieceCid, {}, true), result: undefined }
+    }))
   }
 
-  private async refreshOps (piece: string, record: PieceRecord, change: Partial<PieceRecord>): Promise<void> {
+  /** The writes that change a live piece's record by `change`, with a fresh park TTL when `restart` and the piece is parked. */
+  private async refreshOps (reader: StateReader, piece: string, change: Partial<PieceRecord>, restart: boolean): Promise<{ ops: WriteOp[] }> {
+    const record = await this.record(piece, reader) as PieceRecord
     const next: PieceRecord = { ...record, ...change }
-    const ops: Op[] = []
-    if (record.expiresAt !== 0) {
+    const ops: WriteOp[] = []
+    if (restart && record.expiresAt !== 0) {
       next.expiresAt = this.now() + this.options.ttlSeconds
-      ops.push({ type: 'del', key: expiryKey(record.expiresAt, piece) })
-      ops.push({ type: 'put', key: expiryKey(next.expiresAt, piece), value: new Uint8Array() })
+      ops.push({ type: 'del', space: spaces.pdpExpiry, key: expiryKey(record.expiresAt, piece) })
+      ops.push({ type: 'put', space: spaces.pdpExpiry, key: expiryKey(next.expiresAt, piece), value: EMPTY })
     }
-    ops.push({ type: 'put', key: K.piece + piece, value: dagCBOR.encode(next) })
-    await this.db.batch(ops, { sync: true })
+    ops.push({ type: 'put', space: spaces.pdpPieces, key: piece, value: dagCBOR.encode(next) })
+    return { ops }
   }
 
   /**
    * Removes expired parked pieces, at most `limit` a round, in expiry order:
-   * the keys in one batch, then the file. Returns how many went.
+   * the keys in one transaction, then the file. Returns how many went. On a
+   * cluster a node removes only the pieces it holds (or that no node holds),
+   * since only it can remove the file; a dead node's parked pieces wait for it.
    */
   async sweep (limit = 256): Promise<number> {
     const now = this.now()
     const due: string[] = []
-    for await (const key of this.db.keys({ gte: K.expiry, lt: `${K.expiry}${String(now + 1).padStart(16, '0')}`, limit })) due.push(key)
+    for await (const [key] of this.state.iterate(spaces.pdpExpiry, { lt: `${String(now + 1).padStart(16, '0')}`, limit: limit * 4 })) due.push(key)
     let removed = 0
     for (const key of due) {
-      const piece = key.slice(K.expiry.length + 17)
-      const gone = await this.exclusive(async () => {
-        const record = await this.record(piece)
+      if (removed >= limit) break
+      const piece = key.slice(17)
+      const gone = await this.exclusive(async () => await this.update(async (tx) => {
+        const record = await this.record(piece, tx)
         if (record === undefined || record.expiresAt === 0 || record.expiresAt > now || expiryKey(record.expiresAt, piece) !== key) {
           // a stale queue entry: the piece was refreshed, referenced or is already gone
-          await this.db.del(key)
-          return false
+          return { ops: [{ type: 'del', space: spaces.pdpExpiry, key }], result: false }
         }
-        await this.drop(piece, record)
-        return true
-      })
-      if (gone) removed++
+        if (!await this.mayDrop(tx, piece)) return { ops: [], result: false }
+        return { ...await this.dropAll(tx, piece, record), result: true }
+      }))
+      if (gone) {
+        await this.removeFiles(piece)
+        removed++
+      }
     }
     return removed
+  }
+
+  /** On a cluster: whether this node holds the piece, or no node does (see `sweep`). */
+  private async mayDrop (reader: StateReader, piece: string): Promise<boolean> {
+    const cluster = this.options.cluster
+    if (cluster === undefined) return true
+    let holders = 0
+    for await (const [key] of reader.iterate(spaces.pieceLocations, { gt: `${piece}/`, lt: `${piece}/\uffff` })) {
+      if (key === locationKey(piece, cluster.node)) return true
+      holders++
+    }
+    return holders === 0
   }
 
   /**
@@ -359,26 +429,61 @@ export class PdpPieces implements PieceSource, BlockSource {
    * A piece a data set references stays. Returns whether it went.
    */
   async discard (pieceCid: string): Promise<boolean> {
-    return await this.exclusive(async () => {
-      const record = await this.record(pieceCid)
-      if (record === undefined || record.expiresAt === 0) return false
-      await this.drop(pieceCid, record)
-      return true
-    })
+    const gone = await this.exclusive(async () => await this.update(async (tx) => {
+      const record = await this.record(pieceCid, tx)
+      if (record === undefined || record.expiresAt === 0) return { ops: [], result: false }
+      return { ...await this.dropAll(tx, pieceCid, record), result: true }
+    }))
+    if (gone) await this.removeFiles(pieceCid)
+    return gone
   }
 
-  /** A parked piece's keys in one batch, its usage given back, then its file and layer cache. Call inside `exclusive`. */
-  private async drop (piece: string, record: PieceRecord): Promise<void> {
-    const ops = this.dropOps(piece, record)
-    if (record.car !== undefined) {
-      const listed = await this.db.get(K.pieceBlocks + piece)
-      for (const block of listed === undefined ? [] : dagCBOR.decode(listed) as string[]) ops.push({ type: 'del', key: `${K.block}${block}!${piece}` })
-    }
-    const usage = this.usageOps([[record.client, -BigInt(record.size)]])
-    await this.db.batch([...ops, ...usage.ops], { sync: true })
-    usage.settle()
+  /** A parked piece's keys and its usage given back. */
+  private async dropAll (reader: StateReader, piece: string, record: PieceRecord): Promise<{ ops: WriteOp[], settle: () => void }> {
+    const usage = await this.usageOps(reader, [[record.client, -BigInt(record.size)]])
+    return { ops: [...await this.dropOps(reader, piece, record), ...usage.ops], settle: usage.settle }
+  }
+
+  /** A dropped piece's file and layer cache. */
+  private async removeFiles (piece: string): Promise<void> {
     await rm(this.store.path(piece), { force: true })
     await rm(`${this.store.dir}/${piece}.layers`, { force: true })
+  }
+
+  /**
+   * Makes a piece held by another node of the cluster local: read whole from
+   * it, checked against its piece CID as it is written, recorded as a location
+   * of this node too. For proving, which needs every leaf of the piece (the
+   * layer cache is built from the local file, src/provider/proofs.ts). True
+   * when the piece is local afterwards.
+   */
+  async local (pieceCid: string): Promise<boolean> {
+    if (await this.store.has(pieceCid)) return true
+    const cluster = this.options.cluster
+    const record = await this.live(pieceCid)
+    if (cluster === undefined || record === undefined) return false
+    let running = this.copying.get(pieceCid)
+    if (running === undefined) {
+      running = this.copy(pieceCid, record.size, cluster).finally(() => { this.copying.delete(pieceCid) })
+      this.copying.set(pieceCid, running)
+    }
+    return await running
+  }
+
+  /** copies of other nodes' pieces under way, so that concurrent provers wait on one */
+  private readonly copying = new Map<string, Promise<boolean>>()
+
+  private async copy (piece: string, size: number, cluster: NonNullable<PdpPiecesOptions['cluster']>): Promise<boolean> {
+    const handle = await cluster.remote(piece, size)
+    if (handle === undefined) return false
+    const staged = await this.store.stage(handle.createReadStream(0, size - 1))
+    if (staged.piece.cid.toString() !== piece) {
+      await staged.abort()
+      throw new CairnError('ERR_PIECE_MISMATCH', `another node sent bytes whose piece CID is ${staged.piece.cid.toString()}, not ${piece}`)
+    }
+    await staged.commit()
+    await this.state.batch([{ type: 'put', space: spaces.pieceLocations, key: locationKey(piece, cluster.node), value: EMPTY }])
+    return true
   }
 
   /** Deletes files in the store that no record names (a crash between rename and batch, or between batch and delete). */
@@ -387,7 +492,7 @@ export class PdpPieces implements PieceSource, BlockSource {
     for (const name of await readdir(this.store.dir)) {
       // a piece's layer cache (`.layers`, built when a data set's piece is proven) goes with the piece
       const piece = name.replace(/\.(car|layers)$/, '')
-      if (!/^b[a-z2-7]+$/.test(piece) || (await this.record(piece)) === undefined) {
+      if (!/^b[a-z2-7]+$/.test(piece) || (await this.record(piece)) === undefined || !await this.located(piece)) {
         await rm(`${this.store.dir}/${name}`, { force: true, recursive: true })
         removed++
       }
@@ -395,41 +500,59 @@ export class PdpPieces implements PieceSource, BlockSource {
     return removed
   }
 
-  // PieceSource: findable, unexpired pieces only
+  /** Whether this node is recorded to hold the piece: always off a cluster; on one, a file without its location is left from a drop and goes. */
+  private async located (piece: string): Promise<boolean> {
+    const cluster = this.options.cluster
+    return cluster === undefined || await this.state.get(spaces.pieceLocations, locationKey(piece, cluster.node)) !== undefined
+  }
+
+  // PieceSource: findable, unexpired pieces only; on a cluster, read from the node that holds it when this one does not
   async open (pieceCid: CID): Promise<PieceHandle | undefined> {
     const piece = await this.v2Of(pieceCid)
     if (piece === undefined) return undefined
     const record = await this.live(piece)
     if (record === undefined || !record.findable) return undefined
     const reader = await this.store.open(piece)
-    if (reader === undefined) return undefined
+    if (reader === undefined) return await this.options.cluster?.remote(piece, record.size)
     return { size: reader.size, createReadStream: (start, end) => reader.createReadStream(start, end), openFile: reader.openFile }
   }
 
   // BlockSource: blocks of findable, unexpired CAR pieces, checked against their CID as they are read
   async get (cid: CID): Promise<Uint8Array | undefined> {
-    const prefix = `${K.block}${cid.toString()}!`
-    for await (const [key, value] of this.db.iterator({ gte: prefix, lt: prefix + '\xff', limit: 8 })) {
+    const prefix = `${cid.toString()}!`
+    for await (const [key, value] of this.state.iterate(spaces.pdpBlocks, { gte: prefix, lt: prefix + '\xff', limit: 8 })) {
       const piece = key.slice(prefix.length)
       const record = await this.live(piece)
       if (record === undefined || !record.findable) continue
       const at = dagCBOR.decode(value) as { offset: number, length: number }
-      const handle = await openFile(this.store.path(piece), 'r').catch(() => undefined)
-      if (handle === undefined) continue
-      try {
-        const out = new Uint8Array(at.length)
-        const { bytesRead } = await handle.read(out, 0, at.length, at.offset)
-        if (bytesRead === at.length && matches(cid, out)) return out
-      } finally {
-        await handle.close()
-      }
+      const out = await this.readAt(piece, record.size, at).catch(() => undefined)
+      if (out !== undefined && out.length === at.length && matches(cid, out)) return out
     }
     return undefined
   }
 
+  /** Bytes of a piece at `at`: from the local file, or on a cluster from the node that holds it. */
+  private async readAt (piece: string, size: number, at: { offset: number, length: number }): Promise<Uint8Array | undefined> {
+    const handle = await openFile(this.store.path(piece), 'r').catch(() => undefined)
+    if (handle === undefined) {
+      const remote = await this.options.cluster?.remote(piece, size)
+      if (remote === undefined) return undefined
+      const chunks: Uint8Array[] = []
+      for await (const chunk of remote.createReadStream(at.offset, at.offset + at.length - 1)) chunks.push(chunk as Uint8Array)
+      return Buffer.concat(chunks)
+    }
+    try {
+      const out = new Uint8Array(at.length)
+      const { bytesRead } = await handle.read(out, 0, at.length, at.offset)
+      return out.subarray(0, bytesRead)
+    } finally {
+      await handle.close()
+    }
+  }
+
   async dag (root: CID): Promise<PieceHandle | undefined> {
-    const prefix = `${K.dag}${root.toString()}!`
-    for await (const key of this.db.keys({ gte: prefix, lt: prefix + '\xff', limit: 8 })) {
+    const prefix = `${root.toString()}!`
+    for await (const [key] of this.state.iterate(spaces.pdpDags, { gte: prefix, lt: prefix + '\xff', limit: 8 })) {
       const handle = await this.open(CID.parse(key.slice(prefix.length)))
       if (handle !== undefined) return handle
     }

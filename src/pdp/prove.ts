@@ -55,8 +55,13 @@ function leafCountsOf (pieces: readonly DataSetPiece[]): bigint[] {
   return pieces.map((p) => p.removed === undefined ? BigInt(p.leaves) : 0n)
 }
 
-/** Proves `count` challenges of `seed` on a data set whose pieces (in id order) are `pieces`. */
-export async function proveDataSet (prover: PieceProver, dataSetId: number, pieces: readonly DataSetPiece[], challenge: { seed: Uint8Array, count: number }): Promise<DataSetProof> {
+/**
+ * Proves `count` challenges of `seed` on a data set whose pieces (in id order)
+ * are `pieces`. `local` makes a challenged piece's file local first (on a
+ * cluster, a copy from the node that holds it, src/pdp/pieces.ts); a piece
+ * still missing is ERR_PIECE_CORRUPT, from the prover.
+ */
+export async function proveDataSet (prover: PieceProver, dataSetId: number, pieces: readonly DataSetPiece[], challenge: { seed: Uint8Array, count: number }, local: (pieceCid: string) => Promise<unknown> = async () => {}): Promise<DataSetProof> {
   const counts = leafCountsOf(pieces)
   const total = counts.reduce((a, b) => a + b, 0n)
   if (total === 0n) throw new CairnError('ERR_DATA_SET_PIECE_NOT_FOUND', `data set ${dataSetId} has no live pieces to prove`)
@@ -64,6 +69,7 @@ export async function proveDataSet (prover: PieceProver, dataSetId: number, piec
   const proofs: DataSetLeafProof[] = []
   for (const [i, c] of drawn.entries()) {
     const piece = pieces[c.pieceId] as DataSetPiece
+    await local(piece.pieceCid)
     const [leaf] = await prover.proveLeaves(piece.pieceCid, [Number(c.offset)])
     const proof = leaf as LeafProof
     proofs.push({ challenge: i, pieceId: c.pieceId, pieceCid: piece.pieceCid, leaf: proof.index, data: hex(proof.leaf), path: proof.path.map(hex) })

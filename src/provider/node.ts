@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events'
 import { hostname } from 'node:os'
 import { CairnError } from '../errors.js'
 import { LevelLedger } from '../ledger/level.js'
+import { LevelStore } from '../state/level.js'
 import type { StateLedger } from '../ledger/state.js'
 import { openClusterState, type ClusterState } from '../cluster/node.js'
 import { internalPieceHandler, INTERNAL_PIECE_ROUTE } from '../cluster/pieces.js'
@@ -139,7 +140,10 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   const node = new ProviderDeals(cluster?.state ?? db, ledger, store, repo.identity, terms, options.now, dealOptions)
   // a data set holds capacity and is paid like a deal, at the provider's terms (docs/pdp.md "Data sets as deals")
   const dataSetTerms = { capacity: terms.capacity, pricePerGiBDay: terms.pricePerGiBDay, provingPeriod: terms.provingPeriod }
-  const pdp = await startPdp(db, ledger, repo, { payee: terms.payee, now: options.now, ...options.pdp, dataSets: { ...dataSetTerms, ...options.pdp?.dataSets } }, log)
+  // PDP data sets and pieces live where the deals do: on a cluster every node adds to and proves any data set (docs/cluster.md "PDP")
+  const pdpCluster = cluster === undefined || nodeName === undefined ? undefined : { node: nodeName, remote: async (piece: string, size: number) => await work?.remote(piece, size) }
+  const local = new LevelStore(db)
+  const pdp = await startPdp(cluster?.state ?? local, ledger, repo, { payee: terms.payee, now: options.now, ...options.pdp, dataSets: { ...dataSetTerms, ...options.pdp?.dataSets }, cluster: pdpCluster, pullState: local }, log)
   const service = createProviderServer({
     deals: node,
     blocks: pdp.blockSource(node),
@@ -149,7 +153,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
       // a deal's piece from one this provider pulled (docs/pdp.md "Repair by pull")
       dealFromHeldRoute(router, node, pdp.pieces, shared.limits)
       // other nodes read this node's pieces here, whatever their deal's state (src/cluster/pieces.ts)
-      if (cluster !== undefined) router.on('GET', INTERNAL_PIECE_ROUTE, internalPieceHandler({ auth: cluster.auth, pieces: { open: async (cid) => await store.open(cid.toString()) } }))
+      if (cluster !== undefined) router.on('GET', INTERNAL_PIECE_ROUTE, internalPieceHandler({ auth: cluster.auth, pieces: { open: async (cid) => await store.open(cid.toString()) ?? await pdp.pieces.store.open(cid.toString()) } }))
       // and have this node prove the pieces it holds for them (src/cluster/proofs.ts)
       if (cluster !== undefined) {
         router.on('GET', INTERNAL_PROOF_ROUTE, internalProofHandler({

@@ -57,6 +57,16 @@ export const spaces = {
   pdpTransactions: space('pdp/transactions', { prefix: 'pdp!tx!' }, '0x + ledger entry hash (64 hex digits) → DAG-CBOR {kind, dataSet, pieceIds, seq}: what a "tx hash" answered to a client did'),
   pdpPulls: space('pdp/pulls', { prefix: 'pdp!pull!' }, 'sha256 of a POST /pdp/piece/pull request (64 hex digits) → JSON PullJob (src/pdp/pull.ts): the request, its client, each piece\'s status and the data-set step\'s, when it ended'),
   pdpMeta: space('pdp/meta', { prefix: 'pdp!meta!' }, '`next-data-set` → the next data set id (decimal)'),
+  // the PDP piece registry (src/pdp/pieces.ts, docs/pdp.md "Parked pieces"): uploaded pieces, parked or referenced by data sets
+  pdpPieces: space('pdp/pieces', { prefix: 'pdp!piece!' }, 'piece CID v2 → DAG-CBOR PieceRecord (size, client, parkedAt, expiresAt, findable, v1, car, refs)'),
+  pdpPiecesV1: space('pdp/pieces-v1', { prefix: 'pdp!piece-v1!' }, 'piece CID v1 → piece CID v2 (UTF-8)'),
+  pdpExpiry: space('pdp/expiry', { prefix: 'pdp!expiry!' }, '<unix s, 16 digits>!<piece CID v2> → empty: when a parked piece expires'),
+  pdpUsage: space('pdp/usage', { prefix: 'pdp!usage!' }, 'client (`0x…` or `ip:…`) → parked bytes (decimal)'),
+  // one key, `total`: the stored key is `pdp!usage-total`, as repos have always held it
+  pdpUsageTotal: space('pdp/usage-total', { prefix: 'pdp!usage-' }, '`total` → parked bytes of every client (decimal)'),
+  pdpBlocks: space('pdp/blocks', { prefix: 'pdp!block!' }, '<block CID>!<piece CID v2> → DAG-CBOR {offset, length}: a block of a CARv1 piece'),
+  pdpPieceBlocks: space('pdp/piece-blocks', { prefix: 'pdp!piece-blocks!' }, 'piece CID v2 → DAG-CBOR list of its block CIDs'),
+  pdpDags: space('pdp/dags', { prefix: 'pdp!dag!' }, '<root CID>!<piece CID v2> → empty: a piece that is the canonical DFS CAR of that root'),
   // a cluster's (src/cluster/node.ts, docs/cluster.md): kept only in PostgreSQL in practice, declared like the rest
   clusterMeta: space('cluster/meta', { sublevel: ['cluster', 'meta'] }, '`identity` → the did every node of the cluster signs with (UTF-8)'),
   pieceLocations: space('cluster/piece-locations', { sublevel: ['cluster', 'piece-locations'] }, '<piece CID v2>/<node name> → empty: that node\'s piece store holds the piece'),

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { startProviderNode, type ProviderNode } from '../../src/provider/node.js'
 import { Repo } from '../../src/repo/repo.js'
 import { tempDir } from '../helpers/cli.js'
+import type { ProviderTerms } from '../../src/provider/terms.js'
 import { testTerms } from '../provider/fixtures.js'
 
 export interface Cluster {
@@ -74,7 +75,7 @@ export async function until (check: () => Promise<boolean>, what: string, timeou
  * Two provider nodes `a` and `b` in this process, on a fresh database, with
  * one identity (b's repo gets a's key); `close` stops them and removes it all.
  */
-export async function twoProviderNodes (prefix: string, copies: number): Promise<{ a: ProviderNode, b: ProviderNode, close (): Promise<void> }> {
+export async function twoProviderNodes (prefix: string, copies: number, terms: Partial<ProviderTerms> = {}): Promise<{ a: ProviderNode, b: ProviderNode, close (): Promise<void> }> {
   const dir = await tempDir(prefix)
   const database = await testDatabase()
   const paths = [join(dir.path, 'a'), join(dir.path, 'b')] as const
@@ -90,7 +91,7 @@ export async function twoProviderNodes (prefix: string, copies: number): Promise
   }
   try {
     for (const [i, name] of ['a', 'b'].entries()) {
-      nodes.push(await startProviderNode(repos[i] as Repo, testTerms(), { lifecycle: false, cluster: { db: database.url, name, copies, pollMs: 50, maintainEveryMs: 0 } }))
+      nodes.push(await startProviderNode(repos[i] as Repo, testTerms(terms), { lifecycle: false, cluster: { db: database.url, name, copies, pollMs: 50, maintainEveryMs: 0 } }))
     }
   } catch (err) {
     await close()
