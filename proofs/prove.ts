@@ -37,8 +37,59 @@ export type ReadAt = (offset: number, length: number) => Uint8Array | Promise<Ui
 /** Default cached level: nodes covering 2^10 leaves = 32 KiB of Fr32 data. */
 export const DEFAULT_CACHE_LEVEL = 10
 
+/*
+ * The cache file. v1: magic, height, level (one byte each), the cached
+ * layer's nodes. v2, written when that layer has more than RESIDENT_NODES
+ * nodes: magic, height, level, resident level (one byte each), the resident
+ * layer's node count (u32, big-endian), the resident layer, the cached layer.
+ * The resident layer comes first so that loading a v2 file reads only its
+ * first few hundred KiB; a v1 file of a large piece (written before v2) is
+ * reduced to its resident layer as it is read.
+ */
 const MAGIC = new TextEncoder().encode('cairn/layer-cache/v1\n')
+const MAGIC_V2 = new TextEncoder().encode('cairn/layer-cache/v2\n')
 const HEADER = MAGIC.length + 2
+const HEADER_V2 = MAGIC_V2.length + 3 + 4
+
+interface FileHeader {
+  height: number
+  level: number
+  /** the resident layer's level: v2's own, else `level` */
+  top: number
+  /** nodes of the resident layer stored in the file (v2), else 0 */
+  resident: number
+  /** where the cached layer's nodes start */
+  offset: number
+}
+
+/** Parses the start of a cache file (at least HEADER_V2 bytes of it, or all of a shorter one). */
+function parseHeader (bytes: Uint8Array): FileHeader {
+  const v2 = bytes.length >= HEADER_V2 && equals(bytes.subarray(0, MAGIC_V2.length), MAGIC_V2)
+  if (!v2 && (bytes.length < HEADER || !equals(bytes.subarray(0, MAGIC.length), MAGIC))) {
+    throw proofsError('ERR_LAYER_CACHE_INVALID', 'not a cairn layer cache (bad magic)')
+  }
+  const height = bytes[MAGIC.length] as number
+  const level = bytes[MAGIC.length + 1] as number
+  if (!v2) return { height, level, top: level, resident: 0, offset: HEADER }
+  const resident = new DataView(bytes.buffer, bytes.byteOffset + MAGIC_V2.length + 3, 4).getUint32(0)
+  return { height, level, top: bytes[MAGIC_V2.length + 2] as number, resident, offset: HEADER_V2 + resident * 32 }
+}
+
+/** Throws ERR_LAYER_CACHE_INVALID unless a file of `size` bytes with this header is well formed; returns its cached layer's node count. */
+function checkFile (header: FileHeader, size: number): number {
+  const { height, level, top, resident, offset } = header
+  try {
+    checkShape(height, level, size - offset)
+    const count = (size - offset) / 32
+    if (top !== level) {
+      if (!Number.isInteger(top) || top <= level || top > height) throw new RangeError(`resident level must be ${level + 1}…${height}, got ${top}`)
+      if (resident !== Math.ceil(count / 2 ** (top - level))) throw new RangeError(`${count} nodes at level ${level} have ${Math.ceil(count / 2 ** (top - level))} above them at level ${top}, not ${resident}`)
+    }
+    return count
+  } catch (err) {
+    throw proofsError('ERR_LAYER_CACHE_INVALID', `corrupt layer cache: ${(err as Error).message}`)
+  }
+}
 
 /**
  * Most nodes of the lowest layer a LayerFile keeps in memory. 8192 nodes are
@@ -140,24 +191,41 @@ export class LayerCache implements CachedLayers {
     return layers
   }
 
-  /** Bytes to store beside the piece: magic, height, level, nodes. */
-  encode (): Uint8Array {
-    const out = new Uint8Array(HEADER + this.nodes.length)
-    out.set(MAGIC, 0)
-    out[MAGIC.length] = this.height
-    out[MAGIC.length + 1] = this.level
-    out.set(this.nodes, HEADER)
+  /**
+   * Bytes to store beside the piece (the format above): v1 when the cached
+   * layer has at most `resident` nodes (RESIDENT_NODES by default), else v2
+   * with the resident layer before it.
+   */
+  encode (options: { resident?: number } = {}): Uint8Array {
+    const count = this.nodes.length / 32
+    const top = LayerFile.residentLevel(this.height, this.level, count, options.resident)
+    if (top === this.level) {
+      const out = new Uint8Array(HEADER + this.nodes.length)
+      out.set(MAGIC, 0)
+      out[MAGIC.length] = this.height
+      out[MAGIC.length + 1] = this.level
+      out.set(this.nodes, HEADER)
+      return out
+    }
+    const resident = this.layer(top)
+    const out = new Uint8Array(HEADER_V2 + resident.length + this.nodes.length)
+    out.set(MAGIC_V2, 0)
+    out[MAGIC_V2.length] = this.height
+    out[MAGIC_V2.length + 1] = this.level
+    out[MAGIC_V2.length + 2] = top
+    new DataView(out.buffer).setUint32(MAGIC_V2.length + 3, resident.length / 32)
+    out.set(resident, HEADER_V2)
+    out.set(this.nodes, HEADER_V2 + resident.length)
     return out
   }
 
-  /** Reads an encoded cache; checks it against the piece when given one. Throws ERR_LAYER_CACHE_INVALID. */
+  /** Reads an encoded cache (either version); checks it against the piece when given one. Throws ERR_LAYER_CACHE_INVALID. */
   static decode (bytes: Uint8Array, piece?: string | CID | PieceLink): LayerCache {
-    checkHeader(bytes)
-    let cache: LayerCache
-    try {
-      cache = new LayerCache(bytes[MAGIC.length], bytes[MAGIC.length + 1], bytes.slice(HEADER))
-    } catch (err) {
-      throw proofsError('ERR_LAYER_CACHE_INVALID', `corrupt layer cache: ${(err as Error).message}`)
+    const header = parseHeader(bytes)
+    checkFile(header, bytes.length)
+    const cache = new LayerCache(header.height, header.level, bytes.slice(header.offset))
+    if (header.top !== header.level && !equals(cache.layer(header.top), bytes.subarray(HEADER_V2, header.offset))) {
+      throw proofsError('ERR_LAYER_CACHE_INVALID', 'corrupt layer cache: its resident layer does not match its nodes')
     }
     if (piece !== undefined) checkCache(cache, toPiece(piece))
     return cache
@@ -171,26 +239,47 @@ function checkShape (height: number, level: number, bytes: number): void {
   if (bytes % 32 !== 0 || bytes / 32 > 2 ** (height - level)) throw new RangeError(`a layer at level ${level} of a height-${height} tree holds at most ${2 ** (height - level)} nodes`)
 }
 
-function checkHeader (bytes: Uint8Array): void {
-  if (bytes.length < HEADER || !equals(bytes.subarray(0, MAGIC.length), MAGIC)) {
-    throw proofsError('ERR_LAYER_CACHE_INVALID', 'not a cairn layer cache (bad magic)')
-  }
-}
-
 /**
  * Up to `length` bytes at `offset` through `read`, fewer only where the source
  * ends (a read that returns nothing).
  */
 async function readAll (read: ReadAt, offset: number, length: number): Promise<Uint8Array> {
   const buffer = new Uint8Array(length)
+  const got = await readInto(read, offset, buffer)
+  return got === length ? buffer : buffer.subarray(0, got)
+}
+
+/** Fills `buffer` from `offset` through `read`; the bytes it got, fewer only where the source ends. */
+async function readInto (read: ReadAt, offset: number, buffer: Uint8Array): Promise<number> {
   let got = 0
-  while (got < length) {
-    const bytes = await read(offset + got, length - got)
+  while (got < buffer.length) {
+    const bytes = await read(offset + got, buffer.length - got)
     if (bytes.length === 0) break
-    buffer.set(bytes.subarray(0, length - got), got)
+    buffer.set(bytes.subarray(0, buffer.length - got), got)
     got += bytes.length
   }
-  return got === length ? buffer : buffer.subarray(0, got)
+  return got
+}
+
+/**
+ * The layer at `top` above the `count` nodes at `level` that start at
+ * `offset` of a v1 cache file, read about a MiB (whole runs under one
+ * resident node) at a time into one buffer.
+ */
+async function reduceLayer (read: ReadAt, offset: number, count: number, level: number, top: number, native: LayerSync | undefined): Promise<Uint8Array> {
+  const span = 2 ** (top - level)
+  const perRead = Math.max(span, Math.floor(32768 / span) * span)
+  const buffer = new Uint8Array(Math.min(perRead, count) * 32)
+  const out = new Uint8Array(Math.ceil(count / span) * 32)
+  for (let first = 0; first < count; first += perRead) {
+    const want = Math.min(perRead, count - first) * 32
+    const got = await readInto(read, offset + first * 32, buffer.subarray(0, want))
+    if (got !== want) throw invalidCache(`layer cache ended at byte ${offset + first * 32 + got}, expected ${offset + count * 32}`)
+    let nodes: Uint8Array = buffer.subarray(0, want)
+    for (let l = level; l < top; l++) nodes = parentLayer(nodes, l, native, false)
+    out.set(nodes, (first / span) * 32)
+  }
+  return out
 }
 
 function invalidCache (message: string, cause?: unknown): Error {
@@ -209,12 +298,15 @@ export class LayerFile {
   readonly count: number
   /** the layers kept in memory: level `resident.level` and above */
   readonly resident: LayerCache
+  /** where the cached nodes start in the file */
+  readonly offset: number
   readonly #portable: boolean
 
-  private constructor (level: number, count: number, resident: LayerCache, portable: boolean) {
+  private constructor (level: number, count: number, offset: number, resident: LayerCache, portable: boolean) {
     this.level = level
     this.height = resident.height
     this.count = count
+    this.offset = offset
     this.resident = resident
     this.#portable = portable
   }
@@ -236,56 +328,43 @@ export class LayerFile {
 
   /**
    * The cache as a piece store keeps it: a LayerCache when its cached layer is
-   * small enough to hold whole, else a LayerFile over the same encoding.
+   * small enough to hold whole, else a LayerFile over what
+   * `cache.encode(options)` wrote.
    */
   static from (cache: LayerCache, options: { resident?: number, portable?: boolean } = {}): LayerCache | LayerFile {
     const count = cache.nodes.length / 32
     const top = LayerFile.residentLevel(cache.height, cache.level, count, options.resident)
     if (top === cache.level) return cache
     const portable = options.portable === true || !nativeAllowed()
-    return new LayerFile(cache.level, count, new LayerCache(cache.height, top, cache.layer(top).slice(), { portable }), portable)
+    const resident = cache.layer(top).slice()
+    return new LayerFile(cache.level, count, HEADER_V2 + resident.length, new LayerCache(cache.height, top, resident, { portable }), portable)
   }
 
   /**
-   * Loads an encoded cache of `size` bytes through `read`, a MiB at a time,
-   * reducing its nodes to the resident layer as they come; checks it against
-   * the piece. Throws ERR_LAYER_CACHE_INVALID.
+   * Loads an encoded cache of `size` bytes through `read` and checks it
+   * against the piece: of a v2 file only its header and resident layer; a v1
+   * file a MiB at a time into one buffer, reducing its nodes to the resident
+   * layer as they come. Throws ERR_LAYER_CACHE_INVALID.
    */
   static async load (read: ReadAt, size: number, piece: string | CID | PieceLink, options: { resident?: number, portable?: boolean } = {}): Promise<LayerCache | LayerFile> {
     const p = toPiece(piece)
-    const header = await readAll(read, 0, HEADER)
-    checkHeader(header)
-    const height = header[MAGIC.length] as number
-    const level = header[MAGIC.length + 1] as number
-    if (height !== p.height) throw invalidCache(`layer cache does not belong to ${p.cid.toString()}`)
-    try {
-      checkShape(height, level, size - HEADER)
-    } catch (err) {
-      throw invalidCache(`corrupt layer cache: ${(err as Error).message}`)
-    }
-    const count = (size - HEADER) / 32
-    const top = LayerFile.residentLevel(height, level, count, options.resident)
+    const header = parseHeader(await readAll(read, 0, Math.min(size, HEADER_V2)))
+    if (header.height !== p.height) throw invalidCache(`layer cache does not belong to ${p.cid.toString()}`)
+    const count = checkFile(header, size)
+    const { height, level } = header
     const portable = options.portable === true || !nativeAllowed()
-    const native = layerSyncFor(portable)
-    const span = 2 ** (top - level)
-    // whole resident nodes per read, about 1 MiB
-    const perRead = Math.max(span, Math.floor(32768 / span) * span)
-    const out = new Uint8Array(Math.ceil(count / span) * 32)
-    for (let first = 0; first < count; first += perRead) {
-      const want = Math.min(perRead, count - first) * 32
-      let nodes = await readAll(read, HEADER + first * 32, want)
-      if (nodes.length !== want) throw invalidCache(`layer cache ended at byte ${HEADER + first * 32 + nodes.length}, expected ${size}`)
-      for (let l = level; l < top; l++) nodes = parentLayer(nodes, l, native, false)
-      out.set(nodes, (first / span) * 32)
+    let top = header.top
+    let nodes: Uint8Array
+    if (top !== level) {
+      nodes = await readAll(read, HEADER_V2, header.resident * 32)
+      if (nodes.length !== header.resident * 32) throw invalidCache(`layer cache ended at byte ${HEADER_V2 + nodes.length}, expected ${size}`)
+    } else {
+      top = LayerFile.residentLevel(height, level, count, options.resident)
+      nodes = await reduceLayer(read, header.offset, count, level, top, layerSyncFor(portable))
     }
-    let resident: LayerCache
-    try {
-      resident = new LayerCache(height, top, out, { portable })
-    } catch (err) {
-      throw invalidCache(`corrupt layer cache: ${(err as Error).message}`)
-    }
+    const resident = new LayerCache(height, top, nodes, { portable })
     checkCache(resident, p)
-    return top === level ? resident : new LayerFile(level, count, resident, portable)
+    return top === level ? resident : new LayerFile(level, count, header.offset, resident, portable)
   }
 
   /**
@@ -304,7 +383,7 @@ export class LayerFile {
       const want = Math.max(0, Math.min(this.span, this.count - first)) * 32
       let nodes: Uint8Array
       try {
-        nodes = await readAll(read, HEADER + first * 32, want)
+        nodes = await readAll(read, this.offset + first * 32, want)
       } catch (err) {
         throw proofsError('ERR_PIECE_READ', `reading the layer cache failed: ${(err as Error).message}`, { cause: err })
       }

@@ -110,7 +110,7 @@ export class PieceProver {
       } finally {
         await handle.close()
       }
-      await writeFileAtomic(this.cachePath(pieceCid), cache.encode())
+      await writeFileAtomic(this.cachePath(pieceCid), cache.encode({ resident: this.options.residentNodes }))
       this.remember(pieceCid, LayerFile.from(cache, { resident: this.options.residentNodes }))
       return cache
     })()

@@ -167,12 +167,19 @@ async function loaded (encoded: Uint8Array, cid: string, resident: number, porta
   return await LayerFile.load(reader(encoded), encoded.length, cid, { resident, portable })
 }
 
+/** A reader that counts the bytes it hands out. */
+function counted (bytes: Uint8Array): { read: ReadAt, total: () => number } {
+  let total = 0
+  return { read: (offset, length) => { const part = bytes.subarray(offset, offset + length); total += part.length; return part }, total: () => total }
+}
+
 for (const [size, level, resident] of [[3 * 1024 * 1024 + 17, undefined, 4], [3 * 1024 * 1024 + 17, undefined, 1], [300_000, 2, 16], [1024 * 1024, 12, 1], [127 * 256 * 64, undefined, 8]] as Array<[number, number | undefined, number]>) {
   test(`a layer file keeps at most ${resident} nodes of a layer in memory and proves as the whole cache does (${size} bytes, level ${level ?? 'default'})`, async t => {
     const { bytes, cid, cache } = await setup(size, level)
-    const encoded = cache.encode()
-    for (const portable of [false, true]) {
-      for (const file of [await loaded(encoded, cid, resident, portable), LayerFile.from(cache, { resident, portable })]) {
+    for (const [portable, version] of [[false, 1], [true, 1], [false, 2], [true, 2]] as Array<[boolean, number]>) {
+      // v1 reduced as it is read; v2 (written with the limit) loaded, or made from the cache as a prover does after building it
+      const encoded = version === 1 ? cache.encode() : cache.encode({ resident })
+      for (const file of [await loaded(encoded, cid, resident, portable), ...(version === 2 ? [LayerFile.from(cache, { resident, portable })] : [])]) {
         if (!(file instanceof LayerFile)) {
           t.fail(`a ${cache.nodes.length / 32}-node layer should not stay whole under a limit of ${resident}`)
           continue
@@ -191,6 +198,41 @@ for (const [size, level, resident] of [[3 * 1024 * 1024 + 17, undefined, 4], [3 
     }
   })
 }
+
+test('a v2 layer file is loaded from its header and resident layer alone, and decodes to the same cache', async t => {
+  const { bytes, cid, cache } = await setup(3 * 1024 * 1024 + 17)
+  const v1 = cache.encode()
+  const v2 = cache.encode({ resident: 4 })
+  t.true(v2.length > v1.length)
+  const reads = counted(v2)
+  const file = await LayerFile.load(reads.read, v2.length, cid)
+  if (!(file instanceof LayerFile)) throw new Error('a v2 file loads as a LayerFile')
+  t.true(reads.total() <= 24 + 4 + file.resident.nodes.length, `read ${reads.total()} bytes`)
+  t.true(file.resident.nodes.length <= 4 * 32)
+  t.deepEqual(LayerCache.decode(v2, cid).nodes, cache.nodes)
+  const c = challenge()
+  t.deepEqual(await provePiece(cid, c, reader(bytes), file.reading(reader(v2))), await provePiece(cid, c, reader(bytes), cache))
+  // the v1 encoding of the same cache is read whole
+  const legacy = counted(v1)
+  await LayerFile.load(legacy.read, v1.length, cid, { resident: 4 })
+  t.true(legacy.total() >= v1.length)
+})
+
+test('a v2 layer file whose resident layer or count is wrong → ERR_LAYER_CACHE_INVALID', async t => {
+  const { cid, cache } = await setup(3 * 1024 * 1024 + 17)
+  const v2 = cache.encode({ resident: 4 })
+  const resident = v2.slice()
+  resident[30] ^= 1
+  await rejectsCode(t, loaded(resident, cid, 4), 'ERR_LAYER_CACHE_INVALID', 'resident layer changed')
+  throwsCode(t, () => LayerCache.decode(resident, cid), 'ERR_LAYER_CACHE_INVALID', 'resident layer changed')
+  const count = v2.slice()
+  count[27] += 1
+  await rejectsCode(t, loaded(count, cid, 4), 'ERR_LAYER_CACHE_INVALID', 'resident count changed')
+  throwsCode(t, () => LayerCache.decode(count, cid), 'ERR_LAYER_CACHE_INVALID', 'resident count changed')
+  const top = v2.slice()
+  top[23] = 60
+  await rejectsCode(t, loaded(top, cid, 4), 'ERR_LAYER_CACHE_INVALID', 'resident level above the height')
+})
 
 test('a layer file small enough to hold stays a whole LayerCache', async t => {
   const { cid, cache } = await setup(300_000)
