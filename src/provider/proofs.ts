@@ -5,7 +5,10 @@
  * Each stored piece keeps one layer of its CommP tree beside it
  * (`<pieceCid>.layers`, proofs/prove.ts `LayerCache`), written atomically once
  * when the piece is stored and rebuilt from the piece whenever it is missing or
- * does not match the piece CID. A proof then reads only the challenged regions
+ * does not match the piece CID. In memory a piece's cache takes at most about
+ * 512 KiB whatever its size (proofs/prove.ts `LayerFile`: the upper layers
+ * stay resident, the cached layer of a large piece is read from its file a
+ * run at a time). A proof then reads only the challenged regions
  * of the piece file; a region that no longer hashes to its cached node means
  * the data is lost, and the provider says so (ERR_PIECE_CORRUPT) rather than
  * sign something that cannot verify.
@@ -15,10 +18,10 @@
  * challenge (deal, piece, seed, count), so a verifier can tell a replayed or
  * misdirected proof from a wrong one.
  */
-import { open, readFile, type FileHandle } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { buildLayerCache, LayerCache, proveLeaves, provePiece, type LeafProof, type PieceProof, type ReadAt } from '../../proofs/index.js'
+import { buildLayerCache, LayerCache, LayerFile, proveLeaves, provePiece, type CachedLayers, type LeafProof, type PieceProof, type ReadAt } from '../../proofs/index.js'
 import { CairnError, codes, type ErrorCode } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic.js'
 import type { LedgerHead } from '../protocol/interface.js'
@@ -55,14 +58,19 @@ function readerOf (handle: FileHandle): ReadAt {
 export interface PieceProverOptions {
   /** tree level of the cached layer (proofs/prove.ts DEFAULT_CACHE_LEVEL when unset) */
   cacheLevel?: number
-  /** layer caches kept in memory (least recently used dropped first) */
+  /** layer caches kept in memory (least recently used dropped first), each at most about 512 KiB */
   memoryCaches?: number
+  /** most nodes of a cached layer held whole in memory (proofs/prove.ts RESIDENT_NODES when unset) */
+  residentNodes?: number
 }
+
+type Resident = LayerCache | LayerFile
 
 /** Layer caches and proofs for the pieces of one piece store. */
 export class PieceProver {
-  private readonly memory = new Map<string, LayerCache>()
+  private readonly memory = new Map<string, Resident>()
   private readonly building = new Map<string, Promise<LayerCache>>()
+  private readonly loading = new Map<string, Promise<Resident>>()
 
   constructor (readonly store: PieceStore, readonly options: PieceProverOptions = {}) {}
 
@@ -71,7 +79,7 @@ export class PieceProver {
     return join(this.store.dir, `${pieceCid}.layers`)
   }
 
-  private remember (pieceCid: string, cache: LayerCache): LayerCache {
+  private remember<T extends Resident> (pieceCid: string, cache: T): T {
     this.memory.delete(pieceCid)
     this.memory.set(pieceCid, cache)
     const limit = this.options.memoryCaches ?? 64
@@ -85,7 +93,10 @@ export class PieceProver {
     else this.memory.delete(pieceCid)
   }
 
-  /** Reads the whole piece once, derives its layer cache and writes it beside the piece. */
+  /**
+   * Reads the whole piece once, derives its layer cache and writes it beside
+   * the piece; keeps in memory only what a LayerFile keeps.
+   */
   async build (pieceCid: string): Promise<LayerCache> {
     const pending = this.building.get(pieceCid)
     if (pending !== undefined) return await pending
@@ -99,8 +110,9 @@ export class PieceProver {
       } finally {
         await handle.close()
       }
-      await writeFileAtomic(this.cachePath(pieceCid), cache.encode())
-      return this.remember(pieceCid, cache)
+      await writeFileAtomic(this.cachePath(pieceCid), cache.encode({ resident: this.options.residentNodes }))
+      this.remember(pieceCid, LayerFile.from(cache, { resident: this.options.residentNodes }))
+      return cache
     })()
     this.building.set(pieceCid, work)
     try {
@@ -111,21 +123,74 @@ export class PieceProver {
   }
 
   /** The piece's layer cache: from memory, else from disk (checked against the piece CID), else rebuilt. */
-  async cache (pieceCid: string): Promise<LayerCache> {
+  async cache (pieceCid: string): Promise<Resident> {
     const hit = this.memory.get(pieceCid)
     if (hit !== undefined) return this.remember(pieceCid, hit)
-    let stored: Uint8Array | undefined
+    const pending = this.loading.get(pieceCid)
+    if (pending !== undefined) return await pending
+    const work = (async () => {
+      const stored = await this.load(pieceCid)
+      if (stored !== undefined) return this.remember(pieceCid, stored)
+      const built = await this.build(pieceCid)
+      return this.memory.get(pieceCid) ?? LayerFile.from(built, { resident: this.options.residentNodes })
+    })()
+    this.loading.set(pieceCid, work)
     try {
-      stored = await readFile(this.cachePath(pieceCid))
-    } catch {}
-    if (stored !== undefined) {
+      return await work
+    } finally {
+      this.loading.delete(pieceCid)
+    }
+  }
+
+  /** The stored cache, streamed from its file; undefined when missing, corrupt or of another piece. */
+  private async load (pieceCid: string): Promise<Resident | undefined> {
+    let handle: FileHandle
+    try {
+      handle = await open(this.cachePath(pieceCid), 'r')
+    } catch {
+      return undefined
+    }
+    try {
+      return await LayerFile.load(readerOf(handle), (await handle.stat()).size, pieceCid, { resident: this.options.residentNodes })
+    } catch {
+      // unreadable, corrupt or for another piece: rebuilt by the caller
+      return undefined
+    } finally {
+      await handle.close()
+    }
+  }
+
+  /**
+   * Runs `work` with the piece's layers and a reader of the piece. A cache
+   * file that changed or vanished since it was loaded is loaded (or rebuilt)
+   * once more before the proof fails.
+   */
+  private async proving<T> (pieceCid: string, work: (layers: CachedLayers, read: ReadAt) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const cache = await this.cache(pieceCid)
+      const piece = await this.openPiece(pieceCid)
+      let file: FileHandle | undefined
       try {
-        return this.remember(pieceCid, LayerCache.decode(stored, pieceCid))
-      } catch {
-        // corrupt or for another piece: rebuild below
+        let layers: CachedLayers
+        if (cache instanceof LayerFile) {
+          file = await open(this.cachePath(pieceCid), 'r')
+          layers = cache.reading(readerOf(file))
+        } else {
+          layers = cache
+        }
+        return await work(layers, readerOf(piece))
+      } catch (err) {
+        const code = (err as { code?: unknown })?.code
+        if (attempt === 0 && cache instanceof LayerFile && (code === 'ERR_LAYER_CACHE_INVALID' || code === 'ENOENT')) {
+          this.forget(pieceCid)
+          continue
+        }
+        throw coded(err, 'ERR_INTERNAL', `proving ${pieceCid}`)
+      } finally {
+        await piece.close()
+        await file?.close()
       }
     }
-    return await this.build(pieceCid)
   }
 
   private async openPiece (pieceCid: string): Promise<FileHandle> {
@@ -139,28 +204,12 @@ export class PieceProver {
 
   /** Leaf proofs of the given leaves of a piece (a PDP data set's challenges, src/pdp/prove.ts); fails as `prove` does. */
   async proveLeaves (pieceCid: string, indices: readonly number[]): Promise<LeafProof[]> {
-    const cache = await this.cache(pieceCid)
-    const handle = await this.openPiece(pieceCid)
-    try {
-      return await proveLeaves(pieceCid, indices, readerOf(handle), cache)
-    } catch (err) {
-      throw coded(err, 'ERR_INTERNAL', `proving ${pieceCid}`)
-    } finally {
-      await handle.close()
-    }
+    return await this.proving(pieceCid, async (layers, read) => await proveLeaves(pieceCid, indices, read, layers))
   }
 
   /** Answers a challenge for a piece; ERR_PIECE_CORRUPT when its bytes are gone or changed. */
   async prove (pieceCid: string, challenge: { dealId: CID, seed: Uint8Array, count: number }): Promise<PieceProof> {
-    const cache = await this.cache(pieceCid)
-    const handle = await this.openPiece(pieceCid)
-    try {
-      return await provePiece(pieceCid, challenge, readerOf(handle), cache)
-    } catch (err) {
-      throw coded(err, 'ERR_INTERNAL', `proving ${pieceCid}`)
-    } finally {
-      await handle.close()
-    }
+    return await this.proving(pieceCid, async (layers, read) => await provePiece(pieceCid, challenge, read, layers))
   }
 }
 

@@ -7,8 +7,8 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import {
-  pieceOf, parsePieceCid, challengeIndices, challengeLeafCount, buildLayerCache, provePiece, verifyPieceProof,
-  LayerCache, type Challenge, type PieceProof, type ReadAt
+  pieceOf, parsePieceCid, challengeIndices, challengeLeafCount, buildLayerCache, provePiece, proveLeaves, verifyPieceProof,
+  LayerCache, LayerFile, RESIDENT_NODES, type Challenge, type PieceProof, type ReadAt
 } from '../../proofs/index.js'
 import { randomBytes } from './helpers.js'
 import { rejectsCode, throwsCode } from '../helpers/errors.js'
@@ -160,4 +160,111 @@ test('the piece hasher collects the same layer cache as buildLayerCache, for eve
       }
     }
   }
+})
+
+/** A LayerFile over an encoded cache held in memory, as the provider holds one on disk. */
+async function loaded (encoded: Uint8Array, cid: string, resident: number, portable = false): Promise<LayerCache | LayerFile> {
+  return await LayerFile.load(reader(encoded), encoded.length, cid, { resident, portable })
+}
+
+/** A reader that counts the bytes it hands out. */
+function counted (bytes: Uint8Array): { read: ReadAt, total: () => number } {
+  let total = 0
+  return { read: (offset, length) => { const part = bytes.subarray(offset, offset + length); total += part.length; return part }, total: () => total }
+}
+
+for (const [size, level, resident] of [[3 * 1024 * 1024 + 17, undefined, 4], [3 * 1024 * 1024 + 17, undefined, 1], [300_000, 2, 16], [1024 * 1024, 12, 1], [127 * 256 * 64, undefined, 8]] as Array<[number, number | undefined, number]>) {
+  test(`a layer file keeps at most ${resident} nodes of a layer in memory and proves as the whole cache does (${size} bytes, level ${level ?? 'default'})`, async t => {
+    const { bytes, cid, cache } = await setup(size, level)
+    for (const [portable, version] of [[false, 1], [true, 1], [false, 2], [true, 2]] as Array<[boolean, number]>) {
+      // v1 reduced as it is read; v2 (written with the limit) loaded, or made from the cache as a prover does after building it
+      const encoded = version === 1 ? cache.encode() : cache.encode({ resident })
+      for (const file of [await loaded(encoded, cid, resident, portable), ...(version === 2 ? [LayerFile.from(cache, { resident, portable })] : [])]) {
+        if (!(file instanceof LayerFile)) {
+          t.fail(`a ${cache.nodes.length / 32}-node layer should not stay whole under a limit of ${resident}`)
+          continue
+        }
+        t.true(file.resident.nodes.length <= resident * 32)
+        t.true(file.resident.level > cache.level)
+        t.deepEqual(file.root(), cache.root())
+        const c = challenge()
+        const expected = await provePiece(cid, c, reader(bytes), cache)
+        t.deepEqual(await provePiece(cid, c, reader(bytes), file.reading(reader(encoded))), expected)
+        // every leaf of the first and last regions, where runs are cut short by the payload's end
+        const last = Math.floor((size * 128 / 127 - 1) / 32)
+        const indices = [0, 1, 2 ** cache.level - 1, 2 ** cache.level, last, Math.max(0, last - 2 ** cache.level)]
+        t.deepEqual(await proveLeaves(cid, indices, reader(bytes), file.reading(reader(encoded))), await proveLeaves(cid, indices, reader(bytes), cache))
+      }
+    }
+  })
+}
+
+test('a v2 layer file is loaded from its header and resident layer alone, and decodes to the same cache', async t => {
+  const { bytes, cid, cache } = await setup(3 * 1024 * 1024 + 17)
+  const v1 = cache.encode()
+  const v2 = cache.encode({ resident: 4 })
+  t.true(v2.length > v1.length)
+  const reads = counted(v2)
+  const file = await LayerFile.load(reads.read, v2.length, cid)
+  if (!(file instanceof LayerFile)) throw new Error('a v2 file loads as a LayerFile')
+  t.true(reads.total() <= 24 + 4 + file.resident.nodes.length, `read ${reads.total()} bytes`)
+  t.true(file.resident.nodes.length <= 4 * 32)
+  t.deepEqual(LayerCache.decode(v2, cid).nodes, cache.nodes)
+  const c = challenge()
+  t.deepEqual(await provePiece(cid, c, reader(bytes), file.reading(reader(v2))), await provePiece(cid, c, reader(bytes), cache))
+  // the v1 encoding of the same cache is read whole
+  const legacy = counted(v1)
+  await LayerFile.load(legacy.read, v1.length, cid, { resident: 4 })
+  t.true(legacy.total() >= v1.length)
+})
+
+test('a v2 layer file whose resident layer or count is wrong → ERR_LAYER_CACHE_INVALID', async t => {
+  const { cid, cache } = await setup(3 * 1024 * 1024 + 17)
+  const v2 = cache.encode({ resident: 4 })
+  const resident = v2.slice()
+  resident[30] ^= 1
+  await rejectsCode(t, loaded(resident, cid, 4), 'ERR_LAYER_CACHE_INVALID', 'resident layer changed')
+  throwsCode(t, () => LayerCache.decode(resident, cid), 'ERR_LAYER_CACHE_INVALID', 'resident layer changed')
+  const count = v2.slice()
+  count[27] += 1
+  await rejectsCode(t, loaded(count, cid, 4), 'ERR_LAYER_CACHE_INVALID', 'resident count changed')
+  throwsCode(t, () => LayerCache.decode(count, cid), 'ERR_LAYER_CACHE_INVALID', 'resident count changed')
+  const top = v2.slice()
+  top[23] = 60
+  await rejectsCode(t, loaded(top, cid, 4), 'ERR_LAYER_CACHE_INVALID', 'resident level above the height')
+})
+
+test('a layer file small enough to hold stays a whole LayerCache', async t => {
+  const { cid, cache } = await setup(300_000)
+  t.true(cache.nodes.length / 32 <= RESIDENT_NODES)
+  const file = await LayerFile.load(reader(cache.encode()), cache.encode().length, cid)
+  t.true(file instanceof LayerCache)
+  t.deepEqual((file as LayerCache).nodes, cache.nodes)
+  t.is(LayerFile.from(cache), cache)
+})
+
+test('a layer file that is corrupt, cut short, of another piece or changed after loading → ERR_LAYER_CACHE_INVALID', async t => {
+  const { bytes, cid, cache } = await setup(3 * 1024 * 1024 + 17)
+  const other = await setup(3 * 1024 * 1024 + 17)
+  const encoded = cache.encode()
+  const magic = encoded.slice()
+  magic[0] ^= 1
+  await rejectsCode(t, loaded(magic, cid, 4), 'ERR_LAYER_CACHE_INVALID', 'bad magic')
+  await rejectsCode(t, loaded(encoded.subarray(0, encoded.length - 1), cid, 4), 'ERR_LAYER_CACHE_INVALID', 'not whole nodes')
+  await rejectsCode(t, LayerFile.load(reader(encoded.subarray(0, encoded.length - 64)), encoded.length, cid, { resident: 4 }), 'ERR_LAYER_CACHE_INVALID', 'shorter than its size')
+  await rejectsCode(t, loaded(other.cache.encode(), cid, 4), 'ERR_LAYER_CACHE_INVALID', 'another piece')
+  const flipped = encoded.slice()
+  flipped[encoded.length - 5] ^= 1
+  await rejectsCode(t, loaded(flipped, cid, 4), 'ERR_LAYER_CACHE_INVALID', 'a node changed')
+  const tall = encoded.slice()
+  tall[tall.indexOf(10, 20)] = 60
+  await rejectsCode(t, loaded(tall, cid, 4), 'ERR_LAYER_CACHE_INVALID', 'a level above the height')
+  // loaded, then the file changes under it: every run read afterwards is checked against the resident layer
+  const file = await loaded(encoded, cid, 4) as LayerFile
+  const leaves = Array.from({ length: 2 ** cache.level * file.span }, (_, i) => i)
+  const changed = encoded.slice()
+  for (let i = encoded.length - 32 * 97; i < encoded.length; i += 32) changed[i] ^= 1
+  await rejectsCode(t, proveLeaves(cid, [0, ...leaves.slice(-1)], reader(bytes), file.reading(reader(changed))), 'ERR_LAYER_CACHE_INVALID', 'changed after loading')
+  await rejectsCode(t, proveLeaves(cid, [0], reader(bytes), file.reading(reader(encoded.subarray(0, 100)))), 'ERR_LAYER_CACHE_INVALID', 'cut after loading')
+  await rejectsCode(t, proveLeaves(cid, [0], reader(bytes), file.reading(() => { throw new Error('EIO') })), 'ERR_PIECE_READ', 'unreadable after loading')
 })
