@@ -42,4 +42,12 @@ export interface ReadCarOptions {
    * leaves, it spares allocating and copying every leaf.
    */
   rawBytes?: boolean
+  /**
+   * Hashes 1…16 messages of one length at once, off the main thread (the
+   * native addon's `sha256x16`). Given, raw sha2-256 leaves are copied out
+   * of the input and hashed in batches of 16 of one length, a batch while
+   * the next is read; each leaf is still yielded only once its digest
+   * matched, in order. Without it, every block is hashed on the main thread.
+   */
+  hashMany?: (messages: Uint8Array[]) => Promise<Uint8Array>
 }
