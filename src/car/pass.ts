@@ -8,13 +8,12 @@
  * writing a new frame prefix and the block separately.
  *
  * Raw leaves are hashed where they lie in the chunks (`readCar` with
- * `rawBytes: false`), or copied out and hashed in batches off the main
- * thread (`hashMany`); nodes with links are copied, to be decoded. A
+ * `rawBytes: false`); only nodes with links are copied, to be decoded. A
  * failure throws before any byte of the failing block (or the header) is let
  * out, so what a consumer received is always a prefix of the CAR ending at a
  * verified frame.
  */
-import type { CarHeader, ReadCarOptions } from './interface.js'
+import type { CarHeader } from './interface.js'
 import { readCar } from './reader.js'
 import type { DagVerifier } from './verify.js'
 
@@ -23,12 +22,6 @@ export interface PassOptions {
   verifier: DagVerifier
   /** throws to refuse the header (e.g. another root than asked for) */
   onHeader?: (header: CarHeader) => void
-  /**
-   * hashes raw leaves sixteen at a time off the main thread (`readCar`'s
-   * `hashMany`): each is copied out to be hashed, and up to two batches of
-   * the source's chunks are held until their leaves are verified
-   */
-  hashMany?: ReadCarOptions['hashMany']
 }
 
 /**
@@ -70,7 +63,6 @@ export async function * passVerified (source: AsyncIterable<Uint8Array>, options
   const { verifier } = options
   for await (const block of readCar(holding(), {
     rawBytes: false,
-    hashMany: options.hashMany,
     onHeader: (header) => {
       options.onHeader?.(header)
       headerEnd = header.length

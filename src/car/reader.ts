@@ -183,7 +183,7 @@ export async function * readCar (source: AsyncIterable<Uint8Array>, options: Rea
     }
     return block
   }
-  const leaves = options.hashMany === undefined ? undefined : new LeafBatches(options.hashMany, options.rawBytes !== false)
+  const leaves = options.hashMany === undefined || options.rawBytes === false ? undefined : new LeafBatches(options.hashMany)
   try {
     const header = await readHeader(queue, options)
     options.onHeader?.(header)
@@ -285,8 +285,7 @@ function rawLeaf (queue: ByteQueue, length: number, offset: number, maxBlockSize
  * batch is hashed while the next is read, and a leaf goes out only once its
  * digest matched, in stream order, so a bad leaf ends the blocks at the one
  * before it, as hashing one by one would. Holds at most two batches (32 MiB
- * of 1 MiB leaves). Without `keep`, each leaf's copy goes back to the buffer
- * pool once hashed and the leaf is yielded with empty `bytes`.
+ * of 1 MiB leaves), in the buffer pool's memory.
  */
 class LeafBatches {
   /** the batch being hashed */
@@ -294,7 +293,7 @@ class LeafBatches {
   /** the batch being filled: leaves of one length */
   private filling: CarBlock[] = []
 
-  constructor (private readonly hashMany: (messages: Uint8Array[]) => Promise<Uint8Array>, private readonly keep: boolean) {}
+  constructor (private readonly hashMany: (messages: Uint8Array[]) => Promise<Uint8Array>) {}
 
   /** Takes a leaf; yields the leaves verified meanwhile. */
   async * add (leaf: CarBlock): AsyncGenerator<CarBlock> {
@@ -327,12 +326,7 @@ class LeafBatches {
     const digests = await batch.digests
     for (const [i, leaf] of batch.leaves.entries()) {
       if (!equals(digests.subarray(32 * i, 32 * i + 32), leaf.cid.multihash.digest)) throw mismatch(leaf.cid, leaf.length)
-      if (this.keep) {
-        yield leaf
-      } else {
-        buffers.release(leaf.bytes)
-        yield { ...leaf, bytes: NO_BYTES }
-      }
+      yield leaf
     }
   }
 }

@@ -19,7 +19,7 @@ import { decodeSignedJson, encodeSignedJson, type Signer } from '../protocol/sig
 import { uploadAuthorization } from '../protocol/auth.js'
 import type { SignedProofRequest } from '../protocol/interface.js'
 import { verifyProofAnswer, type ProofExpectation, type SignedProof } from '../protocol/proof.js'
-import { readAhead, readBounded } from '../http/body.js'
+import { readBounded } from '../http/body.js'
 import { networkError, providerError } from '../http/errors.js'
 
 export { providerError }
@@ -33,9 +33,6 @@ export const MAX_MESSAGE_BYTES = 64 * 1024
 
 /** Largest proof answer read: 1024 leaves of a 2^50-leaf tree in DAG-JSON stay well below it. */
 export const MAX_PROOF_BYTES = 8 << 20
-
-/** Bytes of a retrieval body read ahead of its consumer (verifying, writing): the socket keeps flowing meanwhile. */
-const READ_AHEAD = 8 * 1024 * 1024
 
 /** A retrieval's average rate must stay above this (judged from twice `bodyTimeoutMs` on), bytes per second. */
 export const DEFAULT_MIN_TRANSFER_RATE = 16 * 1024
@@ -278,7 +275,7 @@ export class ProviderClient {
     const timer = setInterval(check, Math.max(50, Math.min(1000, this.bodyTimeout / 4)))
     timer.unref()
     try {
-      for await (const chunk of readAhead(body, READ_AHEAD)) {
+      for await (const chunk of body as AsyncIterable<Uint8Array>) {
         bytes += chunk.length
         last = Date.now()
         yield chunk

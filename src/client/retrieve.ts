@@ -303,7 +303,6 @@ async function streamVerifiedCar (client: ProviderClient, root: CID, sink: Writa
   try {
     const batches = passVerified(body, {
       verifier: new DagVerifier(root, { order: 'dfs' }),
-      hashMany: leafHasher(),
       onHeader: (header) => {
         const r = header.roots[0]
         if (r === undefined || !r.equals(root)) throw new CairnError('ERR_CAR_ROOT_MISSING', `the provider's CAR is rooted at ${String(r)}, not ${root.toString()}`)

@@ -4,7 +4,6 @@
  * coded error the moment it passes the limit, never this process's memory.
  * The error is the caller's, since only it knows what the body was meant to be.
  */
-import { finished, type Readable } from 'node:stream'
 import type { CairnError } from '../errors.js'
 
 export interface BoundedBody {
@@ -52,49 +51,3 @@ export async function readBounded (body: AsyncIterable<Uint8Array>, options: Bou
   return new Uint8Array(Buffer.concat(chunks, size))
 }
 
-/**
- * The chunks of `stream`, read ahead of their consumer while fewer than
- * `limit` bytes wait: a stream's own async iterator reads only when asked,
- * so a consumer busy hashing or writing would leave the socket idle, and a
- * larger `highWaterMark` would make each read concatenate (copy) what was
- * buffered. Chunks pass on as the stream gave them. Leaving the loop early
- * destroys the stream.
- */
-export async function * readAhead (stream: Readable, limit: number): AsyncGenerator<Uint8Array> {
-  const waiting: Uint8Array[] = []
-  let held = 0
-  let ended = false
-  let failure: unknown
-  let wake: (() => void) | undefined
-  const notify = (): void => { const w = wake; wake = undefined; w?.() }
-  const onData = (chunk: Uint8Array): void => {
-    waiting.push(chunk)
-    held += chunk.byteLength
-    if (held >= limit) stream.pause()
-    notify()
-  }
-  stream.on('data', onData)
-  const cleanup = finished(stream, { writable: false }, (err) => {
-    failure = err
-    ended = true
-    notify()
-  })
-  try {
-    for (;;) {
-      const chunk = waiting.shift()
-      if (chunk !== undefined) {
-        held -= chunk.byteLength
-        if (held < limit && stream.isPaused()) stream.resume()
-        yield chunk
-        continue
-      }
-      if (failure !== undefined && failure !== null) throw failure
-      if (ended) return
-      await new Promise<void>(resolve => { wake = resolve })
-    }
-  } finally {
-    stream.off('data', onData)
-    cleanup()
-    if (!stream.destroyed) stream.destroy()
-  }
-}
