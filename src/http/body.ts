@@ -50,4 +50,3 @@ export async function readBounded (body: AsyncIterable<Uint8Array>, options: Bou
   }
   return new Uint8Array(Buffer.concat(chunks, size))
 }
-
