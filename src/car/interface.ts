@@ -42,4 +42,13 @@ export interface ReadCarOptions {
    * leaves, it spares allocating and copying every leaf.
    */
   rawBytes?: boolean
+  /**
+   * Hashes 1…16 messages of one length at once, off the main thread (the
+   * native addon's `sha256x16`). Given (and `rawBytes` not false), raw
+   * sha2-256 leaves of 64 KiB or more are hashed in batches of up to 16 of
+   * one length, a batch while the next is read; each leaf is still yielded
+   * only once its digest matched, in order. Without it, every block is
+   * hashed on the main thread as it is read.
+   */
+  hashMany?: (messages: Uint8Array[]) => Promise<Uint8Array>
 }

@@ -11,6 +11,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { varint } from 'multiformats'
+import { equals } from 'multiformats/bytes'
 import { CairnError } from '../errors.js'
 import { buffers } from '../fs/pool.js'
 import { SHA2_256 } from '../codecs.js'
@@ -174,6 +175,15 @@ export async function * readCar (source: AsyncIterable<Uint8Array>, options: Rea
   const maxBlockSize = options.maxBlockSize ?? MAX_BLOCK_SIZE
   const queue = new ByteQueue(source)
   const seen = options.unique === true ? new Set<string>() : undefined
+  const fresh = (block: CarBlock): CarBlock => {
+    if (seen !== undefined) {
+      const key = cidKey(block.cid)
+      if (seen.has(key)) throw new CairnError('ERR_CAR_DUPLICATE_BLOCK', `block ${block.cid.toString()} appears twice (second at byte ${block.offset})`)
+      seen.add(key)
+    }
+    return block
+  }
+  const leaves = options.hashMany === undefined || options.rawBytes === false ? undefined : new LeafBatches(options.hashMany)
   try {
     const header = await readHeader(queue, options)
     options.onHeader?.(header)
@@ -186,15 +196,18 @@ export async function * readCar (source: AsyncIterable<Uint8Array>, options: Rea
       }
       if (length === 0) throw new CairnError('ERR_DAG_INVALID', `empty block frame at byte ${offset}`)
       if (!(await queue.fill(length))) throw truncated(queue, `the block at byte ${offset}`)
-      if (options.rawBytes === false) {
+      if (leaves !== undefined) {
+        const leaf = length >= MIN_BATCHED ? rawLeaf(queue, length, offset, maxBlockSize) : undefined
+        if (leaf !== undefined) {
+          for await (const block of leaves.add(leaf)) yield fresh(block)
+          continue
+        }
+        // any other block goes out after the leaves before it
+        for await (const block of leaves.flush()) yield fresh(block)
+      } else if (options.rawBytes === false) {
         const block = passRaw(queue, length, offset, maxBlockSize)
         if (block !== undefined) {
-          if (seen !== undefined) {
-            const key = cidKey(block.cid)
-            if (seen.has(key)) throw new CairnError('ERR_CAR_DUPLICATE_BLOCK', `block ${block.cid.toString()} appears twice (second at byte ${offset})`)
-            seen.add(key)
-          }
-          yield block
+          yield fresh(block)
           continue
         }
       }
@@ -210,26 +223,21 @@ export async function * readCar (source: AsyncIterable<Uint8Array>, options: Rea
         throw new CairnError('ERR_CAR_BLOCK_TOO_LARGE', `block ${cid.toString()} is ${rest.byteLength} bytes; the limit is ${maxBlockSize}`)
       }
       verifyBlock(cid, rest)
-      if (seen !== undefined) {
-        const key = cidKey(cid)
-        if (seen.has(key)) throw new CairnError('ERR_CAR_DUPLICATE_BLOCK', `block ${cid.toString()} appears twice (second at byte ${offset})`)
-        seen.add(key)
-      }
       const blockOffset = queue.consumed - rest.byteLength
-      yield { cid, bytes: rest, offset, blockOffset, length: rest.byteLength }
+      yield fresh({ cid, bytes: rest, offset, blockOffset, length: rest.byteLength })
     }
+    if (leaves !== undefined) for await (const block of leaves.flush()) yield fresh(block)
   } finally {
     await queue.return()
   }
 }
 
 const NO_BYTES = new Uint8Array(0)
+/** Smaller leaves (a small file's) are hashed on the main thread: a pool job each would cost more than it saves. */
+const MIN_BATCHED = 64 * 1024
 
-/**
- * A raw sha2-256 block hashed where it lies in the queue, never copied out;
- * undefined (nothing consumed) for any other block, which the caller reads whole.
- */
-function passRaw (queue: ByteQueue, length: number, offset: number, maxBlockSize: number): CarBlock | undefined {
+/** The CID of a raw sha2-256 block at the front of the queue and its length; undefined for any other block (nothing is consumed). */
+function rawHead (queue: ByteQueue, length: number, maxBlockSize: number): { cid: CID, cidLength: number, dataLength: number } | undefined {
   // a CID is at most a few dozen bytes; one that does not decode from this much is read whole
   const head = queue.peek(Math.min(length, 128))
   let cid: CID
@@ -245,11 +253,82 @@ function passRaw (queue: ByteQueue, length: number, offset: number, maxBlockSize
   if (dataLength > maxBlockSize) {
     throw new CairnError('ERR_CAR_BLOCK_TOO_LARGE', `block ${cid.toString()} is ${dataLength} bytes; the limit is ${maxBlockSize}`)
   }
+  return { cid, cidLength, dataLength }
+}
+
+/**
+ * A raw sha2-256 block hashed where it lies in the queue, never copied out;
+ * undefined (nothing consumed) for any other block, which the caller reads whole.
+ */
+function passRaw (queue: ByteQueue, length: number, offset: number, maxBlockSize: number): CarBlock | undefined {
+  const found = rawHead(queue, length, maxBlockSize)
+  if (found === undefined) return undefined
+  const { cid, cidLength, dataLength } = found
   queue.pass(cidLength)
   const hash = createHash('sha256')
   queue.pass(dataLength, hash)
   if (!hash.digest().equals(cid.multihash.digest)) throw mismatch(cid, dataLength)
   return { cid, bytes: NO_BYTES, offset, blockOffset: queue.consumed - dataLength, length: dataLength }
+}
+
+/** A raw sha2-256 block copied out whole, not yet hashed; undefined (nothing consumed) for any other block. */
+function rawLeaf (queue: ByteQueue, length: number, offset: number, maxBlockSize: number): CarBlock | undefined {
+  const found = rawHead(queue, length, maxBlockSize)
+  if (found === undefined) return undefined
+  const { cid, cidLength, dataLength } = found
+  const bytes = queue.take(length).subarray(cidLength)
+  return { cid, bytes, offset, blockOffset: queue.consumed - dataLength, length: dataLength }
+}
+
+/**
+ * Raw leaves hashed sixteen at a time off the main thread (`hashMany`): one
+ * batch is hashed while the next is read, and a leaf goes out only once its
+ * digest matched, in stream order, so a bad leaf ends the blocks at the one
+ * before it, as hashing one by one would. Holds at most two batches (32 MiB
+ * of 1 MiB leaves), in the buffer pool's memory.
+ */
+class LeafBatches {
+  /** the batch being hashed */
+  private hashing: { leaves: CarBlock[], digests: Promise<Uint8Array> } | undefined
+  /** the batch being filled: leaves of one length */
+  private filling: CarBlock[] = []
+
+  constructor (private readonly hashMany: (messages: Uint8Array[]) => Promise<Uint8Array>) {}
+
+  /** Takes a leaf; yields the leaves verified meanwhile. */
+  async * add (leaf: CarBlock): AsyncGenerator<CarBlock> {
+    if (this.filling.length > 0 && this.filling[0].length !== leaf.length) yield * this.launch()
+    this.filling.push(leaf)
+    if (this.filling.length === 16) yield * this.launch()
+  }
+
+  /** Every leaf taken, verified. */
+  async * flush (): AsyncGenerator<CarBlock> {
+    if (this.filling.length > 0) yield * this.launch()
+    const last = this.hashing
+    this.hashing = undefined
+    if (last !== undefined) yield * this.verified(last)
+  }
+
+  /** Starts hashing the batch being filled; yields the one hashed before it. */
+  private async * launch (): AsyncGenerator<CarBlock> {
+    const before = this.hashing
+    const leaves = this.filling
+    const digests = this.hashMany(leaves.map(leaf => leaf.bytes))
+    // awaited in `verified`; a stream that fails first leaves it unread
+    digests.catch(() => {})
+    this.hashing = { leaves, digests }
+    this.filling = []
+    if (before !== undefined) yield * this.verified(before)
+  }
+
+  private async * verified (batch: { leaves: CarBlock[], digests: Promise<Uint8Array> }): AsyncGenerator<CarBlock> {
+    const digests = await batch.digests
+    for (const [i, leaf] of batch.leaves.entries()) {
+      if (!equals(digests.subarray(32 * i, 32 * i + 32), leaf.cid.multihash.digest)) throw mismatch(leaf.cid, leaf.length)
+      yield leaf
+    }
+  }
 }
 
 /** Only the header of a CAR stream. */

@@ -23,7 +23,8 @@ import type { Writable } from 'node:stream'
 import { join, resolve } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { CairnError, fromSystemError, isCairnError } from '../errors.js'
-import { DagVerifier, encodeFramePrefix, encodeHeader, openCarFile, passVerified, readCar, readCarHeader, type CarBlock } from '../car/index.js'
+import { DagVerifier, encodeFramePrefix, encodeHeader, openCarFile, passVerified, readCar, readCarHeader, type CarBlock, type ReadCarOptions } from '../car/index.js'
+import { loadNative } from '../../proofs/native.js'
 import { dealView } from '../ledger/deals.js'
 import type { EntryOf, Ledger } from '../ledger/interface.js'
 import type { Repo } from '../repo/repo.js'
@@ -208,6 +209,17 @@ async function dfsBody (client: ProviderClient, root: CID, spool: string, path: 
 
 type CarResponse = Awaited<ReturnType<ProviderClient['carResponse']>>
 
+/**
+ * The native addon's SHA-256 of sixteen leaves at once on the libuv pool
+ * (proofs/native/commp.c, AVX-512), where the addon and the CPU have it:
+ * a streamed DAG's leaves are then hashed off the main thread, which keeps
+ * reading the socket and writing meanwhile, at about twice OpenSSL's rate
+ * per core. Elsewhere every block is hashed on the main thread.
+ */
+function leafHasher (): ReadCarOptions['hashMany'] {
+  return loadNative().addon?.sha256x16
+}
+
 async function * counted (body: AsyncIterable<Uint8Array>, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
   let bytes = 0
   for await (const chunk of body) {
@@ -232,6 +244,7 @@ async function fetchAndUnpack (client: ProviderClient, root: CID, output: string
   const verifier = new DagVerifier(root, { order: 'dfs' })
   async function * verified (): AsyncGenerator<CarBlock> {
     for await (const block of readCar(body, {
+      hashMany: leafHasher(),
       onHeader: (header) => {
         const r = header.roots[0]
         if (r === undefined || !r.equals(root)) throw new CairnError('ERR_CAR_ROOT_MISSING', `the provider's CAR is rooted at ${String(r)}, not ${root.toString()}`)

@@ -68,6 +68,7 @@ async function wholeDag (source: BlockSource, request: Extract<GatewayRequest, {
 
 /** Bytes of a read of the stored CAR, 1 MiB at a time. */
 const READ = 1024 * 1024
+const READS_AHEAD = 3
 
 /**
  * The stored CAR's bytes in 1 MiB positional reads into the buffer pool, when
@@ -82,20 +83,40 @@ async function pieceBytes (whole: PieceHandle): Promise<{ chunks: AsyncIterable<
   }
   const file = await whole.openFile()
   const filled = new WeakMap<ArrayBufferLike, number>()
+  // READS_AHEAD reads in flight, so that the disk works while the last read's blocks are hashed and sent
+  const reads: Array<Promise<{ buffer: Buffer, bytesRead: number }>> = []
+  let next = 0
+  const ahead = (): void => {
+    while (reads.length < READS_AHEAD && next < whole.size) {
+      const buffer = buffers.alloc(Math.min(READ, whole.size - next))
+      const read = file.read(buffer, 0, buffer.byteLength, next).then(({ bytesRead }) => ({ buffer, bytesRead }))
+      // awaited in order below; a stream stopped early leaves the rest unread
+      read.catch(() => {})
+      reads.push(read)
+      next += buffer.byteLength
+    }
+  }
   async function * chunks (): AsyncGenerator<Uint8Array> {
-    for (let at = 0; at < whole.size;) {
-      const buffer = buffers.alloc(Math.min(READ, whole.size - at))
-      const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, at)
+    for (;;) {
+      ahead()
+      const read = reads.shift()
+      if (read === undefined) return
+      const { buffer, bytesRead } = await read
       if (bytesRead === 0) return
       filled.set(buffer.buffer, buffer.byteOffset + bytesRead)
-      at += bytesRead
       yield buffer.subarray(0, bytesRead)
+      // a short read (the file shrank): what follows would not continue it, and the walk misses the rest
+      if (bytesRead < buffer.byteLength) return
     }
   }
   return {
     chunks: chunks(),
     ends: (chunk) => filled.get(chunk.buffer) === chunk.byteOffset + chunk.byteLength,
-    close: async () => { await file.close() }
+    close: async () => {
+      // reads still in flight finish before the file closes
+      await Promise.allSettled(reads)
+      await file.close()
+    }
   }
 }
 
