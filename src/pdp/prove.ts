@@ -76,7 +76,11 @@ export async function proveDataSet (prover: PieceProver, dataSetId: number, piec
   const drawn = pdpChallenges({ seed: challenge.seed, dataSetId: BigInt(dataSetId), count: challenge.count }, counts)
   // challenge numbers per piece, in draw order
   const byPiece = new Map<number, number[]>()
-  drawn.forEach((c, i) => { byPiece.set(c.pieceId, [...byPiece.get(c.pieceId) ?? [], i]) })
+  drawn.forEach((c, i) => {
+    const list = byPiece.get(c.pieceId)
+    if (list === undefined) byPiece.set(c.pieceId, [i])
+    else list.push(i)
+  })
   const answers: LeafProof[] = new Array(drawn.length)
   for (const [pieceId, challenges] of byPiece) {
     const pieceCid = (pieces[pieceId] as DataSetPiece).pieceCid
