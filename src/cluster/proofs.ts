@@ -5,11 +5,15 @@
  * cluster's nodes can use (src/cluster/auth.ts):
  *
  *   GET /internal/v1/proofs/{pieceCid}?deal={dealId}&seed={64 hex}&count={n}   (signed headers)
+ *   GET /internal/v1/proofs/{pieceCid}?leaves={i},{j},…                        (signed headers)
  *
- * The holder answers with the unsigned proof payload (DAG-JSON, as the public
- * proof route's payload), and the asking node checks every leaf proof against
- * the root inside the piece CID before it signs and answers: a holder's word
- * is never passed on unchecked (`ERR_CLUSTER_BAD_PROOF` when it does not hold).
+ * The first answers a deal's challenge with the unsigned proof payload
+ * (DAG-JSON, as the public proof route's payload); the second, for a PDP data
+ * set's proof (src/pdp/prove.ts), the leaf and its Merkle path for each of the
+ * given leaf indices of a piece (v2 piece CID), as `{proofs: [{index, leaf,
+ * path}]}`. Either way the asking node checks every leaf proof against the
+ * root inside the piece CID before it uses it: a holder's word is never passed
+ * on unchecked (`ERR_CLUSTER_BAD_PROOF` when it does not hold).
  *
  * Why forward the challenge rather than read the challenged leaves from the
  * holder: a proof needs, besides the leaves, the upper siblings of each path,
@@ -27,7 +31,9 @@ import { readBounded } from '../http/body.js'
 import { networkError, providerError } from '../http/errors.js'
 import { sendJSON, type Handler } from '../http/server.js'
 import { request } from '../lazy/undici.js'
+import { parsePieceCid, verifyLeafProof, type LeafProof } from '../../proofs/index.js'
 import { checkProofPayload, MAX_CHALLENGES, proofPayloadFrom, type LeafProofMessage, type ProofPayload } from '../protocol/proof.js'
+import { record } from '../protocol/validate.js'
 import { parseDealId } from '../protocol/proposal.js'
 import { signClusterRequest, type ClusterAuth } from './auth.js'
 
@@ -37,6 +43,14 @@ export const INTERNAL_PROOF_ROUTE = '/internal/v1/proofs/:pieceCid'
 /** A challenge of a deal's piece: the deal's id, 32 bytes of seed, and how many leaves. */
 export interface PieceChallenge { dealId: CID, seed: Uint8Array, count: number }
 
+/**
+ * Most leaves asked of a holder in one request: 256 indices of up to 11
+ * characters keep the request line near 3 KiB, well inside Node's 16 KiB
+ * header limit; a data-set proof with more leaves in one piece asks in turns
+ * (src/cluster/work.ts `proveLeaves`).
+ */
+export const MAX_LEAVES_PER_REQUEST = 256
+
 /** Largest answer taken: MAX_CHALLENGES leaves with 50-sibling paths, as DAG-JSON's base64, with room to spare. */
 const MAX_ANSWER_BYTES = 8 << 20
 
@@ -45,6 +59,25 @@ export interface ProofHolder {
   has: (piece: string) => Promise<boolean>
   /** the unsigned proof of a piece this node holds (src/provider/proofs.ts `proveChallenge`) */
   prove: (pieceCid: CID, challenge: PieceChallenge) => Promise<ProofPayload>
+  /** the leaf proofs of the given leaves of a piece this node holds (src/provider/proofs.ts `PieceProver.proveLeaves`) */
+  proveLeaves: (pieceCid: string, leaves: readonly number[]) => Promise<LeafProof[]>
+}
+
+/** `leaves=i,j,…`: 1 to MAX_LEAVES_PER_REQUEST indices inside the tree of `pieceCid`, a v2 piece CID (its height bounds them). */
+function leavesFrom (text: string, pieceCid: CID): number[] {
+  let height: number
+  try {
+    height = parsePieceCid(pieceCid).height
+  } catch (err) {
+    throw new CairnError('ERR_INVALID_CID', `leaves are asked of a v2 piece CID: ${(err as Error).message}`)
+  }
+  const parts = text.split(',')
+  if (parts.length > MAX_LEAVES_PER_REQUEST) throw new CairnError('ERR_INVALID_ARGUMENT', `leaves: at most ${MAX_LEAVES_PER_REQUEST} per request, got ${parts.length}`)
+  return parts.map((part) => {
+    const index = /^\d{1,15}$/.test(part) ? Number(part) : NaN
+    if (!(index < 2 ** height)) throw new CairnError('ERR_INVALID_ARGUMENT', `leaves: expected leaf indices below 2^${height}, got ${JSON.stringify(part.slice(0, 20))}`)
+    return index
+  })
 }
 
 function challengeFrom (url: URL): PieceChallenge {
@@ -72,9 +105,14 @@ export function internalProofHandler (options: { auth: ClusterAuth, holder: Proo
     } catch {
       throw new CairnError('ERR_INVALID_CID', `not a piece CID: ${JSON.stringify((ctx.params.pieceCid ?? '').slice(0, 100))}`)
     }
-    const challenge = challengeFrom(ctx.url)
+    const leavesText = ctx.url.searchParams.get('leaves')
+    const leaves = leavesText === null ? undefined : leavesFrom(leavesText, pieceCid)
+    const challenge = leaves === undefined ? challengeFrom(ctx.url) : undefined
     if (!await options.holder.has(pieceCid.toString())) throw new CairnError('ERR_PIECE_NOT_FOUND', `this node does not hold piece ${pieceCid.toString()}`)
-    sendJSON(ctx.res, 200, await options.holder.prove(pieceCid, challenge), { 'Cache-Control': 'no-store' })
+    const answer = challenge !== undefined
+      ? await options.holder.prove(pieceCid, challenge)
+      : { proofs: (await options.holder.proveLeaves(pieceCid.toString(), leaves ?? [])).map(messageOf) }
+    sendJSON(ctx.res, 200, answer, { 'Cache-Control': 'no-store' })
   }
 }
 
@@ -89,16 +127,24 @@ export interface RemoteProofOptions {
   dispatcher?: Dispatcher
 }
 
+/** A leaf proof as it travels: its siblings joined into one byte string (src/protocol/proof.ts). */
+function messageOf (p: LeafProof): LeafProofMessage {
+  const path = new Uint8Array(32 * p.path.length)
+  p.path.forEach((sibling, k) => { path.set(sibling, 32 * k) })
+  return { index: p.index, leaf: p.leaf, path }
+}
+
 /**
- * The leaf proofs of `challenge` for `pieceCid`, computed by the node at
- * `nodeUrl` and checked here against the piece CID: ERR_CLUSTER_BAD_PROOF
- * when they do not verify (the cause carries the first thing wrong); the
+ * Asks the node at `nodeUrl` for `query` of `pieceCid` on the internal
+ * endpoint and hands the decoded answer to `check`, whose every failure is
+ * ERR_CLUSTER_BAD_PROOF (the cause carries the first thing wrong); the
  * holder's own code when it refuses (ERR_PIECE_NOT_FOUND, ERR_PIECE_CORRUPT,
- * ERR_CLUSTER_AUTH); ERR_UNREACHABLE or ERR_TIMEOUT when it does not answer.
+ * ERR_CLUSTER_AUTH, ERR_INVALID_ARGUMENT); ERR_UNREACHABLE or ERR_TIMEOUT
+ * when it does not answer.
  */
-export async function readRemoteProof (nodeUrl: string, pieceCid: CID, challenge: PieceChallenge, options: RemoteProofOptions): Promise<LeafProofMessage[]> {
+async function askHolder<T> (nodeUrl: string, pieceCid: CID, query: string, options: RemoteProofOptions, check: (answer: unknown) => T): Promise<T> {
   const base = nodeUrl.replace(/\/+$/, '')
-  const path = `/internal/v1/proofs/${pieceCid.toString()}?deal=${challenge.dealId.toString()}&seed=${Buffer.from(challenge.seed).toString('hex')}&count=${challenge.count}`
+  const path = `/internal/v1/proofs/${pieceCid.toString()}?${query}`
   const peer = `node ${base}`
   let body: Uint8Array
   try {
@@ -114,19 +160,54 @@ export async function readRemoteProof (nodeUrl: string, pieceCid: CID, challenge
     body = await readBounded(res.body, {
       limit: MAX_ANSWER_BYTES,
       declared: res.headers['content-length'] as string | undefined,
-      tooLarge: () => new CairnError('ERR_CLUSTER_BAD_PROOF', `${peer} answered a proof of ${challenge.count} challenges with more than ${MAX_ANSWER_BYTES} bytes`)
+      tooLarge: () => new CairnError('ERR_CLUSTER_BAD_PROOF', `${peer} answered a proof of ${pieceCid.toString()} with more than ${MAX_ANSWER_BYTES} bytes`)
     }).catch((err: unknown) => { res.body.destroy(); throw err })
   } catch (err) {
     throw networkError(err, peer)
   }
   try {
-    const payload = proofPayloadFrom(dagJson.decode(body))
-    checkProofPayload(payload, { pieceCid, ...challenge })
-    return payload.proofs
+    return check(dagJson.decode(body))
   } catch (err) {
     throw new CairnError('ERR_CLUSTER_BAD_PROOF', `${peer} answered a proof of ${pieceCid.toString()} that does not verify: ${(err as Error).message}`, {
       cause: err,
       details: { node: base, reason: (err as { code?: string }).code ?? 'ERR_PROOF_MALFORMED' }
     })
   }
+}
+
+/**
+ * The leaf proofs of a deal's `challenge` for `pieceCid`, computed by the
+ * node at `nodeUrl` and checked here against the piece CID; fails as
+ * `askHolder` does.
+ */
+export async function readRemoteProof (nodeUrl: string, pieceCid: CID, challenge: PieceChallenge, options: RemoteProofOptions): Promise<LeafProofMessage[]> {
+  const query = `deal=${challenge.dealId.toString()}&seed=${Buffer.from(challenge.seed).toString('hex')}&count=${challenge.count}`
+  return await askHolder(nodeUrl, pieceCid, query, options, (answer) => {
+    const payload = proofPayloadFrom(answer)
+    checkProofPayload(payload, { pieceCid, ...challenge })
+    return payload.proofs
+  })
+}
+
+/**
+ * The leaf proofs of the given leaves of `pieceCid` (a v2 piece CID; at most
+ * MAX_LEAVES_PER_REQUEST), computed by the node at `nodeUrl` and each checked
+ * here to be that leaf's and to hash to the root inside the piece CID; fails
+ * as `askHolder` does.
+ */
+export async function readRemoteLeaves (nodeUrl: string, pieceCid: CID, leaves: readonly number[], options: RemoteProofOptions): Promise<LeafProof[]> {
+  return await askHolder(nodeUrl, pieceCid, `leaves=${leaves.join(',')}`, options, (answer) => {
+    const { proofs } = record(answer, 'answer', ['proofs'])
+    if (!Array.isArray(proofs) || proofs.length !== leaves.length) throw new CairnError('ERR_PROOF_MALFORMED', `expected ${leaves.length} leaf proofs, found ${Array.isArray(proofs) ? proofs.length : typeof proofs}`)
+    return proofs.map((item: unknown, k) => {
+      const label = `leaf proof ${k}`
+      const { index, leaf, path } = record(item, label, ['index', 'leaf', 'path'])
+      if (!(path instanceof Uint8Array) || path.length % 32 !== 0) throw new CairnError('ERR_PROOF_MALFORMED', `${label}: path must be 32-byte siblings joined`)
+      const proof: LeafProof = { index: index as number, leaf: leaf as Uint8Array, path: [] }
+      for (let at = 0; at < path.length; at += 32) proof.path.push(path.subarray(at, at + 32))
+      // the index asked, the leaf's shape, the path's length and the root: all checked here
+      verifyLeafProof(pieceCid, leaves[k] as number, proof, label)
+      return proof
+    })
+  })
 }

@@ -36,10 +36,11 @@ import { spaces } from '../state/spaces.js'
 import type { PieceStore } from '../store/pieces.js'
 import type { PieceHandle } from '../provider/interface.js'
 import type { LeafProofMessage } from '../protocol/proof.js'
+import type { LeafProof } from '../../proofs/index.js'
 import { listMachines, Machine, type EventLog, type MachineInfo } from './machines.js'
 import { locationKey, pieceLocations, type ClusterState } from './node.js'
 import { readRemotePiece, type RemotePiece } from './pieces.js'
-import { readRemoteProof, type PieceChallenge } from './proofs.js'
+import { MAX_LEAVES_PER_REQUEST, readRemoteLeaves, readRemoteProof, type PieceChallenge } from './proofs.js'
 import { addTask, TaskEngine, type TaskContext } from './tasks.js'
 
 export const DEFAULT_COPIES = 2
@@ -214,18 +215,42 @@ export class ClusterWork {
    * had one; else the last holder's error when none gives a good proof.
    */
   async prove (piece: string, challenge: PieceChallenge): Promise<LeafProofMessage[]> {
+    const pieceCid = CID.parse(piece)
+    return await this.fromHolders(piece, async (address) => await readRemoteProof(address, pieceCid, challenge, { secret: this.cluster.secret, node: this.name }))
+  }
+
+  /**
+   * The leaf proofs of the given leaves of a piece this node does not hold (a
+   * PDP data set's challenges in it, src/pdp/prove.ts), from a live holder
+   * and each checked here against the piece CID, as `prove`: nothing is
+   * copied. More leaves than one request carries are asked in turns. A holder
+   * whose leaves do not verify is skipped and logged but not scrubbed: a
+   * scrub reads a node's deal store (`scrubTask`), so on the holder itself it
+   * would find a PDP piece missing and drop its only location.
+   */
+  async proveLeaves (piece: string, leaves: readonly number[]): Promise<LeafProof[]> {
+    const pieceCid = CID.parse(piece)
+    const out: LeafProof[] = []
+    for (let at = 0; at < leaves.length; at += MAX_LEAVES_PER_REQUEST) {
+      const part = leaves.slice(at, at + MAX_LEAVES_PER_REQUEST)
+      out.push(...await this.fromHolders(piece, async (address) => await readRemoteLeaves(address, pieceCid, part, { secret: this.cluster.secret, node: this.name }), false))
+    }
+    return out
+  }
+
+  /** `ask` of the live holders of `piece` in turn, as `prove` describes: the first good answer; `scrub` whether a bad holder's copy gets a scrub. */
+  private async fromHolders<T> (piece: string, ask: (address: string) => Promise<T>, scrub = true): Promise<T> {
     const machines = await this.liveHolders(piece)
     if (machines.length === 0) throw new CairnError('ERR_PIECE_NOT_FOUND', `no live node of the cluster holds piece ${piece}`)
-    const pieceCid = CID.parse(piece)
     let lastError: unknown
     for (const m of machines) {
       try {
-        return await readRemoteProof(m.address, pieceCid, challenge, { secret: this.cluster.secret, node: this.name })
+        return await ask(m.address)
       } catch (err) {
         lastError = err
         const code = (err as CairnError).code
         this.log('proof-remote-failed', { piece, from: m.name, code, message: (err as Error).message })
-        if (code === 'ERR_CLUSTER_BAD_PROOF' || code === 'ERR_PIECE_CORRUPT') {
+        if (scrub && (code === 'ERR_CLUSTER_BAD_PROOF' || code === 'ERR_PIECE_CORRUPT')) {
           await addTask(this.cluster.db, 'scrub', { piece, node: m.name }, { dedupe: `scrub:${locationKey(piece, m.name)}` })
             .catch((e) => { this.log('scrub-post-failed', { piece, node: m.name, message: (e as Error).message }) })
         }

@@ -129,7 +129,7 @@ export function dataSetRoutes (router: Router, deps: PdpDeps, dataSets: DataSets
     // an ended data set is no longer proven (nor paid): ERR_DATA_SET_TERMINATED, ERR_DATA_SET_EXPIRED
     await dataSets.requireLive(id)
     const { pieces } = await dataSets.leafCounts(id)
-    const proof = await proveDataSet(prover, id, pieces, challenge, async (piece) => await deps.pieces.local(piece))
+    const proof = await proveDataSet(prover, id, pieces, challenge, async (piece, leaves) => await deps.pieces.proveElsewhere(piece, leaves))
     await dataSets.proven(id, { seed: proof.seed, count: challenge.count })
     sendJSON(ctx.res, 200, proof, NO_STORE)
   })

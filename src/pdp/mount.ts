@@ -63,6 +63,8 @@ export const PDP_DEFAULTS = { parkTtl: 24 * 3600, parkQuota: 64n << 30n, parkQuo
 export interface PdpService {
   readonly domain: Eip712Domain
   readonly pieces: PdpPieces
+  /** proofs of the PDP pieces in this node's store (with their layer caches beside them) */
+  readonly prover: PieceProver
   readonly sessions: UploadSessions
   readonly dataSets: DataSets
   /** Mounts the `/pdp` routes on a provider's router. */
@@ -110,6 +112,7 @@ export async function startPdp (state: StateStore, ledger: Ledger, repo: { path:
   return {
     domain,
     pieces,
+    prover,
     sessions,
     dataSets,
     mount (router, shared) {

@@ -17,13 +17,15 @@
  * nodes of a cluster update a piece's record and the usage counters one at a
  * time. On a cluster the bytes stay on the node that received them, which
  * records itself as the piece's location (`cluster/piece-locations`); another
- * node serves the piece by reading it from there (`remote`), and copies it
- * before it proves it (`local`).
+ * node serves the piece by reading it from there (`remote`), and proves it by
+ * having that node prove the challenged leaves, checked here
+ * (`proveElsewhere`): no node copies another's piece to serve or prove it.
  */
 import { mkdir, open as openFile, readdir, rm } from 'node:fs/promises'
 import { PassThrough } from 'node:stream'
 import * as dagCBOR from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
+import type { LeafProof } from '../../proofs/index.js'
 import { matches } from '../car/index.js'
 import { CairnError } from '../errors.js'
 import type { BlockSource, PieceHandle, PieceSource } from '../provider/interface.js'
@@ -87,8 +89,12 @@ export interface PdpPiecesOptions {
   now?: () => number
   /** test-only: runs between the rename into the store and the batch (a crash test kills the process there) */
   onCommitted?: (piece: string) => void
-  /** on a cluster: this node's name (recorded as the location of the pieces it stores) and the read of a piece another node holds */
-  cluster?: { node: string, remote: (piece: string, size: number) => Promise<PieceHandle | undefined> }
+  /** on a cluster: this node's name (recorded as the location of the pieces it stores), the read of a piece another node holds, and checked leaf proofs of one (src/cluster/work.ts) */
+  cluster?: {
+    node: string
+    remote: (piece: string, size: number) => Promise<PieceHandle | undefined>
+    proveLeaves: (piece: string, leaves: readonly number[]) => Promise<LeafProof[]>
+  }
 }
 
 export class PdpPieces implements PieceSource, BlockSource {
@@ -451,39 +457,15 @@ export class PdpPieces implements PieceSource, BlockSource {
   }
 
   /**
-   * Makes a piece held by another node of the cluster local: read whole from
-   * it, checked against its piece CID as it is written, recorded as a location
-   * of this node too. For proving, which needs every leaf of the piece (the
-   * layer cache is built from the local file, src/provider/proofs.ts). True
-   * when the piece is local afterwards.
+   * The leaf proofs of the given leaves of a piece another node of the
+   * cluster holds, computed there and checked here against the piece CID
+   * (docs/cluster.md "PDP"): this node keeps no copy. Undefined off a
+   * cluster, or for a piece with no live record.
    */
-  async local (pieceCid: string): Promise<boolean> {
-    if (await this.store.has(pieceCid)) return true
+  async proveElsewhere (pieceCid: string, leaves: readonly number[]): Promise<LeafProof[] | undefined> {
     const cluster = this.options.cluster
-    const record = await this.live(pieceCid)
-    if (cluster === undefined || record === undefined) return false
-    let running = this.copying.get(pieceCid)
-    if (running === undefined) {
-      running = this.copy(pieceCid, record.size, cluster).finally(() => { this.copying.delete(pieceCid) })
-      this.copying.set(pieceCid, running)
-    }
-    return await running
-  }
-
-  /** copies of other nodes' pieces under way, so that concurrent provers wait on one */
-  private readonly copying = new Map<string, Promise<boolean>>()
-
-  private async copy (piece: string, size: number, cluster: NonNullable<PdpPiecesOptions['cluster']>): Promise<boolean> {
-    const handle = await cluster.remote(piece, size)
-    if (handle === undefined) return false
-    const staged = await this.store.stage(handle.createReadStream(0, size - 1))
-    if (staged.piece.cid.toString() !== piece) {
-      await staged.abort()
-      throw new CairnError('ERR_PIECE_MISMATCH', `another node sent bytes whose piece CID is ${staged.piece.cid.toString()}, not ${piece}`)
-    }
-    await staged.commit()
-    await this.state.batch([{ type: 'put', space: spaces.pieceLocations, key: locationKey(piece, cluster.node), value: EMPTY }])
-    return true
+    if (cluster === undefined || await this.live(pieceCid) === undefined) return undefined
+    return await cluster.proveLeaves(pieceCid, leaves)
   }
 
   /** Deletes files in the store that no record names (a crash between rename and batch, or between batch and delete). */

@@ -56,24 +56,43 @@ function leafCountsOf (pieces: readonly DataSetPiece[]): bigint[] {
 }
 
 /**
- * Proves `count` challenges of `seed` on a data set whose pieces (in id order)
- * are `pieces`. `local` makes a challenged piece's file local first (on a
- * cluster, a copy from the node that holds it, src/pdp/pieces.ts); a piece
- * still missing is ERR_PIECE_CORRUPT, from the prover.
+ * The leaf proofs of the given leaves of a piece this node's store lacks,
+ * from elsewhere (on a cluster, a node that holds it, checked against the
+ * piece CID: src/cluster/work.ts `proveLeaves`); undefined off a cluster.
  */
-export async function proveDataSet (prover: PieceProver, dataSetId: number, pieces: readonly DataSetPiece[], challenge: { seed: Uint8Array, count: number }, local: (pieceCid: string) => Promise<unknown> = async () => {}): Promise<DataSetProof> {
+export type RemoteLeaves = (pieceCid: string, leaves: readonly number[]) => Promise<LeafProof[] | undefined>
+
+/**
+ * Proves `count` challenges of `seed` on a data set whose pieces (in id order)
+ * are `pieces`. The challenged leaves are grouped by piece: those of a piece
+ * in this node's store are proven from it; those of a piece it lacks are
+ * asked of `remote` (nothing is copied), and a piece still unanswered is
+ * ERR_PIECE_CORRUPT, from the prover.
+ */
+export async function proveDataSet (prover: PieceProver, dataSetId: number, pieces: readonly DataSetPiece[], challenge: { seed: Uint8Array, count: number }, remote: RemoteLeaves = async () => undefined): Promise<DataSetProof> {
   const counts = leafCountsOf(pieces)
   const total = counts.reduce((a, b) => a + b, 0n)
   if (total === 0n) throw new CairnError('ERR_DATA_SET_PIECE_NOT_FOUND', `data set ${dataSetId} has no live pieces to prove`)
   const drawn = pdpChallenges({ seed: challenge.seed, dataSetId: BigInt(dataSetId), count: challenge.count }, counts)
-  const proofs: DataSetLeafProof[] = []
-  for (const [i, c] of drawn.entries()) {
-    const piece = pieces[c.pieceId] as DataSetPiece
-    await local(piece.pieceCid)
-    const [leaf] = await prover.proveLeaves(piece.pieceCid, [Number(c.offset)])
-    const proof = leaf as LeafProof
-    proofs.push({ challenge: i, pieceId: c.pieceId, pieceCid: piece.pieceCid, leaf: proof.index, data: hex(proof.leaf), path: proof.path.map(hex) })
+  // challenge numbers per piece, in draw order
+  const byPiece = new Map<number, number[]>()
+  drawn.forEach((c, i) => {
+    const list = byPiece.get(c.pieceId)
+    if (list === undefined) byPiece.set(c.pieceId, [i])
+    else list.push(i)
+  })
+  const answers: LeafProof[] = new Array(drawn.length)
+  for (const [pieceId, challenges] of byPiece) {
+    const pieceCid = (pieces[pieceId] as DataSetPiece).pieceCid
+    const leaves = challenges.map((i) => Number((drawn[i] as { offset: bigint }).offset))
+    const proven = (await prover.store.has(pieceCid) ? undefined : await remote(pieceCid, leaves)) ?? await prover.proveLeaves(pieceCid, leaves)
+    challenges.forEach((i, k) => { answers[i] = proven[k] as LeafProof })
   }
+  const proofs = drawn.map((c, i): DataSetLeafProof => {
+    const piece = pieces[c.pieceId] as DataSetPiece
+    const proof = answers[i] as LeafProof
+    return { challenge: i, pieceId: c.pieceId, pieceCid: piece.pieceCid, leaf: proof.index, data: hex(proof.leaf), path: proof.path.map(hex) }
+  })
   return { dataSetId, seed: hex(challenge.seed), leafCount: total.toString(), proofs }
 }
 

@@ -141,7 +141,16 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   // a data set holds capacity and is paid like a deal, at the provider's terms (docs/pdp.md "Data sets as deals")
   const dataSetTerms = { capacity: terms.capacity, pricePerGiBDay: terms.pricePerGiBDay, provingPeriod: terms.provingPeriod }
   // PDP data sets and pieces live where the deals do: on a cluster every node adds to and proves any data set (docs/cluster.md "PDP")
-  const pdpCluster = cluster === undefined || nodeName === undefined ? undefined : { node: nodeName, remote: async (piece: string, size: number) => await work?.remote(piece, size) }
+  const pdpCluster = cluster === undefined || nodeName === undefined
+    ? undefined
+    : {
+        node: nodeName,
+        remote: async (piece: string, size: number) => await work?.remote(piece, size),
+        proveLeaves: async (piece: string, leaves: readonly number[]) => {
+          if (work === undefined) throw new CairnError('ERR_PIECE_NOT_FOUND', `piece ${piece} is not on this node, which has not joined its cluster yet`)
+          return await work.proveLeaves(piece, leaves)
+        }
+      }
   const local = new LevelStore(db)
   const pdp = await startPdp(cluster?.state ?? local, ledger, repo, { payee: terms.payee, now: options.now, ...options.pdp, dataSets: { ...dataSetTerms, ...options.pdp?.dataSets }, cluster: pdpCluster, pullState: local }, log)
   const service = createProviderServer({
@@ -159,7 +168,12 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
         router.on('GET', INTERNAL_PROOF_ROUTE, internalProofHandler({
           auth: cluster.auth,
           // `at` is the asking node's to set: it signs the answer
-          holder: { has: async (piece) => await store.has(piece), prove: async (pieceCid, { dealId, seed, count }) => await proveChallenge(node.prover, { dealId, pieceCid }, { seed, count }, 0) }
+          // a piece is proven from whichever of this node's stores holds it: deals' pieces, or PDP pieces
+          holder: {
+            has: async (piece) => await store.has(piece) || await pdp.pieces.store.has(piece),
+            prove: async (pieceCid, { dealId, seed, count }) => await proveChallenge(await store.has(pieceCid.toString()) ? node.prover : pdp.prover, { dealId, pieceCid }, { seed, count }, 0),
+            proveLeaves: async (piece, leaves) => await (await store.has(piece) ? node.prover : pdp.prover).proveLeaves(piece, leaves)
+          }
         }))
       }
     },

@@ -4,9 +4,19 @@
  * PDP piece registry live in the shared database; a piece stays on the node
  * that received it, and another node reads it from there.
  */
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { createHash, randomBytes } from 'node:crypto'
+import { access } from 'node:fs/promises'
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import * as dagJson from '@ipld/dag-json'
+import { CID } from 'multiformats/cid'
 import { generatePrivateKey } from 'viem/accounts'
+import { generateClusterSecret, parseClusterSecret } from '../../src/cluster/auth.js'
+import { Machine } from '../../src/cluster/machines.js'
+import { MAX_LEAVES_PER_REQUEST, readRemoteLeaves } from '../../src/cluster/proofs.js'
+import { CairnError } from '../../src/errors.js'
 import type { AppendItem } from '../../src/ledger/interface.js'
 import type { ProviderNode } from '../../src/provider/node.js'
 import { verifyDataSetProof, type DataSetProof } from '../../src/pdp/prove.js'
@@ -18,6 +28,16 @@ import { twoProviderNodes } from './helpers.js'
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 /** The dataset-world helpers need only a node's URL. */
 const at = (node: ProviderNode): World => ({ url: node.url }) as World
+
+const absent = async (path: string): Promise<boolean> => await access(path).then(() => false, () => true)
+
+/** Nothing of `piece` is written on `node`: no file, no layer cache, no location. */
+async function notOn (t: ExecutionContext, node: ProviderNode, piece: string): Promise<void> {
+  t.false(await node.pdp.pieces.store.has(piece), `${piece} is not in the PDP store`)
+  t.true(await absent(node.pdp.pieces.store.path(piece)))
+  t.true(await absent(join(node.pdp.pieces.store.dir, `${piece}.layers`)))
+  t.is(await node.cluster!.state.state.get(spaces.pieceLocations, `${piece}/${node.cluster!.work.name}`), undefined)
+}
 
 test('a data set created through node A is read, added to and proven through node B', async (t) => {
   // one copy: no copy task moves a piece behind the test's back
@@ -63,7 +83,7 @@ test('a data set created through node A is read, added to and proven through nod
   t.deepEqual(new Uint8Array(await dag.arrayBuffer()), car)
   t.false(await b.pdp.pieces.store.has(pieceCid.toString()))
 
-  // proven through B: the challenged pieces of A are copied to B first, checked against their CID
+  // proven through B: the challenged leaves of A's piece are proven by A, checked by B — and not copied to B
   const seed = randomBytes(32)
   const res = await send('POST', `${b.url}/pdp/data-sets/${id}/prove`, { seed: '0x' + seed.toString('hex'), challenges: 16 })
   t.is(res.status, 200)
@@ -71,8 +91,8 @@ test('a data set created through node A is read, added to and proven through nod
   const all = await (await fetch(`${a.url}/pdp/data-sets/${id}`)).json() as { allPieces: Array<{ pieceId: number, pieceCid: string, removed: string | null }> }
   t.deepEqual(all.allPieces.map((p) => p.pieceCid), [firstCid, secondCid])
   t.notThrows(() => verifyDataSetProof(id, all.allPieces, { seed, count: 16 }, proof))
-  t.true(await b.pdp.pieces.store.has(firstCid), 'B copied the challenged piece of A to prove it')
-  t.deepEqual(await b.cluster!.state.state.get(spaces.pieceLocations, `${firstCid}/b`), new Uint8Array(0))
+  t.true(proof.proofs.some((p) => p.pieceCid === firstCid), 'A\'s piece (128 KiB of the set\'s 136 KiB) is challenged')
+  await notOn(t, b, firstCid)
 
   // and through A, the other way round
   const again = await send('POST', `${a.url}/pdp/data-sets/${id}/prove`, { seed: '0x' + seed.toString('hex'), challenges: 16 })
@@ -84,6 +104,84 @@ test('a data set created through node A is read, added to and proven through nod
   const report = await a.ledger.verify()
   t.like(await b.ledger.verify(), { entries: report.entries })
   t.true(report.entries >= 4)
+})
+
+test('a data set proven through B with a piece only a bad holder and A hold: the bad leaves are not passed on, the holder is skipped; the internal leaves endpoint is signed and bounded', async (t) => {
+  const { a, b, close } = await twoProviderNodes('cairn-cluster-pdp-bad-', 1, { payee: PAYEE })
+  t.teardown(close)
+  const key = generatePrivateKey()
+  const { id } = await createdId(at(a), (await create(at(a), key, 4n)).res)
+  const piece = await upload(at(a), randomBytes(70_000))
+  t.is((await add(at(a), key, id, 4n, [piece], 1n)).res.status, 201)
+  const pieces = [{ pieceId: 0, pieceCid: piece }]
+
+  // a fake holder: passes each request on to A as it came (same signed headers) and flips a bit of the first leaf of A's answer
+  let asked = 0
+  const fake = createServer((req, res) => {
+    const proofs = req.url?.startsWith('/internal/v1/proofs/') === true
+    if (proofs) asked++
+    const forward = httpRequest(a.url + (req.url ?? ''), { method: 'GET', headers: req.headers }, (upstream: IncomingMessage) => {
+      const parts: Buffer[] = []
+      upstream.on('data', (d: Buffer) => parts.push(d))
+      upstream.on('end', () => {
+        const body = Buffer.concat(parts)
+        // piece reads (a node scrubbing the fake's copy) pass as they are
+        if (upstream.statusCode !== 200 || !proofs) { res.writeHead(upstream.statusCode ?? 500, upstream.headers).end(body); return }
+        const answer = dagJson.decode(body) as { proofs: Array<{ leaf: Uint8Array }> }
+        const leaf = answer.proofs[0]?.leaf as Uint8Array
+        leaf[0] = (leaf[0] as number) ^ 1
+        res.writeHead(200, { 'content-type': 'application/json' }).end(dagJson.encode(answer))
+      })
+    })
+    forward.on('error', () => { res.destroy() })
+    forward.end()
+  })
+  await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { fake.close() })
+  const db = b.cluster!.state.db
+  const machine = await Machine.register(db, { name: 'fake', address: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`, deadAfterMs: 3600_000 })
+  machine.silence()
+  // heard from "later" than A, so B asks it first
+  await db.query("UPDATE cluster_machines SET heartbeat_at = now() + interval '1 hour' WHERE name = 'fake'")
+  await b.cluster!.state.state.batch([{ type: 'put', space: spaces.pieceLocations, key: `${piece}/fake`, value: new Uint8Array(0) }])
+
+  // A holds it too: B asks the fake first, finds a leaf bad, and proves with A's leaves
+  const seed = randomBytes(32)
+  const good = await send('POST', `${b.url}/pdp/data-sets/${id}/prove`, { seed: '0x' + seed.toString('hex'), challenges: 16 })
+  t.is(good.status, 200)
+  t.is(asked, 1)
+  const proof = await good.json() as DataSetProof
+  t.notThrows(() => verifyDataSetProof(id, pieces, { seed, count: 16 }, proof))
+  // a PDP piece's bad holder is skipped, not scrubbed (a scrub reads deal stores only, docs/cluster.md "Not yet")
+  t.is((await db.query("SELECT 1 FROM cluster_tasks WHERE type = 'scrub'")).rows.length, 0)
+
+  // only the fake holds it: its bad leaves are refused with a code, not proven on
+  await b.cluster!.state.state.batch([{ type: 'del', space: spaces.pieceLocations, key: `${piece}/a` }])
+  const bad = await send('POST', `${b.url}/pdp/data-sets/${id}/prove`, { seed: '0x' + randomBytes(32).toString('hex'), challenges: 16 })
+  t.is(bad.status, 422)
+  t.is(await codeOf(bad), 'ERR_CLUSTER_BAD_PROOF')
+  t.is(asked, 2)
+
+  // no live node holds it: not found
+  await b.cluster!.state.state.batch([{ type: 'del', space: spaces.pieceLocations, key: `${piece}/fake` }])
+  const none = await send('POST', `${b.url}/pdp/data-sets/${id}/prove`, { seed: '0x' + randomBytes(32).toString('hex'), challenges: 16 })
+  t.is(none.status, 404)
+  t.is(await codeOf(none), 'ERR_PIECE_NOT_FOUND')
+  await notOn(t, b, piece)
+
+  // the internal endpoint: unsigned, or signed with another secret, is refused
+  const cid = CID.parse(piece)
+  const unsigned = await fetch(`${a.url}/internal/v1/proofs/${piece}?leaves=0,1`)
+  t.is(unsigned.status, 403)
+  t.is(await codeOf(unsigned), 'ERR_CLUSTER_AUTH')
+  await t.throwsAsync(readRemoteLeaves(a.url, cid, [0, 1], { secret: parseClusterSecret(generateClusterSecret()), node: 'intruder' }), { instanceOf: CairnError, code: 'ERR_CLUSTER_AUTH' })
+  // signed: the holder proves the leaves asked (checked by the reader), a node without the piece refuses, the leaves are bounded
+  const secret = a.cluster!.state.secret
+  t.deepEqual((await readRemoteLeaves(a.url, cid, [5, 0, 4095], { secret, node: 'b' })).map((p) => p.index), [5, 0, 4095])
+  await t.throwsAsync(readRemoteLeaves(b.url, cid, [0], { secret, node: 'a' }), { instanceOf: CairnError, code: 'ERR_PIECE_NOT_FOUND' })
+  await t.throwsAsync(readRemoteLeaves(a.url, cid, [4096], { secret, node: 'b' }), { instanceOf: CairnError, code: 'ERR_INVALID_ARGUMENT' })
+  await t.throwsAsync(readRemoteLeaves(a.url, cid, new Array(MAX_LEAVES_PER_REQUEST + 1).fill(0), { secret, node: 'b' }), { instanceOf: CairnError, code: 'ERR_INVALID_ARGUMENT' })
+  await t.throwsAsync(readRemoteLeaves(a.url, cid, [], { secret, node: 'b' }), { instanceOf: CairnError, code: 'ERR_INVALID_ARGUMENT' })
 })
 
 /**
