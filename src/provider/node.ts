@@ -141,7 +141,14 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   // a data set holds capacity and is paid like a deal, at the provider's terms (docs/pdp.md "Data sets as deals")
   const dataSetTerms = { capacity: terms.capacity, pricePerGiBDay: terms.pricePerGiBDay, provingPeriod: terms.provingPeriod }
   // PDP data sets and pieces live where the deals do: on a cluster every node adds to and proves any data set (docs/cluster.md "PDP")
-  const pdpCluster = cluster === undefined || nodeName === undefined ? undefined : { node: nodeName, remote: async (piece: string, size: number) => await work?.remote(piece, size) }
+  const pdpCluster = cluster === undefined || nodeName === undefined
+    ? undefined
+    : {
+        node: nodeName,
+        remote: async (piece: string, size: number) => await work?.remote(piece, size),
+        // a piece a data set references is copied to a second node, as a deal's piece is once active
+        copy: (piece: string) => { work?.stored(piece).catch((err) => { log('copy-post-failed', { piece, message: (err as Error).message }) }) }
+      }
   const local = new LevelStore(db)
   const pdp = await startPdp(cluster?.state ?? local, ledger, repo, { payee: terms.payee, now: options.now, ...options.pdp, dataSets: { ...dataSetTerms, ...options.pdp?.dataSets }, cluster: pdpCluster, pullState: local }, log)
   const service = createProviderServer({
@@ -175,7 +182,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   terms.endpoint = url
   if (cluster !== undefined && options.cluster !== undefined && nodeName !== undefined) {
     const { db: _db, name: _name, ...rest } = options.cluster
-    work = await ClusterWork.start(cluster, store, { ...rest, name: nodeName, address: url, ledger, log })
+    work = await ClusterWork.start(cluster, store, { ...rest, name: nodeName, address: url, ledger, log, pdpStore: pdp.pieces.store })
     // a copy lost here is made again, on whichever node takes the task
     for (const piece of lost) await work.stored(piece)
   }
