@@ -24,7 +24,7 @@ import { recoverProvider } from './recovery.js'
 import { recoverClusterNode } from '../cluster/recovery.js'
 import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
-import { startPdp, type PdpOptions, type PdpService } from '../pdp/mount.js'
+import { pdpPieceStore, startPdp, type PdpOptions, type PdpService } from '../pdp/mount.js'
 import { dealFromHeldRoute } from '../pdp/deal-from-held.js'
 import { SelfCheck, type SelfCheckOptions } from './selfcheck.js'
 import type { RoundTripTarget } from './selfcheck-roundtrip.js'
@@ -103,7 +103,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     const recovered = await recoverProvider({ db, ledger, store, log })
     log('provider-recovered', { tempFiles: recovered.tempFilesRemoved, quarantined: recovered.quarantined.length, failed: recovered.failed.length, danglingBlocks: recovered.danglingBlocks, pieces: recovered.piecesChecked })
   } else if (options.recover === true && cluster !== undefined && nodeName !== undefined) {
-    const recovered = await recoverClusterNode({ state: cluster.state, store, node: nodeName, log })
+    const recovered = await recoverClusterNode({ state: cluster.state, store, pdpStore: pdpPieceStore(repo), node: nodeName, log })
     lost = recovered.lost
     log('provider-recovered', { tempFiles: recovered.tempFilesRemoved, quarantined: recovered.quarantined.length, lost: lost.length, pieces: recovered.piecesChecked })
   }

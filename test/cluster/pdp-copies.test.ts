@@ -2,7 +2,7 @@
  * PDP pieces on a cluster have copies too (docs/cluster.md "PDP"): a piece a
  * data set references is copied by a copy task to a second node's PDP piece
  * store, scrubbed there (a bad copy replaced), counted in `cluster status`,
- * moved by `cluster drain` — and with the node that received it stopped, the
+ * kept by start-up recovery, moved by `cluster drain` — and with the node that received it stopped, the
  * other serves it and proves the data set. A parked piece stays on one node
  * unless its node is drained.
  */
@@ -10,6 +10,7 @@ import test from 'ava'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { generatePrivateKey } from 'viem/accounts'
+import { recoverClusterNode } from '../../src/cluster/recovery.js'
 import { addTask } from '../../src/cluster/tasks.js'
 import { clusterStatus, drainNode } from '../../src/cluster/work.js'
 import type { ProviderNode } from '../../src/provider/node.js'
@@ -52,6 +53,11 @@ test('a PDP piece a data set references is copied to a second node, scrubbed the
   const status = await clusterStatus(cluster, 2)
   t.deepEqual(Object.fromEntries(status.machines.map((m) => [m.name, m.pieces])), { a: 2, b: 1 })
   t.is(status.pieces.underCopied, 0, 'a parked piece is not under-copied')
+
+  // B's start-up recovery finds its copy in its PDP store: the location stays
+  const recovered = await recoverClusterNode({ state: cluster.state, store: b.store, pdpStore: b.pdp.pieces.store, node: 'b' })
+  t.deepEqual(recovered.lost, [])
+  t.true(await copiedToB(b, piece, bytes))
 
   // B's periodic maintenance scrubs its PDP copy, from its PDP store
   await b.cluster!.work.maintain()
