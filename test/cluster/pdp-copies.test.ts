@@ -2,17 +2,18 @@
  * PDP pieces on a cluster have copies too (docs/cluster.md "PDP"): a piece a
  * data set references is copied by a copy task to a second node's PDP piece
  * store, scrubbed there (a bad copy replaced), counted in `cluster status`,
- * kept by start-up recovery, moved by `cluster drain` — and with the node that received it stopped, the
+ * kept by start-up recovery, moved by `cluster drain`, collected by gc once the
+ * registry no longer names it — and with the node that received it stopped, the
  * other serves it and proves the data set. A parked piece stays on one node
  * unless its node is drained.
  */
 import test from 'ava'
 import { createHash, randomBytes } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, utimes, writeFile } from 'node:fs/promises'
 import { generatePrivateKey } from 'viem/accounts'
 import { recoverClusterNode } from '../../src/cluster/recovery.js'
 import { addTask } from '../../src/cluster/tasks.js'
-import { clusterStatus, drainNode } from '../../src/cluster/work.js'
+import { clusterStatus, drainNode, nodeTaskType } from '../../src/cluster/work.js'
 import type { ProviderNode } from '../../src/provider/node.js'
 import { verifyDataSetProof, type DataSetProof } from '../../src/pdp/prove.js'
 import { spaces } from '../../src/state/spaces.js'
@@ -86,4 +87,14 @@ test('a PDP piece a data set references is copied to a second node, scrubbed the
   const all = await (await fetch(`${b.url}/pdp/data-sets/${id}`)).json() as { allPieces: Array<{ pieceId: number, pieceCid: string, removed: string | null }> }
   t.deepEqual(all.allPieces.map((p) => p.pieceCid), [piece])
   t.notThrows(() => verifyDataSetProof(id, all.allPieces, { seed, count: 8 }, proof))
+
+  // B's gc: a PDP copy the registry no longer names (swept by another holder) goes once old enough; a referenced one stays
+  const stray = await b.pdp.pieces.store.stage((async function * () { yield randomBytes(3000) })())
+  await stray.commit()
+  const strayPiece = stray.piece.cid.toString()
+  const old = new Date(Date.now() - 2 * 3600_000)
+  for (const p of [strayPiece, piece]) await utimes(b.pdp.pieces.store.path(p), old, old)
+  await addTask(b.cluster!.state.db, nodeTaskType('b'), {})
+  await until(async () => !await b.pdp.pieces.store.has(strayPiece), 'B collected the stray PDP file', 30_000)
+  t.true(await copiedToB(b, piece, bytes), 'a referenced piece stays')
 })
