@@ -14,7 +14,8 @@
  *   never recorded — goes to `quarantine/`, as on one node: nothing serves it,
  *   and a copy task brings the piece back if the cluster still needs it here;
  * - a piece this node is recorded to hold but whose file is missing or of the
- *   wrong size loses its location, so no node reads it from here, and a copy
+ *   wrong size — in the deals' store, or for a PDP piece in the PDP piece
+ *   store (`pdp/pieces/`, whose orphans src/pdp/pieces.ts removes) — loses its location, so no node reads it from here, and a copy
  *   task is posted for it (the other copies are the cluster's; scrub re-hashes).
  */
 import { stat } from 'node:fs/promises'
@@ -38,6 +39,8 @@ export interface ClusterRecoveryReport {
 export async function recoverClusterNode (options: {
   state: StateStore
   store: PieceStore
+  /** the node's PDP piece store: a PDP piece's file is there (src/pdp/pieces.ts) */
+  pdpStore?: PieceStore
   node: string
   log?: (event: string, fields?: Record<string, unknown>) => void
 }): Promise<ClusterRecoveryReport> {
@@ -52,13 +55,21 @@ export async function recoverClusterNode (options: {
   const report: ClusterRecoveryReport = { ...swept, lost: [], piecesChecked: 0 }
   for (const piece of held) {
     report.piecesChecked++
-    const record = await state.get(spaces.pieces, piece)
-    const size = record === undefined ? undefined : (dagCBOR.decode(record) as { size: number }).size
-    const info = await stat(store.path(piece)).catch(() => undefined)
+    const { path, size } = await expectedFile(state, store, options.pdpStore, piece)
+    const info = await stat(path).catch(() => undefined)
     if (info !== undefined && (size === undefined || info.size === size)) continue
     await state.batch([{ type: 'del', space: spaces.pieceLocations, key: locationKey(piece, node) }])
     report.lost.push(piece)
     log('recovery-location-dropped', { piece, node, reason: info === undefined ? 'piece file missing' : `piece file is ${info.size} bytes; the index recorded ${String(size)}` })
   }
   return report
+}
+
+/** Where a held piece's file is and its size: a deal's piece in the deals' store, else a PDP piece in the PDP store. */
+async function expectedFile (state: StateStore, store: PieceStore, pdpStore: PieceStore | undefined, piece: string): Promise<{ path: string, size?: number }> {
+  const record = await state.get(spaces.pieces, piece)
+  if (record !== undefined || pdpStore === undefined) return { path: store.path(piece), size: record === undefined ? undefined : (dagCBOR.decode(record) as { size: number }).size }
+  const pdp = await state.get(spaces.pdpPieces, piece)
+  if (pdp === undefined) return { path: store.path(piece) }
+  return { path: pdpStore.path(piece), size: (dagCBOR.decode(pdp) as { size: number }).size }
 }

@@ -3,20 +3,29 @@
  * `cluster_machines`, claiming the cluster's tasks, and fetching the pieces it
  * is asked for but does not hold.
  *
+ * A node has two piece stores: the deals' (`pieces/`) and the PDP API's
+ * (`pdp/pieces/`). A piece belongs in the PDP one when the PDP registry knows
+ * it and no deal's index entry names it (`storeFor`); both are served on the
+ * internal endpoint, and one location space records both.
+ *
  * Tasks:
  * - `copy` {piece, exclude?}: run by a node that does not hold the piece (and
  *   is not excluded or drained): it reads the piece from a node that does,
- *   checks its piece CID while writing it to its own store, and records its
- *   location. Posted when a deal goes active (until `copies` nodes hold it),
- *   by a failed scrub, and by `cluster drain` for every piece of the drained
- *   node. A node that holds the piece fails the run, and another takes it.
+ *   checks its piece CID while writing it to the store it belongs in, and
+ *   records its location. Posted when a deal goes active or a data set comes
+ *   to reference a PDP piece (until `copies` nodes hold it), by a failed
+ *   scrub, and by `cluster drain` for every piece of the drained node. A
+ *   parked PDP piece (no data set references it) is temporary and stays on
+ *   one node, unless a drain moves it. A node that holds the piece fails the
+ *   run, and another takes it.
  * - `scrub` {piece, node}: any node re-hashes the copy on `node` (its own file,
  *   or read over the internal endpoint) and records the result in
  *   `cluster/scrubs`; a bad copy loses its location (and the file, on its own
  *   node) and a copy task replaces it.
  * - `gc-<node>` {}: only that node runs it (its type carries a digest of the
  *   node's name): it removes its piece files that no deal's index entry and no
- *   active deal holds, older than the upload grace.
+ *   active deal holds, and its PDP piece files the PDP registry no longer
+ *   names (swept by another holder), older than the upload grace.
  *
  * Every node posts, on a timer, a scrub of each copy it holds and a gc of its
  * own store; dedupe keys keep one of each live.
@@ -67,6 +76,8 @@ export interface ClusterWorkOptions {
   log?: EventLog
   /** what holds the deals: a piece no index entry names and no active deal holds is garbage */
   ledger: Ledger
+  /** this node's PDP piece store (`pdp/pieces/`), where copies of PDP pieces go */
+  pdpStore?: PieceStore
 }
 
 export interface ScrubRecord { at: number, ok: boolean, by: string, error?: string }
@@ -126,20 +137,44 @@ export class ClusterWork {
     this.drainWatch.unref()
   }
 
-  /** Posts a scrub of every copy this node holds and a gc of its store. */
+  /**
+   * Posts a scrub of every copy this node holds and a gc of its stores, and a
+   * copy of each PDP piece it holds that a data set references (the post at
+   * the reference is not in its transaction; this catches one lost to a crash).
+   */
   async maintain (): Promise<void> {
     for await (const [key] of this.cluster.state.iterate(spaces.pieceLocations)) {
       const slash = key.lastIndexOf('/')
       if (key.slice(slash + 1) !== this.name) continue
       const piece = key.slice(0, slash)
       await addTask(this.cluster.db, 'scrub', { piece, node: this.name }, { dedupe: `scrub:${key}` })
+      if ((await pdpRefs(this.cluster.state, piece) ?? 0) > 0) await this.stored(piece)
     }
     await addTask(this.cluster.db, nodeTaskType(this.name), {}, { dedupe: `gc:${this.name}` })
   }
 
-  /** After a deal went active on this node: copies until `copies` nodes hold the piece. */
+  /** After a deal went active on this node, or a data set came to reference a PDP piece: copies until `copies` nodes hold the piece. */
   async stored (piece: string, q: Queryable = this.cluster.db): Promise<void> {
     if (this.copies > 1) await addTask(q, 'copy', { piece }, { dedupe: `copy:${piece}`, maxAttempts: 40 })
+  }
+
+  /**
+   * The store of this node `piece` belongs in: the PDP one for a piece the
+   * PDP registry knows and no deal's index entry names, else the deals'.
+   */
+  private async storeFor (piece: string): Promise<PieceStore> {
+    const pdp = this.options.pdpStore
+    if (pdp === undefined || await this.cluster.state.get(spaces.pieces, piece) !== undefined) return this.store
+    return await pdpRefs(this.cluster.state, piece) === undefined ? this.store : pdp
+  }
+
+  /** This node's file of `piece`, from whichever of its stores holds it (as the internal endpoint reads them). */
+  private async openLocal (piece: string): Promise<{ store: PieceStore, body: AsyncIterable<Uint8Array> } | undefined> {
+    for (const store of [this.store, this.options.pdpStore]) {
+      const reader = await store?.open(piece)
+      if (store !== undefined && reader !== undefined) return { store, body: reader.createReadStream() }
+    }
+    return undefined
   }
 
   /**
@@ -224,22 +259,21 @@ export class ClusterWork {
    * PDP data set's challenges in it, src/pdp/prove.ts), from a live holder
    * and each checked here against the piece CID, as `prove`: nothing is
    * copied. More leaves than one request carries are asked in turns. A holder
-   * whose leaves do not verify is skipped and logged but not scrubbed: a
-   * scrub reads a node's deal store (`scrubTask`), so on the holder itself it
-   * would find a PDP piece missing and drop its only location.
+   * whose leaves do not verify gets a scrub of its copy, as in `prove` (a
+   * scrub reads the copy from whichever of the node's two stores holds it).
    */
   async proveLeaves (piece: string, leaves: readonly number[]): Promise<LeafProof[]> {
     const pieceCid = CID.parse(piece)
     const out: LeafProof[] = []
     for (let at = 0; at < leaves.length; at += MAX_LEAVES_PER_REQUEST) {
       const part = leaves.slice(at, at + MAX_LEAVES_PER_REQUEST)
-      out.push(...await this.fromHolders(piece, async (address) => await readRemoteLeaves(address, pieceCid, part, { secret: this.cluster.secret, node: this.name }), false))
+      out.push(...await this.fromHolders(piece, async (address) => await readRemoteLeaves(address, pieceCid, part, { secret: this.cluster.secret, node: this.name })))
     }
     return out
   }
 
-  /** `ask` of the live holders of `piece` in turn, as `prove` describes: the first good answer; `scrub` whether a bad holder's copy gets a scrub. */
-  private async fromHolders<T> (piece: string, ask: (address: string) => Promise<T>, scrub = true): Promise<T> {
+  /** `ask` of the live holders of `piece` in turn, as `prove` describes: the first good answer. */
+  private async fromHolders<T> (piece: string, ask: (address: string) => Promise<T>): Promise<T> {
     const machines = await this.liveHolders(piece)
     if (machines.length === 0) throw new CairnError('ERR_PIECE_NOT_FOUND', `no live node of the cluster holds piece ${piece}`)
     let lastError: unknown
@@ -250,7 +284,7 @@ export class ClusterWork {
         lastError = err
         const code = (err as CairnError).code
         this.log('proof-remote-failed', { piece, from: m.name, code, message: (err as Error).message })
-        if (scrub && (code === 'ERR_CLUSTER_BAD_PROOF' || code === 'ERR_PIECE_CORRUPT')) {
+        if (code === 'ERR_CLUSTER_BAD_PROOF' || code === 'ERR_PIECE_CORRUPT') {
           await addTask(this.cluster.db, 'scrub', { piece, node: m.name }, { dedupe: `scrub:${locationKey(piece, m.name)}` })
             .catch((e) => { this.log('scrub-post-failed', { piece, node: m.name, message: (e as Error).message }) })
         }
@@ -265,13 +299,13 @@ export class ClusterWork {
     return (await listMachines(this.cluster.db)).filter(m => m.name !== this.name && holders.has(m.name)).sort((a, b) => a.silentMs - b.silentMs)
   }
 
-  private async fetchFrom (piece: string, exclude: string[], signal?: AbortSignal): Promise<boolean> {
+  private async fetchFrom (piece: string, exclude: string[], signal?: AbortSignal, store = this.store): Promise<boolean> {
     const holders = new Set(await pieceLocations(this.cluster.state, piece))
     const machines = (await listMachines(this.cluster.db)).filter(m => m.name !== this.name && holders.has(m.name) && !exclude.includes(m.name))
     let lastError: unknown
     for (const m of machines) {
       try {
-        await this.copyFrom(m.address, piece, signal)
+        await this.copyFrom(m.address, piece, store, signal)
         this.log('piece-fetched', { piece, from: m.name })
         return true
       } catch (err) {
@@ -283,10 +317,10 @@ export class ClusterWork {
     return false
   }
 
-  private async copyFrom (address: string, piece: string, signal?: AbortSignal): Promise<void> {
+  private async copyFrom (address: string, piece: string, store: PieceStore, signal?: AbortSignal): Promise<void> {
     const expected = CID.parse(piece)
     const remote = await readRemotePiece(address, piece, { secret: this.cluster.secret, node: this.name, signal })
-    const staged = await this.store.stage(remote.body, { signal })
+    const staged = await store.stage(remote.body, { signal })
     if (!staged.piece.cid.equals(expected)) {
       await staged.abort()
       throw new CairnError('ERR_PIECE_MISMATCH', `node ${address} sent bytes whose piece CID is ${staged.piece.cid.toString()}, not ${piece}`)
@@ -302,11 +336,14 @@ export class ClusterWork {
     const drained = await drainedNodes(this.cluster.state)
     const good = holders.filter(h => live.has(h) && !exclude.includes(h) && !drained.has(h))
     if (good.length >= this.copies) return
+    const store = await this.storeFor(piece)
+    // a parked PDP piece is temporary: one copy, unless its node is drained
+    if (store !== this.store && exclude.length === 0 && (await pdpRefs(this.cluster.state, piece) ?? 0) === 0) return
     if (holders.includes(this.name) || exclude.includes(this.name) || this.drained) {
       throw new CairnError('ERR_TASK_NOT_OWNED', `node ${this.name} holds piece ${piece} already or may not take it: another node copies it`)
     }
     await task.assertOwned()
-    if (!await this.fetchFrom(piece, [], task.signal)) throw new CairnError('ERR_PIECE_NOT_FOUND', `no live node holds piece ${piece}`)
+    if (!await this.fetchFrom(piece, [], task.signal, store)) throw new CairnError('ERR_PIECE_NOT_FOUND', `no live node holds piece ${piece}`)
   }
 
   private async scrubTask (task: TaskContext): Promise<void> {
@@ -314,12 +351,14 @@ export class ClusterWork {
     const expected = CID.parse(piece)
     let ok = true
     let error: string | undefined
+    let own: PieceStore | undefined
     try {
       let body: AsyncIterable<Uint8Array>
       if (node === this.name) {
-        const reader = await this.store.open(piece)
-        if (reader === undefined) throw new CairnError('ERR_PIECE_NOT_FOUND', `piece ${piece} is missing from this node's store`)
-        body = reader.createReadStream()
+        const local = await this.openLocal(piece)
+        if (local === undefined) throw new CairnError('ERR_PIECE_NOT_FOUND', `piece ${piece} is missing from this node's stores`)
+        own = local.store
+        body = local.body
       } else {
         const address = (await listMachines(this.cluster.db)).find(m => m.name === node)?.address
         if (address === undefined) return // the node is gone; its copies are copied again by whoever notices (drain, a failed read)
@@ -340,7 +379,7 @@ export class ClusterWork {
     const ops = [{ type: 'put' as const, space: spaces.scrubs, key: locationKey(piece, node), value: new TextEncoder().encode(JSON.stringify(record)) }]
     if (!ok) {
       this.log('piece-scrub-failed', { piece, node, error })
-      if (node === this.name) await rm(this.store.path(piece), { force: true })
+      if (own !== undefined) await rm(own.path(piece), { force: true })
       await this.cluster.state.batch([...ops, { type: 'del', space: spaces.pieceLocations, key: locationKey(piece, node) }])
       await addTask(this.cluster.db, 'copy', { piece }, { dedupe: `copy:${piece}`, maxAttempts: 40 })
       return
@@ -349,22 +388,31 @@ export class ClusterWork {
   }
 
   private async gcTask (task: TaskContext): Promise<void> {
+    const removed = await this.collect(task, this.store, async (piece) =>
+      (await this.cluster.state.get(spaces.pieces, piece)) === undefined && (await this.options.ledger.holders(piece)).length === 0)
+    // a PDP piece swept by another holder loses its record and every location; this node's copy goes here (or at its next start)
+    const pdp = this.options.pdpStore
+    if (pdp !== undefined) removed.push(...await this.collect(task, pdp, async (piece) => await pdpRefs(this.cluster.state, piece) === undefined))
+    if (removed.length > 0) this.log('pieces-collected', { node: this.name, removed: removed.length })
+  }
+
+  /** Removes the piece files of `store` older than the upload grace that are `garbage`, and this node's locations of them. */
+  private async collect (task: TaskContext, store: PieceStore, garbage: (piece: string) => Promise<boolean>): Promise<string[]> {
     const removed: string[] = []
-    for (const name of await readdir(this.store.dir).catch(() => [] as string[])) {
+    for (const name of await readdir(store.dir).catch(() => [] as string[])) {
       if (!name.endsWith('.car')) continue
       const piece = name.slice(0, -4)
-      const info = await stat(join(this.store.dir, name)).catch(() => undefined)
+      const info = await stat(join(store.dir, name)).catch(() => undefined)
       if (info === undefined || Date.now() - info.mtimeMs < GC_MIN_AGE_MS) continue
-      if ((await this.cluster.state.get(spaces.pieces, piece)) !== undefined) continue
-      if ((await this.options.ledger.holders(piece)).length > 0) continue
+      if (!await garbage(piece)) continue
       await task.assertOwned()
       // the location goes first, so no node is sent here for a file that is gone
       await this.cluster.state.batch([{ type: 'del', space: spaces.pieceLocations, key: locationKey(piece, this.name) }])
-      await rm(join(this.store.dir, name), { force: true })
-      await rm(join(this.store.dir, `${piece}.layers`), { force: true })
+      await rm(join(store.dir, name), { force: true })
+      await rm(join(store.dir, `${piece}.layers`), { force: true })
       removed.push(piece)
     }
-    if (removed.length > 0) this.log('pieces-collected', { node: this.name, removed: removed.length })
+    return removed
   }
 
   async stop (): Promise<void> {
@@ -373,6 +421,12 @@ export class ClusterWork {
     await this.engine.stop()
     await this.machine.stop()
   }
+}
+
+/** How many data-set pieces a PDP piece is (0: parked), or undefined when the PDP registry does not know it (src/pdp/pieces.ts). */
+async function pdpRefs (state: StateStore, piece: string): Promise<number | undefined> {
+  const record = await state.get(spaces.pdpPieces, piece)
+  return record === undefined ? undefined : (dagCBOR.decode(record) as { refs?: number }).refs ?? 0
 }
 
 async function isDrained (state: StateStore, node: string): Promise<boolean> {
@@ -418,6 +472,7 @@ export interface ClusterStatus {
   /** nodes that hold pieces but are not registered (stopped or dead) */
   absent: Array<{ name: string, pieces: number }>
   tasks: Array<{ type: string, state: 'waiting' | 'running' | 'given-up', count: number }>
+  /** `underCopied`: held by fewer live nodes than `copies`, leaving out parked PDP pieces, which stay on one node */
   pieces: { total: number, underCopied: number }
 }
 
@@ -444,6 +499,16 @@ export async function clusterStatus (cluster: Pick<ClusterState, 'db' | 'state'>
     machines: machines.map(m => ({ name: m.name, address: m.address, heartbeatAt: m.heartbeatAt.toISOString(), silentMs: Math.round(m.silentMs), drained: drained.has(m.name), pieces: perNode.get(m.name) ?? 0 })),
     absent: [...perNode].filter(([name]) => !machines.some(m => m.name === name)).map(([name, pieces]) => ({ name, pieces })),
     tasks: rows.map(r => ({ type: r.type, state: r.state, count: Number(r.count) })),
-    pieces: { total: perPiece.size, underCopied: [...perPiece.values()].filter(n => n < copies).length }
+    pieces: { total: perPiece.size, underCopied: await countUnderCopied(cluster.state, perPiece, copies) }
   }
+}
+
+async function countUnderCopied (state: StateStore, holders: Map<string, number>, copies: number): Promise<number> {
+  let under = 0
+  for (const [piece, n] of holders) {
+    if (n >= copies) continue
+    if (await state.get(spaces.pieces, piece) === undefined && await pdpRefs(state, piece) === 0) continue
+    under++
+  }
+  return under
 }

@@ -338,7 +338,9 @@ export class DataSets {
       entries.push({ pieceId, pieceCid: p.pieceCid, size, padded: paddedSizeFromHeight(p.link.height) })
     })
     writes.push(put(spaces.pdpNonces, `${record.payer}/${hex64(nonce)}`, encoder.encode(String(record.id))))
-    return { entries, pieceOps: refs.ops, settle: refs.settle, guard }
+    // once committed: the counters mirrored, and on a cluster each piece copied to a second node
+    const settle = (): void => { refs.settle(); this.pieces.referenced(pieces.map((p) => p.pieceCid)) }
+    return { entries, pieceOps: refs.ops, settle, guard }
   }
 
   /**

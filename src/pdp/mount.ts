@@ -77,12 +77,17 @@ export interface PdpService {
   close (): void
 }
 
+/** A repo's PDP piece store, `pdp/pieces/` (a cluster node's start-up recovery checks it too, src/cluster/recovery.ts). */
+export function pdpPieceStore (repo: { path: string, tmpDir: string }): PieceStore {
+  return new PieceStore(join(repo.path, 'pdp', 'pieces'), repo.tmpDir)
+}
+
 /**
  * Opens the PDP service on a provider's state store and repo: removes orphaned
  * files, loads the quota, sweeps once, starts the sweep timer.
  */
 export async function startPdp (state: StateStore, ledger: Ledger, repo: { path: string, tmpDir: string }, options: PdpOptions = {}, log: Logger = () => {}): Promise<PdpService> {
-  const store = new PieceStore(join(repo.path, 'pdp', 'pieces'), repo.tmpDir)
+  const store = pdpPieceStore(repo)
   const quota = new ParkQuota({ total: options.parkQuota ?? PDP_DEFAULTS.parkQuota, perClient: options.parkQuotaPerClient ?? PDP_DEFAULTS.parkQuotaPerClient })
   const ttl = options.parkTtl ?? PDP_DEFAULTS.parkTtl
   const pieces = new PdpPieces(state, store, quota, { ttlSeconds: ttl, now: options.now, onCommitted: options.onCommitted, cluster: options.cluster })

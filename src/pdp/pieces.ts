@@ -19,7 +19,9 @@
  * records itself as the piece's location (`cluster/piece-locations`); another
  * node serves the piece by reading it from there (`remote`), and proves it by
  * having that node prove the challenged leaves, checked here
- * (`proveElsewhere`): no node copies another's piece to serve or prove it.
+ * (`proveElsewhere`): no node copies another's piece to serve or prove it. A
+ * piece a data set references is copied to a second node by a copy task
+ * (`referenced`, src/cluster/work.ts), so losing a node loses no piece.
  */
 import { mkdir, open as openFile, readdir, rm } from 'node:fs/promises'
 import { PassThrough } from 'node:stream'
@@ -89,11 +91,17 @@ export interface PdpPiecesOptions {
   now?: () => number
   /** test-only: runs between the rename into the store and the batch (a crash test kills the process there) */
   onCommitted?: (piece: string) => void
-  /** on a cluster: this node's name (recorded as the location of the pieces it stores), the read of a piece another node holds, and checked leaf proofs of one (src/cluster/work.ts) */
+  /**
+   * on a cluster: this node's name (recorded as the location of the pieces it
+   * stores), the read of a piece another node holds, checked leaf proofs of
+   * one, and the post of a copy task for a piece a data set came to reference
+   * (src/cluster/work.ts; it must not throw)
+   */
   cluster?: {
     node: string
     remote: (piece: string, size: number) => Promise<PieceHandle | undefined>
     proveLeaves: (piece: string, leaves: readonly number[]) => Promise<LeafProof[]>
+    copy?: (piece: string) => void
   }
 }
 
@@ -353,6 +361,16 @@ export class PdpPieces implements PieceSource, BlockSource {
     }
     const counted = usage.length === 0 ? { ops: [], settle: () => {} } : await this.usageOps(reader, usage)
     return { ops: [...ops, ...counted.ops], settle: counted.settle, records }
+  }
+
+  /**
+   * After a data-set change that references `pieces` committed: on a cluster,
+   * a copy of each to a second node (docs/cluster.md "PDP"). A parked piece
+   * is temporary and stays on the node that received it.
+   */
+  referenced (pieces: Iterable<string>): void {
+    const copy = this.options.cluster?.copy
+    if (copy !== undefined) for (const piece of new Set(pieces)) copy(piece)
   }
 
   /** Marks a stored piece findable (a streaming upload was finalized) and restarts its park TTL. */

@@ -24,7 +24,7 @@ import { recoverProvider } from './recovery.js'
 import { recoverClusterNode } from '../cluster/recovery.js'
 import { warmUploadCheck } from './upload-check.js'
 import { createProviderServer, type HttpService, type ServerLimits } from './server.js'
-import { startPdp, type PdpOptions, type PdpService } from '../pdp/mount.js'
+import { pdpPieceStore, startPdp, type PdpOptions, type PdpService } from '../pdp/mount.js'
 import { dealFromHeldRoute } from '../pdp/deal-from-held.js'
 import { SelfCheck, type SelfCheckOptions } from './selfcheck.js'
 import type { RoundTripTarget } from './selfcheck-roundtrip.js'
@@ -103,7 +103,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     const recovered = await recoverProvider({ db, ledger, store, log })
     log('provider-recovered', { tempFiles: recovered.tempFilesRemoved, quarantined: recovered.quarantined.length, failed: recovered.failed.length, danglingBlocks: recovered.danglingBlocks, pieces: recovered.piecesChecked })
   } else if (options.recover === true && cluster !== undefined && nodeName !== undefined) {
-    const recovered = await recoverClusterNode({ state: cluster.state, store, node: nodeName, log })
+    const recovered = await recoverClusterNode({ state: cluster.state, store, pdpStore: pdpPieceStore(repo), node: nodeName, log })
     lost = recovered.lost
     log('provider-recovered', { tempFiles: recovered.tempFilesRemoved, quarantined: recovered.quarantined.length, lost: lost.length, pieces: recovered.piecesChecked })
   }
@@ -149,7 +149,9 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
         proveLeaves: async (piece: string, leaves: readonly number[]) => {
           if (work === undefined) throw new CairnError('ERR_PIECE_NOT_FOUND', `piece ${piece} is not on this node, which has not joined its cluster yet`)
           return await work.proveLeaves(piece, leaves)
-        }
+        },
+        // a piece a data set references is copied to a second node, as a deal's piece is once active
+        copy: (piece: string) => { work?.stored(piece).catch((err) => { log('copy-post-failed', { piece, message: (err as Error).message }) }) }
       }
   const local = new LevelStore(db)
   const pdp = await startPdp(cluster?.state ?? local, ledger, repo, { payee: terms.payee, now: options.now, ...options.pdp, dataSets: { ...dataSetTerms, ...options.pdp?.dataSets }, cluster: pdpCluster, pullState: local }, log)
@@ -189,7 +191,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
   terms.endpoint = url
   if (cluster !== undefined && options.cluster !== undefined && nodeName !== undefined) {
     const { db: _db, name: _name, ...rest } = options.cluster
-    work = await ClusterWork.start(cluster, store, { ...rest, name: nodeName, address: url, ledger, log })
+    work = await ClusterWork.start(cluster, store, { ...rest, name: nodeName, address: url, ledger, log, pdpStore: pdp.pieces.store })
     // a copy lost here is made again, on whichever node takes the task
     for (const piece of lost) await work.stored(piece)
   }

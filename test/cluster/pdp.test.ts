@@ -23,7 +23,7 @@ import { verifyDataSetProof, type DataSetProof } from '../../src/pdp/prove.js'
 import { spaces } from '../../src/state/spaces.js'
 import { add, codeOf, create, createdId, PAYEE, send, upload, type World } from '../pdp/dataset-world.js'
 import { dfsPiece, importInto, MemoryBlocks } from '../provider/fixtures.js'
-import { twoProviderNodes } from './helpers.js'
+import { twoProviderNodes, until } from './helpers.js'
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 /** The dataset-world helpers need only a node's URL. */
@@ -152,8 +152,8 @@ test('a data set proven through B with a piece only a bad holder and A hold: the
   t.is(asked, 1)
   const proof = await good.json() as DataSetProof
   t.notThrows(() => verifyDataSetProof(id, pieces, { seed, count: 16 }, proof))
-  // a PDP piece's bad holder is skipped, not scrubbed (a scrub reads deal stores only, docs/cluster.md "Not yet")
-  t.is((await db.query("SELECT 1 FROM cluster_tasks WHERE type = 'scrub'")).rows.length, 0)
+  // and the fake's copy gets scrubbed (by whichever node claims the task), as a deal piece's bad holder is
+  await until(async () => (await b.cluster!.state.state.get(spaces.scrubs, `${piece}/fake`)) !== undefined, 'the fake holder\'s copy is scrubbed', 30_000)
 
   // only the fake holds it: its bad leaves are refused with a code, not proven on
   await b.cluster!.state.state.batch([{ type: 'del', space: spaces.pieceLocations, key: `${piece}/a` }])
