@@ -148,7 +148,8 @@ const { providerOptions } = await import('../dist/src/provider/options.js')
 const providerSettings = (cmd) => {
   for (const o of Object.values(providerOptions)) {
     if (o.arity === 'many') cmd.option(o.flag, o.help, many)
-    else cmd.option(o.flag, o.default === undefined ? o.help : `${o.help} (default: ${o.default})`)
+    // a switch (no <value>) is off unless given
+    else cmd.option(o.flag, o.default === undefined || !o.flag.includes('<') ? o.help : `${o.help} (default: ${o.default})`)
   }
   return cmd.option('--config <file>', "read the provider's options from this JSON file's \"provider\" object (default: the repo's config.json)")
 }

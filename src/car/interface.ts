@@ -43,6 +43,14 @@ export interface ReadCarOptions {
    */
   rawBytes?: boolean
   /**
+   * With `rawBytes: false`: raw sha2-256 leaves are passed without hashing
+   * (their CID is still read from the frame); every other block is still
+   * hashed. For a holder streaming a CAR it verified when it stored it, as
+   * kubo's blockstore does with `Datastore.HashOnRead` off: the client
+   * verifies every block it receives.
+   */
+  trustRawLeaves?: boolean
+  /**
    * Hashes 1…16 messages of one length at once, off the main thread (the
    * native addon's `sha256x16`). Given (and `rawBytes` not false), raw
    * sha2-256 leaves of 64 KiB or more are hashed in batches of up to 16 of

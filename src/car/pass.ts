@@ -8,7 +8,8 @@
  * writing a new frame prefix and the block separately.
  *
  * Raw leaves are hashed where they lie in the chunks (`readCar` with
- * `rawBytes: false`); only nodes with links are copied, to be decoded. A
+ * `rawBytes: false`), or not at all with `trustRawLeaves` (their CIDs still
+ * hold their DFS places); only nodes with links are copied, to be decoded. A
  * failure throws before any byte of the failing block (or the header) is let
  * out, so what a consumer received is always a prefix of the CAR ending at a
  * verified frame.
@@ -22,6 +23,13 @@ export interface PassOptions {
   verifier: DagVerifier
   /** throws to refuse the header (e.g. another root than asked for) */
   onHeader?: (header: CarHeader) => void
+  /**
+   * Raw sha2-256 leaves go out unhashed; nodes with links are still hashed
+   * (they decide the walk) and every CID must hold its DFS place. For a
+   * provider serving a piece it verified on ingest (`provider start
+   * --hash-on-read` off): the client verifies every block anyway.
+   */
+  trustRawLeaves?: boolean
 }
 
 /**
@@ -63,6 +71,7 @@ export async function * passVerified (source: AsyncIterable<Uint8Array>, options
   const { verifier } = options
   for await (const block of readCar(holding(), {
     rawBytes: false,
+    trustRawLeaves: options.trustRawLeaves,
     onHeader: (header) => {
       options.onHeader?.(header)
       headerEnd = header.length

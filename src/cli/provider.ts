@@ -86,6 +86,7 @@ export async function start (_positional: string[], options: StartOptions): Prom
       log,
       recover: true,
       pdp,
+      hashOnRead: settings.hashOnRead,
       selfCheck: settings.selfCheck > 0 ? { intervalMs: settings.selfCheck * 1000, sample: settings.selfCheckSample } : undefined,
       ...(settings.db === undefined ? {} : { cluster: { db: settings.db, name: settings.node, deadAfterMs: settings.deadAfter * 1000, copies: settings.copies } }),
       limits: { maxUploadBytes: Number(maxPieceSize), maxConnections: settings.maxConnections, maxConnectionsPerPeer: settings.maxConnectionsPerPeer },

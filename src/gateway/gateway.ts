@@ -27,6 +27,17 @@ export interface GatewayEvents {
   aborted? (err: Error): void
 }
 
+export interface GatewayOptions {
+  /**
+   * Hash every raw leaf of a stored CAR streamed whole, as well as its inner
+   * nodes (kubo's `Datastore.HashOnRead`). Default false: pieces are verified
+   * on ingest and the client verifies every block it receives, so a leaf
+   * rotted on disk reaches the client as a hash mismatch, never as accepted
+   * data; the re-hash only tells the provider itself (docs/protocol.md "Retrieval").
+   */
+  hashOnRead?: boolean
+}
+
 /** The Etag of a CAR response: the root and a digest of everything that shapes the body (as boxo does). */
 function carEtag (req: Extract<GatewayRequest, { format: 'car' }>): string {
   const shape = [req.path.join('/'), req.scope, req.dups ? 'dups=y' : 'dups=n', 'order=dfs',
@@ -120,7 +131,8 @@ async function pieceBytes (whole: PieceHandle): Promise<{ chunks: AsyncIterable<
   }
 }
 
-export function gatewayHandler (source: BlockSource, events: GatewayEvents = {}) {
+export function gatewayHandler (source: BlockSource, events: GatewayEvents = {}, options: GatewayOptions = {}) {
+  const trustRawLeaves = options.hashOnRead !== true
   const load: Load = async (cid) => {
     const bytes = inlined(cid) ?? await source.get(cid)
     if (bytes === undefined) throw new CairnError('ERR_BLOCK_NOT_FOUND', `block ${cid.toString()} is not held by this provider`)
@@ -199,12 +211,13 @@ export function gatewayHandler (source: BlockSource, events: GatewayEvents = {})
     try {
       if (whole !== undefined) {
         // the stored CAR (header included) is this very response: its bytes go out as read, each
-        // block still verified (hash and DFS place) before its frame is let out, so bytes changed
-        // on disk cut the stream as a missing block does
+        // frame still checked (its CID in its DFS place, inner nodes hashed) before it is let out,
+        // so a changed node or a broken frame cuts the stream as a missing block does; raw leaves
+        // are hashed too only with hashOnRead (the client hashes them anyway)
         const verifier = new DagVerifier(request.cid, { order: 'dfs' })
         const read = await pieceBytes(whole)
         try {
-          for await (const batch of passVerified(read.chunks, { verifier })) {
+          for await (const batch of passVerified(read.chunks, { verifier, trustRawLeaves })) {
             res.cork()
             let room = true
             for (const chunk of batch) {

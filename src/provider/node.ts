@@ -75,6 +75,8 @@ export interface ProviderNodeOptions {
   pdp?: PdpOptions
   /** prove and verify a sample of its own pieces on a schedule (src/provider/selfcheck.ts) */
   selfCheck?: Omit<SelfCheckOptions, 'log'>
+  /** re-hash raw leaves of a stored CAR the gateway streams whole (`provider start --hash-on-read`; docs/protocol.md) */
+  hashOnRead?: boolean
   /**
    * Cluster mode (docs/cluster.md "Running a cluster"): the provider's state in
    * the PostgreSQL database at `db`, shared with the other nodes of the cluster.
@@ -159,6 +161,7 @@ export async function startProviderNode (repo: Repo, terms: ProviderTerms, optio
     deals: node,
     blocks: pdp.blockSource(node),
     pieces: pdp.pieceSource(node),
+    hashOnRead: options.hashOnRead,
     routes: (router, shared) => {
       pdp.mount(router, shared)
       // a deal's piece from one this provider pulled (docs/pdp.md "Repair by pull")

@@ -19,7 +19,7 @@ import { announceAddress } from '../routing/multiaddr.js'
 type Arity = 'one' | 'optional' | 'many'
 
 interface OptionSpec<T, A extends Arity = Arity> {
-  /** commander's form, e.g. `--max-piece-size <size>`; the key is its camelCase name */
+  /** commander's form, e.g. `--max-piece-size <size>` (a switch such as `--hash-on-read` takes no value); the key is its camelCase name */
   flag: string
   help: string
   /** as a person would write it; undefined for an optional or repeatable option */
@@ -27,7 +27,7 @@ interface OptionSpec<T, A extends Arity = Arity> {
   arity: A
   parse: (value: string, flag: string) => T
   /** the value as config.json takes it back (docs/json.md: sizes in bytes and durations in seconds as numbers, money as a decimal string) */
-  json: (value: T) => string | number
+  json: (value: T) => string | number | boolean
 }
 
 type Kind<T> = Pick<OptionSpec<T>, 'parse' | 'json'>
@@ -56,6 +56,8 @@ const httpUrl = kind<string>({ parse: (v, f) => parseHttpUrl(v, `a URL for ${f}`
 /** a PostgreSQL URL: its form checked here (src/postgres/db.ts checks it again when it connects) */
 const dbUrl = kind<string>({ parse: parseDbUrlText, json: (v) => v })
 const nodeName = kind<string>({ parse: (v, f) => { if (!/^[\x21-\x7e]{1,200}$/.test(v)) throw new CairnError('ERR_INVALID_ARGUMENT', `${f} is 1 to 200 printable ASCII characters without spaces, got ${JSON.stringify(v)}`); return v }, json: (v) => v })
+/** a switch: on when its flag is given (commander passes true), or true/false in config.json */
+const onOff = kind<boolean>({ parse: parseOnOff, json: (v) => v })
 /** as a multiaddr (docs/routing.md), given as one or as an http(s) URL */
 const reachableAt = kind<string>({ parse: (v) => announceAddress(v), json: (v) => v })
 
@@ -99,8 +101,16 @@ export const providerOptions = {
   db: dbUrl.optional('--db <url>', "PostgreSQL URL (postgres://…) of the cluster's shared state: deals, indexes, ledger, tasks; leave out for one node on the repo's LevelDB"),
   node: nodeName.optional('--node <name>', "this node's name in the cluster (default: host name and --listen port)"),
   deadAfter: duration('--dead-after <duration>', 'silence after which a cluster node is dead and its tasks are taken over', '60s'),
-  copies: count(1, 16)('--copies <n>', 'nodes of a cluster that hold each piece', '2')
+  copies: count(1, 16)('--copies <n>', 'nodes of a cluster that hold each piece', '2'),
+  // serve-time verification (docs/protocol.md "Retrieval"): off, as kubo's Datastore.HashOnRead
+  hashOnRead: onOff('--hash-on-read', "re-hash every raw leaf of a stored CAR as it is streamed (inner nodes and each block's place are always checked; clients verify every block anyway)", 'false')
 } as const
+
+function parseOnOff (value: string, flag: string): boolean {
+  if (value === 'true') return true
+  if (value === 'false') return false
+  throw new CairnError('ERR_INVALID_ARGUMENT', `${flag} is true or false, got ${JSON.stringify(value)}`)
+}
 
 /** The form of a database URL (kept free of src/postgres/db.ts, which loads `pg`). */
 function parseDbUrlText (value: string): string {
@@ -124,9 +134,9 @@ type SettingOf<O extends { arity: Arity, parse: (value: string, flag: string) =>
 export type ProviderSettings = { [K in ProviderOptionName]: SettingOf<typeof providerOptions[K]> }
 export type SettingSource = 'default' | 'config' | 'flag'
 /** Options as given, before checking: a string each, a list for a repeatable one (commander's values, or config.json's) */
-export type RawOptions = Partial<Record<ProviderOptionName, string | string[]>>
+export type RawOptions = Partial<Record<ProviderOptionName, string | boolean | string[]>>
 /** An option's value as config.json holds it and `provider config --json` prints it */
-export type SettingJSON = string | number | Array<string | number> | null
+export type SettingJSON = string | number | boolean | Array<string | number | boolean> | null
 
 export interface EffectiveSettings {
   settings: ProviderSettings
@@ -139,7 +149,7 @@ export interface EffectiveSettings {
 const names = Object.keys(providerOptions) as ProviderOptionName[]
 const specOf = (name: ProviderOptionName): OptionSpec<unknown> => providerOptions[name] as OptionSpec<unknown>
 
-const isScalar = (value: unknown): value is string | number => typeof value === 'string' || (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)
+const isScalar = (value: unknown): value is string | number | boolean => typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)
 
 /** The `provider` section of a config file, each value a string as on the command line (a list for a repeatable option). */
 export async function readProviderConfig (file: string, required: boolean): Promise<RawOptions | undefined> {
@@ -196,7 +206,7 @@ export function settingsFrom (given: RawOptions, configured: RawOptions = {}, fi
     const label = source === 'config' ? `provider.${name} in ${file}` : option.flag.split(' ')[0] as string
     const values = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]
     if (option.arity !== 'many' && values.length > 1) throw new CairnError('ERR_USAGE', `${label} takes one value, got ${values.length}`)
-    const parsed = values.map((v) => option.parse(v, label))
+    const parsed = values.map((v) => option.parse(String(v), label))
     settings[name] = option.arity === 'many' ? parsed : parsed[0]
     sources[name] = source
   }

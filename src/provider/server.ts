@@ -31,6 +31,8 @@ export interface ProviderServerOptions {
   deals: DealService
   blocks: BlockSource
   pieces: PieceSource
+  /** re-hash raw leaves of a stored CAR streamed by the gateway (`provider start --hash-on-read`) */
+  hashOnRead?: boolean
   limits?: Partial<ServerLimits>
   log?: Logger
   /** Deals by state, bytes stored and capacity, sampled when /metrics is scraped (a function, so its source can change). */
@@ -190,7 +192,7 @@ export function createProviderServer (options: ProviderServerOptions): HttpServi
       metrics.errors.inc({ code: toCairnError(err).code })
       log('retrieval-aborted', { level: 'warn', code: toCairnError(err).code, message: err.message })
     }
-  })
+  }, { hashOnRead: options.hashOnRead })
   router.on(['GET', 'HEAD'], '/ipfs/:cid/*path', retrieval(gateway))
   router.on(['GET', 'HEAD'], '/piece/:pieceCid', retrieval(pieceHandler(options.pieces, (bytes) => { retrieved('piece', bytes) })))
 

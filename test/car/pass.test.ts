@@ -27,11 +27,11 @@ async function * chunked (bytes: Uint8Array, step: number): AsyncGenerator<Uint8
 }
 
 /** Everything let out before the pass ended or threw, and what it threw. */
-async function drain (source: AsyncIterable<Uint8Array>, root: CID): Promise<{ out: Buffer, batches: number, error?: unknown }> {
+async function drain (source: AsyncIterable<Uint8Array>, root: CID, trustRawLeaves = false): Promise<{ out: Buffer, batches: number, error?: unknown }> {
   const parts: Uint8Array[] = []
   let batches = 0
   try {
-    for await (const batch of passVerified(source, { verifier: new DagVerifier(root, { order: 'dfs' }) })) {
+    for await (const batch of passVerified(source, { verifier: new DagVerifier(root, { order: 'dfs' }), trustRawLeaves })) {
       batches++
       parts.push(...batch)
     }
@@ -85,4 +85,31 @@ test('a stream cut short, a missing last block, another root: nothing past the l
   const wrong = await drain(chunked(bytes, 512), other)
   t.is((wrong.error as { code?: string }).code, 'ERR_CAR_ROOT_MISSING')
   t.is(wrong.out.length, 0)
+})
+
+test('trustRawLeaves: a raw leaf\'s changed bytes pass, but a changed inner node or a leaf\'s changed CID still stops the pass before its frame', async (t) => {
+  const { root, bytes } = await sample(t)
+  const frames: Array<{ code: number, offset: number, blockOffset: number, end: number }> = []
+  for await (const b of readCar(chunked(bytes, 4096))) frames.push({ code: b.cid.code, offset: b.offset, blockOffset: b.blockOffset, end: b.blockOffset + b.length })
+  const leaves = frames.filter(f => f.code === raw.code)
+  const leaf = leaves[Math.floor(leaves.length / 2)]
+  const inner = frames.slice(1).find(f => f.code !== raw.code)
+  if (inner === undefined) throw new Error('the sample has no inner node below the root')
+  const changed = (at: number): Buffer => { const b = Buffer.from(bytes); b[at] ^= 0xff; return b }
+
+  const leafBytes = changed(leaf.end - 10)
+  const trusted = await drain(chunked(leafBytes, 4096), root, true)
+  t.is(trusted.error, undefined)
+  t.deepEqual(trusted.out, leafBytes, 'the CAR as given, the changed leaf in it')
+  const hashed = await drain(chunked(leafBytes, 4096), root)
+  t.is((hashed.error as { code?: string }).code, 'ERR_BLOCK_MISMATCH')
+
+  const node = await drain(chunked(changed(inner.end - 3), 4096), root, true)
+  t.is((node.error as { code?: string }).code, 'ERR_BLOCK_MISMATCH')
+  t.deepEqual(node.out, bytes.subarray(0, inner.offset))
+
+  // the last byte of the leaf's CID: another CID than the one its parent links to at this place
+  const place = await drain(chunked(changed(leaf.blockOffset - 1), 4096), root, true)
+  t.is((place.error as { code?: string }).code, 'ERR_DAG_INVALID')
+  t.deepEqual(place.out, bytes.subarray(0, leaf.offset))
 })

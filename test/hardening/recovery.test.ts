@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { BLOCK_PREFIX, DAG_PREFIX, PIECE_PREFIX, PIECE_V1_PREFIX } from '../../src/state/spaces.js'
 import { quarantineDir, recoverProvider } from '../../src/provider/recovery.js'
 import { tempName } from '../../src/fs/temp.js'
+import { readCar } from '../../src/car/index.js'
 import { destroy, errorCode, makeDeal, payload, proofRequestBody, summarize, uploadPiece, world, type World } from './helpers.js'
 
 async function keys (w: World, prefix: string): Promise<string[]> {
@@ -101,9 +102,12 @@ for (const damage of ['missing', 'truncated', 'changed'] as const) {
         const bytes = await readFile(path)
         bytes[bytes.length - 5] ^= 0xff
         await writeFile(path, bytes)
-        // a changed block is refused even before recovery: the gateway re-hashes what it serves
-        const got = await fetch(`${w.url}/ipfs/${bad.p.root.toString()}?format=car`).then(async (r) => new Uint8Array(await r.arrayBuffer())).catch(() => new Uint8Array())
-        t.true(got.length < bad.p.car.length, 'the CAR stops before the changed block')
+        // before recovery, a changed leaf goes out as stored (the provider trusts its ingest check
+        // unless --hash-on-read, docs/protocol.md "Retrieval"); the client's verification refuses it
+        const got = await fetch(`${w.url}/ipfs/${bad.p.root.toString()}?format=car`).then(async (r) => new Uint8Array(await r.arrayBuffer()))
+        t.deepEqual(got, new Uint8Array(bytes.subarray(bytes.length - bad.p.car.length)), 'the CAR as stored, the changed leaf in it')
+        const refused = await t.throwsAsync(async () => { for await (const block of readCar((async function * () { yield got })())) t.truthy(block.cid) })
+        t.is((refused as { code?: string }).code, 'ERR_BLOCK_MISMATCH')
       }
       const quick = await recoverProvider({ db: await w.repo.db(), ledger: w.ledger, store: w.store })
       const report = damage === 'changed'

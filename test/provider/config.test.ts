@@ -211,3 +211,31 @@ test('config.json: a list for a one-value option, null for a required one, or a 
   t.is(scheme.code, 2)
   t.regex(scheme.stderr, /^error ERR_INVALID_ARGUMENT: a URL for provider\.announceTo in .*must be http or https/m)
 })
+
+test('--hash-on-read is a switch: off by default, on as a flag or true in config.json, shown in --help; another value is a coded error', async t => {
+  const { repo } = await initRepo(t)
+  const settingsOf = async (...flags: string[]): Promise<{ provider: Record<string, unknown>, sources: Record<string, string> }> => {
+    const shown = await cairn(['--repo', repo, '--json', 'provider', 'config', ...flags])
+    t.is(shown.code, 0, shown.stderr)
+    return JSON.parse(shown.stdout) as { provider: Record<string, unknown>, sources: Record<string, string> }
+  }
+  const byDefault = await settingsOf()
+  t.is(byDefault.provider.hashOnRead, false)
+  t.is(byDefault.sources.hashOnRead, 'default')
+  const flagged = await settingsOf('--hash-on-read')
+  t.is(flagged.provider.hashOnRead, true)
+  t.is(flagged.sources.hashOnRead, 'flag')
+  // what `provider config --json` prints, config.json takes back
+  await configure(repo, { hashOnRead: true })
+  const configured = await settingsOf()
+  t.is(configured.provider.hashOnRead, true)
+  t.is(configured.sources.hashOnRead, 'config')
+  await configure(repo, { hashOnRead: 'yes' })
+  const bad = await cairn(['--repo', repo, 'provider', 'config'])
+  t.is(bad.code, 2)
+  t.regex(bad.stderr, /^error ERR_INVALID_ARGUMENT: provider\.hashOnRead in .*config\.json is true or false, got "yes"/m)
+  const help = await cairn(['provider', 'start', '--help'])
+  t.is(help.code, 0)
+  t.regex(help.stdout, /--hash-on-read\s+re-hash every raw leaf/)
+  t.notRegex(help.stdout, /--hash-on-read <|re-hash every raw leaf[^-]*default: false/)
+})

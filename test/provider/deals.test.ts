@@ -4,7 +4,7 @@
  * while it streams → active deal whose blocks the gateway and the piece route
  * serve; and every way an upload can be refused leaves nothing behind.
  */
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { mkdtemp, open, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,7 +15,7 @@ import { CID } from 'multiformats/cid'
 import { pieceOf } from '../../proofs/index.js'
 import { signProposal } from '../../src/protocol/proposal.js'
 import type { Proposal } from '../../src/protocol/interface.js'
-import { encodeFrame, encodeHeader } from '../../src/car/index.js'
+import { encodeFrame, encodeHeader, readCar } from '../../src/car/index.js'
 import { uploadAuthorization } from '../../src/protocol/auth.js'
 import { ProviderDeals } from '../../src/provider/deals.js'
 import { createProviderServer, type HttpService } from '../../src/provider/server.js'
@@ -46,10 +46,10 @@ interface World {
   client: ReturnType<typeof identityFromSecret>
 }
 
-async function world (): Promise<World> {
+async function world (options: { hashOnRead?: boolean } = {}): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-provider-'))
   const repo = await Repo.init(join(dir, 'repo'))
-  const { node, service, url } = await startProviderNode(repo, testTerms())
+  const { node, service, url } = await startProviderNode(repo, testTerms(), options)
   return { dir, repo, service, url, node, client: identityFromSecret(generateSecretKey()) }
 }
 
@@ -264,41 +264,115 @@ test('the gateway streams a piece whole only when it is the DFS CAR it would wal
   }
 })
 
-test('the whole-piece stream crosses its 1 MiB reads intact, again and again; a byte changed on disk cuts it after a prefix of verified frames', async (t) => {
-  const w = await world()
+/** A 3.3 MB file of 256 KiB raw leaves, stored under a deal as its DFS CAR; the URL of its whole DAG. */
+async function bigFile (t: ExecutionContext, w: World): Promise<{ car: Uint8Array, pieceFile: string, url: string }> {
+  const blocks = new MemoryBlocks()
+  const root = await importInto(blocks, [{ path: 'd/big.bin', content: bytesOf(3_300_000, 9) }], { chunkSize: 262_144 })
+  const { car, pieceCid, pieceSize } = await dfsPiece(root, blocks)
+  const p: Payload = { root, car, pieceCid, pieceSize, blocks }
+  const dealId = await accepted(w, p, 91n)
+  const put = await fetch(`${w.url}/v1/deals/${dealId}/piece`, { method: 'PUT', body: p.car, headers: { authorization: uploadAuthorization(w.client, dealId) } })
+  t.is(put.status, 200, await put.clone().text())
+  t.truthy(await w.node.dag(root))
+  return { car, pieceFile: join(w.repo.piecesDir, `${pieceCid.toString()}.car`), url: `${w.url}/ipfs/${root.toString()}?dag-scope=all` }
+}
+
+const carAccept = { accept: 'application/vnd.ipld.car; version=1; order=dfs; dups=n' }
+
+/** One chunk as a stream. */
+async function * once (bytes: Uint8Array): AsyncGenerator<Uint8Array> { yield bytes }
+
+/** Flips the byte at `at` of a file in place (same length). */
+async function flip (file: string, at: number): Promise<void> {
+  const handle = await open(file, 'r+')
+  const one = Buffer.alloc(1)
+  await handle.read(one, 0, 1, at)
+  one[0] ^= 0xff
+  await handle.write(one, 0, 1, at)
+  await handle.close()
+}
+
+/** What a CAR response carried, and whether it was cut rather than ended. */
+async function carResponse (url: string): Promise<{ bytes: Buffer, cut: boolean }> {
+  const got: Uint8Array[] = []
+  let cut = false
   try {
-    const blocks = new MemoryBlocks()
-    const root = await importInto(blocks, [{ path: 'd/big.bin', content: bytesOf(3_300_000, 9) }], { chunkSize: 262_144 })
-    const { car, pieceCid, pieceSize } = await dfsPiece(root, blocks)
-    const p: Payload = { root, car, pieceCid, pieceSize, blocks }
-    const dealId = await accepted(w, p, 91n)
-    const put = await fetch(`${w.url}/v1/deals/${dealId}/piece`, { method: 'PUT', body: p.car, headers: { authorization: uploadAuthorization(w.client, dealId) } })
-    t.is(put.status, 200, await put.clone().text())
-    t.truthy(await w.node.dag(root))
-    const url = `${w.url}/ipfs/${root.toString()}?dag-scope=all`
-    const accept = { accept: 'application/vnd.ipld.car; version=1; order=dfs; dups=n' }
+    const res = await fetch(url, { headers: carAccept })
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) got.push(chunk)
+  } catch {
+    cut = true
+  }
+  return { bytes: Buffer.concat(got), cut }
+}
+
+/** Where in `car` the data of a raw leaf and of a dag-pb node with links (not the root) lie: a byte in the middle of each. */
+async function places (car: Uint8Array): Promise<{ leaf: number, inner: number }> {
+  let leaf: number | undefined
+  let inner: number | undefined
+  let first = true
+  for await (const block of readCar(once(car))) {
+    if (block.cid.code === 0x55 && leaf === undefined && block.blockOffset > 2_000_000) leaf = block.blockOffset + (block.length >> 1)
+    if (block.cid.code === dagPB.code && !first && dagPB.decode(block.bytes).Links.length > 0) inner ??= block.blockOffset + (block.length >> 1)
+    first = false
+  }
+  if (leaf === undefined || inner === undefined) throw new Error('the fixture has no leaf past 2 MB or no inner node')
+  return { leaf, inner }
+}
+
+test('with --hash-on-read the whole-piece stream crosses its 1 MiB reads intact, again and again; a byte changed on disk in a leaf cuts it after a prefix of verified frames', async (t) => {
+  const w = await world({ hashOnRead: true })
+  try {
+    const { car, pieceFile, url } = await bigFile(t, w)
     // several in a row and at once: the read buffers go back to the pool and are reused
-    const answers = await Promise.all([1, 2, 3].map(async () => new Uint8Array(await (await fetch(url, { headers: accept })).arrayBuffer())))
+    const answers = await Promise.all([1, 2, 3].map(async () => new Uint8Array(await (await fetch(url, { headers: carAccept })).arrayBuffer())))
     for (const answer of answers) t.deepEqual(answer, car)
 
-    const at = 2_500_000
-    const handle = await open(join(w.repo.piecesDir, `${pieceCid.toString()}.car`), 'r+')
-    const one = Buffer.alloc(1)
-    await handle.read(one, 0, 1, at)
-    one[0] ^= 0xff
-    await handle.write(one, 0, 1, at)
-    await handle.close()
-    const got: Uint8Array[] = []
-    let failed = false
-    try {
-      const res = await fetch(url, { headers: accept })
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) got.push(chunk)
-    } catch {
-      failed = true
-    }
-    const prefix = Buffer.concat(got)
-    t.true(failed, 'the stream is cut, not ended')
+    const at = (await places(car)).leaf
+    await flip(pieceFile, at)
+    const { bytes: prefix, cut } = await carResponse(url)
+    t.true(cut, 'the stream is cut, not ended')
     t.true(prefix.length < at, `${prefix.length} bytes arrived`)
+    t.deepEqual(prefix, Buffer.from(car.subarray(0, prefix.length)))
+  } finally {
+    await teardown(w)
+  }
+})
+
+test('by default (no --hash-on-read) a leaf changed on disk is streamed as it is, for the client to refuse; a changed inner node still cuts the stream', async (t) => {
+  const w = await world()
+  try {
+    const { car, pieceFile, url } = await bigFile(t, w)
+    const { leaf, inner } = await places(car)
+    await flip(pieceFile, leaf)
+    const sent = await carResponse(url)
+    t.false(sent.cut, 'the stream ends whole')
+    const changed = Buffer.from(car)
+    changed[leaf] ^= 0xff
+    t.deepEqual(sent.bytes, changed, 'the CAR as stored, the changed leaf in it')
+    // what a client does with it: the leaf's hash does not match its CID
+    const err = await t.throwsAsync(async () => { for await (const block of readCar(once(sent.bytes))) t.truthy(block.cid) })
+    t.is((err as { code?: string }).code, 'ERR_BLOCK_MISMATCH')
+
+    await flip(pieceFile, leaf)
+    await flip(pieceFile, inner)
+    const { bytes: prefix, cut } = await carResponse(url)
+    t.true(cut, 'the stream is cut, not ended')
+    t.true(prefix.length < inner, `${prefix.length} bytes arrived`)
+    t.deepEqual(prefix, Buffer.from(car.subarray(0, prefix.length)))
+  } finally {
+    await teardown(w)
+  }
+})
+
+test('with --hash-on-read a changed inner node cuts the whole-piece stream too', async (t) => {
+  const w = await world({ hashOnRead: true })
+  try {
+    const { car, pieceFile, url } = await bigFile(t, w)
+    const { inner } = await places(car)
+    await flip(pieceFile, inner)
+    const { bytes: prefix, cut } = await carResponse(url)
+    t.true(cut, 'the stream is cut, not ended')
+    t.true(prefix.length < inner, `${prefix.length} bytes arrived`)
     t.deepEqual(prefix, Buffer.from(car.subarray(0, prefix.length)))
   } finally {
     await teardown(w)
