@@ -24,6 +24,7 @@
  * and a slab goes back to the pool once the consumer says every byte of it
  * was written (`written` of the batch that ends past it).
  */
+import * as raw from 'multiformats/codecs/raw'
 import { buffers } from '../fs/pool.js'
 import type { CarHeader, ReadCarOptions } from './interface.js'
 import { readCar } from './reader.js'
@@ -119,6 +120,9 @@ export async function * passVerified (source: AsyncIterable<Uint8Array>, options
     }
   })) {
     verifier.add(block.cid, block.bytes)
+    // a leaf across two slabs was copied out into a pooled buffer: back to the pool, or each
+    // would be a fresh mapping, and their external memory would force full collections
+    if (slabs !== undefined && block.cid.code === raw.code && !slabs.holds(block.bytes)) buffers.release(block.bytes)
     // the header goes out with the first verified block
     const out = release(Math.max(headerEnd, block.blockOffset + block.length))
     if (out.length > 0) yield out
@@ -163,6 +167,11 @@ class Slabs {
       at += n
     }
     return views
+  }
+
+  /** True when `bytes` is a view of one of the slabs. */
+  holds (bytes: Uint8Array): boolean {
+    return this.list.some(slab => slab.bytes.buffer === bytes.buffer)
   }
 
   /** No more bytes will come: the last slab goes back too once written to its fill. */
