@@ -59,4 +59,11 @@ export interface ReadCarOptions {
    * hashed on the main thread as it is read.
    */
   hashMany?: (messages: Uint8Array[]) => Promise<Uint8Array>
+  /**
+   * With `hashMany`: a leaf lying end to end in one buffer of the input
+   * (consecutive views of one slab) is yielded as a view of it, not copied.
+   * For a caller whose input chunks are its own slabs, kept unchanged until
+   * every leaf in them is verified (`passVerified` with `hashMany`).
+   */
+  leafViews?: boolean
 }

@@ -13,10 +13,25 @@
  * failure throws before any byte of the failing block (or the header) is let
  * out, so what a consumer received is always a prefix of the CAR ending at a
  * verified frame.
+ *
+ * With `hashMany` (the native addon's `sha256x16`) the raw leaves are hashed
+ * off the main thread instead, sixteen at a time (readCar's batches). Then
+ * the source's chunks are not held until their batch is verified (held
+ * across scavenges, undici's chunks were promoted and freed only by full
+ * collections: docs/performance.md, "Retrieval, round five"): each is copied
+ * as it arrives into a slab from the buffer pool, the leaves are hashed
+ * where they lie in the slabs, the batches let out are views of the slabs,
+ * and a slab goes back to the pool once the consumer says every byte of it
+ * was written (`written` of the batch that ends past it).
  */
-import type { CarHeader } from './interface.js'
+import * as raw from 'multiformats/codecs/raw'
+import { buffers } from '../fs/pool.js'
+import type { CarHeader, ReadCarOptions } from './interface.js'
 import { readCar } from './reader.js'
 import type { DagVerifier } from './verify.js'
+
+/** 4 MiB: a few 1 MiB leaves each; two batches of sixteen unverified leaves span about nine. */
+const SLAB_SIZE = 4 * 1024 * 1024
 
 export interface PassOptions {
   /** checks each block's place in the DAG; `finish()` is called at the end of the stream */
@@ -30,14 +45,27 @@ export interface PassOptions {
    * --hash-on-read` off): the client verifies every block anyway.
    */
   trustRawLeaves?: boolean
+  /**
+   * Hashes raw leaves off the main thread, in batches (readCar's
+   * `hashMany`), from pooled slabs the source is copied into. The consumer
+   * then calls each batch's `written` once its bytes are written (the write
+   * callback), so the slabs behind it are used again; a batch never said
+   * written only leaves its slabs to the collector. Not with `trustRawLeaves`.
+   */
+  hashMany?: ReadCarOptions['hashMany']
+  /** bytes per slab with `hashMany` (default 4 MiB) */
+  slabSize?: number
 }
+
+/** Verified bytes to write as one; with `hashMany`, `written` is to be called once they are written. */
+export type PassBatch = Uint8Array[] & { written?: () => void }
 
 /**
  * The verified bytes of `source`, in batches: each batch holds the chunks (or
  * slices of them) that end at the last verified frame, in order, and is meant
  * to be written as one (`cork`/`uncork`, `writev`).
  */
-export async function * passVerified (source: AsyncIterable<Uint8Array>, options: PassOptions): AsyncGenerator<Uint8Array[], void, undefined> {
+export async function * passVerified (source: AsyncIterable<Uint8Array>, options: PassOptions): AsyncGenerator<PassBatch, void, undefined> {
   // chunks read but not yet let out, the first starting at `start` in the stream
   const held: Uint8Array[] = []
   let start = 0
@@ -48,9 +76,18 @@ export async function * passVerified (source: AsyncIterable<Uint8Array>, options
       yield chunk
     }
   }
+  const slabs = options.hashMany === undefined ? undefined : new Slabs(options.slabSize ?? SLAB_SIZE)
+  async function * copied (slabs: Slabs): AsyncGenerator<Uint8Array> {
+    for await (const chunk of source) {
+      for (const view of slabs.copy(chunk)) {
+        held.push(view)
+        yield view
+      }
+    }
+  }
   /** Takes the held bytes before `end` (an offset in the stream). */
-  function release (end: number): Uint8Array[] {
-    const out: Uint8Array[] = []
+  function release (end: number): PassBatch {
+    const out: PassBatch = []
     let i = 0
     while (i < held.length && start < end) {
       const chunk = held[i]
@@ -65,25 +102,93 @@ export async function * passVerified (source: AsyncIterable<Uint8Array>, options
       start += take
     }
     held.splice(0, i)
+    if (slabs !== undefined) {
+      const upTo = start
+      out.written = () => slabs.written(upTo)
+    }
     return out
   }
   let headerEnd = 0
   const { verifier } = options
-  for await (const block of readCar(holding(), {
-    rawBytes: false,
-    trustRawLeaves: options.trustRawLeaves,
+  for await (const block of readCar(slabs === undefined ? holding() : copied(slabs), {
+    ...(slabs === undefined
+      ? { rawBytes: false, trustRawLeaves: options.trustRawLeaves }
+      : { hashMany: options.hashMany, leafViews: true }),
     onHeader: (header) => {
       options.onHeader?.(header)
       headerEnd = header.length
     }
   })) {
     verifier.add(block.cid, block.bytes)
+    // a leaf across two slabs was copied out into a pooled buffer: back to the pool, or each
+    // would be a fresh mapping, and their external memory would force full collections
+    if (slabs !== undefined && block.cid.code === raw.code && !slabs.holds(block.bytes)) buffers.release(block.bytes)
     // the header goes out with the first verified block
     const out = release(Math.max(headerEnd, block.blockOffset + block.length))
     if (out.length > 0) yield out
   }
   verifier.finish()
   // readCar consumed every byte into frames, so nothing is left unverified; a header with no block fails `finish`
+  slabs?.end()
   const rest = release(Infinity)
   if (rest.length > 0) yield rest
+}
+
+/**
+ * The slabs a stream is copied into, oldest first, the last being filled;
+ * each goes back to the pool once the bytes written reach its end.
+ */
+class Slabs {
+  private readonly list: Array<{ bytes: Buffer, start: number }> = []
+  /** bytes copied so far: the stream offset of the next byte */
+  private copied = 0
+  /** bytes used in the last slab */
+  private filled = 0
+  private ended = false
+
+  constructor (private readonly size: number) {}
+
+  /** `chunk` copied into the slabs, as views of them (two where it crosses a slab's end). */
+  copy (chunk: Uint8Array): Uint8Array[] {
+    const views: Uint8Array[] = []
+    let at = 0
+    while (at < chunk.byteLength) {
+      let slab = this.list.at(-1)
+      if (slab === undefined || this.filled === this.size) {
+        slab = { bytes: buffers.alloc(this.size), start: this.copied }
+        this.list.push(slab)
+        this.filled = 0
+      }
+      const n = Math.min(this.size - this.filled, chunk.byteLength - at)
+      slab.bytes.set(chunk.subarray(at, at + n), this.filled)
+      views.push(slab.bytes.subarray(this.filled, this.filled + n))
+      this.filled += n
+      this.copied += n
+      at += n
+    }
+    return views
+  }
+
+  /** True when `bytes` is a view of one of the slabs. */
+  holds (bytes: Uint8Array): boolean {
+    return this.list.some(slab => slab.bytes.buffer === bytes.buffer)
+  }
+
+  /** No more bytes will come: the last slab goes back too once written to its fill. */
+  end (): void {
+    this.ended = true
+  }
+
+  /** Every byte before `upTo` (a stream offset) is written: the slabs wholly before it are free. */
+  written (upTo: number): void {
+    while (this.list.length > 0) {
+      const { bytes, start } = this.list[0]
+      const last = this.list.length === 1
+      const end = last && this.ended ? this.copied : start + this.size
+      // the slab being filled is not free even when written to its fill
+      if (end > upTo || (last && !this.ended)) return
+      this.list.shift()
+      buffers.release(bytes)
+    }
+  }
 }

@@ -90,6 +90,24 @@ class ByteQueue {
     return out
   }
 
+  /**
+   * Consumes `n` buffered bytes as a view when they lie end to end in one
+   * buffer (consecutive views of a caller's slab), else as a copy (`take`).
+   */
+  borrow (n: number): Uint8Array {
+    const first = this.chunks[0]
+    const start = first.byteOffset + this.head
+    let end = start
+    for (let i = 0; end - start < n; i++) {
+      const chunk = this.chunks[i]
+      const from = i === 0 ? this.head : 0
+      if (chunk.buffer !== first.buffer || chunk.byteOffset + from !== end) return this.take(n)
+      end += chunk.byteLength - from
+    }
+    this.pass(n)
+    return new Uint8Array(first.buffer, start, n)
+  }
+
   /** Consumes `n` buffered bytes into `hash` (or nowhere), without copying them. */
   pass (n: number, hash?: Hash): void {
     let left = n
@@ -197,7 +215,7 @@ export async function * readCar (source: AsyncIterable<Uint8Array>, options: Rea
       if (length === 0) throw new CairnError('ERR_DAG_INVALID', `empty block frame at byte ${offset}`)
       if (!(await queue.fill(length))) throw truncated(queue, `the block at byte ${offset}`)
       if (leaves !== undefined) {
-        const leaf = length >= MIN_BATCHED ? rawLeaf(queue, length, offset, maxBlockSize) : undefined
+        const leaf = length >= MIN_BATCHED ? rawLeaf(queue, length, offset, maxBlockSize, options.leafViews === true) : undefined
         if (leaf !== undefined) {
           for await (const block of leaves.add(leaf)) yield fresh(block)
           continue
@@ -276,12 +294,16 @@ function passRaw (queue: ByteQueue, length: number, offset: number, maxBlockSize
   return { cid, bytes: NO_BYTES, offset, blockOffset: queue.consumed - dataLength, length: dataLength }
 }
 
-/** A raw sha2-256 block copied out whole, not yet hashed; undefined (nothing consumed) for any other block. */
-function rawLeaf (queue: ByteQueue, length: number, offset: number, maxBlockSize: number): CarBlock | undefined {
+/**
+ * A raw sha2-256 block, not yet hashed, copied out whole (or a view of the
+ * input where it lies in one buffer, with `views`); undefined (nothing
+ * consumed) for any other block.
+ */
+function rawLeaf (queue: ByteQueue, length: number, offset: number, maxBlockSize: number, views: boolean): CarBlock | undefined {
   const found = rawHead(queue, length, maxBlockSize)
   if (found === undefined) return undefined
   const { cid, cidLength, dataLength } = found
-  const bytes = queue.take(length).subarray(cidLength)
+  const bytes = (views ? queue.borrow(length) : queue.take(length)).subarray(cidLength)
   return { cid, bytes, offset, blockOffset: queue.consumed - dataLength, length: dataLength }
 }
 

@@ -286,8 +286,9 @@ class StreamedError extends Error {
 
 /**
  * The whole DAG's CAR from a provider, written to `sink` while it streams
- * when the provider declares `order=dfs; dups=n` (as asked): the body's own
- * bytes pass through, each let out only once the block it holds is verified
+ * when the provider declares `order=dfs; dups=n` (as asked): the body's
+ * bytes pass through (copied into pooled slabs where the addon hashes the
+ * leaves off the main thread, `passVerified`), each let out only once the block it holds is verified
  * (its hash, its place in the depth-first walk), so a failure leaves the
  * sink a prefix of the CAR ending at a verified block, and the error. With
  * another order the body is spooled to `spool` and verified whole first.
@@ -303,6 +304,7 @@ async function streamVerifiedCar (client: ProviderClient, root: CID, sink: Writa
   try {
     const batches = passVerified(body, {
       verifier: new DagVerifier(root, { order: 'dfs' }),
+      hashMany: leafHasher(),
       onHeader: (header) => {
         const r = header.roots[0]
         if (r === undefined || !r.equals(root)) throw new CairnError('ERR_CAR_ROOT_MISSING', `the provider's CAR is rooted at ${String(r)}, not ${root.toString()}`)
@@ -318,7 +320,8 @@ async function streamVerifiedCar (client: ProviderClient, root: CID, sink: Writa
         if (i < batch.length - 1) {
           room = sink.write(chunk)
         } else {
-          flushed = new Promise(resolve => { room = sink.write(chunk, () => resolve()) })
+          // once written, the pooled slabs behind the batch are used again
+          flushed = new Promise(resolve => { room = sink.write(chunk, (err) => { if (err == null) batch.written?.(); resolve() }) })
         }
         written += chunk.byteLength
       }

@@ -86,3 +86,26 @@ test('cairn get --car - from a provider: the CAR on stdout as it is verified; a 
     await w.cleanup()
   }
 })
+
+test('cairn get --car - without the native addon (CAIRN_COMMP_ADDON names no file): every block hashed on the main thread, the same CAR, the same stop at a bad block', async (t) => {
+  const w = await world()
+  const late = await tamperingProxy(w.provider.url, 'corrupt', 1_500_000)
+  try {
+    const added = await addToRepo(w.client.repo, [await sampleTree(join(w.dir, 'sample'), 3 * 1024 * 1024)])
+    await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 * 3 })
+    const car = await readFile(join(w.client.repo.piecesDir, `${added.piece.cid}.car`))
+    const repo = join(w.dir, 'no-repo')
+    const env = { CAIRN_COMMP_ADDON: join(w.dir, 'no-such-addon.node') }
+    const good = await cairn(['--repo', repo, 'get', added.root, '--provider', w.provider.url, '--car', '-'], { cwd: w.dir, env })
+    t.is(good.code, 0, good.stderr)
+    t.deepEqual(good.stdoutBytes, car)
+    const bad = await cairn(['--repo', repo, 'get', added.root, '--provider', late.url, '--car', '-'], { cwd: w.dir, env })
+    t.is(bad.code, 3)
+    t.regex(bad.stderr, /error ERR_BLOCK_MISMATCH: /)
+    t.true(bad.stdoutBytes.length > 0 && bad.stdoutBytes.length < 1_500_000, `${bad.stdoutBytes.length} bytes out`)
+    t.deepEqual(bad.stdoutBytes, car.subarray(0, bad.stdoutBytes.length))
+  } finally {
+    await late.close()
+    await w.cleanup()
+  }
+})
