@@ -1,5 +1,11 @@
 /** A migrated test database, and node processes to run against it. */
+import type { ExecutionContext } from 'ava'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import * as dagJson from '@ipld/dag-json'
+import { Machine } from '../../src/cluster/machines.js'
+import { spaces } from '../../src/state/spaces.js'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { Db } from '../../src/postgres/db.js'
@@ -99,4 +105,42 @@ export async function twoProviderNodes (prefix: string, copies: number, terms: P
   }
   const [a, b] = nodes as [ProviderNode, ProviderNode]
   return { a, b, close }
+}
+
+/**
+ * A fake cluster node named `fake` that holds `piece` as far as `asker`'s
+ * cluster knows, and is heard from "later" than any real node, so it is asked
+ * first: it passes every request on to `holder` as it came (same signed
+ * headers) and flips a bit of the first byte of the `at`-th leaf of each
+ * answer of the internal proof route; piece reads (a node scrubbing the
+ * fake's copy) pass as they are. `asked()` counts the proof requests it got.
+ */
+export async function flippingHolder (t: ExecutionContext, holder: ProviderNode, asker: ProviderNode, piece: string, at: number): Promise<{ asked: () => number }> {
+  let asked = 0
+  const fake = createServer((req, res) => {
+    const proofs = req.url?.startsWith('/internal/v1/proofs/') === true
+    if (proofs) asked++
+    const forward = httpRequest(holder.url + (req.url ?? ''), { method: 'GET', headers: req.headers }, (upstream: IncomingMessage) => {
+      const parts: Buffer[] = []
+      upstream.on('data', (d: Buffer) => parts.push(d))
+      upstream.on('end', () => {
+        const body = Buffer.concat(parts)
+        if (upstream.statusCode !== 200 || !proofs) { res.writeHead(upstream.statusCode ?? 500, upstream.headers).end(body); return }
+        const answer = dagJson.decode(body) as { proofs: Array<{ leaf: Uint8Array }> }
+        const leaf = answer.proofs[at]?.leaf as Uint8Array
+        leaf[0] = (leaf[0] as number) ^ 1
+        res.writeHead(200, { 'content-type': 'application/json' }).end(dagJson.encode(answer))
+      })
+    })
+    forward.on('error', () => { res.destroy() })
+    forward.end()
+  })
+  await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { fake.close() })
+  const db = asker.cluster!.state.db
+  const machine = await Machine.register(db, { name: 'fake', address: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`, deadAfterMs: 3600_000 })
+  machine.silence()
+  await db.query("UPDATE cluster_machines SET heartbeat_at = now() + interval '1 hour' WHERE name = 'fake'")
+  await asker.cluster!.state.state.batch([{ type: 'put', space: spaces.pieceLocations, key: `${piece}/fake`, value: new Uint8Array(0) }])
+  return { asked: () => asked }
 }

@@ -7,14 +7,10 @@
 import test, { type ExecutionContext } from 'ava'
 import { createHash, randomBytes } from 'node:crypto'
 import { access } from 'node:fs/promises'
-import { createServer, request as httpRequest, type IncomingMessage } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import * as dagJson from '@ipld/dag-json'
 import { CID } from 'multiformats/cid'
 import { generatePrivateKey } from 'viem/accounts'
 import { generateClusterSecret, parseClusterSecret } from '../../src/cluster/auth.js'
-import { Machine } from '../../src/cluster/machines.js'
 import { MAX_LEAVES_PER_REQUEST, readRemoteLeaves } from '../../src/cluster/proofs.js'
 import { CairnError } from '../../src/errors.js'
 import type { AppendItem } from '../../src/ledger/interface.js'
@@ -23,7 +19,7 @@ import { verifyDataSetProof, type DataSetProof } from '../../src/pdp/prove.js'
 import { spaces } from '../../src/state/spaces.js'
 import { add, codeOf, create, createdId, PAYEE, send, upload, type World } from '../pdp/dataset-world.js'
 import { dfsPiece, importInto, MemoryBlocks } from '../provider/fixtures.js'
-import { twoProviderNodes, until } from './helpers.js'
+import { flippingHolder, twoProviderNodes, until } from './helpers.js'
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 /** The dataset-world helpers need only a node's URL. */
@@ -115,41 +111,14 @@ test('a data set proven through B with a piece only a bad holder and A hold: the
   t.is((await add(at(a), key, id, 4n, [piece], 1n)).res.status, 201)
   const pieces = [{ pieceId: 0, pieceCid: piece }]
 
-  // a fake holder: passes each request on to A as it came (same signed headers) and flips a bit of the first leaf of A's answer
-  let asked = 0
-  const fake = createServer((req, res) => {
-    const proofs = req.url?.startsWith('/internal/v1/proofs/') === true
-    if (proofs) asked++
-    const forward = httpRequest(a.url + (req.url ?? ''), { method: 'GET', headers: req.headers }, (upstream: IncomingMessage) => {
-      const parts: Buffer[] = []
-      upstream.on('data', (d: Buffer) => parts.push(d))
-      upstream.on('end', () => {
-        const body = Buffer.concat(parts)
-        // piece reads (a node scrubbing the fake's copy) pass as they are
-        if (upstream.statusCode !== 200 || !proofs) { res.writeHead(upstream.statusCode ?? 500, upstream.headers).end(body); return }
-        const answer = dagJson.decode(body) as { proofs: Array<{ leaf: Uint8Array }> }
-        const leaf = answer.proofs[0]?.leaf as Uint8Array
-        leaf[0] = (leaf[0] as number) ^ 1
-        res.writeHead(200, { 'content-type': 'application/json' }).end(dagJson.encode(answer))
-      })
-    })
-    forward.on('error', () => { res.destroy() })
-    forward.end()
-  })
-  await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { fake.close() })
-  const db = b.cluster!.state.db
-  const machine = await Machine.register(db, { name: 'fake', address: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`, deadAfterMs: 3600_000 })
-  machine.silence()
-  // heard from "later" than A, so B asks it first
-  await db.query("UPDATE cluster_machines SET heartbeat_at = now() + interval '1 hour' WHERE name = 'fake'")
-  await b.cluster!.state.state.batch([{ type: 'put', space: spaces.pieceLocations, key: `${piece}/fake`, value: new Uint8Array(0) }])
+  // a fake holder asked first: passes each request on to A and flips a bit of the first leaf of the answer
+  const fake = await flippingHolder(t, a, b, piece, 0)
 
   // A holds it too: B asks the fake first, finds a leaf bad, and proves with A's leaves
   const seed = randomBytes(32)
   const good = await send('POST', `${b.url}/pdp/data-sets/${id}/prove`, { seed: '0x' + seed.toString('hex'), challenges: 16 })
   t.is(good.status, 200)
-  t.is(asked, 1)
+  t.is(fake.asked(), 1)
   const proof = await good.json() as DataSetProof
   t.notThrows(() => verifyDataSetProof(id, pieces, { seed, count: 16 }, proof))
   // and the fake's copy gets scrubbed (by whichever node claims the task), as a deal piece's bad holder is
@@ -160,7 +129,7 @@ test('a data set proven through B with a piece only a bad holder and A hold: the
   const bad = await send('POST', `${b.url}/pdp/data-sets/${id}/prove`, { seed: '0x' + randomBytes(32).toString('hex'), challenges: 16 })
   t.is(bad.status, 422)
   t.is(await codeOf(bad), 'ERR_CLUSTER_BAD_PROOF')
-  t.is(asked, 2)
+  t.is(fake.asked(), 2)
 
   // no live node holds it: not found
   await b.cluster!.state.state.batch([{ type: 'del', space: spaces.pieceLocations, key: `${piece}/fake` }])

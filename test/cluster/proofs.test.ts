@@ -9,15 +9,12 @@
 import test from 'ava'
 import { randomBytes } from 'node:crypto'
 import { access, mkdir, writeFile } from 'node:fs/promises'
-import { createServer, request as httpRequest, type IncomingMessage } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import * as dagJson from '@ipld/dag-json'
 import { addToRepo } from '../../src/client/content.js'
 import { makeDeal } from '../../src/client/deal.js'
 import { loadDeal, type AuditDeal } from '../../src/client/audit.js'
 import { generateClusterSecret, parseClusterSecret } from '../../src/cluster/auth.js'
-import { Machine } from '../../src/cluster/machines.js'
 import { readRemoteProof } from '../../src/cluster/proofs.js'
 import { CairnError } from '../../src/errors.js'
 import { LevelLedger } from '../../src/ledger/level.js'
@@ -27,7 +24,7 @@ import type { ProviderNode } from '../../src/provider/node.js'
 import { Repo } from '../../src/repo/repo.js'
 import { spaces } from '../../src/state/spaces.js'
 import { tempDir } from '../helpers/cli.js'
-import { twoProviderNodes, until } from './helpers.js'
+import { flippingHolder, twoProviderNodes, until } from './helpers.js'
 
 interface Client { repo: Repo, ledger: LevelLedger, close: () => Promise<void> }
 
@@ -102,40 +99,14 @@ test('a holder whose proof does not verify is not passed on: the next holder is 
   const deal = await dealWith(c, a, 300_000)
   const piece = deal.proposal.pieceCid.toString()
 
-  // a fake holder: passes each request on to A as it came (same signed headers) and flips one byte of the answer
-  let asked = 0
-  const fake = createServer((req, res) => {
-    if (req.url?.startsWith('/internal/v1/proofs/') === true) asked++
-    const forward = httpRequest(a.url + (req.url ?? ''), { method: 'GET', headers: req.headers }, (upstream: IncomingMessage) => {
-      const parts: Buffer[] = []
-      upstream.on('data', (d: Buffer) => parts.push(d))
-      upstream.on('end', () => {
-        const body = Buffer.concat(parts)
-        // piece reads (another node scrubbing the fake's copy) pass as they are
-        if (upstream.statusCode !== 200 || req.url?.startsWith('/internal/v1/proofs/') !== true) { res.writeHead(upstream.statusCode ?? 500, upstream.headers).end(body); return }
-        const answer = dagJson.decode(body) as { proofs: Array<{ leaf: Uint8Array }> }
-        const leaf = answer.proofs[3]?.leaf as Uint8Array
-        leaf[0] = (leaf[0] as number) ^ 1
-        res.writeHead(200, { 'content-type': 'application/json' }).end(dagJson.encode(answer))
-      })
-    })
-    forward.on('error', () => { res.destroy() })
-    forward.end()
-  })
-  await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { fake.close() })
-  const db = b.cluster!.state.db
-  const machine = await Machine.register(db, { name: 'fake', address: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`, deadAfterMs: 3600_000 })
-  machine.silence()
-  // heard from "later" than A, so B asks it first
-  await db.query("UPDATE cluster_machines SET heartbeat_at = now() + interval '1 hour' WHERE name = 'fake'")
-  await b.cluster!.state.state.batch([{ type: 'put', space: spaces.pieceLocations, key: `${piece}/fake`, value: new Uint8Array(0) }])
+  // a fake holder asked first: passes each request on to A and flips a bit of the fourth leaf of the answer
+  const fake = await flippingHolder(t, a, b, piece, 3)
 
   // A holds it too: B asks the fake first, finds its proof bad, and answers with A's
   const seed = new Uint8Array(randomBytes(32))
   const good = await askProof(c, b, deal, seed)
   t.is(good.status, 200)
-  t.is(asked, 1)
+  t.is(fake.asked(), 1)
   t.notThrows(() => verifyProofAnswer(good.body, { dealId: deal.id, pieceCid: deal.proposal.pieceCid, provider: a.repo.identity.did, seed, count: 16 }))
   // and the fake's copy gets scrubbed (by whichever node claims the task)
   await until(async () => (await b.cluster!.state.state.get(spaces.scrubs, `${piece}/fake`)) !== undefined, 'the fake holder\'s copy is scrubbed', 30_000)
@@ -145,7 +116,7 @@ test('a holder whose proof does not verify is not passed on: the next holder is 
   const bad = await askProof(c, b, deal, new Uint8Array(randomBytes(32)))
   t.is(bad.status, 422)
   t.is((bad.body as { error: { code: string } }).error.code, 'ERR_CLUSTER_BAD_PROOF')
-  t.is(asked, 2)
+  t.is(fake.asked(), 2)
 
   // no live node holds it: not found — and B does not report a piece it never had as corrupt
   await b.cluster!.state.state.batch([{ type: 'del', space: spaces.pieceLocations, key: `${piece}/fake` }])
