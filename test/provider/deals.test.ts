@@ -306,6 +306,14 @@ async function carResponse (url: string): Promise<{ bytes: Buffer, cut: boolean 
 }
 
 /** Where in `car` the data of a raw leaf and of a dag-pb node with links (not the root) lie: a byte in the middle of each. */
+/** The whole-piece stream at `url` is cut (not ended) before byte `at` of `car`, and what arrived is `car`'s prefix. */
+async function cutBefore (t: ExecutionContext, url: string, car: Uint8Array, at: number): Promise<void> {
+  const { bytes: prefix, cut } = await carResponse(url)
+  t.true(cut, 'the stream is cut, not ended')
+  t.true(prefix.length < at, `${prefix.length} bytes arrived`)
+  t.deepEqual(prefix, Buffer.from(car.subarray(0, prefix.length)))
+}
+
 async function places (car: Uint8Array): Promise<{ leaf: number, inner: number }> {
   let leaf: number | undefined
   let inner: number | undefined
@@ -329,10 +337,7 @@ test('with --hash-on-read the whole-piece stream crosses its 1 MiB reads intact,
 
     const at = (await places(car)).leaf
     await flip(pieceFile, at)
-    const { bytes: prefix, cut } = await carResponse(url)
-    t.true(cut, 'the stream is cut, not ended')
-    t.true(prefix.length < at, `${prefix.length} bytes arrived`)
-    t.deepEqual(prefix, Buffer.from(car.subarray(0, prefix.length)))
+    await cutBefore(t, url, car, at)
   } finally {
     await teardown(w)
   }
@@ -355,10 +360,7 @@ test('by default (no --hash-on-read) a leaf changed on disk is streamed as it is
 
     await flip(pieceFile, leaf)
     await flip(pieceFile, inner)
-    const { bytes: prefix, cut } = await carResponse(url)
-    t.true(cut, 'the stream is cut, not ended')
-    t.true(prefix.length < inner, `${prefix.length} bytes arrived`)
-    t.deepEqual(prefix, Buffer.from(car.subarray(0, prefix.length)))
+    await cutBefore(t, url, car, inner)
   } finally {
     await teardown(w)
   }
@@ -370,10 +372,7 @@ test('with --hash-on-read a changed inner node cuts the whole-piece stream too',
     const { car, pieceFile, url } = await bigFile(t, w)
     const { inner } = await places(car)
     await flip(pieceFile, inner)
-    const { bytes: prefix, cut } = await carResponse(url)
-    t.true(cut, 'the stream is cut, not ended')
-    t.true(prefix.length < inner, `${prefix.length} bytes arrived`)
-    t.deepEqual(prefix, Buffer.from(car.subarray(0, prefix.length)))
+    await cutBefore(t, url, car, inner)
   } finally {
     await teardown(w)
   }
