@@ -55,6 +55,13 @@ export interface PassOptions {
   hashMany?: ReadCarOptions['hashMany']
   /** bytes per slab with `hashMany` (default 4 MiB) */
   slabSize?: number
+  /**
+   * The source's chunks are already views of pooled slabs (a body read by
+   * src/http/slab-get.ts): nothing is copied, the leaves are hashed where
+   * they lie, and each batch's `written` gives the slabs behind it back
+   * through `release` (a stream offset).
+   */
+  slabs?: { release: (offset: number) => void, holds: (bytes: Uint8Array) => boolean }
 }
 
 /** Verified bytes to write as one; with `hashMany`, `written` is to be called once they are written. */
@@ -76,7 +83,8 @@ export async function * passVerified (source: AsyncIterable<Uint8Array>, options
       yield chunk
     }
   }
-  const slabs = options.hashMany === undefined ? undefined : new Slabs(options.slabSize ?? SLAB_SIZE)
+  const owned = options.slabs
+  const slabs = options.hashMany === undefined || owned !== undefined ? undefined : new Slabs(options.slabSize ?? SLAB_SIZE)
   async function * copied (slabs: Slabs): AsyncGenerator<Uint8Array> {
     for await (const chunk of source) {
       for (const view of slabs.copy(chunk)) {
@@ -102,18 +110,18 @@ export async function * passVerified (source: AsyncIterable<Uint8Array>, options
       start += take
     }
     held.splice(0, i)
-    if (slabs !== undefined) {
-      const upTo = start
-      out.written = () => slabs.written(upTo)
-    }
+    const upTo = start
+    if (slabs !== undefined) out.written = () => slabs.written(upTo)
+    else if (owned !== undefined) out.written = () => owned.release(upTo)
     return out
   }
   let headerEnd = 0
   const { verifier } = options
+  const batched = options.hashMany !== undefined && (slabs !== undefined || owned !== undefined)
   for await (const block of readCar(slabs === undefined ? holding() : copied(slabs), {
-    ...(slabs === undefined
-      ? { rawBytes: false, trustRawLeaves: options.trustRawLeaves }
-      : { hashMany: options.hashMany, leafViews: true }),
+    ...(batched
+      ? { hashMany: options.hashMany, leafViews: true }
+      : { rawBytes: false, trustRawLeaves: options.trustRawLeaves }),
     onHeader: (header) => {
       options.onHeader?.(header)
       headerEnd = header.length
@@ -122,7 +130,8 @@ export async function * passVerified (source: AsyncIterable<Uint8Array>, options
     verifier.add(block.cid, block.bytes)
     // a leaf across two slabs was copied out into a pooled buffer: back to the pool, or each
     // would be a fresh mapping, and their external memory would force full collections
-    if (slabs !== undefined && block.cid.code === raw.code && !slabs.holds(block.bytes)) buffers.release(block.bytes)
+    const from = slabs ?? owned
+    if (batched && from !== undefined && block.cid.code === raw.code && !from.holds(block.bytes)) buffers.release(block.bytes)
     // the header goes out with the first verified block
     const out = release(Math.max(headerEnd, block.blockOffset + block.length))
     if (out.length > 0) yield out

@@ -20,6 +20,7 @@ import { uploadAuthorization } from '../protocol/auth.js'
 import type { SignedProofRequest } from '../protocol/interface.js'
 import { verifyProofAnswer, type ProofExpectation, type SignedProof } from '../protocol/proof.js'
 import { readBounded } from '../http/body.js'
+import { slabGet, type SlabBody } from '../http/slab-get.js'
 import { networkError, providerError } from '../http/errors.js'
 
 export { providerError }
@@ -47,7 +48,16 @@ export interface ProviderClientOptions {
   /** bytes per second a retrieval must average, judged from twice `bodyTimeoutMs` on (ERR_TRANSFER_TOO_SLOW below) */
   minBytesPerSecond?: number
   dispatcher?: Dispatcher
+  /**
+   * false: a whole-DAG CAR is read through undici like every other answer,
+   * not straight into pooled slabs (src/http/slab-get.ts); always so over
+   * https or with a `dispatcher`
+   */
+  slabs?: boolean
 }
+
+/** A body read into pooled slabs: what its consumer says it is done with goes back to the pool. */
+export type BodySlabs = Pick<SlabBody, 'release' | 'holds'>
 
 export interface UploadOptions {
   /** bytes in the body; sent as Content-Length */
@@ -64,6 +74,7 @@ export class ProviderClient {
   private readonly messageTimeout: number
   private readonly minRate: number
   private readonly dispatcher: Dispatcher | undefined
+  private readonly slabs: boolean
 
   constructor (url: string, options: ProviderClientOptions = {}) {
     this.url = normaliseUrl(url)
@@ -72,6 +83,7 @@ export class ProviderClient {
     this.messageTimeout = options.messageTimeoutMs ?? 30_000
     this.minRate = options.minBytesPerSecond ?? DEFAULT_MIN_TRANSFER_RATE
     this.dispatcher = options.dispatcher
+    this.slabs = options.slabs !== false && options.dispatcher === undefined && this.url.startsWith('http:')
   }
 
   /** The provider's signed ask, verified: signature and did. */
@@ -209,13 +221,26 @@ export class ProviderClient {
    * (Trustless Gateway: the response's `order` and `dups` parameters say what
    * was actually sent; `unk` when it does not say).
    */
-  async carResponse (root: CID, options: { path?: string[], signal?: AbortSignal } = {}): Promise<{ body: AsyncIterable<Uint8Array>, order: string, dups: string }> {
+  async carResponse (root: CID, options: { path?: string[], signal?: AbortSignal } = {}): Promise<{ body: AsyncIterable<Uint8Array>, order: string, dups: string, slabs?: BodySlabs }> {
     const path = (options.path ?? []).map(p => '/' + encodeURIComponent(p)).join('')
-    const res = await this.send('GET', `/ipfs/${root.toString()}${path}?dag-scope=all`, undefined, { accept: CAR_ACCEPT }, options.signal)
+    const what = `/ipfs/${root.toString()}${path}?dag-scope=all`
+    const param = (type: string, name: string): string => new RegExp(`;\\s*${name}=([a-z]+)`, 'i').exec(type)?.[1]?.toLowerCase() ?? 'unk'
+    if (this.slabs) {
+      // every byte of a whole DAG passes here: read into pooled slabs, without undici's per-read buffers and streams
+      let res: Awaited<ReturnType<typeof slabGet>>
+      try {
+        res = await slabGet(this.url + what, { headers: { accept: CAR_ACCEPT }, headersTimeoutMs: this.headersTimeout, bodyTimeoutMs: this.bodyTimeout, signal: options.signal })
+      } catch (err) {
+        throw this.networkError(err)
+      }
+      await this.expectOk({ statusCode: res.statusCode, headers: res.headers, body: res.body })
+      const type = res.headers['content-type'] ?? ''
+      return { body: this.paced(res.body), order: param(type, 'order'), dups: param(type, 'dups'), slabs: res.body }
+    }
+    const res = await this.send('GET', what, undefined, { accept: CAR_ACCEPT }, options.signal)
     await this.expectOk(res)
     const type = String(res.headers['content-type'] ?? '')
-    const param = (name: string): string => new RegExp(`;\\s*${name}=([a-z]+)`, 'i').exec(type)?.[1]?.toLowerCase() ?? 'unk'
-    return { body: this.paced(res.body), order: param('order'), dups: param('dups') }
+    return { body: this.paced(res.body), order: param(type, 'order'), dups: param(type, 'dups') }
   }
 
   /**
@@ -252,7 +277,7 @@ export class ProviderClient {
    * stay above `minBytesPerSecond` (ERR_TRANSFER_TOO_SLOW), so a provider
    * trickling bytes cannot hold a `get` for ever.
    */
-  private async * paced (body: Dispatcher.ResponseData['body']): AsyncGenerator<Uint8Array> {
+  private async * paced (body: Body): AsyncGenerator<Uint8Array> {
     const started = Date.now()
     let bytes = 0
     let last = started
@@ -300,7 +325,7 @@ export class ProviderClient {
    * `messageTimeoutMs`: a provider streaming without end gets
    * ERR_RESPONSE_TOO_LARGE or ERR_TIMEOUT, never this process's memory.
    */
-  private async readMessage (res: Dispatcher.ResponseData, what: string, limit = MAX_MESSAGE_BYTES, tooLargeCode: 'ERR_RESPONSE_TOO_LARGE' | 'ERR_PROOF_MALFORMED' = 'ERR_RESPONSE_TOO_LARGE'): Promise<Uint8Array> {
+  private async readMessage (res: Answer, what: string, limit = MAX_MESSAGE_BYTES, tooLargeCode: 'ERR_RESPONSE_TOO_LARGE' | 'ERR_PROOF_MALFORMED' = 'ERR_RESPONSE_TOO_LARGE'): Promise<Uint8Array> {
     let size = 0
     let late = false
     const timer = setTimeout(() => { late = true; res.body.destroy() }, this.messageTimeout)
@@ -337,7 +362,7 @@ export class ProviderClient {
   }
 
   /** Turns a non-2xx answer into the provider's coded error (its body read up to a message's size). */
-  private async expectOk (res: Dispatcher.ResponseData): Promise<void> {
+  private async expectOk (res: Answer): Promise<void> {
     if (res.statusCode >= 200 && res.statusCode < 300) return
     let text = ''
     try {
@@ -351,6 +376,16 @@ export class ProviderClient {
   private networkError (err: unknown): CairnError {
     return networkError(err, `provider ${this.url}`)
   }
+}
+
+/** A response body, from undici or read into slabs. */
+type Body = AsyncIterable<Uint8Array> & { destroy: (err?: Error) => unknown, readonly destroyed: boolean }
+
+/** What the coded-error and message readers need of a response. */
+interface Answer {
+  statusCode: number
+  headers: Record<string, string | string[] | undefined>
+  body: Body
 }
 
 /** An http(s) base URL without a trailing slash, or ERR_INVALID_ARGUMENT. */

@@ -190,19 +190,20 @@ function transferError (client: ProviderClient, err: unknown, file: string): Cai
 
 /**
  * The body of the provider's CAR of `root` when it declares `order=dfs;
- * dups=n` (as asked), to verify as it streams; with another order the body is
+ * dups=n` (as asked), to verify as it streams, and its slabs when it was
+ * read into pooled ones (src/http/slab-get.ts); with another order the body is
  * spooled to `spool` and verified whole, and undefined is returned. The
  * bytes read so far are told to `onBytes` either way. A failed request is a
  * transfer error naming `path`.
  */
-async function dfsBody (client: ProviderClient, root: CID, spool: string, path: string, onBytes?: (n: number) => void): Promise<CarResponse['body'] | undefined> {
+async function dfsBody (client: ProviderClient, root: CID, spool: string, path: string, onBytes?: (n: number) => void): Promise<Pick<CarResponse, 'body' | 'slabs'> | undefined> {
   let response: CarResponse
   try {
     response = await client.carResponse(root)
   } catch (err) {
     throw transferError(client, err, path)
   }
-  if (response.order === 'dfs' && response.dups === 'n') return counted(response.body, onBytes)
+  if (response.order === 'dfs' && response.dups === 'n') return { body: counted(response.body, onBytes), slabs: response.slabs }
   await fetchVerifiedCar(client, root, spool, onBytes, [], response.body)
   return undefined
 }
@@ -240,7 +241,7 @@ async function * counted (body: AsyncIterable<Uint8Array>, onBytes?: (n: number)
 async function fetchAndUnpack (client: ProviderClient, root: CID, output: string, spool: string, options: GetOptions, onBytes?: (n: number) => void): Promise<{ unpacked: DecryptingUnpackResult } | { spooled: true }> {
   const streamed = await dfsBody(client, root, spool, output, onBytes)
   if (streamed === undefined) return { spooled: true }
-  const body = streamed
+  const { body, slabs } = streamed
   const verifier = new DagVerifier(root, { order: 'dfs' })
   async function * verified (): AsyncGenerator<CarBlock> {
     for await (const block of readCar(body, {
@@ -251,6 +252,8 @@ async function fetchAndUnpack (client: ProviderClient, root: CID, output: string
       }
     })) {
       verifier.add(block.cid, block.bytes)
+      // every block up to here was copied out of the slabs (no `leafViews`): those wholly before it are free
+      slabs?.release(block.blockOffset + block.length)
       yield block
     }
     verifier.finish()
@@ -294,8 +297,9 @@ class StreamedError extends Error {
  * another order the body is spooled to `spool` and verified whole first.
  */
 async function streamVerifiedCar (client: ProviderClient, root: CID, sink: Writable, spool: string, onBytes?: (n: number) => void): Promise<'streamed' | 'spooled'> {
-  const body = await dfsBody(client, root, spool, spool, onBytes)
-  if (body === undefined) return 'spooled'
+  const streamed = await dfsBody(client, root, spool, spool, onBytes)
+  if (streamed === undefined) return 'spooled'
+  const { body, slabs } = streamed
   let written = 0
   // the sink's failure (a closed pipe), seen between writes
   let failed: unknown
@@ -305,6 +309,7 @@ async function streamVerifiedCar (client: ProviderClient, root: CID, sink: Writa
     const batches = passVerified(body, {
       verifier: new DagVerifier(root, { order: 'dfs' }),
       hashMany: leafHasher(),
+      slabs,
       onHeader: (header) => {
         const r = header.roots[0]
         if (r === undefined || !r.equals(root)) throw new CairnError('ERR_CAR_ROOT_MISSING', `the provider's CAR is rooted at ${String(r)}, not ${root.toString()}`)
