@@ -84,12 +84,21 @@ export async function slabGet (url: string, options: SlabGetOptions = {}): Promi
   })
 }
 
-interface Slab { bytes: Buffer, /** body offset of the slab's first body byte */ start: number, /** index of that byte */ first: number, /** index after its last body byte */ end: number, sealed: boolean }
+/** The slab being filled. */
+interface Slab { bytes: Buffer, /** body offset of the slab's first body byte */ start: number, /** index of that byte */ first: number, /** index after its last body byte */ end: number }
+
+/**
+ * A slab filled: held weakly, so that the body's views are all that keep it
+ * (a consumer that never calls `release` leaves it to the collector), until
+ * `release` gives it back to the pool.
+ */
+interface Sealed { memory: WeakRef<ArrayBuffer>, /** body offset after its last byte */ end: number }
 
 class Transfer {
   private socket: Socket | undefined
   private readonly slabSize: number
-  private readonly slabs: Slab[] = []
+  private slab: Slab | undefined
+  private readonly sealed: Sealed[] = []
   /** where the next read lands in the last slab */
   private pos = 0
   private phase: 'head' | 'body' | 'done' = 'head'
@@ -152,26 +161,33 @@ class Transfer {
     return this.phase === 'done'
   }
 
-  private newSlab (): void {
-    const bytes = buffers.alloc(this.slabSize)
-    this.slabs.push({ bytes, start: this.bodyBytes, first: 0, end: 0, sealed: false })
+  private newSlab (): Slab {
+    if (this.slab !== undefined) this.seal(this.slab)
+    const slab = { bytes: buffers.alloc(this.slabSize), start: this.bodyBytes, first: 0, end: 0 }
+    this.slab = slab
     this.pos = 0
+    return slab
+  }
+
+  private seal (slab: Slab): void {
+    this.sealed.push({ memory: new WeakRef(slab.bytes.buffer as ArrayBuffer), end: slab.start + slab.end - slab.first })
+    // slabs the collector took while nobody released them leave no entries behind
+    if (this.sealed.length > 64) {
+      const live = this.sealed.filter(s => s.memory.deref() !== undefined)
+      this.sealed.splice(0, this.sealed.length, ...live)
+    }
   }
 
   /** Where the next read lands: the rest of the last slab, or a new one. */
   private region (): Buffer {
-    let slab = this.slabs[this.slabs.length - 1]
-    if (this.phase === 'body' && this.slabSize - this.pos < MIN_READ) {
-      slab.sealed = true
-      this.newSlab()
-      slab = this.slabs[this.slabs.length - 1]
-    }
+    let slab = this.slab as Slab
+    if (this.phase === 'body' && this.slabSize - this.pos < MIN_READ) slab = this.newSlab()
     return slab.bytes.subarray(this.pos)
   }
 
   private onRead (n: number, buf: Uint8Array): boolean {
     if (this.phase === 'done' || this.destroyed) return false
-    const slab = this.slabs[this.slabs.length - 1]
+    const slab = this.slab as Slab
     const from = buf.byteOffset - slab.bytes.byteOffset
     const to = from + n
     try {
@@ -312,7 +328,7 @@ class Transfer {
   private finish (): void {
     if (this.phase === 'done') return
     this.phase = 'done'
-    this.slabs[this.slabs.length - 1].sealed = true
+    if (this.slab !== undefined) this.seal(this.slab)
     this.stopTimers()
     this.options.signal?.removeEventListener('abort', this.onAbort)
     this.socket?.destroy()
@@ -355,7 +371,7 @@ class Transfer {
     return {
       [Symbol.asyncIterator]: () => transfer.iterate(),
       release: (offset) => transfer.release(offset),
-      holds: (bytes) => transfer.slabs.some(slab => slab.bytes.buffer === bytes.buffer),
+      holds: (bytes) => transfer.slab?.bytes.buffer === bytes.buffer || transfer.sealed.some(s => s.memory.deref() === bytes.buffer),
       destroy: (err) => { transfer.destroyed = true; transfer.fail(err ?? new TransferError('UND_ERR_ABORTED', 'Request aborted', 'AbortError')) },
       get destroyed () { return transfer.destroyed || transfer.failure !== undefined }
     }
@@ -385,11 +401,9 @@ class Transfer {
   }
 
   private release (offset: number): void {
-    while (this.slabs.length > 0) {
-      const slab = this.slabs[0]
-      if (!slab.sealed || slab.start + (slab.end - slab.first) > offset) return
-      this.slabs.shift()
-      buffers.release(slab.bytes)
+    while (this.sealed.length > 0 && this.sealed[0].end <= offset) {
+      const memory = (this.sealed.shift() as Sealed).memory.deref()
+      if (memory !== undefined) buffers.release(new Uint8Array(memory))
     }
   }
 }
