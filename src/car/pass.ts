@@ -22,7 +22,9 @@
  * as it arrives into a slab from the buffer pool, the leaves are hashed
  * where they lie in the slabs, the batches let out are views of the slabs,
  * and a slab goes back to the pool once the consumer says every byte of it
- * was written (`written` of the batch that ends past it).
+ * was written (`written` of the batch that ends past it). A source whose
+ * chunks already are views of pooled slabs (`slabs`: a body read by
+ * src/http/slab-get.ts, what `cairn get --car -` reads) is not copied at all.
  */
 import * as raw from 'multiformats/codecs/raw'
 import { buffers } from '../fs/pool.js'

@@ -290,8 +290,9 @@ class StreamedError extends Error {
 /**
  * The whole DAG's CAR from a provider, written to `sink` while it streams
  * when the provider declares `order=dfs; dups=n` (as asked): the body's
- * bytes pass through (copied into pooled slabs where the addon hashes the
- * leaves off the main thread, `passVerified`), each let out only once the block it holds is verified
+ * bytes pass through (read into pooled slabs by src/http/slab-get.ts, where
+ * the addon hashes the leaves off the main thread, `passVerified`), each let
+ * out only once the block it holds is verified
  * (its hash, its place in the depth-first walk), so a failure leaves the
  * sink a prefix of the CAR ending at a verified block, and the error. With
  * another order the body is spooled to `spool` and verified whole first.
