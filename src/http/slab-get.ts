@@ -200,7 +200,7 @@ class Transfer {
       const at = slab.bytes.subarray(slab.first, to).indexOf('\r\n\r\n')
       // a head read whole in one go is held to the limit too; one that fills the slab (a slab
       // smaller than the limit, or 1xx answers before it) has no room to be read on
-      if ((at < 0 ? to - slab.first : at + 4) > MAX_HEAD || (at < 0 && to === slab.bytes.length)) throw new TransferError('UND_ERR_HEADERS_OVERFLOW', `the response's headers are longer than ${MAX_HEAD} bytes`, 'HeadersOverflowError')
+      if ((at < 0 ? to - slab.first : at + 4) > MAX_HEAD || (at < 0 && to === slab.bytes.length)) throw new TransferError('UND_ERR_HEADERS_OVERFLOW', `the response's head is longer than ${Math.min(MAX_HEAD, slab.bytes.length - slab.first)} bytes`, 'HeadersOverflowError')
       if (at < 0) return undefined
       const text = slab.bytes.toString('latin1', slab.first, slab.first + at)
       const bodyAt = slab.first + at + 4
