@@ -214,10 +214,10 @@ class Transfer {
     // interim answers (1xx) before the real one are skipped: `slab.first` marks where the current head starts
     for (;;) {
       const at = slab.bytes.subarray(slab.first, to).indexOf('\r\n\r\n')
-      if (at < 0) {
-        if (to - slab.first > MAX_HEAD) throw new TransferError('UND_ERR_HEADERS_OVERFLOW', `the response's headers are longer than ${MAX_HEAD} bytes`, 'HeadersOverflowError')
-        return undefined
-      }
+      // a head read whole in one go is held to the limit too; one that fills the slab (a slab
+      // smaller than the limit, or 1xx answers before it) has no room to be read on
+      if ((at < 0 ? to - slab.first : at + 4) > MAX_HEAD || (at < 0 && to === slab.bytes.length)) throw new TransferError('UND_ERR_HEADERS_OVERFLOW', `the response's head is longer than ${Math.min(MAX_HEAD, slab.bytes.length - slab.first)} bytes`, 'HeadersOverflowError')
+      if (at < 0) return undefined
       const text = slab.bytes.toString('latin1', slab.first, slab.first + at)
       const bodyAt = slab.first + at + 4
       const [status, ...rest] = text.split('\r\n')
@@ -225,7 +225,8 @@ class Transfer {
       if (match === null) throw new TransferError('HPE_INVALID_CONSTANT', `not an HTTP/1.1 status line: ${JSON.stringify(status.slice(0, 80))}`, 'HTTPParserError')
       const statusCode = Number(match[1])
       if (statusCode >= 100 && statusCode < 200) { slab.first = bodyAt; continue }
-      const headers: Record<string, string> = {}
+      // no prototype: a header named `constructor` or `__proto__` is a header like any other
+      const headers: Record<string, string> = Object.create(null)
       for (const line of rest) {
         const colon = line.indexOf(':')
         if (colon <= 0) throw new TransferError('HPE_INVALID_HEADER_TOKEN', `a malformed header line: ${JSON.stringify(line.slice(0, 80))}`, 'HTTPParserError')
