@@ -157,7 +157,7 @@ class Transfer {
   }
 
   /** Whether the body ended (whole or failed); a method, so that checks after calls that end it are not narrowed away. */
-  private ended (): boolean {
+  ended (): boolean {
     return this.phase === 'done'
   }
 
@@ -372,7 +372,7 @@ class Transfer {
     return {
       [Symbol.asyncIterator]: () => transfer.iterate(),
       release: (offset) => transfer.release(offset),
-      holds: (bytes) => transfer.slab?.bytes.buffer === bytes.buffer || transfer.sealed.some(s => s.memory.deref() === bytes.buffer),
+      holds: (bytes) => (!transfer.ended() && transfer.slab?.bytes.buffer === bytes.buffer) || transfer.sealed.some(s => s.memory.deref() === bytes.buffer),
       destroy: (err) => { transfer.destroyed = true; transfer.fail(err ?? new TransferError('UND_ERR_ABORTED', 'Request aborted', 'AbortError')) },
       get destroyed () { return transfer.destroyed || transfer.failure !== undefined }
     }
@@ -381,6 +381,8 @@ class Transfer {
   private async * iterate (): AsyncGenerator<Uint8Array> {
     try {
       for (;;) {
+        // a failed transfer (the socket, a timeout, `destroy`) ends at once, as undici's body does, with views still queued
+        if (this.failure !== undefined) throw this.failure
         const view = this.queue.shift()
         if (view !== undefined) {
           this.queued -= view.byteLength
