@@ -7,6 +7,7 @@
  * median of the per-pair ratios (each pair ran back to back), not the ratio of
  * two medians. On the shared 2-core machines single runs disagree by ±30 %.
  */
+import { execFile } from 'node:child_process'
 import { measure, spread, type Measure, type MeasureOptions, type Spread } from './measure.js'
 
 /** One side of a comparison: a command run in its own process. */
@@ -76,8 +77,19 @@ export interface PairResult {
   ratio?: Spread
 }
 
+/**
+ * Flushes the page cache's dirty pages (`sync`), unmeasured, before each run:
+ * otherwise the writeback of what came before (the last section's uploads, a
+ * run's output) lands on whichever run follows — always cairn's, the first of
+ * each pair — as kernel CPU and as throttled writes.
+ */
+async function settle (): Promise<void> {
+  await new Promise<void>(resolve => execFile('sync', () => resolve()))
+}
+
 async function runOnce (name: string, command: Command): Promise<{ run: Measure, notes?: Record<string, number> }> {
   await command.before?.()
+  await settle()
   const args = typeof command.args === 'function' ? command.args() : command.args
   const run = await measure(name, command.tool, command.bytes, command.cmd, args, { env: command.env, stdout: command.stdout })
   const notes = await command.after?.(run) ?? undefined
@@ -107,11 +119,23 @@ function sideOf (command: Command, runs: Array<{ run: Measure, notes?: Record<st
   }
 }
 
-/** Runs `pairs` alternating pairs (cairn first in each) and summarises both sides and their ratio. */
+/**
+ * Runs `pairs` alternating pairs (cairn first in each) and summarises both
+ * sides and their ratio. A comparison with a peer starts with one unmeasured
+ * run of each side (its checks still run): the first measured run would
+ * otherwise meet a cold server and whatever the section before left behind
+ * (memory the kernel has given back, files being written out), and it is
+ * always cairn's.
+ */
 export async function runPair (pair: Pair, pairs: number, log: (line: string) => void = () => {}): Promise<PairResult> {
   if (!Number.isSafeInteger(pairs) || pairs < 1) throw new RangeError(`pairs must be a whole number ≥ 1, got ${pairs}`)
   const ours: Array<{ run: Measure, notes?: Record<string, number> }> = []
   const theirs: Array<{ run: Measure, notes?: Record<string, number> }> = []
+  if (pair.peer !== undefined) {
+    const a = await runOnce(pair.name, pair.cairn)
+    const b = await runOnce(pair.name, pair.peer)
+    log(`  ${pair.name.padEnd(24)} warm-up  ${pair.cairn.tool} ${a.run.mibPerSec.toFixed(1)} MiB/s · ${pair.peer.tool} ${b.run.mibPerSec.toFixed(1)} MiB/s (not counted)`)
+  }
   for (let i = 0; i < pairs; i++) {
     const a = await runOnce(pair.name, pair.cairn)
     ours.push(a)
