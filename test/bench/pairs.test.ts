@@ -25,7 +25,7 @@ test('percentile: nearest rank', t => {
   t.is(percentile([5], 0.99), 5)
 })
 
-test('runPair alternates cairn and peer, and summarises each side and the per-pair ratios', async t => {
+test('runPair warms each side up once, alternates cairn and peer, and summarises each side and the per-pair ratios', async t => {
   const dir = await tempDir()
   t.teardown(dir.cleanup)
   const order = join(dir.path, 'order')
@@ -38,14 +38,15 @@ test('runPair alternates cairn and peer, and summarises each side and the per-pa
     after: async () => ({ seen: ++n })
   })
   const r = await runPair({ name: 'x', what: 'w', input: 'i', cairn: side('a'), peer: side('b') }, 3)
-  t.is(await readFile(order, 'utf8'), 'a\nb\na\nb\na\nb\n')
+  // one unmeasured run of each side, then the three pairs
+  t.is(await readFile(order, 'utf8'), 'a\nb\na\nb\na\nb\na\nb\n')
   t.is(r.pairs, 3)
   t.is(r.cairn.runs.length, 3)
   t.is(r.peer?.runs.length, 3)
-  // the after hooks ran after every run, in order: cairn saw 1, 3, 5 and the peer 2, 4, 6
-  t.deepEqual(r.cairn.runs.map(f => f.notes?.seen), [1, 3, 5])
-  t.deepEqual(r.cairn.notes?.seen, { median: 3, min: 1, max: 5 })
-  t.deepEqual(r.peer?.notes?.seen, { median: 4, min: 2, max: 6 })
+  // the after hooks ran after every run, in order, the warm-up's too (1 and 2, not counted): cairn saw 3, 5, 7 and the peer 4, 6, 8
+  t.deepEqual(r.cairn.runs.map(f => f.notes?.seen), [3, 5, 7])
+  t.deepEqual(r.cairn.notes?.seen, { median: 5, min: 3, max: 7 })
+  t.deepEqual(r.peer?.notes?.seen, { median: 6, min: 4, max: 8 })
   t.deepEqual(r.ratios, r.cairn.runs.map((f, i) => f.mibPerSec / (r.peer?.runs[i]?.mibPerSec ?? NaN)))
   t.deepEqual(r.ratio, spread(r.ratios ?? []))
   t.deepEqual(r.cairn.mibPerSec, spread(r.cairn.runs.map(f => f.mibPerSec)))
