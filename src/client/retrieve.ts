@@ -243,21 +243,33 @@ async function fetchAndUnpack (client: ProviderClient, root: CID, output: string
   if (streamed === undefined) return { spooled: true }
   const { body, slabs } = streamed
   const verifier = new DagVerifier(root, { order: 'dfs' })
+  const hashMany = leafHasher()
+  // raw leaves lent as views of the body's slabs (hashed there): stream offset of each, in stream order
+  const lent = new Map<Uint8Array, number>()
+  let through = 0
+  // the slabs before the first lent leaf not yet on disk (or before every block yielded) are free
+  const free = (): void => {
+    const first = lent.values().next()
+    slabs?.release(first.done === true ? through : first.value)
+  }
   async function * verified (): AsyncGenerator<CarBlock> {
     for await (const block of readCar(body, {
-      hashMany: leafHasher(),
+      hashMany,
+      leafViews: slabs !== undefined,
       onHeader: (header) => {
         const r = header.roots[0]
         if (r === undefined || !r.equals(root)) throw new CairnError('ERR_CAR_ROOT_MISSING', `the provider's CAR is rooted at ${String(r)}, not ${root.toString()}`)
       }
     })) {
       verifier.add(block.cid, block.bytes)
-      // every block up to here was copied out of the slabs (no `leafViews`): those wholly before it are free
-      slabs?.release(block.blockOffset + block.length)
+      if (slabs?.holds(block.bytes) === true) lent.set(block.bytes, block.blockOffset)
+      through = block.blockOffset + block.length
+      free()
       yield block
     }
     verifier.finish()
   }
+  const lending = slabs === undefined ? undefined : { holds: (bytes: Uint8Array) => lent.has(bytes), done: (bytes: Uint8Array) => { lent.delete(bytes); free() } }
   try {
     let blocks: AsyncIterable<CarBlock> = verified()
     if (options.decrypt !== false) {
@@ -265,12 +277,12 @@ async function fetchAndUnpack (client: ProviderClient, root: CID, output: string
       const { maybe, peeked } = await peekEncrypted(root, iterator)
       const rest = { [Symbol.asyncIterator]: () => iterator }
       if (maybe) {
-        await spoolBlocks(spool, root, peeked, rest)
+        await spoolBlocks(spool, root, peeked, rest, lending?.done)
         return { spooled: true }
       }
       blocks = (async function * () { yield * peeked; yield * rest })()
     }
-    return { unpacked: { ...await unpackStream(blocks, root, output, { force: options.force }), decrypted: false } }
+    return { unpacked: { ...await unpackStream(blocks, root, output, { force: options.force, lent: lending }), decrypted: false } }
   } catch (err) {
     if (err instanceof UnpackOutputError) throw err
     throw transferError(client, err, output)
@@ -366,16 +378,19 @@ export interface GetOptions {
   decrypter?: UnpackOptions['decrypter']
 }
 
-/** Writes verified blocks as a CAR at `file`, for an encrypted tree to be unpacked from. */
-async function spoolBlocks (file: string, root: CID, first: CarBlock[], rest: AsyncIterable<CarBlock>): Promise<void> {
+/**
+ * Writes verified blocks as a CAR at `file`, for an encrypted tree to be
+ * unpacked from; `written` is told each block's bytes once they are written.
+ */
+async function spoolBlocks (file: string, root: CID, first: CarBlock[], rest: AsyncIterable<CarBlock>, written?: (bytes: Uint8Array) => void): Promise<void> {
   const out = createWriteStream(file, { flags: 'wx' })
   out.on('error', () => {})
   try {
-    const put = async (bytes: Uint8Array): Promise<void> => { if (!out.write(bytes)) await once(out, 'drain') }
+    const put = async (bytes: Uint8Array, done?: () => void): Promise<void> => { if (!out.write(bytes, done === undefined ? undefined : (err) => { if (err == null) done() })) await once(out, 'drain') }
     await put(encodeHeader([root]))
     const frame = async (block: CarBlock): Promise<void> => {
       await put(encodeFramePrefix(block.cid, block.bytes.byteLength))
-      await put(block.bytes)
+      await put(block.bytes, written === undefined ? undefined : () => written(block.bytes))
     }
     for (const block of first) await frame(block)
     for await (const block of rest) await frame(block)

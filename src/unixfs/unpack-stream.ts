@@ -42,6 +42,16 @@ type Held =
   | { bytes: Uint8Array, handouts: number }
   | { path: string, offset: number, length: number, prefix: Uint8Array, suffix: Uint8Array }
 
+/**
+ * Blocks lent by their source (views of the slabs a body was read into,
+ * src/http/slab-get.ts): each is handed to the writer once only, and given
+ * back with `done` once its content is on disk.
+ */
+export interface Lent {
+  holds: (bytes: Uint8Array) => boolean
+  done: (bytes: Uint8Array) => void
+}
+
 /** The blocks of a DFS CAR without duplicates, handed out in the order the walk asks for them. */
 class DfsBlocks {
   private readonly held = new Map<string, Held>()
@@ -49,7 +59,7 @@ class DfsBlocks {
   /** the last error `load` threw: the stream's fault, not the content's */
   failure: unknown
 
-  constructor (blocks: AsyncIterable<CarBlock>) {
+  constructor (blocks: AsyncIterable<CarBlock>, private readonly lent?: Lent) {
     this.iterator = blocks[Symbol.asyncIterator]()
   }
 
@@ -81,6 +91,8 @@ class DfsBlocks {
   }
 
   private again (held: { bytes: Uint8Array, handouts: number }): Uint8Array {
+    // a lent block goes back once its one write is done: a second hand-out before then gets a copy
+    if (this.lent?.holds(held.bytes) === true) return new Uint8Array(held.bytes)
     held.handouts++
     return held.bytes
   }
@@ -124,7 +136,8 @@ class DfsBlocks {
       prefix: leaf.bytes.slice(0, start),
       suffix: leaf.bytes.slice(start + data.byteLength)
     })
-    if (held.handouts === 1) buffers.release(leaf.bytes)
+    if (this.lent?.holds(leaf.bytes) === true) this.lent.done(leaf.bytes)
+    else if (held.handouts === 1) buffers.release(leaf.bytes)
   }
 
   /** Throws unless the stream ends here, once the walk is done. */
@@ -150,8 +163,8 @@ class DfsBlocks {
  * local disk come as UnpackOutputError (final); anything else is about the
  * stream (another source may do better).
  */
-export async function unpackStream (blocks: AsyncIterable<CarBlock>, root: CID, output: string, options: { force?: boolean } = {}): Promise<UnpackResult> {
-  const source = new DfsBlocks(blocks)
+export async function unpackStream (blocks: AsyncIterable<CarBlock>, root: CID, output: string, options: { force?: boolean, lent?: Lent } = {}): Promise<UnpackResult> {
+  const source = new DfsBlocks(blocks, options.lent)
   let writer: TreeWriter | undefined
   try {
     writer = await TreeWriter.create(output, root)

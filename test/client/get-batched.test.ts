@@ -52,3 +52,24 @@ test('cairn get of a file of 24 leaves of 1 MiB and a short one, with the addon 
     await w.cleanup()
   }
 })
+
+test('cairn get of a file whose 1 MiB leaves repeat: each leaf lent from the body\'s slabs is written once and given back, a repeat gets a copy; the same bytes', async (t) => {
+  const w = await world()
+  try {
+    const input = join(w.dir, 'repeats.bin')
+    const MiB = 1024 * 1024
+    const same = deterministicBytes(MiB, 'repeated leaf')
+    // the repeated leaf first, then again right after and far later, between unique ones: dups=n sends it once
+    const parts = Array.from({ length: 40 }, (_, i) => [0, 1, 5, 17, 18, 39].includes(i) ? same : deterministicBytes(MiB, `unique ${i}`))
+    const content = Buffer.concat([...parts, deterministicBytes(12345, 'tail')])
+    await writeFile(input, content)
+    const added = await addToRepo(w.client.repo, [input], { chunkSize: MiB })
+    await makeDeal({ repo: w.client.repo, ledger: w.client.ledger }, added.root, w.provider.url, { duration: 86400 * 3 })
+    const out = join(w.dir, 'out-repeats')
+    const got = await cairn(['--repo', join(w.dir, 'fetcher'), '--json', 'get', added.root, '--provider', w.provider.url, '-o', out], { cwd: w.dir })
+    t.is(got.code, 0, got.stderr)
+    t.true((await readFile(out)).equals(content))
+  } finally {
+    await w.cleanup()
+  }
+})

@@ -109,3 +109,32 @@ test('out-of-order, missing and extra blocks are refused and leave nothing', asy
     await dir.cleanup()
   }
 })
+
+test('a lent block is handed to the writer once and given back once its write is done; a repeat asked for meanwhile gets a copy', async t => {
+  const dir = await tempDir()
+  try {
+    const KiB = 1024
+    const same = deterministicBytes(256 * KiB, 'lent')
+    // 256 KiB leaves: the writer gathers sixteen into one 4 MiB write, so the repeat at 20 is asked
+    // for while the write holding the first is still running, and written only after it is done
+    const content = Buffer.concat([...Array.from({ length: 24 }, (_, i) => [0, 1, 20].includes(i) ? same : deterministicBytes(256 * KiB, `leaf ${i}`)), deterministicBytes(100, 'tail')])
+    const input = join(dir.path, 'file')
+    await writeFile(input, content)
+    const plan = await planImport([input], { profile: 'unixfs-v1-2025', chunkSize: 256 * KiB })
+    const blocks = await blocksOf(await collect(carStream(plan)))
+    const leaves = new Set(blocks.filter(b => b.cid.code === 0x55).map(b => b.bytes))
+    const given: Uint8Array[] = []
+    const lent = {
+      holds: (bytes: Uint8Array) => leaves.has(bytes),
+      // what a body's slab does once given back: it is read into again
+      done: (bytes: Uint8Array) => { leaves.delete(bytes); given.push(bytes); bytes.fill(0) }
+    }
+    const unique = leaves.size
+    const result = await unpackStream(from(blocks), plan.root, join(dir.path, 'out'), { lent })
+    t.is(result.bytes, content.length)
+    t.true((await readFile(join(dir.path, 'out'))).equals(content), 'no write read a block after it was given back')
+    t.is(given.length, unique, 'every lent leaf given back, once')
+  } finally {
+    await dir.cleanup()
+  }
+})
