@@ -29,8 +29,14 @@ export interface NativeAddon {
   shaNi: boolean
   /** true when sixteen nodes are hashed at once with AVX-512 (absent in older builds) */
   avx512?: boolean
-  /** SHA-256 of 1…16 messages of one length at once, on the libuv pool (only with AVX-512) */
+  /**
+   * SHA-256 of 1…16 messages of one length, digests concatenated in order, on the libuv
+   * pool: with AVX-512 sixteen at once, else with SHA-NI one after another (absent with
+   * neither, or in older builds)
+   */
   sha256x16?: (messages: Uint8Array[]) => Promise<Uint8Array>
+  /** the engine `sha256x16` uses, present with it (absent in older builds) */
+  sha256x16Engine?: 'avx512' | 'sha-ni'
 }
 
 let cached: { addon?: NativeAddon, reason?: string, built?: string } | undefined

@@ -105,15 +105,30 @@ static void hash64_c(const uint8_t *in, uint8_t *out) {
     S0 = _mm_sha256rnds2_epu32(S0, S1, _mm_shuffle_epi32(M, 0x0E)); \
   } while (0)
 
-SHA_TARGET static void hash64x2_ni(const uint8_t *in0, uint8_t *out0, const uint8_t *in1, uint8_t *out1) {
-  const __m128i BSWAP = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-  /* IV in the ABEF / CDGH lane order SHA-NI wants */
+#define BSWAP_NI _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL)
+
+/* the IV in the ABEF / CDGH lane order SHA-NI wants */
+SHA_TARGET static inline void iv_ni(__m128i *abef, __m128i *cdgh) {
   __m128i tmp = _mm_loadu_si128((const __m128i *)&IV[0]);
   __m128i iv1 = _mm_loadu_si128((const __m128i *)&IV[4]);
   tmp = _mm_shuffle_epi32(tmp, 0xB1);
   iv1 = _mm_shuffle_epi32(iv1, 0x1B);
-  const __m128i IV0 = _mm_alignr_epi8(tmp, iv1, 8);
-  const __m128i IV1 = _mm_blend_epi16(iv1, tmp, 0xF0);
+  *abef = _mm_alignr_epi8(tmp, iv1, 8);
+  *cdgh = _mm_blend_epi16(iv1, tmp, 0xF0);
+}
+
+/* ABEF / CDGH back to A..H order, as 32 big-endian bytes */
+SHA_TARGET static inline void store_ni(__m128i abef, __m128i cdgh, uint8_t *out) {
+  const __m128i t = _mm_shuffle_epi32(abef, 0x1B);
+  cdgh = _mm_shuffle_epi32(cdgh, 0xB1);
+  _mm_storeu_si128((__m128i *)out, _mm_shuffle_epi8(_mm_blend_epi16(t, cdgh, 0xF0), BSWAP_NI));
+  _mm_storeu_si128((__m128i *)(out + 16), _mm_shuffle_epi8(_mm_alignr_epi8(cdgh, t, 8), BSWAP_NI));
+}
+
+SHA_TARGET static void hash64x2_ni(const uint8_t *in0, uint8_t *out0, const uint8_t *in1, uint8_t *out1) {
+  const __m128i BSWAP = BSWAP_NI;
+  __m128i IV0, IV1;
+  iv_ni(&IV0, &IV1);
 
   __m128i a0 = IV0, a1 = IV1, b0 = IV0, b1 = IV1;
   __m128i ma[4], mb[4];
@@ -153,18 +168,63 @@ SHA_TARGET static void hash64x2_ni(const uint8_t *in0, uint8_t *out0, const uint
   }
   a0 = _mm_add_epi32(a0, sa0); a1 = _mm_add_epi32(a1, sa1);
   b0 = _mm_add_epi32(b0, sb0); b1 = _mm_add_epi32(b1, sb1);
-  /* back to A..H order, big-endian bytes */
-  __m128i ta = _mm_shuffle_epi32(a0, 0x1B), tb = _mm_shuffle_epi32(b0, 0x1B);
-  a1 = _mm_shuffle_epi32(a1, 0xB1); b1 = _mm_shuffle_epi32(b1, 0xB1);
-  __m128i oa0 = _mm_blend_epi16(ta, a1, 0xF0), oa1 = _mm_alignr_epi8(a1, ta, 8);
-  __m128i ob0 = _mm_blend_epi16(tb, b1, 0xF0), ob1 = _mm_alignr_epi8(b1, tb, 8);
-  oa1 = _mm_shuffle_epi8(oa1, BSWAP); ob1 = _mm_shuffle_epi8(ob1, BSWAP);
-  _mm_storeu_si128((__m128i *)out0, _mm_shuffle_epi8(oa0, BSWAP));
-  _mm_storeu_si128((__m128i *)(out0 + 16), oa1);
-  _mm_storeu_si128((__m128i *)out1, _mm_shuffle_epi8(ob0, BSWAP));
-  _mm_storeu_si128((__m128i *)(out1 + 16), ob1);
+  store_ni(a0, a1, out0);
+  store_ni(b0, b1, out1);
   out0[31] &= 0x3f;
   out1[31] &= 0x3f;
+}
+
+/*
+ * `blocks` whole 64-byte blocks of `p` into the ABEF / CDGH state: the
+ * compression function of FIPS 180-4 §6.2.2 with the SHA extensions, the
+ * message schedule by sha256msg1 / sha256msg2 as in hash64x2_ni, one message.
+ */
+SHA_TARGET static void compress_ni(__m128i *abef, __m128i *cdgh, const uint8_t *p, size_t blocks) {
+  const __m128i BSWAP = BSWAP_NI;
+  __m128i s0 = *abef, s1 = *cdgh;
+  for (size_t b = 0; b < blocks; b++, p += 64) {
+    const __m128i save0 = s0, save1 = s1;
+    __m128i m[4];
+    for (int i = 0; i < 4; i++) m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), BSWAP);
+    for (int i = 0; i < 16; i++) {
+      const __m128i x = _mm_add_epi32(m[i & 3], _mm_loadu_si128((const __m128i *)&K[4 * i]));
+      s1 = _mm_sha256rnds2_epu32(s1, s0, x);
+      if (i >= 3 && i <= 14) {
+        int n = (i + 1) & 3, q = (i - 1) & 3, c = i & 3;
+        m[n] = _mm_sha256msg2_epu32(_mm_add_epi32(m[n], _mm_alignr_epi8(m[c], m[q], 4)), m[c]);
+      }
+      s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(x, 0x0E));
+      if (i >= 1 && i <= 12) {
+        int q = (i - 1) & 3, c = i & 3;
+        m[q] = _mm_sha256msg1_epu32(m[q], m[c]);
+      }
+    }
+    s0 = _mm_add_epi32(s0, save0);
+    s1 = _mm_add_epi32(s1, save1);
+  }
+  *abef = s0;
+  *cdgh = s1;
+}
+
+/*
+ * out = SHA-256(msg[0..len]) with the SHA extensions, any length: the whole
+ * blocks where they lie, then the last bytes with the standard padding (FIPS
+ * 180-4 §5.1.1: 0x80, zeros, the length in bits) in one last block, or two
+ * when fewer than 9 bytes are left in it. sha256x16's engine where AVX-512 is
+ * missing: the messages one after another, still off the event loop.
+ */
+SHA_TARGET static void sha256_ni(const uint8_t *msg, size_t len, uint8_t out[32]) {
+  __m128i abef, cdgh;
+  iv_ni(&abef, &cdgh);
+  size_t whole = len / 64, rest = len - 64 * whole, blocks = rest + 9 > 64 ? 2 : 1;
+  compress_ni(&abef, &cdgh, msg, whole);
+  uint8_t tail[128] = {0};
+  memcpy(tail, msg + 64 * whole, rest);
+  tail[rest] = 0x80;
+  uint64_t bits = (uint64_t)len * 8;
+  for (int k = 0; k < 8; k++) tail[64 * blocks - 1 - k] = (uint8_t)(bits >> (8 * k));
+  compress_ni(&abef, &cdgh, tail, blocks);
+  store_ni(abef, cdgh, out);
 }
 
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 7)
@@ -590,7 +650,15 @@ static napi_value root_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-#if defined(CAIRN_X86) && defined(CAIRN_AVX512)
+#ifdef CAIRN_X86
+/* the engine sha256x16 uses, chosen once at load: NULL when it is not offered */
+static const char *sha256x16_engine(void) {
+#ifdef CAIRN_AVX512
+  if (use_avx512) return "avx512";
+#endif
+  return use_sha_ni ? "sha-ni" : NULL;
+}
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
@@ -604,7 +672,10 @@ typedef struct {
 static void sha_execute(napi_env env, void *arg) {
   (void)env;
   sha_job_t *job = arg;
-  sha256x16_avx512(job->lanes, job->length, job->out);
+#ifdef CAIRN_AVX512
+  if (use_avx512) { sha256x16_avx512(job->lanes, job->length, job->out); return; }
+#endif
+  for (size_t i = 0; i < job->count; i++) sha256_ni(job->lanes[i], job->length, job->out + 32 * i);
 }
 
 static void sha_complete(napi_env env, napi_status status, void *arg) {
@@ -630,6 +701,10 @@ static void sha_complete(napi_env env, napi_status status, void *arg) {
 /*
  * sha256x16(messages: Uint8Array[]): Promise<Uint8Array>, on the libuv pool:
  * the SHA-256 digests (32 bytes each, in order) of 1…16 messages of one length.
+ * Sixteen at once in AVX-512 lanes where the CPU has it; where AVX-512 is
+ * missing (or CAIRN_COMMP_NO_AVX512 is set) but SHA-NI is there, one after
+ * another with the SHA extensions (sha256_ni), still off the event loop;
+ * with neither it is not offered (sha256x16Engine names the one in use).
  */
 static napi_value sha256x16_async(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -688,10 +763,14 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(env, napi_set_named_property(env, exports, "shaNi", flag));
   CHECK(env, napi_get_boolean(env, use_avx512, &flag));
   CHECK(env, napi_set_named_property(env, exports, "avx512", flag));
-#if defined(CAIRN_X86) && defined(CAIRN_AVX512)
-  if (use_avx512) {
+#ifdef CAIRN_X86
+  const char *engine = sha256x16_engine();
+  if (engine != NULL) {
+    napi_value name;
     CHECK(env, napi_create_function(env, "sha256x16", NAPI_AUTO_LENGTH, sha256x16_async, NULL, &fn));
     CHECK(env, napi_set_named_property(env, exports, "sha256x16", fn));
+    CHECK(env, napi_create_string_utf8(env, engine, NAPI_AUTO_LENGTH, &name));
+    CHECK(env, napi_set_named_property(env, exports, "sha256x16Engine", name));
   }
 #endif
   return exports;

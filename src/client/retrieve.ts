@@ -211,11 +211,13 @@ async function dfsBody (client: ProviderClient, root: CID, spool: string, path: 
 type CarResponse = Awaited<ReturnType<ProviderClient['carResponse']>>
 
 /**
- * The native addon's SHA-256 of sixteen leaves at once on the libuv pool
- * (proofs/native/commp.c, AVX-512), where the addon and the CPU have it:
- * a streamed DAG's leaves are then hashed off the main thread, which keeps
- * reading the socket and writing meanwhile, at about twice OpenSSL's rate
- * per core. Elsewhere every block is hashed on the main thread.
+ * The native addon's SHA-256 of sixteen leaves at a time on the libuv pool
+ * (proofs/native/commp.c), where the addon and the CPU have it: a streamed
+ * DAG's leaves are then hashed off the main thread, which keeps reading the
+ * socket and writing meanwhile. With AVX-512 the sixteen go in vector lanes
+ * at about twice OpenSSL's rate per core; where AVX-512 is missing, SHA-NI
+ * hashes them one after another at about OpenSSL's rate, still off the main
+ * thread. With neither every block is hashed on the main thread.
  */
 function leafHasher (): ReadCarOptions['hashMany'] {
   return loadNative().addon?.sha256x16

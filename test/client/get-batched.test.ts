@@ -1,7 +1,8 @@
 /**
  * `cairn get` to a file hashes a streamed DAG's raw leaves sixteen at a time
- * off the main thread where the native addon offers `sha256x16`, and one by
- * one on the main thread without it: the same file either way, and a leaf
+ * off the main thread where the native addon offers `sha256x16` (with AVX-512,
+ * or with SHA-NI alone: CAIRN_COMMP_NO_AVX512), and one by one on the main
+ * thread without it: the same file every way, and a leaf
  * corrupted in the middle of a batch fails the get (exit 3) with nothing
  * written at the target.
  */
@@ -16,7 +17,7 @@ import { cairn } from '../helpers/cli.js'
 import { deterministicBytes } from '../unixfs/helpers.js'
 import { tamperingProxy, world } from './helpers.js'
 
-test('cairn get of a file of 24 leaves of 1 MiB and a short one, with the addon and without: the same bytes; a leaf corrupted mid-batch exits 3 with ERR_BLOCK_MISMATCH and writes nothing', async (t) => {
+test('cairn get of a file of 24 leaves of 1 MiB and a short one, with the addon, with its SHA-NI engine only, and without: the same bytes; a leaf corrupted mid-batch exits 3 with ERR_BLOCK_MISMATCH and writes nothing', async (t) => {
   const w = await world()
   try {
     const input = join(w.dir, 'big.bin')
@@ -32,7 +33,7 @@ test('cairn get of a file of 24 leaves of 1 MiB and a short one, with the addon 
     const proxy = await tamperingProxy(w.provider.url, 'corrupt', leaves[20].blockOffset + 1000)
     try {
       const repo = join(w.dir, 'fetcher')
-      for (const [name, env] of [['addon', {}], ['no addon', { CAIRN_COMMP_ADDON: join(w.dir, 'missing.node'), CAIRN_NATIVE_BUILD: '0' }]] as const) {
+      for (const [name, env] of [['addon', {}], ['SHA-NI only', { CAIRN_COMMP_NO_AVX512: '1' }], ['no addon', { CAIRN_COMMP_ADDON: join(w.dir, 'missing.node'), CAIRN_NATIVE_BUILD: '0' }]] as const) {
         const out = join(w.dir, `out-${name.replace(' ', '-')}`)
         const good = await cairn(['--repo', repo, '--json', 'get', added.root, '--provider', w.provider.url, '-o', out], { cwd: w.dir, env })
         t.is(good.code, 0, good.stderr)

@@ -77,29 +77,81 @@ test('without the addon, auto warns once on stderr and still hashes correctly', 
   t.is(b, Piece.fromPayload(new Uint8Array(5).fill(1)).link.toString())
 })
 
-const withHashMany = native.addon?.sha256x16 !== undefined ? test : test.skip
-if (native.addon !== undefined && native.addon.sha256x16 === undefined) console.warn('engines.test: no AVX-512 here, sha256x16 is not offered and its test is skipped')
+const nativeModule = fileURLToPath(new URL('../../proofs/native.js', import.meta.url))
 
-withHashMany('sha256x16: the SHA-256 of 1…16 messages of one length at once, as node:crypto gives them', async t => {
-  const hashMany = native.addon?.sha256x16 as NonNullable<NonNullable<typeof native.addon>['sha256x16']>
-  // every padding case: empty, short, 55/56 (one last block or two), 63/64/65, a few blocks, 1 MiB
-  for (const length of [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 1024 * 1024]) {
-    for (const count of [1, 7, 16]) {
-      const messages = Array.from({ length: count }, () => randomBytes(length))
-      const digests = await hashMany(messages)
-      t.is(digests.byteLength, 32 * count)
-      messages.forEach((message, i) => {
-        t.deepEqual(Buffer.from(digests.subarray(32 * i, 32 * i + 32)), createHash('sha256').update(message).digest(), `length ${length}, message ${i} of ${count}`)
-      })
+/**
+ * sha256x16 in a child process with `env` (the addon picks its engine once, at load): the
+ * messages are the stdin after 3 bytes (so they are views at odd offsets), `count` of
+ * `length` bytes per case, one after another; the child answers with the engine, each case's
+ * digests in hex, and what each bad call threw.
+ */
+function hashManyIn (env: Record<string, string>, cases: Array<{ length: number, count: number }>, input: Uint8Array): { engine?: string, offered: boolean, digests: string[], errors: string[] } {
+  const script = `
+    import { loadNative } from ${JSON.stringify(nativeModule)}
+    import { readFileSync } from 'node:fs'
+    const { addon } = loadNative()
+    const hashMany = addon?.sha256x16
+    const out = { engine: addon?.sha256x16Engine, offered: typeof hashMany === 'function', digests: [], errors: [] }
+    if (out.offered) {
+      const data = readFileSync(0)
+      let offset = 3
+      for (const { length, count } of ${JSON.stringify(cases)}) {
+        const messages = []
+        for (let i = 0; i < count; i++, offset += length) messages.push(data.subarray(offset, offset + length))
+        out.digests.push(Buffer.from(await hashMany(messages)).toString('hex'))
+      }
+      const bad = [[], Array.from({ length: 17 }, () => new Uint8Array(1)), [new Uint8Array(3), new Uint8Array(4)], 'nope', [new Uint8Array(2), [1, 2]]]
+      for (const args of bad) {
+        try { await hashMany(args); out.errors.push('none') } catch (err) { out.errors.push(err.constructor.name + ': ' + err.message) }
+      }
     }
-  }
-  // views into larger buffers at odd offsets
-  const big = randomBytes(16 * 5000 + 3)
-  const views = Array.from({ length: 16 }, (_, i) => big.subarray(3 + i * 5000, 3 + i * 5000 + 4999))
-  const digests = await hashMany(views)
-  views.forEach((view, i) => t.deepEqual(Buffer.from(digests.subarray(32 * i, 32 * i + 32)), createHash('sha256').update(view).digest()))
-  t.throws(() => { void hashMany([]) }, { instanceOf: RangeError })
-  t.throws(() => { void hashMany(Array.from({ length: 17 }, () => new Uint8Array(1))) }, { instanceOf: RangeError })
-  t.throws(() => { void hashMany([new Uint8Array(3), new Uint8Array(4)]) }, { instanceOf: RangeError })
-  t.throws(() => { void hashMany('nope' as unknown as Uint8Array[]) }, { instanceOf: TypeError })
+    console.log(JSON.stringify(out))`
+  // the addon takes a switch as set whatever its value, so the child has only the ones asked for
+  const inherited = { ...process.env }
+  delete inherited.CAIRN_COMMP_NO_AVX512
+  delete inherited.CAIRN_COMMP_NO_SHANI
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    input,
+    env: { ...inherited, ...env },
+    maxBuffer: 1 << 20,
+    encoding: 'utf8'
+  })
+  if (result.status !== 0) throw new Error(`sha256x16 child failed: ${result.stderr}`)
+  return JSON.parse(result.stdout) as ReturnType<typeof hashManyIn>
+}
+
+const hashEngines: Array<[engine: 'avx512' | 'sha-ni', flags: Record<string, string>, here: boolean]> = [
+  ['avx512', {}, native.addon?.avx512 === true],
+  ['sha-ni', { CAIRN_COMMP_NO_AVX512: '1' }, native.addon?.shaNi === true]
+]
+for (const [engine, flags, here] of hashEngines) {
+  if (native.addon !== undefined && !here) console.warn(`engines.test: no ${engine} here, its sha256x16 test is skipped`)
+  const run = here ? test : test.skip
+  run(`sha256x16 with ${engine}: the SHA-256 of 1…16 messages of one length, as node:crypto gives them; the same errors`, t => {
+    // every padding case: empty, short, 55/56 (one last block or two), 63/64/65, 119/120, a few blocks, 1 MiB, random
+    const random = Array.from({ length: 3 }, () => 1 + Math.floor(Math.random() * 200_000))
+    const cases = [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 1024 * 1024, ...random].flatMap(length => [1, 7, 16].map(count => ({ length, count })))
+    const messages = cases.map(({ length, count }) => Array.from({ length: count }, () => randomBytes(length)))
+    const answer = hashManyIn(flags, cases, Buffer.concat([randomBytes(3), ...messages.flat()]))
+    t.true(answer.offered, `sha256x16 offered with ${JSON.stringify(flags)}`)
+    t.is(answer.engine, engine)
+    t.is(answer.digests.length, cases.length)
+    cases.forEach(({ length, count }, c) => {
+      const expected = Buffer.concat(messages[c]?.map(m => createHash('sha256').update(m).digest()) ?? []).toString('hex')
+      t.is(answer.digests[c], expected, `length ${length}, ${count} messages`)
+    })
+    t.deepEqual(answer.errors, [
+      'RangeError: sha256x16: 1 to 16 messages',
+      'RangeError: sha256x16: 1 to 16 messages',
+      'RangeError: sha256x16: messages of one length',
+      'TypeError: sha256x16(messages: Uint8Array[])',
+      'TypeError: expected a Uint8Array'
+    ])
+  })
+}
+
+withNative('sha256x16 is not offered with neither AVX-512 nor SHA-NI', t => {
+  const answer = hashManyIn({ CAIRN_COMMP_NO_AVX512: '1', CAIRN_COMMP_NO_SHANI: '1' }, [], new Uint8Array(0))
+  t.false(answer.offered)
+  t.is(answer.engine, undefined)
 })
