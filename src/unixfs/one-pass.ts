@@ -132,8 +132,9 @@ export class OnePassImport {
       return placed
     }
     // Whole raw leaves are hashed sixteen at a time on the libuv pool where the native addon
-    // can (proofs/native/commp.c, AVX-512: 2.3 times OpenSSL's one-at-a-time SHA-256 per core),
-    // a batch while the next is read; the event loop only places them.
+    // can (proofs/native/commp.c: with AVX-512 2.3 times OpenSSL's one-at-a-time SHA-256 per
+    // core; with SHA-NI alone as fast as OpenSSL, but off the event loop), a batch while the
+    // next is read; the event loop only places them.
     const hashMany = params.rawLeaves ? loadNative().addon?.sha256x16 : undefined
     const batched = (child: Child): boolean => hashMany !== undefined && (child.leaf as NonNullable<Child['leaf']>).length === params.chunkSize
     type Batch = Array<{ child: Child, data: Buffer }>
