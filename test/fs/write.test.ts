@@ -3,7 +3,7 @@ import test from 'ava'
 import { open, readFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writevAll } from '../../src/fs/write.js'
+import { WRITE_UNIT, writevAll } from '../../src/fs/write.js'
 import { deterministicBytes, tempDir } from '../unixfs/helpers.js'
 
 test('writevAll writes every chunk in order from the position, on a real file', async t => {
@@ -43,4 +43,22 @@ test('writevAll goes on after short writes, inside a chunk and at its end', asyn
   await writevAll(handle, chunks, 3)
   t.is(file.subarray(3, 29).toString(), 'abcdefghijklmnopqrstuvwxyz')
   t.deepEqual(calls, [3, 10, 17, 24])
+})
+
+test('writevAll asks for at most WRITE_UNIT bytes a call, splitting a chunk where it must', async t => {
+  const data = deterministicBytes(3 * WRITE_UNIT + 1000, 'units')
+  const file = Buffer.alloc(data.byteLength + 10)
+  const sizes: number[] = []
+  const handle = {
+    async writev (buffers: Uint8Array[], position: number) {
+      let n = 0
+      for (const b of buffers) { file.set(b, position + n); n += b.byteLength }
+      sizes.push(n)
+      return { bytesWritten: n, buffers }
+    }
+  } as unknown as FileHandle
+  // a small chunk, one larger than a unit, then the rest
+  await writevAll(handle, [data.subarray(0, 10), data.subarray(10, WRITE_UNIT + 20), data.subarray(WRITE_UNIT + 20)], 10)
+  t.true(file.subarray(10).equals(data))
+  t.deepEqual(sizes, [WRITE_UNIT, WRITE_UNIT, WRITE_UNIT, 1000])
 })
