@@ -118,7 +118,6 @@ class Transfer {
   private headTimer: NodeJS.Timeout | undefined
   private silenceTimer: NodeJS.Timeout | undefined
   private settled = false
-  destroyed = false
 
   constructor (
     private readonly url: URL,
@@ -186,7 +185,7 @@ class Transfer {
   }
 
   private onRead (n: number, buf: Uint8Array): boolean {
-    if (this.phase === 'done' || this.destroyed) return false
+    if (this.phase === 'done') return false
     const slab = this.slab as Slab
     const from = buf.byteOffset - slab.bytes.byteOffset
     const to = from + n
@@ -373,8 +372,9 @@ class Transfer {
       [Symbol.asyncIterator]: () => transfer.iterate(),
       release: (offset) => transfer.release(offset),
       holds: (bytes) => (!transfer.ended() && transfer.slab?.bytes.buffer === bytes.buffer) || transfer.sealed.some(s => s.memory.deref() === bytes.buffer),
-      destroy: (err) => { transfer.destroyed = true; transfer.fail(err ?? new TransferError('UND_ERR_ABORTED', 'Request aborted', 'AbortError')) },
-      get destroyed () { return transfer.destroyed || transfer.failure !== undefined }
+      destroy: (err) => { transfer.fail(err ?? new TransferError('UND_ERR_ABORTED', 'Request aborted', 'AbortError')) },
+      // ended, whole or not: nothing more will come
+      get destroyed () { return transfer.ended() }
     }
   }
 
@@ -399,7 +399,7 @@ class Transfer {
         await new Promise<void>(resolve => { this.waiting = { resolve } })
       }
     } finally {
-      if (this.phase !== 'done') { this.destroyed = true; this.fail(new TransferError('UND_ERR_ABORTED', 'Request aborted', 'AbortError')) }
+      if (this.phase !== 'done') this.fail(new TransferError('UND_ERR_ABORTED', 'Request aborted', 'AbortError'))
     }
   }
 
